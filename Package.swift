@@ -1,0 +1,133 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "albatross",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "albatross", targets: ["albatross"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // System OpenSSL (3.0 or newer), linked through pkg-config.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(
+            name: "AlbatrossTLS",
+            dependencies: [
+                "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Pure translation between HTTP and ALB Lambda events.
+        .target(
+            name: "ALBEvents",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strictSettings
+        ),
+        // Functions, versions, names, ARNs.
+        .target(name: "LambdaModel", swiftSettings: strictSettings),
+        // Listener rules and target-group selection; pure.
+        .target(name: "Routing", dependencies: ["LambdaModel"], swiftSettings: strictSettings),
+        // YAML configuration → typed values, validated at load.
+        .target(
+            name: "Configuration",
+            dependencies: ["LambdaModel", "Routing", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "Observability",
+            dependencies: [
+                "LambdaModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "Environments",
+            dependencies: [
+                "LambdaModel", "Observability",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "Invocation",
+            dependencies: [
+                "LambdaModel", "Environments", "Observability",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "LoadBalancer",
+            dependencies: [
+                "AlbatrossTLS", "ALBEvents", "Routing", "Invocation", "LambdaModel", "Observability",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "albatross",
+            dependencies: [
+                "Configuration", "LoadBalancer", "Invocation", "Environments", "Observability", "LambdaModel",
+                "AlbatrossTLS",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "AlbatrossTestKit",
+            dependencies: [
+                "Configuration", "LoadBalancer", "Invocation", "Environments", "LambdaModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(name: "ALBEventsTests", dependencies: ["ALBEvents"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(
+            name: "AlbatrossTLSTests",
+            dependencies: [
+                "AlbatrossTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "EnvironmentsTests",
+            dependencies: ["Environments", "Invocation", "AlbatrossTestKit"]
+        ),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["AlbatrossTestKit", "LoadBalancer", "Configuration", "Invocation"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,47 @@
+public import LambdaModel
+public import Routing
+
+/// The whole configuration, parsed and validated: what `albatross serve` runs.
+///
+/// Built once at the edge by ``ConfigurationLoader``; the modules below receive these typed values and never
+/// see YAML.
+public struct AlbatrossConfiguration: Sendable, Hashable {
+    /// Absolute path of the data directory (logs, unpacked code, state).
+    public var dataDirectory: String
+    public var account: AccountContext
+    public var functions: [FunctionConfiguration]
+    public var targetGroups: [TargetGroup]
+    public var listeners: [ListenerConfiguration]
+    public var loadBalancerAttributes: LoadBalancerAttributes
+    public var environments: EnvironmentSettings
+
+    public init(
+        dataDirectory: String,
+        account: AccountContext = AccountContext(),
+        functions: [FunctionConfiguration] = [],
+        targetGroups: [TargetGroup] = [],
+        listeners: [ListenerConfiguration] = [],
+        loadBalancerAttributes: LoadBalancerAttributes = LoadBalancerAttributes(),
+        environments: EnvironmentSettings = EnvironmentSettings()
+    ) {
+        self.dataDirectory = dataDirectory
+        self.account = account
+        self.functions = functions
+        self.targetGroups = targetGroups
+        self.listeners = listeners
+        self.loadBalancerAttributes = loadBalancerAttributes
+        self.environments = environments
+    }
+}
+
+/// Platform-wide settings of execution environments.
+public struct EnvironmentSettings: Sendable, Hashable {
+    /// Idle environments are shut down after this many seconds (default 600).
+    public var idleTimeoutSeconds: Int = 600
+    /// How long `serve` waits for in-flight requests on SIGTERM before shutting environments down.
+    public var shutdownGraceSeconds: Int = 10
+    /// The interpreter used for `python3.x` runtimes when a function names none (`python3` on PATH by default).
+    public var defaultPythonInterpreter: String = "python3"
+
+    public init() {}
+}

@@ -1,0 +1,58 @@
+/// The configuration of one function as the platform runs it: what to start, with which limits.
+///
+/// This is a plain value: the configuration loader builds it once from YAML, and the environment pool
+/// reads it when it starts an execution environment. Later, published versions snapshot it.
+public struct FunctionConfiguration: Sendable, Hashable {
+    /// The function name (1–64 characters of `[A-Za-z0-9_-]`).
+    public var name: String
+    public var runtime: Runtime
+    /// `_HANDLER`: `file.function` for Python, free text for `provided` runtimes.
+    public var handler: String
+    public var code: CodeLocation
+    /// Memory in MB, 128–10240. Reported in REPORT lines and `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`.
+    public var memorySize: Int
+    /// Invoke timeout in seconds, 1–900.
+    public var timeout: Int
+    /// User environment variables in declaration order; reserved names were refused at load.
+    public var environment: [EnvironmentVariable]
+    /// How many execution environments may run at once; beyond it invokes are throttled.
+    public var maximumConcurrency: Int
+
+    public init(
+        name: String,
+        runtime: Runtime,
+        handler: String,
+        code: CodeLocation,
+        memorySize: Int = 128,
+        timeout: Int = 3,
+        environment: [EnvironmentVariable] = [],
+        maximumConcurrency: Int = 10
+    ) {
+        self.name = name
+        self.runtime = runtime
+        self.handler = handler
+        self.code = code
+        self.memorySize = memorySize
+        self.timeout = timeout
+        self.environment = environment
+        self.maximumConcurrency = maximumConcurrency
+    }
+}
+
+/// One user-defined environment variable.
+public struct EnvironmentVariable: Sendable, Hashable {
+    public var name: String
+    public var value: String
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+/// Where a function's code lives on disk.
+public enum CodeLocation: Sendable, Hashable {
+    /// A directory used as the task root as it is.
+    case directory(String)
+    /// A .zip archive unpacked into a private task root before the first environment starts.
+    case zip(String)
+}
