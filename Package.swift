@@ -25,6 +25,8 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // Process spawning helpers glibc does not export to Swift (posix_spawn chdir/closefrom).
+        .target(name: "CAlbatrossSupport"),
         .target(
             name: "AlbatrossTLS",
             dependencies: [
@@ -61,7 +63,7 @@ let package = Package(
         .target(
             name: "Environments",
             dependencies: [
-                "LambdaModel", "Observability",
+                "LambdaModel", "Observability", "CAlbatrossSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

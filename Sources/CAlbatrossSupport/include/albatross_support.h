@@ -1,0 +1,16 @@
+#ifndef ALBATROSS_SUPPORT_H
+#define ALBATROSS_SUPPORT_H
+
+#include <sys/types.h>
+
+/// Starts `path` in a new process group (its pid is the group id) with working directory `cwd`,
+/// standard input from `stdin_fd`, standard output and error both to `output_fd`, every other
+/// descriptor closed, default signal dispositions and an empty signal mask.
+/// Returns 0 and sets `*pid`, or an errno value.
+int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                    const char *cwd, int stdin_fd, int output_fd);
+
+/// pipe2(O_CLOEXEC); returns 0 or errno.
+int albatross_pipe_cloexec(int fds[2]);
+
+#endif

@@ -1,0 +1,202 @@
+public import NIOCore
+import NIOConcurrencyHelpers
+import NIOPosix
+
+/// The execution environments of one function version: warm reuse, cold starts up to the concurrency limit,
+/// throttling beyond it, and reaping of idle environments.
+///
+/// The pool's bookkeeping sits behind one lock and is touched briefly per invoke; each environment's own state
+/// lives on its event loop. The most recently used idle environment is reused first (LIFO), so surplus
+/// environments stay idle long enough to be reaped.
+public final class EnvironmentPool: Sendable {
+    private struct Entry {
+        var handle: EnvironmentHandle
+        var idleSince: NIODeadline?
+    }
+
+    private struct State {
+        var environments: [Int: Entry] = [:]
+        /// Ids of idle environments, most recently used last.
+        var idle: [Int] = []
+        /// Environments counted against the limit (started and not yet terminated).
+        var count = 0
+        var nextID = 0
+        var closed = false
+        var drained: [EventLoopPromise<Void>] = []
+    }
+
+    public let spec: EnvironmentSpec
+    private let group: any EventLoopGroup
+    private let state = NIOLockedValueBox(State())
+    private let idleTimeout: TimeAmount
+    private let reaper: NIOLockedValueBox<RepeatedTask?> = NIOLockedValueBox(nil)
+
+    public init(spec: EnvironmentSpec, group: any EventLoopGroup, idleTimeout: TimeAmount) {
+        self.spec = spec
+        self.group = group
+        self.idleTimeout = idleTimeout
+        let interval = TimeAmount.nanoseconds(max(TimeAmount.milliseconds(200).nanoseconds, min(idleTimeout.nanoseconds / 4, TimeAmount.seconds(15).nanoseconds)))
+        let task = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
+            self?.reapIdle()
+        }
+        reaper.withLockedValue { $0 = task }
+    }
+
+    /// How many environments exist, and how many of them are idle.
+    public var counts: (total: Int, idle: Int) {
+        state.withLockedValue { ($0.count, $0.idle.count) }
+    }
+
+    /// Runs one invoke: on a warm environment when one is idle, else on a new one (cold start), else throttled.
+    /// The future completes on `eventLoop`.
+    public func invoke(_ request: InvocationRequest, on eventLoop: any EventLoop) -> EventLoopFuture<InvocationOutcome> {
+        invoke(request, on: eventLoop, attempt: 0)
+    }
+
+    private enum Choice {
+        case warm(EnvironmentHandle)
+        case cold(id: Int)
+        case throttled
+        case closed
+    }
+
+    private func invoke(_ request: InvocationRequest, on eventLoop: any EventLoop, attempt: Int)
+        -> EventLoopFuture<InvocationOutcome>
+    {
+        let limit = spec.function.maximumConcurrency
+        let choice = state.withLockedValue { state -> Choice in
+            if state.closed { return .closed }
+            if let id = state.idle.popLast(), var entry = state.environments[id] {
+                entry.idleSince = nil
+                state.environments[id] = entry
+                return .warm(entry.handle)
+            }
+            if state.count < limit {
+                state.count += 1
+                state.nextID += 1
+                return .cold(id: state.nextID)
+            }
+            return .throttled
+        }
+        let promise = eventLoop.makePromise(of: InvocationOutcome.self)
+        let pending = PendingInvocation(request: request, promise: promise)
+        switch choice {
+        case .closed:
+            promise.fail(InvocationError(.serviceError, "Albatross is shutting down"))
+            return promise.futureResult
+        case .throttled:
+            promise.fail(InvocationError(.throttled, "Rate Exceeded."))
+            return promise.futureResult
+        case .warm(let handle):
+            handle.invoke(pending)
+        case .cold(let id):
+            startEnvironment(id: id, pending: pending)
+        }
+        return promise.futureResult.flatMapError { error in
+            if error is EnvironmentNotReady, attempt < 3 {
+                return self.invoke(request, on: eventLoop, attempt: attempt + 1)
+            }
+            return eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    private func startEnvironment(id: Int, pending: PendingInvocation) {
+        let loop = group.next()
+        let link = EnvironmentPoolLink(
+            ready: { [weak self] id in self?.environmentReady(id) },
+            terminated: { [weak self] id in self?.environmentTerminated(id) })
+        let spec = self.spec
+        loop.execute {
+            let environment = ExecutionEnvironment(id: id, loop: loop, spec: spec, link: link, pending: pending)
+            let handle = EnvironmentHandle(environment)
+            self.state.withLockedValue { state in
+                state.environments[id] = Entry(handle: handle, idleSince: nil)
+            }
+            environment.start()
+        }
+    }
+
+    private func environmentReady(_ id: Int) {
+        state.withLockedValue { state in
+            guard var entry = state.environments[id], !state.closed else { return }
+            entry.idleSince = .now()
+            state.environments[id] = entry
+            state.idle.append(id)
+        }
+    }
+
+    private func environmentTerminated(_ id: Int) {
+        let drained = state.withLockedValue { state -> [EventLoopPromise<Void>] in
+            guard state.environments.removeValue(forKey: id) != nil else { return [] }
+            state.count -= 1
+            if let index = state.idle.firstIndex(of: id) { state.idle.remove(at: index) }
+            if state.closed && state.count == 0 {
+                defer { state.drained = [] }
+                return state.drained
+            }
+            return []
+        }
+        for promise in drained { promise.succeed() }
+    }
+
+    /// Shuts down environments idle for longer than the idle timeout.
+    public func reapIdle() {
+        let now = NIODeadline.now()
+        let expired = state.withLockedValue { state -> [EnvironmentHandle] in
+            var expired: [EnvironmentHandle] = []
+            state.idle.removeAll { id in
+                guard let entry = state.environments[id], let since = entry.idleSince, now - since >= idleTimeout
+                else { return false }
+                expired.append(entry.handle)
+                return true
+            }
+            return expired
+        }
+        for handle in expired { handle.shutdown() }
+    }
+
+    /// Refuses new invokes, kills every environment and completes when all of them are reaped.
+    public func shutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        reaper.withLockedValue { task in
+            task?.cancel()
+            task = nil
+        }
+        let promise = eventLoop.makePromise(of: Void.self)
+        let handles = state.withLockedValue { state -> [EnvironmentHandle]? in
+            state.closed = true
+            state.idle.removeAll()
+            if state.count == 0 { return nil }
+            state.drained.append(promise)
+            return state.environments.values.map(\.handle)
+        }
+        guard let handles else {
+            promise.succeed()
+            return promise.futureResult
+        }
+        for handle in handles { handle.shutdown() }
+        return promise.futureResult
+    }
+}
+
+/// A Sendable reference to an environment that runs every call on the environment's loop.
+struct EnvironmentHandle: Sendable {
+    private let bound: NIOLoopBound<ExecutionEnvironment>
+    let loop: any EventLoop
+
+    init(_ environment: ExecutionEnvironment) {
+        self.bound = NIOLoopBound(environment, eventLoop: environment.loop)
+        self.loop = environment.loop
+    }
+
+    func invoke(_ pending: PendingInvocation) {
+        if loop.inEventLoop {
+            bound.value.invoke(pending)
+        } else {
+            loop.execute { bound.value.invoke(pending) }
+        }
+    }
+
+    func shutdown() {
+        loop.execute { bound.value.shutdown() }
+    }
+}

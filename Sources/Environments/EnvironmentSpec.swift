@@ -1,0 +1,33 @@
+public import LambdaModel
+public import NIOPosix
+public import Observability
+
+/// Everything an execution environment needs to start, shared by the environments of one function version.
+public struct EnvironmentSpec: Sendable {
+    public var function: FunctionConfiguration
+    /// `$LATEST` or a version number.
+    public var version: String
+    public var account: AccountContext
+    /// The task root: the function's code directory (or where its archive was unpacked).
+    public var taskRoot: String
+    /// The Python interpreter for `python3.x` runtimes when the function names none.
+    public var defaultPythonInterpreter: String
+    public var logSink: LogSink
+    /// Runs `posix_spawn` and file reads, off the event loops.
+    public var threadPool: NIOThreadPool
+    /// The INIT phase limit for on-demand environments (10 s on AWS).
+    public var initTimeoutSeconds: Double = 10
+
+    public init(
+        function: FunctionConfiguration, version: String, account: AccountContext, taskRoot: String,
+        defaultPythonInterpreter: String, logSink: LogSink, threadPool: NIOThreadPool
+    ) {
+        self.function = function
+        self.version = version
+        self.account = account
+        self.taskRoot = taskRoot
+        self.defaultPythonInterpreter = defaultPythonInterpreter
+        self.logSink = logSink
+        self.threadPool = threadPool
+    }
+}

@@ -1,0 +1,108 @@
+import CAlbatrossSupport
+import Foundation
+import NIOConcurrencyHelpers
+
+/// A started runtime process: its pid (also its process-group id) and the read end of its output pipe.
+struct LaunchedProcess: Sendable {
+    var pid: pid_t
+    /// stdout and stderr of the runtime, merged in write order.
+    var outputFD: Int32
+}
+
+/// How a runtime process ended.
+enum ProcessExit: Sendable, Equatable {
+    case exited(Int32)
+    case signaled(Int32)
+
+    /// RAPID's wording: `exit status 1`, `signal: killed`.
+    var description: String {
+        switch self {
+        case .exited(let code): return "exit status \(code)"
+        case .signaled(let signal):
+            switch signal {
+            case SIGKILL: return "signal: killed"
+            case SIGTERM: return "signal: terminated"
+            case SIGSEGV: return "signal: segmentation fault"
+            case SIGABRT: return "signal: aborted"
+            default: return "signal: \(signal)"
+            }
+        }
+    }
+}
+
+struct LaunchError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Starts runtime processes and reaps them. Blocking calls (`posix_spawn`, `waitpid`) run on threads, never on
+/// an event loop: spawning on the caller's thread-pool thread, reaping on one waiter thread per process.
+enum ProcessLauncher {
+    /// Spawns `executable` with `arguments` in its own process group. Call from a thread-pool thread.
+    static func launch(
+        executable: String, arguments: [String], environment: [String], workingDirectory: String
+    ) throws -> LaunchedProcess {
+        var pipe: [Int32] = [-1, -1]
+        let pipeResult = pipe.withUnsafeMutableBufferPointer { albatross_pipe_cloexec($0.baseAddress!) }
+        guard pipeResult == 0 else { throw LaunchError(description: "cannot create a pipe: \(errnoText(pipeResult))") }
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard devNull >= 0 else {
+            close(pipe[0])
+            close(pipe[1])
+            throw LaunchError(description: "cannot open /dev/null: \(errnoText(errno))")
+        }
+        defer {
+            close(devNull)
+            close(pipe[1])
+        }
+        var pid: pid_t = 0
+        let argv = [executable] + arguments
+        let result = withCStrings(argv) { argvPointer in
+            withCStrings(environment) { envPointer in
+                albatross_spawn(&pid, executable, argvPointer, envPointer, workingDirectory, devNull, pipe[1])
+            }
+        }
+        guard result == 0 else {
+            close(pipe[0])
+            throw LaunchError(description: "cannot start \(executable): \(errnoText(result))")
+        }
+        return LaunchedProcess(pid: pid, outputFD: pipe[0])
+    }
+
+    /// Waits for `pid` on a dedicated thread and calls `onExit` once it has been reaped (so no zombie stays).
+    static func reap(_ pid: pid_t, onExit: @escaping @Sendable (ProcessExit) -> Void) {
+        let thread = Thread {
+            var status: Int32 = 0
+            while true {
+                let r = waitpid(pid, &status, 0)
+                if r == pid { break }
+                if r < 0 && errno == EINTR { continue }
+                onExit(.exited(-1))
+                return
+            }
+            if status & 0x7f == 0 {
+                onExit(.exited((status >> 8) & 0xff))
+            } else {
+                onExit(.signaled(status & 0x7f))
+            }
+        }
+        thread.name = "albatross-reaper-\(pid)"
+        thread.stackSize = 64 * 1024
+        thread.start()
+    }
+
+    /// SIGKILL to the whole process group: the runtime and everything it started.
+    static func killGroup(_ pid: pid_t) {
+        _ = kill(-pid, SIGKILL)
+    }
+
+    private static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+        var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+        pointers.append(nil)
+        defer { for p in pointers { free(p) } }
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+func errnoText(_ code: Int32) -> String {
+    String(cString: strerror(code))
+}

@@ -1,0 +1,239 @@
+import NIOCore
+import NIOHTTP1
+
+/// Serves the Lambda Runtime API (runtime-api.md §1) to the runtime of one execution environment.
+///
+/// Every connection accepted on an environment's private listener belongs to that environment, so identity
+/// comes from the connection, never from what the runtime claims. Bodies are read completely (Content-Length
+/// or chunked, trailers ignored) before a post is answered, and are bounded at 6 MiB + 100 bytes.
+final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    static let maximumPostSize = 6 * 1024 * 1024 + 100
+
+    private enum Route {
+        case next
+        case response(requestID: String)
+        case error(requestID: String)
+        case initError
+        case ping
+        case notFound
+        case methodNotAllowed
+    }
+
+    private let environment: ExecutionEnvironment
+    private var route: Route = .notFound
+    private var keepAlive = true
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    private var bodyTooLarge = false
+    private var context: ChannelHandlerContext?
+    /// Set while this connection's `/next` is parked.
+    private(set) var isParked = false
+
+    init(environment: ExecutionEnvironment) {
+        self.environment = environment
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if isParked {
+            isParked = false
+            environment.waiterGone(self)
+        }
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            keepAlive = head.isKeepAlive
+            route = Self.route(for: head)
+            body = nil
+            bodyTooLarge = false
+        case .body(var chunk):
+            guard !bodyTooLarge else { return }
+            let size = (body?.readableBytes ?? 0) + chunk.readableBytes
+            if size > Self.maximumPostSize {
+                bodyTooLarge = true
+                body = nil
+            } else if body == nil {
+                body = chunk
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+        case .end:
+            dispatch(context: context)
+        }
+    }
+
+    private static let prefix = "/2018-06-01/runtime/"
+
+    private static func route(for head: HTTPRequestHead) -> Route {
+        let uri = head.uri
+        let path = uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
+        if path == "/2018-06-01/ping" { return head.method == .GET ? .ping : .methodNotAllowed }
+        guard path.hasPrefix(prefix) else { return .notFound }
+        let rest = path.dropFirst(prefix.count)
+        if rest == "invocation/next" { return head.method == .GET ? .next : .methodNotAllowed }
+        if rest == "init/error" { return head.method == .POST ? .initError : .methodNotAllowed }
+        if rest.hasPrefix("invocation/") {
+            let parts = rest.dropFirst("invocation/".count).split(separator: "/", omittingEmptySubsequences: false)
+            if parts.count == 2, !parts[0].isEmpty {
+                guard head.method == .POST else { return .methodNotAllowed }
+                if parts[1] == "response" { return .response(requestID: String(parts[0])) }
+                if parts[1] == "error" { return .error(requestID: String(parts[0])) }
+            }
+        }
+        return .notFound
+    }
+
+    private func dispatch(context: ChannelHandlerContext) {
+        guard let head else { return }
+        let payload = body ?? context.channel.allocator.buffer(capacity: 0)
+        body = nil
+        if bodyTooLarge, case .response = route {
+            environment.responseTooLarge(requestID: routeRequestID ?? "")
+            respond(
+                status: .payloadTooLarge,
+                json: #"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#
+            )
+            return
+        }
+        if bodyTooLarge {
+            respond(
+                status: .payloadTooLarge,
+                json: #"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#
+            )
+            return
+        }
+        switch route {
+        case .next:
+            isParked = true
+            environment.nextRequested(by: self)
+        case .response(let requestID):
+            if head.headers.first(name: "Lambda-Runtime-Function-Response-Mode").map({ $0.lowercased() != "streaming" })
+                ?? false
+            {
+                respond(
+                    status: .badRequest,
+                    json: #"{"errorMessage":"Invalid function response mode","errorType":"InvalidFunctionResponseMode"}"#)
+                return
+            }
+            let result = environment.post(
+                .response, requestID: requestID, body: payload, contentType: head.headers.first(name: "Content-Type"),
+                errorType: nil)
+            answerPost(result)
+        case .error(let requestID):
+            let result = environment.post(
+                .error, requestID: requestID, body: payload, contentType: head.headers.first(name: "Content-Type"),
+                errorType: head.headers.first(name: "Lambda-Runtime-Function-Error-Type"))
+            answerPost(result)
+        case .initError:
+            let accepted = environment.initErrorPosted(
+                body: payload, errorType: head.headers.first(name: "Lambda-Runtime-Function-Error-Type"))
+            answerPost(accepted ? .accepted : .invalidState)
+        case .ping:
+            respond(status: .ok, contentType: "text/plain", body: "pong")
+        case .notFound:
+            respond(
+                status: .notFound,
+                json: #"{"errorMessage":"Unknown Runtime API path","errorType":"NotFound"}"#)
+        case .methodNotAllowed:
+            respond(
+                status: .methodNotAllowed,
+                json: #"{"errorMessage":"Method not allowed","errorType":"MethodNotAllowed"}"#)
+        }
+    }
+
+    private var routeRequestID: String? {
+        switch route {
+        case .response(let id), .error(let id): return id
+        default: return nil
+        }
+    }
+
+    enum PostResult {
+        case accepted
+        case invalidRequestID
+        case invalidState
+    }
+
+    private func answerPost(_ result: PostResult) {
+        switch result {
+        case .accepted:
+            respond(status: .accepted, json: #"{"status":"OK"}"#)
+        case .invalidRequestID:
+            respond(status: .badRequest, json: #"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#)
+        case .invalidState:
+            respond(
+                status: .forbidden,
+                json:
+                    #"{"errorMessage":"State transition is not allowed for the runtime in its current state","errorType":"InvalidStateTransition"}"#
+            )
+        }
+    }
+
+    /// Answers the parked `/next` with an event.
+    func deliver(_ request: InvocationRequest, deadlineEpochMs: Int64) {
+        guard let context, isParked else { return }
+        isParked = false
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(7)
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Lambda-Runtime-Aws-Request-Id", value: request.requestID)
+        headers.add(name: "Lambda-Runtime-Deadline-Ms", value: String(deadlineEpochMs))
+        headers.add(name: "Lambda-Runtime-Invoked-Function-Arn", value: request.invokedFunctionARN)
+        headers.add(name: "Lambda-Runtime-Trace-Id", value: request.traceHeader)
+        if let clientContext = request.clientContext {
+            headers.add(name: "Lambda-Runtime-Client-Context", value: clientContext)
+        }
+        headers.add(name: "Content-Length", value: String(request.payload.readableBytes))
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(request.payload))), promise: nil)
+        let keepAlive = self.keepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+
+    /// Answers the parked `/next` with 403: the environment cannot become ready any more.
+    func rejectNext() {
+        guard isParked else { return }
+        isParked = false
+        respond(
+            status: .forbidden,
+            json:
+                #"{"errorMessage":"State transition from Terminated to Ready failed for runtime","errorType":"InvalidStateTransition"}"#
+        )
+    }
+
+    private func respond(status: HTTPResponseStatus, json: String) {
+        respond(status: status, contentType: "application/json", body: json)
+    }
+
+    private func respond(status: HTTPResponseStatus, contentType: String, body: String) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+        buffer.writeString(body)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(buffer.readableBytes))
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        let keepAlive = self.keepAlive
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+}
+
+@available(*, unavailable)
+extension RuntimeAPIHandler: Sendable {}

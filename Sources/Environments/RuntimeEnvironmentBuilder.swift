@@ -1,0 +1,138 @@
+import Foundation
+import LambdaModel
+
+/// An error starting the runtime, with the error type AWS reports for it.
+struct RuntimeCommandError: Error, CustomStringConvertible {
+    var errorType: String
+    var message: String
+    var description: String { "\(errorType): \(message)" }
+}
+
+/// Builds the command line and the process environment of a runtime (runtime-api.md §3.1, §6).
+enum RuntimeEnvironmentBuilder {
+    /// Names a user may set although the platform also sets them (RAPID's overridable set).
+    static let overridable: Set<String> = [
+        "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS",
+        "LANG", "LD_LIBRARY_PATH", "PATH", "TZ",
+    ]
+
+    /// `KEY=value` strings for `posix_spawn`. The runtime gets a clean environment, as on AWS: nothing of the
+    /// server's own environment leaks into it except AWS credentials, which stand in for the execution role.
+    static func variables(spec: EnvironmentSpec, runtimeAPI: String, logStreamName: String, logGroupName: String)
+        -> [String]
+    {
+        let function = spec.function
+        let taskRoot = spec.taskRoot
+        var platform: [(String, String)] = [
+            ("AWS_LAMBDA_FUNCTION_NAME", function.name),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", String(function.memorySize)),
+            ("AWS_LAMBDA_FUNCTION_VERSION", spec.version),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", logGroupName),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", logStreamName),
+            ("AWS_LAMBDA_LOG_FORMAT", "Text"),
+            ("AWS_LAMBDA_RUNTIME_API", runtimeAPI),
+            ("AWS_REGION", spec.account.region),
+            ("AWS_DEFAULT_REGION", spec.account.region),
+            ("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR"),
+            ("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:2000"),
+            ("_AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1"),
+            ("_AWS_XRAY_DAEMON_PORT", "2000"),
+            ("_HANDLER", function.handler),
+            ("LAMBDA_TASK_ROOT", taskRoot),
+            ("LAMBDA_RUNTIME_DIR", taskRoot),
+            ("LANG", "en_US.UTF-8"),
+            ("TZ", ":UTC"),
+            ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
+            ("LD_LIBRARY_PATH", "\(taskRoot):\(taskRoot)/lib:/opt/lib"),
+        ]
+        if let executionEnvironment = function.runtime.executionEnvironment {
+            platform.append(("AWS_EXECUTION_ENV", executionEnvironment))
+        }
+        if function.runtime.kind == .python {
+            platform.append(("PYTHONPATH", taskRoot))
+        }
+        let host = ProcessInfo.processInfo.environment
+        for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+            if let value = host[name] { platform.append((name, value)) }
+        }
+        var result: [String] = []
+        result.reserveCapacity(platform.count + function.environment.count)
+        let userNames = Set(function.environment.map(\.name))
+        for (name, value) in platform where !(userNames.contains(name) && overridable.contains(name)) {
+            result.append("\(name)=\(value)")
+        }
+        for variable in function.environment {
+            if variable.name.hasPrefix("_") { continue }
+            if LambdaNames.reservedEnvironmentVariables.contains(variable.name) { continue }
+            result.append("\(variable.name)=\(variable.value)")
+        }
+        return result
+    }
+
+    struct Command {
+        var executable: String
+        var arguments: [String]
+    }
+
+    /// What to execute. Blocking (reads the bootstrap's first line): call off the event loops.
+    static func command(spec: EnvironmentSpec) throws -> Command {
+        let function = spec.function
+        switch function.runtime.kind {
+        case .provided:
+            let bootstrap = "\(spec.taskRoot)/bootstrap"
+            guard access(bootstrap, X_OK) == 0 else {
+                let reason = access(bootstrap, F_OK) == 0 ? "is not executable" : "does not exist"
+                throw RuntimeCommandError(
+                    errorType: "Runtime.InvalidEntrypoint",
+                    message: "Couldn't find valid bootstrap(s): \(bootstrap) \(reason)")
+            }
+            // AWS's /bin/sh is bash, and the documented bootstrap relies on it; Debian's is dash.
+            if let interpreter = shebangNeedingBash(bootstrap) {
+                return Command(executable: interpreter, arguments: [bootstrap])
+            }
+            return Command(executable: bootstrap, arguments: [])
+        case .python:
+            let configured = function.runtime.pythonInterpreter ?? spec.defaultPythonInterpreter
+            guard let interpreter = resolveExecutable(configured) else {
+                throw RuntimeCommandError(
+                    errorType: "Runtime.InvalidEntrypoint",
+                    message: "Python interpreter \(configured) for \(function.runtime.identifier) not found")
+            }
+            return Command(executable: interpreter, arguments: ["-u", "-m", "awslambdaric", function.handler])
+        }
+    }
+
+    /// `/bin/bash` when the script starts with `#!/bin/sh`, nil otherwise.
+    static func shebangNeedingBash(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 64)) ?? Data()
+        guard let text = String(data: head, encoding: .utf8) else { return nil }
+        let firstLine = text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+        let trimmed = firstLine.trimmingCharacters(in: .whitespaces)
+        if trimmed == "#!/bin/sh" || trimmed.hasPrefix("#!/bin/sh ") {
+            return FileManager.default.isExecutableFile(atPath: "/bin/bash") ? "/bin/bash" : nil
+        }
+        return nil
+    }
+
+    /// An absolute path for `name`, searching PATH when it has no slash.
+    static func resolveExecutable(_ name: String) -> String? {
+        if name.contains("/") {
+            return FileManager.default.isExecutableFile(atPath: name) ? name : nil
+        }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// The `INIT_START` runtime version text.
+    static func runtimeVersion(_ runtime: Runtime) -> String {
+        let name = runtime.identifier.replacingOccurrences(of: ".", with: ":", options: [], range: nil)
+        return "\(name).v1\tRuntime Version ARN: arn:aws:lambda:local::runtime:albatross-\(runtime.identifier)"
+    }
+}

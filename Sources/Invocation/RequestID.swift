@@ -1,0 +1,65 @@
+/// Version 4 UUIDs for request ids, lower-case as AWS prints them.
+public enum RequestID {
+    public static func make(using generator: inout some RandomNumberGenerator) -> String {
+        var high = generator.next() as UInt64
+        var low = generator.next() as UInt64
+        high = (high & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000
+        low = (low & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(36)
+        appendHex(high >> 32, digits: 8, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendHex((high >> 16) & 0xffff, digits: 4, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendHex(high & 0xffff, digits: 4, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendHex(low >> 48, digits: 4, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendHex(low & 0xffff_ffff_ffff, digits: 12, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func appendHex(_ value: UInt64, digits: Int, to bytes: inout [UInt8]) {
+        let alphabet: StaticString = "0123456789abcdef"
+        for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
+            bytes.append(alphabet.utf8Start[Int((value >> UInt64(shift)) & 0xf)])
+        }
+    }
+}
+
+/// The `Lambda-Runtime-Trace-Id` handed to runtimes (runtime-api.md §5).
+public enum TraceHeader {
+    /// Keeps the Root (and Sampled/Lineage) of an incoming `X-Amzn-Trace-Id`, adds a fresh Parent segment id;
+    /// makes a new Root when there is none.
+    public static func runtimeHeader(from incoming: String?, using generator: inout some RandomNumberGenerator)
+        -> String
+    {
+        var root: Substring?
+        var sampled: Substring?
+        var lineage: Substring?
+        if let incoming {
+            for field in incoming.split(separator: ";") {
+                let trimmed = field.drop(while: { $0 == " " })
+                if trimmed.hasPrefix("Root=") { root = trimmed.dropFirst(5) }
+                if trimmed.hasPrefix("Sampled=") { sampled = trimmed.dropFirst(8) }
+                if trimmed.hasPrefix("Lineage=") { lineage = trimmed.dropFirst(8) }
+            }
+        }
+        var bytes: [UInt8] = []
+        RequestID.appendHex(generator.next(), digits: 16, to: &bytes)
+        let parent = String(decoding: bytes, as: UTF8.self)
+        var header = "Root=\(root.map(String.init) ?? newRoot(using: &generator));Parent=\(parent);Sampled=\(sampled.map(String.init) ?? "0")"
+        if let lineage { header += ";Lineage=\(lineage)" }
+        return header
+    }
+
+    /// `1-<8 hex epoch seconds>-<24 hex random>`.
+    public static func newRoot(using generator: inout some RandomNumberGenerator) -> String {
+        var bytes: [UInt8] = Array("1-".utf8)
+        RequestID.appendHex(UInt64(currentEpochSeconds()), digits: 8, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        RequestID.appendHex(generator.next() & 0xffff_ffff, digits: 8, to: &bytes)
+        RequestID.appendHex(generator.next(), digits: 16, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what Albatross needs on a Debian machine that already has the Swift toolchain:
+# Debian packages (OpenSSL headers, bash, curl, Python venv support) and a project-local Python venv
+# with awslambdaric for Python functions. Safe to run again; it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(libssl-dev pkg-config zlib1g-dev curl bash python3 python3-venv openssl procps)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The venv uses Debian's python3 so that python3-venv is the module that builds it.
+PYTHON=/usr/bin/python3
+[ -x "$PYTHON" ] || PYTHON=$(command -v python3)
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import awslambdaric" 2>/dev/null; then
+  echo "setup: creating .venv with awslambdaric"
+  rm -rf .venv
+  "$PYTHON" -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "awslambdaric==4.2.2"
+fi
+echo "setup: ready ($(.venv/bin/python --version), awslambdaric $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("awslambdaric"))'))"
