@@ -349,10 +349,10 @@ public enum RoutingValidation {
     static func quoted(_ text: String) -> String { "\"\(text)\"" }
 
     static func describe(_ scalar: Unicode.Scalar) -> String {
+        if scalar == " " { return "a space" }
         if scalar.value < 0x21 || scalar.value == 0x7f {
             return "the control character U+\(String(scalar.value, radix: 16, uppercase: true))"
         }
-        if scalar == " " { return "a space" }
         return "'\(scalar)'"
     }
 }
