@@ -163,10 +163,13 @@ struct ConfigNode {
                 name = component[..<open]
                 index = Int(component[component.index(after: open)..<component.index(before: component.endIndex)])
             }
-            var next: ConfigNode? = nil
-            if found, case .mapping(let mapping) = current.node {
-                for (keyNode, valueNode) in mapping where keyNode.scalar?.string == String(name) {
-                    next = current.child(valueNode, key: String(name))
+            var next: ConfigNode? = found ? current : nil
+            if !name.isEmpty {
+                next = nil
+                if found, case .mapping(let mapping) = current.node {
+                    for (keyNode, valueNode) in mapping where keyNode.scalar?.string == String(name) {
+                        next = current.child(valueNode, key: String(name))
+                    }
                 }
             }
             if let candidate = next, let index {
@@ -181,7 +184,8 @@ struct ConfigNode {
             } else {
                 // Keep the textual path even where the node is missing (a defaulted key).
                 found = false
-                current = ConfigNode(node: current.node, path: "\(current.path).\(component)", file: file)
+                let separator = name.isEmpty || current.path.isEmpty ? "" : "."
+                current = ConfigNode(node: current.node, path: current.path + separator + component, file: file)
             }
         }
         return current
