@@ -85,7 +85,9 @@ struct ConfigNode {
         let text = try string()
         guard choices.contains(text) else {
             var message = "\"\(text)\" is not one of " + choices.joined(separator: ", ")
-            if let suggestion = Suggestions.closest(to: text, in: choices) { message += "; did you mean \(suggestion)?" }
+            if let suggestion = Suggestions.closest(to: text, in: choices) {
+                message += "; did you mean \(suggestion)?"
+            }
             throw error(message)
         }
         return text

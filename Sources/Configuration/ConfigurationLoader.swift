@@ -17,7 +17,8 @@ public enum ConfigurationLoader {
             data = try Data(contentsOf: URL(fileURLWithPath: absolute))
         } catch {
             throw ConfigurationError(
-                file: path, line: nil, keyPath: "", message: "cannot read the configuration file: \(FilePaths.reason(error))"
+                file: path, line: nil, keyPath: "",
+                message: "cannot read the configuration file: \(FilePaths.reason(error))"
             )
         }
         guard let text = String(data: data, encoding: .utf8) else {
@@ -185,7 +186,8 @@ struct ConfigurationParser {
             case "idle_timeout.timeout_seconds":
                 attributes.idleTimeoutSeconds = try value.int(in: 1...4000)
             case "albatross.multi_value_header_order":
-                attributes.multiValueHeaderOrder = .init(rawValue: try value.choice(["preserve", "reverse", "shuffle"]))!
+                attributes.multiValueHeaderOrder = .init(
+                    rawValue: try value.choice(["preserve", "reverse", "shuffle"]))!
             default:
                 break
             }

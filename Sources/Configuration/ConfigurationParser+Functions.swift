@@ -21,7 +21,8 @@ extension ConfigurationParser {
         let runtimeNode = try mapping.required("runtime")
         let identifier = try runtimeNode.string()
         guard var runtime = Runtime(identifier: identifier) else {
-            var message = "runtime \"\(identifier)\" is not supported; supported runtimes: "
+            var message =
+                "runtime \"\(identifier)\" is not supported; supported runtimes: "
                 + Runtime.supportedIdentifiers.joined(separator: ", ")
             if let suggestion = Suggestions.closest(to: identifier, in: Runtime.supportedIdentifiers) {
                 message += "; did you mean \(suggestion)?"
@@ -160,7 +161,9 @@ extension ConfigurationParser {
         }
         let digits = qualifier.utf8.allSatisfy { $0 >= 48 && $0 <= 57 }
         if digits {
-            if qualifier.hasPrefix("0") { return "version \"\(qualifier)\" must be a positive number without leading zeros" }
+            if qualifier.hasPrefix("0") {
+                return "version \"\(qualifier)\" must be a positive number without leading zeros"
+            }
             return nil
         }
         let allowed = qualifier.utf8.allSatisfy {

@@ -17,7 +17,8 @@ extension ConfigurationParser {
         if let value = mapping.optional("bindAddress") {
             bindAddress = try value.string()
             guard IPAddress(bindAddress) != nil else {
-                throw value.error("bindAddress must be an IPv4 or IPv6 address such as 127.0.0.1 or ::1, got \"\(bindAddress)\"")
+                throw value.error(
+                    "bindAddress must be an IPv4 or IPv6 address such as 127.0.0.1 or ::1, got \"\(bindAddress)\"")
             }
         }
         var listenerProtocol = ListenerProtocol.http
@@ -250,7 +251,9 @@ extension ConfigurationParser {
         return action
     }
 
-    func parseRedirect(_ node: ConfigNode, listenerProtocol: ListenerProtocol) throws(ConfigurationError) -> RedirectAction {
+    func parseRedirect(_ node: ConfigNode, listenerProtocol: ListenerProtocol) throws(ConfigurationError)
+        -> RedirectAction
+    {
         let mapping = try node.mapping(allowed: ["protocol", "host", "port", "path", "query", "statusCode"])
         let statusNode = try mapping.required("statusCode")
         let statusCode: Int

@@ -102,7 +102,9 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
                     result.append(UInt16(v4 >> 16))
                     result.append(UInt16(v4 & 0xffff))
                 } else {
-                    guard !piece.isEmpty, piece.utf8.count <= 4, let group = UInt16(piece, radix: 16) else { return nil }
+                    guard !piece.isEmpty, piece.utf8.count <= 4, let group = UInt16(piece, radix: 16) else {
+                        return nil
+                    }
                     result.append(group)
                 }
             }

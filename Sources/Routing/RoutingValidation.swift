@@ -36,7 +36,8 @@ public enum RoutingValidation {
     /// names such as `localhost` can be routed (docs/configuration.md).
     public static func validateHostHeaderPattern(_ pattern: String) -> String? {
         if let problem = lengthProblem(pattern, "host-header pattern", max: 128) { return problem }
-        if let bad = pattern.unicodeScalars.first(where: { !(isAlphanumeric($0) || "-.*?".unicodeScalars.contains($0)) }) {
+        if let bad = pattern.unicodeScalars.first(where: { !(isAlphanumeric($0) || "-.*?".unicodeScalars.contains($0)) }
+        ) {
             return "host-header pattern \(quoted(pattern)) contains \(describe(bad)); "
                 + "allowed are letters, digits, '-', '.', and the wildcards '*' and '?'"
         }
@@ -115,7 +116,10 @@ public enum RoutingValidation {
         var seen: [Int: Int] = [:]
         for (index, priority) in priorities.enumerated() {
             if let first = seen[priority] {
-                return (index, "priority \(priority) is already used by rules[\(first)]; priorities must be unique per listener")
+                return (
+                    index,
+                    "priority \(priority) is already used by rules[\(first)]; priorities must be unique per listener"
+                )
             }
             seen[priority] = index
         }
@@ -143,14 +147,16 @@ public enum RoutingValidation {
             }
             seenKinds[kind] = seenKinds[kind] ?? index
             if condition.valueCount == 0 {
-                return RoutingValidationIssue(field: "conditions[\(index)]", "\(kind) condition needs at least one value")
+                return RoutingValidationIssue(
+                    field: "conditions[\(index)]", "\(kind) condition needs at least one value")
             }
             values += condition.valueCount
             wildcards += condition.wildcardCount
         }
         if values > maximumConditionValuesPerRule {
             return RoutingValidationIssue(
-                "a rule may have at most \(maximumConditionValuesPerRule) condition values in total, this one has \(values)"
+                "a rule may have at most \(maximumConditionValuesPerRule) condition values in total, this one "
+                + "has \(values)"
             )
         }
         if wildcards > maximumWildcardsPerRule {
@@ -269,15 +275,20 @@ public enum RoutingValidation {
             }
         }
         if let value = action.host {
-            if let problem = lengthProblem(value, "host", max: 128) { return RoutingValidationIssue(field: "host", problem) }
+            if let problem = lengthProblem(value, "host", max: 128) {
+                return RoutingValidationIssue(field: "host", problem)
+            }
             if let problem = placeholderProblem(value, allowed: ["host"], field: "host") {
                 return RoutingValidationIssue(field: "host", problem)
             }
         }
         if let value = action.path {
-            if let problem = lengthProblem(value, "path", max: 128) { return RoutingValidationIssue(field: "path", problem) }
+            if let problem = lengthProblem(value, "path", max: 128) {
+                return RoutingValidationIssue(field: "path", problem)
+            }
             if !value.hasPrefix("/") {
-                return RoutingValidationIssue(field: "path", "path must start with '/' (write /#{path} to keep the path)")
+                return RoutingValidationIssue(
+                    field: "path", "path must start with '/' (write /#{path} to keep the path)")
             }
             if let problem = placeholderProblem(value, allowed: ["host", "port", "path"], field: "path") {
                 return RoutingValidationIssue(field: "path", problem)
@@ -285,7 +296,8 @@ public enum RoutingValidation {
         }
         if let value = action.query {
             if value.utf8.count > 128 {
-                return RoutingValidationIssue(field: "query", "query must be at most 128 characters, got \(value.utf8.count)")
+                return RoutingValidationIssue(
+                    field: "query", "query must be at most 128 characters, got \(value.utf8.count)")
             }
             if value.hasPrefix("?") {
                 return RoutingValidationIssue(field: "query", "query is given without the leading '?'")
@@ -399,7 +411,9 @@ extension RuleCondition {
         case .queryString(let pairs):
             return pairs.reduce(0) { count, pair in
                 count + WildcardPattern(pair.value, caseInsensitive: false, backslashEscapes: true).wildcardCount
-                    + (pair.key.map { WildcardPattern($0, caseInsensitive: false, backslashEscapes: true).wildcardCount } ?? 0)
+                    + (pair.key.map {
+                        WildcardPattern($0, caseInsensitive: false, backslashEscapes: true).wildcardCount
+                    } ?? 0)
             }
         case .httpRequestMethod, .sourceIP:
             return 0

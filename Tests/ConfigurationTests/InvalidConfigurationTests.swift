@@ -59,15 +59,18 @@ struct InvalidConfigurationTests {
             message: "expected a list, found a mapping"
         ),
         .init(
-            name: "wrong type for an integer", yaml: prefix.replacingOccurrences(of: "    code:", with: "    memorySize: big\n    code:"),
+            name: "wrong type for an integer",
+            yaml: prefix.replacingOccurrences(of: "    code:", with: "    memorySize: big\n    code:"),
             line: 5, keyPath: "functions[0].memorySize", message: "expected an integer, found \"big\""
         ),
         .init(
-            name: "memory out of range", yaml: prefix.replacingOccurrences(of: "    code:", with: "    memorySize: 64\n    code:"),
+            name: "memory out of range",
+            yaml: prefix.replacingOccurrences(of: "    code:", with: "    memorySize: 64\n    code:"),
             line: 5, keyPath: "functions[0].memorySize", message: "must be between 128 and 10240, got 64"
         ),
         .init(
-            name: "timeout out of range", yaml: prefix.replacingOccurrences(of: "    code:", with: "    timeout: 901\n    code:"),
+            name: "timeout out of range",
+            yaml: prefix.replacingOccurrences(of: "    code:", with: "    timeout: 901\n    code:"),
             line: 5, keyPath: "functions[0].timeout", message: "must be between 1 and 900, got 901"
         ),
         .init(
@@ -80,7 +83,8 @@ struct InvalidConfigurationTests {
             message: "function name may contain only letters, digits, hyphens (-) and underscores (_)"
         ),
         .init(
-            name: "duplicate function", yaml: """
+            name: "duplicate function",
+            yaml: """
                 functions:
                   - {name: echo, runtime: provided, handler: h, code: functions/echo}
                   - {name: echo, runtime: provided, handler: h, code: functions/echo}
@@ -105,13 +109,15 @@ struct InvalidConfigurationTests {
             line: 2, keyPath: "functions[0]", message: "missing required key \"handler\""
         ),
         .init(
-            name: "missing bootstrap", yaml: prefix.replacingOccurrences(of: "./functions/echo", with: "./functions/empty"),
+            name: "missing bootstrap",
+            yaml: prefix.replacingOccurrences(of: "./functions/echo", with: "./functions/empty"),
             line: 5, keyPath: "functions[0].code",
             message: "code directory /BASE/functions/empty has no bootstrap file; provided.al2023 functions need an "
                 + "executable /BASE/functions/empty/bootstrap"
         ),
         .init(
-            name: "bootstrap not executable", yaml: prefix.replacingOccurrences(of: "./functions/echo", with: "functions/plain"),
+            name: "bootstrap not executable",
+            yaml: prefix.replacingOccurrences(of: "./functions/echo", with: "functions/plain"),
             line: 5, keyPath: "functions[0].code",
             message: "/BASE/functions/plain/bootstrap is not executable (chmod +x it)"
         ),
@@ -120,7 +126,8 @@ struct InvalidConfigurationTests {
             line: 5, keyPath: "functions[0].code", message: "code path /PARENT/gone does not exist"
         ),
         .init(
-            name: "code is neither directory nor zip", yaml: prefix.replacingOccurrences(of: "./functions/echo", with: "functions/notes.txt"),
+            name: "code is neither directory nor zip",
+            yaml: prefix.replacingOccurrences(of: "./functions/echo", with: "functions/notes.txt"),
             line: 5, keyPath: "functions[0].code",
             message: "code must be a directory or a .zip file, got the file /BASE/functions/notes.txt"
         ),
@@ -132,7 +139,8 @@ struct InvalidConfigurationTests {
         ),
         .init(
             name: "reserved environment variable",
-            yaml: prefix.replacingOccurrences(of: "    code:", with: "    environment: {OK: 1, AWS_REGION: x}\n    code:"),
+            yaml: prefix.replacingOccurrences(
+                of: "    code:", with: "    environment: {OK: 1, AWS_REGION: x}\n    code:"),
             line: 5, keyPath: "functions[0].environment.AWS_REGION",
             message: "AWS_REGION is a reserved environment variable set by the platform"
         ),
@@ -152,7 +160,9 @@ struct InvalidConfigurationTests {
             name: "environment too large",
             yaml: prefix.replacingOccurrences(
                 of: "    code:",
-                with: "    environment:\n      A: \(String(repeating: "a", count: 3000))\n      B: \(String(repeating: "b", count: 1100))\n    code:"
+                with:
+                    "    environment:\n      A: \(String(repeating: "a", count: 3000))\n      B: "
+                    + "\(String(repeating: "b", count: 1100))\n    code:"
             ),
             line: 6, keyPath: "functions[0].environment",
             message: "environment variables total 4102 bytes; the limit is 4096 bytes (4 KB)"
@@ -163,7 +173,8 @@ struct InvalidConfigurationTests {
             message: "target group name must not begin or end with a hyphen"
         ),
         .init(
-            name: "dangling function reference", yaml: prefix.replacingOccurrences(of: "function: echo", with: "function: ecko"),
+            name: "dangling function reference",
+            yaml: prefix.replacingOccurrences(of: "function: echo", with: "function: ecko"),
             line: 8, keyPath: "targetGroups[0].function",
             message: "function \"ecko\" is not defined; did you mean \"echo\"?"
         ),
@@ -175,7 +186,8 @@ struct InvalidConfigurationTests {
         .init(
             name: "bad qualifier", yaml: prefix.replacingOccurrences(of: "function: echo", with: "function: echo:v1.2"),
             line: 8, keyPath: "targetGroups[0].function",
-            message: "qualifier \"v1.2\" must be $LATEST, a version number, or an alias name of letters, digits, '-' and '_'"
+            message:
+                "qualifier \"v1.2\" must be $LATEST, a version number, or an alias name of letters, digits, '-' and '_'"
         ),
         .init(
             name: "dangling target group reference",
@@ -198,7 +210,9 @@ struct InvalidConfigurationTests {
             name: "attribute typo",
             yaml: "loadBalancer:\n  attributes:\n    routing.http.xff_header_processing.mod: append\n", line: 3,
             keyPath: "loadBalancer.attributes.routing.http.xff_header_processing.mod",
-            message: "unknown key \"routing.http.xff_header_processing.mod\"; did you mean \"routing.http.xff_header_processing.mode\"?"
+            message:
+                "unknown key \"routing.http.xff_header_processing.mod\"; did you mean "
+                + "\"routing.http.xff_header_processing.mode\"?"
         ),
         .init(
             name: "attribute value",
@@ -207,12 +221,14 @@ struct InvalidConfigurationTests {
             message: "\"apend\" is not one of append, preserve, remove; did you mean append?"
         ),
         .init(
-            name: "idle timeout attribute range", yaml: "loadBalancer: {attributes: {idle_timeout.timeout_seconds: 4001}}\n",
+            name: "idle timeout attribute range",
+            yaml: "loadBalancer: {attributes: {idle_timeout.timeout_seconds: 4001}}\n",
             line: 1, keyPath: "loadBalancer.attributes.idle_timeout.timeout_seconds",
             message: "must be between 1 and 4000, got 4001"
         ),
         .init(
-            name: "port out of range", yaml: prefix + "listeners:\n  - {port: 65536, defaultAction: {forward: echo-tg}}\n",
+            name: "port out of range",
+            yaml: prefix + "listeners:\n  - {port: 65536, defaultAction: {forward: echo-tg}}\n",
             line: 10, keyPath: "listeners[0].port", message: "must be between 0 and 65535, got 65536"
         ),
         .init(
@@ -226,12 +242,14 @@ struct InvalidConfigurationTests {
             line: 12, keyPath: "listeners[2].port", message: "port 8080 on 127.0.0.1 is already used by listeners[0]"
         ),
         .init(
-            name: "bad bind address", yaml: prefix + "listeners:\n  - {port: 1, bindAddress: localhost, defaultAction: {forward: echo-tg}}\n",
+            name: "bad bind address",
+            yaml: prefix + "listeners:\n  - {port: 1, bindAddress: localhost, defaultAction: {forward: echo-tg}}\n",
             line: 10, keyPath: "listeners[0].bindAddress",
             message: "bindAddress must be an IPv4 or IPv6 address such as 127.0.0.1 or ::1, got \"localhost\""
         ),
         .init(
-            name: "HTTPS without certificates", yaml: prefix + "listeners:\n  - port: 0\n    protocol: HTTPS\n    defaultAction: {forward: echo-tg}\n",
+            name: "HTTPS without certificates",
+            yaml: prefix + "listeners:\n  - port: 0\n    protocol: HTTPS\n    defaultAction: {forward: echo-tg}\n",
             line: 10, keyPath: "listeners[0]", message: "missing required key \"certificates\""
         ),
         .init(
@@ -241,20 +259,28 @@ struct InvalidConfigurationTests {
         ),
         .init(
             name: "certificate file missing",
-            yaml: prefix + "listeners:\n  - port: 0\n    protocol: HTTPS\n    certificates: [{certificate: certs/nope.pem, privateKey: certs/local-key.pem}]\n    defaultAction: {forward: echo-tg}\n",
-            line: 12, keyPath: "listeners[0].certificates[0].certificate", message: "file /BASE/certs/nope.pem does not exist"
+            yaml: prefix
+                + "listeners:\n  - port: 0\n    protocol: HTTPS\n    certificates: [{certificate: "
+                + "certs/nope.pem, privateKey: certs/local-key.pem}]\n    defaultAction: {forward: echo-tg}\n",
+            line: 12, keyPath: "listeners[0].certificates[0].certificate",
+            message: "file /BASE/certs/nope.pem does not exist"
         ),
         .init(
             name: "unknown SSL policy",
-            yaml: prefix + "listeners:\n  - port: 0\n    protocol: HTTPS\n    certificates: [{certificate: certs/local.pem, privateKey: certs/local-key.pem}]\n    sslPolicy: ELBSecurityPolicy-TLS13-1-2-2021-07\n    defaultAction: {forward: echo-tg}\n",
+            yaml: prefix
+                + "listeners:\n  - port: 0\n    protocol: HTTPS\n    certificates: [{certificate: "
+                + "certs/local.pem, privateKey: certs/local-key.pem}]\n    sslPolicy: "
+                + "ELBSecurityPolicy-TLS13-1-2-2021-07\n    defaultAction: {forward: echo-tg}\n",
             line: 13, keyPath: "listeners[0].sslPolicy",
             message: "\"ELBSecurityPolicy-TLS13-1-2-2021-07\" is not one of ELBSecurityPolicy-TLS13-1-2-2021-06, "
                 + "ELBSecurityPolicy-TLS13-1-3-2021-06, ELBSecurityPolicy-TLS13-1-2-Res-2021-06, "
                 + "ELBSecurityPolicy-2016-08; did you mean ELBSecurityPolicy-TLS13-1-2-2021-06?"
         ),
         .init(
-            name: "protocol spelt in lower case", yaml: prefix + "listeners:\n  - {port: 0, protocol: http, defaultAction: {forward: echo-tg}}\n",
-            line: 10, keyPath: "listeners[0].protocol", message: "\"http\" is not one of HTTP, HTTPS; did you mean HTTP?"
+            name: "protocol spelt in lower case",
+            yaml: prefix + "listeners:\n  - {port: 0, protocol: http, defaultAction: {forward: echo-tg}}\n",
+            line: 10, keyPath: "listeners[0].protocol",
+            message: "\"http\" is not one of HTTP, HTTPS; did you mean HTTP?"
         ),
         .init(
             name: "path pattern too long",
@@ -296,9 +322,12 @@ struct InvalidConfigurationTests {
             message: "unknown key \"pathpattern\"; did you mean \"pathPattern\"?"
         ),
         .init(
-            name: "two path-pattern conditions", yaml: withRule(conditions: "[{pathPattern: [/a]}, {pathPattern: [/b]}]"),
+            name: "two path-pattern conditions",
+            yaml: withRule(conditions: "[{pathPattern: [/a]}, {pathPattern: [/b]}]"),
             line: 14, keyPath: "listeners[0].rules[0].conditions[1]",
-            message: "a rule may have only one path-pattern condition (conditions[0] is one already); list several values in it instead"
+            message:
+                "a rule may have only one path-pattern condition (conditions[0] is one already); list several "
+                + "values in it instead"
         ),
         .init(
             name: "too many condition values",
@@ -312,12 +341,15 @@ struct InvalidConfigurationTests {
             message: "a rule may use at most 5 wildcards in total, this one uses 6"
         ),
         .init(
-            name: "no conditions", yaml: withRule(conditions: "[]"), line: 14, keyPath: "listeners[0].rules[0].conditions",
+            name: "no conditions", yaml: withRule(conditions: "[]"), line: 14,
+            keyPath: "listeners[0].rules[0].conditions",
             message: "a rule needs at least one condition; use defaultAction for a catch-all"
         ),
         .init(
-            name: "priority out of range", yaml: withRule().replacingOccurrences(of: "priority: 10", with: "priority: 50001"),
-            line: 13, keyPath: "listeners[0].rules[0].priority", message: "priority must be between 1 and 50000, got 50001"
+            name: "priority out of range",
+            yaml: withRule().replacingOccurrences(of: "priority: 10", with: "priority: 50001"),
+            line: 13, keyPath: "listeners[0].rules[0].priority",
+            message: "priority must be between 1 and 50000, got 50001"
         ),
         .init(
             name: "duplicate priority",
@@ -327,7 +359,8 @@ struct InvalidConfigurationTests {
             message: "priority 10 is already used by rules[0]; priorities must be unique per listener"
         ),
         .init(
-            name: "action with two kinds", yaml: withRule(action: "{forward: echo-tg, fixedResponse: {statusCode: 200}}"),
+            name: "action with two kinds",
+            yaml: withRule(action: "{forward: echo-tg, fixedResponse: {statusCode: 200}}"),
             line: 15, keyPath: "listeners[0].rules[0].action",
             message: "an action needs exactly one of forward, fixedResponse or redirect"
         ),
@@ -349,13 +382,15 @@ struct InvalidConfigurationTests {
         ),
         .init(
             name: "same group twice",
-            yaml: withRule(action: "{forward: {targetGroups: [{name: echo-tg, weight: 1}, {name: echo-tg, weight: 2}]}}"),
+            yaml: withRule(
+                action: "{forward: {targetGroups: [{name: echo-tg, weight: 1}, {name: echo-tg, weight: 2}]}}"),
             line: 15, keyPath: "listeners[0].rules[0].action.forward.targetGroups[1].name",
             message: "target group \"echo-tg\" appears more than once in this forward action"
         ),
         .init(
             name: "stickiness out of range",
-            yaml: withRule(action: "{forward: {targetGroups: [{name: echo-tg}], stickiness: {durationSeconds: 604801}}}"),
+            yaml: withRule(
+                action: "{forward: {targetGroups: [{name: echo-tg}], stickiness: {durationSeconds: 604801}}}"),
             line: 15, keyPath: "listeners[0].rules[0].action.forward.stickiness.durationSeconds",
             message: "must be between 1 and 604800, got 604801"
         ),
@@ -373,13 +408,15 @@ struct InvalidConfigurationTests {
         ),
         .init(
             name: "fixed response body too long",
-            yaml: withRule(action: "{fixedResponse: {statusCode: 200, messageBody: \(String(repeating: "b", count: 1025))}}"),
+            yaml: withRule(
+                action: "{fixedResponse: {statusCode: 200, messageBody: \(String(repeating: "b", count: 1025))}}"),
             line: 15, keyPath: "listeners[0].rules[0].action.fixedResponse.messageBody",
             message: "messageBody must be at most 1024 characters, got 1025"
         ),
         .init(
             name: "redirect loop",
-            yaml: withRule(action: "{redirect: {host: \"#{host}\", path: \"/#{path}\", query: \"x=1\", statusCode: HTTP_301}}"),
+            yaml: withRule(
+                action: "{redirect: {host: \"#{host}\", path: \"/#{path}\", query: \"x=1\", statusCode: HTTP_301}}"),
             line: 15, keyPath: "listeners[0].rules[0].action.redirect",
             message: "a redirect must change at least one of protocol, host, port or path, or it would loop"
         ),
@@ -394,7 +431,10 @@ struct InvalidConfigurationTests {
         ),
         .init(
             name: "HTTPS to HTTP redirect",
-            yaml: prefix + "listeners:\n  - port: 0\n    protocol: HTTPS\n    certificates: [{certificate: certs/local.pem, privateKey: certs/local-key.pem}]\n    defaultAction: {redirect: {protocol: HTTP, statusCode: 301}}\n",
+            yaml: prefix
+                + "listeners:\n  - port: 0\n    protocol: HTTPS\n    certificates: [{certificate: "
+                + "certs/local.pem, privateKey: certs/local-key.pem}]\n    defaultAction: {redirect: {protocol: "
+                + "HTTP, statusCode: 301}}\n",
             line: 13, keyPath: "listeners[0].defaultAction.redirect.protocol",
             message: "a redirect from an HTTPS listener to HTTP is not allowed"
         ),
@@ -405,7 +445,8 @@ struct InvalidConfigurationTests {
             message: "placeholder #{host} is not allowed in port; allowed: #{port}"
         ),
         .init(
-            name: "missing default action", yaml: prefix + "listeners:\n  - port: 0\n", line: 10, keyPath: "listeners[0]",
+            name: "missing default action", yaml: prefix + "listeners:\n  - port: 0\n", line: 10,
+            keyPath: "listeners[0]",
             message: "missing required key \"defaultAction\""
         ),
         .init(
@@ -416,7 +457,8 @@ struct InvalidConfigurationTests {
             name: "duplicate YAML key", yaml: "region: us-east-1\nregion: eu-west-1\n", line: 1, keyPath: "",
             message: "duplicate key \"region\" in one mapping"
         ),
-        .init(name: "empty document", yaml: "# nothing\n", line: nil, keyPath: "", message: "the configuration is empty"),
+        .init(
+            name: "empty document", yaml: "# nothing\n", line: nil, keyPath: "", message: "the configuration is empty"),
         .init(
             name: "document is a list", yaml: "- a\n", line: 1, keyPath: "", message: "expected a mapping, found a list"
         ),

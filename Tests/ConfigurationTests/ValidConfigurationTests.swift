@@ -132,7 +132,8 @@ struct ValidConfigurationTests {
                 ),
                 FunctionConfiguration(
                     name: "py",
-                    runtime: Runtime(identifier: "python3.12", pythonInterpreter: directory.path + "/elsewhere/bin/python3")!,
+                    runtime: Runtime(
+                        identifier: "python3.12", pythonInterpreter: directory.path + "/elsewhere/bin/python3")!,
                     handler: "app.handler", code: .directory(base + "/functions/hello-python")
                 ),
                 FunctionConfiguration(
@@ -196,7 +197,8 @@ struct ValidConfigurationTests {
                     port: 8443, bindAddress: "::1", protocol: .https,
                     tls: ListenerTLSSettings(
                         defaultCertificate: .init(
-                            certificateChainPath: base + "/certs/local.pem", privateKeyPath: base + "/certs/local-key.pem"
+                            certificateChainPath: base + "/certs/local.pem",
+                            privateKeyPath: base + "/certs/local-key.pem"
                         ),
                         certificates: [
                             .init(
@@ -210,21 +212,25 @@ struct ValidConfigurationTests {
                         ListenerRule(
                             priority: 1, conditions: [.pathPattern(["/x"])],
                             action: .fixedResponse(
-                                FixedResponseAction(statusCode: 404, contentType: "application/json", messageBody: #"{"a":1}"#)
+                                FixedResponseAction(
+                                    statusCode: 404, contentType: "application/json", messageBody: #"{"a":1}"#)
                             )
                         )
                     ],
-                    defaultAction: .redirect(RedirectAction(protocol: "HTTPS", port: "443", path: "/#{path}", statusCode: 301))
+                    defaultAction: .redirect(
+                        RedirectAction(protocol: "HTTPS", port: "443", path: "/#{path}", statusCode: 301))
                 ),
                 ListenerConfiguration(
                     port: 0, protocol: .https,
                     tls: ListenerTLSSettings(
                         defaultCertificate: .init(
-                            certificateChainPath: base + "/certs/local.pem", privateKeyPath: base + "/certs/local-key.pem"
+                            certificateChainPath: base + "/certs/local.pem",
+                            privateKeyPath: base + "/certs/local-key.pem"
                         ),
                         securityPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06"
                     ),
-                    defaultAction: .forward(ForwardAction(targetGroups: [.init(targetGroupName: "zip-latest", weight: 1)]))
+                    defaultAction: .forward(
+                        ForwardAction(targetGroups: [.init(targetGroupName: "zip-latest", weight: 1)]))
                 ),
             ]
             #expect(configuration.dataDirectory == expected.dataDirectory)
@@ -245,7 +251,8 @@ struct ValidConfigurationTests {
                 functions:
                   - {name: f, runtime: python3.13, handler: app.handler, code: functions/hello-python}
                 """
-            let configuration = try ConfigurationLoader.parse(yaml: yaml, file: "min.yaml", baseDirectory: directory.path)
+            let configuration = try ConfigurationLoader.parse(
+                yaml: yaml, file: "min.yaml", baseDirectory: directory.path)
             #expect(configuration.dataDirectory == directory.path + "/data")
             #expect(configuration.account == AccountContext())
             #expect(configuration.environments == EnvironmentSettings())
@@ -280,9 +287,12 @@ struct ValidConfigurationTests {
             // The rules route as the comments say.
             let router = ListenerRouter(listener)
             func route(_ method: String, _ path: String) -> RuleAction {
-                router.route(RequestFacts(method: method, rawPath: path, host: "localhost:8080", sourceAddress: "127.0.0.1"))
+                router.route(
+                    RequestFacts(method: method, rawPath: path, host: "localhost:8080", sourceAddress: "127.0.0.1"))
             }
-            #expect(route("GET", "/healthz") == .fixedResponse(.init(statusCode: 200, contentType: "text/plain", messageBody: "ok")))
+            #expect(
+                route("GET", "/healthz")
+                    == .fixedResponse(.init(statusCode: 200, contentType: "text/plain", messageBody: "ok")))
             #expect(route("GET", "/python") == .forward(.init(targetGroupName: "hello-python-tg")))
             #expect(route("POST", "/python/items") == .forward(.init(targetGroupName: "hello-python-tg")))
             #expect(route("GET", "/anything") == .forward(.init(targetGroupName: "echo-tg")))
@@ -290,17 +300,20 @@ struct ValidConfigurationTests {
                 Issue.record("expected a redirect")
                 return
             }
-            let rendered = router.renderRedirect(redirect, protocol: .http, host: "localhost", port: 8080, path: "/old-echo", query: "a=1")
+            let rendered = router.renderRedirect(
+                redirect, protocol: .http, host: "localhost", port: 8080, path: "/old-echo", query: "a=1")
             #expect(rendered.status == 302)
             #expect(rendered.location == "http://localhost:8080/echo?a=1")
         }
     }
 
     @Test func loadReportsAMissingFile() {
-        #expect(throws: ConfigurationError(
-            file: "/nonexistent/albatross.yaml", line: nil, keyPath: "",
-            message: "cannot read the configuration file: no such file"
-        )) {
+        #expect(
+            throws: ConfigurationError(
+                file: "/nonexistent/albatross.yaml", line: nil, keyPath: "",
+                message: "cannot read the configuration file: no such file"
+            )
+        ) {
             try ConfigurationLoader.load(path: "/nonexistent/albatross.yaml")
         }
     }
@@ -312,7 +325,8 @@ struct ValidConfigurationTests {
         )
         #expect(
             error.description
-                == "config/example.yaml:14: listeners[0].rules[1].conditions[0].pathPattern[0]: path pattern must be at most 128 characters, got 130"
+                == "config/example.yaml:14: listeners[0].rules[1].conditions[0].pathPattern[0]: path pattern "
+                + "must be at most 128 characters, got 130"
         )
         #expect(ConfigurationError(file: "a.yaml", line: nil, keyPath: "", message: "m").description == "a.yaml: m")
     }

@@ -15,7 +15,9 @@ struct IPAddressTests {
         #expect(IPAddress(text)?.description == expected)
     }
 
-    @Test(arguments: ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1::2::3", "12345::", "g::1", "1:2:3:4:5:6:7:8:9"])
+    @Test(arguments: [
+        "", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1::2::3", "12345::", "g::1", "1:2:3:4:5:6:7:8:9",
+    ])
     func rejects(_ text: String) {
         #expect(IPAddress(text) == nil)
     }
