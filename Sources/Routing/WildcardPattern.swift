@@ -57,10 +57,14 @@ public struct WildcardPattern: Sendable, Hashable {
         self.wildcardCount = wildcards
     }
 
-    /// Whether the whole of `text` matches the pattern.
+    /// Whether the whole of `text` matches the pattern. Native strings and their substrings are matched in place
+    /// without copying.
     public func matches(_ text: some StringProtocol) -> Bool {
-        var text = String(text)
-        return text.withUTF8 { matches(bytes: $0) }
+        if let result = text.utf8.withContiguousStorageIfAvailable({ matches(bytes: $0) }) {
+            return result
+        }
+        var copy = String(text)
+        return copy.withUTF8 { matches(bytes: $0) }
     }
 
     /// Whether the whole of `bytes` (UTF-8) matches the pattern.
