@@ -267,6 +267,20 @@ struct ValidConfigurationTests {
         }
     }
 
+    @Test func aliasesStandForTheAnchoredNode() throws {
+        try TemporaryDirectory.with { directory in
+            try directory.makeFunctionCode()
+            let yaml = """
+                functions:
+                  - {name: a, runtime: provided, handler: h, code: functions/echo, environment: &shared {STAGE: dev}}
+                  - {name: b, runtime: provided, handler: h, code: functions/echo, environment: *shared}
+                """
+            let configuration = try ConfigurationLoader.parse(yaml: yaml, file: "a.yaml", baseDirectory: directory.path)
+            let stage = [EnvironmentVariable(name: "STAGE", value: "dev")]
+            #expect(configuration.functions.map(\.environment) == [stage, stage])
+        }
+    }
+
     /// The shipped example, copied next to function directories created for the test.
     @Test func exampleConfigurationLoads() throws {
         let example = URL(fileURLWithPath: #filePath)
