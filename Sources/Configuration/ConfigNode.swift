@@ -211,8 +211,6 @@ struct ConfigMapping {
         }
         return value
     }
-
-    func has(_ key: String) -> Bool { optional(key) != nil }
 }
 
 /// "Did you mean" suggestions for misspelt keys and values.

@@ -59,7 +59,6 @@ struct ConfigurationParser {
     var account = AccountContext()
     /// Function names with the line of their definition.
     var functionLines: [String: Int?] = [:]
-    var functionRuntimes: [String: Runtime] = [:]
     var targetGroupLines: [String: Int?] = [:]
 
     init(file: String, baseDirectory: String) {

@@ -51,7 +51,6 @@ extension ConfigurationParser {
             function.environment = try parseEnvironmentVariables(value)
         }
         functionLines[name] = nameNode.line
-        functionRuntimes[name] = runtime
         return function
     }
 

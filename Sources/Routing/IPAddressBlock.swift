@@ -4,6 +4,7 @@
 /// IPv4 (not mapped), and a peer address in the IPv4-mapped IPv6 form (`::ffff:192.0.2.1`) is unmapped before
 /// comparison so that an IPv4 CIDR still matches a dual-stack socket's peer.
 public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
+    /// IPv4 and IPv6 addresses never match each other's blocks.
     public enum Family: Sendable, Hashable { case v4, v6 }
 
     public let family: Family

@@ -96,9 +96,9 @@ public struct WildcardPattern: Sendable, Hashable {
                     continue
                 }
             }
-            // Mismatch (or tokens exhausted with text left): let the last star swallow one more byte.
+            // Mismatch (or tokens exhausted with text left): let the last star swallow one more character.
             guard starToken >= 0 else { return false }
-            starText += 1
+            starText = Self.nextCharacter(bytes, after: starText)
             i = starText
             t = starToken
         }

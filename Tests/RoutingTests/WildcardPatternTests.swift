@@ -38,6 +38,9 @@ struct WildcardPatternTests {
         Case(pattern: "/API/*", text: "/api/x", caseInsensitive: true, matches: true),
         Case(pattern: "*.Example.COM", text: "www.example.com", caseInsensitive: true, matches: true),
         Case(pattern: "?", text: "é", matches: true),  // one character, two UTF-8 bytes
+        Case(pattern: "*?", text: "éé", matches: true),
+        Case(pattern: "*??x", text: "éx", matches: false),  // a star never swallows half a character
+        Case(pattern: "*é?", text: "aéb", matches: true),
         Case(pattern: "a\\*", text: "a*", escapes: true, matches: true),
         Case(pattern: "a\\*", text: "abc", escapes: true, matches: false),
         Case(pattern: "a\\?", text: "a?", escapes: true, matches: true),
