@@ -267,9 +267,7 @@ extension ConfigurationParser {
             host: try mapping.optional("host")?.string(),
             port: try mapping.optional("port")?.string(),
             path: try mapping.optional("path")?.string(),
-            query: mapping.entries.first(where: { $0.key == "query" }).map { entry in
-                entry.value.isNull ? "" : ((try? entry.value.string()) ?? "")
-            },
+            query: try mapping.optional("query")?.string(),
             statusCode: statusCode
         )
         if let issue = RoutingValidation.validateRedirect(action, listenerProtocol: listenerProtocol) {
