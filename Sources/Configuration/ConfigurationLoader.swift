@@ -1,0 +1,212 @@
+internal import Foundation
+internal import LambdaModel
+internal import Routing
+internal import Yams
+
+/// Reads the YAML configuration file into a validated ``AlbatrossConfiguration``.
+///
+/// All checking happens here, once, at the edge: unknown keys (with a "did you mean"), wrong types, ranges,
+/// names, duplicate definitions, dangling references and files that must exist. The first problem found is
+/// thrown as a ``ConfigurationError`` naming the file, line and key path.
+public enum ConfigurationLoader {
+    /// Loads the file at `path`; relative paths inside it resolve against the file's directory.
+    public static func load(path: String) throws(ConfigurationError) -> AlbatrossConfiguration {
+        let absolute = FilePaths.absolute(path, relativeTo: FileManager.default.currentDirectoryPath)
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: absolute))
+        } catch {
+            throw ConfigurationError(
+                file: path, line: nil, keyPath: "",
+                message: "cannot read the configuration file: \(FilePaths.reason(error))"
+            )
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigurationError(file: path, line: nil, keyPath: "", message: "the file is not valid UTF-8")
+        }
+        return try parse(yaml: text, file: path, baseDirectory: FilePaths.directory(of: absolute))
+    }
+
+    /// Parses YAML text. `file` is used only in error messages; `baseDirectory` anchors relative paths.
+    public static func parse(
+        yaml: String,
+        file: String,
+        baseDirectory: String
+    ) throws(ConfigurationError) -> AlbatrossConfiguration {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: yaml) else {
+                throw ConfigurationError(file: file, line: nil, keyPath: "", message: "the configuration is empty")
+            }
+            root = node
+        } catch let error as ConfigurationError {
+            throw error
+        } catch let error as YamlError {
+            throw ConfigurationParser.convert(error, file: file)
+        } catch {
+            throw ConfigurationError(file: file, line: nil, keyPath: "", message: "invalid YAML: \(error)")
+        }
+        let base = FilePaths.absolute(baseDirectory, relativeTo: FileManager.default.currentDirectoryPath)
+        var parser = ConfigurationParser(file: file, baseDirectory: base)
+        return try parser.parseRoot(ConfigNode(node: root, path: "", file: file))
+    }
+}
+
+/// The state of one parse: where relative paths resolve, and what has been defined so far.
+struct ConfigurationParser {
+    let file: String
+    let baseDirectory: String
+    var account = AccountContext()
+    /// Function names with the line of their definition.
+    var functionLines: [String: Int?] = [:]
+    var targetGroupLines: [String: Int?] = [:]
+
+    init(file: String, baseDirectory: String) {
+        self.file = file
+        self.baseDirectory = baseDirectory
+    }
+
+    static let rootKeys = [
+        "dataDirectory", "region", "accountId", "environments", "loadBalancer", "functions", "targetGroups",
+        "listeners",
+    ]
+
+    mutating func parseRoot(_ root: ConfigNode) throws(ConfigurationError) -> AlbatrossConfiguration {
+        let mapping = try root.mapping(allowed: Self.rootKeys)
+        var dataDirectory = FilePaths.absolute("./data", relativeTo: baseDirectory)
+        if let node = mapping.optional("dataDirectory") {
+            dataDirectory = FilePaths.absolute(try node.nonEmptyString(), relativeTo: baseDirectory)
+        }
+        if let node = mapping.optional("region") {
+            let region = try node.string()
+            if let problem = Self.regionProblem(region) { throw node.error(problem) }
+            account.region = region
+        }
+        if let node = mapping.optional("accountId") {
+            let accountID = try node.string()
+            guard accountID.utf8.count == 12, accountID.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+                throw node.error("accountId must be exactly 12 digits, got \"\(accountID)\"; quote it in YAML")
+            }
+            account.accountID = accountID
+        }
+        var configuration = AlbatrossConfiguration(dataDirectory: dataDirectory, account: account)
+        if let node = mapping.optional("environments") {
+            configuration.environments = try parseEnvironments(node)
+        }
+        if let node = mapping.optional("loadBalancer") {
+            let loadBalancer = try node.mapping(allowed: ["attributes"])
+            if let attributes = loadBalancer.optional("attributes") {
+                configuration.loadBalancerAttributes = try parseAttributes(attributes)
+            }
+        }
+        if let node = mapping.optional("functions") {
+            for item in try node.sequence() {
+                configuration.functions.append(try parseFunction(item))
+            }
+        }
+        if let node = mapping.optional("targetGroups") {
+            for item in try node.sequence() {
+                configuration.targetGroups.append(try parseTargetGroup(item))
+            }
+        }
+        if let node = mapping.optional("listeners") {
+            var bound: [String: Int] = [:]
+            for (index, item) in try node.sequence().enumerated() {
+                let listener = try parseListener(item)
+                if listener.port != 0 {
+                    let key = "\(listener.bindAddress) \(listener.port)"
+                    if let first = bound[key] {
+                        throw item.locate("port").error(
+                            "port \(listener.port) on \(listener.bindAddress) is already used by listeners[\(first)]"
+                        )
+                    }
+                    bound[key] = index
+                }
+                configuration.listeners.append(listener)
+            }
+        }
+        return configuration
+    }
+
+    static func regionProblem(_ region: String) -> String? {
+        let parts = region.split(separator: "-", omittingEmptySubsequences: false)
+        let lettersOK = parts.dropLast().allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 97 && $0 <= 122 } }
+        let numberOK = parts.last.map { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } } ?? false
+        if parts.count >= 3 && lettersOK && numberOK { return nil }
+        return "\"\(region)\" is not a Region name such as us-east-1"
+    }
+
+    mutating func parseEnvironments(_ node: ConfigNode) throws(ConfigurationError) -> EnvironmentSettings {
+        let mapping = try node.mapping(allowed: ["idleTimeoutSeconds", "shutdownGraceSeconds", "pythonInterpreter"])
+        var settings = EnvironmentSettings()
+        if let value = mapping.optional("idleTimeoutSeconds") {
+            settings.idleTimeoutSeconds = try value.int(in: 1...86400)
+        }
+        if let value = mapping.optional("shutdownGraceSeconds") {
+            settings.shutdownGraceSeconds = try value.int(in: 0...600)
+        }
+        if let value = mapping.optional("pythonInterpreter") {
+            settings.defaultPythonInterpreter = try resolveInterpreter(value)
+        }
+        return settings
+    }
+
+    /// An interpreter: a bare command name (`python3`) stays as is for PATH lookup; one with a `/` is a path,
+    /// resolved against the configuration directory.
+    func resolveInterpreter(_ node: ConfigNode) throws(ConfigurationError) -> String {
+        let text = try node.nonEmptyString()
+        guard text.contains("/") else { return text }
+        return FilePaths.absolute(text, relativeTo: baseDirectory)
+    }
+
+    static let attributeKeys = [
+        "routing.http.xff_header_processing.mode", "routing.http.xff_client_port.enabled",
+        "routing.http.preserve_host_header.enabled", "routing.http.drop_invalid_header_fields.enabled",
+        "routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "idle_timeout.timeout_seconds",
+        "albatross.multi_value_header_order",
+    ]
+
+    func parseAttributes(_ node: ConfigNode) throws(ConfigurationError) -> LoadBalancerAttributes {
+        let mapping = try node.mapping(allowed: Self.attributeKeys)
+        var attributes = LoadBalancerAttributes()
+        for entry in mapping.entries where !entry.value.isNull {
+            let value = entry.value
+            switch entry.key {
+            case "routing.http.xff_header_processing.mode":
+                attributes.xffMode = .init(rawValue: try value.choice(["append", "preserve", "remove"]))!
+            case "routing.http.xff_client_port.enabled":
+                attributes.xffClientPort = try value.bool()
+            case "routing.http.preserve_host_header.enabled":
+                attributes.preserveHostHeader = try value.bool()
+            case "routing.http.drop_invalid_header_fields.enabled":
+                attributes.dropInvalidHeaderFields = try value.bool()
+            case "routing.http.x_amzn_tls_version_and_cipher_suite.enabled":
+                attributes.tlsVersionAndCipherSuiteHeaders = try value.bool()
+            case "idle_timeout.timeout_seconds":
+                attributes.idleTimeoutSeconds = try value.int(in: 1...4000)
+            case "albatross.multi_value_header_order":
+                attributes.multiValueHeaderOrder = .init(
+                    rawValue: try value.choice(["preserve", "reverse", "shuffle"]))!
+            default:
+                break
+            }
+        }
+        return attributes
+    }
+
+    static func convert(_ error: YamlError, file: String) -> ConfigurationError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+            .composer(_, let problem, let mark, _):
+            return ConfigurationError(file: file, line: mark.line, keyPath: "", message: "invalid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
+            return ConfigurationError(
+                file: file, line: context.mark.line, keyPath: "",
+                message: "duplicate key \(keys) in one mapping"
+            )
+        default:
+            return ConfigurationError(file: file, line: nil, keyPath: "", message: "invalid YAML: \(error)")
+        }
+    }
+}

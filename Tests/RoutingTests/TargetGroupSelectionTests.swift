@@ -1,0 +1,67 @@
+import Testing
+
+@testable import Routing
+
+/// SplitMix64: a tiny, seedable generator so that weighted selection is reproducible.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+struct TargetGroupSelectionTests {
+    let router = ListenerRouter(ListenerConfiguration(port: 0, defaultAction: .forward(.init(targetGroupName: "d"))))
+
+    func counts(_ forward: ForwardAction, draws: Int, seed: UInt64) -> [String: Int] {
+        var random = SplitMix64(seed: seed)
+        var counts: [String: Int] = [:]
+        for _ in 0..<draws { counts[router.selectTargetGroup(forward, random: &random), default: 0] += 1 }
+        return counts
+    }
+
+    @Test(arguments: [UInt64(1), 42, 0xdead_beef])
+    func splitsInProportionToWeights(seed: UInt64) {
+        let forward = ForwardAction(targetGroups: [
+            .init(targetGroupName: "a", weight: 10), .init(targetGroupName: "b", weight: 20),
+            .init(targetGroupName: "c", weight: 70),
+        ])
+        let draws = 100_000
+        let result = counts(forward, draws: draws, seed: seed)
+        // Expected 10 % / 20 % / 70 %; 5 standard deviations of a binomial at n = 100 000 is below 0.8 %.
+        for (name, share) in [("a", 0.10), ("b", 0.20), ("c", 0.70)] {
+            let observed = Double(result[name, default: 0]) / Double(draws)
+            #expect(abs(observed - share) < 0.008, "group \(name): \(observed)")
+        }
+    }
+
+    @Test func weightZeroIsNeverPicked() {
+        let forward = ForwardAction(targetGroups: [
+            .init(targetGroupName: "live", weight: 999), .init(targetGroupName: "dark", weight: 0),
+        ])
+        #expect(counts(forward, draws: 20_000, seed: 7) == ["live": 20_000])
+    }
+
+    @Test func singleGroupIsAlwaysPicked() {
+        #expect(counts(ForwardAction(targetGroupName: "only"), draws: 100, seed: 3) == ["only": 100])
+        let zeroWeight = ForwardAction(targetGroups: [.init(targetGroupName: "only", weight: 0)])
+        #expect(counts(zeroWeight, draws: 100, seed: 3) == ["only": 100])
+    }
+
+    @Test func sameSeedSameSequence() {
+        let forward = ForwardAction(targetGroups: [
+            .init(targetGroupName: "a", weight: 1), .init(targetGroupName: "b", weight: 1),
+        ])
+        var first = SplitMix64(seed: 99)
+        var second = SplitMix64(seed: 99)
+        let one = (0..<50).map { _ in router.selectTargetGroup(forward, random: &first) }
+        let two = (0..<50).map { _ in router.selectTargetGroup(forward, random: &second) }
+        #expect(one == two)
+        #expect(Set(one) == ["a", "b"])
+    }
+}
