@@ -211,7 +211,8 @@ public enum ALBEventEncoder {
     /// path becomes `/`.
     static func splitTarget(_ uri: String) -> (path: Substring, query: Substring?) {
         var target = Substring(uri)
-        for scheme: StaticString in ["http://", "https://"] where ASCII.hasPrefixIgnoringCase(target, lowercase: scheme) {
+        for scheme: StaticString in ["http://", "https://"] where ASCII.hasPrefixIgnoringCase(target, lowercase: scheme)
+        {
             let afterScheme = target.utf8.index(target.startIndex, offsetBy: scheme.utf8CodeUnitCount)
             let rest = target[afterScheme...]
             let pathStart = rest.utf8.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }

@@ -27,7 +27,9 @@ public enum ALBRequestCheck {
             if lineLength > maximumHeaderLineLength {
                 return ALBRejection(
                     status: 400, reason: "-",
-                    message: "header '\(header.name)' line is \(lineLength) bytes, over the \(maximumHeaderLineLength) limit")
+                    message:
+                        "header '\(header.name)' line is \(lineLength) bytes, over the \(maximumHeaderLineLength) limit"
+                )
             }
             blockLength += lineLength + 2
         }
@@ -44,8 +46,9 @@ public enum ALBRequestCheck {
             if ASCII.equalsIgnoringCase(header.name, lowercase: "transfer-encoding") {
                 for coding in ASCII.split(Substring(header.value), separator: UInt8(ascii: ",")) {
                     let name = ASCII.trimmed(coding)
-                    if !name.isEmpty, !ASCII.equalsIgnoringCase(name, lowercase: "chunked")
-                        && !ASCII.equalsIgnoringCase(name, lowercase: "identity")
+                    if !name.isEmpty,
+                        !ASCII.equalsIgnoringCase(name, lowercase: "chunked")
+                            && !ASCII.equalsIgnoringCase(name, lowercase: "identity")
                     {
                         return ALBRejection(
                             status: 501, reason: "-", message: "Transfer-Encoding '\(name)' is not implemented")
@@ -69,7 +72,9 @@ public enum ALBRequestCheck {
         if forwardedAddresses > maximumForwardedAddresses {
             return ALBRejection(
                 status: 463, reason: "-",
-                message: "X-Forwarded-For carries \(forwardedAddresses) addresses, over the limit of \(maximumForwardedAddresses)"
+                message:
+                    "X-Forwarded-For carries \(forwardedAddresses) addresses, over the limit of "
+                    + "\(maximumForwardedAddresses)"
             )
         }
         for header in head.headers where ASCII.equalsIgnoringCase(header.name, lowercase: "content-length") {

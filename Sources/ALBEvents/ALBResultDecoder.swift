@@ -51,7 +51,9 @@ public enum ALBResultDecoder {
         }
         guard let status = statusNumber.integerValue, validStatusCodes.contains(status) else {
             throw .invalidResponse(
-                "statusCode \(statusNumber.text) is outside \(validStatusCodes.lowerBound)–\(validStatusCodes.upperBound)")
+                "statusCode \(statusNumber.text) is outside "
+                    + "\(validStatusCodes.lowerBound)–\(validStatusCodes.upperBound)"
+            )
         }
 
         let statusDescription = try optionalString(object, "statusDescription")
@@ -82,7 +84,9 @@ public enum ALBResultDecoder {
                 let decoded = text.withUTF8 { ALBBase64.decode(UnsafeRawBufferPointer($0), into: &body) }
                 guard decoded else {
                     throw .invalidResponse(
-                        "body is not valid base64 (standard alphabet, padded, no line breaks) although isBase64Encoded is true")
+                        "body is not valid base64 (standard alphabet, padded, no line breaks) although "
+                            + "isBase64Encoded is true"
+                    )
                 }
             } else {
                 body = allocator.buffer(capacity: text.utf8.count)
@@ -158,7 +162,9 @@ public enum ALBResultDecoder {
             if multiValueHeaders {
                 guard case .array(let elements) = member.value else {
                     throw .invalidResponse(
-                        "multiValueHeaders[\"\(member.key)\"] must be an array of strings, got \(describe(member.value))")
+                        "multiValueHeaders[\"\(member.key)\"] must be an array of strings, "
+                            + "got \(describe(member.value))"
+                    )
                 }
                 var values: [String] = []
                 values.reserveCapacity(elements.count)

@@ -70,7 +70,8 @@ import Testing
 
     @Test func rootExtraction() {
         #expect(
-            ALBTraceHeader.root(of: "Self=1-11111111-222222222222222222222222;Root=1-67891233-abcdef012345678912345678")?
+            ALBTraceHeader.root(
+                of: "Self=1-11111111-222222222222222222222222;Root=1-67891233-abcdef012345678912345678")?
                 .description == "1-67891233-abcdef012345678912345678")
         #expect(ALBTraceHeader.root(of: "Root=1-67891233-abcdef012345678912345678;x=y")?.epochSeconds == 0x6789_1233)
         #expect(ALBTraceHeader.root(of: "Self=1-11111111-222222222222222222222222") == nil)

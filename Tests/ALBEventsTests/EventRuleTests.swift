@@ -6,17 +6,18 @@ import Testing
 /// The event-building rules of alb-lambda.md §1 beyond the vectors: query edge cases, header handling, the
 /// forwarding headers and their attributes, the body/base64 rule.
 @Suite struct EventRuleTests {
-    @Test(arguments: [
-        ("/?flag", ["flag": [""]]),
-        ("/?flag=", ["flag": [""]]),
-        ("/?a=b=c", ["a": ["b=c"]]),
-        ("/?=v", ["": ["v"]]),
-        ("/?a=1&b&a=2&&c=3", ["a": ["1", "2"], "b": [""], "c": ["3"]]),
-        ("/?foo%5Ba%5D=1&foo%5Ba%5D=2", ["foo%5Ba%5D": ["1", "2"]]),
-        ("/?q=a+b%20c", ["q": ["a+b%20c"]]),
-        ("/?x=1#frag", ["x": ["1#frag"]]),
-        ("/p?a=1?b=2", ["a": ["1?b=2"]]),
-    ] as [(String, [String: [String]])])
+    @Test(
+        arguments: [
+            ("/?flag", ["flag": [""]]),
+            ("/?flag=", ["flag": [""]]),
+            ("/?a=b=c", ["a": ["b=c"]]),
+            ("/?=v", ["": ["v"]]),
+            ("/?a=1&b&a=2&&c=3", ["a": ["1", "2"], "b": [""], "c": ["3"]]),
+            ("/?foo%5Ba%5D=1&foo%5Ba%5D=2", ["foo%5Ba%5D": ["1", "2"]]),
+            ("/?q=a+b%20c", ["q": ["a+b%20c"]]),
+            ("/?x=1#frag", ["x": ["1#frag"]]),
+            ("/p?a=1?b=2", ["a": ["1?b=2"]]),
+        ] as [(String, [String: [String]])])
     func queryParsing(uri: String, expected: [String: [String]]) throws {
         let multi = try encodeEvent(uri: uri, options: options(multi: true))
         #expect(multi.arrayMap("multiValueQueryStringParameters") == expected)
@@ -92,21 +93,25 @@ import Testing
 
     // MARK: - Forwarding headers
 
-    @Test(arguments: [
-        // (mode, client port attr, client address, incoming XFF lines, expected values)
-        (XFFMode.append, false, "203.0.113.10", [], ["203.0.113.10"]),
-        (.append, true, "203.0.113.10", [], ["203.0.113.10:50123"]),
-        (.append, false, "2001:db8::1", [], ["2001:db8::1"]),
-        (.append, true, "2001:db8::1", [], ["[2001:db8::1]:50123"]),
-        (.append, true, "::1", ["10.0.0.1"], ["10.0.0.1, [::1]:50123"]),
-        (.append, false, "::ffff:203.0.113.10", [], ["203.0.113.10"]),
-        (.append, false, "203.0.113.10", ["198.51.100.7", " 10.0.0.1, 10.0.0.2 "], ["198.51.100.7, 10.0.0.1, 10.0.0.2, 203.0.113.10"]),
-        (.append, false, "203.0.113.10", [""], ["203.0.113.10"]),
-        (.preserve, true, "203.0.113.10", [], []),
-        (.preserve, false, "203.0.113.10", ["198.51.100.7"], ["198.51.100.7"]),
-        (.preserve, false, "203.0.113.10", ["1.1.1.1", "2.2.2.2"], ["1.1.1.1", "2.2.2.2"]),
-        (.remove, true, "203.0.113.10", ["198.51.100.7"], []),
-    ] as [(XFFMode, Bool, String, [String], [String])])
+    @Test(
+        arguments: [
+            // (mode, client port attr, client address, incoming XFF lines, expected values)
+            (XFFMode.append, false, "203.0.113.10", [], ["203.0.113.10"]),
+            (.append, true, "203.0.113.10", [], ["203.0.113.10:50123"]),
+            (.append, false, "2001:db8::1", [], ["2001:db8::1"]),
+            (.append, true, "2001:db8::1", [], ["[2001:db8::1]:50123"]),
+            (.append, true, "::1", ["10.0.0.1"], ["10.0.0.1, [::1]:50123"]),
+            (.append, false, "::ffff:203.0.113.10", [], ["203.0.113.10"]),
+            (
+                .append, false, "203.0.113.10", ["198.51.100.7", " 10.0.0.1, 10.0.0.2 "],
+                ["198.51.100.7, 10.0.0.1, 10.0.0.2, 203.0.113.10"]
+            ),
+            (.append, false, "203.0.113.10", [""], ["203.0.113.10"]),
+            (.preserve, true, "203.0.113.10", [], []),
+            (.preserve, false, "203.0.113.10", ["198.51.100.7"], ["198.51.100.7"]),
+            (.preserve, false, "203.0.113.10", ["1.1.1.1", "2.2.2.2"], ["1.1.1.1", "2.2.2.2"]),
+            (.remove, true, "203.0.113.10", ["198.51.100.7"], []),
+        ] as [(XFFMode, Bool, String, [String], [String])])
     func forwardedFor(mode: XFFMode, clientPort: Bool, client: String, incoming: [String], expected: [String]) throws {
         let headers = incoming.map { ("X-Forwarded-For", $0) }
         let info = connection(client: client)
@@ -122,26 +127,28 @@ import Testing
 
     @Test func clientSuppliedProtoAndPortAreReplaced() throws {
         let event = try encodeEvent(
-            uri: "/", headers: [("X-Forwarded-Proto", "https"), ("X-Forwarded-Port", "1"), ("x-forwarded-proto", "ftp")],
+            uri: "/",
+            headers: [("X-Forwarded-Proto", "https"), ("X-Forwarded-Port", "1"), ("x-forwarded-proto", "ftp")],
             options: options(multi: true), connection: connection(port: 8080))
         let headers = event.arrayMap("multiValueHeaders")
         #expect(headers["x-forwarded-proto"] == ["http"])
         #expect(headers["x-forwarded-port"] == ["8080"])
     }
 
-    @Test(arguments: [
-        // (host, listener port, https, preserve, expected)
-        ("www.amazon.com", 8443, true, false, "www.amazon.com:8443"),
-        ("www.amazon.com", 8443, true, true, "www.amazon.com"),
-        ("alb.example.com", 80, false, false, "alb.example.com"),
-        ("alb.example.com", 443, true, false, "alb.example.com"),
-        ("alb.example.com", 443, false, false, "alb.example.com:443"),
-        ("alb.example.com", 80, true, false, "alb.example.com:80"),
-        ("alb.example.com:9000", 8080, false, false, "alb.example.com:9000"),
-        ("[::1]", 8080, false, false, "[::1]:8080"),
-        ("[::1]:8080", 8080, false, false, "[::1]:8080"),
-        ("", 8080, false, false, ""),
-    ] as [(String, Int, Bool, Bool, String)])
+    @Test(
+        arguments: [
+            // (host, listener port, https, preserve, expected)
+            ("www.amazon.com", 8443, true, false, "www.amazon.com:8443"),
+            ("www.amazon.com", 8443, true, true, "www.amazon.com"),
+            ("alb.example.com", 80, false, false, "alb.example.com"),
+            ("alb.example.com", 443, true, false, "alb.example.com"),
+            ("alb.example.com", 443, false, false, "alb.example.com:443"),
+            ("alb.example.com", 80, true, false, "alb.example.com:80"),
+            ("alb.example.com:9000", 8080, false, false, "alb.example.com:9000"),
+            ("[::1]", 8080, false, false, "[::1]:8080"),
+            ("[::1]:8080", 8080, false, false, "[::1]:8080"),
+            ("", 8080, false, false, ""),
+        ] as [(String, Int, Bool, Bool, String)])
     func hostPortRule(host: String, port: Int, https: Bool, preserve: Bool, expected: String) throws {
         let event = try encodeEvent(
             uri: "/", headers: [("Host", host)], options: options(preserveHost: preserve),
@@ -239,29 +246,30 @@ import Testing
 
     // MARK: - Body
 
-    @Test(arguments: [
-        // (content-type, content-encoding, base64 expected)
-        ("text/plain", nil, false),
-        ("TEXT/HTML; charset=ISO-8859-1", nil, false),
-        ("text/csv", nil, false),
-        ("application/json", nil, false),
-        ("application/json; charset=utf-8", nil, false),
-        (" Application/JSON ;charset=utf-8", nil, false),
-        ("application/javascript", nil, false),
-        ("application/xml", nil, false),
-        ("application/json", "gzip", true),
-        ("text/plain", "identity", true),
-        ("text/plain", "", true),
-        ("application/x-www-form-urlencoded", nil, true),
-        ("application/vnd.api+json", nil, true),
-        ("application/ld+json", nil, true),
-        ("application/xhtml+xml", nil, true),
-        ("application/octet-stream", nil, true),
-        ("image/png", nil, true),
-        ("multipart/form-data; boundary=x", nil, true),
-        ("", nil, true),
-        (nil, nil, true),
-    ] as [(String?, String?, Bool)])
+    @Test(
+        arguments: [
+            // (content-type, content-encoding, base64 expected)
+            ("text/plain", nil, false),
+            ("TEXT/HTML; charset=ISO-8859-1", nil, false),
+            ("text/csv", nil, false),
+            ("application/json", nil, false),
+            ("application/json; charset=utf-8", nil, false),
+            (" Application/JSON ;charset=utf-8", nil, false),
+            ("application/javascript", nil, false),
+            ("application/xml", nil, false),
+            ("application/json", "gzip", true),
+            ("text/plain", "identity", true),
+            ("text/plain", "", true),
+            ("application/x-www-form-urlencoded", nil, true),
+            ("application/vnd.api+json", nil, true),
+            ("application/ld+json", nil, true),
+            ("application/xhtml+xml", nil, true),
+            ("application/octet-stream", nil, true),
+            ("image/png", nil, true),
+            ("multipart/form-data; boundary=x", nil, true),
+            ("", nil, true),
+            (nil, nil, true),
+        ] as [(String?, String?, Bool)])
     func base64Rule(contentType: String?, encoding: String?, base64: Bool) throws {
         var headers: [(String, String)] = []
         if let contentType { headers.append(("Content-Type", contentType)) }
@@ -283,9 +291,12 @@ import Testing
         #expect(event.isBase64Encoded == false)
     }
 
-    @Test(arguments: [[0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0x61, 0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80]] as [[UInt8]])
+    @Test(
+        arguments: [[0xFF], [0xC0, 0x80], [0xED, 0xA0, 0x80], [0x61, 0xE2, 0x82], [0xF4, 0x90, 0x80, 0x80]] as [[UInt8]]
+    )
     func textBodyMustBeUTF8(body: [UInt8]) throws {
-        let head = ALBRequestHead(method: "POST", uri: "/", headers: [(name: "Content-Type", value: "application/json")])
+        let head = ALBRequestHead(
+            method: "POST", uri: "/", headers: [(name: "Content-Type", value: "application/json")])
         var random = SeededGenerator(seed: 1)
         var buffer = ByteBufferAllocator().buffer(capacity: 0)
         buffer.writeString("keep")

@@ -39,10 +39,18 @@ import Testing
     }
 
     static let rq3Headers = [("Host", "alb.example.com"), ("User-Agent", "t/1"), ("Accept", "*/*")]
+    /// `{"requestContext":{"elb":{"targetGroupArn":"TG"}},` as every event starts.
+    static let goldenPrefix = #"{"requestContext":{"elb":{"targetGroupArn":"# + "\"\(testTG)\"" + "}},"
     static let rq3Single =
-        #"{"requestContext":{"elb":{"targetGroupArn":"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lam/0123456789abcdef"}},"httpMethod":"GET","path":"/search","queryStringParameters":{"a":"c%2Fd"},"headers":{"accept":"*/*","host":"alb.example.com","user-agent":"t/1","x-amzn-trace-id":"Root=1-5bdb40ca-deadbeef0123456789abcdef","x-forwarded-for":"203.0.113.10","x-forwarded-port":"80","x-forwarded-proto":"http"},"body":"","isBase64Encoded":false}"#
+        goldenPrefix + #""httpMethod":"GET","path":"/search","queryStringParameters":{"a":"c%2Fd"},"#
+        + #""headers":{"accept":"*/*","host":"alb.example.com","user-agent":"t/1","#
+        + #""x-amzn-trace-id":"Root=1-5bdb40ca-deadbeef0123456789abcdef","x-forwarded-for":"203.0.113.10","#
+        + #""x-forwarded-port":"80","x-forwarded-proto":"http"},"body":"","isBase64Encoded":false}"#
     static let rq3Multi =
-        #"{"requestContext":{"elb":{"targetGroupArn":"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lam/0123456789abcdef"}},"httpMethod":"GET","path":"/search","multiValueQueryStringParameters":{"a":["%20b","c%2Fd"]},"multiValueHeaders":{"accept":["*/*"],"host":["alb.example.com"],"user-agent":["t/1"],"x-amzn-trace-id":["Root=1-5bdb40ca-deadbeef0123456789abcdef"],"x-forwarded-for":["203.0.113.10"],"x-forwarded-port":["80"],"x-forwarded-proto":["http"]},"body":"","isBase64Encoded":false}"#
+        goldenPrefix + #""httpMethod":"GET","path":"/search","multiValueQueryStringParameters":{"a":["%20b","c%2Fd"]},"#
+        + #""multiValueHeaders":{"accept":["*/*"],"host":["alb.example.com"],"user-agent":["t/1"],"#
+        + #""x-amzn-trace-id":["Root=1-5bdb40ca-deadbeef0123456789abcdef"],"x-forwarded-for":["203.0.113.10"],"#
+        + #""x-forwarded-port":["80"],"x-forwarded-proto":["http"]},"body":"","isBase64Encoded":false}"#
 
     @Test(arguments: [(false, rq3Single), (true, rq3Multi)])
     func rq3GoldenBytes(multi: Bool, golden: String) throws {
@@ -58,7 +66,8 @@ import Testing
         #expect(trace == "Root=1-5bdb40ca-deadbeef0123456789abcdef")
         #expect(String(buffer: buffer) == "prefix:" + golden)
         // Also with a seeded generator: same shape, trace matching the reference regex.
-        let event = try encodeEvent(uri: "/search?a=%20b&a=c%2Fd", headers: Self.rq3Headers, options: options(multi: multi))
+        let event = try encodeEvent(
+            uri: "/search?a=%20b&a=c%2Fd", headers: Self.rq3Headers, options: options(multi: multi))
         #expect(isFreshRoot(event.trace))
         #expect(event.headerValues["x-amzn-trace-id"] == [event.trace])
     }
@@ -66,7 +75,8 @@ import Testing
     @Test(arguments: [false, true])
     func rq4UnicodePathAndRawQuery(multi: Bool) throws {
         let uri =
-            "/pp%C2%A5pp?test%C2%A5Param=Hello+World%3A+%C2%A5&multi%C2%A5Value=red+%C2%A5+apple&multi%C2%A5Value=red%2C+green"
+            "/pp%C2%A5pp?test%C2%A5Param=Hello+World%3A+%C2%A5&multi%C2%A5Value=red+%C2%A5+apple"
+            + "&multi%C2%A5Value=red%2C+green"
         let headers = [
             ("Host", "echoevent.intelisysqa.ca"), ("User-Agent", "PostmanRuntime/7.28.0"), ("Accept", "*/*"),
             ("Accept-Encoding", "gzip, deflate, br"), ("Connection", "keep-alive"),
@@ -80,7 +90,8 @@ import Testing
         if multi {
             #expect(
                 event.arrayMap(queryKey) == [
-                    "multi%C2%A5Value": ["red+%C2%A5+apple", "red%2C+green"], "test%C2%A5Param": ["Hello+World%3A+%C2%A5"],
+                    "multi%C2%A5Value": ["red+%C2%A5+apple", "red%2C+green"],
+                    "test%C2%A5Param": ["Hello+World%3A+%C2%A5"],
                 ])
             let headerMap = event.arrayMap("multiValueHeaders")
             #expect(headerMap["accept-encoding"] == ["gzip, deflate, br"])
@@ -93,7 +104,8 @@ import Testing
             let headerMap = event.stringMap("headers")
             #expect(
                 event.mapKeys("headers") == [
-                    "accept", "accept-encoding", "connection", "host", "user-agent", "x-amzn-trace-id", "x-forwarded-for",
+                    "accept", "accept-encoding", "connection", "host", "user-agent", "x-amzn-trace-id",
+                    "x-forwarded-for",
                     "x-forwarded-port", "x-forwarded-proto", "x-multivalue-header",
                 ])
             #expect(headerMap["x-multivalue-header"] == "veg,celery")
@@ -134,7 +146,8 @@ import Testing
     }
 
     @Test func rq7MultipartIsBase64() throws {
-        var payload = bytes("----------------------------boundary\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n")
+        var payload = bytes(
+            "----------------------------boundary\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n")
         payload += (0..<300).map { UInt8($0 % 251) }
         payload += bytes("\r\n----------------------------boundary--\r\n")
         payload = Array(payload.prefix(425)) + [UInt8](repeating: 0x2D, count: max(0, 425 - payload.count))
@@ -142,7 +155,8 @@ import Testing
         let event = try encodeEvent(
             method: "POST", uri: "/upload",
             headers: [
-                ("Host", "alb.example.com"), ("Content-Type", "multipart/form-data; boundary=--------------------------boundary"),
+                ("Host", "alb.example.com"),
+                ("Content-Type", "multipart/form-data; boundary=--------------------------boundary"),
                 ("Content-Length", "425"),
             ], body: payload)
         #expect(event.isBase64Encoded == true)
@@ -150,21 +164,25 @@ import Testing
         #expect(event.headerValues["content-length"] == ["425"])
     }
 
-    @Test(arguments: [
-        // (content-type, content-encoding, body, expected body, base64)
-        ("image/png", nil, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "iVBORw0KGgo=", true),
-        ("application/json", "gzip", [0x1F, 0x8B, 0x08, 0x00], "H4sIAA==", true),
-        ("application/x-www-form-urlencoded", nil, Array("say=Hi&to=Mom".utf8), "c2F5PUhpJnRvPU1vbQ==", true),
-        (nil, nil, Array("abcd".utf8), "YWJjZA==", true),
-    ] as [(String?, String?, [UInt8], String, Bool)])
-    func rq8BinaryAndCompressed(contentType: String?, encoding: String?, body: [UInt8], expected: String, base64: Bool)
+    @Test(
+        arguments: [
+            // (content-type, content-encoding, body, expected body, base64)
+            ("image/png", nil, [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], "iVBORw0KGgo=", true),
+            ("application/json", "gzip", [0x1F, 0x8B, 0x08, 0x00], "H4sIAA==", true),
+            ("application/x-www-form-urlencoded", nil, Array("say=Hi&to=Mom".utf8), "c2F5PUhpJnRvPU1vbQ==", true),
+            (nil, nil, Array("abcd".utf8), "YWJjZA==", true),
+        ] as [(String?, String?, [UInt8], String, Bool)])
+    func rq8BinaryAndCompressed(
+        contentType: String?, encoding: String?, body: [UInt8], expected: String, base64: Bool
+    )
         throws
     {
         var headers = [("Host", "alb.example.com")]
         if let contentType { headers.append(("Content-Type", contentType)) }
         if let encoding { headers.append(("Content-Encoding", encoding)) }
         for multi in [false, true] {
-            let event = try encodeEvent(method: "POST", uri: "/upload", headers: headers, body: body, options: options(multi: multi))
+            let event = try encodeEvent(
+                method: "POST", uri: "/upload", headers: headers, body: body, options: options(multi: multi))
             #expect(event.body == expected)
             #expect(event.isBase64Encoded == base64)
         }
@@ -186,17 +204,21 @@ import Testing
         #expect(
             trace.wholeMatch(of: /Self=1-5bdb40ca-[0-9a-f]{24};Root=1-67891233-abcdef012345678912345678;CalledFrom=app/)
                 != nil)
-        let preserve = try encodeEvent(uri: "/", headers: headers, options: options(multi: multi, xff: .preserve), connection: https)
+        let preserve = try encodeEvent(
+            uri: "/", headers: headers, options: options(multi: multi, xff: .preserve), connection: https)
         #expect(preserve.headerValues["x-forwarded-for"] == ["198.51.100.7"])
-        let remove = try encodeEvent(uri: "/", headers: headers, options: options(multi: multi, xff: .remove), connection: https)
+        let remove = try encodeEvent(
+            uri: "/", headers: headers, options: options(multi: multi, xff: .remove), connection: https)
         #expect(remove.headerValues["x-forwarded-for"] == nil)
         #expect(!remove.text.contains("x-forwarded-for"))
     }
 
     static let healthSingle =
-        #"{"requestContext":{"elb":{"targetGroupArn":"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lam/0123456789abcdef"}},"httpMethod":"GET","path":"/","queryStringParameters":{},"headers":{"user-agent":"ELB-HealthChecker/2.0"},"body":"","isBase64Encoded":false}"#
+        goldenPrefix + #""httpMethod":"GET","path":"/","queryStringParameters":{},"#
+        + #""headers":{"user-agent":"ELB-HealthChecker/2.0"},"body":"","isBase64Encoded":false}"#
     static let healthMulti =
-        #"{"requestContext":{"elb":{"targetGroupArn":"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/lam/0123456789abcdef"}},"httpMethod":"GET","path":"/","multiValueQueryStringParameters":{},"multiValueHeaders":{"user-agent":["ELB-HealthChecker/2.0"]},"body":"","isBase64Encoded":false}"#
+        goldenPrefix + #""httpMethod":"GET","path":"/","multiValueQueryStringParameters":{},"#
+        + #""multiValueHeaders":{"user-agent":["ELB-HealthChecker/2.0"]},"body":"","isBase64Encoded":false}"#
 
     @Test(arguments: [(false, healthSingle), (true, healthMulti)])
     func rq10HealthCheck(multi: Bool, golden: String) throws {
@@ -210,7 +232,8 @@ import Testing
     func rq11OversizeBody(multi: Bool) throws {
         let limit = 1_048_576
         let head = ALBRequestHead(
-            method: "POST", uri: "/", headers: [(name: "Host", value: "a.example.com"), (name: "Content-Length", value: "1048577")])
+            method: "POST", uri: "/",
+            headers: [(name: "Host", value: "a.example.com"), (name: "Content-Length", value: "1048577")])
         let rejection = ALBRequestCheck.rejection(for: head, options: options(multi: multi))
         #expect(rejection?.status == 413)
         #expect(rejection?.reason == "LambdaRequestTooLarge")

@@ -9,27 +9,43 @@ import Testing
         try JSONParser.parse(ByteBuffer(bytes: bytes))
     }
 
-    @Test(arguments: [
-        ("null", JSONValue.null),
-        ("true", .bool(true)),
-        (" \t\r\nfalse \n", .bool(false)),
-        ("0", .number(JSONNumber(text: "0"))),
-        ("-0", .number(JSONNumber(text: "-0"))),
-        ("-12.5e+3", .number(JSONNumber(text: "-12.5e+3"))),
-        ("1E-7", .number(JSONNumber(text: "1E-7"))),
-        ("123456789012345678901234567890", .number(JSONNumber(text: "123456789012345678901234567890"))),
-        (#""""#, .string("")),
-        (#""a\"b\\c\/d\b\f\n\r\t""#, .string("a\"b\\c/d\u{8}\u{C}\n\r\t")),
-        (#""\u0041\u00e9\u20AC\ud83d\ude00""#, .string("Aé€😀")),
-        (#""\u0000""#, .string("\u{0}")),
-        ("\"é💥\u{7F}\"", .string("é💥\u{7F}")),
-        ("[]", .array([])),
-        ("[1, [2, {}], \"x\"]", .array([.number(JSONNumber(text: "1")), .array([.number(JSONNumber(text: "2")), .object(JSONObject())]), .string("x")])),
-        (#"{"a":1,"b":{"c":[null]}}"#, .object(JSONObject([("a", .number(JSONNumber(text: "1"))), ("b", .object(JSONObject([("c", .array([.null]))])))]))),
-        (#"{"a":1,"a":2}"#, .object(JSONObject([("a", .number(JSONNumber(text: "2")))]))),
-        (#"{"a":1,"b":2,"a":3}"#, .object(JSONObject([("a", .number(JSONNumber(text: "3"))), ("b", .number(JSONNumber(text: "2")))]))),
-        (#" { "k" : "v" } "#, .object(JSONObject([("k", .string("v"))]))),
-    ] as [(String, JSONValue)])
+    @Test(
+        arguments: [
+            ("null", JSONValue.null),
+            ("true", .bool(true)),
+            (" \t\r\nfalse \n", .bool(false)),
+            ("0", .number(JSONNumber(text: "0"))),
+            ("-0", .number(JSONNumber(text: "-0"))),
+            ("-12.5e+3", .number(JSONNumber(text: "-12.5e+3"))),
+            ("1E-7", .number(JSONNumber(text: "1E-7"))),
+            ("123456789012345678901234567890", .number(JSONNumber(text: "123456789012345678901234567890"))),
+            (#""""#, .string("")),
+            (#""a\"b\\c\/d\b\f\n\r\t""#, .string("a\"b\\c/d\u{8}\u{C}\n\r\t")),
+            (#""\u0041\u00e9\u20AC\ud83d\ude00""#, .string("Aé€😀")),
+            (#""\u0000""#, .string("\u{0}")),
+            ("\"é💥\u{7F}\"", .string("é💥\u{7F}")),
+            ("[]", .array([])),
+            (
+                "[1, [2, {}], \"x\"]",
+                .array([
+                    .number(JSONNumber(text: "1")), .array([.number(JSONNumber(text: "2")), .object(JSONObject())]),
+                    .string("x"),
+                ])
+            ),
+            (
+                #"{"a":1,"b":{"c":[null]}}"#,
+                .object(
+                    JSONObject([
+                        ("a", .number(JSONNumber(text: "1"))), ("b", .object(JSONObject([("c", .array([.null]))]))),
+                    ]))
+            ),
+            (#"{"a":1,"a":2}"#, .object(JSONObject([("a", .number(JSONNumber(text: "2")))]))),
+            (
+                #"{"a":1,"b":2,"a":3}"#,
+                .object(JSONObject([("a", .number(JSONNumber(text: "3"))), ("b", .number(JSONNumber(text: "2")))]))
+            ),
+            (#" { "k" : "v" } "#, .object(JSONObject([("k", .string("v"))]))),
+        ] as [(String, JSONValue)])
     func accepts(text: String, expected: JSONValue) throws {
         #expect(try Self.parse(Array(text.utf8)) == expected)
         #expect(try JSONParser.parse(text) == expected)
@@ -49,28 +65,32 @@ import Testing
         #expect(throws: JSONParseError.self, "\(text.debugDescription)") { try Self.parse(Array(text.utf8)) }
     }
 
-    @Test(arguments: [
-        [0xEF, 0xBB, 0xBF, 0x31],  // BOM
-        [0x22, 0xFF, 0x22],  // invalid byte
-        [0x22, 0xC0, 0xAF, 0x22],  // overlong '/'
-        [0x22, 0xE0, 0x80, 0xAF, 0x22],  // overlong
-        [0x22, 0xED, 0xA0, 0x80, 0x22],  // encoded surrogate U+D800
-        [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22],  // above U+10FFFF
-        [0x22, 0xC3, 0x22],  // truncated
-        [0x22, 0xE2, 0x82, 0x22],  // truncated
-        [0x22, 0x80, 0x22],  // lone continuation
-        [0x22, 0x5C, 0x6E, 0xFF, 0x22],  // invalid after an escape (slow path)
-        [0x22, 0xF8, 0x88, 0x80, 0x80, 0x80, 0x22],  // 5-byte form
-        [0x7B, 0x22, 0x61, 0xFE, 0x22, 0x3A, 0x31, 0x7D],  // invalid in a key
-    ] as [[UInt8]])
+    @Test(
+        arguments: [
+            [0xEF, 0xBB, 0xBF, 0x31],  // BOM
+            [0x22, 0xFF, 0x22],  // invalid byte
+            [0x22, 0xC0, 0xAF, 0x22],  // overlong '/'
+            [0x22, 0xE0, 0x80, 0xAF, 0x22],  // overlong
+            [0x22, 0xED, 0xA0, 0x80, 0x22],  // encoded surrogate U+D800
+            [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22],  // above U+10FFFF
+            [0x22, 0xC3, 0x22],  // truncated
+            [0x22, 0xE2, 0x82, 0x22],  // truncated
+            [0x22, 0x80, 0x22],  // lone continuation
+            [0x22, 0x5C, 0x6E, 0xFF, 0x22],  // invalid after an escape (slow path)
+            [0x22, 0xF8, 0x88, 0x80, 0x80, 0x80, 0x22],  // 5-byte form
+            [0x7B, 0x22, 0x61, 0xFE, 0x22, 0x3A, 0x31, 0x7D],  // invalid in a key
+        ] as [[UInt8]])
     func rejectsBytes(bytes: [UInt8]) {
         #expect(throws: JSONParseError.self) { try Self.parse(bytes) }
     }
 
     @Test func depthLimit() throws {
-        let ok = String(repeating: "[", count: JSONParser.maximumDepth) + String(repeating: "]", count: JSONParser.maximumDepth)
+        let ok =
+            String(repeating: "[", count: JSONParser.maximumDepth)
+            + String(repeating: "]", count: JSONParser.maximumDepth)
         #expect(throws: Never.self) { try JSONParser.parse(ok) }
-        let deep = String(repeating: "[", count: JSONParser.maximumDepth + 1)
+        let deep =
+            String(repeating: "[", count: JSONParser.maximumDepth + 1)
             + String(repeating: "]", count: JSONParser.maximumDepth + 1)
         #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }
         let hostile = String(repeating: "{\"a\":", count: 100_000)
@@ -124,12 +144,13 @@ import Testing
         for _ in 0..<200 {
             let scalars = (0..<20).compactMap { _ -> Unicode.Scalar? in
                 let pick = random.next() % 4
-                let value: UInt32 = switch pick {
-                case 0: UInt32(random.next() % 0x80)
-                case 1: UInt32(0x80 + random.next() % 0x780)
-                case 2: UInt32(0x800 + random.next() % 0xF800)
-                default: UInt32(0x10000 + random.next() % 0x100000)
-                }
+                let value: UInt32 =
+                    switch pick {
+                    case 0: UInt32(random.next() % 0x80)
+                    case 1: UInt32(0x80 + random.next() % 0x780)
+                    case 2: UInt32(0x800 + random.next() % 0xF800)
+                    default: UInt32(0x10000 + random.next() % 0x100000)
+                    }
                 return Unicode.Scalar(value)
             }
             var string = ""

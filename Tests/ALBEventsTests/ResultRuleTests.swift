@@ -17,7 +17,8 @@ import Testing
             multi ? #""\#(name)":["v"]"# : #""\#(name)":"v""#
         }
         let field = multi ? "multiValueHeaders" : "headers"
-        let response = try V.decode(#"{"statusCode":200,"\#(field)":{\#(members.joined(separator: ","))},"body":"abc"}"#, multi: multi)
+        let response = try V.decode(
+            #"{"statusCode":200,"\#(field)":{\#(members.joined(separator: ","))},"body":"abc"}"#, multi: multi)
         #expect(V.pairs(response) == ["X-Kept: v", "Content-Type: v"])
     }
 
@@ -26,7 +27,8 @@ import Testing
             #"{"statusCode":200,"headers":{"set-cookie":"a=1","Set-cookie":"b=2","sEt-cookie":"c=3","x":"1","x":"2"}}"#)
         #expect(
             V.pairs(response) == [
-                "set-cookie: a=1", "Set-cookie: b=2", "sEt-cookie: c=3", "x: 2", "Content-Type: application/octet-stream",
+                "set-cookie: a=1", "Set-cookie: b=2", "sEt-cookie: c=3", "x: 2",
+                "Content-Type: application/octet-stream",
             ])
     }
 
@@ -71,31 +73,34 @@ import Testing
         // name(3) + ": " + value + CRLF per header, plus the defaulted "Content-Type: application/octet-stream\r\n".
         let defaultLine = "Content-Type: application/octet-stream\r\n".utf8.count
         let valueLength = 32_768 - defaultLine - 7
-        let atLimit = try V.decode(#"{"statusCode":200,"headers":{"X-A":"\#(String(repeating: "v", count: valueLength))"}}"#)
+        let atLimit = try V.decode(
+            #"{"statusCode":200,"headers":{"X-A":"\#(String(repeating: "v", count: valueLength))"}}"#)
         #expect(atLimit.headers.count == 2)
-        let over = V.rejection(#"{"statusCode":200,"headers":{"X-A":"\#(String(repeating: "v", count: valueLength + 1))"}}"#)
+        let over = V.rejection(
+            #"{"statusCode":200,"headers":{"X-A":"\#(String(repeating: "v", count: valueLength + 1))"}}"#)
         #expect(over?.status == 502)
         #expect(over?.reason == "-")
         let many = (0..<2000).map { #""x-\#($0)":["0123456789"]"# }.joined(separator: ",")
         #expect(V.rejection(#"{"statusCode":200,"multiValueHeaders":{\#(many)}}"#, multi: true)?.status == 502)
     }
 
-    @Test(arguments: [
-        // (status, statusDescription JSON or nil, expected phrase)
-        (200, nil, "OK"),
-        (200, #""200 OK""#, "OK"),
-        (404, #""404 Nope Not Here""#, "Nope Not Here"),
-        (200, #""201 Created""#, "Created"),
-        (200, #""""#, "OK"),
-        (200, #""OK""#, "OK"),
-        (200, #""200""#, "OK"),
-        (200, #""200 ""#, "OK"),
-        (200, #""abc def""#, "OK"),
-        (200, #""200 bad\r\nX: y""#, "OK"),
-        (299, nil, ""),
-        (418, nil, ""),
-        (513, #""513 Custom""#, "Custom"),
-    ] as [(Int, String?, String)])
+    @Test(
+        arguments: [
+            // (status, statusDescription JSON or nil, expected phrase)
+            (200, nil, "OK"),
+            (200, #""200 OK""#, "OK"),
+            (404, #""404 Nope Not Here""#, "Nope Not Here"),
+            (200, #""201 Created""#, "Created"),
+            (200, #""""#, "OK"),
+            (200, #""OK""#, "OK"),
+            (200, #""200""#, "OK"),
+            (200, #""200 ""#, "OK"),
+            (200, #""abc def""#, "OK"),
+            (200, #""200 bad\r\nX: y""#, "OK"),
+            (299, nil, ""),
+            (418, nil, ""),
+            (513, #""513 Custom""#, "Custom"),
+        ] as [(Int, String?, String)])
     func reasonPhrase(status: Int, description: String?, expected: String) throws {
         let descriptionMember = description.map { #","statusDescription":\#($0)"# } ?? ""
         let response = try V.decode(#"{"statusCode":\#(status)\#(descriptionMember)}"#)
@@ -140,7 +145,8 @@ import Testing
         #expect(response.headers.map { "\($0.name): \($0.value)" } == ["Content-Type: text/html"])
         #expect(
             String(buffer: response.body)
-                == "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n<center><h1>\(title)</h1></center>\r\n</body>\r\n</html>\r\n"
+                == "<html>\r\n<head><title>\(title)</title></head>\r\n<body>\r\n"
+                + "<center><h1>\(title)</h1></center>\r\n</body>\r\n</html>\r\n"
         )
     }
 

@@ -28,7 +28,9 @@ import Testing
 
     @Test func rs1SingleValueStandard() throws {
         let response = try Self.decode(
-            #"{"isBase64Encoded":false,"statusCode":200,"statusDescription":"200 OK","headers":{"Set-cookie":"cookies","Content-Type":"application/json"},"body":"Hello from Lambda (optional)"}"#
+            #"{"isBase64Encoded":false,"statusCode":200,"statusDescription":"200 OK","#
+                + #""headers":{"Set-cookie":"cookies","Content-Type":"application/json"},"#
+                + #""body":"Hello from Lambda (optional)"}"#
         )
         #expect(response.status == 200)
         #expect(response.reasonPhrase == "OK")
@@ -38,11 +40,25 @@ import Testing
     }
 
     static let rs2 =
-        #"{"isBase64Encoded":false,"statusCode":200,"statusDescription":"200 OK","multiValueHeaders":{"Set-cookie":["cookie-name=cookie-value;Domain=myweb.com;Secure;HttpOnly","cookie-name=cookie-value;Expires=May 8, 2019"],"Content-Type":["application/json"]},"body":""}"#
+        #"{"isBase64Encoded":false,"statusCode":200,"statusDescription":"200 OK","#
+        + #""multiValueHeaders":{"Set-cookie":["cookie-name=cookie-value;Domain=myweb.com;Secure;HttpOnly","#
+        + #""cookie-name=cookie-value;Expires=May 8, 2019"],"Content-Type":["application/json"]},"body":""}"#
 
     @Test(arguments: [
-        (MultiValueOrder.reverse, ["cookie-name=cookie-value;Expires=May 8, 2019", "cookie-name=cookie-value;Domain=myweb.com;Secure;HttpOnly"]),
-        (.preserve, ["cookie-name=cookie-value;Domain=myweb.com;Secure;HttpOnly", "cookie-name=cookie-value;Expires=May 8, 2019"]),
+        (
+            MultiValueOrder.reverse,
+            [
+                "cookie-name=cookie-value;Expires=May 8, 2019",
+                "cookie-name=cookie-value;Domain=myweb.com;Secure;HttpOnly",
+            ]
+        ),
+        (
+            .preserve,
+            [
+                "cookie-name=cookie-value;Domain=myweb.com;Secure;HttpOnly",
+                "cookie-name=cookie-value;Expires=May 8, 2019",
+            ]
+        ),
     ])
     func rs2MultiValueCookies(order: MultiValueOrder, cookies: [String]) throws {
         let response = try Self.decode(Self.rs2, multi: true, order: order)
@@ -69,9 +85,11 @@ import Testing
 
     @Test(arguments: [false, true])
     func rs3Binary(multi: Bool) throws {
-        let headers = multi ? #""multiValueHeaders":{"Content-Type":["image/gif"]}"# : #""headers":{"Content-Type":"image/gif"}"#
+        let headers =
+            multi ? #""multiValueHeaders":{"Content-Type":["image/gif"]}"# : #""headers":{"Content-Type":"image/gif"}"#
         let response = try Self.decode(
-            #"{"statusCode":200,"isBase64Encoded":true,\#(headers),"body":"R0lGODdhAQABAIABAP8AAAAAACwAAAAAAQABAAACAkQBADs="}"#,
+            #"{"statusCode":200,"isBase64Encoded":true,\#(headers),"#
+                + #""body":"R0lGODdhAQABAIABAP8AAAAAACwAAAAAAQABAAACAkQBADs="}"#,
             multi: multi)
         #expect(response.body.readableBytes == 35)
         #expect(response.body.getString(at: response.body.readerIndex, length: 6) == "GIF87a")
@@ -177,7 +195,9 @@ import Testing
         let encoded = ALBBase64.encode(payload)
         let overhead = #"{"statusCode":200,"isBase64Encoded":true,"body":""}"#.utf8.count
         #expect(encoded.utf8.count + overhead > 1_048_576)
-        #expect(Self.rejection(#"{"statusCode":200,"isBase64Encoded":true,"body":"\#(encoded)"}"#)?.reason == "LambdaResponseTooLarge")
+        #expect(
+            Self.rejection(#"{"statusCode":200,"isBase64Encoded":true,"body":"\#(encoded)"}"#)?.reason
+                == "LambdaResponseTooLarge")
         // Exactly 1 MiB of JSON is accepted.
         let prefix = #"{"statusCode":200,"body":""#
         let fill = String(repeating: "b", count: 1_048_576 - prefix.utf8.count - 2)
@@ -187,7 +207,8 @@ import Testing
 
     @Test func rs11UnknownTopLevelKeysIgnored() throws {
         let response = try Self.decode(
-            #"{"statusCode":200,"cookies":["a=1"],"content-type":"text/plain","multiValueHeaders":{"x-set-cookie":["a=1","a=2"]},"body":"{}"}"#,
+            #"{"statusCode":200,"cookies":["a=1"],"content-type":"text/plain","#
+                + #""multiValueHeaders":{"x-set-cookie":["a=1","a=2"]},"body":"{}"}"#,
             multi: true)
         #expect(response.status == 200)
         #expect(response.headers.filter { $0.name == "x-set-cookie" }.map(\.value) == ["a=2", "a=1"])

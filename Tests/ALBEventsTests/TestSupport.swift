@@ -90,7 +90,8 @@ struct Event {
 
 func encodeEvent(
     method: String = "GET", uri: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
-    options: ALBEventOptions = ALBEventOptions(targetGroupArn: testTG), connection info: ALBConnectionInfo = connection(),
+    options: ALBEventOptions = ALBEventOptions(targetGroupArn: testTG),
+    connection info: ALBConnectionInfo = connection(),
     now: Int = 0x5BDB_40CA, seed: UInt64 = 42
 ) throws -> Event {
     let head = ALBRequestHead(method: method, uri: uri, headers: headers.map { (name: $0.0, value: $0.1) })
