@@ -90,10 +90,6 @@ public enum ALBEventEncoder {
         }
         fields.sort { ASCII.bytesPrecede($0.name, $1.name) }
 
-        // Path and query, raw.
-        let (path, query) = splitTarget(head.uri)
-        let parameters = queryParameters(query)
-
         // The event.
         let start = buffer.writerIndex
         let bodyEstimate = bodyLength == 0 ? 0 : ALBBase64.encodedLength(of: bodyLength)
@@ -104,10 +100,7 @@ public enum ALBEventEncoder {
         buffer.writeJSONString(options.targetGroupArn)
         buffer.writeStaticString("}},\"httpMethod\":")
         buffer.writeJSONString(head.method)
-        buffer.writeStaticString(",\"path\":")
-        buffer.writeJSONString(path)
-        buffer.writeStaticString(multiValue ? ",\"multiValueQueryStringParameters\":" : ",\"queryStringParameters\":")
-        writeMap(parameters, multiValue: multiValue, into: &buffer)
+        writePathAndQuery(of: head.uri, multiValue: multiValue, into: &buffer)
         buffer.writeStaticString(multiValue ? ",\"multiValueHeaders\":" : ",\"headers\":")
         writeMap(fields, multiValue: multiValue, into: &buffer)
         buffer.writeStaticString(",\"body\":")
@@ -137,14 +130,10 @@ public enum ALBEventEncoder {
     /// body. In multi-value mode the same data in multi-value form.
     public static func encodeHealthCheck(path: String = "/", options: ALBEventOptions, into buffer: inout ByteBuffer) {
         let multiValue = options.multiValueHeaders
-        let (rawPath, query) = splitTarget(path)
-        let parameters = queryParameters(query)
         buffer.writeStaticString("{\"requestContext\":{\"elb\":{\"targetGroupArn\":")
         buffer.writeJSONString(options.targetGroupArn)
-        buffer.writeStaticString("}},\"httpMethod\":\"GET\",\"path\":")
-        buffer.writeJSONString(rawPath)
-        buffer.writeStaticString(multiValue ? ",\"multiValueQueryStringParameters\":" : ",\"queryStringParameters\":")
-        writeMap(parameters, multiValue: multiValue, into: &buffer)
+        buffer.writeStaticString("}},\"httpMethod\":\"GET\"")
+        writePathAndQuery(of: path, multiValue: multiValue, into: &buffer)
         buffer.writeStaticString(
             multiValue
                 ? ",\"multiValueHeaders\":{\"user-agent\":[\"ELB-HealthChecker/2.0\"]}"
@@ -153,22 +142,6 @@ public enum ALBEventEncoder {
     }
 
     // MARK: - Rules
-
-    /// The raw query split on `&` (empty segments dropped) and at the first `=` of each segment (no `=` → value
-    /// `""`), sorted byte-wise by key, arrival order kept among equal keys.
-    static func queryParameters(_ query: Substring?) -> [(name: Substring, value: Substring)] {
-        guard let query, !query.isEmpty else { return [] }
-        var parameters: [(name: Substring, value: Substring)] = []
-        for segment in ASCII.split(query, separator: UInt8(ascii: "&")) where !segment.isEmpty {
-            if let equals = ASCII.firstIndex(of: UInt8(ascii: "="), in: segment) {
-                parameters.append((segment[..<equals], segment[segment.utf8.index(after: equals)...]))
-            } else {
-                parameters.append((segment, segment[segment.endIndex...]))
-            }
-        }
-        parameters.sort { ASCII.bytesPrecede($0.name, $1.name) }
-        return parameters
-    }
 
     /// The media types ALB forwards as text: `text/*`, `application/json`, `application/javascript`,
     /// `application/xml`; parameters such as `charset` are ignored, and suffix types (`+json`) are not text.
@@ -206,49 +179,149 @@ public enum ALBEventEncoder {
         return address + ":" + String(connection.clientPort)
     }
 
-    /// Splits a request target into the raw path and the raw query (everything after the first `?`; nil when
-    /// there is no `?`). Absolute-form targets (`http://host/p?q`) lose their scheme and authority; an empty
-    /// path becomes `/`.
-    static func splitTarget(_ uri: String) -> (path: Substring, query: Substring?) {
-        var target = Substring(uri)
-        for scheme: StaticString in ["http://", "https://"] where ASCII.hasPrefixIgnoringCase(target, lowercase: scheme)
-        {
-            let afterScheme = target.utf8.index(target.startIndex, offsetBy: scheme.utf8CodeUnitCount)
-            let rest = target[afterScheme...]
-            let pathStart = rest.utf8.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }
-            target = pathStart.map { rest[$0...] } ?? rest[rest.endIndex...]
+    /// Writes `,"path":…` and the query map of a request target, working on its UTF-8 bytes.
+    ///
+    /// The path is the target up to the first `?`; absolute-form targets (`http://host/p?q`) lose scheme and
+    /// authority; an empty path becomes `/`. The query (everything after the first `?`) is split on `&` (empty
+    /// segments dropped) and each segment at its first `=` (no `=` → value `""`); keys are sorted byte-wise,
+    /// arrival order kept among equal keys; nothing is decoded.
+    static func writePathAndQuery(of target: String, multiValue: Bool, into buffer: inout ByteBuffer) {
+        let done: Void? = target.utf8.withContiguousStorageIfAvailable { utf8 in
+            writePathAndQuery(UnsafeRawBufferPointer(utf8), multiValue: multiValue, into: &buffer)
+        }
+        if done == nil {
+            var copy = target
+            copy.makeContiguousUTF8()
+            copy.withUTF8 { writePathAndQuery(UnsafeRawBufferPointer($0), multiValue: multiValue, into: &buffer) }
+        }
+    }
+
+    /// One query parameter as byte offsets into the target.
+    private struct QueryParameter {
+        var nameStart: Int
+        var nameEnd: Int
+        var valueStart: Int
+        var valueEnd: Int
+    }
+
+    private static func writePathAndQuery(
+        _ bytes: UnsafeRawBufferPointer, multiValue: Bool, into buffer: inout ByteBuffer
+    ) {
+        let count = bytes.count
+        var pathStart = 0
+        for scheme: StaticString in ["http://", "https://"] where hasPrefixIgnoringCase(bytes, scheme) {
+            pathStart = scheme.utf8CodeUnitCount
+            while pathStart < count, bytes[pathStart] != UInt8(ascii: "/"), bytes[pathStart] != UInt8(ascii: "?") {
+                pathStart += 1
+            }
             break
         }
-        var path = target
-        var query: Substring? = nil
-        if let mark = ASCII.firstIndex(of: UInt8(ascii: "?"), in: target) {
-            path = target[..<mark]
-            query = target[target.utf8.index(after: mark)...]
+        var queryMark = pathStart
+        while queryMark < count, bytes[queryMark] != UInt8(ascii: "?") { queryMark += 1 }
+        buffer.writeStaticString(",\"path\":")
+        if queryMark == pathStart {
+            buffer.writeStaticString("\"/\"")
+        } else {
+            writeJSON(bytes, pathStart, queryMark, leading: nil, trailing: nil, into: &buffer)
         }
-        return (path.isEmpty ? "/" : path, query)
+        buffer.writeStaticString(multiValue ? ",\"multiValueQueryStringParameters\":" : ",\"queryStringParameters\":")
+        guard queryMark + 1 < count else {
+            buffer.writeStaticString("{}")
+            return
+        }
+        var segments = 1
+        for index in (queryMark + 1)..<count where bytes[index] == UInt8(ascii: "&") { segments += 1 }
+        withUnsafeTemporaryAllocation(of: QueryParameter.self, capacity: segments) { storage in
+            var parameterCount = 0
+            var segmentStart = queryMark + 1
+            while segmentStart <= count {
+                var segmentEnd = segmentStart
+                while segmentEnd < count, bytes[segmentEnd] != UInt8(ascii: "&") { segmentEnd += 1 }
+                if segmentEnd > segmentStart {
+                    var equals = segmentStart
+                    while equals < segmentEnd, bytes[equals] != UInt8(ascii: "=") { equals += 1 }
+                    let valueStart = equals < segmentEnd ? equals + 1 : segmentEnd
+                    (storage.baseAddress! + parameterCount).initialize(
+                        to: QueryParameter(
+                            nameStart: segmentStart, nameEnd: equals, valueStart: valueStart, valueEnd: segmentEnd))
+                    parameterCount += 1
+                }
+                segmentStart = segmentEnd + 1
+            }
+            var parameters = UnsafeMutableBufferPointer(rebasing: storage[0..<parameterCount])
+            defer { parameters.deinitialize() }
+            @inline(__always) func name(_ parameter: QueryParameter) -> UnsafeRawBufferPointer {
+                UnsafeRawBufferPointer(rebasing: bytes[parameter.nameStart..<parameter.nameEnd])
+            }
+            parameters.sort { ASCII.bytesPrecede(name($0), name($1)) }
+            guard parameterCount > 0 else {
+                buffer.writeStaticString("{}")
+                return
+            }
+            var index = 0
+            while index < parameterCount {
+                var end = index + 1
+                while end < parameterCount, name(parameters[end]).elementsEqual(name(parameters[index])) { end += 1 }
+                let first = parameters[index]
+                writeJSON(
+                    bytes, first.nameStart, first.nameEnd, leading: index == 0 ? UInt8(ascii: "{") : UInt8(ascii: ","),
+                    trailing: UInt8(ascii: ":"), into: &buffer)
+                if multiValue {
+                    for position in index..<end {
+                        writeJSON(
+                            bytes, parameters[position].valueStart, parameters[position].valueEnd,
+                            leading: position == index ? UInt8(ascii: "[") : UInt8(ascii: ","),
+                            trailing: position == end - 1 ? UInt8(ascii: "]") : nil, into: &buffer)
+                    }
+                } else {
+                    let last = parameters[end - 1]
+                    writeJSON(bytes, last.valueStart, last.valueEnd, leading: nil, trailing: nil, into: &buffer)
+                }
+                index = end
+            }
+            buffer.writeInteger(UInt8(ascii: "}"))
+        }
+    }
+
+    @inline(__always)
+    private static func writeJSON(
+        _ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, leading: UInt8?, trailing: UInt8?,
+        into buffer: inout ByteBuffer
+    ) {
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+        let length = JSONStringWriter.escapedLength(slice, validating: false)!
+        _ = JSONStringWriter.write(slice, escapedLength: length, leading: leading, trailing: trailing, into: &buffer)
+    }
+
+    private static func hasPrefixIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ literal: StaticString) -> Bool {
+        let length = literal.utf8CodeUnitCount
+        guard bytes.count >= length else { return false }
+        for index in 0..<length where ASCII.lower(bytes[index]) != literal.utf8Start[index] { return false }
+        return true
     }
 
     /// `{"k":"v",…}` or `{"k":["v1","v2"],…}` from pairs already sorted by name.
     private static func writeMap<Text: StringProtocol>(
         _ pairs: [(name: Text, value: Text)], multiValue: Bool, into buffer: inout ByteBuffer
     ) {
-        buffer.writeInteger(UInt8(ascii: "{"))
+        guard !pairs.isEmpty else {
+            buffer.writeStaticString("{}")
+            return
+        }
         var index = 0
         while index < pairs.count {
             var end = index + 1
             while end < pairs.count, ASCII.bytesEqual(pairs[end].name, pairs[index].name) { end += 1 }
-            if index > 0 { buffer.writeInteger(UInt8(ascii: ",")) }
-            buffer.writeJSONString(pairs[index].name)
-            buffer.writeInteger(UInt8(ascii: ":"))
+            let leading = index == 0 ? UInt8(ascii: "{") : UInt8(ascii: ",")
+            JSONStringWriter.write(pairs[index].name, leading: leading, trailing: UInt8(ascii: ":"), into: &buffer)
             if multiValue {
-                buffer.writeInteger(UInt8(ascii: "["))
                 for position in index..<end {
-                    if position > index { buffer.writeInteger(UInt8(ascii: ",")) }
-                    buffer.writeJSONString(pairs[position].value)
+                    JSONStringWriter.write(
+                        pairs[position].value, leading: position == index ? UInt8(ascii: "[") : UInt8(ascii: ","),
+                        trailing: position == end - 1 ? UInt8(ascii: "]") : nil, into: &buffer)
                 }
-                buffer.writeInteger(UInt8(ascii: "]"))
             } else {
-                buffer.writeJSONString(pairs[end - 1].value)
+                JSONStringWriter.write(pairs[end - 1].value, leading: nil, trailing: nil, into: &buffer)
             }
             index = end
         }

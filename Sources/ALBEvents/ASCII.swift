@@ -41,13 +41,37 @@ enum ASCII {
     /// Byte-wise equality (no Unicode canonical equivalence).
     @inline(__always)
     static func bytesEqual(_ lhs: some StringProtocol, _ rhs: some StringProtocol) -> Bool {
-        lhs.utf8.elementsEqual(rhs.utf8)
+        let left = lhs.utf8
+        let right = rhs.utf8
+        guard left.count == right.count else { return false }
+        let result = left.withContiguousStorageIfAvailable { leftBytes in
+            right.withContiguousStorageIfAvailable { rightBytes -> Bool in
+                for index in 0..<leftBytes.count where leftBytes[index] != rightBytes[index] { return false }
+                return true
+            }
+        }
+        return (result ?? nil) ?? left.elementsEqual(right)
     }
 
     /// Byte-wise ordering, the order map keys are written in.
     @inline(__always)
     static func bytesPrecede(_ lhs: some StringProtocol, _ rhs: some StringProtocol) -> Bool {
-        lhs.utf8.lexicographicallyPrecedes(rhs.utf8)
+        let result = lhs.utf8.withContiguousStorageIfAvailable { left in
+            rhs.utf8.withContiguousStorageIfAvailable { right -> Bool in
+                let common = min(left.count, right.count)
+                for index in 0..<common where left[index] != right[index] { return left[index] < right[index] }
+                return left.count < right.count
+            }
+        }
+        return (result ?? nil) ?? lhs.utf8.lexicographicallyPrecedes(rhs.utf8)
+    }
+
+    /// Byte-wise ordering of raw byte ranges.
+    @inline(__always)
+    static func bytesPrecede(_ left: UnsafeRawBufferPointer, _ right: UnsafeRawBufferPointer) -> Bool {
+        let common = min(left.count, right.count)
+        for index in 0..<common where left[index] != right[index] { return left[index] < right[index] }
+        return left.count < right.count
     }
 
     /// `text` without leading and trailing spaces and tabs (byte-wise, so a combining mark after a space is kept).
