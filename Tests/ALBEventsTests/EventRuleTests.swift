@@ -17,12 +17,34 @@ import Testing
             ("/?q=a+b%20c", ["q": ["a+b%20c"]]),
             ("/?x=1#frag", ["x": ["1#frag"]]),
             ("/p?a=1?b=2", ["a": ["1?b=2"]]),
+            ("/?ü=1&a=2&ü=3", ["ü": ["1", "3"], "a": ["2"]]),
+            ("/?&\u{301}=x", ["\u{301}": ["x"]]),
+            ("http://alb.example.com/p?k=v&k", ["k": ["v", ""]]),
         ] as [(String, [String: [String]])])
     func queryParsing(uri: String, expected: [String: [String]]) throws {
         let multi = try encodeEvent(uri: uri, options: options(multi: true))
         #expect(multi.arrayMap("multiValueQueryStringParameters") == expected)
         let single = try encodeEvent(uri: uri, options: options(multi: false))
         #expect(single.stringMap("queryStringParameters") == expected.mapValues { $0.last! })
+    }
+
+    @Test func rawNonASCIIQueryKeysSortByBytes() throws {
+        let event = try encodeEvent(uri: "/?ü=1&z=2&a=3", options: options(multi: true))
+        #expect(event.mapKeys("multiValueQueryStringParameters") == ["a", "z", "ü"])
+    }
+
+    @Test(arguments: [false, true])
+    func healthCheckPathWithQuery(multi: Bool) throws {
+        var buffer = ByteBuffer()
+        ALBEventEncoder.encodeHealthCheck(path: "/health?deep=1", options: options(multi: multi), into: &buffer)
+        guard case .object(let root) = try JSONParser.parse(buffer) else {
+            Issue.record("not an object")
+            return
+        }
+        #expect(root["path"] == .string("/health"))
+        let query = multi ? "multiValueQueryStringParameters" : "queryStringParameters"
+        let expected: JSONValue = multi ? .array([.string("1")]) : .string("1")
+        #expect(root[query] == .object(JSONObject([("deep", expected)])))
     }
 
     @Test func mapKeysAreSortedByteWise() throws {
