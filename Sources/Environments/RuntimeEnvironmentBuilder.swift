@@ -132,7 +132,14 @@ enum RuntimeEnvironmentBuilder {
 
     /// The `INIT_START` runtime version text.
     static func runtimeVersion(_ runtime: Runtime) -> String {
-        let name = runtime.identifier.replacingOccurrences(of: ".", with: ":", options: [], range: nil)
+        // AWS spells these `python:3.12.v14`, `provided:al2023.v1`.
+        let name: String
+        switch runtime.kind {
+        case .python: name = "python:" + runtime.identifier.dropFirst("python".count)
+        case .provided:
+            let suffix = runtime.identifier.split(separator: ".", maxSplits: 1).dropFirst().first.map(String.init)
+            name = "provided:" + (suffix ?? "al")
+        }
         return "\(name).v1\tRuntime Version ARN: arn:aws:lambda:local::runtime:albatross-\(runtime.identifier)"
     }
 }

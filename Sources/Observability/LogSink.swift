@@ -27,7 +27,7 @@ public final class LogSink: Sendable {
 
     /// - Parameters:
     ///   - dataDirectory: the root of `aws/lambda/<function>/…`.
-    ///   - mirror: also receives every line as `<function> <message>` (e.g. to print it on standard output).
+    ///   - mirror: also receives every line as `[<function>] <message>` (e.g. to print it on standard output).
     public init(dataDirectory: String, mirror: (@Sendable (String) -> Void)? = nil) {
         self.dataDirectory = dataDirectory
         self.mirror = mirror
@@ -160,7 +160,7 @@ public final class LogSink: Sendable {
     }
 
     private func append(_ text: String, epochMs: Int64, stream: LogStreamName, files: inout [Int: Int32]) {
-        mirror?("\(stream.functionName) \(text)")
+        mirror?("[\(stream.functionName)] \(text)")
         let fd: Int32
         if let open = files[stream.id] {
             fd = open

@@ -1,0 +1,284 @@
+import ALBEvents
+#if canImport(Glibc)
+import Glibc
+#endif
+import Environments
+import Invocation
+import NIOCore
+import NIOHTTP1
+import Routing
+
+/// What a TLS layer below the HTTP codec reports once its handshake is done (used for `x-amzn-tls-*`).
+public struct TLSConnectionDetails: Sendable, Hashable {
+    public var protocolVersion: String
+    public var cipherSuite: String
+    public init(protocolVersion: String, cipherSuite: String) {
+        self.protocolVersion = protocolVersion
+        self.cipherSuite = cipherSuite
+    }
+}
+
+/// Answers one connection's requests as an ALB listener does: limits and rejections, listener rules, fixed
+/// responses and redirects, and forwards that turn the request into a Lambda event, invoke the function and
+/// turn its result into the response.
+///
+/// Requests arrive one at a time (`HTTPServerPipelineHandler` holds pipelined ones back until the previous
+/// response has ended). The body is collected up to the ALB's 1 MiB limit; a larger one is answered with 413
+/// without invoking anything.
+final class ALBRequestHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private enum State {
+        case idle
+        /// Collecting the body of `head`.
+        case receiving(HTTPRequestHead, ALBRequestHead)
+        /// Answered early (413 and friends): the rest of the body is discarded and the connection closes.
+        case discarding
+        /// Waiting for the function (or writing the answer).
+        case responding
+    }
+
+    private let listener: ListenerContext
+    private let invoker: Invoker
+    private let inFlight: InFlightTracker
+    private var state = State.idle
+    private var body: ByteBuffer?
+    private var keepAlive = true
+    private var isHead = false
+    private var dateCache = HTTPDateCache()
+    private var tls: TLSConnectionDetails?
+    private var random = SystemRandomNumberGenerator()
+    private var requestOpen = false
+
+    init(listener: ListenerContext, invoker: Invoker, inFlight: InFlightTracker) {
+        self.listener = listener
+        self.invoker = invoker
+        self.inFlight = inFlight
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        endRequest()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        endRequest()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let details = event as? TLSConnectionDetails {
+            tls = details
+        } else if event is IdleStateHandler.IdleStateEvent {
+            // ALB's idle timeout: close connections with no request in progress.
+            if case .idle = state { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            beginRequest()
+            keepAlive = head.isKeepAlive
+            isHead = head.method == .HEAD
+            body = nil
+            var headers: [(name: String, value: String)] = []
+            headers.reserveCapacity(head.headers.count)
+            for (name, value) in head.headers { headers.append((name, value)) }
+            let albHead = ALBRequestHead(method: head.method.rawValue, uri: head.uri, headers: headers)
+            if let rejection = ALBRequestCheck.rejection(for: albHead, options: defaultOptions) {
+                state = .discarding
+                writeErrorPage(context: context, status: rejection.status, close: true)
+                return
+            }
+            state = .receiving(head, albHead)
+        case .body(var chunk):
+            guard case .receiving = state else { return }
+            let size = (body?.readableBytes ?? 0) + chunk.readableBytes
+            if size > ALBEventOptions.defaultMaximumRequestBodySize {
+                state = .discarding
+                body = nil
+                writeErrorPage(context: context, status: 413, close: true)
+                return
+            }
+            if body == nil {
+                body = chunk
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+        case .end:
+            switch state {
+            case .receiving(let head, let albHead):
+                state = .responding
+                handle(context: context, head: head, albHead: albHead)
+            case .discarding:
+                state = .idle
+            case .idle, .responding:
+                break
+            }
+        }
+    }
+
+    private var defaultOptions: ALBEventOptions {
+        ALBEventOptions(targetGroupArn: "")
+    }
+
+    // MARK: routing
+
+    private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, albHead: ALBRequestHead) {
+        let uri = head.uri
+        let queryStart = uri.firstIndex(of: "?")
+        let rawPath = queryStart.map { String(uri[..<$0]) } ?? uri
+        let rawQuery = queryStart.map { String(uri[uri.index(after: $0)...]) }
+        let host = head.headers.first(name: "host")
+        let peer = context.channel.remoteAddress
+        let facts = RequestFacts(
+            method: albHead.method, rawPath: rawPath, rawQuery: rawQuery, host: host, headers: albHead.headers,
+            sourceAddress: peer?.ipAddress ?? "")
+        switch listener.router.route(facts) {
+        case .fixedResponse(let fixed):
+            var headers: [(name: String, value: String)] = []
+            if let contentType = fixed.contentType { headers.append(("Content-Type", contentType)) }
+            var buffer = context.channel.allocator.buffer(capacity: fixed.messageBody?.utf8.count ?? 0)
+            buffer.writeString(fixed.messageBody ?? "")
+            write(
+                context: context,
+                response: ALBResponse(
+                    status: fixed.statusCode, reasonPhrase: HTTPReasonPhrase.phrase(for: fixed.statusCode),
+                    headers: headers, body: buffer))
+        case .redirect(let redirect):
+            let hostName = host.map(Self.stripPort) ?? (context.channel.localAddress?.ipAddress ?? "localhost")
+            let rendered = ListenerRouter.renderRedirect(
+                redirect, protocol: listener.configuration.protocol, host: hostName, port: listener.port,
+                path: rawPath, query: rawQuery)
+            write(
+                context: context,
+                response: ALBResponse(
+                    status: rendered.status, reasonPhrase: HTTPReasonPhrase.phrase(for: rendered.status),
+                    headers: [("Location", rendered.location), ("Content-Type", "text/html")],
+                    body: ALBErrorPage.response(status: rendered.status, allocator: context.channel.allocator).body))
+        case .forward(let forward):
+            let name = ListenerRouter.selectTargetGroup(forward, random: &random)
+            guard let target = listener.targetGroups[name] else {
+                writeErrorPage(context: context, status: 503, close: false)
+                return
+            }
+            forwardRequest(context: context, albHead: albHead, target: target, peer: peer)
+        }
+    }
+
+    private static func stripPort(_ host: String) -> String {
+        if host.hasPrefix("[") {
+            if let close = host.firstIndex(of: "]") { return String(host[...close]) }
+            return host
+        }
+        if let colon = host.lastIndex(of: ":") { return String(host[..<colon]) }
+        return host
+    }
+
+    private func forwardRequest(
+        context: ChannelHandlerContext, albHead: ALBRequestHead, target: ListenerContext.ResolvedTargetGroup,
+        peer: SocketAddress?
+    ) {
+        let connection = ALBConnectionInfo(
+            clientAddress: peer?.ipAddress ?? "127.0.0.1", clientPort: peer?.port ?? 0, listenerPort: listener.port,
+            isHTTPS: listener.configuration.protocol == .https, tlsProtocol: tls?.protocolVersion,
+            tlsCipherSuite: tls?.cipherSuite)
+        var event = context.channel.allocator.buffer(capacity: 1024 + (body?.readableBytes ?? 0) * 4 / 3)
+        let traceHeader: String
+        do {
+            traceHeader = try ALBEventEncoder.encode(
+                head: albHead, body: body, connection: connection, options: target.eventOptions,
+                now: Self.epochSeconds(), random: &random, into: &event)
+        } catch {
+            writeErrorPage(context: context, status: error.status, close: false)
+            return
+        }
+        body = nil
+        let group = target.targetGroup
+        let request = Invoker.Request(
+            functionName: group.functionName, qualifier: group.qualifier, payload: event, traceHeader: traceHeader)
+        let multiValue = group.multiValueHeaders
+        let order = listener.multiValueOrder
+        invoker.invoke(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let outcome):
+                guard outcome.functionError == nil else {
+                    // LambdaUnhandled: function error, crash, timeout.
+                    self.writeErrorPage(context: context, status: 502, close: false)
+                    return
+                }
+                do {
+                    let response = try ALBResultDecoder.decode(
+                        outcome.payload, multiValueHeaders: multiValue, order: order, random: &self.random,
+                        allocator: context.channel.allocator)
+                    self.write(context: context, response: response)
+                } catch let rejection as ALBRejection {
+                    self.writeErrorPage(context: context, status: rejection.status, close: false)
+                } catch {
+                    self.writeErrorPage(context: context, status: 502, close: false)
+                }
+            case .failure:
+                // Throttling (LambdaThrottling), unknown function (LambdaResourceNotFound), service errors.
+                self.writeErrorPage(context: context, status: 502, close: false)
+            }
+        }
+    }
+
+    // MARK: writing
+
+    private func writeErrorPage(context: ChannelHandlerContext, status: Int, close: Bool) {
+        if close { keepAlive = false }
+        write(context: context, response: ALBErrorPage.response(status: status, allocator: context.channel.allocator))
+    }
+
+    private func write(context: ChannelHandlerContext, response: ALBResponse) {
+        guard context.channel.isActive else {
+            endRequest()
+            return
+        }
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(response.headers.count + 4)
+        headers.add(name: "Server", value: "awselb/2.0")
+        headers.add(name: "Date", value: dateCache.current())
+        for header in response.headers { headers.add(name: header.name, value: header.value) }
+        headers.add(name: "Content-Length", value: String(response.body.readableBytes))
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        let status = HTTPResponseStatus(statusCode: response.status, reasonPhrase: response.reasonPhrase)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if !isHead && response.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        }
+        let keepAlive = self.keepAlive
+        if case .responding = state { state = .idle }
+        endRequest()
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            if !keepAlive { context.close(promise: nil) }
+        }
+    }
+
+    private func beginRequest() {
+        if !requestOpen {
+            requestOpen = true
+            inFlight.begin()
+        }
+    }
+
+    private func endRequest() {
+        if requestOpen {
+            requestOpen = false
+            inFlight.end()
+        }
+    }
+
+    private static func epochSeconds() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int(ts.tv_sec)
+    }
+}
+
+@available(*, unavailable)
+extension ALBRequestHandler: Sendable {}

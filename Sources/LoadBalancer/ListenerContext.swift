@@ -1,0 +1,52 @@
+public import ALBEvents
+public import Routing
+
+/// Everything a listener's connections need to answer requests, frozen at start: the compiled rules, the
+/// target groups with their precomputed event options, and the load-balancer attributes.
+///
+/// It is immutable and shared by every connection of the listener; the hot path reads it without locks.
+public final class ListenerContext: Sendable {
+    public struct ResolvedTargetGroup: Sendable {
+        public var targetGroup: TargetGroup
+        public var eventOptions: ALBEventOptions
+    }
+
+    public let configuration: ListenerConfiguration
+    public let router: ListenerRouter
+    public let targetGroups: [String: ResolvedTargetGroup]
+    public let attributes: LoadBalancerAttributes
+    public let multiValueOrder: MultiValueOrder
+    /// The port clients connect to (the bound one when the configuration asked for port 0).
+    public let port: Int
+
+    public init(
+        configuration: ListenerConfiguration, boundPort: Int, targetGroups: [TargetGroup],
+        attributes: LoadBalancerAttributes
+    ) {
+        self.configuration = configuration
+        self.router = ListenerRouter(configuration)
+        self.attributes = attributes
+        self.port = boundPort
+        var resolved: [String: ResolvedTargetGroup] = [:]
+        for group in targetGroups {
+            let xff: XFFMode
+            switch attributes.xffMode {
+            case .append: xff = .append
+            case .preserve: xff = .preserve
+            case .remove: xff = .remove
+            }
+            let options = ALBEventOptions(
+                targetGroupArn: group.arn, multiValueHeaders: group.multiValueHeaders, xffMode: xff,
+                xffClientPort: attributes.xffClientPort, preserveHostHeader: attributes.preserveHostHeader,
+                dropInvalidHeaderFields: attributes.dropInvalidHeaderFields,
+                tlsHeaders: attributes.tlsVersionAndCipherSuiteHeaders)
+            resolved[group.name] = ResolvedTargetGroup(targetGroup: group, eventOptions: options)
+        }
+        self.targetGroups = resolved
+        switch attributes.multiValueHeaderOrder {
+        case .preserve: multiValueOrder = .preserve
+        case .reverse: multiValueOrder = .reverse
+        case .shuffle: multiValueOrder = .shuffle
+        }
+    }
+}

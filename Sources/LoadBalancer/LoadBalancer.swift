@@ -1,0 +1,157 @@
+import Foundation
+public import Invocation
+import NIOConcurrencyHelpers
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+public import Routing
+
+/// The ALB front end: one server channel per listener, each connection answered by ``ALBRequestHandler``.
+///
+/// Shutdown is in three steps so that `serve` can drain gracefully: ``stopAccepting()`` closes the listening
+/// sockets, ``drain(timeout:)`` waits for requests in flight, ``closeConnections()`` closes what is left.
+public final class LoadBalancer: Sendable {
+    /// A listener that is accepting connections.
+    public struct BoundListener: Sendable {
+        public var configuration: ListenerConfiguration
+        public var host: String
+        public var port: Int
+        /// `http://127.0.0.1:8080` (IPv6 hosts in brackets).
+        public var url: String
+    }
+
+    /// Adds the TLS handlers of an HTTPS listener to a new connection's pipeline (before HTTP).
+    public typealias TLSPipelineSetup = @Sendable (any Channel) throws -> Void
+
+    private let listeners: [ListenerConfiguration]
+    private let targetGroups: [TargetGroup]
+    private let attributes: LoadBalancerAttributes
+    private let invoker: Invoker
+    private let group: any EventLoopGroup
+    private let tlsSetup: [Int: TLSPipelineSetup]
+    private let inFlight = InFlightTracker()
+    private let serverChannels = NIOLockedValueBox<[any Channel]>([])
+    private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+
+    /// - Parameter tlsSetup: for each HTTPS listener (by index in `listeners`), how to add TLS to a connection.
+    public init(
+        listeners: [ListenerConfiguration], targetGroups: [TargetGroup], attributes: LoadBalancerAttributes,
+        invoker: Invoker, group: any EventLoopGroup, tlsSetup: [Int: TLSPipelineSetup] = [:]
+    ) {
+        self.listeners = listeners
+        self.targetGroups = targetGroups
+        self.attributes = attributes
+        self.invoker = invoker
+        self.group = group
+        self.tlsSetup = tlsSetup
+    }
+
+    /// Requests being answered right now.
+    public var requestsInFlight: Int { inFlight.current }
+
+    /// Binds every listener. Fails (and closes what was bound) if any port cannot be bound.
+    public func start() async throws -> [BoundListener] {
+        var bound: [BoundListener] = []
+        do {
+            for (index, configuration) in listeners.enumerated() {
+                bound.append(try await bind(configuration, tls: tlsSetup[index]))
+            }
+        } catch {
+            await stopAccepting()
+            throw error
+        }
+        return bound
+    }
+
+    private func bind(_ configuration: ListenerConfiguration, tls: TLSPipelineSetup?) async throws -> BoundListener {
+        if configuration.protocol == .https && tls == nil {
+            throw LoadBalancerError("listener on port \(configuration.port) is HTTPS but has no TLS context")
+        }
+        let contextBox = NIOLockedValueBox<ListenerContext?>(nil)
+        let invoker = self.invoker
+        let inFlight = self.inFlight
+        let connections = self.connections
+        let idleTimeout = TimeAmount.seconds(Int64(attributes.idleTimeoutSeconds))
+        let targetGroups = self.targetGroups
+        let attributes = self.attributes
+        let channel: any Channel
+        do {
+            channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 1024)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let context = contextBox.withLockedValue { box -> ListenerContext in
+                            if let context = box { return context }
+                            // A connection accepted before bind() returned: take the port from the parent.
+                            let context = ListenerContext(
+                                configuration: configuration,
+                                boundPort: channel.parent?.localAddress?.port ?? configuration.port,
+                                targetGroups: targetGroups, attributes: attributes)
+                            box = context
+                            return context
+                        }
+                        let id = ObjectIdentifier(channel)
+                        connections.withLockedValue { $0[id] = channel }
+                        channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+                        if let tls { try tls(channel) }
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
+                        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
+                        try sync.addHandler(ALBRequestHandler(listener: context, invoker: invoker, inFlight: inFlight))
+                    }
+                }
+                .bind(host: configuration.bindAddress, port: configuration.port)
+                .get()
+        } catch {
+            throw LoadBalancerError(
+                "cannot listen on \(configuration.bindAddress):\(configuration.port): \(error)")
+        }
+        let port = channel.localAddress?.port ?? configuration.port
+        contextBox.withLockedValue { box in
+            if box == nil {
+                box = ListenerContext(
+                    configuration: configuration, boundPort: port, targetGroups: targetGroups, attributes: attributes)
+            }
+        }
+        serverChannels.withLockedValue { $0.append(channel) }
+        let host = configuration.bindAddress.contains(":") ? "[\(configuration.bindAddress)]" : configuration.bindAddress
+        return BoundListener(
+            configuration: configuration, host: configuration.bindAddress, port: port,
+            url: "\(configuration.protocol.lowercased)://\(host):\(port)")
+    }
+
+    /// Closes the listening sockets; connections already open keep being served.
+    public func stopAccepting() async {
+        let channels = serverChannels.withLockedValue { channels -> [any Channel] in
+            defer { channels = [] }
+            return channels
+        }
+        for channel in channels { try? await channel.close() }
+    }
+
+    /// Waits until no request is in flight, or `timeout` passes. Returns whether everything finished.
+    public func drain(timeout: Duration) async -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while inFlight.current > 0 {
+            if clock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+
+    /// Closes every client connection.
+    public func closeConnections() async {
+        let open = connections.withLockedValue { Array($0.values) }
+        for channel in open { try? await channel.close() }
+    }
+}
+
+/// A front-end failure with a message naming the listener at fault.
+public struct LoadBalancerError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// The `albatross` command line.
+@main
+struct Albatross: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "albatross",
+        abstract: "AWS Lambda functions behind an Application Load Balancer, on one machine.",
+        subcommands: [Serve.self, Invoke.self])
+}
