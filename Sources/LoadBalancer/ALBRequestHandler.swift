@@ -90,7 +90,11 @@ final class ALBRequestHandler: ChannelInboundHandler {
             let albHead = ALBRequestHead(method: head.method.rawValue, uri: head.uri, headers: headers)
             if let rejection = ALBRequestCheck.rejection(for: albHead, options: defaultOptions) {
                 state = .discarding
-                writeErrorPage(context: context, status: rejection.status, close: true)
+                // Keep the connection when no body follows; otherwise close instead of reading it.
+                let bodyFollows =
+                    head.headers.contains(name: "transfer-encoding")
+                    || (head.headers.first(name: "content-length").flatMap(Int.init) ?? 0) > 0
+                writeErrorPage(context: context, status: rejection.status, close: bodyFollows)
                 return
             }
             state = .receiving(head, albHead)

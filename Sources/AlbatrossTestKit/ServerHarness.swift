@@ -1,0 +1,61 @@
+public import Configuration
+import Foundation
+public import Invocation
+public import LoadBalancer
+import NIOCore
+public import NIOPosix
+public import Observability
+
+/// The whole front end in-process, from a YAML configuration, on free ports: what `albatross serve` runs.
+public final class ServerHarness: Sendable {
+    public let configuration: AlbatrossConfiguration
+    public let group: MultiThreadedEventLoopGroup
+    public let threadPool: NIOThreadPool
+    public let logSink: LogSink
+    public let invoker: Invoker
+    public let loadBalancer: LoadBalancer
+    public let listeners: [LoadBalancer.BoundListener]
+
+    /// Parses `yaml` (relative paths against `baseDirectory`), prepares code and starts every listener.
+    public init(yaml: String, baseDirectory: String) async throws {
+        configuration = try ConfigurationLoader.parse(
+            yaml: yaml, file: "\(baseDirectory)/test.yaml", baseDirectory: baseDirectory)
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        var roots: [String: String] = [:]
+        for function in configuration.functions {
+            roots[function.name] = try CodePreparer.taskRoot(for: function, dataDirectory: configuration.dataDirectory)
+        }
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        threadPool = NIOThreadPool(numberOfThreads: 2)
+        threadPool.start()
+        logSink = LogSink(dataDirectory: configuration.dataDirectory)
+        invoker = Invoker(
+            functions: configuration.functions, taskRoots: roots,
+            settings: InvokerSettings(
+                account: configuration.account,
+                idleTimeout: .seconds(Int64(configuration.environments.idleTimeoutSeconds)),
+                defaultPythonInterpreter: configuration.environments.defaultPythonInterpreter),
+            group: group, threadPool: threadPool, logSink: logSink)
+        loadBalancer = LoadBalancer(
+            listeners: configuration.listeners, targetGroups: configuration.targetGroups,
+            attributes: configuration.loadBalancerAttributes, invoker: invoker, group: group)
+        listeners = try await loadBalancer.start()
+    }
+
+    public var port: Int { listeners[0].port }
+
+    /// A fresh connection to the first listener.
+    public func client(timeout: Double = 30) throws -> RawHTTPClient {
+        try RawHTTPClient(port: port, timeout: timeout)
+    }
+
+    public func shutdown() async {
+        await loadBalancer.stopAccepting()
+        _ = await loadBalancer.drain(timeout: .seconds(5))
+        await loadBalancer.closeConnections()
+        try? await invoker.shutdown(on: group.next()).get()
+        logSink.shutdown()
+        try? await threadPool.shutdownGracefully()
+        try? await group.shutdownGracefully()
+    }
+}
