@@ -25,6 +25,10 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        // System zlib, for reading .zip code packages.
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // Code packages: unpacking .zip archives safely.
+        .target(name: "CodeStore", dependencies: ["CZlib"], swiftSettings: strictSettings),
         // Process spawning helpers glibc does not export to Swift (posix_spawn chdir/closefrom).
         .target(name: "CAlbatrossSupport"),
         .target(
@@ -74,7 +78,7 @@ let package = Package(
         .target(
             name: "Invocation",
             dependencies: [
-                "LambdaModel", "Environments", "Observability",
+                "LambdaModel", "Environments", "Observability", "CodeStore",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -112,6 +116,7 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "ALBEventsTests", dependencies: ["ALBEvents"]),
+        .testTarget(name: "CodeStoreTests", dependencies: ["CodeStore", "AlbatrossTestKit"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(

@@ -297,6 +297,28 @@ struct EnvironmentLifecycleTests {
         #expect(variables["AWS_LAMBDA_MAX_CONCURRENCY"] == nil)
     }
 
+    @Test func zipPackagesAreUnpackedAndRun() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try TestFunctions.writeBash(in: dir, name: "src", handler: #"printf '"zipped pid=%s"' "$$""#)
+        let zip = Process()
+        zip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        zip.arguments = [
+            "python3", "-c",
+            "import zipfile, os\nz = zipfile.ZipFile('\(dir.url("fn.zip"))', 'w', zipfile.ZIP_DEFLATED)\n"
+                + "z.write('\(dir.url("src/bootstrap"))', 'bootstrap')\nz.close()",
+        ]
+        try zip.run()
+        zip.waitUntilExit()
+        let function = FunctionConfiguration(
+            name: "zipped", runtime: Runtime(identifier: "provided.al2")!, handler: "h", code: .zip(dir.url("fn.zip")))
+        let harness = try InvokerHarness(functions: [function], dataDirectory: dir.url("data"))
+        let outcome = try await harness.invoke("zipped")
+        try await harness.shutdown()
+        #expect(outcome.text.hasPrefix(#""zipped pid="#))
+        #expect(FileManager.default.isExecutableFile(atPath: dir.url("data/code/zipped/bootstrap")))
+    }
+
     @Test func unknownFunctionAndQualifierAreResourceNotFound() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -1,0 +1,9 @@
+#ifndef ALBATROSS_CZLIB_SHIM_H
+#define ALBATROSS_CZLIB_SHIM_H
+#include <zlib.h>
+
+/// inflateInit2 is a macro; raw deflate streams (zip entries) use windowBits -15.
+static inline int albatross_inflate_init_raw(z_stream *stream) {
+    return inflateInit2(stream, -15);
+}
+#endif
