@@ -120,25 +120,29 @@ extension ConfigurationParser {
         if let firstLine = targetGroupLines[name] {
             throw nameNode.error("target group \"\(name)\" is already defined" + Self.atLine(firstLine))
         }
-        let functionNode = try mapping.required("function")
-        let reference = try functionNode.nonEmptyString()
-        var functionName = reference
+        // A target group without `function` has no registered target: the listener answers 503, as an ALB does.
+        var functionName: String? = nil
         var qualifier: String? = nil
-        if let colon = reference.firstIndex(of: ":") {
-            functionName = String(reference[..<colon])
-            qualifier = String(reference[reference.index(after: colon)...])
-        }
-        if let qualifier, let problem = Self.qualifierProblem(qualifier) {
-            throw functionNode.error(problem)
-        }
-        guard functionLines[functionName] != nil else {
-            var message = "function \"\(functionName)\" is not defined"
-            if let suggestion = Suggestions.closest(to: functionName, in: Array(functionLines.keys)) {
-                message += "; did you mean \"\(suggestion)\"?"
-            } else if !functionLines.isEmpty {
-                message += " (defined: " + functionLines.keys.sorted().joined(separator: ", ") + ")"
+        if let functionNode = mapping.optional("function") {
+            let reference = try functionNode.nonEmptyString()
+            var name = reference
+            if let colon = reference.firstIndex(of: ":") {
+                name = String(reference[..<colon])
+                qualifier = String(reference[reference.index(after: colon)...])
             }
-            throw functionNode.error(message)
+            if let qualifier, let problem = Self.qualifierProblem(qualifier) {
+                throw functionNode.error(problem)
+            }
+            guard functionLines[name] != nil else {
+                var message = "function \"\(name)\" is not defined"
+                if let suggestion = Suggestions.closest(to: name, in: Array(functionLines.keys)) {
+                    message += "; did you mean \"\(suggestion)\"?"
+                } else if !functionLines.isEmpty {
+                    message += " (defined: " + functionLines.keys.sorted().joined(separator: ", ") + ")"
+                }
+                throw functionNode.error(message)
+            }
+            functionName = name
         }
         var multiValueHeaders = false
         if let value = mapping.optional("multiValueHeaders") { multiValueHeaders = try value.bool() }

@@ -165,7 +165,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     body: ALBErrorPage.response(status: rendered.status, allocator: context.channel.allocator).body))
         case .forward(let forward):
             let name = ListenerRouter.selectTargetGroup(forward, random: &random)
-            guard let target = listener.targetGroups[name] else {
+            guard let target = listener.targetGroups[name], target.targetGroup.functionName != nil else {
+                // No registered target.
                 writeErrorPage(context: context, status: 503, close: false)
                 return
             }
@@ -203,7 +204,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
         body = nil
         let group = target.targetGroup
         let request = Invoker.Request(
-            functionName: group.functionName, qualifier: group.qualifier, payload: event, traceHeader: traceHeader)
+            functionName: group.functionName ?? "", qualifier: group.qualifier, payload: event, traceHeader: traceHeader)
         let multiValue = group.multiValueHeaders
         let order = listener.multiValueOrder
         invoker.invoke(request, on: context.eventLoop).assumeIsolated().whenComplete { result in

@@ -3,13 +3,16 @@ public struct TargetGroup: Sendable, Hashable {
     public var name: String
     /// `arn:aws:elasticloadbalancing:…:targetgroup/<name>/<hex>`, sent as `requestContext.elb.targetGroupArn`.
     public var arn: String
-    public var functionName: String
+    /// The registered function; nil when the group has no target (requests get 503).
+    public var functionName: String?
     /// `$LATEST`, a version number or an alias; nil means unqualified (`$LATEST`).
     public var qualifier: String?
     /// `lambda.multi_value_headers.enabled`.
     public var multiValueHeaders: Bool
 
-    public init(name: String, arn: String, functionName: String, qualifier: String? = nil, multiValueHeaders: Bool = false) {
+    public init(
+        name: String, arn: String, functionName: String?, qualifier: String? = nil, multiValueHeaders: Bool = false
+    ) {
         self.name = name
         self.arn = arn
         self.functionName = functionName

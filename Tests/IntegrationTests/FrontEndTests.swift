@@ -240,6 +240,22 @@ struct FrontEndTests {
         #expect(unmatched.text == "function")
     }
 
+    @Test func targetGroupWithoutATargetIs503() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try Self.cannedFunction(in: dir, results: [:])
+        let server = try await ServerHarness(
+            yaml: Self.yaml(
+                functions: Self.cannedFunctionYAML,
+                targetGroups: "  - {name: canned-tg, function: canned}\n  - {name: empty-tg}",
+                defaultAction: "{forward: empty-tg}"),
+            baseDirectory: dir.path)
+        let response = try server.client().request("GET", "/")
+        await server.shutdown()
+        #expect(response.status == 503)
+        #expect(response.text.contains("503 Service Temporarily Unavailable") || response.text.contains("503 Service Unavailable"))
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
