@@ -14,7 +14,9 @@ public final class InvokerHarness: Sendable {
     public let invoker: Invoker
     public let dataDirectory: String
 
-    public init(functions: [FunctionConfiguration], dataDirectory: String, idleTimeout: TimeAmount = .minutes(10)) throws {
+    public init(
+        functions: [FunctionConfiguration], dataDirectory: String, idleTimeout: TimeAmount = .minutes(10)
+    ) throws {
         self.dataDirectory = dataDirectory
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         threadPool = NIOThreadPool(numberOfThreads: 2)
@@ -31,7 +33,9 @@ public final class InvokerHarness: Sendable {
     }
 
     /// Invokes and waits.
-    public func invoke(_ name: String, _ payload: String = "{}", wantsReport: Bool = false) async throws
+    public func invoke(
+        _ name: String, _ payload: String = "{}", wantsReport: Bool = false
+    ) async throws
         -> InvocationOutcome
     {
         try await invoker.invoke(

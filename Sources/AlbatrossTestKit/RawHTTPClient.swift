@@ -77,7 +77,8 @@ public final class RawHTTPClient {
         for line in lines {
             guard let colon = line.firstIndex(of: ":") else { continue }
             headers.append(
-                (String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
+                (String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
+            )
         }
         var response = Response(status: status, reason: parts.count > 2 ? parts[2] : "", headers: headers, body: [])
         if forHead { return response }

@@ -86,7 +86,8 @@ public enum ZipArchive {
         let entries = try entries(of: data, archive: archive)
         let total = entries.reduce(0) { $0 + $1.uncompressedSize }
         guard total <= maximumUnpackedSize else {
-            throw ZipArchiveError(archive: archive, "unpacks to \(total) bytes, over the \(maximumUnpackedSize)-byte limit")
+            throw ZipArchiveError(
+                archive: archive, "unpacks to \(total) bytes, over the \(maximumUnpackedSize)-byte limit")
         }
         let fileManager = FileManager.default
         do {
@@ -143,7 +144,9 @@ public enum ZipArchive {
         }
         var components: [Substring] = []
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {
-            if component == ".." { throw ZipArchiveError(archive: archive, entry: path, "escapes the package with '..'") }
+            if component == ".." {
+                throw ZipArchiveError(archive: archive, entry: path, "escapes the package with '..'")
+            }
             if component == "." { continue }
             components.append(component)
         }
@@ -151,18 +154,23 @@ public enum ZipArchive {
     }
 
     /// A symbolic link may point only inside the package: relative, and never above its root.
-    static func checkSymbolicLink(_ destination: String, at relative: String, archive: String, entry: String)
+    static func checkSymbolicLink(
+        _ destination: String, at relative: String, archive: String, entry: String
+    )
         throws(ZipArchiveError)
     {
         if destination.hasPrefix("/") {
-            throw ZipArchiveError(archive: archive, entry: entry, "is a symbolic link to the absolute path \(destination)")
+            throw ZipArchiveError(
+                archive: archive, entry: entry, "is a symbolic link to the absolute path \(destination)")
         }
         var depth = relative.split(separator: "/").count - 1
         for component in destination.split(separator: "/", omittingEmptySubsequences: true) {
             if component == ".." {
                 depth -= 1
                 if depth < 0 {
-                    throw ZipArchiveError(archive: archive, entry: entry, "is a symbolic link pointing outside the package (\(destination))")
+                    throw ZipArchiveError(
+                        archive: archive, entry: entry,
+                        "is a symbolic link pointing outside the package (\(destination))")
                 }
             } else if component != "." {
                 depth += 1
@@ -171,7 +179,9 @@ public enum ZipArchive {
     }
 
     /// Writing through a link unpacked earlier would escape the target: refuse entries below a symbolic link.
-    static func refuseSymbolicLinkParents(of relative: String, in directory: String, archive: String, entry: String)
+    static func refuseSymbolicLinkParents(
+        of relative: String, in directory: String, archive: String, entry: String
+    )
         throws(ZipArchiveError)
     {
         var path = directory
@@ -201,7 +211,8 @@ public enum ZipArchive {
         case 8:
             output = try inflate(compressed, expected: entry.uncompressedSize, archive: archive, entry: entry.path)
         default:
-            throw ZipArchiveError(archive: archive, entry: entry.path, "uses unsupported compression method \(entry.method)")
+            throw ZipArchiveError(
+                archive: archive, entry: entry.path, "uses unsupported compression method \(entry.method)")
         }
         guard output.count == entry.uncompressedSize else {
             throw ZipArchiveError(archive: archive, entry: entry.path, "has the wrong size")
@@ -213,7 +224,9 @@ public enum ZipArchive {
         return output
     }
 
-    static func inflate(_ input: [UInt8], expected: Int, archive: String, entry: String) throws(ZipArchiveError) -> [UInt8] {
+    static func inflate(
+        _ input: [UInt8], expected: Int, archive: String, entry: String
+    ) throws(ZipArchiveError) -> [UInt8] {
         var stream = z_stream()
         guard albatross_inflate_init_raw(&stream) == Z_OK else {
             throw ZipArchiveError(archive: archive, entry: entry, "cannot be inflated")

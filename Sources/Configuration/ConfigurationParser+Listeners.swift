@@ -251,7 +251,9 @@ extension ConfigurationParser {
         return action
     }
 
-    func parseRedirect(_ node: ConfigNode, listenerProtocol: ListenerProtocol) throws(ConfigurationError)
+    func parseRedirect(
+        _ node: ConfigNode, listenerProtocol: ListenerProtocol
+    ) throws(ConfigurationError)
         -> RedirectAction
     {
         let mapping = try node.mapping(allowed: ["protocol", "host", "port", "path", "query", "statusCode"])

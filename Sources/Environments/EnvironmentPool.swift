@@ -1,5 +1,5 @@
-public import NIOCore
 import NIOConcurrencyHelpers
+public import NIOCore
 import NIOPosix
 
 /// The execution environments of one function version: warm reuse, cold starts up to the concurrency limit,
@@ -35,7 +35,10 @@ public final class EnvironmentPool: Sendable {
         self.spec = spec
         self.group = group
         self.idleTimeout = idleTimeout
-        let interval = TimeAmount.nanoseconds(max(TimeAmount.milliseconds(200).nanoseconds, min(idleTimeout.nanoseconds / 4, TimeAmount.seconds(15).nanoseconds)))
+        let interval = TimeAmount.nanoseconds(
+            max(
+                TimeAmount.milliseconds(200).nanoseconds,
+                min(idleTimeout.nanoseconds / 4, TimeAmount.seconds(15).nanoseconds)))
         let task = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
             self?.reapIdle()
         }
@@ -49,7 +52,8 @@ public final class EnvironmentPool: Sendable {
 
     /// Runs one invoke: on a warm environment when one is idle, else on a new one (cold start), else throttled.
     /// The future completes on `eventLoop`.
-    public func invoke(_ request: InvocationRequest, on eventLoop: any EventLoop) -> EventLoopFuture<InvocationOutcome> {
+    public func invoke(_ request: InvocationRequest, on eventLoop: any EventLoop) -> EventLoopFuture<InvocationOutcome>
+    {
         invoke(request, on: eventLoop, attempt: 0)
     }
 
@@ -60,7 +64,9 @@ public final class EnvironmentPool: Sendable {
         case closed
     }
 
-    private func invoke(_ request: InvocationRequest, on eventLoop: any EventLoop, attempt: Int)
+    private func invoke(
+        _ request: InvocationRequest, on eventLoop: any EventLoop, attempt: Int
+    )
         -> EventLoopFuture<InvocationOutcome>
     {
         let limit = spec.function.maximumConcurrency

@@ -89,7 +89,8 @@ final class ExecutionEnvironment {
                     }
                     self.launch(runtimeAPIPort: channel.localAddress?.port ?? 0)
                 case .failure(let error):
-                    self.failStart(errorType: "Sandbox.Failure", message: "cannot open the Runtime API listener: \(error)")
+                    self.failStart(
+                        errorType: "Sandbox.Failure", message: "cannot open the Runtime API listener: \(error)")
                 }
             }
         let initBudget = spec.initTimeoutSeconds
@@ -158,9 +159,13 @@ final class ExecutionEnvironment {
         }
         if case .fail(let pending, _) = machine.terminate() {
             let body = Self.errorDocument(type: errorType, message: message)
-            spec.logSink.write("INIT_REPORT Init Duration: \(formatMilliseconds(elapsedMs(since: launchStarted))) ms\tPhase: init\tStatus: error\tError Type: \(errorType)", to: stream)
+            spec.logSink.write(
+                "INIT_REPORT Init Duration: \(formatMilliseconds(elapsedMs(since: launchStarted))) ms\tPhase: init\tStatus: error\tError Type: \(errorType)",
+                to: stream)
             spec.logSink.write(message, to: stream)
-            finish(pending, payload: body, contentType: "application/json", errorType: errorType, status: "error", durationMs: 0)
+            finish(
+                pending, payload: body, contentType: "application/json", errorType: errorType, status: "error",
+                durationMs: 0)
         }
         cleanUp()
     }
@@ -248,10 +253,13 @@ final class ExecutionEnvironment {
             link.ready(id)
             switch kind {
             case .response:
-                finish(pending, payload: body, contentType: contentType, errorType: nil, status: nil, durationMs: duration)
+                finish(
+                    pending, payload: body, contentType: contentType, errorType: nil, status: nil, durationMs: duration)
             case .error:
                 let type = errorType ?? Self.errorType(in: body) ?? "Runtime.Unknown"
-                finish(pending, payload: body, contentType: "application/json", errorType: type, status: "error", durationMs: duration)
+                finish(
+                    pending, payload: body, contentType: "application/json", errorType: type, status: "error",
+                    durationMs: duration)
             }
             return .accepted
         case .invalidRequestID:
@@ -267,8 +275,9 @@ final class ExecutionEnvironment {
         link.ready(id)
         let message = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
         let body = Self.errorDocument(type: "Function.ResponseSizeTooLarge", message: message)
-        finish(pending, payload: body, contentType: "application/json", errorType: "Function.ResponseSizeTooLarge",
-               status: "error", durationMs: deliveredAt.map(elapsedMs(since:)) ?? 0)
+        finish(
+            pending, payload: body, contentType: "application/json", errorType: "Function.ResponseSizeTooLarge",
+            status: "error", durationMs: deliveredAt.map(elapsedMs(since:)) ?? 0)
     }
 
     func initErrorPosted(body: ByteBuffer, errorType: String?) -> Bool {
@@ -283,7 +292,9 @@ final class ExecutionEnvironment {
             "INIT_REPORT Init Duration: \(formatMilliseconds(initMs)) ms\tPhase: init\tStatus: error\tError Type: \(type)",
             to: stream)
         if let pending {
-            finish(pending, payload: body, contentType: "application/json", errorType: type, status: "error", durationMs: 0)
+            finish(
+                pending, payload: body, contentType: "application/json", errorType: type, status: "error", durationMs: 0
+            )
         }
         // The runtime is expected to exit after posting; make sure it does.
         if let pid {
@@ -315,7 +326,9 @@ final class ExecutionEnvironment {
         if machine.isAwaitingNext {
             // The result went out, but the runtime never came back for the next event: reset the environment.
             // A queued invoke is refused on termination and runs elsewhere.
-            spec.logSink.write("RequestId: \(requestID) Error: runtime did not ask for the next event before the timeout; resetting the environment", to: stream)
+            spec.logSink.write(
+                "RequestId: \(requestID) Error: runtime did not ask for the next event before the timeout; resetting the environment",
+                to: stream)
             if let pid { ProcessLauncher.killGroup(pid) }
             return
         }
@@ -330,8 +343,9 @@ final class ExecutionEnvironment {
         spec.logSink.write("\(Self.iso8601Now()) \(requestID) Task timed out after \(seconds) seconds", to: stream)
         let body = Self.errorDocument(
             type: "Sandbox.Timedout", message: "RequestId: \(requestID) Error: Task timed out after \(seconds) seconds")
-        finish(pending, payload: body, contentType: "application/json", errorType: "Sandbox.Timedout", status: "timeout",
-               durationMs: durationMs, capBilledAtTimeout: true)
+        finish(
+            pending, payload: body, contentType: "application/json", errorType: "Sandbox.Timedout", status: "timeout",
+            durationMs: durationMs, capBilledAtTimeout: true)
         if pid == nil { cleanUp() }
     }
 
@@ -344,8 +358,9 @@ final class ExecutionEnvironment {
             spec.logSink.write(message, to: stream)
             spec.logSink.write("Runtime.ExitError", to: stream)
             let body = Self.errorDocument(type: "Runtime.ExitError", message: message)
-            finish(pending, payload: body, contentType: "application/json", errorType: "Runtime.ExitError",
-                   status: "error", durationMs: deliveredAt.map(elapsedMs(since:)) ?? 0)
+            finish(
+                pending, payload: body, contentType: "application/json", errorType: "Runtime.ExitError",
+                status: "error", durationMs: deliveredAt.map(elapsedMs(since:)) ?? 0)
         case .refuse(let pending):
             pending.promise.fail(EnvironmentNotReady())
         case .releaseWaiter(let waiter):

@@ -102,14 +102,16 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             environment.responseTooLarge(requestID: routeRequestID ?? "")
             respond(
                 status: .payloadTooLarge,
-                json: #"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#
+                json:
+                    #"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#
             )
             return
         }
         if bodyTooLarge {
             respond(
                 status: .payloadTooLarge,
-                json: #"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#
+                json:
+                    #"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#
             )
             return
         }
@@ -123,7 +125,8 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             {
                 respond(
                     status: .badRequest,
-                    json: #"{"errorMessage":"Invalid function response mode","errorType":"InvalidFunctionResponseMode"}"#)
+                    json:
+                        #"{"errorMessage":"Invalid function response mode","errorType":"InvalidFunctionResponseMode"}"#)
                 return
             }
             let result = environment.post(
@@ -195,7 +198,8 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             headers.add(name: "Lambda-Runtime-Client-Context", value: clientContext)
         }
         headers.add(name: "Content-Length", value: String(request.payload.readableBytes))
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(request.payload))), promise: nil)
         let keepAlive = self.keepAlive
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
@@ -226,7 +230,8 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(buffer.readableBytes))
         if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         let keepAlive = self.keepAlive
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in

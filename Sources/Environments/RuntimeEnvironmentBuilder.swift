@@ -18,7 +18,9 @@ enum RuntimeEnvironmentBuilder {
 
     /// `KEY=value` strings for `posix_spawn`. The runtime gets a clean environment, as on AWS: nothing of the
     /// server's own environment leaks into it except AWS credentials, which stand in for the execution role.
-    static func variables(spec: EnvironmentSpec, runtimeAPI: String, logStreamName: String, logGroupName: String)
+    static func variables(
+        spec: EnvironmentSpec, runtimeAPI: String, logStreamName: String, logGroupName: String
+    )
         -> [String]
     {
         let function = spec.function

@@ -1,7 +1,7 @@
 public import Environments
 public import LambdaModel
-public import NIOCore
 import NIOConcurrencyHelpers
+public import NIOCore
 public import NIOPosix
 public import Observability
 
@@ -13,8 +13,10 @@ public struct InvokerSettings: Sendable {
     /// The interpreter for Python runtimes when a function names none.
     public var defaultPythonInterpreter: String
 
-    public init(account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
-                defaultPythonInterpreter: String = "python3") {
+    public init(
+        account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
+        defaultPythonInterpreter: String = "python3"
+    ) {
         self.account = account
         self.idleTimeout = idleTimeout
         self.defaultPythonInterpreter = defaultPythonInterpreter
@@ -78,7 +80,8 @@ public final class Invoker: Sendable {
     public func invoke(_ request: Request, on eventLoop: any EventLoop) -> EventLoopFuture<InvocationOutcome> {
         guard let pool = pools[request.functionName] else {
             return eventLoop.makeFailedFuture(
-                InvocationError(.resourceNotFound, "Function not found: \(settings.account.functionARN(request.functionName))"))
+                InvocationError(
+                    .resourceNotFound, "Function not found: \(settings.account.functionARN(request.functionName))"))
         }
         if let qualifier = request.qualifier, qualifier != "$LATEST" {
             return eventLoop.makeFailedFuture(

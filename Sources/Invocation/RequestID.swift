@@ -31,7 +31,9 @@ public enum RequestID {
 public enum TraceHeader {
     /// Keeps the Root (and Sampled/Lineage) of an incoming `X-Amzn-Trace-Id`, adds a fresh Parent segment id;
     /// makes a new Root when there is none.
-    public static func runtimeHeader(from incoming: String?, using generator: inout some RandomNumberGenerator)
+    public static func runtimeHeader(
+        from incoming: String?, using generator: inout some RandomNumberGenerator
+    )
         -> String
     {
         var root: Substring?
@@ -48,7 +50,8 @@ public enum TraceHeader {
         var bytes: [UInt8] = []
         RequestID.appendHex(generator.next(), digits: 16, to: &bytes)
         let parent = String(decoding: bytes, as: UTF8.self)
-        var header = "Root=\(root.map(String.init) ?? newRoot(using: &generator));Parent=\(parent);Sampled=\(sampled.map(String.init) ?? "0")"
+        var header =
+            "Root=\(root.map(String.init) ?? newRoot(using: &generator));Parent=\(parent);Sampled=\(sampled.map(String.init) ?? "0")"
         if let lineage { header += ";Lineage=\(lineage)" }
         return header
     }

@@ -1,12 +1,13 @@
 import ALBEvents
-#if canImport(Glibc)
-import Glibc
-#endif
 import Environments
 import Invocation
 import NIOCore
 import NIOHTTP1
 import Routing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What a TLS layer below the HTTP codec reports once its handshake is done (used for `x-amzn-tls-*`).
 public struct TLSConnectionDetails: Sendable, Hashable {
@@ -88,7 +89,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
             headers.reserveCapacity(head.headers.count)
             for (name, value) in head.headers { headers.append((name, value)) }
             let albHead = ALBRequestHead(method: head.method.rawValue, uri: head.uri, headers: headers)
-            if let rejection = ALBRequestCheck.rejection(for: albHead, options: defaultOptions) {
+            if let rejection = ALBRequestCheck.rejection(for: albHead, options: Self.checkOptions) {
                 state = .discarding
                 // Keep the connection when no body follows; otherwise close instead of reading it.
                 let bodyFollows =
@@ -125,9 +126,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
         }
     }
 
-    private var defaultOptions: ALBEventOptions {
-        ALBEventOptions(targetGroupArn: "")
-    }
+    /// The limits checked before routing are the same for every target group.
+    private static let checkOptions = ALBEventOptions(targetGroupArn: "")
 
     // MARK: routing
 
@@ -204,7 +204,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
         body = nil
         let group = target.targetGroup
         let request = Invoker.Request(
-            functionName: group.functionName ?? "", qualifier: group.qualifier, payload: event, traceHeader: traceHeader)
+            functionName: group.functionName ?? "", qualifier: group.qualifier, payload: event, traceHeader: traceHeader
+        )
         let multiValue = group.multiValueHeaders
         let order = listener.multiValueOrder
         invoker.invoke(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
@@ -252,7 +253,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
         headers.add(name: "Content-Length", value: String(response.body.readableBytes))
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         let status = HTTPResponseStatus(statusCode: response.status, reasonPhrase: response.reasonPhrase)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         if !isHead && response.body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }

@@ -95,7 +95,9 @@ public final class LoadBalancer: Sendable {
                         }
                         let id = ObjectIdentifier(channel)
                         connections.withLockedValue { $0[id] = channel }
-                        channel.closeFuture.whenComplete { _ in _ = connections.withLockedValue { $0.removeValue(forKey: id) } }
+                        channel.closeFuture.whenComplete { _ in
+                            _ = connections.withLockedValue { $0.removeValue(forKey: id) }
+                        }
                         if let tls { try tls(channel) }
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
@@ -117,7 +119,8 @@ public final class LoadBalancer: Sendable {
             }
         }
         serverChannels.withLockedValue { $0.append(channel) }
-        let host = configuration.bindAddress.contains(":") ? "[\(configuration.bindAddress)]" : configuration.bindAddress
+        let host =
+            configuration.bindAddress.contains(":") ? "[\(configuration.bindAddress)]" : configuration.bindAddress
         return BoundListener(
             configuration: configuration, host: configuration.bindAddress, port: port,
             url: "\(configuration.protocol.lowercased)://\(host):\(port)")

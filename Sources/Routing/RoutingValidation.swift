@@ -156,7 +156,7 @@ public enum RoutingValidation {
         if values > maximumConditionValuesPerRule {
             return RoutingValidationIssue(
                 "a rule may have at most \(maximumConditionValuesPerRule) condition values in total, this one "
-                + "has \(values)"
+                    + "has \(values)"
             )
         }
         if wildcards > maximumWildcardsPerRule {

@@ -27,7 +27,8 @@ struct ZipArchiveTests {
     }
 
     static func pythonString(_ text: String) -> String {
-        "'" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+        "'"
+            + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
             .replacingOccurrences(of: "\n", with: "\\n") + "'"
     }
 
@@ -48,7 +49,8 @@ struct ZipArchiveTests {
         #expect(FileManager.default.isExecutableFile(atPath: dir.url("out/bootstrap")))
         #expect(!FileManager.default.isExecutableFile(atPath: dir.url("out/lib/data.txt")))
         #expect(try String(contentsOfFile: dir.url("out/lib/data.txt"), encoding: .utf8).count == 10_000)
-        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir.url("out/link-to-data")) == "lib/data.txt")
+        #expect(
+            try FileManager.default.destinationOfSymbolicLink(atPath: dir.url("out/link-to-data")) == "lib/data.txt")
     }
 
     @Test(arguments: [

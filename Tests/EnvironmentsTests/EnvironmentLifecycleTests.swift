@@ -70,7 +70,8 @@ struct EnvironmentLifecycleTests {
         #expect(start < handlerLine && handlerLine < end)
         let reports = lines.filter { $0.hasPrefix("REPORT RequestId: ") }
         #expect(reports.count == 2)
-        let report = #/^REPORT RequestId: [0-9a-f-]{36}\tDuration: \d+\.\d{2} ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\t(Init Duration: \d+\.\d{2} ms\t)?$/#
+        let report =
+            #/^REPORT RequestId: [0-9a-f-]{36}\tDuration: \d+\.\d{2} ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\t(Init Duration: \d+\.\d{2} ms\t)?$/#
         for line in reports { #expect(line.wholeMatch(of: report) != nil, "\(line)") }
         #expect(reports[0].contains("Init Duration"))
         #expect(!reports[1].contains("Init Duration"))
@@ -251,7 +252,8 @@ struct EnvironmentLifecycleTests {
         defer { dir.remove() }
         let code = try TestFunctions.writeBash(in: dir, name: "idle", handler: #"printf 'pid=%s' "$$""#)
         let harness = try InvokerHarness(
-            functions: [Self.function("idle", at: code)], dataDirectory: dir.url("data"), idleTimeout: .milliseconds(500))
+            functions: [Self.function("idle", at: code)], dataDirectory: dir.url("data"),
+            idleTimeout: .milliseconds(500))
         let outcome = try await harness.invoke("idle")
         let pid = try #require(Self.pidOf(outcome))
         #expect(ProcessTree.wait(seconds: 5) { !ProcessTree.exists(pid) }, "reaped after the idle timeout")
@@ -264,9 +266,11 @@ struct EnvironmentLifecycleTests {
     @Test func platformVariablesAreSetAndReservedOnesWin() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let code = try TestFunctions.writeBash(in: dir, name: "env-probe", handler: #"env | sort | base64 -w0 | sed 's/.*/"&"/'"#)
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "env-probe", handler: #"env | sort | base64 -w0 | sed 's/.*/"&"/'"#)
         let function = Self.function(
-            "env-probe", at: code, environment: [
+            "env-probe", at: code,
+            environment: [
                 EnvironmentVariable(name: "GREETING", value: "hi there"),
                 EnvironmentVariable(name: "TZ", value: "Europe/Paris"),
             ])

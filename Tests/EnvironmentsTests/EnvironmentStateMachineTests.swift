@@ -1,5 +1,6 @@
-@testable import Environments
 import Testing
+
+@testable import Environments
 
 /// The lifecycle rules, without processes or sockets.
 struct EnvironmentStateMachineTests {

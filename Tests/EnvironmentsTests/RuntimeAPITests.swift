@@ -49,7 +49,9 @@ struct RuntimeAPITests {
         let deadline = try #require(header("Lambda-Runtime-Deadline-Ms").flatMap { Int64($0) })
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         #expect(deadline > now - 5000 && deadline <= now + 5000, "now + the 5 s timeout, in epoch ms")
-        #expect(header("Lambda-Runtime-Trace-Id")?.wholeMatch(of: #/Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0/#) != nil)
+        #expect(
+            header("Lambda-Runtime-Trace-Id")?.wholeMatch(
+                of: #/Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0/#) != nil)
         #expect(text.hasSuffix(#"EVENT:{"hello":"runtime"}"#))
     }
 

@@ -24,7 +24,9 @@ struct FrontEndTests {
         return try TestFunctions.writeBash(in: dir, name: "canned", handler: handler)
     }
 
-    static func yaml(functions: String, targetGroups: String, rules: String = "", defaultAction: String = "{forward: canned-tg}") -> String {
+    static func yaml(
+        functions: String, targetGroups: String, rules: String = "", defaultAction: String = "{forward: canned-tg}"
+    ) -> String {
         """
         dataDirectory: ./data
         environments:
@@ -48,7 +50,8 @@ struct FrontEndTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try Self.cannedFunction(in: dir, results: [:])
-        let pidHandler = #"printf '{"statusCode":200,"headers":{"x-pid":"%s","x-stream":"%s"},"body":"hi"}' "$$" "$AWS_LAMBDA_LOG_STREAM_NAME""#
+        let pidHandler =
+            #"printf '{"statusCode":200,"headers":{"x-pid":"%s","x-stream":"%s"},"body":"hi"}' "$$" "$AWS_LAMBDA_LOG_STREAM_NAME""#
         try TestFunctions.writeBash(in: dir, name: "pid", handler: pidHandler)
         let server = try await ServerHarness(
             yaml: Self.yaml(
@@ -90,7 +93,8 @@ struct FrontEndTests {
         let single = try client.request(
             "GET", "/single/p%C2%A5th?a=%20b&a=c%2Fd&flag", headers: [("Cookie", "x=1"), ("Cookie", "y=2")])
         let multi = try client.request(
-            "POST", "/multi/x?a=1&a=2", headers: [("Content-Type", "application/json"), ("X-Forwarded-For", "198.51.100.7")],
+            "POST", "/multi/x?a=1&a=2",
+            headers: [("Content-Type", "application/json"), ("X-Forwarded-For", "198.51.100.7")],
             body: Array(#"{"alpha":"bravo"}"#.utf8))
         let none = try client.request("GET", "/plain")
         await server.shutdown()
@@ -108,7 +112,11 @@ struct FrontEndTests {
         #expect(headers["x-amzn-trace-id"]?.wholeMatch(of: #/Root=1-[0-9a-f]{8}-[0-9a-f]{24}/#) != nil)
         #expect(s["body"] as? String == "" && s["isBase64Encoded"] as? Bool == false)
         let requestContext = s["requestContext"] as? [String: [String: String]]
-        #expect(requestContext?["elb"]?["targetGroupArn"]?.hasSuffix(":targetgroup/single/" + (requestContext?["elb"]?["targetGroupArn"]?.split(separator: "/").last.map(String.init) ?? "")) == true)
+        #expect(
+            requestContext?["elb"]?["targetGroupArn"]?.hasSuffix(
+                ":targetgroup/single/"
+                    + (requestContext?["elb"]?["targetGroupArn"]?.split(separator: "/").last.map(String.init) ?? ""))
+                == true)
 
         #expect(multi.status == 200)
         #expect(multi.header("X-Greeting") == "hello", "multi-value mode reads multiValueHeaders")
@@ -138,7 +146,8 @@ struct FrontEndTests {
         defer { dir.remove() }
         try Self.cannedFunction(in: dir, results: [name: result])
         let server = try await ServerHarness(
-            yaml: Self.yaml(functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
+            yaml: Self.yaml(
+                functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
             baseDirectory: dir.path)
         let response = try server.client().request("GET", "/r/\(name)")
         await server.shutdown()
@@ -151,12 +160,17 @@ struct FrontEndTests {
     @Test func functionFailuresThrottlingAndLimitsMapToALBStatuses() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try Self.cannedFunction(in: dir, results: [
-            "ok": #"{"statusCode":201,"statusDescription":"201 Created","headers":{"content-type":"text/plain","connection":"x","transfer-encoding":"chunked"},"body":"made"}"#,
-            "binary": #"{"statusCode":200,"isBase64Encoded":true,"headers":{"Content-Type":"image/gif"},"body":"R0lGODdhAQABAIABAP8AAAAAACwAAAAAAQABAAACAkQBADs="}"#,
-        ])
+        try Self.cannedFunction(
+            in: dir,
+            results: [
+                "ok":
+                    #"{"statusCode":201,"statusDescription":"201 Created","headers":{"content-type":"text/plain","connection":"x","transfer-encoding":"chunked"},"body":"made"}"#,
+                "binary":
+                    #"{"statusCode":200,"isBase64Encoded":true,"headers":{"Content-Type":"image/gif"},"body":"R0lGODdhAQABAIABAP8AAAAAACwAAAAAAQABAAACAkQBADs="}"#,
+            ])
         let server = try await ServerHarness(
-            yaml: Self.yaml(functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
+            yaml: Self.yaml(
+                functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
             baseDirectory: dir.path)
         let client = try server.client()
         let ok = try client.request("GET", "/r/ok")
@@ -171,7 +185,8 @@ struct FrontEndTests {
         #expect(try client.request("GET", "/r/hang").status == 502, "timeout")
         #expect(try client.request("GET", "/r/ok").status == 201, "a fresh environment replaced the broken ones")
         #expect(try client.request("TRACE", "/r/ok").status == 405)
-        let upgrade = try client.request("GET", "/r/ok", headers: [("Connection", "Upgrade"), ("Upgrade", "websocket")])
+        let upgrade = try client.request(
+            "GET", "/r/ok", headers: [("Connection", "Upgrade"), ("Upgrade", "websocket")])
         #expect(upgrade.status == 400)
 
         // Throttling: two environments at most, three slow requests at once.
@@ -185,10 +200,12 @@ struct FrontEndTests {
         defer { dir.remove() }
         try Self.cannedFunction(in: dir, results: ["ok": #"{"statusCode":200,"body":"fine"}"#])
         let server = try await ServerHarness(
-            yaml: Self.yaml(functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
+            yaml: Self.yaml(
+                functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
             baseDirectory: dir.path)
         let big = [UInt8](repeating: UInt8(ascii: "a"), count: 1_048_577)
-        let tooLarge = try server.client().request("POST", "/r/ok", headers: [("Content-Type", "text/plain")], body: big)
+        let tooLarge = try server.client().request(
+            "POST", "/r/ok", headers: [("Content-Type", "text/plain")], body: big)
         // The same without Content-Length up front: chunked.
         let chunkedClient = try server.client()
         var chunked = "POST /r/ok HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -223,7 +240,8 @@ struct FrontEndTests {
             """
         let server = try await ServerHarness(
             yaml: Self.yaml(
-                functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}", rules: rules),
+                functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}",
+                rules: rules),
             baseDirectory: dir.path)
         let client = try server.client()
         let health = try client.request("GET", "/health")
@@ -233,7 +251,9 @@ struct FrontEndTests {
         let unmatched = try client.request("GET", "/r/ok")
         await server.shutdown()
         #expect(health.status == 200 && health.text == "healthy" && health.header("Content-Type") == "text/plain")
-        #expect(healthPost.status == 404, "method condition not met: falls through to the function, which has no 'health' result")
+        #expect(
+            healthPost.status == 404,
+            "method condition not met: falls through to the function, which has no 'health' result")
         #expect(host.status == 404 && host.text == #"{"e":1}"#)
         #expect(redirect.status == 301)
         #expect(redirect.header("Location") == "https://site.test:443/new/old/a/b?q=1&x=1")
@@ -253,15 +273,19 @@ struct FrontEndTests {
         let response = try server.client().request("GET", "/")
         await server.shutdown()
         #expect(response.status == 503)
-        #expect(response.text.contains("503 Service Temporarily Unavailable") || response.text.contains("503 Service Unavailable"))
+        #expect(
+            response.text.contains("503 Service Temporarily Unavailable")
+                || response.text.contains("503 Service Unavailable"))
     }
 
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try Self.cannedFunction(in: dir, results: ["one": #"{"statusCode":200,"body":"1"}"#, "two": #"{"statusCode":200,"body":"2"}"#])
+        try Self.cannedFunction(
+            in: dir, results: ["one": #"{"statusCode":200,"body":"1"}"#, "two": #"{"statusCode":200,"body":"2"}"#])
         let server = try await ServerHarness(
-            yaml: Self.yaml(functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
+            yaml: Self.yaml(
+                functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
             baseDirectory: dir.path)
         let client = try server.client()
         try client.send("GET /r/one HTTP/1.1\r\nHost: a\r\n\r\nGET /r/two HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -275,7 +299,9 @@ struct FrontEndTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let sample = "\(PackagePaths.root)/config/functions/hello-python"
-        try dir.write("py/app.py", """
+        try dir.write(
+            "py/app.py",
+            """
             def fail(event, context):
                 raise ValueError("no good")
             """)

@@ -81,7 +81,9 @@ struct ServeCommandTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let executable = try #require(PackagePaths.albatrossExecutable, "build the albatross executable first")
-        let file = try dir.write("bad.yaml", """
+        let file = try dir.write(
+            "bad.yaml",
+            """
             functions:
               - {name: fn, runtime: nodejs20.x, handler: h, code: .}
             """)
@@ -104,7 +106,9 @@ struct ServeCommandTests {
         defer { dir.remove() }
         let executable = try #require(PackagePaths.albatrossExecutable, "build the albatross executable first")
         try TestFunctions.writeBash(in: dir, name: "fn", handler: #"printf '{"got":%s}' "$1""#)
-        let file = try dir.write("c.yaml", """
+        let file = try dir.write(
+            "c.yaml",
+            """
             dataDirectory: ./data
             functions:
               - {name: fn, runtime: provided.al2023, handler: h, code: ./fn}

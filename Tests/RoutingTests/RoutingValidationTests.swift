@@ -13,12 +13,12 @@ struct RoutingValidationTests {
             (
                 "bad_host.com",
                 "host-header pattern \"bad_host.com\" contains '_'; allowed are letters, digits, '-', '.', and "
-                + "the wildcards '*' and '?'"
+                    + "the wildcards '*' and '?'"
             ),
             (
                 "a b.com",
                 "host-header pattern \"a b.com\" contains a space; allowed are letters, digits, '-', '.', and "
-                + "the wildcards '*' and '?'"
+                    + "the wildcards '*' and '?'"
             ),
         ] as [(String, String?)])
     func hostHeader(_ pattern: String, _ message: String?) {
@@ -34,12 +34,12 @@ struct RoutingValidationTests {
             (
                 "/a b",
                 "path pattern \"/a b\" contains a space; allowed are letters, digits, _ - . $ / ~ \" ' @ : + & "
-                + "and the wildcards '*' and '?'"
+                    + "and the wildcards '*' and '?'"
             ),
             (
                 "/a%20",
                 "path pattern \"/a%20\" contains '%'; allowed are letters, digits, _ - . $ / ~ \" ' @ : + & and "
-                + "the wildcards '*' and '?'"
+                    + "the wildcards '*' and '?'"
             ),
         ] as [(String, String?)])
     func pathPattern(_ pattern: String, _ message: String?) {
@@ -110,7 +110,7 @@ struct RoutingValidationTests {
                 RoutingValidationIssue(
                     field: "conditions[2]",
                     "a rule may have only one path-pattern condition (conditions[0] is one already); list "
-                    + "several values in it instead"
+                        + "several values in it instead"
                 )
             ),
             (
@@ -118,7 +118,7 @@ struct RoutingValidationTests {
                 RoutingValidationIssue(
                     field: "conditions[1]",
                     "a rule may have only one source-ip condition (conditions[0] is one already); list several "
-                    + "values in it instead"
+                        + "values in it instead"
                 )
             ),
             (
@@ -210,7 +210,7 @@ struct RoutingValidationTests {
                 RoutingValidationIssue(
                     field: "contentType",
                     "contentType \"image/png\" is not supported; use one of text/plain, text/css, text/html, "
-                    + "application/javascript, application/json"
+                        + "application/javascript, application/json"
                 )
             ),
             (
