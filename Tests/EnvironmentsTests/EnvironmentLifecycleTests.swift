@@ -176,7 +176,7 @@ struct EnvironmentLifecycleTests {
         // Every attempt starts a fresh environment and fails the same way; nothing is left running.
         let again = try await harness.invoke("broken")
         #expect(again.errorType == "Runtime.ExitError")
-        #expect(harness.invoker.pool(for: "broken")?.counts.total == 0)
+        #expect(ProcessTree.wait(seconds: 2) { harness.invoker.pool(for: "broken")?.counts.total == 0 })
         try await harness.shutdown()
     }
 
