@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "Invocation",
             dependencies: [
-                "LambdaModel", "Environments", "Observability", "CodeStore",
+                "LambdaModel", "Environments", "Observability", "CodeStore", "Routing",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
 public import Observability
+import Routing
 
 /// Settings the invoker applies to every function.
 public struct InvokerSettings: Sendable {
@@ -23,48 +24,93 @@ public struct InvokerSettings: Sendable {
     }
 }
 
-/// The one way into execution environments: qualifier → version → environment pool → outcome.
+/// The one way into execution environments: function + qualifier → version → environment pool → outcome.
 ///
 /// The ALB front end, the CLI (`albatross invoke`) and later the Lambda API all call ``invoke(_:on:)``.
+/// Qualifiers resolve against an immutable ``FunctionCatalog``: `$LATEST` (or none), a version number, or an
+/// alias, which picks one of its versions by weight (sticky when the alias says so). Pools are per version.
 public final class Invoker: Sendable {
     /// The synchronous invoke payload limit (6 MiB).
     public static let maximumPayloadSize = 6 * 1024 * 1024
 
-    public let settings: InvokerSettings
-    private let pools: [String: EnvironmentPool]
-    private let shutDown = NIOLockedValueBox(false)
+    private struct PoolKey: Hashable {
+        var function: String
+        var version: String
+    }
 
-    /// - Parameter taskRoots: the prepared task root of each function (see ``CodePreparer``).
+    private struct State {
+        var catalog: FunctionCatalog
+        var pools: [PoolKey: EnvironmentPool] = [:]
+        var closed = false
+    }
+
+    public let settings: InvokerSettings
+    private let group: any EventLoopGroup
+    private let threadPool: NIOThreadPool
+    private let logSink: LogSink
+    private let state: NIOLockedValueBox<State>
+
     public init(
+        catalog: FunctionCatalog, settings: InvokerSettings, group: any EventLoopGroup, threadPool: NIOThreadPool,
+        logSink: LogSink
+    ) {
+        self.settings = settings
+        self.group = group
+        self.threadPool = threadPool
+        self.logSink = logSink
+        self.state = NIOLockedValueBox(State(catalog: catalog))
+    }
+
+    /// `$LATEST` only, from configurations and the task roots ``CodePreparer`` made for them.
+    public convenience init(
         functions: [FunctionConfiguration], taskRoots: [String: String], settings: InvokerSettings,
         group: any EventLoopGroup, threadPool: NIOThreadPool, logSink: LogSink
     ) {
-        self.settings = settings
-        var pools: [String: EnvironmentPool] = [:]
-        for function in functions {
-            let spec = EnvironmentSpec(
-                function: function, version: "$LATEST", account: settings.account,
-                taskRoot: taskRoots[function.name] ?? "/nonexistent",
-                defaultPythonInterpreter: settings.defaultPythonInterpreter, logSink: logSink, threadPool: threadPool)
-            pools[function.name] = EnvironmentPool(spec: spec, group: group, idleTimeout: settings.idleTimeout)
-        }
-        self.pools = pools
+        self.init(
+            catalog: FunctionCatalog(latest: functions, taskRoots: taskRoots), settings: settings, group: group,
+            threadPool: threadPool, logSink: logSink)
     }
+
+    /// Installs a new catalog: alias and version changes apply to the next invoke. Pools of versions that are
+    /// still in the catalog keep their warm environments.
+    public func replaceCatalog(_ catalog: FunctionCatalog) {
+        let retired = state.withLockedValue { state -> [EnvironmentPool] in
+            state.catalog = catalog
+            var retired: [EnvironmentPool] = []
+            for (key, pool) in state.pools {
+                let current = catalog.functions[key.function]?.versions[key.version]
+                if current?.configuration != pool.spec.function || current?.taskRoot != pool.spec.taskRoot {
+                    retired.append(pool)
+                    state.pools[key] = nil
+                }
+            }
+            return retired
+        }
+        // Environments of a changed $LATEST finish what they run and are then stopped.
+        for pool in retired { _ = pool.shutdown(on: group.next()) }
+    }
+
+    /// The current catalog.
+    public var catalog: FunctionCatalog { state.withLockedValue { $0.catalog } }
 
     /// What to invoke and how.
     public struct Request: Sendable {
         public var functionName: String
-        /// nil or `$LATEST`; versions and aliases resolve once published versions exist.
+        /// nil or `$LATEST`, a version number, or an alias name.
         public var qualifier: String?
         public var payload: ByteBuffer
         /// An incoming `X-Amzn-Trace-Id` (the ALB's, or the caller's); its Root is kept.
         public var traceHeader: String?
         public var clientContext: String?
         public var wantsReport: Bool
+        /// Request headers and peer address, for aliases with sticky assignment.
+        public var headers: [(name: String, value: String)]
+        public var clientAddress: String
 
         public init(
             functionName: String, qualifier: String? = nil, payload: ByteBuffer, traceHeader: String? = nil,
-            clientContext: String? = nil, wantsReport: Bool = false
+            clientContext: String? = nil, wantsReport: Bool = false, headers: [(name: String, value: String)] = [],
+            clientAddress: String = ""
         ) {
             self.functionName = functionName
             self.qualifier = qualifier
@@ -72,23 +118,14 @@ public final class Invoker: Sendable {
             self.traceHeader = traceHeader
             self.clientContext = clientContext
             self.wantsReport = wantsReport
+            self.headers = headers
+            self.clientAddress = clientAddress
         }
     }
 
     /// Invokes synchronously (RequestResponse). Function errors are outcomes; the future fails only with
     /// ``InvocationError``. Completes on `eventLoop`.
     public func invoke(_ request: Request, on eventLoop: any EventLoop) -> EventLoopFuture<InvocationOutcome> {
-        guard let pool = pools[request.functionName] else {
-            return eventLoop.makeFailedFuture(
-                InvocationError(
-                    .resourceNotFound, "Function not found: \(settings.account.functionARN(request.functionName))"))
-        }
-        if let qualifier = request.qualifier, qualifier != "$LATEST" {
-            return eventLoop.makeFailedFuture(
-                InvocationError(
-                    .resourceNotFound,
-                    "Function not found: \(settings.account.functionARN(request.functionName, qualifier: qualifier))"))
-        }
         if request.payload.readableBytes > Self.maximumPayloadSize {
             return eventLoop.makeFailedFuture(
                 InvocationError(
@@ -96,6 +133,12 @@ public final class Invoker: Sendable {
                     "Request must be smaller than \(Self.maximumPayloadSize) bytes for the InvokeFunction operation"))
         }
         var generator = SystemRandomNumberGenerator()
+        let resolved: Result<EnvironmentPool, InvocationError> = resolve(request, random: &generator)
+        let pool: EnvironmentPool
+        switch resolved {
+        case .success(let found): pool = found
+        case .failure(let error): return eventLoop.makeFailedFuture(error)
+        }
         let environmentRequest = InvocationRequest(
             requestID: RequestID.make(using: &generator), payload: request.payload,
             invokedFunctionARN: settings.account.functionARN(request.functionName, qualifier: request.qualifier),
@@ -104,15 +147,60 @@ public final class Invoker: Sendable {
         return pool.invoke(environmentRequest, on: eventLoop)
     }
 
-    /// The pool of a function's `$LATEST`, for inspection.
-    public func pool(for functionName: String) -> EnvironmentPool? {
-        pools[functionName]
+    /// Qualifier → version → pool (created on first use).
+    private func resolve(_ request: Request, random: inout SystemRandomNumberGenerator)
+        -> Result<EnvironmentPool, InvocationError>
+    {
+        let name = request.functionName
+        let qualifier = request.qualifier ?? "$LATEST"
+        let lookup = state.withLockedValue { state -> (FunctionCatalog.Function?, Bool) in
+            (state.catalog.functions[name], state.closed)
+        }
+        if lookup.1 { return .failure(InvocationError(.serviceError, "Albatross is shutting down")) }
+        guard let function = lookup.0 else {
+            return .failure(
+                InvocationError(.resourceNotFound, "Function not found: \(settings.account.functionARN(name))"))
+        }
+        var versionName = qualifier
+        if function.versions[qualifier] == nil, let routing = function.aliases[qualifier] {
+            let key = routing.stickiness.flatMap {
+                AliasResolver.stickyKey($0, headers: request.headers, clientAddress: request.clientAddress)
+            }
+            versionName = AliasResolver.version(
+                for: routing, stickyKey: key, salt: "\(name):\(qualifier)", random: &random)
+        }
+        guard let version = function.versions[versionName] else {
+            return .failure(
+                InvocationError(
+                    .resourceNotFound,
+                    "Function not found: \(settings.account.functionARN(name, qualifier: qualifier))"))
+        }
+        let key = PoolKey(function: name, version: versionName)
+        let pool = state.withLockedValue { state -> EnvironmentPool in
+            if let pool = state.pools[key] { return pool }
+            let spec = EnvironmentSpec(
+                function: version.configuration, version: versionName, account: settings.account,
+                taskRoot: version.taskRoot, defaultPythonInterpreter: settings.defaultPythonInterpreter,
+                logSink: logSink, threadPool: threadPool)
+            let pool = EnvironmentPool(spec: spec, group: group, idleTimeout: settings.idleTimeout)
+            state.pools[key] = pool
+            return pool
+        }
+        return .success(pool)
+    }
+
+    /// The pool of a function version, if it has been used.
+    public func pool(for functionName: String, version: String = "$LATEST") -> EnvironmentPool? {
+        state.withLockedValue { $0.pools[PoolKey(function: functionName, version: version)] }
     }
 
     /// Stops every environment; completes once all runtime processes are reaped.
     public func shutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        shutDown.withLockedValue { $0 = true }
-        let futures = pools.values.map { $0.shutdown(on: eventLoop) }
+        let pools = state.withLockedValue { state -> [EnvironmentPool] in
+            state.closed = true
+            return Array(state.pools.values)
+        }
+        let futures = pools.map { $0.shutdown(on: eventLoop) }
         return EventLoopFuture.andAllComplete(futures, on: eventLoop)
     }
 }

@@ -1,0 +1,48 @@
+public import LambdaModel
+
+/// What can be invoked: every function's versions (each with its configuration and prepared task root) and its
+/// aliases. An immutable value; the invoker swaps in a new one when versions or aliases change, so an alias
+/// change applies to the next request while requests in flight finish on the version they started on.
+public struct FunctionCatalog: Sendable {
+    /// One runnable version of a function.
+    public struct Version: Sendable, Hashable {
+        public var configuration: FunctionConfiguration
+        /// `$LATEST` or a version number.
+        public var version: String
+        public var taskRoot: String
+
+        public init(configuration: FunctionConfiguration, version: String, taskRoot: String) {
+            self.configuration = configuration
+            self.version = version
+            self.taskRoot = taskRoot
+        }
+    }
+
+    public struct Function: Sendable {
+        public var versions: [String: Version]
+        public var aliases: [String: AliasRouting]
+
+        public init(versions: [String: Version] = [:], aliases: [String: AliasRouting] = [:]) {
+            self.versions = versions
+            self.aliases = aliases
+        }
+    }
+
+    public var functions: [String: Function]
+
+    public init(functions: [String: Function] = [:]) {
+        self.functions = functions
+    }
+
+    /// A catalog of `$LATEST` only, from configurations and their task roots.
+    public init(latest: [FunctionConfiguration], taskRoots: [String: String]) {
+        var functions: [String: Function] = [:]
+        for configuration in latest {
+            let version = Version(
+                configuration: configuration, version: "$LATEST",
+                taskRoot: taskRoots[configuration.name] ?? "/nonexistent")
+            functions[configuration.name] = Function(versions: ["$LATEST": version])
+        }
+        self.functions = functions
+    }
+}
