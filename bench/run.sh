@@ -297,8 +297,6 @@ timed_get() { # timed_get URL: prints seconds; fails unless the answer is 200 "h
     echo "${result#* }"
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Cold start: a fresh albatross has no environment, so its first request spawns one.
@@ -328,7 +326,8 @@ cat >"$TMP/report.lua" <<'LUA'
 done = function(summary, latency, requests)
     local e = summary.errors
     io.write(string.format(
-        "BENCH requests=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
+        "BENCH requests=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d"
+            .. " p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
         summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
         latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
@@ -366,8 +365,12 @@ done
 # Report
 # ---------------------------------------------------------------------------------------------------------------
 echo
-echo "Machine: $(nproc) CPU(s), $(uname -sr); load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "wrk: -t$WRK_THREADS -c$WRK_CONNECTIONS -d$DURATION (after a $WARMUP warm-up); albatross $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'), maximumConcurrency $MAX_CONCURRENCY; $(nginx -v 2>&1 | sed 's/.*: //')"
+REVISION=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')
+NGINX_VERSION=$(nginx -v 2>&1 | sed 's/.*: //')
+echo "Machine: $(nproc) CPU(s), $(uname -sr);" \
+    "load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk: -t$WRK_THREADS -c$WRK_CONNECTIONS -d$DURATION (after a $WARMUP warm-up);" \
+    "albatross $REVISION, maximumConcurrency $MAX_CONCURRENCY; $NGINX_VERSION"
 python3 - "$TMP" "$CLK_TCK" "$ENVIRONMENTS" <<'PY'
 import re, statistics, sys
 

@@ -44,7 +44,9 @@ static void fail(const char *format, ...) {
 
 static void connect_to_api(const char *address) {
     const char *colon = strrchr(address, ':');
-    if (colon == NULL || colon == address || colon[1] == '\0') fail("AWS_LAMBDA_RUNTIME_API is not host:port: %s", address);
+    if (colon == NULL || colon == address || colon[1] == '\0') {
+        fail("AWS_LAMBDA_RUNTIME_API is not host:port: %s", address);
+    }
     char host[256];
     size_t length = (size_t)(colon - address);
     if (length >= sizeof host) fail("host too long in AWS_LAMBDA_RUNTIME_API");
