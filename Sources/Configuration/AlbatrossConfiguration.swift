@@ -14,6 +14,10 @@ public struct AlbatrossConfiguration: Sendable, Hashable {
     public var listeners: [ListenerConfiguration]
     public var loadBalancerAttributes: LoadBalancerAttributes
     public var environments: EnvironmentSettings
+    /// Published versions declared per function (by function name), in version order.
+    public var declaredVersions: [String: [DeclaredVersion]] = [:]
+    /// Aliases declared per function (by function name).
+    public var declaredAliases: [String: [DeclaredAlias]] = [:]
 
     public init(
         dataDirectory: String,

@@ -60,6 +60,8 @@ struct ConfigurationParser {
     /// Function names with the line of their definition.
     var functionLines: [String: Int?] = [:]
     var targetGroupLines: [String: Int?] = [:]
+    var declaredVersions: [String: [DeclaredVersion]] = [:]
+    var declaredAliases: [String: [DeclaredAlias]] = [:]
 
     init(file: String, baseDirectory: String) {
         self.file = file
@@ -103,6 +105,8 @@ struct ConfigurationParser {
             for item in try node.sequence() {
                 configuration.functions.append(try parseFunction(item))
             }
+            configuration.declaredVersions = declaredVersions
+            configuration.declaredAliases = declaredAliases
         }
         if let node = mapping.optional("targetGroups") {
             for item in try node.sequence() {

@@ -4,8 +4,13 @@ internal import Routing
 extension ConfigurationParser {
     static let functionKeys = [
         "name", "runtime", "handler", "code", "memorySize", "timeout", "environment", "maximumConcurrency",
-        "pythonInterpreter",
+        "pythonInterpreter", "versions", "aliases",
     ]
+    static let versionKeys = [
+        "version", "code", "runtime", "handler", "memorySize", "timeout", "environment", "maximumConcurrency",
+        "pythonInterpreter", "description",
+    ]
+    static let aliasKeys = ["name", "version", "weights", "sticky", "description"]
     /// AWS's limit on the total size of a function's environment variables (keys and values, in bytes).
     static let environmentSizeLimit = 4096
 
@@ -51,7 +56,104 @@ extension ConfigurationParser {
             function.environment = try parseEnvironmentVariables(value)
         }
         functionLines[name] = nameNode.line
+        if let versionsNode = mapping.optional("versions") {
+            var versions: [DeclaredVersion] = []
+            for (index, item) in try versionsNode.sequence().enumerated() {
+                versions.append(try parseVersion(item, base: function, expected: index + 1))
+            }
+            declaredVersions[name] = versions
+        }
+        if let aliasesNode = mapping.optional("aliases") {
+            var aliases: [DeclaredAlias] = []
+            var seen: [String: Int?] = [:]
+            for item in try aliasesNode.sequence() {
+                let alias = try parseAlias(item)
+                if let first = seen[alias.name] {
+                    throw item.error("alias \"\(alias.name)\" is already defined" + Self.atLine(first))
+                }
+                seen[alias.name] = item.line
+                aliases.append(alias)
+            }
+            declaredAliases[name] = aliases
+        }
         return function
+    }
+
+    /// A published version: the function's settings, with the keys given here replacing them.
+    mutating func parseVersion(_ node: ConfigNode, base: FunctionConfiguration, expected: Int)
+        throws(ConfigurationError) -> DeclaredVersion
+    {
+        let mapping = try node.mapping(allowed: Self.versionKeys)
+        let numberNode = try mapping.required("version")
+        let number = try numberNode.int(in: 1...Int(Int32.max))
+        guard number == expected else {
+            throw numberNode.error(
+                "versions are published in order: expected version \(expected) here, found \(number)")
+        }
+        var function = base
+        if let runtimeNode = mapping.optional("runtime") {
+            let identifier = try runtimeNode.string()
+            guard let runtime = Runtime(identifier: identifier) else {
+                throw runtimeNode.error(
+                    "runtime \"\(identifier)\" is not supported; supported runtimes: "
+                        + Runtime.supportedIdentifiers.joined(separator: ", "))
+            }
+            function.runtime = runtime
+        }
+        if let interpreterNode = mapping.optional("pythonInterpreter") {
+            guard function.runtime.kind == .python else {
+                throw interpreterNode.error("pythonInterpreter applies only to python runtimes")
+            }
+            function.runtime.pythonInterpreter = try resolveInterpreter(interpreterNode)
+        }
+        if let value = mapping.optional("handler") { function.handler = try value.nonEmptyString() }
+        if let value = mapping.optional("code") { function.code = try parseCode(value, runtime: function.runtime) }
+        if let value = mapping.optional("memorySize") { function.memorySize = try value.int(in: 128...10240) }
+        if let value = mapping.optional("timeout") { function.timeout = try value.int(in: 1...900) }
+        if let value = mapping.optional("maximumConcurrency") {
+            function.maximumConcurrency = try value.int(in: 1...1000)
+        }
+        if let value = mapping.optional("environment") { function.environment = try parseEnvironmentVariables(value) }
+        let description = try mapping.optional("description")?.string()
+        return DeclaredVersion(
+            number: number, configuration: function, description: description,
+            site: DeclarationSite(file: node.file, line: node.line, keyPath: node.path))
+    }
+
+    /// An alias: `version` ($LATEST or a number), optional `weights` ({"<version>": 0.0–1.0}) and `sticky`
+    /// (`header:<name>`, `cookie:<name>` or `client-address`). AWS's own rules for names and weights are checked
+    /// when the alias is applied to the store, with AWS's messages.
+    func parseAlias(_ node: ConfigNode) throws(ConfigurationError) -> DeclaredAlias {
+        let mapping = try node.mapping(allowed: Self.aliasKeys)
+        let name = try mapping.required("name").nonEmptyString()
+        let version = try mapping.required("version").nonEmptyString()
+        var routing = AliasRouting(primaryVersion: version)
+        if let weightsNode = mapping.optional("weights") {
+            let entries = try weightsNode.freeMapping()
+            if entries.count > 1 {
+                throw weightsNode.error("Number of items in AdditionalVersionWeights cannot be greater than 1")
+            }
+            if let entry = entries.first {
+                let text = try entry.value.string()
+                guard let weight = Double(text) else {
+                    throw entry.value.error("weight must be a number between 0.0 and 1.0, got \"\(text)\"")
+                }
+                routing.additionalVersion = entry.key
+                routing.additionalWeight = weight
+            }
+        }
+        if let stickyNode = mapping.optional("sticky") {
+            let text = try stickyNode.string()
+            guard let stickiness = Stickiness(text) else {
+                throw stickyNode.error(
+                    "sticky must be header:<name>, cookie:<name> or client-address, got \"\(text)\"")
+            }
+            routing.stickiness = stickiness
+        }
+        let description = try mapping.optional("description")?.string()
+        return DeclaredAlias(
+            name: name, routing: routing, description: description,
+            site: DeclarationSite(file: node.file, line: node.line, keyPath: node.path))
     }
 
     /// `code`: a directory (used in place) or a `.zip` archive. For OS-only runtimes a directory must hold an

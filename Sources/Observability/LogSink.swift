@@ -125,7 +125,9 @@ public final class LogSink: Sendable {
 
     private func run() {
         var files: [Int: Int32] = [:]
-        var peakMemory: [Int: Int] = [:]
+        var memory: [Int: MemorySample] = [:]
+        var pendingBytes: [Int32: [UInt8]] = [:]
+        var clock = TimestampFormatter()
         while true {
             queue.lock(whenValue: 1)
             let (batch, stopped) = pending.withLockedValue { state -> ([Operation], Bool) in
@@ -134,32 +136,49 @@ public final class LogSink: Sendable {
                 return (batch, state.stopped)
             }
             queue.unlock(withValue: 0)
+            // Lines are gathered per file and written with one write(2) per file and batch.
+            func flushFiles() {
+                for (fd, bytes) in pendingBytes where !bytes.isEmpty { Self.writeAll(fd, bytes) }
+                pendingBytes.removeAll(keepingCapacity: true)
+            }
             for operation in batch {
                 switch operation {
                 case .line(let stream, let epochMs, let text):
-                    append(text, epochMs: epochMs, stream: stream, files: &files)
+                    append(text, epochMs: epochMs, stream: stream, files: &files, into: &pendingBytes, clock: &clock)
                 case .report(let stream, let epochMs, let fields, let done):
-                    var peak = peakMemory[stream.id] ?? 0
-                    if let pid = fields.pid, let rss = Self.peakResidentMB(pid: pid) { peak = max(peak, rss) }
-                    peakMemory[stream.id] = peak
-                    let line = fields.line(maxMemoryUsedMB: peak)
-                    append(line, epochMs: epochMs, stream: stream, files: &files)
-                    done?(line)
+                    var sample = memory[stream.id] ?? MemorySample()
+                    if let pid = fields.pid { sample.refresh(pid: pid, nowMs: epochMs) }
+                    memory[stream.id] = sample
+                    let line = fields.line(maxMemoryUsedMB: sample.peakMB)
+                    append(line, epochMs: epochMs, stream: stream, files: &files, into: &pendingBytes, clock: &clock)
+                    if let done {
+                        flushFiles()
+                        done(line)
+                    }
                 case .close(let stream):
+                    flushFiles()
                     if let fd = files.removeValue(forKey: stream.id) { Glibc.close(fd) }
-                    peakMemory[stream.id] = nil
+                    memory[stream.id] = nil
                 case .barrier(let body):
+                    flushFiles()
                     body()
                 }
             }
+            flushFiles()
             if stopped {
                 for fd in files.values { Glibc.close(fd) }
                 return
             }
+            // Under load, waking for every line costs a context switch per line; a short pause lets lines
+            // accumulate into larger batches (logs reach the files at most a couple of milliseconds later).
+            if batch.count < 256 { usleep(2000) }
         }
     }
 
-    private func append(_ text: String, epochMs: Int64, stream: LogStreamName, files: inout [Int: Int32]) {
+    private func append(
+        _ text: String, epochMs: Int64, stream: LogStreamName, files: inout [Int: Int32],
+        into pendingBytes: inout [Int32: [UInt8]], clock: inout TimestampFormatter
+    ) {
         mirror?("[\(stream.functionName)] \(text)")
         let fd: Int32
         if let open = files[stream.id] {
@@ -172,14 +191,17 @@ public final class LogSink: Sendable {
             if fd < 0 { return }
             files[stream.id] = fd
         }
-        var line = CivilDate.iso8601(epochMilliseconds: epochMs)
-        line += " "
-        line += text
-        line += "\n"
-        line.withUTF8 { bytes in
+        clock.append(epochMilliseconds: epochMs, to: &pendingBytes[fd, default: []])
+        pendingBytes[fd, default: []].append(UInt8(ascii: " "))
+        pendingBytes[fd, default: []].append(contentsOf: text.utf8)
+        pendingBytes[fd, default: []].append(UInt8(ascii: "\n"))
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
             var offset = 0
-            while offset < bytes.count {
-                let written = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            while offset < buffer.count {
+                let written = Glibc.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
                 if written <= 0 {
                     if written < 0 && errno == EINTR { continue }
                     return
@@ -189,14 +211,69 @@ public final class LogSink: Sendable {
         }
     }
 
-    /// VmHWM of a live process in MB (rounded up), or nil when it is gone.
+    /// VmHWM of a live process in MB (rounded up), or nil when it is gone. Parses the bytes of
+    /// `/proc/<pid>/status` without building strings.
     static func peakResidentMB(pid: Int32) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let digits = line.dropFirst(6).filter { $0.isNumber }
-            if let kb = Int(digits) { return (kb + 1023) / 1024 }
+        let fd = Glibc.open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        let key = Array("VmHWM:".utf8)
+        var index = 0
+        while index + key.count < count {
+            if buffer[index] == key[0] && Array(buffer[index..<(index + key.count)]) == key {
+                var kb = 0
+                var position = index + key.count
+                while position < count && buffer[position] != UInt8(ascii: "\n") {
+                    let byte = buffer[position]
+                    if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") { kb = kb * 10 + Int(byte - 48) }
+                    position += 1
+                }
+                return (kb + 1023) / 1024
+            }
+            // Skip to the next line.
+            while index < count && buffer[index] != UInt8(ascii: "\n") { index += 1 }
+            index += 1
         }
         return nil
+    }
+}
+
+/// The peak memory of one environment's runtime, read from /proc at most every 250 ms: `Max Memory Used` is a
+/// maximum over the environment's life, so a slightly older sample is still a true lower bound, and under load
+/// reading /proc for every REPORT line would cost more than the invoke.
+struct MemorySample {
+    var peakMB = 0
+    var lastReadMs: Int64 = .min
+
+    mutating func refresh(pid: Int32, nowMs: Int64) {
+        guard nowMs - lastReadMs >= 250 else { return }
+        lastReadMs = nowMs
+        if let rss = LogSink.peakResidentMB(pid: pid) { peakMB = max(peakMB, rss) }
+    }
+}
+
+/// `2026-11-28T15:30:00.123Z`, with the part up to the seconds cached per second.
+struct TimestampFormatter {
+    private var second: Int64 = .min
+    private var prefix: [UInt8] = []
+
+    mutating func append(epochMilliseconds: Int64, to bytes: inout [UInt8]) {
+        let seconds = epochMilliseconds / 1000
+        if seconds != second {
+            second = seconds
+            let text = CivilDate.iso8601(epochMilliseconds: seconds * 1000)
+            prefix = Array(text.utf8.dropLast(5))  // without ".000Z"
+        }
+        let millis = Int(epochMilliseconds % 1000)
+        bytes.append(contentsOf: prefix)
+        bytes.append(UInt8(ascii: "."))
+        bytes.append(UInt8(48 + millis / 100))
+        bytes.append(UInt8(48 + millis / 10 % 10))
+        bytes.append(UInt8(48 + millis % 10))
+        bytes.append(UInt8(ascii: "Z"))
     }
 }
 
