@@ -134,7 +134,7 @@ extension AlbatrossTLSTests {
             let pair = try pair()
             defer { pair.finish() }
             #expect(pair.handshake() == .established)
-            _ = pair.channel.write(ByteBuffer(string: "bye"))
+            _ = pair.channel.writeAndFlush(ByteBuffer(string: "bye"))
             let closed = pair.channel.close()
             #expect(pair.channel.isActive)  // waiting for the peer's close_notify
             pair.pump()  // client reads data + close_notify and answers with its own
@@ -195,7 +195,8 @@ extension AlbatrossTLSTests {
 
         @Test func clientNotTrustingTheCertificateFailsOnItsSide() throws {
             var options = TestTLSClient.Options()
-            options.trustedCAPath = try TLSFixture().caPath  // another CA
+            let otherCA = try TLSFixture()
+            options.trustedCAPath = otherCA.caPath
             options.serverName = "a.test"
             let pair = try InMemoryPair(context: context, client: options)
             defer { pair.finish() }
@@ -204,6 +205,7 @@ extension AlbatrossTLSTests {
                 return
             }
             #expect(reason.contains("certificate verify failed"))
+            withExtendedLifetime(otherCA) {}
             #expect(pair.recorder.tlsErrorCodes == [.handshakeFailed])
             #expect(!pair.channel.isActive)
         }

@@ -52,7 +52,7 @@ final class TestTLSClient {
         if let v = options.minVersion { _ = albatross_SSL_set_min_proto_version(ssl, v) }
         if let v = options.maxVersion { _ = albatross_SSL_set_max_proto_version(ssl, v) }
         if let name = options.serverName { _ = albatross_SSL_set_tlsext_host_name(ssl, name) }
-        if options.trustedCAPath != nil, let host = options.verifyHost ?? options.serverName {
+        if options.trustedCAPath != nil, let host = options.verifyHost {
             _ = SSL_set1_host(ssl, host)
         }
         if !options.alpn.isEmpty {
