@@ -65,6 +65,13 @@ extension AlbatrossTLSTests {
             #expect(alpn.stdout.contains("ALPN protocol: http/1.1"), "\(alpn.stdout)")
             let noALPN = try sClient(["-servername", "a.test", "-alpn", "h2"])
             #expect(noALPN.stdout.contains("No ALPN negotiated"), "\(noALPN.stdout)")
+
+            // Resumption across processes with a TLS 1.2 ticket (sent inside the handshake, before s_client exits).
+            let sessionFile = fixture.directory + "/session.pem"
+            let full = try sClient(["-servername", "a.test", "-tls1_2", "-sess_out", sessionFile])
+            #expect(full.stdout.contains("New, TLSv1.2"), "\(full.stdout)")
+            let resumed = try sClient(["-servername", "a.test", "-tls1_2", "-sess_in", sessionFile])
+            #expect(resumed.stdout.contains("Reused, TLSv1.2"), "\(resumed.stdout)")
         }
 
         @Test func pythonSSLModuleWithKeepAliveAndPipelining() throws {
