@@ -7,7 +7,7 @@ public import NIOCore
 /// Events it produces: the user inbound event `TLSHandshakeCompleted` after the handshake; `TLSError` through
 /// `errorCaught` for a failed or timed-out handshake, a protocol error, or a truncated stream (EOF without
 /// close_notify, code `.uncleanShutdown`); each of these also closes the channel.
-public final class TLSServerHandler: ChannelDuplexHandler, RemovableChannelHandler {
+public final class TLSServerHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer

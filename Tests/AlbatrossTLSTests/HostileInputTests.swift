@@ -9,7 +9,7 @@ extension AlbatrossTLSTests {
         @Test func misbehavingClientsDoNotDisturbAGoodConnection() throws {
             let fixture = try TLSFixture()
             let context = try fixture.context(names: ["a.test"])
-            let server = try TestTLSServer(context: context, handshakeTimeout: .milliseconds(500))
+            let server = try TestTLSServer(context: context, handshakeTimeout: .seconds(1))
             defer { server.stop() }
             let sentinel = fixture.directory + "/go"
 
@@ -32,7 +32,7 @@ extension AlbatrossTLSTests {
 
             // Plain HTTP to the TLS port: refused at once, not after the timeout.
             let http = try server.rawConnection(sending: Array("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n".utf8))
-            #expect(http != nil && http! < 0.45, "plain HTTP closed after \(String(describing: http))")
+            #expect(http != nil && http! < 0.9, "plain HTTP closed after \(String(describing: http))")
 
             // Random bytes.
             var generator = SystemRandomNumberGenerator()
@@ -45,13 +45,13 @@ extension AlbatrossTLSTests {
             let hello = Array(client.takeOutput()!.readableBytesView)
             let truncated = try server.rawConnection(sending: Array(hello.prefix(hello.count / 2)))
             #expect(
-                truncated != nil && truncated! >= 0.45,
+                truncated != nil && truncated! >= 0.95,
                 "half a ClientHello: closed after \(String(describing: truncated))"
             )
 
             // Connects and never speaks.
             let silent = try server.rawConnection(sending: [])
-            #expect(silent != nil && silent! >= 0.45, "silent client closed after \(String(describing: silent))")
+            #expect(silent != nil && silent! >= 0.95, "silent client closed after \(String(describing: silent))")
 
             // A TLS 1.2 client asking for renegotiation.
             let renegotiation = try runProcess(
