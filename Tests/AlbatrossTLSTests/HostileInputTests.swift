@@ -1,0 +1,117 @@
+@testable import AlbatrossTLS
+import Foundation
+import NIOCore
+import Testing
+
+extension AlbatrossTLSTests {
+    /// Clients that misbehave, on real sockets, while one well-behaved connection stays open throughout.
+    @Suite struct HostileInput {
+        @Test func misbehavingClientsDoNotDisturbAGoodConnection() throws {
+            let fixture = try TLSFixture()
+            let context = try fixture.context(names: ["a.test"])
+            let server = try TestTLSServer(context: context, handshakeTimeout: .seconds(1))
+            defer { server.stop() }
+            let sentinel = fixture.directory + "/go"
+
+            // The good client: one request now, one after every hostile step, on the same TLS connection.
+            let script = """
+                import os, socket, ssl, sys, time
+                ctx = ssl.create_default_context(cafile=sys.argv[1])
+                s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[2]))), server_hostname="a.test")
+                def get(path):
+                    s.sendall(("GET %s HTTP/1.1\\r\\nHost: a.test\\r\\n\\r\\n" % path).encode())
+                    return s.recv(4096).decode().count("path=" + path)
+                first = get("/before")
+                print("ready", flush=True)
+                deadline = time.time() + 30
+                while not os.path.exists(sys.argv[3]) and time.time() < deadline:
+                    time.sleep(0.05)
+                print(first, get("/after"))
+                """
+            let good = try ChildProcess(["python3", "-c", script, fixture.caPath, "\(server.port)", sentinel])
+
+            // Plain HTTP to the TLS port: refused at once, not after the timeout.
+            let http = try server.rawConnection(sending: Array("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n".utf8))
+            #expect(http != nil && http! < 0.9, "plain HTTP closed after \(String(describing: http))")
+
+            // Random bytes.
+            var generator = SystemRandomNumberGenerator()
+            let noise = (0..<4_096).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            #expect(try server.rawConnection(sending: noise) != nil)
+
+            // Half a ClientHello, then silence: the handshake timeout closes it.
+            let client = TestTLSClient(TestTLSClient.Options(serverName: "a.test"))
+            client.step()
+            let hello = Array(client.takeOutput()!.readableBytesView)
+            let truncated = try server.rawConnection(sending: Array(hello.prefix(hello.count / 2)))
+            #expect(
+                truncated != nil && truncated! >= 0.95,
+                "half a ClientHello: closed after \(String(describing: truncated))"
+            )
+
+            // Connects and never speaks.
+            let silent = try server.rawConnection(sending: [])
+            #expect(silent != nil && silent! >= 0.95, "silent client closed after \(String(describing: silent))")
+
+            // A TLS 1.2 client asking for renegotiation.
+            let renegotiation = try runProcess(
+                ["sh", "-c", "(printf 'R\\n'; sleep 1) | openssl s_client -connect 127.0.0.1:\(server.port) "
+                    + "-tls1_2 -servername a.test -CAfile \(fixture.caPath)"]
+            )
+            #expect(renegotiation.output.contains("RENEGOTIATING"), "\(renegotiation.output)")
+
+            // The good connection is still fine, and new connections too.
+            _ = FileManager.default.createFile(atPath: sentinel, contents: Data())
+            let result = good.wait(timeout: 20)
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.stdout == "ready\n1 1\n", "\(result.output)")
+            let fresh = try runProcess(
+                ["curl", "-sS", "--max-time", "10", "--cacert", fixture.caPath,
+                 "--resolve", "a.test:\(server.port):127.0.0.1", "https://a.test:\(server.port)/fresh"]
+            )
+            #expect(fresh.stdout.contains("path=/fresh"), "\(fresh.output)")
+        }
+    }
+
+    /// Resources come back after many connections.
+    @Suite struct Resources {
+        @Test func memoryStaysFlatOverTwoThousandHandshakes() throws {
+            let fixture = try TLSFixture()
+            let context = try fixture.context()
+            var options = TestTLSClient.Options()
+            options.trustedCAPath = fixture.caPath
+            options.serverName = "a.test"
+            options.alpn = ["http/1.1"]
+            let liveBefore = TLSConnection.liveCount.load(ordering: .relaxed)
+
+            func handshakes(_ count: Int) {
+                for index in 0..<count {
+                    let pair = try! InMemoryPair(context: context, client: options)
+                    pair.handshake()
+                    pair.client.write(Array("ping \(index)".utf8))
+                    pair.pump()
+                    if index % 2 == 0 {
+                        pair.client.shutdown()  // clean close
+                        pair.pump()
+                    }
+                    pair.finish()  // otherwise: our close_notify and the close timer
+                    precondition(pair.recorder.handshakes.count == 1)
+                }
+            }
+            handshakes(300)  // warm up allocator pools and OpenSSL's lazily built tables
+            let rssBefore = residentBytes()
+            handshakes(2_000)
+            let rssAfter = residentBytes()
+            #expect(TLSConnection.liveCount.load(ordering: .relaxed) == liveBefore)
+            let growth = rssAfter - rssBefore
+            #expect(growth < 8 << 20, "RSS grew by \(growth >> 10) KiB over 2000 handshakes")
+        }
+    }
+}
+
+/// Resident set size of this process (from /proc/self/statm).
+func residentBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    return (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
