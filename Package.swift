@@ -134,7 +134,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AlbatrossTestKit", "LoadBalancer", "Configuration", "Invocation"]
+            dependencies: ["AlbatrossTestKit", "LoadBalancer", "Configuration", "Invocation", "AlbatrossTLS"]
         ),
     ],
     swiftLanguageModes: [.v6]

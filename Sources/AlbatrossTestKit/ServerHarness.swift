@@ -38,7 +38,8 @@ public final class ServerHarness: Sendable {
             group: group, threadPool: threadPool, logSink: logSink)
         loadBalancer = LoadBalancer(
             listeners: configuration.listeners, targetGroups: configuration.targetGroups,
-            attributes: configuration.loadBalancerAttributes, invoker: invoker, group: group)
+            attributes: configuration.loadBalancerAttributes, invoker: invoker, group: group,
+            tlsContexts: try LoadBalancer.makeTLSContexts(for: configuration.listeners))
         listeners = try await loadBalancer.start()
     }
 

@@ -1,4 +1,5 @@
 import ALBEvents
+import AlbatrossTLS
 import Environments
 import Invocation
 import NIOCore
@@ -8,16 +9,6 @@ import Routing
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// What a TLS layer below the HTTP codec reports once its handshake is done (used for `x-amzn-tls-*`).
-public struct TLSConnectionDetails: Sendable, Hashable {
-    public var protocolVersion: String
-    public var cipherSuite: String
-    public init(protocolVersion: String, cipherSuite: String) {
-        self.protocolVersion = protocolVersion
-        self.cipherSuite = cipherSuite
-    }
-}
 
 /// Answers one connection's requests as an ALB listener does: limits and rejections, listener rules, fixed
 /// responses and redirects, and forwards that turn the request into a Lambda event, invoke the function and
@@ -48,7 +39,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
     private var keepAlive = true
     private var isHead = false
     private var dateCache = HTTPDateCache()
-    private var tls: TLSConnectionDetails?
+    /// What the TLS layer below reported once its handshake completed (for `x-amzn-tls-*`).
+    private var tls: TLSHandshakeCompleted?
     private var random = SystemRandomNumberGenerator()
     private var requestOpen = false
 
@@ -68,7 +60,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let details = event as? TLSConnectionDetails {
+        if let details = event as? TLSHandshakeCompleted {
             tls = details
         } else if event is IdleStateHandler.IdleStateEvent {
             // ALB's idle timeout: close connections with no request in progress.

@@ -1,3 +1,4 @@
+public import AlbatrossTLS
 import Foundation
 public import Invocation
 import NIOConcurrencyHelpers
@@ -20,30 +21,28 @@ public final class LoadBalancer: Sendable {
         public var url: String
     }
 
-    /// Adds the TLS handlers of an HTTPS listener to a new connection's pipeline (before HTTP).
-    public typealias TLSPipelineSetup = @Sendable (any Channel) throws -> Void
-
     private let listeners: [ListenerConfiguration]
     private let targetGroups: [TargetGroup]
     private let attributes: LoadBalancerAttributes
     private let invoker: Invoker
     private let group: any EventLoopGroup
-    private let tlsSetup: [Int: TLSPipelineSetup]
+    private let tlsContexts: [Int: TLSServerContext]
     private let inFlight = InFlightTracker()
     private let serverChannels = NIOLockedValueBox<[any Channel]>([])
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
-    /// - Parameter tlsSetup: for each HTTPS listener (by index in `listeners`), how to add TLS to a connection.
+    /// - Parameter tlsContexts: the TLS context of each HTTPS listener, by index in `listeners`
+    ///   (see ``makeTLSContexts(for:)``).
     public init(
         listeners: [ListenerConfiguration], targetGroups: [TargetGroup], attributes: LoadBalancerAttributes,
-        invoker: Invoker, group: any EventLoopGroup, tlsSetup: [Int: TLSPipelineSetup] = [:]
+        invoker: Invoker, group: any EventLoopGroup, tlsContexts: [Int: TLSServerContext] = [:]
     ) {
         self.listeners = listeners
         self.targetGroups = targetGroups
         self.attributes = attributes
         self.invoker = invoker
         self.group = group
-        self.tlsSetup = tlsSetup
+        self.tlsContexts = tlsContexts
     }
 
     /// Requests being answered right now.
@@ -54,7 +53,7 @@ public final class LoadBalancer: Sendable {
         var bound: [BoundListener] = []
         do {
             for (index, configuration) in listeners.enumerated() {
-                bound.append(try await bind(configuration, tls: tlsSetup[index]))
+                bound.append(try await bind(configuration, tls: tlsContexts[index]))
             }
         } catch {
             await stopAccepting()
@@ -63,7 +62,7 @@ public final class LoadBalancer: Sendable {
         return bound
     }
 
-    private func bind(_ configuration: ListenerConfiguration, tls: TLSPipelineSetup?) async throws -> BoundListener {
+    private func bind(_ configuration: ListenerConfiguration, tls: TLSServerContext?) async throws -> BoundListener {
         if configuration.protocol == .https && tls == nil {
             throw LoadBalancerError("listener on port \(configuration.port) is HTTPS but has no TLS context")
         }
@@ -98,8 +97,8 @@ public final class LoadBalancer: Sendable {
                         channel.closeFuture.whenComplete { _ in
                             _ = connections.withLockedValue { $0.removeValue(forKey: id) }
                         }
-                        if let tls { try tls(channel) }
                         let sync = channel.pipeline.syncOperations
+                        if let tls { try sync.addHandler(tls.makeHandler()) }
                         try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                         try sync.addHandler(ALBRequestHandler(listener: context, invoker: invoker, inFlight: inFlight))
@@ -150,6 +149,31 @@ public final class LoadBalancer: Sendable {
     public func closeConnections() async {
         let open = connections.withLockedValue { Array($0.values) }
         for channel in open { try? await channel.close() }
+    }
+}
+
+extension LoadBalancer {
+    /// Loads the certificates of every HTTPS listener (blocking file I/O: call at start, off event loops).
+    /// Errors name the listener and the file at fault.
+    public static func makeTLSContexts(for listeners: [ListenerConfiguration]) throws -> [Int: TLSServerContext] {
+        var contexts: [Int: TLSServerContext] = [:]
+        for (index, listener) in listeners.enumerated() {
+            guard listener.protocol == .https, let settings = listener.tls else { continue }
+            do {
+                let configuration = TLSServerConfiguration(
+                    defaultCertificate: TLSCertificateFiles(
+                        certificateChainPath: settings.defaultCertificate.certificateChainPath,
+                        privateKeyPath: settings.defaultCertificate.privateKeyPath),
+                    additionalCertificates: settings.certificates.map {
+                        TLSCertificateFiles(certificateChainPath: $0.certificateChainPath, privateKeyPath: $0.privateKeyPath)
+                    },
+                    policy: try TLSSecurityPolicy.named(settings.securityPolicy))
+                contexts[index] = try TLSServerContext(configuration: configuration)
+            } catch {
+                throw LoadBalancerError("listener \(index) (HTTPS port \(listener.port)): \(error)")
+            }
+        }
+        return contexts
     }
 }
 

@@ -246,10 +246,10 @@ public final class LogSink: Sendable {
 /// reading /proc for every REPORT line would cost more than the invoke.
 struct MemorySample {
     var peakMB = 0
-    var lastReadMs: Int64 = .min
+    var lastReadMs: Int64?
 
     mutating func refresh(pid: Int32, nowMs: Int64) {
-        guard nowMs - lastReadMs >= 250 else { return }
+        if let lastReadMs, nowMs - lastReadMs < 250 { return }
         lastReadMs = nowMs
         if let rss = LogSink.peakResidentMB(pid: pid) { peakMB = max(peakMB, rss) }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import AlbatrossTLS
 import Foundation
 import LoadBalancer
 
@@ -27,10 +28,20 @@ struct Serve: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let configuration = runtime.configuration
+        let tlsContexts: [Int: TLSServerContext]
+        do {
+            tlsContexts = try LoadBalancer.makeTLSContexts(for: configuration.listeners)
+        } catch {
+            ConsoleOutput.error("albatross: \(error)")
+            await runtime.shutdown()
+            throw ExitCode(1)
+        }
+        if !tlsContexts.isEmpty { ConsoleOutput.line("albatross: \(OpenSSLVersion.current)") }
         let loadBalancer = LoadBalancer(
             listeners: configuration.listeners, targetGroups: configuration.targetGroups,
-            attributes: configuration.loadBalancerAttributes, invoker: runtime.invoker, group: runtime.group)
-        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+            attributes: configuration.loadBalancerAttributes, invoker: runtime.invoker, group: runtime.group,
+            tlsContexts: tlsContexts)
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM, SIGHUP])
         let bound: [LoadBalancer.BoundListener]
         do {
             bound = try await loadBalancer.start()
@@ -43,7 +54,31 @@ struct Serve: AsyncParsableCommand {
         for listener in bound {
             ConsoleOutput.line("albatross: listening on \(listener.url) (\(listener.configuration.protocol.rawValue))")
         }
-        let signal = await signals.next()
+        // Certificates are reloaded on SIGHUP and when their files change (checked every few seconds, off the
+        // event loops); live connections keep the certificate they started with.
+        let certificateWatcher = Task.detached {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(5))
+                for context in tlsContexts.values {
+                    if (try? context.reloadIfChanged()) == true {
+                        ConsoleOutput.line("albatross: certificates changed on disk, reloaded")
+                    }
+                }
+            }
+        }
+        var signal = await signals.next()
+        while signal == SIGHUP {
+            for (index, context) in tlsContexts.sorted(by: { $0.key < $1.key }) {
+                do {
+                    try context.reload()
+                    ConsoleOutput.line("albatross: SIGHUP: reloaded the certificates of listener \(index)")
+                } catch {
+                    ConsoleOutput.error("albatross: SIGHUP: listener \(index) keeps its certificates: \(error)")
+                }
+            }
+            signal = await signals.next()
+        }
+        certificateWatcher.cancel()
         ConsoleOutput.line("albatross: received \(signal == SIGINT ? "SIGINT" : "SIGTERM"), shutting down")
         await loadBalancer.stopAccepting()
         let grace = Duration.seconds(configuration.environments.shutdownGraceSeconds)

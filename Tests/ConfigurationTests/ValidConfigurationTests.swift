@@ -289,6 +289,9 @@ struct ValidConfigurationTests {
         let text = try String(contentsOf: example, encoding: .utf8)
         try TemporaryDirectory.with { directory in
             try directory.makeFunctionCode(under: "config/")
+            // The loader only checks that certificate files exist; `albatross cert` makes real ones.
+            try directory.write("config/certs/localhost.pem", "certificate")
+            try directory.write("config/certs/localhost-key.pem", "key")
             let path = try directory.write("config/example.yaml", text)
             let configuration = try ConfigurationLoader.load(path: path)
             #expect(configuration.functions.map(\.name) == ["echo", "hello-python"])
@@ -297,6 +300,17 @@ struct ValidConfigurationTests {
             #expect(configuration.targetGroups.map(\.multiValueHeaders) == [false, true])
             let listener = try #require(configuration.listeners.first)
             #expect(listener.port == 8080 && listener.bindAddress == "127.0.0.1" && listener.protocol == .http)
+            #expect(configuration.listeners.map(\.port) == [8080, 8443, 8081])
+            #expect(configuration.listeners[1].protocol == .https)
+            let redirectListener = ListenerRouter(configuration.listeners[2])
+            guard case .redirect(let toHTTPS) = redirectListener.defaultAction else {
+                Issue.record("expected the HTTP → HTTPS redirect")
+                return
+            }
+            #expect(
+                redirectListener.renderRedirect(
+                    toHTTPS, protocol: .http, host: "localhost", port: 8081, path: "/a/b", query: "q=1"
+                ).location == "https://localhost:8443/a/b?q=1")
 
             // The rules route as the comments say.
             let router = ListenerRouter(listener)
