@@ -72,10 +72,20 @@ public final class EnvironmentPool: Sendable {
         let limit = spec.function.maximumConcurrency
         let choice = state.withLockedValue { state -> Choice in
             if state.closed { return .closed }
-            if let id = state.idle.popLast(), var entry = state.environments[id] {
-                entry.idleSince = nil
-                state.environments[id] = entry
-                return .warm(entry.handle)
+            // Prefer the most recently used idle environment on the caller's own event loop: no thread hop.
+            var index = state.idle.count - 1
+            while index >= 0 {
+                if let entry = state.environments[state.idle[index]], entry.handle.loop === eventLoop { break }
+                index -= 1
+            }
+            if index < 0 && !state.idle.isEmpty { index = state.idle.count - 1 }
+            if index >= 0 {
+                let id = state.idle.remove(at: index)
+                if var entry = state.environments[id] {
+                    entry.idleSince = nil
+                    state.environments[id] = entry
+                    return .warm(entry.handle)
+                }
             }
             if state.count < limit {
                 state.count += 1
@@ -96,7 +106,7 @@ public final class EnvironmentPool: Sendable {
         case .warm(let handle):
             handle.invoke(pending)
         case .cold(let id):
-            startEnvironment(id: id, pending: pending)
+            startEnvironment(id: id, on: eventLoop, pending: pending)
         }
         return promise.futureResult.flatMapError { error in
             if error is EnvironmentNotReady, attempt < 3 {
@@ -106,8 +116,8 @@ public final class EnvironmentPool: Sendable {
         }
     }
 
-    private func startEnvironment(id: Int, pending: PendingInvocation) {
-        let loop = group.next()
+    /// Starts an environment on the caller's event loop, so that its invokes from there need no thread hop.
+    private func startEnvironment(id: Int, on loop: any EventLoop, pending: PendingInvocation) {
         let link = EnvironmentPoolLink(
             ready: { [weak self] id in self?.environmentReady(id) },
             terminated: { [weak self] id in self?.environmentTerminated(id) })
