@@ -129,7 +129,9 @@ public enum DeterministicZip {
         }
     }
 
-    private static func linkDestination(_ path: String, root: String, relative: String) throws(ZipArchiveError)
+    private static func linkDestination(
+        _ path: String, root: String, relative: String
+    ) throws(ZipArchiveError)
         -> String
     {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)

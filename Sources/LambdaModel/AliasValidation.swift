@@ -66,7 +66,9 @@ public enum AliasValidation {
 
     /// The same checks on an ``AliasRouting`` (its additional version and weight are the one-entry map; no
     /// additional version is the empty map). Returns it normalised (stickiness header names in lower case).
-    public static func validate(name: String, routing: AliasRouting, description: String?) throws(LambdaError)
+    public static func validate(
+        name: String, routing: AliasRouting, description: String?
+    ) throws(LambdaError)
         -> AliasRouting
     {
         var weights: [String: Double] = [:]
@@ -81,7 +83,8 @@ public enum AliasValidation {
     public static func checkVersionsExist(
         _ routing: AliasRouting, functionName: String, account: AccountContext, exists: (String) -> Bool
     ) throws(LambdaError) {
-        for version in [routing.primaryVersion] + (routing.additionalVersion.map { [$0] } ?? []) where !exists(version) {
+        for version in [routing.primaryVersion] + (routing.additionalVersion.map { [$0] } ?? []) where !exists(version)
+        {
             throw LambdaError(
                 .resourceNotFound, "Function not found: \(account.functionARN(functionName, qualifier: version))")
         }
@@ -135,7 +138,9 @@ public enum AliasValidation {
     /// Rules 2 and 3: keys are version numbers, values lie in 0.0–1.0. The value is shown as Java prints the map
     /// (`{2=2.0}`); with several entries they are listed in key order (AWS's order is unconfirmed).
     static func weightViolations(_ weights: [String: Double]) -> [LambdaError.ConstraintViolation] {
-        let shown = "{" + weights.sorted { $0.key < $1.key }.map { "\($0.key)=\(javaDouble($0.value))" }
+        let shown =
+            "{"
+            + weights.sorted { $0.key < $1.key }.map { "\($0.key)=\(javaDouble($0.value))" }
             .joined(separator: ", ") + "}"
         var violations: [LambdaError.ConstraintViolation] = []
         let badKey = weights.keys.contains { key in
@@ -206,6 +211,7 @@ public enum AliasValidation {
 
     private static func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
     private static func isAlphanumeric(_ b: UInt8) -> Bool {
-        isDigit(b) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+        isDigit(b) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z"))
+            || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
     }
 }

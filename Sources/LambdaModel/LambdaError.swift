@@ -50,7 +50,8 @@ public struct LambdaError: Error, Hashable, Sendable, CustomStringConvertible {
         public var text: String { "Value '\(value)' at '\(member)' failed to satisfy constraint: \(constraint)" }
     }
 
-    /// AWS's generic ValidationException: `1 validation error detected: …` or `N validation errors detected: …; …`.
+    /// AWS's generic ValidationException: `1 validation error detected: …` or
+    /// `N validation errors detected: …; …`.
     public static func validation(_ violations: [ConstraintViolation]) -> LambdaError {
         let count = violations.count
         let head = count == 1 ? "1 validation error detected: " : "\(count) validation errors detected: "

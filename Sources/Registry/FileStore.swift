@@ -22,7 +22,9 @@ enum FileStore {
         let synced = fsync(fd) == 0
         close(fd)
         guard written, synced else { throw .store("cannot write \(path) (errno \(errno))") }
-        guard rename(temporary, path) == 0 else { throw .store("cannot rename \(temporary) to \(path) (errno \(errno))") }
+        guard rename(temporary, path) == 0 else {
+            throw .store("cannot rename \(temporary) to \(path) (errno \(errno))")
+        }
         complete = true
         syncDirectory(of: path)
     }

@@ -42,7 +42,8 @@ enum FunctionChecks {
         if configuration.maximumConcurrency < 1 {
             throw RegistryError(
                 .invalidParameterValue,
-                "maximum concurrency of \(configuration.name) must be at least 1, not \(configuration.maximumConcurrency)")
+                "maximum concurrency of \(configuration.name) must be at least 1, not "
+                    + "\(configuration.maximumConcurrency)")
         }
         try checkEnvironment(configuration.environment, function: configuration.name)
     }

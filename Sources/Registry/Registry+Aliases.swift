@@ -104,7 +104,9 @@ extension Registry {
 
     // MARK: Helpers
 
-    private func validated(name: String, routing: AliasRouting, description: String?) throws(RegistryError)
+    private func validated(
+        name: String, routing: AliasRouting, description: String?
+    ) throws(RegistryError)
         -> AliasRouting
     {
         do {
@@ -155,7 +157,8 @@ extension Registry {
         var stickiness: Stickiness?
         if let stickinessText {
             guard let parsed = Stickiness(stickinessText) else {
-                throw RegistryError.store("alias \(functionName):\(name) has an unreadable stickiness '\(stickinessText)'")
+                throw RegistryError.store(
+                    "alias \(functionName):\(name) has an unreadable stickiness '\(stickinessText)'")
             }
             stickiness = parsed
         }

@@ -37,8 +37,9 @@ extension Registry {
         do {
             try ZipArchive.unpack(archive: copy, into: staging)
         } catch {
-            throw .store("cannot unpack the code package \(package) of \(what): \(error.problem)"
-                + (error.entry.map { " (entry \($0))" } ?? ""))
+            throw .store(
+                "cannot unpack the code package \(package) of \(what): \(error.problem)"
+                    + (error.entry.map { " (entry \($0))" } ?? ""))
         }
         if rename(staging, target) != 0 {
             // Another caller unpacked the same package first; theirs is identical.

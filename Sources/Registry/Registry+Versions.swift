@@ -9,7 +9,9 @@ extension Registry {
     /// same configuration, code and description again changes nothing (same RevisionId and LastModified);
     /// any effective change gets a new RevisionId and LastModified.
     @discardableResult
-    public func putLatest(_ configuration: FunctionConfiguration, description: String = "") throws(RegistryError)
+    public func putLatest(
+        _ configuration: FunctionConfiguration, description: String = ""
+    ) throws(RegistryError)
         -> FunctionVersionRecord
     {
         try FunctionChecks.check(configuration, description: description)
@@ -78,7 +80,9 @@ extension Registry {
                 try Int.fetchOne(
                     db, sql: "SELECT last_published FROM functions WHERE name = ?", arguments: [functionName]) ?? 0
             let latest = try record(from: latestRow)
-            if lastPublished > 0, let previousRow = try fetchVersionRow(db, function: functionName, number: lastPublished) {
+            if lastPublished > 0,
+                let previousRow = try fetchVersionRow(db, function: functionName, number: lastPublished)
+            {
                 let previous = try record(from: previousRow)
                 if previous.configuration == latest.configuration && previous.codeSha256 == latest.codeSha256 {
                     return previous

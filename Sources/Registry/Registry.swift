@@ -32,7 +32,8 @@ public final class Registry: Sendable {
     ///
     /// Fails when the key file exists with permissions wider than 0600, naming the file.
     public init(dataDirectory: String, account: AccountContext) throws(RegistryError) {
-        let directory = dataDirectory.count > 1 && dataDirectory.hasSuffix("/")
+        let directory =
+            dataDirectory.count > 1 && dataDirectory.hasSuffix("/")
             ? String(dataDirectory.dropLast()) : dataDirectory
         self.dataDirectory = directory
         self.account = account
@@ -138,11 +139,12 @@ public final class Registry: Sendable {
             self.lastModified = lastModified
         }
 
+        /// Writes the row; only `$LATEST` may replace an existing row, a published version is written once.
         func save(_ db: Database) throws {
             try db.execute(
                 sql: """
-                    INSERT OR REPLACE INTO versions (function_name, number, runtime, python_interpreter, handler,
-                        memory_size, timeout, maximum_concurrency, environment, code_sha256, code_size, description,
+                    INSERT \(number == 0 ? "OR REPLACE " : "")INTO versions (function_name, number, runtime,
+                        python_interpreter, handler, memory_size, timeout, maximum_concurrency, environment, code_sha256, code_size, description,
                         revision_id, last_modified)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,

@@ -137,6 +137,7 @@ struct AliasTests {
         #expect(try reopened.alias(functionName: "orders", name: "ip") == sticky)
         // The counter survives: the next publish is 3, not a reused number.
         #expect(try reopened.publishVersion(functionName: "orders").version == "3")
-        #expect(try reopened.version(functionName: "orders", version: "3").configuration.environment.first?.value == "abc")
+        #expect(
+            try reopened.version(functionName: "orders", version: "3").configuration.environment.first?.value == "abc")
     }
 }

@@ -106,7 +106,8 @@ struct AliasValidationTests {
                     + "to satisfy constraint: Member must have length less than or equal to 256")
         ) {
             try AliasValidation.validate(
-                name: "live", routing: AliasRouting(primaryVersion: "1"), description: String(repeating: "d", count: 257))
+                name: "live", routing: AliasRouting(primaryVersion: "1"),
+                description: String(repeating: "d", count: 257))
         }
         let routing = try AliasValidation.validate(
             name: "live",

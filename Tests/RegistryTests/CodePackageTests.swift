@@ -44,7 +44,8 @@ struct CodePackageTests {
         let code = try fixture.codeDirectory(
             "det",
             [
-                "bootstrap": "#!/bin/sh\necho hi\n", "z.txt": "last", "a/deep/file.py": String(repeating: "x", count: 5000),
+                "bootstrap": "#!/bin/sh\necho hi\n", "z.txt": "last",
+                "a/deep/file.py": String(repeating: "x", count: 5000),
                 "a-b.txt": "dash",
             ])
         try FileManager.default.createDirectory(atPath: "\(code)/empty", withIntermediateDirectories: true)
@@ -111,7 +112,10 @@ struct CodePackageTests {
         let fixture = try RegistryFixture()
         let code = try fixture.codeDirectory("escape", ["bootstrap": "x"])
         symlink("/etc/passwd", "\(code)/passwd")
-        #expect(throws: ZipArchiveError(archive: code, entry: "passwd", "is a symbolic link to the absolute path /etc/passwd")) {
+        #expect(
+            throws: ZipArchiveError(
+                archive: code, entry: "passwd", "is a symbolic link to the absolute path /etc/passwd")
+        ) {
             try DeterministicZip.pack(directory: code)
         }
         expectRegistryError(

@@ -9,7 +9,9 @@ struct EncryptionTests {
 
     /// Every byte the database keeps on disk: the main file, its WAL and its shared-memory index.
     static func databaseBytes(_ fixture: RegistryFixture) -> [Data] {
-        ["", "-wal", "-shm"].compactMap { FileManager.default.contents(atPath: "\(fixture.dataDirectory)/registry.sqlite\($0)") }
+        ["", "-wal", "-shm"].compactMap {
+            FileManager.default.contents(atPath: "\(fixture.dataDirectory)/registry.sqlite\($0)")
+        }
     }
 
     @Test func plaintextNeverReachesTheDatabase() throws {
@@ -24,7 +26,7 @@ struct EncryptionTests {
 
         let files = Self.databaseBytes(fixture)
         #expect(files.count >= 2, "expected the database and its WAL")
-        #expect(files.contains { !$0.isEmpty } )
+        #expect(files.contains { !$0.isEmpty })
         let plain = Data(Self.secret.utf8)
         // The search works: a value stored in plaintext (the description) is found.
         #expect(files.contains { $0.range(of: Data("marker-description".utf8)) != nil })
@@ -35,7 +37,9 @@ struct EncryptionTests {
         #expect(grep.split(separator: "\n").allSatisfy { $0.hasSuffix(":0") })
 
         // Decrypted on read, per version.
-        #expect(try registry.version(functionName: "orders", version: "1").configuration.environment.first?.value == Self.secret)
+        #expect(
+            try registry.version(functionName: "orders", version: "1").configuration.environment.first?.value
+                == Self.secret)
         #expect(
             try registry.version(functionName: "orders", version: "2").configuration.environment.first?.value
                 == Self.secret + "-2")

@@ -82,8 +82,9 @@ struct PublishTests {
         let published = try registry.publishVersion(
             functionName: "orders", expectedCodeSha256: latest.codeSha256, expectedRevisionId: latest.revisionId)
         #expect(published.version == "1")
-        #expect(registryError { _ = try registry.publishVersion(functionName: "orders", expectedCodeSha256: "x") }?
-            .httpStatus == 400)
+        #expect(
+            registryError { _ = try registry.publishVersion(functionName: "orders", expectedCodeSha256: "x") }?
+                .httpStatus == 400)
     }
 
     @Test func missingVersionsAreNotFound() throws {

@@ -39,12 +39,16 @@ final class RegistryFixture {
         FunctionConfiguration(
             name: name, runtime: Runtime(identifier: "provided.al2023")!, handler: "handler",
             code: .directory(code), memorySize: memorySize,
-            environment: environment.sorted { $0.key < $1.key }.map { EnvironmentVariable(name: $0.key, value: $0.value) })
+            environment: environment.sorted { $0.key < $1.key }.map {
+                EnvironmentVariable(name: $0.key, value: $0.value)
+            })
     }
 
     /// A function `orders` with one file and the given environment, put as `$LATEST`.
     @discardableResult
-    func putOrders(body: String = "v1", memorySize: Int = 128, environment: [String: String] = [:]) throws
+    func putOrders(
+        body: String = "v1", memorySize: Int = 128, environment: [String: String] = [:]
+    ) throws
         -> FunctionVersionRecord
     {
         let code = try codeDirectory("orders-\(body)", ["bootstrap": "#!/bin/sh\necho \(body)\n"])
