@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // System OpenSSL (3.0 or newer), linked through pkg-config.
@@ -47,6 +48,15 @@ let package = Package(
         ),
         // Functions, versions, names, ARNs.
         .target(name: "LambdaModel", swiftSettings: strictSettings),
+        // Functions, versions and aliases stored in SQLite; code packages addressed by SHA-256.
+        .target(
+            name: "Registry",
+            dependencies: [
+                "LambdaModel", "CodeStore", "COpenSSL", "CZlib",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // Listener rules and target-group selection; pure.
         .target(name: "Routing", dependencies: ["LambdaModel"], swiftSettings: strictSettings),
         // YAML configuration → typed values, validated at load.
@@ -118,6 +128,7 @@ let package = Package(
         .testTarget(name: "ALBEventsTests", dependencies: ["ALBEvents"]),
         .testTarget(name: "CodeStoreTests", dependencies: ["CodeStore", "AlbatrossTestKit"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
+        .testTarget(name: "RegistryTests", dependencies: ["Registry", "AlbatrossTestKit"]),
         .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
         .testTarget(
             name: "AlbatrossTLSTests",

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libssl-dev pkg-config zlib1g-dev curl bash python3 python3-venv openssl procps)
+packages=(libssl-dev libsqlite3-dev pkg-config zlib1g-dev curl bash python3 python3-venv openssl procps)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -1,0 +1,46 @@
+internal import GRDB
+
+/// The registry's tables, created and upgraded by GRDB migrations (docs/registry.md describes them).
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: functions, versions, aliases") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE functions (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        last_published INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE TABLE versions (
+                        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+                        number INTEGER NOT NULL CHECK (number >= 0),
+                        runtime TEXT NOT NULL,
+                        python_interpreter TEXT,
+                        handler TEXT NOT NULL,
+                        memory_size INTEGER NOT NULL,
+                        timeout INTEGER NOT NULL,
+                        maximum_concurrency INTEGER NOT NULL,
+                        environment BLOB NOT NULL,
+                        code_sha256 TEXT NOT NULL,
+                        code_size INTEGER NOT NULL,
+                        description TEXT NOT NULL,
+                        revision_id TEXT NOT NULL,
+                        last_modified TEXT NOT NULL,
+                        PRIMARY KEY (function_name, number)
+                    );
+                    CREATE TABLE aliases (
+                        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+                        name TEXT NOT NULL,
+                        primary_version TEXT NOT NULL,
+                        additional_version TEXT,
+                        additional_weight REAL NOT NULL DEFAULT 0,
+                        stickiness TEXT,
+                        description TEXT NOT NULL,
+                        revision_id TEXT NOT NULL,
+                        PRIMARY KEY (function_name, name)
+                    );
+                    """)
+        }
+        return migrator
+    }
+}
