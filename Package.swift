@@ -104,10 +104,16 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Applying a configuration to the store, and building the invoker's catalog from it.
+        .target(
+            name: "Deployment",
+            dependencies: ["Configuration", "Registry", "Invocation", "LambdaModel"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "albatross",
             dependencies: [
-                "Configuration", "LoadBalancer", "Invocation", "Environments", "Observability", "LambdaModel",
+                "Configuration", "Deployment", "Registry", "Routing", "LoadBalancer", "Invocation", "Environments", "Observability", "LambdaModel",
                 "AlbatrossTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -119,7 +125,7 @@ let package = Package(
         .target(
             name: "AlbatrossTestKit",
             dependencies: [
-                "Configuration", "LoadBalancer", "Invocation", "Environments", "LambdaModel",
+                "Configuration", "Deployment", "Registry", "LoadBalancer", "Invocation", "Environments", "LambdaModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -14,6 +14,8 @@ public struct AlbatrossConfiguration: Sendable, Hashable {
     public var listeners: [ListenerConfiguration]
     public var loadBalancerAttributes: LoadBalancerAttributes
     public var environments: EnvironmentSettings
+    /// The configuration file it was read from.
+    public var file: String = ""
     /// Published versions declared per function (by function name), in version order.
     public var declaredVersions: [String: [DeclaredVersion]] = [:]
     /// Aliases declared per function (by function name).

@@ -92,6 +92,7 @@ struct ConfigurationParser {
             account.accountID = accountID
         }
         var configuration = AlbatrossConfiguration(dataDirectory: dataDirectory, account: account)
+        configuration.file = file
         if let node = mapping.optional("environments") {
             configuration.environments = try parseEnvironments(node)
         }
@@ -167,7 +168,7 @@ struct ConfigurationParser {
         "routing.http.xff_header_processing.mode", "routing.http.xff_client_port.enabled",
         "routing.http.preserve_host_header.enabled", "routing.http.drop_invalid_header_fields.enabled",
         "routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "idle_timeout.timeout_seconds",
-        "albatross.multi_value_header_order",
+        "albatross.multi_value_header_order", "albatross.executed_version_header",
     ]
 
     func parseAttributes(_ node: ConfigNode) throws(ConfigurationError) -> LoadBalancerAttributes {
@@ -188,6 +189,12 @@ struct ConfigurationParser {
                 attributes.tlsVersionAndCipherSuiteHeaders = try value.bool()
             case "idle_timeout.timeout_seconds":
                 attributes.idleTimeoutSeconds = try value.int(in: 1...4000)
+            case "albatross.executed_version_header":
+                let name = try value.nonEmptyString()
+                guard RoutingValidation.validateHTTPHeaderName(name) == nil || name.lowercased() == "host" else {
+                    throw value.error("\"\(name)\" is not a valid header name")
+                }
+                attributes.executedVersionHeader = name
             case "albatross.multi_value_header_order":
                 attributes.multiValueHeaderOrder = .init(
                     rawValue: try value.choice(["preserve", "reverse", "shuffle"]))!

@@ -196,8 +196,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
         body = nil
         let group = target.targetGroup
         let request = Invoker.Request(
-            functionName: group.functionName ?? "", qualifier: group.qualifier, payload: event, traceHeader: traceHeader
-        )
+            functionName: group.functionName ?? "", qualifier: group.qualifier, payload: event, traceHeader: traceHeader,
+            headers: albHead.headers, clientAddress: connection.clientAddress)
+        let versionHeader = listener.attributes.executedVersionHeader
         let multiValue = group.multiValueHeaders
         let order = listener.multiValueOrder
         invoker.invoke(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
@@ -209,9 +210,10 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     return
                 }
                 do {
-                    let response = try ALBResultDecoder.decode(
+                    var response = try ALBResultDecoder.decode(
                         outcome.payload, multiValueHeaders: multiValue, order: order, random: &self.random,
                         allocator: context.channel.allocator)
+                    if let versionHeader { response.headers.append((versionHeader, outcome.executedVersion)) }
                     self.write(context: context, response: response)
                 } catch let rejection as ALBRejection {
                     self.writeErrorPage(context: context, status: rejection.status, close: false)

@@ -74,6 +74,9 @@ public struct LoadBalancerAttributes: Sendable, Hashable {
     public var multiValueHeaderOrder: MultiValueOrder = .reverse
     /// Connection idle timeout in seconds (`idle_timeout.timeout_seconds`, default 60).
     public var idleTimeoutSeconds: Int = 60
+    /// A response header naming the function version that ran (`albatross.executed_version_header`); nil, the
+    /// default, sends none, as an ALB does.
+    public var executedVersionHeader: String?
 
     public init() {}
 }

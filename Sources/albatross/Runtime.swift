@@ -1,10 +1,12 @@
 import Configuration
+import Deployment
 import Foundation
 import Invocation
 import LambdaModel
 import NIOCore
 import NIOPosix
 import Observability
+import Registry
 
 /// The parts `serve` and `invoke` share: configuration, event loops, logs and the invoker.
 final class PlatformRuntime: Sendable {
@@ -13,6 +15,9 @@ final class PlatformRuntime: Sendable {
     let threadPool: NIOThreadPool
     let logSink: LogSink
     let invoker: Invoker
+    let registry: Registry
+    /// `$LATEST` of every configured function, run from its code in place.
+    let latest: [String: FunctionCatalog.Version]
 
     init(configurationPath: String, mirrorLogs: Bool) throws {
         let configuration: AlbatrossConfiguration
@@ -28,14 +33,25 @@ final class PlatformRuntime: Sendable {
         } catch {
             throw CommandFailure("cannot create the data directory \(configuration.dataDirectory): \(error)")
         }
-        var roots: [String: String] = [:]
+        var latest: [String: FunctionCatalog.Version] = [:]
         for function in configuration.functions {
             do {
-                roots[function.name] = try CodePreparer.taskRoot(
-                    for: function, dataDirectory: configuration.dataDirectory)
+                let root = try CodePreparer.taskRoot(for: function, dataDirectory: configuration.dataDirectory)
+                latest[function.name] = FunctionCatalog.Version(
+                    configuration: function, version: "$LATEST", taskRoot: root)
             } catch {
                 throw CommandFailure("\(error)")
             }
+        }
+        self.latest = latest
+        // The store of versions and aliases: the configuration's declarations are applied (idempotently).
+        let catalog: FunctionCatalog
+        do {
+            registry = try Registry(dataDirectory: configuration.dataDirectory, account: configuration.account)
+            try ConfigurationApplier.apply(configuration, to: registry)
+            catalog = try CatalogBuilder.build(registry: registry, latest: latest)
+        } catch {
+            throw CommandFailure("\(error)")
         }
         group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         threadPool = NIOThreadPool(numberOfThreads: 2)
@@ -48,8 +64,31 @@ final class PlatformRuntime: Sendable {
             idleTimeout: .seconds(Int64(configuration.environments.idleTimeoutSeconds)),
             defaultPythonInterpreter: configuration.environments.defaultPythonInterpreter)
         invoker = Invoker(
-            functions: configuration.functions, taskRoots: roots, settings: settings, group: group,
-            threadPool: threadPool, logSink: logSink)
+            catalog: catalog, settings: settings, group: group, threadPool: threadPool, logSink: logSink)
+    }
+
+    /// Rebuilds the catalog whenever another process (the CLI) changes versions or aliases in the store, so that
+    /// an alias change applies to the next request without a restart. Polls once a second, off the event loops.
+    func watchRegistry() -> Task<Void, Never> {
+        let registry = self.registry
+        let latest = self.latest
+        let invoker = self.invoker
+        return Task.detached {
+            var last = (try? CatalogBuilder.fingerprint(registry: registry)) ?? ""
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                guard let current = try? CatalogBuilder.fingerprint(registry: registry), current != last else {
+                    continue
+                }
+                do {
+                    invoker.replaceCatalog(try CatalogBuilder.build(registry: registry, latest: latest))
+                    last = current
+                    ConsoleOutput.line("albatross: versions or aliases changed in the store; now serving them")
+                } catch {
+                    ConsoleOutput.error("albatross: cannot load the changed versions or aliases: \(error)")
+                }
+            }
+        }
     }
 
     /// Stops environments (waiting until their processes are reaped), then logs and threads.

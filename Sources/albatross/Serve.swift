@@ -54,6 +54,7 @@ struct Serve: AsyncParsableCommand {
         for listener in bound {
             ConsoleOutput.line("albatross: listening on \(listener.url) (\(listener.configuration.protocol.rawValue))")
         }
+        let registryWatcher = runtime.watchRegistry()
         // Certificates are reloaded on SIGHUP and when their files change (checked every few seconds, off the
         // event loops); live connections keep the certificate they started with.
         let certificateWatcher = Task.detached {
@@ -79,6 +80,7 @@ struct Serve: AsyncParsableCommand {
             signal = await signals.next()
         }
         certificateWatcher.cancel()
+        registryWatcher.cancel()
         ConsoleOutput.line("albatross: received \(signal == SIGINT ? "SIGINT" : "SIGTERM"), shutting down")
         await loadBalancer.stopAccepting()
         let grace = Duration.seconds(configuration.environments.shutdownGraceSeconds)

@@ -1,0 +1,49 @@
+public import Invocation
+public import Registry
+
+/// Builds the invoker's catalog from the store: every function's published versions (run from their stored,
+/// hash-verified packages) and aliases. `$LATEST` runs from the configuration's code in place (`latestRoots`),
+/// so that editing a function's directory and restarting is enough during development.
+///
+/// Blocking (SQLite, unpacking): call it off the event loops.
+public enum CatalogBuilder {
+    public static func build(
+        registry: Registry, latest: [String: FunctionCatalog.Version]
+    ) throws(RegistryError) -> FunctionCatalog {
+        var catalog = FunctionCatalog()
+        for record in try registry.functions() {
+            var function = FunctionCatalog.Function()
+            if let version = latest[record.functionName] {
+                function.versions["$LATEST"] = version
+            }
+            for version in try registry.versions(functionName: record.functionName) where version.number != nil {
+                function.versions[version.version] = FunctionCatalog.Version(
+                    configuration: version.configuration, version: version.version,
+                    taskRoot: try registry.taskRoot(for: version))
+            }
+            for alias in try registry.aliases(functionName: record.functionName) {
+                function.aliases[alias.name] = alias.routing
+            }
+            catalog.functions[record.functionName] = function
+        }
+        // Functions of the configuration that the store does not know (yet) still run as $LATEST.
+        for (name, version) in latest where catalog.functions[name] == nil {
+            catalog.functions[name] = FunctionCatalog.Function(versions: ["$LATEST": version])
+        }
+        return catalog
+    }
+
+    /// A cheap summary of what the catalog is built from, to notice changes made by another process (the CLI).
+    public static func fingerprint(registry: Registry) throws(RegistryError) -> String {
+        var parts: [String] = []
+        for record in try registry.functions() {
+            for version in try registry.versions(functionName: record.functionName) where version.number != nil {
+                parts.append("\(record.functionName):\(version.version):\(version.revisionId)")
+            }
+            for alias in try registry.aliases(functionName: record.functionName) {
+                parts.append("\(record.functionName)@\(alias.name):\(alias.revisionId)")
+            }
+        }
+        return parts.joined(separator: "|")
+    }
+}

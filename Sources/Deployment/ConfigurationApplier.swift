@@ -1,0 +1,105 @@
+public import Configuration
+import LambdaModel
+public import Registry
+
+/// Makes the store match what a configuration declares: each function's `$LATEST`, its published versions and
+/// its aliases.
+///
+/// Applying is idempotent: versions that already exist with the same code and configuration are left alone,
+/// aliases that already route the same way are not touched (so their RevisionId stays), and nothing is
+/// published twice across restarts. A declared version that differs from the stored one of the same number is a
+/// conflict, reported at the configuration's file, line and key path, and so is anything AWS would refuse (with
+/// AWS's message). Blocking (SQLite, hashing): call it at start-up or on a thread, never on an event loop.
+public enum ConfigurationApplier {
+    public static func apply(_ configuration: AlbatrossConfiguration, to registry: Registry)
+        throws(ConfigurationError)
+    {
+        for (index, function) in configuration.functions.enumerated() {
+            let declared = configuration.declaredVersions[function.name] ?? []
+            for version in declared {
+                try applyVersion(version, registry: registry)
+            }
+            do {
+                try registry.putLatest(function)
+            } catch {
+                throw ConfigurationError(
+                    file: configuration.file, line: nil, keyPath: "functions[\(index)]", message: error.message)
+            }
+            for alias in configuration.declaredAliases[function.name] ?? [] {
+                try applyAlias(alias, functionName: function.name, registry: registry)
+            }
+        }
+    }
+
+    private static func applyVersion(_ declared: DeclaredVersion, registry: Registry) throws(ConfigurationError) {
+        let name = declared.configuration.name
+        let site = declared.site
+        do {
+            let existing = try registry.versions(functionName: name).filter { $0.number != nil }
+            let latest = try registry.putLatest(declared.configuration, description: declared.description ?? "")
+            if let stored = existing.first(where: { $0.number == declared.number }) {
+                guard stored.codeSha256 == latest.codeSha256 else {
+                    throw site.error(
+                        "version \(declared.number) of \(name) in the store has CodeSha256 \(stored.codeSha256), "
+                            + "but the code declared here has \(latest.codeSha256); published versions cannot "
+                            + "change: declare a new version instead")
+                }
+                if let difference = Self.difference(stored.configuration, latest.configuration) {
+                    throw site.error(
+                        "version \(declared.number) of \(name) in the store has a different \(difference); "
+                            + "published versions cannot change: declare a new version instead")
+                }
+                return
+            }
+            let highest = existing.compactMap(\.number).max() ?? 0
+            guard declared.number == highest + 1 else {
+                throw site.error(
+                    "the store's highest version of \(name) is \(highest), so the next one published is "
+                        + "\(highest + 1), not \(declared.number)")
+            }
+            let published = try registry.publishVersion(functionName: name, description: declared.description)
+            guard published.number == declared.number else {
+                throw site.error(
+                    "version \(declared.number) of \(name) is identical to version \(published.version); "
+                        + "AWS publishes no new version when nothing changed")
+            }
+        } catch let error as ConfigurationError {
+            throw error
+        } catch let error as RegistryError {
+            throw site.error(error.message)
+        } catch {
+            throw site.error("\(error)")
+        }
+    }
+
+    private static func applyAlias(_ declared: DeclaredAlias, functionName: String, registry: Registry)
+        throws(ConfigurationError)
+    {
+        let description = declared.description ?? ""
+        do {
+            let existing = try registry.aliases(functionName: functionName).first { $0.name == declared.name }
+            if let existing {
+                if existing.routing == declared.routing && existing.description == description { return }
+                try registry.updateAlias(
+                    functionName: functionName, name: declared.name, routing: declared.routing,
+                    description: description)
+            } else {
+                try registry.createAlias(
+                    functionName: functionName, name: declared.name, routing: declared.routing,
+                    description: description)
+            }
+        } catch {
+            throw declared.site.error(error.message)
+        }
+    }
+
+    /// The first setting in which two configurations differ (code aside), for conflict messages.
+    static func difference(_ a: FunctionConfiguration, _ b: FunctionConfiguration) -> String? {
+        if a.runtime.identifier != b.runtime.identifier { return "runtime (\(a.runtime) here \(b.runtime))" }
+        if a.handler != b.handler { return "handler (\(a.handler), here \(b.handler))" }
+        if a.memorySize != b.memorySize { return "memorySize (\(a.memorySize), here \(b.memorySize))" }
+        if a.timeout != b.timeout { return "timeout (\(a.timeout), here \(b.timeout))" }
+        if a.environment != b.environment { return "environment (values not shown)" }
+        return nil
+    }
+}
