@@ -2,7 +2,7 @@
 # Runs Albatross's hot-path micro-benchmarks and prints the results.
 #
 #   bench/micro/run.sh [options]              the package-benchmark suite, built in release mode: wall clock,
-#                                             CPU time, throughput and allocations per operation. Options go to
+#                                             throughput and allocations per operation. Options go to
 #                                             `swift package benchmark`, e.g. --filter 'Encode.*'.
 #   bench/micro/run.sh --instructions [N]     instructions per operation, counted by callgrind over N operations
 #                                             (default 1000) minus a run of 0: repeatable however busy the machine.
