@@ -10,7 +10,10 @@ let package = Package(
     name: "albatross",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "albatross", targets: ["albatross"])
+        .executable(name: "albatross", targets: ["albatross"]),
+        // For bench/micro (a separate package that depends on this one by path).
+        .library(name: "ALBEvents", targets: ["ALBEvents"]),
+        .library(name: "Routing", targets: ["Routing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
