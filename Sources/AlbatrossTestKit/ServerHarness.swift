@@ -1,10 +1,12 @@
 public import Configuration
+import Deployment
 import Foundation
 public import Invocation
 public import LoadBalancer
 import NIOCore
 public import NIOPosix
 public import Observability
+public import Registry
 
 /// The whole front end in-process, from a YAML configuration, on free ports: what `albatross serve` runs.
 public final class ServerHarness: Sendable {
@@ -15,22 +17,27 @@ public final class ServerHarness: Sendable {
     public let invoker: Invoker
     public let loadBalancer: LoadBalancer
     public let listeners: [LoadBalancer.BoundListener]
+    public let registry: Registry
 
     /// Parses `yaml` (relative paths against `baseDirectory`), prepares code and starts every listener.
     public init(yaml: String, baseDirectory: String) async throws {
         configuration = try ConfigurationLoader.parse(
             yaml: yaml, file: "\(baseDirectory)/test.yaml", baseDirectory: baseDirectory)
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        var roots: [String: String] = [:]
+        var latest: [String: FunctionCatalog.Version] = [:]
         for function in configuration.functions {
-            roots[function.name] = try CodePreparer.taskRoot(for: function, dataDirectory: configuration.dataDirectory)
+            let root = try CodePreparer.taskRoot(for: function, dataDirectory: configuration.dataDirectory)
+            latest[function.name] = FunctionCatalog.Version(configuration: function, version: "$LATEST", taskRoot: root)
         }
+        registry = try Registry(dataDirectory: configuration.dataDirectory, account: configuration.account)
+        try ConfigurationApplier.apply(configuration, to: registry)
+        let catalog = try CatalogBuilder.build(registry: registry, latest: latest)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
         threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
         logSink = LogSink(dataDirectory: configuration.dataDirectory)
         invoker = Invoker(
-            functions: configuration.functions, taskRoots: roots,
+            catalog: catalog,
             settings: InvokerSettings(
                 account: configuration.account,
                 idleTimeout: .seconds(Int64(configuration.environments.idleTimeoutSeconds)),

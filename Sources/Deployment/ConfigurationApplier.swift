@@ -35,7 +35,8 @@ public enum ConfigurationApplier {
         let name = declared.configuration.name
         let site = declared.site
         do {
-            let existing = try registry.versions(functionName: name).filter { $0.number != nil }
+            let known = try registry.functions().contains { $0.functionName == name }
+            let existing = known ? try registry.versions(functionName: name).filter { $0.number != nil } : []
             let latest = try registry.putLatest(declared.configuration, description: declared.description ?? "")
             if let stored = existing.first(where: { $0.number == declared.number }) {
                 guard stored.codeSha256 == latest.codeSha256 else {

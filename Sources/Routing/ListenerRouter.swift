@@ -173,15 +173,16 @@ enum RoutingText {
 
     /// `example.com:8080` → `example.com`; `[::1]:8080` → `[::1]`; a bare IPv6 literal is left alone.
     static func hostWithoutPort(_ host: String) -> Substring {
-        let text = Substring(host)
-        if text.hasPrefix("[") {
-            if let close = text.firstIndex(of: "]") { return text[...close] }
-            return text
+        // Byte-wise: the separators are ASCII, and walking Characters costs more than the match itself.
+        let utf8 = host.utf8
+        if utf8.first == UInt8(ascii: "[") {
+            if let close = utf8.firstIndex(of: UInt8(ascii: "]")) { return host[...close] }
+            return host[...]
         }
-        guard let colon = text.lastIndex(of: ":"), text.firstIndex(of: ":") == colon else { return text }
-        let port = text[text.index(after: colon)...]
-        guard port.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return text }
-        return text[..<colon]
+        guard let colon = utf8.lastIndex(of: UInt8(ascii: ":")), utf8.firstIndex(of: UInt8(ascii: ":")) == colon
+        else { return host[...] }
+        guard utf8[utf8.index(after: colon)...].allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return host[...] }
+        return host[..<colon]
     }
 
     /// Percent-decodes `text`, turning `+` into a space (HTML form encoding). Malformed escapes stay as they
