@@ -44,6 +44,8 @@ public final class Registry: Sendable {
         var configuration = Configuration()
         configuration.label = "registry"
         configuration.busyMode = .timeout(30)
+        // Committed publishes survive power loss too, not only a killed process.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         do {
             pool = try DatabasePool(path: "\(directory)/registry.sqlite", configuration: configuration)
             try Schema.migrator.migrate(pool)
@@ -144,8 +146,8 @@ public final class Registry: Sendable {
             try db.execute(
                 sql: """
                     INSERT \(number == 0 ? "OR REPLACE " : "")INTO versions (function_name, number, runtime,
-                        python_interpreter, handler, memory_size, timeout, maximum_concurrency, environment, code_sha256, code_size, description,
-                        revision_id, last_modified)
+                        python_interpreter, handler, memory_size, timeout, maximum_concurrency, environment,
+                        code_sha256, code_size, description, revision_id, last_modified)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
