@@ -159,12 +159,10 @@ public final class Registry: Sendable {
 
     static func versionName(_ number: Int) -> String { number == 0 ? latest : String(number) }
 
-    /// `$LATEST` → 0, `"7"` → 7, anything else nil.
+    /// `$LATEST` → 0, `"7"` → 7, anything else (`"07"`, `"0"`, `"live"`) nil.
     static func versionNumber(_ version: String) -> Int? {
         if version == latest { return 0 }
-        guard !version.isEmpty, version.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let number = Int(version),
-            number > 0
-        else { return nil }
+        guard let number = Int(version), number > 0, String(number) == version else { return nil }
         return number
     }
 
