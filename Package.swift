@@ -55,7 +55,7 @@ let package = Package(
         .target(
             name: "Registry",
             dependencies: [
-                "LambdaModel", "CodeStore", "COpenSSL", "CZlib",
+                "LambdaModel", "CodeStore", "COpenSSL",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings

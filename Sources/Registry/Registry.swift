@@ -44,6 +44,8 @@ public final class Registry: Sendable {
         var configuration = Configuration()
         configuration.label = "registry"
         configuration.busyMode = .timeout(30)
+        // Committed publishes survive power loss too, not only a killed process.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
         do {
             pool = try DatabasePool(path: "\(directory)/registry.sqlite", configuration: configuration)
             try Schema.migrator.migrate(pool)
@@ -144,8 +146,8 @@ public final class Registry: Sendable {
             try db.execute(
                 sql: """
                     INSERT \(number == 0 ? "OR REPLACE " : "")INTO versions (function_name, number, runtime,
-                        python_interpreter, handler, memory_size, timeout, maximum_concurrency, environment, code_sha256, code_size, description,
-                        revision_id, last_modified)
+                        python_interpreter, handler, memory_size, timeout, maximum_concurrency, environment,
+                        code_sha256, code_size, description, revision_id, last_modified)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
@@ -157,12 +159,10 @@ public final class Registry: Sendable {
 
     static func versionName(_ number: Int) -> String { number == 0 ? latest : String(number) }
 
-    /// `$LATEST` → 0, `"7"` → 7, anything else nil.
+    /// `$LATEST` → 0, `"7"` → 7, anything else (`"07"`, `"0"`, `"live"`) nil.
     static func versionNumber(_ version: String) -> Int? {
         if version == latest { return 0 }
-        guard !version.isEmpty, version.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let number = Int(version),
-            number > 0
-        else { return nil }
+        guard let number = Int(version), number > 0, String(number) == version else { return nil }
         return number
     }
 

@@ -50,6 +50,10 @@ struct AliasTests {
         expectRegistryError("ResourceNotFoundException", "Function not found: \(Self.arn):7") {
             try registry.createAlias(functionName: "orders", name: "x", routing: AliasRouting(primaryVersion: "7"))
         }
+        // Version names are exact: "01" is not version 1.
+        expectRegistryError("ResourceNotFoundException", "Function not found: \(Self.arn):01") {
+            try registry.createAlias(functionName: "orders", name: "x", routing: AliasRouting(primaryVersion: "01"))
+        }
         // Rule 6: the additional version must exist.
         expectRegistryError("ResourceNotFoundException", "Function not found: \(Self.arn):10") {
             try registry.createAlias(

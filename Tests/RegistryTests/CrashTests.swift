@@ -22,7 +22,7 @@ struct CrashTests {
             try FileManager.default.createDirectory(atPath: code, withIntermediateDirectories: true)
             try "#!/bin/sh\necho \(iteration)-\(getpid())\n".write(
                 toFile: "\(code)/bootstrap", atomically: true, encoding: .utf8)
-            try String(repeating: "payload \(iteration) ", count: 2000).write(
+            try String(repeating: "payload \(iteration) ", count: 200).write(
                 toFile: "\(code)/data.txt", atomically: true, encoding: .utf8)
             try registry.putLatest(
                 FunctionConfiguration(
@@ -53,7 +53,7 @@ struct CrashTests {
         var lastCount = 1
         var grew = 0
         var published: [String: FunctionVersionRecord] = [:]
-        while trials < 30 && Date().timeIntervalSince(started) < 25 {
+        while trials < 12 && Date().timeIntervalSince(started) < 12 {
             trials += 1
             let worker = Process()
             worker.executableURL = URL(fileURLWithPath: executable)

@@ -95,7 +95,11 @@ struct EncryptionTests {
     @Test func databaseIsInWALMode() throws {
         let fixture = try RegistryFixture()
         try fixture.putOrders()
-        let mode = try shell("sqlite3 '\(fixture.dataDirectory)/registry.sqlite' 'PRAGMA journal_mode;'")
-        #expect(mode.trimmingCharacters(in: .whitespacesAndNewlines) == "wal")
+        // SQLite's file header: bytes 18 and 19 (write and read format versions) are 2 in WAL mode, 1 otherwise.
+        let header = [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(fixture.dataDirectory)/registry.sqlite")))
+        #expect(header.count >= 100)
+        #expect(String(decoding: header.prefix(15), as: UTF8.self) == "SQLite format 3")
+        #expect(header[18] == 2 && header[19] == 2)
+        #expect(FileManager.default.fileExists(atPath: "\(fixture.dataDirectory)/registry.sqlite-wal"))
     }
 }
