@@ -28,7 +28,7 @@ struct VersionsAndAliasesTests {
             versions:
               - {version: 1, code: ./one}
               - {version: 2, code: ./two}
-        \(extraVersion ? "          - {version: 3, code: ./three}" : "")
+        \(extraVersion ? "      - {version: 3, code: ./three}" : "")
             aliases:
               - {name: live, version: "1", weights: {"2": \(weight)}\(sticky.map { ", sticky: \"\($0)\"" } ?? "")}
         targetGroups:
