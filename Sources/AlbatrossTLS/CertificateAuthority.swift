@@ -1,7 +1,7 @@
 internal import COpenSSL
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A local certificate authority for development, the engine of `albatross cert`: it lets `curl --cacert`,
@@ -226,8 +226,10 @@ public struct CertificateAuthority: Sendable {
         guard !labels.isEmpty, name.utf8.count <= 253 else { return false }
         return labels.allSatisfy { label in
             !label.isEmpty && label.utf8.count <= 63 && !label.hasPrefix("-") && !label.hasSuffix("-")
-                && label.utf8.allSatisfy { $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0)
-                    || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0) }
+                && label.utf8.allSatisfy {
+                    $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0)
+                        || (0x41...0x5a).contains($0) || (0x61...0x7a).contains($0)
+                }
         }
     }
 }

@@ -1,6 +1,7 @@
 internal import COpenSSL
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One certificate with its chain and private key, parsed and checked, owning its OpenSSL objects.

@@ -52,10 +52,12 @@ final class TLSContextGeneration: @unchecked Sendable {
             if result != 1 { throw OpenSSLErrorQueue.error(operation + " (policy \(policy.name))") }
         }
         SSL_CTX_set_security_level(context, Int32(policy.securityLevel))
-        try check(albatross_SSL_CTX_set_min_proto_version(context, Int32(policy.minimumVersion.rawValue)),
-                  "SSL_CTX_set_min_proto_version")
-        try check(albatross_SSL_CTX_set_max_proto_version(context, Int32(policy.maximumVersion.rawValue)),
-                  "SSL_CTX_set_max_proto_version")
+        try check(
+            albatross_SSL_CTX_set_min_proto_version(context, Int32(policy.minimumVersion.rawValue)),
+            "SSL_CTX_set_min_proto_version")
+        try check(
+            albatross_SSL_CTX_set_max_proto_version(context, Int32(policy.maximumVersion.rawValue)),
+            "SSL_CTX_set_max_proto_version")
         try check(SSL_CTX_set_cipher_list(context, policy.openSSLCipherList), "SSL_CTX_set_cipher_list")
         try check(SSL_CTX_set_ciphersuites(context, policy.openSSLCipherSuites), "SSL_CTX_set_ciphersuites")
         try check(albatross_SSL_CTX_set1_groups_list(context, "X25519:P-256:P-384"), "SSL_CTX_set1_groups_list")
@@ -79,11 +81,13 @@ final class TLSContextGeneration: @unchecked Sendable {
         }
         _ = SSL_CTX_set_timeout(context, configuration.sessionTimeoutSeconds)
         let sessionContext = Array("albatross".utf8)
-        try check(SSL_CTX_set_session_id_context(context, sessionContext, UInt32(sessionContext.count)),
-                  "SSL_CTX_set_session_id_context")
+        try check(
+            SSL_CTX_set_session_id_context(context, sessionContext, UInt32(sessionContext.count)),
+            "SSL_CTX_set_session_id_context")
         try check(SSL_CTX_set_num_tickets(context, configuration.ticketsPerHandshake), "SSL_CTX_set_num_tickets")
-        try check(albatross_SSL_CTX_set_tlsext_ticket_key_evp_cb(context, ticketKeyCallback),
-                  "SSL_CTX_set_tlsext_ticket_key_evp_cb")
+        try check(
+            albatross_SSL_CTX_set_tlsext_ticket_key_evp_cb(context, ticketKeyCallback),
+            "SSL_CTX_set_tlsext_ticket_key_evp_cb")
 
         let this = Unmanaged.passUnretained(self).toOpaque()
         _ = albatross_SSL_CTX_set_app_data(context, this)

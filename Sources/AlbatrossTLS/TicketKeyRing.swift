@@ -2,7 +2,7 @@ internal import COpenSSL
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The keys that encrypt session tickets. Keys are random (RAND_bytes), live only in memory, and rotate: the

@@ -80,7 +80,9 @@ extension ConfigurationParser {
     }
 
     /// A published version: the function's settings, with the keys given here replacing them.
-    mutating func parseVersion(_ node: ConfigNode, base: FunctionConfiguration, expected: Int)
+    mutating func parseVersion(
+        _ node: ConfigNode, base: FunctionConfiguration, expected: Int
+    )
         throws(ConfigurationError) -> DeclaredVersion
     {
         let mapping = try node.mapping(allowed: Self.versionKeys)

@@ -11,7 +11,9 @@ public import Registry
 /// conflict, reported at the configuration's file, line and key path, and so is anything AWS would refuse (with
 /// AWS's message). Blocking (SQLite, hashing): call it at start-up or on a thread, never on an event loop.
 public enum ConfigurationApplier {
-    public static func apply(_ configuration: AlbatrossConfiguration, to registry: Registry)
+    public static func apply(
+        _ configuration: AlbatrossConfiguration, to registry: Registry
+    )
         throws(ConfigurationError)
     {
         for (index, function) in configuration.functions.enumerated() {
@@ -73,7 +75,9 @@ public enum ConfigurationApplier {
         }
     }
 
-    private static func applyAlias(_ declared: DeclaredAlias, functionName: String, registry: Registry)
+    private static func applyAlias(
+        _ declared: DeclaredAlias, functionName: String, registry: Registry
+    )
         throws(ConfigurationError)
     {
         let description = declared.description ?? ""

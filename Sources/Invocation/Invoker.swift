@@ -148,7 +148,9 @@ public final class Invoker: Sendable {
     }
 
     /// Qualifier → version → pool (created on first use).
-    private func resolve(_ request: Request, random: inout SystemRandomNumberGenerator)
+    private func resolve(
+        _ request: Request, random: inout SystemRandomNumberGenerator
+    )
         -> Result<EnvironmentPool, InvocationError>
     {
         let name = request.functionName

@@ -196,7 +196,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
         body = nil
         let group = target.targetGroup
         let request = Invoker.Request(
-            functionName: group.functionName ?? "", qualifier: group.qualifier, payload: event, traceHeader: traceHeader,
+            functionName: group.functionName ?? "", qualifier: group.qualifier, payload: event,
+            traceHeader: traceHeader,
             headers: albHead.headers, clientAddress: connection.clientAddress)
         let versionHeader = listener.attributes.executedVersionHeader
         let multiValue = group.multiValueHeaders

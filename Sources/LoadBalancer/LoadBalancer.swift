@@ -165,7 +165,8 @@ extension LoadBalancer {
                         certificateChainPath: settings.defaultCertificate.certificateChainPath,
                         privateKeyPath: settings.defaultCertificate.privateKeyPath),
                     additionalCertificates: settings.certificates.map {
-                        TLSCertificateFiles(certificateChainPath: $0.certificateChainPath, privateKeyPath: $0.privateKeyPath)
+                        TLSCertificateFiles(
+                            certificateChainPath: $0.certificateChainPath, privateKeyPath: $0.privateKeyPath)
                     },
                     policy: try TLSSecurityPolicy.named(settings.securityPolicy))
                 contexts[index] = try TLSServerContext(configuration: configuration)

@@ -17,7 +17,9 @@ struct Cert: AsyncParsableCommand {
     @Option(name: .long, help: "Where the authority and the certificates live.")
     var dir: String = "certs"
 
-    @Option(name: .long, help: "A host name or IP address for the certificate (repeatable; wildcards like *.local.test work).")
+    @Option(
+        name: .long,
+        help: "A host name or IP address for the certificate (repeatable; wildcards like *.local.test work).")
     var host: [String] = ["localhost", "127.0.0.1", "::1"]
 
     @Option(name: .long, help: "The file stem of the certificate (default: the first host).")

@@ -41,7 +41,9 @@ func reportingFailures(_ body: () throws -> Void) throws {
 /// A plain-text table with aligned columns.
 func table(_ header: [String], _ rows: [[String]]) -> String {
     var widths = header.map(\.count)
-    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+    for row in rows {
+        for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) }
+    }
     func line(_ cells: [String]) -> String {
         cells.enumerated().map { i, cell in
             i == cells.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
@@ -107,8 +109,10 @@ struct Versions: ParsableCommand {
             }
             ConsoleOutput.line(
                 table(
-                    ["VERSION", "CODE SHA256", "SIZE", "RUNTIME", "HANDLER", "MEMORY", "TIMEOUT", "LAST MODIFIED",
-                     "DESCRIPTION"], rows))
+                    [
+                        "VERSION", "CODE SHA256", "SIZE", "RUNTIME", "HANDLER", "MEMORY", "TIMEOUT", "LAST MODIFIED",
+                        "DESCRIPTION",
+                    ], rows))
             let aliases = try registry.aliases(functionName: name)
             if !aliases.isEmpty {
                 ConsoleOutput.line("")
@@ -162,7 +166,8 @@ struct Alias: ParsableCommand {
         @Argument(help: "The function name.") var name: String
         @Argument(help: "The alias name.") var alias: String
         @Option(name: .long, help: "The primary version ($LATEST or a number).") var version: String
-        @Option(name: .long, help: "VERSION=WEIGHT: the additional version and its share (0.0–1.0).") var weight: String?
+        @Option(name: .long, help: "VERSION=WEIGHT: the additional version and its share (0.0–1.0).") var weight:
+            String?
         @Option(name: .long, help: "Keep callers on one version: header:<name>, cookie:<name> or client-address.")
         var sticky: String?
         @Option(name: .long, help: "The alias description.") var description: String?

@@ -1,6 +1,6 @@
+import AlbatrossTLS
 import ArgumentParser
 import Dispatch
-import AlbatrossTLS
 import Foundation
 import LoadBalancer
 

@@ -22,8 +22,10 @@ extension AlbatrossTLSTests {
             }
 
             let verify = try runProcess(
-                ["openssl", "verify", "-CAfile", authority.certificatePath, "-purpose", "sslserver",
-                 "-x509_strict", issued.certificatePath]
+                [
+                    "openssl", "verify", "-CAfile", authority.certificatePath, "-purpose", "sslserver",
+                    "-x509_strict", issued.certificatePath,
+                ]
             )
             #expect(verify.status == 0, "\(verify.output)")
             let text = try runProcess(["openssl", "x509", "-in", issued.certificatePath, "-noout", "-text"]).stdout

@@ -1,7 +1,8 @@
-@testable import AlbatrossTLS
 import Foundation
 import NIOCore
 import Testing
+
+@testable import AlbatrossTLS
 
 extension AlbatrossTLSTests {
     /// Clients that misbehave, on real sockets, while one well-behaved connection stays open throughout.
@@ -55,8 +56,11 @@ extension AlbatrossTLSTests {
 
             // A TLS 1.2 client asking for renegotiation.
             let renegotiation = try runProcess(
-                ["sh", "-c", "(printf 'R\\n'; sleep 1) | openssl s_client -connect 127.0.0.1:\(server.port) "
-                    + "-tls1_2 -servername a.test -CAfile \(fixture.caPath)"]
+                [
+                    "sh", "-c",
+                    "(printf 'R\\n'; sleep 1) | openssl s_client -connect 127.0.0.1:\(server.port) "
+                        + "-tls1_2 -servername a.test -CAfile \(fixture.caPath)",
+                ]
             )
             #expect(renegotiation.output.contains("RENEGOTIATING"), "\(renegotiation.output)")
 
@@ -66,8 +70,10 @@ extension AlbatrossTLSTests {
             #expect(result.status == 0, "\(result.output)")
             #expect(result.stdout == "ready\n1 1\n", "\(result.output)")
             let fresh = try runProcess(
-                ["curl", "-sS", "--max-time", "10", "--cacert", fixture.caPath,
-                 "--resolve", "a.test:\(server.port):127.0.0.1", "https://a.test:\(server.port)/fresh"]
+                [
+                    "curl", "-sS", "--max-time", "10", "--cacert", fixture.caPath,
+                    "--resolve", "a.test:\(server.port):127.0.0.1", "https://a.test:\(server.port)/fresh",
+                ]
             )
             #expect(fresh.stdout.contains("path=/fresh"), "\(fresh.output)")
         }

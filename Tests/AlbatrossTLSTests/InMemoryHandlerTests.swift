@@ -1,7 +1,8 @@
-@testable import AlbatrossTLS
 import NIOCore
 import NIOEmbedded
 import Testing
+
+@testable import AlbatrossTLS
 
 extension AlbatrossTLSTests {
     /// The server handler in an EmbeddedChannel against a real OpenSSL client over memory BIOs.

@@ -1,5 +1,6 @@
-@testable import AlbatrossTLS
 import Testing
+
+@testable import AlbatrossTLS
 
 extension AlbatrossTLSTests {
     /// The pure parts: SNI ranking and the handler's state machine.

@@ -19,8 +19,10 @@ extension AlbatrossTLSTests {
 
         private func curl(_ extra: [String], host: String = "a.test") throws -> ProcessResult {
             try runProcess(
-                ["curl", "-sS", "--max-time", "10", "--cacert", fixture.caPath,
-                 "--resolve", "\(host):\(server.port):127.0.0.1", "https://\(host):\(server.port)/hello"] + extra
+                [
+                    "curl", "-sS", "--max-time", "10", "--cacert", fixture.caPath,
+                    "--resolve", "\(host):\(server.port):127.0.0.1", "https://\(host):\(server.port)/hello",
+                ] + extra
             )
         }
 
@@ -50,8 +52,9 @@ extension AlbatrossTLSTests {
             defer { server.stop() }
             let old = try sClient(["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0", "-servername", "a.test"])
             #expect(old.status != 0)
-            #expect(old.output.contains("protocol version") || old.output.contains("unsupported protocol"),
-                    "\(old.output)")
+            #expect(
+                old.output.contains("protocol version") || old.output.contains("unsupported protocol"),
+                "\(old.output)")
 
             let named = try sClient(["-servername", "b.test", "-verify_return_error"])
             #expect(named.status == 0, "\(named.output)")

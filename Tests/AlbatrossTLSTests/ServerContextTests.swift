@@ -1,7 +1,8 @@
-@testable import AlbatrossTLS
 import Foundation
 import NIOCore
 import Testing
+
+@testable import AlbatrossTLS
 
 extension AlbatrossTLSTests {
     /// Certificates, SNI, policies, resumption and reload of `TLSServerContext`, through real handshakes.
@@ -209,8 +210,11 @@ extension AlbatrossTLSTests {
                 (.init(certificateChainPath: good.certificatePath, privateKeyPath: missing), .fileMissing, missing),
                 (.init(certificateChainPath: garbage, privateKeyPath: good.privateKeyPath), .badPEM, garbage),
                 (.init(certificateChainPath: good.certificatePath, privateKeyPath: garbage), .badPEM, garbage),
-                (.init(certificateChainPath: good.certificatePath, privateKeyPath: other.privateKeyPath), .keyMismatch,
-                 other.privateKeyPath),
+                (
+                    .init(certificateChainPath: good.certificatePath, privateKeyPath: other.privateKeyPath),
+                    .keyMismatch,
+                    other.privateKeyPath
+                ),
             ]
             for (files, code, path) in cases {
                 let error = #expect(throws: TLSError.self) {

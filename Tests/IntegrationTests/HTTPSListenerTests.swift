@@ -13,7 +13,9 @@ struct HTTPSListenerTests {
         var port: Int { server.port }
     }
 
-    static func start(tlsHeaders: Bool = false, policy: String = "ELBSecurityPolicy-TLS13-1-2-2021-06") async throws
+    static func start(
+        tlsHeaders: Bool = false, policy: String = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+    ) async throws
         -> Setup
     {
         let dir = try TemporaryDirectory()
@@ -42,7 +44,8 @@ struct HTTPSListenerTests {
     }
 
     /// Runs a command, returns (status, stdout, stderr); killed after `timeout` seconds.
-    static func run(_ arguments: [String], input: String? = nil, timeout: Double = 20) throws -> (Int32, String, String) {
+    static func run(_ arguments: [String], input: String? = nil, timeout: Double = 20) throws -> (Int32, String, String)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
@@ -90,8 +93,12 @@ struct HTTPSListenerTests {
         let tls13 = try Self.run(["curl", "-sS", "--cacert", setup.caPath, url])
         let tls12 = try Self.run(["curl", "-sS", "--cacert", setup.caPath, "--tls-max", "1.2", url])
         await setup.server.shutdown()
-        let h13 = (try JSONSerialization.jsonObject(with: Data(tls13.1.utf8)) as? [String: Any])?["headers"] as? [String: String]
-        let h12 = (try JSONSerialization.jsonObject(with: Data(tls12.1.utf8)) as? [String: Any])?["headers"] as? [String: String]
+        let h13 =
+            (try JSONSerialization.jsonObject(with: Data(tls13.1.utf8)) as? [String: Any])?["headers"]
+            as? [String: String]
+        let h12 =
+            (try JSONSerialization.jsonObject(with: Data(tls12.1.utf8)) as? [String: Any])?["headers"]
+            as? [String: String]
         #expect(h13?["x-amzn-tls-version"] == "TLSv1.3")
         #expect(h13?["x-amzn-tls-cipher-suite"]?.hasPrefix("TLS_") == true)
         #expect(h12?["x-amzn-tls-version"] == "TLSv1.2")
@@ -103,13 +110,17 @@ struct HTTPSListenerTests {
         defer { setup.dir.remove() }
         let target = "127.0.0.1:\(setup.port)"
         let ok = try Self.run(
-            ["openssl", "s_client", "-connect", target, "-servername", "localhost", "-alpn", "http/1.1",
-             "-CAfile", setup.caPath], input: "")
+            [
+                "openssl", "s_client", "-connect", target, "-servername", "localhost", "-alpn", "http/1.1",
+                "-CAfile", setup.caPath,
+            ], input: "")
         let tls11 = try Self.run(
             ["openssl", "s_client", "-connect", target, "-tls1_1", "-CAfile", setup.caPath, "-brief"], input: "")
         // The listener still answers after the refused handshake.
-        let after = try Self.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", setup.caPath,
-                                  "https://localhost:\(setup.port)/"])
+        let after = try Self.run([
+            "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", setup.caPath,
+            "https://localhost:\(setup.port)/",
+        ])
         await setup.server.shutdown()
         let okText = ok.1 + ok.2
         #expect(okText.contains("New, TLSv1.3"), "\(okText)")
@@ -156,8 +167,10 @@ struct HTTPSListenerTests {
         let client = try RawHTTPClient(port: setup.port, timeout: 5)
         try client.send("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         let closed = client.isClosedByPeer()
-        let after = try Self.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", setup.caPath,
-                                  "https://localhost:\(setup.port)/"])
+        let after = try Self.run([
+            "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", setup.caPath,
+            "https://localhost:\(setup.port)/",
+        ])
         await setup.server.shutdown()
         #expect(closed)
         #expect(after.1 == "200")

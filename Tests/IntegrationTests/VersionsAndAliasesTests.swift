@@ -69,7 +69,8 @@ struct VersionsAndAliasesTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try Self.writeCode(in: dir)
-        let server = try await ServerHarness(yaml: Self.yaml(weight: 0.3, sticky: "header:x-user"), baseDirectory: dir.path)
+        let server = try await ServerHarness(
+            yaml: Self.yaml(weight: 0.3, sticky: "header:x-user"), baseDirectory: dir.path)
         let client = try server.client()
         var versions: [String: Set<String>] = [:]
         for round in 0..<3 {
@@ -107,7 +108,8 @@ struct VersionsAndAliasesTests {
         let third = try await ServerHarness(yaml: Self.yaml(weight: 0.1, extraVersion: true), baseDirectory: dir.path)
         #expect(try third.registry.versions(functionName: "shop").map(\.version) == ["$LATEST", "1", "2", "3"])
         await third.shutdown()
-        let conflicting = Self.yaml(weight: 0.1).replacingOccurrences(of: "{version: 2, code: ./two}", with: "{version: 2, code: ./three}")
+        let conflicting = Self.yaml(weight: 0.1).replacingOccurrences(
+            of: "{version: 2, code: ./two}", with: "{version: 2, code: ./three}")
         do {
             _ = try await ServerHarness(yaml: conflicting, baseDirectory: dir.path)
             Issue.record("a conflicting version must be refused")
@@ -123,8 +125,10 @@ struct VersionsAndAliasesTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try Self.writeCode(in: dir)
-        let config = try dir.write("serve.yaml", Self.yaml(weight: 0).replacingOccurrences(of: "port: 0", with: "port: 0"))
-        let (process, port, _) = try ServeCommandTests.startServe(config: try String(contentsOfFile: config, encoding: .utf8), in: dir)
+        let config = try dir.write(
+            "serve.yaml", Self.yaml(weight: 0).replacingOccurrences(of: "port: 0", with: "port: 0"))
+        let (process, port, _) = try ServeCommandTests.startServe(
+            config: try String(contentsOfFile: config, encoding: .utf8), in: dir)
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         let before = try RawHTTPClient(port: port).request("GET", "/")
         let executable = try #require(PackagePaths.albatrossExecutable)

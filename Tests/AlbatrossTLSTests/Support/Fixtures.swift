@@ -1,7 +1,8 @@
-@testable import AlbatrossTLS
 import Foundation
 import NIOCore
 import NIOEmbedded
+
+@testable import AlbatrossTLS
 
 /// A temporary directory with a local CA and certificates issued by `CertificateAuthority`; removed on deinit.
 final class TLSFixture {
@@ -85,7 +86,9 @@ final class InMemoryPair {
     /// `TLSConnection.liveCount` before this pair's handler was added.
     let liveConnectionsBefore: Int
 
-    init(context: TLSServerContext, client options: TestTLSClient.Options, handshakeTimeout: TimeAmount? = nil)
+    init(
+        context: TLSServerContext, client options: TestTLSClient.Options, handshakeTimeout: TimeAmount? = nil
+    )
         throws
     {
         liveConnectionsBefore = TLSConnection.liveCount.load(ordering: .relaxed)

@@ -64,9 +64,11 @@ final class HTTPResponder: ChannelInboundHandler {
             pending.removeSubrange(..<end.upperBound)
             let path = head.split(separator: " ").dropFirst().first.map(String.init) ?? "-"
             wantsClose = wantsClose || head.lowercased().contains("connection: close")
-            let body = "ok \(tls?.protocolVersion ?? "-") \(tls?.cipherSuite ?? "-") sni=\(tls?.serverName ?? "-") "
+            let body =
+                "ok \(tls?.protocolVersion ?? "-") \(tls?.cipherSuite ?? "-") sni=\(tls?.serverName ?? "-") "
                 + "alpn=\(tls?.alpn ?? "-") path=\(path)\n"
-            let response = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: \(body.utf8.count)\r\n\r\n"
+            let response =
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: \(body.utf8.count)\r\n\r\n"
                 + body
             context.write(wrapOutboundOut(ByteBuffer(string: response)), promise: nil)
         }

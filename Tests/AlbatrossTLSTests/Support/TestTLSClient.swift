@@ -114,8 +114,9 @@ final class TestTLSClient {
                 continue
             }
             let error = SSL_get_error(ssl, count)
-            if error == SSL_ERROR_ZERO_RETURN { receivedCloseNotify = true }
-            else if error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE {
+            if error == SSL_ERROR_ZERO_RETURN {
+                receivedCloseNotify = true
+            } else if error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE {
                 readError = Self.drainErrors()
             }
             return
