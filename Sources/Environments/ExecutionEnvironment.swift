@@ -233,7 +233,7 @@ final class ExecutionEnvironment {
         } else {
             remainingMs = timeoutMs
         }
-        deadlineEpochMs = Self.epochMilliseconds() + Int64(remainingMs)
+        deadlineEpochMs = WallClock.epochMilliseconds() + Int64(remainingMs)
         spec.logSink.write("START RequestId: \(request.requestID) Version: \(spec.version)", to: stream)
         waiter.deliver(request, deadlineEpochMs: deadlineEpochMs)
         let requestID = request.requestID
@@ -340,7 +340,7 @@ final class ExecutionEnvironment {
         if let pid { ProcessLauncher.killGroup(pid) }
         let seconds = formatMilliseconds(Double(spec.function.timeout) * 1000 / 1000)
         let requestID = pending.request.requestID
-        spec.logSink.write("\(Self.iso8601Now()) \(requestID) Task timed out after \(seconds) seconds", to: stream)
+        spec.logSink.write("\(WallClock.iso8601()) \(requestID) Task timed out after \(seconds) seconds", to: stream)
         let body = Self.errorDocument(
             type: "Sandbox.Timedout", message: "RequestId: \(requestID) Error: Task timed out after \(seconds) seconds")
         finish(
@@ -452,25 +452,6 @@ final class ExecutionEnvironment {
 
     private func elapsedMs(since start: NIODeadline) -> Double {
         Double((NIODeadline.now() - start).nanoseconds) / 1e6
-    }
-
-    static func epochMilliseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
-
-    static func iso8601Now() -> String {
-        let ms = epochMilliseconds()
-        var seconds = time_t(ms / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ v: Int32, _ width: Int = 2) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(parts.tm_year + 1900)-\(pad(parts.tm_mon + 1))-\(pad(parts.tm_mday))T\(pad(parts.tm_hour)):"
-            + "\(pad(parts.tm_min)):\(pad(parts.tm_sec)).\(pad(Int32(ms % 1000), 3))Z"
     }
 
     static func errorDocument(type: String, message: String) -> ByteBuffer {

@@ -1,3 +1,5 @@
+import Observability
+
 /// Version 4 UUIDs for request ids, lower-case as AWS prints them.
 public enum RequestID {
     public static func make(using generator: inout some RandomNumberGenerator) -> String {
@@ -59,7 +61,7 @@ public enum TraceHeader {
     /// `1-<8 hex epoch seconds>-<24 hex random>`.
     public static func newRoot(using generator: inout some RandomNumberGenerator) -> String {
         var bytes: [UInt8] = Array("1-".utf8)
-        RequestID.appendHex(UInt64(currentEpochSeconds()), digits: 8, to: &bytes)
+        RequestID.appendHex(UInt64(WallClock.epochSeconds()), digits: 8, to: &bytes)
         bytes.append(UInt8(ascii: "-"))
         RequestID.appendHex(generator.next() & 0xffff_ffff, digits: 8, to: &bytes)
         RequestID.appendHex(generator.next(), digits: 16, to: &bytes)

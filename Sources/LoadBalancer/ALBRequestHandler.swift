@@ -4,11 +4,8 @@ import Environments
 import Invocation
 import NIOCore
 import NIOHTTP1
+import Observability
 import Routing
-
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Answers one connection's requests as an ALB listener does: limits and rejections, listener rules, fixed
 /// responses and redirects, and forwards that turn the request into a Lambda event, invoke the function and
@@ -188,7 +185,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
         do {
             traceHeader = try ALBEventEncoder.encode(
                 head: albHead, body: body, connection: connection, options: target.eventOptions,
-                now: Self.epochSeconds(), random: &random, into: &event)
+                now: WallClock.epochSeconds(), random: &random, into: &event)
         } catch {
             writeErrorPage(context: context, status: error.status, close: false)
             return
@@ -273,12 +270,6 @@ final class ALBRequestHandler: ChannelInboundHandler {
             requestOpen = false
             inFlight.end()
         }
-    }
-
-    private static func epochSeconds() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int(ts.tv_sec)
     }
 }
 

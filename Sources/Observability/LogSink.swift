@@ -115,11 +115,7 @@ public final class LogSink: Sendable {
         queue.unlock(withValue: 1)
     }
 
-    static func nowMilliseconds() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
+    static func nowMilliseconds() -> Int64 { WallClock.epochMilliseconds() }
 
     // MARK: writer thread
 
