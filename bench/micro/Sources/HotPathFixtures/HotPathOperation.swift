@@ -1,3 +1,5 @@
+import Routing
+
 /// The measured operations, one list for both the benchmark suite and the instruction counter, so the two
 /// always measure the same thing. Inputs are built before the loop; each loop iteration is one operation.
 package enum HotPathOperation: String, CaseIterable, Sendable {
@@ -11,6 +13,9 @@ package enum HotPathOperation: String, CaseIterable, Sendable {
     case route = "route"
     case encodeDecodeSingle = "encode-decode-single"
     case encodeDecodeMulti = "encode-decode-multi"
+    case aliasPrimaryOnly = "alias-primary-only"
+    case aliasWeighted = "alias-weighted"
+    case aliasSticky = "alias-sticky"
 
     /// The benchmark name.
     package var title: String {
@@ -25,6 +30,9 @@ package enum HotPathOperation: String, CaseIterable, Sendable {
         case .route: "Route (20 rules, path/host/header, last matches)"
         case .encodeDecodeSingle: "Encode GET + decode result, single-value"
         case .encodeDecodeMulti: "Encode GET + decode result, multi-value"
+        case .aliasPrimaryOnly: "Alias resolution, no weights (the floor)"
+        case .aliasWeighted: "Alias resolution, 10 % weighted, independent draw"
+        case .aliasSticky: "Alias resolution, 10 % weighted, sticky by header (key lookup + hash)"
         }
     }
 
@@ -54,6 +62,15 @@ package enum HotPathOperation: String, CaseIterable, Sendable {
         case .route:
             let facts = RouterFixture.facts
             for _ in 0..<count { sink(Operations.route(facts)) }
+        case .aliasPrimaryOnly, .aliasWeighted, .aliasSticky:
+            let routing = AliasFixture.routing(for: self)
+            let headers = Fixtures.browserGet.headers
+            for _ in 0..<count {
+                let key = routing.stickiness.flatMap {
+                    AliasResolver.stickyKey($0, headers: headers, clientAddress: "203.0.113.10")
+                }
+                sink(AliasResolver.version(for: routing, stickyKey: key, salt: "checkout:live", random: &random))
+            }
         case .encodeDecodeSingle, .encodeDecodeMulti:
             let multiValue = self == .encodeDecodeMulti
             let options = multiValue ? Operations.multiValueOptions : Operations.singleValueOptions
