@@ -57,6 +57,11 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             route = Self.route(for: head)
             body = nil
             bodyTooLarge = false
+            // curl asks before sending large bodies; answering at once saves it a one-second wait.
+            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                context.writeAndFlush(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
         case .body(var chunk):
             guard !bodyTooLarge else { return }
             let size = (body?.readableBytes ?? 0) + chunk.readableBytes

@@ -88,6 +88,11 @@ final class ALBRequestHandler: ChannelInboundHandler {
                 return
             }
             state = .receiving(head, albHead)
+            // An ALB answers `Expect: 100-continue` itself, so clients do not wait before sending the body.
+            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                context.writeAndFlush(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+            }
         case .body(var chunk):
             guard case .receiving = state else { return }
             let size = (body?.readableBytes ?? 0) + chunk.readableBytes

@@ -278,6 +278,23 @@ struct FrontEndTests {
                 || response.text.contains("503 Service Unavailable"))
     }
 
+    @Test func expectContinueIsAnsweredBeforeTheBodyIsSent() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try Self.cannedFunction(in: dir, results: ["ok": #"{"statusCode":200,"body":"got it"}"#])
+        let server = try await ServerHarness(
+            yaml: Self.yaml(functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
+            baseDirectory: dir.path)
+        let client = try server.client(timeout: 5)
+        try client.send("POST /r/ok HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        let interim = try client.readResponse(forHead: true)
+        try client.send("body")
+        let final = try client.readResponse()
+        await server.shutdown()
+        #expect(interim.status == 100)
+        #expect(final.status == 200 && final.text == "got it")
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
