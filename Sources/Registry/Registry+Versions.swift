@@ -16,11 +16,12 @@ extension Registry {
     {
         try FunctionChecks.check(configuration, description: description)
         let name = configuration.name
-        let package = try store(package: try packageBytes(configuration.code, function: name))
+        let package = try store(package: try packageBytes(configuration.code, what: "function \(name)"))
         var stored = configuration
         stored.code = .zip(package.path)
         let sealed = try seal(configuration.environment, function: name, number: 0)
         return try write { db in
+            try checkLayerReferences(db, configuration.layers)
             if let existing = try fetchVersionRow(db, function: name, number: 0) {
                 let current = try record(from: existing)
                 if current.configuration == stored && current.codeSha256 == package.codeSha256
