@@ -58,7 +58,7 @@ extension ConfigurationParser {
             function.environment = try parseEnvironmentVariables(value)
         }
         functionLines[name] = nameNode.line
-        layerReferences[name] = layers
+        if !layers.isEmpty { layerReferences[name] = layers }
         if let versionsNode = mapping.optional("versions") {
             var versions: [DeclaredVersion] = []
             for (index, item) in try versionsNode.sequence().enumerated() {
