@@ -40,10 +40,9 @@ enum LayerResolver {
             }
             do {
                 _ = try registry.layerVersion(arn: arn)
-            } catch where error.httpStatus == 404 {
-                throw reference.site.error("Layer version \(arn) does not exist.")
             } catch {
-                throw reference.site.error(error.message)
+                let missing = error.httpStatus == 404
+                throw reference.site.error(missing ? "Layer version \(arn) does not exist." : error.message)
             }
             arns.append(arn)
         }

@@ -15,7 +15,8 @@ extension Registry {
         for arn in arns {
             do throws(RegistryError) {
                 records.append(try layerVersion(arn: arn))
-            } catch where error.httpStatus == 404 {
+            } catch {
+                guard error.httpStatus == 404 else { throw error }
                 throw RegistryError(.invalidParameterValue, "Layer version \(arn) does not exist.")
             }
         }

@@ -34,9 +34,11 @@ struct LayerConfigurationTests {
         .init(
             name: "two versions of one layer", yaml: withFunctionLayers("[common, \"common:2\"]"), line: 9,
             keyPath: "functions[0].layers[1]",
-            message: "layer \"common\" is already listed as \"common\"; a function may use only one version of a layer"),
+            message:
+                "layer \"common\" is already listed as \"common\"; a function may use only one version of a layer"),
         .init(
-            name: "ARN without a version", yaml: withFunctionLayers("[\"arn:aws:lambda:us-east-1:123456789012:layer:x\"]"),
+            name: "ARN without a version",
+            yaml: withFunctionLayers("[\"arn:aws:lambda:us-east-1:123456789012:layer:x\"]"),
             line: 9, keyPath: "functions[0].layers[0]",
             message: "\"arn:aws:lambda:us-east-1:123456789012:layer:x\" is not a layer version ARN "
                 + "(arn:aws:lambda:<region>:<account>:layer:<name>:<N>)"),
@@ -44,7 +46,8 @@ struct LayerConfigurationTests {
             name: "ARN in another region",
             yaml: withFunctionLayers("[\"arn:aws:lambda:eu-west-1:123456789012:layer:x:1\"]"), line: 9,
             keyPath: "functions[0].layers[0]",
-            message: "Layers are not in the same region as the function. Layers are expected to be in region us-east-1."),
+            message: "Layers are not in the same region as the function. Layers are expected to be in region us-east-1."
+        ),
         .init(
             name: "layers is not a list", yaml: withFunctionLayers("common"), line: 9, keyPath: "functions[0].layers",
             message: "expected a list, found a scalar"),

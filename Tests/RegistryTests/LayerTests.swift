@@ -58,7 +58,10 @@ struct LayerTests {
 
     @Test(arguments: [
         ("", "layer name must be 1 to 140 characters long: ''"),
-        (String(repeating: "a", count: 141), "layer name must be 1 to 140 characters long: '\(String(repeating: "a", count: 141))'"),
+        (
+            String(repeating: "a", count: 141),
+            "layer name must be 1 to 140 characters long: '\(String(repeating: "a", count: 141))'"
+        ),
         ("my.layer", "layer name may contain only letters, digits, hyphens (-) and underscores (_): 'my.layer'"),
     ])
     func badLayerNamesAreRefused(name: String, message: String) throws {
@@ -76,7 +79,8 @@ struct LayerTests {
         }
         let error = registryError { _ = try fixture.registry.layerVersion(arn: Self.arnPrefix + "common") }
         #expect(error?.errorType == "ValidationException")
-        #expect(error?.message.hasPrefix("1 validation error detected: Value '\(Self.arnPrefix)common' at 'arn'") == true)
+        #expect(
+            error?.message.hasPrefix("1 validation error detected: Value '\(Self.arnPrefix)common' at 'arn'") == true)
     }
 
     @Test func functionLayerReferencesAreCheckedWithAWSMessages() throws {
