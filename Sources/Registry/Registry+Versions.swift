@@ -7,7 +7,8 @@ extension Registry {
     ///
     /// The code is packed (a directory) or taken as is (a .zip) and stored once under its SHA-256. Putting the
     /// same configuration, code and description again changes nothing (same RevisionId and LastModified);
-    /// any effective change gets a new RevisionId and LastModified.
+    /// any effective change gets a new RevisionId and LastModified. `configuration.layers` must name existing layer
+    /// versions of this region, at most 5 and one per layer (AWS's CreateFunction messages otherwise, §5.1).
     @discardableResult
     public func putLatest(
         _ configuration: FunctionConfiguration, description: String = ""

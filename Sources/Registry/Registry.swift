@@ -2,15 +2,16 @@ import Foundation
 internal import GRDB
 public import LambdaModel
 
-/// The durable home of functions, their published versions and their aliases: what lets a canary rollout
-/// survive restarts and crashes.
+/// The durable home of functions, their published versions, their aliases and layer versions: what lets a canary
+/// rollout survive restarts and crashes.
 ///
 /// Everything lives under one data directory:
 /// - `registry.sqlite` (+ `-wal`, `-shm`): the tables, in SQLite WAL mode through GRDB; every publish and every
 ///   alias change is one immediate transaction, so a crash leaves the old or the new state, never half of one;
 /// - `registry.key`: the 32-byte AES-256-GCM key (mode 0600) that encrypts environment variables at rest;
 /// - `code-store/<hex sha256>.zip`: each code package once, addressed by its SHA-256;
-/// - `tasks/<hex sha256>/`: packages unpacked for execution environments, once per hash.
+/// - `tasks/<hex sha256>/`: packages unpacked for execution environments, once per hash;
+/// - `opt/<hex>/`: the layers of a function merged in order (AWS's `/opt`), once per list of layer versions.
 ///
 /// All calls are synchronous and may block on disk; several processes (a server and the CLI) may share a data
 /// directory. See docs/registry.md.

@@ -1,4 +1,5 @@
 import AlbatrossTestKit
+import Configuration
 import Foundation
 import Registry
 import Testing
@@ -112,5 +113,17 @@ struct LayersTests {
         #expect(sh1.map { $0.hasSuffix(":layer:common:1") } == [true])
         #expect(shLatest.map { $0.hasSuffix(":layer:common:2") } == [true])
         #expect(shVersions == ["$LATEST", "1", "2"])
+
+        // Pinning version 1 to another layer version is a change of a published version: a clear error.
+        let changed = Self.yaml.replacingOccurrences(
+            of: "- {version: 1}", with: "- {version: 1, layers: [\"common:2\"]}")
+        do {
+            _ = try await ServerHarness(yaml: changed, baseDirectory: dir.path)
+            Issue.record("a changed published version was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.keyPath == "functions[1].versions[0]")
+            #expect(error.message.hasPrefix("version 1 of sh in the store has a different layers ("), "\(error)")
+            #expect(error.message.hasSuffix("published versions cannot change: declare a new version instead"))
+        }
     }
 }
