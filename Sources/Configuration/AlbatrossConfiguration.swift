@@ -20,6 +20,11 @@ public struct AlbatrossConfiguration: Sendable, Hashable {
     public var declaredVersions: [String: [DeclaredVersion]] = [:]
     /// Aliases declared per function (by function name).
     public var declaredAliases: [String: [DeclaredAlias]] = [:]
+    /// Layers declared under `layers:`, in file order; published before functions are stored.
+    public var declaredLayers: [DeclaredLayer] = []
+    /// Each function's `layers:` as written (by function name); `functions[].layers` stays empty until
+    /// `Deployment.ConfigurationApplier` resolves these to layer version ARNs in the store.
+    public var layerReferences: [String: [LayerReference]] = [:]
 
     public init(
         dataDirectory: String,

@@ -62,6 +62,10 @@ struct ConfigurationParser {
     var targetGroupLines: [String: Int?] = [:]
     var declaredVersions: [String: [DeclaredVersion]] = [:]
     var declaredAliases: [String: [DeclaredAlias]] = [:]
+    /// Layer names with the line of their definition.
+    var layerLines: [String: Int?] = [:]
+    /// The `layers:` of each function, as written.
+    var layerReferences: [String: [LayerReference]] = [:]
 
     init(file: String, baseDirectory: String) {
         self.file = file
@@ -69,8 +73,8 @@ struct ConfigurationParser {
     }
 
     static let rootKeys = [
-        "dataDirectory", "region", "accountId", "environments", "loadBalancer", "functions", "targetGroups",
-        "listeners",
+        "dataDirectory", "region", "accountId", "environments", "loadBalancer", "layers", "functions",
+        "targetGroups", "listeners",
     ]
 
     mutating func parseRoot(_ root: ConfigNode) throws(ConfigurationError) -> AlbatrossConfiguration {
@@ -102,12 +106,18 @@ struct ConfigurationParser {
                 configuration.loadBalancerAttributes = try parseAttributes(attributes)
             }
         }
+        if let node = mapping.optional("layers") {
+            for item in try node.sequence() {
+                configuration.declaredLayers.append(try parseLayer(item))
+            }
+        }
         if let node = mapping.optional("functions") {
             for item in try node.sequence() {
                 configuration.functions.append(try parseFunction(item))
             }
             configuration.declaredVersions = declaredVersions
             configuration.declaredAliases = declaredAliases
+            configuration.layerReferences = layerReferences
         }
         if let node = mapping.optional("targetGroups") {
             for item in try node.sequence() {

@@ -4,11 +4,11 @@ internal import Routing
 extension ConfigurationParser {
     static let functionKeys = [
         "name", "runtime", "handler", "code", "memorySize", "timeout", "environment", "maximumConcurrency",
-        "pythonInterpreter", "versions", "aliases",
+        "pythonInterpreter", "layers", "versions", "aliases",
     ]
     static let versionKeys = [
         "version", "code", "runtime", "handler", "memorySize", "timeout", "environment", "maximumConcurrency",
-        "pythonInterpreter", "description",
+        "pythonInterpreter", "layers", "description",
     ]
     static let aliasKeys = ["name", "version", "weights", "sticky", "description"]
     /// AWS's limit on the total size of a function's environment variables (keys and values, in bytes).
@@ -44,7 +44,9 @@ extension ConfigurationParser {
         }
 
         let handler = try mapping.required("handler").nonEmptyString()
-        let code = try parseCode(try mapping.required("code"), runtime: runtime)
+        var layers: [LayerReference] = []
+        if let value = mapping.optional("layers") { layers = try parseLayerReferences(value) }
+        let code = try parseCode(try mapping.required("code"), runtime: runtime, hasLayers: !layers.isEmpty)
 
         var function = FunctionConfiguration(name: name, runtime: runtime, handler: handler, code: code)
         if let value = mapping.optional("memorySize") { function.memorySize = try value.int(in: 128...10240) }
@@ -56,10 +58,11 @@ extension ConfigurationParser {
             function.environment = try parseEnvironmentVariables(value)
         }
         functionLines[name] = nameNode.line
+        if !layers.isEmpty { layerReferences[name] = layers }
         if let versionsNode = mapping.optional("versions") {
             var versions: [DeclaredVersion] = []
             for (index, item) in try versionsNode.sequence().enumerated() {
-                versions.append(try parseVersion(item, base: function, expected: index + 1))
+                versions.append(try parseVersion(item, base: function, layers: layers, expected: index + 1))
             }
             declaredVersions[name] = versions
         }
@@ -81,7 +84,7 @@ extension ConfigurationParser {
 
     /// A published version: the function's settings, with the keys given here replacing them.
     mutating func parseVersion(
-        _ node: ConfigNode, base: FunctionConfiguration, expected: Int
+        _ node: ConfigNode, base: FunctionConfiguration, layers baseLayers: [LayerReference], expected: Int
     )
         throws(ConfigurationError) -> DeclaredVersion
     {
@@ -109,7 +112,11 @@ extension ConfigurationParser {
             function.runtime.pythonInterpreter = try resolveInterpreter(interpreterNode)
         }
         if let value = mapping.optional("handler") { function.handler = try value.nonEmptyString() }
-        if let value = mapping.optional("code") { function.code = try parseCode(value, runtime: function.runtime) }
+        var layers = baseLayers
+        if let value = mapping.optional("layers") { layers = try parseLayerReferences(value) }
+        if let value = mapping.optional("code") {
+            function.code = try parseCode(value, runtime: function.runtime, hasLayers: !layers.isEmpty)
+        }
         if let value = mapping.optional("memorySize") { function.memorySize = try value.int(in: 128...10240) }
         if let value = mapping.optional("timeout") { function.timeout = try value.int(in: 1...900) }
         if let value = mapping.optional("maximumConcurrency") {
@@ -119,7 +126,7 @@ extension ConfigurationParser {
         let description = try mapping.optional("description")?.string()
         return DeclaredVersion(
             number: number, configuration: function, description: description,
-            site: DeclarationSite(file: node.file, line: node.line, keyPath: node.path))
+            site: DeclarationSite(file: node.file, line: node.line, keyPath: node.path), layers: layers)
     }
 
     /// An alias: `version` ($LATEST or a number), optional `weights` ({"<version>": 0.0–1.0}) and `sticky`
@@ -159,8 +166,10 @@ extension ConfigurationParser {
     }
 
     /// `code`: a directory (used in place) or a `.zip` archive. For OS-only runtimes a directory must hold an
-    /// executable `bootstrap`.
-    func parseCode(_ node: ConfigNode, runtime: Runtime) throws(ConfigurationError) -> CodeLocation {
+    /// executable `bootstrap`, unless the function has layers (AWS then also looks for `/opt/bootstrap`).
+    func parseCode(
+        _ node: ConfigNode, runtime: Runtime, hasLayers: Bool = false
+    ) throws(ConfigurationError) -> CodeLocation {
         let path = FilePaths.absolute(try node.nonEmptyString(), relativeTo: baseDirectory)
         switch FilePaths.kind(path) {
         case .missing:
@@ -169,6 +178,8 @@ extension ConfigurationParser {
             if runtime.kind == .provided {
                 let bootstrap = path + "/bootstrap"
                 switch FilePaths.kind(bootstrap) {
+                case .missing where hasLayers:
+                    break
                 case .missing:
                     throw node.error(
                         "code directory \(path) has no bootstrap file; \(runtime.identifier) functions need an "

@@ -20,6 +20,8 @@ public struct DeclaredVersion: Sendable, Hashable {
     public var configuration: FunctionConfiguration
     public var description: String?
     public var site: DeclarationSite
+    /// The version's `layers:` as written (the function's when the version gives none).
+    public var layers: [LayerReference] = []
 }
 
 /// An alias declared in the configuration.

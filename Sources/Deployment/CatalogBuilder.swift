@@ -3,7 +3,8 @@ public import Registry
 
 /// Builds the invoker's catalog from the store: every function's published versions (run from their stored,
 /// hash-verified packages) and aliases. `$LATEST` runs from the configuration's code in place (`latestRoots`),
-/// so that editing a function's directory and restarting is enough during development.
+/// so that editing a function's directory and restarting is enough during development; its layers are the ones the
+/// store resolved for it (`ConfigurationApplier`). Every version gets the merged root of its layers.
 ///
 /// Blocking (SQLite, unpacking): call it off the event loops.
 public enum CatalogBuilder {
@@ -13,13 +14,16 @@ public enum CatalogBuilder {
         var catalog = FunctionCatalog()
         for record in try registry.functions() {
             var function = FunctionCatalog.Function()
-            if let version = latest[record.functionName] {
+            if var version = latest[record.functionName] {
+                version.configuration.layers = record.configuration.layers
+                version.layerRoot = try registry.layerRoot(for: record.configuration.layers)
                 function.versions["$LATEST"] = version
             }
             for version in try registry.versions(functionName: record.functionName) where version.number != nil {
                 function.versions[version.version] = FunctionCatalog.Version(
                     configuration: version.configuration, version: version.version,
-                    taskRoot: try registry.taskRoot(for: version))
+                    taskRoot: try registry.taskRoot(for: version),
+                    layerRoot: try registry.layerRoot(for: version.configuration.layers))
             }
             for alias in try registry.aliases(functionName: record.functionName) {
                 function.aliases[alias.name] = alias.routing

@@ -2,8 +2,8 @@ public import Configuration
 import LambdaModel
 public import Registry
 
-/// Makes the store match what a configuration declares: each function's `$LATEST`, its published versions and
-/// its aliases.
+/// Makes the store match what a configuration declares: its layers, each function's `$LATEST`, its published
+/// versions and its aliases.
 ///
 /// Applying is idempotent: versions that already exist with the same code and configuration are left alone,
 /// aliases that already route the same way are not touched (so their RevisionId stays), and nothing is
@@ -16,11 +16,21 @@ public enum ConfigurationApplier {
     )
         throws(ConfigurationError)
     {
-        for (index, function) in configuration.functions.enumerated() {
+        for layer in configuration.declaredLayers {
+            do {
+                try registry.publishLayerVersion(
+                    name: layer.name, content: layer.code, description: layer.description,
+                    compatibleRuntimes: layer.compatibleRuntimes)
+            } catch {
+                throw layer.site.error(error.message)
+            }
+        }
+        for (index, var function) in configuration.functions.enumerated() {
             let declared = configuration.declaredVersions[function.name] ?? []
             for version in declared {
                 try applyVersion(version, registry: registry)
             }
+            function.layers = try resolveLayers(of: function.name, in: configuration, registry: registry)
             do {
                 try registry.putLatest(function)
             } catch {
@@ -33,14 +43,26 @@ public enum ConfigurationApplier {
         }
     }
 
+    /// The layer version ARNs of a function's `$LATEST` as the configuration names its layers (a bare name is the
+    /// layer's latest version in the store), each checked to exist.
+    public static func resolveLayers(
+        of functionName: String, in configuration: AlbatrossConfiguration, registry: Registry
+    ) throws(ConfigurationError) -> [String] {
+        try LayerResolver.resolve(configuration.layerReferences[functionName] ?? [], stored: nil, registry: registry)
+    }
+
     private static func applyVersion(_ declared: DeclaredVersion, registry: Registry) throws(ConfigurationError) {
         let name = declared.configuration.name
         let site = declared.site
         do {
             let known = try registry.functions().contains { $0.functionName == name }
             let existing = known ? try registry.versions(functionName: name).filter { $0.number != nil } : []
-            let latest = try registry.putLatest(declared.configuration, description: declared.description ?? "")
-            if let stored = existing.first(where: { $0.number == declared.number }) {
+            let stored = existing.first(where: { $0.number == declared.number })
+            var configuration = declared.configuration
+            configuration.layers = try LayerResolver.resolve(
+                declared.layers, stored: stored?.configuration.layers, registry: registry)
+            let latest = try registry.putLatest(configuration, description: declared.description ?? "")
+            if let stored {
                 guard stored.codeSha256 == latest.codeSha256 else {
                     throw site.error(
                         "version \(declared.number) of \(name) in the store has CodeSha256 \(stored.codeSha256), "
@@ -105,6 +127,9 @@ public enum ConfigurationApplier {
         if a.memorySize != b.memorySize { return "memorySize (\(a.memorySize), here \(b.memorySize))" }
         if a.timeout != b.timeout { return "timeout (\(a.timeout), here \(b.timeout))" }
         if a.environment != b.environment { return "environment (values not shown)" }
+        if a.layers != b.layers {
+            return "layers ([\(a.layers.joined(separator: ", "))], here [\(b.layers.joined(separator: ", "))])"
+        }
         return nil
     }
 }

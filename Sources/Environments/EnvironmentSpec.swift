@@ -10,6 +10,9 @@ public struct EnvironmentSpec: Sendable {
     public var account: AccountContext
     /// The task root: the function's code directory (or where its archive was unpacked).
     public var taskRoot: String
+    /// The merged layers (AWS's `/opt`): its `bin`, `lib` and Python directories go on the search paths, and a
+    /// `provided` runtime without a `bootstrap` of its own runs `<layerRoot>/bootstrap`. nil without layers.
+    public var layerRoot: String? = nil
     /// The Python interpreter for `python3.x` runtimes when the function names none.
     public var defaultPythonInterpreter: String
     public var logSink: LogSink

@@ -25,6 +25,8 @@ enum RuntimeEnvironmentBuilder {
     {
         let function = spec.function
         let taskRoot = spec.taskRoot
+        // AWS extracts layers into /opt; here their merged tree is `layerRoot`, so its paths stand in for /opt's.
+        let opt = spec.layerRoot ?? "/opt"
         var platform: [(String, String)] = [
             ("AWS_LAMBDA_FUNCTION_NAME", function.name),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", String(function.memorySize)),
@@ -45,14 +47,19 @@ enum RuntimeEnvironmentBuilder {
             ("LAMBDA_RUNTIME_DIR", taskRoot),
             ("LANG", "en_US.UTF-8"),
             ("TZ", ":UTC"),
-            ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin"),
-            ("LD_LIBRARY_PATH", "\(taskRoot):\(taskRoot)/lib:/opt/lib"),
+            ("PATH", "/usr/local/bin:/usr/bin/:/bin:\(opt)/bin"),
+            ("LD_LIBRARY_PATH", "\(taskRoot):\(taskRoot)/lib:\(opt)/lib"),
         ]
         if let executionEnvironment = function.runtime.executionEnvironment {
             platform.append(("AWS_EXECUTION_ENV", executionEnvironment))
         }
         if function.runtime.kind == .python {
-            platform.append(("PYTHONPATH", taskRoot))
+            if let layerRoot = spec.layerRoot {
+                let sitePackages = "\(layerRoot)/python/lib/\(function.runtime.identifier)/site-packages"
+                platform.append(("PYTHONPATH", "\(taskRoot):\(layerRoot)/python:\(sitePackages)"))
+            } else {
+                platform.append(("PYTHONPATH", taskRoot))
+            }
         }
         let host = ProcessInfo.processInfo.environment
         for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
@@ -82,12 +89,21 @@ enum RuntimeEnvironmentBuilder {
         let function = spec.function
         switch function.runtime.kind {
         case .provided:
-            let bootstrap = "\(spec.taskRoot)/bootstrap"
+            // AWS looks for /var/task/bootstrap, then /opt/bootstrap (from a layer).
+            var bootstrap = "\(spec.taskRoot)/bootstrap"
+            var alsoSearched = ""
+            if access(bootstrap, F_OK) != 0, let layerRoot = spec.layerRoot {
+                if access("\(layerRoot)/bootstrap", F_OK) == 0 {
+                    bootstrap = "\(layerRoot)/bootstrap"
+                } else {
+                    alsoSearched = " (nor \(layerRoot)/bootstrap)"
+                }
+            }
             guard access(bootstrap, X_OK) == 0 else {
                 let reason = access(bootstrap, F_OK) == 0 ? "is not executable" : "does not exist"
                 throw RuntimeCommandError(
                     errorType: "Runtime.InvalidEntrypoint",
-                    message: "Couldn't find valid bootstrap(s): \(bootstrap) \(reason)")
+                    message: "Couldn't find valid bootstrap(s): \(bootstrap) \(reason)\(alsoSearched)")
             }
             // AWS's /bin/sh is bash, and the documented bootstrap relies on it; Debian's is dash.
             if let interpreter = shebangNeedingBash(bootstrap) {

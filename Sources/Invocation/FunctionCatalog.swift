@@ -10,11 +10,14 @@ public struct FunctionCatalog: Sendable {
         /// `$LATEST` or a version number.
         public var version: String
         public var taskRoot: String
+        /// The merged layers of `configuration.layers` (what AWS mounts at `/opt`); nil without layers.
+        public var layerRoot: String?
 
-        public init(configuration: FunctionConfiguration, version: String, taskRoot: String) {
+        public init(configuration: FunctionConfiguration, version: String, taskRoot: String, layerRoot: String? = nil) {
             self.configuration = configuration
             self.version = version
             self.taskRoot = taskRoot
+            self.layerRoot = layerRoot
         }
     }
 

@@ -79,7 +79,9 @@ public final class Invoker: Sendable {
             var retired: [EnvironmentPool] = []
             for (key, pool) in state.pools {
                 let current = catalog.functions[key.function]?.versions[key.version]
-                if current?.configuration != pool.spec.function || current?.taskRoot != pool.spec.taskRoot {
+                if current?.configuration != pool.spec.function || current?.taskRoot != pool.spec.taskRoot
+                    || current?.layerRoot != pool.spec.layerRoot
+                {
                     retired.append(pool)
                     state.pools[key] = nil
                 }
@@ -180,10 +182,11 @@ public final class Invoker: Sendable {
         let key = PoolKey(function: name, version: versionName)
         let pool = state.withLockedValue { state -> EnvironmentPool in
             if let pool = state.pools[key] { return pool }
-            let spec = EnvironmentSpec(
+            var spec = EnvironmentSpec(
                 function: version.configuration, version: versionName, account: settings.account,
                 taskRoot: version.taskRoot, defaultPythonInterpreter: settings.defaultPythonInterpreter,
                 logSink: logSink, threadPool: threadPool)
+            spec.layerRoot = version.layerRoot
             let pool = EnvironmentPool(spec: spec, group: group, idleTimeout: settings.idleTimeout)
             state.pools[key] = pool
             return pool

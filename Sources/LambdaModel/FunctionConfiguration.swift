@@ -17,6 +17,9 @@ public struct FunctionConfiguration: Sendable, Hashable {
     public var environment: [EnvironmentVariable]
     /// How many execution environments may run at once; beyond it invokes are throttled.
     public var maximumConcurrency: Int
+    /// Layer version ARNs (`arn:aws:lambda:<region>:<account>:layer:<name>:<N>`), at most 5, merged in this
+    /// order (a later layer's file wins); what AWS extracts into `/opt`.
+    public var layers: [String]
 
     public init(
         name: String,
@@ -26,7 +29,8 @@ public struct FunctionConfiguration: Sendable, Hashable {
         memorySize: Int = 128,
         timeout: Int = 3,
         environment: [EnvironmentVariable] = [],
-        maximumConcurrency: Int = 10
+        maximumConcurrency: Int = 10,
+        layers: [String] = []
     ) {
         self.name = name
         self.runtime = runtime
@@ -36,6 +40,7 @@ public struct FunctionConfiguration: Sendable, Hashable {
         self.timeout = timeout
         self.environment = environment
         self.maximumConcurrency = maximumConcurrency
+        self.layers = layers
     }
 }
 

@@ -13,20 +13,20 @@ struct StoredPackage: Sendable, Hashable {
 
 extension Registry {
     /// The package bytes for a code location: a directory is packed deterministically, a .zip is taken as is
-    /// (after checking that it is one).
-    func packageBytes(_ code: CodeLocation, function: String) throws(RegistryError) -> Data {
+    /// (after checking that it is one). `what` names the owner in errors: `function orders`, `layer common`.
+    func packageBytes(_ code: CodeLocation, what: String) throws(RegistryError) -> Data {
         switch code {
         case .directory(let path):
             do {
                 return try DeterministicZip.pack(directory: path)
             } catch {
                 throw RegistryError(
-                    .invalidParameterValue, "cannot pack the code directory of function \(function): \(error)")
+                    .invalidParameterValue, "cannot pack the code directory of \(what): \(error)")
             }
         case .zip(let path):
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw RegistryError(
-                    .invalidParameterValue, "cannot read the code package \(path) of function \(function)")
+                    .invalidParameterValue, "cannot read the code package \(path) of \(what)")
             }
             do {
                 _ = try ZipArchive.entries(of: data, archive: path)

@@ -7,7 +7,8 @@ extension Registry {
     ///
     /// The code is packed (a directory) or taken as is (a .zip) and stored once under its SHA-256. Putting the
     /// same configuration, code and description again changes nothing (same RevisionId and LastModified);
-    /// any effective change gets a new RevisionId and LastModified.
+    /// any effective change gets a new RevisionId and LastModified. `configuration.layers` must name existing layer
+    /// versions of this region, at most 5 and one per layer (AWS's CreateFunction messages otherwise, §5.1).
     @discardableResult
     public func putLatest(
         _ configuration: FunctionConfiguration, description: String = ""
@@ -16,11 +17,12 @@ extension Registry {
     {
         try FunctionChecks.check(configuration, description: description)
         let name = configuration.name
-        let package = try store(package: try packageBytes(configuration.code, function: name))
+        let package = try store(package: try packageBytes(configuration.code, what: "function \(name)"))
         var stored = configuration
         stored.code = .zip(package.path)
         let sealed = try seal(configuration.environment, function: name, number: 0)
         return try write { db in
+            try checkLayerReferences(db, configuration.layers)
             if let existing = try fetchVersionRow(db, function: name, number: 0) {
                 let current = try record(from: existing)
                 if current.configuration == stored && current.codeSha256 == package.codeSha256

@@ -2,15 +2,16 @@ import Foundation
 internal import GRDB
 public import LambdaModel
 
-/// The durable home of functions, their published versions and their aliases: what lets a canary rollout
-/// survive restarts and crashes.
+/// The durable home of functions, their published versions, their aliases and layer versions: what lets a canary
+/// rollout survive restarts and crashes.
 ///
 /// Everything lives under one data directory:
 /// - `registry.sqlite` (+ `-wal`, `-shm`): the tables, in SQLite WAL mode through GRDB; every publish and every
 ///   alias change is one immediate transaction, so a crash leaves the old or the new state, never half of one;
 /// - `registry.key`: the 32-byte AES-256-GCM key (mode 0600) that encrypts environment variables at rest;
 /// - `code-store/<hex sha256>.zip`: each code package once, addressed by its SHA-256;
-/// - `tasks/<hex sha256>/`: packages unpacked for execution environments, once per hash.
+/// - `tasks/<hex sha256>/`: packages unpacked for execution environments, once per hash;
+/// - `opt/<hex>/`: the layers of a function merged in order (AWS's `/opt`), once per list of layer versions.
 ///
 /// All calls are synchronous and may block on disk; several processes (a server and the CLI) may share a data
 /// directory. See docs/registry.md.
@@ -27,6 +28,8 @@ public final class Registry: Sendable {
     public var keyPath: String { "\(dataDirectory)/registry.key" }
     public var codeStoreDirectory: String { "\(dataDirectory)/code-store" }
     public var tasksDirectory: String { "\(dataDirectory)/tasks" }
+    /// Where merged layers are unpacked: `<data>/opt/<hex>/` stands for AWS's `/opt`.
+    public var layersDirectory: String { "\(dataDirectory)/opt" }
 
     /// Opens (creating when missing) the registry in `dataDirectory` and brings its schema up to date.
     ///
@@ -41,6 +44,7 @@ public final class Registry: Sendable {
         cipher = EnvironmentCipher(key: try KeyFile.loadOrCreate(at: "\(directory)/registry.key"))
         try FileStore.createDirectory("\(directory)/code-store")
         try FileStore.createDirectory("\(directory)/tasks")
+        try FileStore.createDirectory("\(directory)/opt")
         var configuration = Configuration()
         configuration.label = "registry"
         configuration.busyMode = .timeout(30)
@@ -103,6 +107,8 @@ public final class Registry: Sendable {
         var description: String
         var revisionId: String
         var lastModified: String
+        /// The layer version ARNs as a JSON array of strings.
+        var layers: String
 
         init(row: Row) {
             functionName = row["function_name"]
@@ -119,6 +125,7 @@ public final class Registry: Sendable {
             description = row["description"]
             revisionId = row["revision_id"]
             lastModified = row["last_modified"]
+            layers = row["layers"]
         }
 
         init(
@@ -139,6 +146,7 @@ public final class Registry: Sendable {
             self.description = description
             self.revisionId = revisionId
             self.lastModified = lastModified
+            layers = Registry.encodeStrings(configuration.layers)
         }
 
         /// Writes the row; only `$LATEST` may replace an existing row, a published version is written once.
@@ -147,12 +155,13 @@ public final class Registry: Sendable {
                 sql: """
                     INSERT \(number == 0 ? "OR REPLACE " : "")INTO versions (function_name, number, runtime,
                         python_interpreter, handler, memory_size, timeout, maximum_concurrency, environment,
-                        code_sha256, code_size, description, revision_id, last_modified)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        code_sha256, code_size, description, revision_id, last_modified, layers)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     functionName, number, runtime, pythonInterpreter, handler, memorySize, timeout,
                     maximumConcurrency, environment, codeSha256, codeSize, description, revisionId, lastModified,
+                    layers,
                 ])
         }
     }
@@ -212,13 +221,27 @@ public final class Registry: Sendable {
             code: .zip(packagePath(hex: try Self.hex(ofCodeSha256: row.codeSha256, what: what))),
             memorySize: row.memorySize, timeout: row.timeout,
             environment: pairs.compactMap { $0.count == 2 ? EnvironmentVariable(name: $0[0], value: $0[1]) : nil },
-            maximumConcurrency: row.maximumConcurrency)
+            maximumConcurrency: row.maximumConcurrency,
+            layers: try Self.decodeStrings(row.layers, what: "the layers of \(what)"))
         return FunctionVersionRecord(
             functionName: row.functionName, version: version, configuration: configuration,
             codeSha256: row.codeSha256, codeSize: row.codeSize, revisionId: row.revisionId,
             lastModified: row.lastModified, description: row.description,
             arn: account.functionARN(row.functionName, qualifier: version),
             unqualifiedArn: account.functionARN(row.functionName))
+    }
+
+    /// A list of strings as the JSON array stored in a TEXT column.
+    static func encodeStrings(_ strings: [String]) -> String {
+        "[" + strings.map(FunctionChecks.quoted).joined(separator: ",") + "]"
+    }
+
+    static func decodeStrings(_ json: String, what: String) throws(RegistryError) -> [String] {
+        do {
+            return try JSONDecoder().decode([String].self, from: Data(json.utf8))
+        } catch {
+            throw .store("\(what) cannot be decoded from '\(json)'")
+        }
     }
 
     static func hex(ofCodeSha256 codeSha256: String, what: String) throws(RegistryError) -> String {

@@ -41,6 +41,26 @@ enum Schema {
                     );
                     """)
         }
+        migrator.registerMigration("v2: layers") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE versions ADD COLUMN layers TEXT NOT NULL DEFAULT '[]';
+                    CREATE TABLE layers (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        last_version INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE TABLE layer_versions (
+                        layer_name TEXT NOT NULL REFERENCES layers(name) ON DELETE CASCADE,
+                        number INTEGER NOT NULL CHECK (number >= 1),
+                        code_sha256 TEXT NOT NULL,
+                        code_size INTEGER NOT NULL,
+                        description TEXT NOT NULL,
+                        compatible_runtimes TEXT NOT NULL,
+                        created_date TEXT NOT NULL,
+                        PRIMARY KEY (layer_name, number)
+                    );
+                    """)
+        }
         return migrator
     }
 }

@@ -6,5 +6,8 @@ struct Albatross: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "albatross",
         abstract: "AWS Lambda functions behind an Application Load Balancer, on one machine.",
-        subcommands: [Serve.self, Invoke.self, Cert.self, Functions.self, Versions.self, Publish.self, Alias.self])
+        subcommands: [
+            Serve.self, Invoke.self, Cert.self, Functions.self, Versions.self, Publish.self, Alias.self,
+            Layers.self,
+        ])
 }

@@ -133,11 +133,12 @@ struct Publish: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let (configuration, registry) = try openRegistry(configPath: config)
-            guard let function = configuration.functions.first(where: { $0.name == name }) else {
+            guard var function = configuration.functions.first(where: { $0.name == name }) else {
                 throw CommandFailure(
                     "function \(name) is not in \(config) (functions: "
                         + configuration.functions.map(\.name).joined(separator: ", ") + ")")
             }
+            function.layers = try ConfigurationApplier.resolveLayers(of: name, in: configuration, registry: registry)
             try registry.putLatest(function)
             let before = try registry.versions(functionName: name).compactMap(\.number).max()
             let version = try registry.publishVersion(functionName: name, description: description)

@@ -46,7 +46,7 @@ struct InvalidConfigurationTests {
         .init(
             name: "unknown key without close match", yaml: prefix + "colour: blue\n", line: 9, keyPath: "colour",
             message: "unknown key \"colour\"; allowed keys: dataDirectory, region, accountId, environments, "
-                + "loadBalancer, functions, targetGroups, listeners"
+                + "loadBalancer, layers, functions, targetGroups, listeners"
         ),
         .init(
             name: "misspelt function key",
