@@ -22,21 +22,23 @@
 # on exit. See the "HTTPS" section of bench/README.md.
 #
 # Environment (defaults in brackets):
-#   HANDSHAKE_SECONDS [4]  length of each handshake run (5 kinds x 2 servers)
-#   WRK_THREADS [2]  WRK_CONNECTIONS [32]  DURATION [8s]  WARMUP [2s]   wrk parameters (4 runs per round)
-#   ROUNDS [2]             rounds of the four wrk runs; the order flips every round
+#   HANDSHAKE_SECONDS [2]  length of each handshake run (5 kinds x 2 servers per round)
+#   HANDSHAKE_ROUNDS [2]   rounds of handshake runs; which server goes first flips every run
+#   WRK_THREADS [2]  WRK_CONNECTIONS [32]  DURATION [5s]  WARMUP [1s]   wrk parameters (4 runs per round)
+#   ROUNDS [4]             rounds of the four wrk runs; the order flips every round
 #   MAX_CONCURRENCY [64]   maximumConcurrency of the benchmark function
 #   SKIP_BUILD [0]         1: use the existing .build/release/albatross without running swift build
 #   SKIP_INSTALL [0]       1: do not try to install nginx and wrk
 #   KEEP_TMP [0]           1: keep the temporary directory (configurations, logs, raw outputs) for inspection
 set -euo pipefail
 
-HANDSHAKE_SECONDS=${HANDSHAKE_SECONDS:-4}
+HANDSHAKE_SECONDS=${HANDSHAKE_SECONDS:-2}
+HANDSHAKE_ROUNDS=${HANDSHAKE_ROUNDS:-2}
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
-DURATION=${DURATION:-8s}
-WARMUP=${WARMUP:-2s}
-ROUNDS=${ROUNDS:-2}
+DURATION=${DURATION:-5s}
+WARMUP=${WARMUP:-1s}
+ROUNDS=${ROUNDS:-4}
 MAX_CONCURRENCY=${MAX_CONCURRENCY:-64}
 SKIP_BUILD=${SKIP_BUILD:-0}
 SKIP_INSTALL=${SKIP_INSTALL:-0}
@@ -328,11 +330,12 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---------------------------------------------------------------------------------------------------------------
 # 1 and 2: handshakes per server CPU-second
 # ---------------------------------------------------------------------------------------------------------------
-# run_handshakes SERVER PORT MODE VERSION: leaves "$TMP/hs-SERVER-MODE-VERSION.out" and ".cpu" (server ticks).
+# run_handshakes SERVER PORT MODE VERSION ROUND: leaves "$TMP/hs-SERVER-MODE-VERSION-ROUND.out" and ".cpu"
+# (server ticks).
 run_handshakes() {
-    local server=$1 port=$2 mode=$3 version=$4 name before after
-    name="hs-$server-$mode-$version"
-    log "$server: $mode handshakes, TLS $version, ${HANDSHAKE_SECONDS}s"
+    local server=$1 port=$2 mode=$3 version=$4 round=$5 name before after
+    name="hs-$server-$mode-$version-$round"
+    log "$server: $mode handshakes, TLS $version, ${HANDSHAKE_SECONDS}s (round $round)"
     before=$(server_ticks "$server")
     "$TMP/handshake" 127.0.0.1 "$port" "$HANDSHAKE_SECONDS" "$mode" "$version" "$CA" localhost \
         >"$TMP/$name.out" 2>"$TMP/$name.err" || { cat "$TMP/$name.err" >&2; die "the handshake client failed"; }
@@ -353,16 +356,19 @@ server_ticks() { # server_ticks albatross|nginx: the ticks handshakes are charge
 
 HANDSHAKE_KINDS=("new 1.3" "ticket 1.3" "new 1.2" "ticket 1.2" "id 1.2")
 flip=0
-for kind in "${HANDSHAKE_KINDS[@]}"; do
-    read -r mode version <<<"$kind"
-    if [ $flip = 0 ]; then
-        run_handshakes albatross "$ALB_TLS_PORT" "$mode" "$version"
-        run_handshakes nginx "$NGINX_TLS_PORT" "$mode" "$version"
-    else
-        run_handshakes nginx "$NGINX_TLS_PORT" "$mode" "$version"
-        run_handshakes albatross "$ALB_TLS_PORT" "$mode" "$version"
-    fi
-    flip=$((1 - flip))
+for round in $(seq "$HANDSHAKE_ROUNDS"); do
+    for kind in "${HANDSHAKE_KINDS[@]}"; do
+        read -r mode version <<<"$kind"
+        if [ $flip = 0 ]; then
+            run_handshakes albatross "$ALB_TLS_PORT" "$mode" "$version" "$round"
+            run_handshakes nginx "$NGINX_TLS_PORT" "$mode" "$version" "$round"
+        else
+            run_handshakes nginx "$NGINX_TLS_PORT" "$mode" "$version" "$round"
+            run_handshakes albatross "$ALB_TLS_PORT" "$mode" "$version" "$round"
+        fi
+        flip=$((1 - flip))
+    done
+    [ $((${#HANDSHAKE_KINDS[@]} % 2)) = 0 ] || flip=$((1 - flip)) # the next round starts with the other server
 done
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -407,6 +413,12 @@ wrk_pair() { # wrk_pair SCHEME ROUND: nginx and albatross over one scheme
     fi
 }
 
+# One longer warm-up per server first: Albatross starts its execution environments here.
+log "warm-up: 3s of HTTP against each server"
+wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d3s "http://127.0.0.1:$NGINX_PORT/" >"$TMP/nginx-warmup.wrk" 2>&1 ||
+    { cat "$TMP/nginx-warmup.wrk" >&2; die "wrk warm-up against nginx failed"; }
+wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d3s "http://127.0.0.1:$ALB_PORT/" >"$TMP/albatross-warmup.wrk" 2>&1 ||
+    { cat "$TMP/albatross-warmup.wrk" >&2; die "wrk warm-up against albatross failed"; }
 for round in $(seq "$ROUNDS"); do
     if [ $((round % 2)) = 1 ]; then
         wrk_pair http "$round"
@@ -430,67 +442,83 @@ REVISION=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')
 NGINX_VERSION=$(nginx -v 2>&1 | sed 's/.*: //')
 echo "Machine: $(nproc) CPU(s), $(uname -sr); load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "albatross $REVISION; $NGINX_VERSION; $(openssl version 2>/dev/null || echo 'openssl ?'); certificate: $KEY_TYPE"
-python3 - "$TMP" "$CLK_TCK" "$ENVIRONMENTS" "$ROUNDS" "$HANDSHAKE_SECONDS" \
+python3 - "$TMP" "$CLK_TCK" "$ENVIRONMENTS" "$ROUNDS" "$HANDSHAKE_SECONDS" "$HANDSHAKE_ROUNDS" \
     "$WRK_THREADS" "$WRK_CONNECTIONS" "$DURATION" "$WARMUP" <<'PY'
-import re, sys
+import re, statistics, sys
 
 tmp, clock_ticks, environments, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-handshake_seconds, threads, connections, duration, warmup = sys.argv[5:10]
+handshake_seconds, handshake_rounds = sys.argv[5], int(sys.argv[6])
+threads, connections, duration, warmup = sys.argv[7:11]
 verdicts, warnings = [], []
 
 def ratio(a, b):
     return f"{a / b:.2f}" if b else "n/a"
 
 # ---- handshakes ------------------------------------------------------------------------------------------------
-def handshakes(server, mode, version):
-    name = f"hs-{server}-{mode}-{version}"
+def handshake_round(server, mode, version, round):
+    name = f"hs-{server}-{mode}-{version}-{round}"
     text = open(f"{tmp}/{name}.out").read()
     match = re.search(r"^HANDSHAKES (.*)$", text, re.M)
     if not match:
         sys.exit(f"bench: no summary from the handshake client against {server}:\n{text}")
     values = dict(pair.split("=", 1) for pair in match.group(1).split())
     result = {key: float(values[key]) for key in ("ok", "resumed", "failed", "no_ticket", "close_notify", "seconds")}
-    result["negotiated"] = f"{values.get('protocol', '?')} {values.get('cipher', '?')}"
+    result["negotiated"] = {f"{values.get('protocol', '?')} {values.get('cipher', '?')}"}
     result["cpu_s"] = int(open(f"{tmp}/{name}.cpu").read()) / clock_ticks
-    result["per_cpu_s"] = result["ok"] / result["cpu_s"] if result["cpu_s"] else float("inf")
-    result["us_each"] = result["cpu_s"] / result["ok"] * 1e6 if result["ok"] else float("nan")
     result["stderr"] = open(f"{tmp}/{name}.err").read().strip()
+    return result
+
+def us_each(values):
+    return values["cpu_s"] / values["ok"] * 1e6 if values["ok"] and values["cpu_s"] else float("nan")
+
+def handshakes(server, mode, version):
+    """The rounds added up; "rounds" keeps each round's values."""
+    each = [handshake_round(server, mode, version, r) for r in range(1, handshake_rounds + 1)]
+    result = {key: sum(values[key] for values in each)
+              for key in ("ok", "resumed", "failed", "no_ticket", "close_notify", "seconds", "cpu_s")}
+    result["negotiated"] = set().union(*(values["negotiated"] for values in each))
+    result["stderr"] = "\n".join(values["stderr"] for values in each if values["stderr"])
+    result["per_cpu_s"] = result["ok"] / result["cpu_s"] if result["cpu_s"] else float("inf")
+    result["us_each"] = us_each(result)
+    result["rounds"] = each
     return result
 
 kinds = [("new", "1.3", "full, TLS 1.3"), ("ticket", "1.3", "resumed (ticket), TLS 1.3"),
          ("new", "1.2", "full, TLS 1.2"), ("ticket", "1.2", "resumed (ticket), TLS 1.2"),
          ("id", "1.2", "resumed (session ID), TLS 1.2")]
 print()
-print(f"Handshakes: one connection at a time for {handshake_seconds}s each, no request; server CPU from"
-      " /proc/<pid>/stat")
+print(f"Handshakes: one connection at a time for {handshake_seconds}s per run, {handshake_rounds} round(s) added up,"
+      " no request; server CPU from /proc/<pid>/stat")
 print("  (albatross: the albatross process alone; nginx: master + worker). Client: bench/tls/handshake.c, X25519,")
 print("  TLS_AES_128_GCM_SHA256 / ECDHE-ECDSA-AES128-GCM-SHA256, certificate verified, waits for the TLS 1.3 ticket.")
 header = (f"| {'handshake':<30} | {'server':<9} | {'done':>6} | {'resumed':>7} | {'failed':>6} | {'per s':>6} "
-          f"| {'CPU us each':>11} | {'per CPU-s':>9} | {'A/N CPU each':>12} |")
+          f"| {'CPU us each':>11} | {'per CPU-s':>9} | {'A/N CPU each':>12} | {'A/N per round':>13} |")
 print(header)
 print("|" + "|".join("-" * (len(cell) + 0) for cell in header.split("|")[1:-1]) + "|")
 for mode, version, label in kinds:
     a, n = handshakes("albatross", mode, version), handshakes("nginx", mode, version)
+    per_round = " ".join(f"{us_each(x) / us_each(y):.2f}" for x, y in zip(a["rounds"], n["rounds"]))
     for server, values in (("albatross", a), ("nginx", n)):
         cost = values["us_each"] / n["us_each"] if server == "albatross" and n["us_each"] else None
         print(f"| {label if server == 'albatross' else '':<30} | {server:<9} | {values['ok']:>6.0f} "
               f"| {values['resumed']:>7.0f} | {values['failed']:>6.0f} | {values['ok'] / values['seconds']:>6.0f} "
               f"| {values['us_each']:>11.0f} | {values['per_cpu_s']:>9.0f} "
-              f"| {(f'{cost:.2f}' if cost else ''):>12} |")
+              f"| {(f'{cost:.2f}' if cost else ''):>12} | {(per_round if cost else ''):>13} |")
         if values["failed"]:
             warnings.append(f"{server} {label}: {values['failed']:.0f} failed handshakes: {values['stderr'][:300]}")
-        if mode != "new" and values["resumed"] < values["ok"] - 1:
+        if mode != "new" and values["resumed"] < values["ok"] - handshake_rounds:
             warnings.append(f"{server} {label}: only {values['resumed']:.0f} of {values['ok']:.0f} resumed")
         if mode == "new" and values["resumed"]:
             warnings.append(f"{server} {label}: {values['resumed']:.0f} resumed although no session was offered")
         if version == "1.3" and values["no_ticket"]:
             warnings.append(f"{server} {label}: {values['no_ticket']:.0f} connections got no ticket within 1 s")
-    negotiated = {a["negotiated"], n["negotiated"]}
+    negotiated = a["negotiated"] | n["negotiated"]
     if len(negotiated) != 1:
         warnings.append(f"{label}: the servers negotiated different parameters: {sorted(negotiated)}")
-    met = a["us_each"] <= n["us_each"]
+    ratios = [us_each(x) / us_each(y) for x, y in zip(a["rounds"], n["rounds"])]
+    met = True if all(r <= 1 for r in ratios) else False if all(r > 1 for r in ratios) else None
     verdicts.append((f"handshake CPU, {label}: albatross <= nginx", met,
-                     f"{a['us_each']:.0f} us vs {n['us_each']:.0f} us per handshake"))
+                     f"{a['us_each']:.0f} us vs {n['us_each']:.0f} us per handshake; ratio per round {per_round}"))
 closes = {server: (sum(handshakes(server, m, v)["close_notify"] for m, v, _ in kinds),
                    sum(handshakes(server, m, v)["ok"] for m, v, _ in kinds)) for server in ("albatross", "nginx")}
 print("  connections the server closed with its own close_notify (after the client's): "
@@ -522,6 +550,10 @@ runs = {(server, scheme, r): wrk(f"{server}-{scheme}-{r}")
 def mean(server, scheme, key):
     return sum(runs[(server, scheme, r)][key] for r in range(1, rounds + 1)) / rounds
 
+def deltas(server, key):
+    """HTTPS minus HTTP per round: the two runs of a round are next to each other in time."""
+    return [runs[(server, "https", r)][key] - runs[(server, "http", r)][key] for r in range(1, rounds + 1)]
+
 print()
 print(f"Keep-alive requests: wrk -t{threads} -c{connections} -d{duration} after a {warmup} warm-up, {rounds} round(s),"
       " order flipped each round")
@@ -534,7 +566,7 @@ for (server, scheme, r), values in runs.items():
           f"| {values['us']:>10.1f} | {values['front_us']:>12.1f} | {values['errors']:>6} |")
 
 print()
-print(f"| {'mean of the rounds':<34} | {'albatross':>10} | {'nginx':>10} | {'albatross/nginx':>15} |")
+print(f"| {'mean of the rounds (deltas: median)':<34} | {'albatross':>10} | {'nginx':>10} | {'albatross/nginx':>15} |")
 print(f"|{'-' * 36}|{'-' * 12}|{'-' * 12}|{'-' * 17}|")
 rows = []
 for scheme in ("http", "https"):
@@ -546,28 +578,32 @@ for scheme in ("http", "https"):
 delta = {}
 for key, label in (("us", "HTTPS - HTTP, whole tree (us)"), ("front_us", "HTTPS - HTTP, front only (us)")):
     for server in ("albatross", "nginx"):
-        delta[(server, key)] = mean(server, "https", key) - mean(server, "http", key)
+        delta[(server, key)] = statistics.median(deltas(server, key))
     a, n = delta[("albatross", key)], delta[("nginx", key)]
     rows.append((label, f"{a:.1f}", f"{n:.1f}", ratio(a, n) if n > 0 else "n/a"))
 for row in rows:
     print(f"| {row[0]:<34} | {row[1]:>10} | {row[2]:>10} | {row[3]:>15} |")
-per_round = []
-for r in range(1, rounds + 1):
-    parts = []
-    for server in ("albatross", "nginx"):
-        parts.append(f"{server} {runs[(server, 'https', r)]['us'] - runs[(server, 'http', r)]['us']:+.1f}")
-    per_round.append(f"#{r}: " + ", ".join(parts))
-print("  HTTPS - HTTP per round, whole tree (us): " + "; ".join(per_round))
+for key, label in (("us", "whole tree"), ("front_us", "front only")):
+    print(f"  HTTPS - HTTP per round, {label} (us): albatross "
+          + " ".join(f"{d:+.1f}" for d in deltas("albatross", key)) + "; nginx "
+          + " ".join(f"{d:+.1f}" for d in deltas("nginx", key)))
 print(f"  albatross environments alive after the run: {environments}")
 for key, label in (("us", "whole tree"), ("front_us", "front only")):
     a, n = delta[("albatross", key)], delta[("nginx", key)]
-    verdicts.append((f"HTTPS cost per request over HTTP ({label}): albatross <= nginx", a <= n,
-                     f"{a:+.1f} us vs {n:+.1f} us"))
+    # Decided only when every round agrees; otherwise the noise of the machine is larger than the difference.
+    differences = [x - y for x, y in zip(deltas("albatross", key), deltas("nginx", key))]
+    met = True if all(d <= 0 for d in differences) else False if all(d > 0 for d in differences) else None
+    verdicts.append((f"HTTPS cost per request over HTTP ({label}): albatross <= nginx", met,
+                     f"median {a:+.1f} us vs {n:+.1f} us; albatross minus nginx per round: "
+                     + " ".join(f"{d:+.1f}" for d in differences)))
 
 print()
 print("Targets")
 for label, met, detail in verdicts:
-    print(f"  {'MET    ' if met else 'NOT MET'}  {label}  ({detail})")
+    word = "MET      " if met else "NOT MET  " if met is False else "UNDECIDED"
+    print(f"  {word}  {label}  ({detail})")
+if any(met is None for _, met, _ in verdicts):
+    print("  UNDECIDED: the rounds disagree, so the difference is within this machine's noise; use more ROUNDS.")
 if warnings:
     print()
     for warning in warnings:
