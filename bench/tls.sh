@@ -451,6 +451,13 @@ handshake_seconds, handshake_rounds = sys.argv[5], int(sys.argv[6])
 threads, connections, duration, warmup = sys.argv[7:11]
 verdicts, warnings = [], []
 
+def decide(differences):
+    """Per-round albatross-minus-nginx differences -> (met, agreeing rounds, rounds). The median decides; more than
+    half of the rounds must agree with it, or the answer is None: the machine's noise is larger than the gap."""
+    met = statistics.median(differences) <= 0
+    agreeing = sum(1 for d in differences if (d <= 0) == met)
+    return (met if agreeing * 2 > len(differences) else None, agreeing, len(differences))
+
 def ratio(a, b):
     return f"{a / b:.2f}" if b else "n/a"
 
@@ -516,7 +523,7 @@ for mode, version, label in kinds:
     if len(negotiated) != 1:
         warnings.append(f"{label}: the servers negotiated different parameters: {sorted(negotiated)}")
     ratios = [us_each(x) / us_each(y) for x, y in zip(a["rounds"], n["rounds"])]
-    met = True if all(r <= 1 for r in ratios) else False if all(r > 1 for r in ratios) else None
+    met = decide([r - 1 for r in ratios])
     verdicts.append((f"handshake CPU, {label}: albatross <= nginx", met,
                      f"{a['us_each']:.0f} us vs {n['us_each']:.0f} us per handshake; ratio per round {per_round}"))
 closes = {server: (sum(handshakes(server, m, v)["close_notify"] for m, v, _ in kinds),
@@ -590,20 +597,20 @@ for key, label in (("us", "whole tree"), ("front_us", "front only")):
 print(f"  albatross environments alive after the run: {environments}")
 for key, label in (("us", "whole tree"), ("front_us", "front only")):
     a, n = delta[("albatross", key)], delta[("nginx", key)]
-    # Decided only when every round agrees; otherwise the noise of the machine is larger than the difference.
     differences = [x - y for x, y in zip(deltas("albatross", key), deltas("nginx", key))]
-    met = True if all(d <= 0 for d in differences) else False if all(d > 0 for d in differences) else None
+    met = decide(differences)
     verdicts.append((f"HTTPS cost per request over HTTP ({label}): albatross <= nginx", met,
                      f"median {a:+.1f} us vs {n:+.1f} us; albatross minus nginx per round: "
                      + " ".join(f"{d:+.1f}" for d in differences)))
 
 print()
 print("Targets")
-for label, met, detail in verdicts:
+for label, (met, agreeing, total), detail in verdicts:
     word = "MET      " if met else "NOT MET  " if met is False else "UNDECIDED"
-    print(f"  {word}  {label}  ({detail})")
-if any(met is None for _, met, _ in verdicts):
-    print("  UNDECIDED: the rounds disagree, so the difference is within this machine's noise; use more ROUNDS.")
+    print(f"  {word}  {label}  [{agreeing} of {total} rounds agree]  ({detail})")
+if any(met is None for _, (met, _, _), _ in verdicts):
+    print("  UNDECIDED: at most half the rounds agree with the median: the gap is within this machine's noise;"
+          " use more ROUNDS.")
 if warnings:
     print()
     for warning in warnings:
