@@ -41,7 +41,8 @@ public final class ServerHarness: Sendable {
             settings: InvokerSettings(
                 account: configuration.account,
                 idleTimeout: .seconds(Int64(configuration.environments.idleTimeoutSeconds)),
-                defaultPythonInterpreter: configuration.environments.defaultPythonInterpreter),
+                defaultPythonInterpreter: configuration.environments.defaultPythonInterpreter,
+                randomSeed: configuration.randomSeed),
             group: group, threadPool: threadPool, logSink: logSink)
         loadBalancer = LoadBalancer(
             listeners: configuration.listeners, targetGroups: configuration.targetGroups,

@@ -73,7 +73,7 @@ struct ConfigurationParser {
     }
 
     static let rootKeys = [
-        "dataDirectory", "region", "accountId", "environments", "loadBalancer", "layers", "functions",
+        "dataDirectory", "region", "accountId", "randomSeed", "environments", "loadBalancer", "layers", "functions",
         "targetGroups", "listeners",
     ]
 
@@ -97,6 +97,9 @@ struct ConfigurationParser {
         }
         var configuration = AlbatrossConfiguration(dataDirectory: dataDirectory, account: account)
         configuration.file = file
+        if let node = mapping.optional("randomSeed") {
+            configuration.randomSeed = UInt64(try node.int(in: 0...Int.max))
+        }
         if let node = mapping.optional("environments") {
             configuration.environments = try parseEnvironments(node)
         }

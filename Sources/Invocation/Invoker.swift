@@ -13,14 +13,18 @@ public struct InvokerSettings: Sendable {
     public var idleTimeout: TimeAmount
     /// The interpreter for Python runtimes when a function names none.
     public var defaultPythonInterpreter: String
+    /// Seeds the draws of weighted aliases, so that an experiment's sequence of versions can be replayed; nil
+    /// draws from the system's random source.
+    public var randomSeed: UInt64?
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
-        defaultPythonInterpreter: String = "python3"
+        defaultPythonInterpreter: String = "python3", randomSeed: UInt64? = nil
     ) {
         self.account = account
         self.idleTimeout = idleTimeout
         self.defaultPythonInterpreter = defaultPythonInterpreter
+        self.randomSeed = randomSeed
     }
 }
 
@@ -49,6 +53,8 @@ public final class Invoker: Sendable {
     private let threadPool: NIOThreadPool
     private let logSink: LogSink
     private let state: NIOLockedValueBox<State>
+    /// The alias draw generator when ``InvokerSettings/randomSeed`` is set.
+    private let seeded: NIOLockedValueBox<SplitMix64>?
 
     public init(
         catalog: FunctionCatalog, settings: InvokerSettings, group: any EventLoopGroup, threadPool: NIOThreadPool,
@@ -59,6 +65,7 @@ public final class Invoker: Sendable {
         self.threadPool = threadPool
         self.logSink = logSink
         self.state = NIOLockedValueBox(State(catalog: catalog))
+        self.seeded = settings.randomSeed.map { NIOLockedValueBox(SplitMix64(seed: $0)) }
     }
 
     /// `$LATEST` only, from configurations and the task roots ``CodePreparer`` made for them.
@@ -135,7 +142,12 @@ public final class Invoker: Sendable {
                     "Request must be smaller than \(Self.maximumPayloadSize) bytes for the InvokeFunction operation"))
         }
         var generator = SystemRandomNumberGenerator()
-        let resolved: Result<EnvironmentPool, InvocationError> = resolve(request, random: &generator)
+        let resolved: Result<EnvironmentPool, InvocationError>
+        if let seeded {
+            resolved = seeded.withLockedValue { resolve(request, random: &$0) }
+        } else {
+            resolved = resolve(request, random: &generator)
+        }
         let pool: EnvironmentPool
         switch resolved {
         case .success(let found): pool = found
@@ -151,7 +163,7 @@ public final class Invoker: Sendable {
 
     /// Qualifier → version → pool (created on first use).
     private func resolve(
-        _ request: Request, random: inout SystemRandomNumberGenerator
+        _ request: Request, random: inout some RandomNumberGenerator
     )
         -> Result<EnvironmentPool, InvocationError>
     {
@@ -207,5 +219,20 @@ public final class Invoker: Sendable {
         }
         let futures = pools.map { $0.shutdown(on: eventLoop) }
         return EventLoopFuture.andAllComplete(futures, on: eventLoop)
+    }
+}
+
+/// SplitMix64: a small, fast generator whose whole sequence follows from its seed (for replayable experiments).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
     }
 }

@@ -62,7 +62,8 @@ final class PlatformRuntime: Sendable {
         let settings = InvokerSettings(
             account: configuration.account,
             idleTimeout: .seconds(Int64(configuration.environments.idleTimeoutSeconds)),
-            defaultPythonInterpreter: configuration.environments.defaultPythonInterpreter)
+            defaultPythonInterpreter: configuration.environments.defaultPythonInterpreter,
+            randomSeed: configuration.randomSeed)
         invoker = Invoker(
             catalog: catalog, settings: settings, group: group, threadPool: threadPool, logSink: logSink)
     }

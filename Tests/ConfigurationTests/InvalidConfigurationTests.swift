@@ -45,7 +45,8 @@ struct InvalidConfigurationTests {
         ),
         .init(
             name: "unknown key without close match", yaml: prefix + "colour: blue\n", line: 9, keyPath: "colour",
-            message: "unknown key \"colour\"; allowed keys: dataDirectory, region, accountId, environments, "
+            message:
+                "unknown key \"colour\"; allowed keys: dataDirectory, region, accountId, randomSeed, environments, "
                 + "loadBalancer, layers, functions, targetGroups, listeners"
         ),
         .init(

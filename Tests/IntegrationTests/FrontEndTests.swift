@@ -283,7 +283,8 @@ struct FrontEndTests {
         defer { dir.remove() }
         try Self.cannedFunction(in: dir, results: ["ok": #"{"statusCode":200,"body":"got it"}"#])
         let server = try await ServerHarness(
-            yaml: Self.yaml(functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
+            yaml: Self.yaml(
+                functions: Self.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}"),
             baseDirectory: dir.path)
         let client = try server.client(timeout: 5)
         try client.send("POST /r/ok HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")

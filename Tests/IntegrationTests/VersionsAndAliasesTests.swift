@@ -65,6 +65,22 @@ struct VersionsAndAliasesTests {
         #expect((seen["two 2"] ?? 0) > 10 && (seen["one 1"] ?? 0) > 10, "a 50 % split over 60 requests: \(seen)")
     }
 
+    @Test func aSeededRandomSourceReplaysTheSameSequenceOfVersions() async throws {
+        var sequences: [[String]] = []
+        for _ in 0..<2 {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            try Self.writeCode(in: dir)
+            let yaml = "randomSeed: 2026\n" + Self.yaml(weight: 0.5)
+            let server = try await ServerHarness(yaml: yaml, baseDirectory: dir.path)
+            let client = try server.client()
+            sequences.append(try (0..<24).map { _ in try client.request("GET", "/").text })
+            await server.shutdown()
+        }
+        #expect(sequences[0] == sequences[1], "the same seed gives the same versions in the same order")
+        #expect(Set(sequences[0]).count == 2)
+    }
+
     @Test func stickyAliasKeepsEachUserOnOneVersion() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
