@@ -150,16 +150,7 @@ public enum DeterministicZip {
         guard status == Z_OK else { return nil }
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))))
-        var input = input
-        let result = input.withUnsafeMutableBufferPointer { inputBuffer in
-            output.withUnsafeMutableBufferPointer { outputBuffer in
-                stream.next_in = inputBuffer.baseAddress
-                stream.avail_in = uInt(inputBuffer.count)
-                stream.next_out = outputBuffer.baseAddress
-                stream.avail_out = uInt(outputBuffer.count)
-                return CZlib.deflate(&stream, Z_FINISH)
-            }
-        }
+        let result = ZlibStream.finish(&stream, input: input, output: &output, CZlib.deflate)
         guard result == Z_STREAM_END else { return nil }
         return Array(output.prefix(Int(stream.total_out)))
     }

@@ -233,16 +233,7 @@ public enum ZipArchive {
         }
         defer { inflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: max(expected, 1))
-        var input = input
-        let status = input.withUnsafeMutableBufferPointer { inputBuffer in
-            output.withUnsafeMutableBufferPointer { outputBuffer in
-                stream.next_in = inputBuffer.baseAddress
-                stream.avail_in = uInt(inputBuffer.count)
-                stream.next_out = outputBuffer.baseAddress
-                stream.avail_out = uInt(outputBuffer.count)
-                return CZlib.inflate(&stream, Z_FINISH)
-            }
-        }
+        let status = ZlibStream.finish(&stream, input: input, output: &output, CZlib.inflate)
         guard status == Z_STREAM_END, Int(stream.total_out) == expected else {
             throw ZipArchiveError(archive: archive, entry: entry, "has corrupt compressed data")
         }
