@@ -36,53 +36,18 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$REPO/bench"
 export PATH="$PATH:/usr/sbin:/sbin"
 
-log() { printf '== %s\n' "$*" >&2; }
-die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+source "$BENCH/lib/common.sh"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Tools
 # ---------------------------------------------------------------------------------------------------------------
-if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
-    [ "$SKIP_INSTALL" = 1 ] && die "nginx or wrk is missing and SKIP_INSTALL=1"
-    SUDO=""
-    if [ "$(id -u)" != 0 ]; then
-        command -v sudo >/dev/null || die "nginx or wrk is missing; install them (apt-get install nginx-light wrk)"
-        SUDO=sudo
-    fi
-    log "installing nginx-light and wrk from Debian"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx-light wrk >/dev/null
-fi
-for tool in nginx wrk curl python3 cc; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
+ensure_tools
 
 # ---------------------------------------------------------------------------------------------------------------
 # Temporary directory, process bookkeeping, cleanup
 # ---------------------------------------------------------------------------------------------------------------
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/albatross-bench.XXXXXX")
 STARTED=()   # pids of every process this script started (process-tree roots)
-
-# Prints the pids of every descendant of the given pids (children first, then theirs).
-descendants() {
-    python3 "$TMP/proctree.py" descendants "$@"
-}
-
-stop_tree() { # stop_tree PID: SIGTERM the process, wait up to 5 s, then SIGKILL it and any descendant left
-    local pid=$1 children i
-    kill -0 "$pid" 2>/dev/null || return 0
-    children=$(descendants "$pid" || true)
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for child in $children; do
-        kill -KILL "$child" 2>/dev/null || true
-    done
-}
 
 forget() { # forget PID: drop a stopped process from STARTED
     local kept=() pid
@@ -109,70 +74,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Process-tree helper: CPU ticks of process trees and the list of descendants, from /proc.
-cat >"$TMP/proctree.py" <<'PY'
-import os, sys
-
-def table():
-    """pid -> (ppid, utime + stime, cutime + cstime) for every live process."""
-    processes = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as handle:
-                text = handle.read()
-        except OSError:
-            continue
-        fields = text.rpartition(")")[2].split()
-        # fields[0] is field 3 (state) of proc(5): ppid is 4, utime 14, stime 15, cutime 16, cstime 17.
-        processes[int(name)] = (int(fields[1]), int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14]))
-    return processes
-
-def tree(processes, roots):
-    children = {}
-    for pid, (ppid, _, _) in processes.items():
-        children.setdefault(ppid, []).append(pid)
-    seen, queue = [], [root for root in roots if root in processes]
-    while queue:
-        pid = queue.pop(0)
-        seen.append(pid)
-        queue.extend(children.get(pid, []))
-    return seen
-
-command, roots = sys.argv[1], [int(argument) for argument in sys.argv[2:]]
-if command == "threads":
-    # One line per thread of the first root: tid, ticks (utime + stime), name (comm).
-    for tid in os.listdir(f"/proc/{roots[0]}/task"):
-        try:
-            with open(f"/proc/{roots[0]}/task/{tid}/stat") as handle:
-                text = handle.read()
-        except OSError:
-            continue
-        name = text[text.index("(") + 1:text.rindex(")")].replace(" ", "_")
-        fields = text.rpartition(")")[2].split()
-        print(tid, int(fields[11]) + int(fields[12]), name)
-    sys.exit(0)
-processes = table()
-members = tree(processes, roots)
-if command == "ticks":
-    # Prints: total ticks of all trees, ticks of the first root's tree, the first root's own ticks.
-    # Live processes count their own time plus that of children they already reaped, so time of a process that
-    # exits during the measurement is not lost as long as its parent is in the tree.
-    def cost(pid):
-        return processes[pid][1] + processes[pid][2]
-    first = tree(processes, roots[:1])
-    own = processes[roots[0]][1] if roots[0] in processes else 0
-    print(sum(cost(pid) for pid in members), sum(cost(pid) for pid in first), own)
-elif command == "count":
-    print(len(members))
-else:
-    print(" ".join(str(pid) for pid in members if pid not in roots))
-PY
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 wait_for_line() { # wait_for_line FILE PATTERN PID SECONDS
     local file=$1 pattern=$2 pid=$3 seconds=$4 i
     for i in $(seq $((seconds * 20))); do
@@ -279,7 +180,7 @@ nginx -p "$TMP/nginx" -e "$TMP/nginx/logs/error.log" -c "$TMP/nginx/nginx.conf" 
 NGINX_PID=$!
 STARTED+=("$NGINX_PID")
 for i in $(seq 100); do
-    [ "$(python3 "$TMP/proctree.py" count "$NGINX_PID")" -ge 2 ] && break # master + worker
+    [ "$(python3 "$BENCH/lib/proctree.py" count "$NGINX_PID")" -ge 2 ] && break # master + worker
     kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx.out" "$TMP/nginx/logs/error.log" >&2; die "nginx failed"; }
     sleep 0.05
 done
@@ -342,12 +243,12 @@ run_wrk() {
         { cat "$TMP/$name.warmup" >&2; die "wrk warm-up against $name failed"; }
     log "$name: wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$DURATION --latency"
     local before after
-    python3 "$TMP/proctree.py" threads "$1" >"$TMP/$name.threads-before"
-    before=$(python3 "$TMP/proctree.py" ticks "$@")
+    python3 "$BENCH/lib/proctree.py" threads "$1" >"$TMP/$name.threads-before"
+    before=$(python3 "$BENCH/lib/proctree.py" ticks "$@")
     wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$DURATION" --latency -s "$TMP/report.lua" "$url" \
         >"$TMP/$name.wrk" 2>&1 || { cat "$TMP/$name.wrk" >&2; die "wrk against $name failed"; }
-    after=$(python3 "$TMP/proctree.py" ticks "$@")
-    python3 "$TMP/proctree.py" threads "$1" >"$TMP/$name.threads-after"
+    after=$(python3 "$BENCH/lib/proctree.py" ticks "$@")
+    python3 "$BENCH/lib/proctree.py" threads "$1" >"$TMP/$name.threads-after"
     read -r -a before <<<"$before"
     read -r -a after <<<"$after"
     echo $((after[0] - before[0])) $((after[1] - before[1])) $((after[2] - before[2])) >"$TMP/$name.cpu"
@@ -355,7 +256,7 @@ run_wrk() {
 
 run_wrk nginx "http://127.0.0.1:$NGINX_PORT/" "$NGINX_PID" "$UP_PID"
 run_wrk albatross "http://127.0.0.1:$ALB_PORT/" "$ALB_PID"
-ENVIRONMENTS=$(( $(python3 "$TMP/proctree.py" count "$ALB_PID") - 1 ))
+ENVIRONMENTS=$(( $(python3 "$BENCH/lib/proctree.py" count "$ALB_PID") - 1 ))
 
 for pid in "$ALB_PID" "$NGINX_PID" "$UP_PID"; do
     kill -0 "$pid" 2>/dev/null || log "WARNING: process $pid died during the benchmark"
