@@ -116,7 +116,8 @@ let package = Package(
         .executableTarget(
             name: "albatross",
             dependencies: [
-                "Configuration", "Deployment", "Registry", "Routing", "LoadBalancer", "Invocation", "Environments", "Observability", "LambdaModel",
+                "Configuration", "Deployment", "Registry", "Routing", "LoadBalancer", "Invocation", "Environments",
+                "Observability", "LambdaModel",
                 "AlbatrossTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
