@@ -15,7 +15,7 @@ struct FrontEndTests {
             echo "invoked" >> "$LAMBDA_TASK_ROOT/invocations"
             NAME=$(printf '%s' "$1" | sed -n 's/.*"path":"\/r\/\([A-Za-z0-9_-]*\)".*/\1/p')
             case "$NAME" in
-              sleep) sleep 0.7; NAME=ok ;;
+              sleep) sleep 1.5; NAME=ok ;;
               crash) exit 7 ;;
               hang) sleep 30 ;;
             esac
@@ -43,7 +43,7 @@ struct FrontEndTests {
     }
 
     static let cannedFunctionYAML = """
-          - {name: canned, runtime: provided.al2023, handler: h, code: ./canned, timeout: 1, maximumConcurrency: 2}
+          - {name: canned, runtime: provided.al2023, handler: h, code: ./canned, timeout: 2, maximumConcurrency: 2}
         """
 
     @Test func secondRequestIsServedWarmBySameEnvironmentOnAKeepAliveConnection() async throws {

@@ -57,7 +57,9 @@ struct ServeCommandTests {
         #expect(warm.status == 200)
         let firstPid = try #require(warm.header("x-pid").flatMap { Int32($0) })
         async let slow = onThreads(1) { _ in try RawHTTPClient(port: port).request("GET", "/slow") }
-        try await Task.sleep(for: .milliseconds(500))
+        // SIGTERM only once the slow request is running in its environment (its START line is in the log).
+        let running = ProcessTree.wait(seconds: 20) { Self.startLines(in: dir.url("data/aws/lambda/fn")) >= 2 }
+        #expect(running)
         kill(process.processIdentifier, SIGTERM)
         try await Task.sleep(for: .milliseconds(200))
         #expect(throws: (any Error).self, "no new connections after SIGTERM") {
@@ -75,6 +77,17 @@ struct ServeCommandTests {
             #expect(!ProcessTree.exists(pid), "runtime \(pid) is gone")
         }
         #expect(ProcessTree.children(of: process.processIdentifier).isEmpty)
+    }
+
+    /// START lines in every log stream under a log group directory.
+    static func startLines(in group: String) -> Int {
+        guard let files = FileManager.default.enumerator(atPath: group) else { return 0 }
+        var count = 0
+        for case let file as String in files {
+            let text = (try? String(contentsOfFile: "\(group)/\(file)", encoding: .utf8)) ?? ""
+            count += text.components(separatedBy: " START RequestId: ").count - 1
+        }
+        return count
     }
 
     @Test func configurationErrorsNameTheFileAndKey() async throws {
