@@ -19,8 +19,8 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         case initializing(pending: Pending?)
         /// INIT done, `/next` parked, nothing to do: the pool may hand this environment an invoke.
         case ready(Waiter)
-        /// An invoke was delivered and has no result yet. `waiter` is a `/next` that arrived meanwhile.
-        case invoking(Pending, requestID: String, waiter: Waiter?)
+        /// An invoke was delivered and has no result yet.
+        case invoking(Pending, requestID: String)
         /// The result is in; the invoke ends when the runtime asks for the next event. The pool already counts
         /// the environment as free: an invoke handed over now waits here (`queued`) for that `/next`, which is
         /// much cheaper than a cold start.
@@ -82,22 +82,19 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         switch state {
         case .initializing(let pending):
             if let pending {
-                state = .invoking(pending, requestID: "", waiter: nil)
+                state = .invoking(pending, requestID: "")
                 return .deliver(pending, initDone: true)
             }
             state = .ready(waiter)
             return .park(becameReady: true, initDone: true)
         case .ready:
             return .reject
-        case .invoking(let pending, _, let existing):
+        case .invoking(let pending, _):
             // RIE re-renders the outstanding invoke when /next comes before its result (runtime-api.md §1.2).
-            if existing == nil {
-                return .redeliver(pending)
-            }
-            return .reject
+            return .redeliver(pending)
         case .responded(let queued):
             if let queued {
-                state = .invoking(queued, requestID: "", waiter: nil)
+                state = .invoking(queued, requestID: "")
                 return .deliver(queued, initDone: false)
             }
             state = .ready(waiter)
@@ -109,8 +106,8 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
 
     /// Records the request id of the invoke being delivered (set by the owner when it renders `/next`).
     mutating func delivered(requestID: String) {
-        if case .invoking(let pending, _, let waiter) = state {
-            state = .invoking(pending, requestID: requestID, waiter: waiter)
+        if case .invoking(let pending, _) = state {
+            state = .invoking(pending, requestID: requestID)
         }
     }
 
@@ -126,7 +123,7 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     mutating func invoke(_ pending: Pending, requestID: String) -> InvokeAction {
         switch state {
         case .ready(let waiter):
-            state = .invoking(pending, requestID: requestID, waiter: nil)
+            state = .invoking(pending, requestID: requestID)
             return .deliver(to: waiter)
         case .responded(nil):
             state = .responded(queued: pending)
@@ -139,7 +136,7 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// `POST …/{id}/response` or `/error` arrived (body fully read).
     mutating func posted(_ kind: PostKind, requestID: String) -> PostAction {
         switch state {
-        case .invoking(let pending, let current, _):
+        case .invoking(let pending, let current):
             guard requestID == current else { return .invalidRequestID }
             state = .responded(queued: nil)
             return .accept(pending)
@@ -159,7 +156,7 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
 
     /// The invoke timed out (only if it is still the one in flight).
     mutating func timedOut(requestID: String) -> Pending? {
-        guard case .invoking(let pending, let current, _) = state, current == requestID else { return nil }
+        guard case .invoking(let pending, let current) = state, current == requestID else { return nil }
         state = .terminated
         return pending
     }
@@ -172,7 +169,7 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         case .initializing(let pending):
             if let pending { return .fail(pending, duringInit: true) }
             return .none
-        case .invoking(let pending, _, _):
+        case .invoking(let pending, _):
             return .fail(pending, duringInit: false)
         case .ready(let waiter):
             return .releaseWaiter(waiter)

@@ -42,7 +42,6 @@ final class ExecutionEnvironment {
     private var suppressedInit = false
     private var deliveredAt: NIODeadline?
     private var deadlineEpochMs: Int64 = 0
-    private var currentRequestID: String?
     private var timeoutTask: Scheduled<Void>?
     private var initTimeoutTask: Scheduled<Void>?
     private var initErrorReported = false
@@ -224,7 +223,6 @@ final class ExecutionEnvironment {
     private func deliver(_ pending: PendingInvocation, to waiter: RuntimeAPIHandler) {
         let request = pending.request
         machine.delivered(requestID: request.requestID)
-        currentRequestID = request.requestID
         deliveredAt = .now()
         let remainingMs: Double
         if suppressedInit {
@@ -416,7 +414,6 @@ final class ExecutionEnvironment {
         let initMs = initDurationMs
         initDurationMs = nil
         deliveredAt = nil
-        currentRequestID = nil
         var billed = Int((durationMs + (initMs ?? 0)).rounded(.up))
         if capBilledAtTimeout { billed = min(billed, Int(timeoutMs + (initMs ?? 0))) }
         let outcome = InvocationOutcome(

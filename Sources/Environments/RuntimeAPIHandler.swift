@@ -103,16 +103,9 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let head else { return }
         let payload = body ?? context.channel.allocator.buffer(capacity: 0)
         body = nil
-        if bodyTooLarge, case .response = route {
-            environment.responseTooLarge(requestID: routeRequestID ?? "")
-            respond(
-                status: .payloadTooLarge,
-                json:
-                    #"{"errorMessage":"Exceeded maximum allowed payload size (6291556 bytes).","errorType":"RequestEntityTooLarge"}"#
-            )
-            return
-        }
         if bodyTooLarge {
+            // An oversized result fails its invoke (Function.ResponseSizeTooLarge); any oversized post gets 413.
+            if case .response(let requestID) = route { environment.responseTooLarge(requestID: requestID) }
             respond(
                 status: .payloadTooLarge,
                 json:
@@ -157,13 +150,6 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(
                 status: .methodNotAllowed,
                 json: #"{"errorMessage":"Method not allowed","errorType":"MethodNotAllowed"}"#)
-        }
-    }
-
-    private var routeRequestID: String? {
-        switch route {
-        case .response(let id), .error(let id): return id
-        default: return nil
         }
     }
 

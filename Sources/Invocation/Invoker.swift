@@ -169,41 +169,38 @@ public final class Invoker: Sendable {
     {
         let name = request.functionName
         let qualifier = request.qualifier ?? "$LATEST"
-        let lookup = state.withLockedValue { state -> (FunctionCatalog.Function?, Bool) in
-            (state.catalog.functions[name], state.closed)
-        }
-        if lookup.1 { return .failure(InvocationError(.serviceError, "Albatross is shutting down")) }
-        guard let function = lookup.0 else {
-            return .failure(
-                InvocationError(.resourceNotFound, "Function not found: \(settings.account.functionARN(name))"))
-        }
-        var versionName = qualifier
-        if function.versions[qualifier] == nil, let routing = function.aliases[qualifier] {
-            let key = routing.stickiness.flatMap {
-                AliasResolver.stickyKey($0, headers: request.headers, clientAddress: request.clientAddress)
+        let account = settings.account
+        // One critical section: the version is resolved and its pool found (or made) against the same catalog,
+        // so a catalog swapped in meanwhile can never get a pool built from a configuration it replaced.
+        return state.withLockedValue { state -> Result<EnvironmentPool, InvocationError> in
+            if state.closed { return .failure(InvocationError(.serviceError, "Albatross is shutting down")) }
+            guard let function = state.catalog.functions[name] else {
+                return .failure(InvocationError(.resourceNotFound, "Function not found: \(account.functionARN(name))"))
             }
-            versionName = AliasResolver.version(
-                for: routing, stickyKey: key, salt: "\(name):\(qualifier)", random: &random)
-        }
-        guard let version = function.versions[versionName] else {
-            return .failure(
-                InvocationError(
-                    .resourceNotFound,
-                    "Function not found: \(settings.account.functionARN(name, qualifier: qualifier))"))
-        }
-        let key = PoolKey(function: name, version: versionName)
-        let pool = state.withLockedValue { state -> EnvironmentPool in
-            if let pool = state.pools[key] { return pool }
+            var versionName = qualifier
+            if function.versions[qualifier] == nil, let routing = function.aliases[qualifier] {
+                let key = routing.stickiness.flatMap {
+                    AliasResolver.stickyKey($0, headers: request.headers, clientAddress: request.clientAddress)
+                }
+                versionName = AliasResolver.version(
+                    for: routing, stickyKey: key, salt: "\(name):\(qualifier)", random: &random)
+            }
+            guard let version = function.versions[versionName] else {
+                return .failure(
+                    InvocationError(
+                        .resourceNotFound, "Function not found: \(account.functionARN(name, qualifier: qualifier))"))
+            }
+            let key = PoolKey(function: name, version: versionName)
+            if let pool = state.pools[key] { return .success(pool) }
             var spec = EnvironmentSpec(
-                function: version.configuration, version: versionName, account: settings.account,
+                function: version.configuration, version: versionName, account: account,
                 taskRoot: version.taskRoot, defaultPythonInterpreter: settings.defaultPythonInterpreter,
                 logSink: logSink, threadPool: threadPool)
             spec.layerRoot = version.layerRoot
             let pool = EnvironmentPool(spec: spec, group: group, idleTimeout: settings.idleTimeout)
             state.pools[key] = pool
-            return pool
+            return .success(pool)
         }
-        return .success(pool)
     }
 
     /// The pool of a function version, if it has been used.

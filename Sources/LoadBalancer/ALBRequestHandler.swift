@@ -147,7 +147,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     status: fixed.statusCode, reasonPhrase: HTTPReasonPhrase.phrase(for: fixed.statusCode),
                     headers: headers, body: buffer))
         case .redirect(let redirect):
-            let hostName = host.map(Self.stripPort) ?? (context.channel.localAddress?.ipAddress ?? "localhost")
+            let hostName =
+                host.map { String(ListenerRouter.hostName(fromHostHeader: $0)) }
+                ?? (context.channel.localAddress?.ipAddress ?? "localhost")
             let rendered = ListenerRouter.renderRedirect(
                 redirect, protocol: listener.configuration.protocol, host: hostName, port: listener.port,
                 path: rawPath, query: rawQuery)
@@ -166,15 +168,6 @@ final class ALBRequestHandler: ChannelInboundHandler {
             }
             forwardRequest(context: context, albHead: albHead, target: target, peer: peer)
         }
-    }
-
-    private static func stripPort(_ host: String) -> String {
-        if host.hasPrefix("[") {
-            if let close = host.firstIndex(of: "]") { return String(host[...close]) }
-            return host
-        }
-        if let colon = host.lastIndex(of: ":") { return String(host[..<colon]) }
-        return host
     }
 
     private func forwardRequest(

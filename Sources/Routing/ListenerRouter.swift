@@ -25,6 +25,12 @@ public struct ListenerRouter: Sendable {
     public var evaluationOrder: [Int] { rules.map(\.priority) }
 
     /// The action of the first rule (lowest priority number) whose conditions all match, else the default.
+    /// The host name of a Host header value: without its port, brackets kept for IPv6 (`[::1]`). The port is
+    /// ignored by host-header conditions, and redirects put the listener's port back.
+    public static func hostName(fromHostHeader host: String) -> Substring {
+        RoutingText.hostWithoutPort(host)
+    }
+
     public func route(_ facts: RequestFacts) -> RuleAction {
         var query: [QueryPair]? = nil
         for rule in rules where rule.matches(facts, query: &query) {
