@@ -4,6 +4,7 @@ import PackageDescription
 let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(
@@ -17,6 +18,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // Lock-free snapshots (the invoker's catalog, the event bus's subscribers); SwiftNIO depends on it already.
+        .package(url: "https://github.com/apple/swift-atomics.git", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
@@ -68,42 +71,58 @@ let package = Package(
             dependencies: ["LambdaModel", "Routing", .product(name: "Yams", package: "Yams")],
             swiftSettings: strictSettings
         ),
+        // The invocation vocabulary shared by the front end, the invoker and the environments: requests,
+        // outcomes, errors, the invocation event stream and the InvocationService seam.
         .target(
-            name: "Observability",
+            name: "InvocationModel",
             dependencies: [
                 "LambdaModel",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Subscribers of the event stream: CloudWatch-style logs (later metrics and traces).
+        .target(
+            name: "Observability",
+            dependencies: [
+                "LambdaModel", "InvocationModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
         .target(
             name: "Environments",
             dependencies: [
-                "LambdaModel", "Observability", "CAlbatrossSupport",
+                "LambdaModel", "InvocationModel", "CAlbatrossSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
         .target(
             name: "Invocation",
             dependencies: [
-                "LambdaModel", "Environments", "Observability", "CodeStore", "Routing",
+                "LambdaModel", "InvocationModel", "Environments", "CodeStore", "Routing",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
             ],
             swiftSettings: strictSettings
         ),
         .target(
             name: "LoadBalancer",
             dependencies: [
-                "AlbatrossTLS", "ALBEvents", "Routing", "Invocation", "LambdaModel", "Observability",
+                "AlbatrossTLS", "ALBEvents", "Routing", "InvocationModel", "LambdaModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -116,9 +135,8 @@ let package = Package(
         .executableTarget(
             name: "albatross",
             dependencies: [
-                "Configuration", "Deployment", "Registry", "Routing", "LoadBalancer", "Invocation", "Environments",
-                "Observability", "LambdaModel",
-                "AlbatrossTLS",
+                "Configuration", "Deployment", "Registry", "Routing", "LoadBalancer", "Invocation", "InvocationModel",
+                "Observability", "LambdaModel", "AlbatrossTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -129,9 +147,11 @@ let package = Package(
         .target(
             name: "AlbatrossTestKit",
             dependencies: [
-                "Configuration", "Deployment", "Registry", "LoadBalancer", "Invocation", "Environments", "LambdaModel",
+                "Configuration", "Deployment", "Registry", "LoadBalancer", "Invocation", "InvocationModel",
+                "Environments", "LambdaModel", "Observability",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -151,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EnvironmentsTests",
-            dependencies: ["Environments", "Invocation", "AlbatrossTestKit"]
+            dependencies: ["Environments", "Invocation", "InvocationModel", "AlbatrossTestKit"]
         ),
         .testTarget(
             name: "IntegrationTests",

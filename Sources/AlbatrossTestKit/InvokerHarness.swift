@@ -1,6 +1,6 @@
-public import Environments
 import Foundation
 public import Invocation
+public import InvocationModel
 public import LambdaModel
 public import NIOCore
 public import NIOPosix
@@ -11,6 +11,7 @@ public final class InvokerHarness: Sendable {
     public let group: MultiThreadedEventLoopGroup
     public let threadPool: NIOThreadPool
     public let logSink: LogSink
+    public let events: InvocationEventBus
     public let invoker: Invoker
     public let dataDirectory: String
 
@@ -22,6 +23,8 @@ public final class InvokerHarness: Sendable {
         threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
         logSink = LogSink(dataDirectory: dataDirectory)
+        events = InvocationEventBus()
+        logSink.attach(to: events)
         var roots: [String: String] = [:]
         for function in functions {
             roots[function.name] = try CodePreparer.taskRoot(for: function, dataDirectory: dataDirectory)
@@ -29,7 +32,7 @@ public final class InvokerHarness: Sendable {
         invoker = Invoker(
             functions: functions, taskRoots: roots,
             settings: InvokerSettings(idleTimeout: idleTimeout, defaultPythonInterpreter: PackagePaths.venvPython),
-            group: group, threadPool: threadPool, logSink: logSink)
+            group: group, threadPool: threadPool, events: events)
     }
 
     /// Invokes and waits.
@@ -38,16 +41,22 @@ public final class InvokerHarness: Sendable {
     ) async throws
         -> InvocationOutcome
     {
-        try await invoker.invoke(
+        var outcome = try await invoker.invoke(
             Invoker.Request(functionName: name, payload: ByteBuffer(string: payload), wantsReport: wantsReport),
             on: group.next()
         ).get()
+        if wantsReport {
+            await logSink.flushed()
+            outcome.reportLine = logSink.reportLine(requestID: outcome.requestID)
+        }
+        return outcome
     }
 
     /// Stops every environment, waits for the processes to be reaped, flushes logs, stops threads.
     public func shutdown() async throws {
         try await invoker.shutdown(on: group.next()).get()
         logSink.shutdown()
+        events.shutdown()
         try await threadPool.shutdownGracefully()
         try await group.shutdownGracefully()
     }

@@ -1,7 +1,9 @@
+import LambdaModel
 public import Configuration
 import Deployment
 import Foundation
 public import Invocation
+public import InvocationModel
 public import LoadBalancer
 import NIOCore
 public import NIOPosix
@@ -14,6 +16,7 @@ public final class ServerHarness: Sendable {
     public let group: MultiThreadedEventLoopGroup
     public let threadPool: NIOThreadPool
     public let logSink: LogSink
+    public let events: InvocationEventBus
     public let invoker: Invoker
     public let loadBalancer: LoadBalancer
     public let listeners: [LoadBalancer.BoundListener]
@@ -36,6 +39,8 @@ public final class ServerHarness: Sendable {
         threadPool = NIOThreadPool(numberOfThreads: 2)
         threadPool.start()
         logSink = LogSink(dataDirectory: configuration.dataDirectory)
+        events = InvocationEventBus()
+        logSink.attach(to: events)
         invoker = Invoker(
             catalog: catalog,
             settings: InvokerSettings(
@@ -43,10 +48,10 @@ public final class ServerHarness: Sendable {
                 idleTimeout: .seconds(Int64(configuration.environments.idleTimeoutSeconds)),
                 defaultPythonInterpreter: configuration.environments.defaultPythonInterpreter,
                 randomSeed: configuration.randomSeed),
-            group: group, threadPool: threadPool, logSink: logSink)
+            group: group, threadPool: threadPool, events: events)
         loadBalancer = LoadBalancer(
             listeners: configuration.listeners, targetGroups: configuration.targetGroups,
-            attributes: configuration.loadBalancerAttributes, invoker: invoker, group: group,
+            attributes: configuration.loadBalancerAttributes, invoker: invoker, events: events, group: group,
             tlsContexts: try LoadBalancer.makeTLSContexts(for: configuration.listeners))
         listeners = try await loadBalancer.start()
     }
@@ -64,6 +69,7 @@ public final class ServerHarness: Sendable {
         await loadBalancer.closeConnections()
         try? await invoker.shutdown(on: group.next()).get()
         logSink.shutdown()
+        events.shutdown()
         try? await threadPool.shutdownGracefully()
         try? await group.shutdownGracefully()
     }

@@ -53,6 +53,8 @@ public struct EnvironmentSettings: Sendable, Hashable {
     public var idleTimeoutSeconds: Int = 600
     /// How long `serve` waits for in-flight requests on SIGTERM before shutting environments down.
     public var shutdownGraceSeconds: Int = 10
+    /// How long a runtime has between SIGTERM and SIGKILL when its environment is shut down (default 2).
+    public var terminationGraceSeconds: Double = 2
     /// The interpreter used for `python3.x` runtimes when a function names none (`python3` on PATH by default).
     public var defaultPythonInterpreter: String = "python3"
 

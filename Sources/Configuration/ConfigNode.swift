@@ -69,6 +69,26 @@ struct ConfigNode {
         return value
     }
 
+    /// A number (integer or decimal) within `range`.
+    func double(in range: ClosedRange<Double>) throws(ConfigurationError) -> Double {
+        guard case .scalar(let scalar) = node, !isNull else {
+            throw error("expected a number, found \(kindName)")
+        }
+        let text = scalar.string
+        guard let value = Double(text), value.isFinite else {
+            throw error("expected a number, found \"\(text)\"")
+        }
+        guard range.contains(value) else {
+            throw error(
+                "must be between \(formatted(range.lowerBound)) and \(formatted(range.upperBound)), got \(text)")
+        }
+        return value
+    }
+
+    private func formatted(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
+    }
+
     func bool() throws(ConfigurationError) -> Bool {
         guard case .scalar(let scalar) = node, !isNull else {
             throw error("expected true or false, found \(kindName)")

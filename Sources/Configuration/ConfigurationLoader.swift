@@ -155,13 +155,18 @@ struct ConfigurationParser {
     }
 
     mutating func parseEnvironments(_ node: ConfigNode) throws(ConfigurationError) -> EnvironmentSettings {
-        let mapping = try node.mapping(allowed: ["idleTimeoutSeconds", "shutdownGraceSeconds", "pythonInterpreter"])
+        let mapping = try node.mapping(allowed: [
+            "idleTimeoutSeconds", "shutdownGraceSeconds", "terminationGraceSeconds", "pythonInterpreter",
+        ])
         var settings = EnvironmentSettings()
         if let value = mapping.optional("idleTimeoutSeconds") {
             settings.idleTimeoutSeconds = try value.int(in: 1...86400)
         }
         if let value = mapping.optional("shutdownGraceSeconds") {
             settings.shutdownGraceSeconds = try value.int(in: 0...600)
+        }
+        if let value = mapping.optional("terminationGraceSeconds") {
+            settings.terminationGraceSeconds = try value.double(in: 0...60)
         }
         if let value = mapping.optional("pythonInterpreter") {
             settings.defaultPythonInterpreter = try resolveInterpreter(value)

@@ -1,5 +1,6 @@
-internal import LambdaModel
-internal import Routing
+import LambdaModel
+import Routing
+import Yams
 
 extension ConfigurationParser {
     static let functionKeys = [

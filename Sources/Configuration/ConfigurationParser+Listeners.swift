@@ -1,4 +1,5 @@
 internal import Routing
+import Yams
 
 extension ConfigurationParser {
     static let listenerKeys = [

@@ -1,3 +1,4 @@
+import LambdaModel
 public import Invocation
 public import Registry
 

@@ -1,9 +1,10 @@
+public import InvocationModel
+import LambdaModel
 import NIOConcurrencyHelpers
 public import NIOCore
-import NIOPosix
 
 /// The execution environments of one function version: warm reuse, cold starts up to the concurrency limit,
-/// throttling beyond it, and reaping of idle environments.
+/// throttling beyond it, reaping of idle environments, and retirement that drains instead of killing.
 ///
 /// The pool's bookkeeping sits behind one lock and is touched briefly per invoke; each environment's own state
 /// lives on its event loop. The most recently used idle environment is reused first (LIFO), so surplus
@@ -23,26 +24,18 @@ public final class EnvironmentPool: Sendable {
         var nextID = 0
         var closed = false
         var drained: [EventLoopPromise<Void>] = []
+        var reaper: RepeatedTask?
     }
 
     public let spec: EnvironmentSpec
     private let group: any EventLoopGroup
     private let state = NIOLockedValueBox(State())
     private let idleTimeout: TimeAmount
-    private let reaper: NIOLockedValueBox<RepeatedTask?> = NIOLockedValueBox(nil)
 
     public init(spec: EnvironmentSpec, group: any EventLoopGroup, idleTimeout: TimeAmount) {
         self.spec = spec
         self.group = group
         self.idleTimeout = idleTimeout
-        let interval = TimeAmount.nanoseconds(
-            max(
-                TimeAmount.milliseconds(200).nanoseconds,
-                min(idleTimeout.nanoseconds / 4, TimeAmount.seconds(15).nanoseconds)))
-        let task = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) { [weak self] _ in
-            self?.reapIdle()
-        }
-        reaper.withLockedValue { $0 = task }
     }
 
     /// How many environments exist, and how many of them are idle.
@@ -98,14 +91,16 @@ public final class EnvironmentPool: Sendable {
         let pending = PendingInvocation(request: request, promise: promise)
         switch choice {
         case .closed:
-            promise.fail(InvocationError(.serviceError, "Albatross is shutting down"))
+            promise.fail(InvocationError(.serviceError, "Albatross is shutting down", phase: .shutdown))
             return promise.futureResult
         case .throttled:
+            emitPlaced(request, .throttled(reason: "ConcurrentInvocationLimitExceeded"))
             promise.fail(InvocationError(.throttled, "Rate Exceeded."))
             return promise.futureResult
         case .warm(let handle):
             handle.invoke(pending)
         case .cold(let id):
+            emitPlaced(request, .coldStart)
             startEnvironment(id: id, on: eventLoop, pending: pending)
         }
         return promise.futureResult.flatMapError { error in
@@ -116,29 +111,61 @@ public final class EnvironmentPool: Sendable {
         }
     }
 
+    private func emitPlaced(_ request: InvocationRequest, _ placement: InvocationEvent.Placed.Placement) {
+        guard spec.events.wants(.placed) else { return }
+        spec.events.emit(
+            InvocationEvent(
+                requestID: request.requestID,
+                detail: .placed(
+                    .init(function: spec.function.name, version: spec.version, placement: placement, environment: nil)))
+        )
+    }
+
     /// Starts an environment on the caller's event loop, so that its invokes from there need no thread hop.
     private func startEnvironment(id: Int, on loop: any EventLoop, pending: PendingInvocation) {
         let link = EnvironmentPoolLink(
             ready: { [weak self] id in self?.environmentReady(id) },
             terminated: { [weak self] id in self?.environmentTerminated(id) })
         let spec = self.spec
+        startReaperIfNeeded()
         loop.execute {
             let environment = ExecutionEnvironment(id: id, loop: loop, spec: spec, link: link, pending: pending)
             let handle = EnvironmentHandle(environment)
-            self.state.withLockedValue { state in
+            let closed = self.state.withLockedValue { state -> Bool in
                 state.environments[id] = Entry(handle: handle, idleSince: nil)
+                return state.closed
             }
             environment.start()
+            // Retired or shut down while it was being created: it runs the invoke it was made for, then stops.
+            if closed { environment.retire() }
+        }
+    }
+
+    /// The idle sweep runs only for pools that have environments.
+    private func startReaperIfNeeded() {
+        let interval = TimeAmount.nanoseconds(
+            max(
+                TimeAmount.milliseconds(200).nanoseconds,
+                min(idleTimeout.nanoseconds / 4, TimeAmount.seconds(15).nanoseconds)))
+        state.withLockedValue { state in
+            guard state.reaper == nil, !state.closed else { return }
+            state.reaper = group.next().scheduleRepeatedTask(initialDelay: interval, delay: interval) {
+                [weak self] _ in
+                self?.reapIdle()
+            }
         }
     }
 
     private func environmentReady(_ id: Int) {
-        state.withLockedValue { state in
-            guard var entry = state.environments[id], !state.closed else { return }
+        let retire = state.withLockedValue { state -> EnvironmentHandle? in
+            guard var entry = state.environments[id] else { return nil }
+            if state.closed { return entry.handle }
             entry.idleSince = .now()
             state.environments[id] = entry
             state.idle.append(id)
+            return nil
         }
+        retire?.retire()
     }
 
     private func environmentTerminated(_ id: Int) {
@@ -168,18 +195,27 @@ public final class EnvironmentPool: Sendable {
             }
             return expired
         }
-        for handle in expired { handle.shutdown() }
+        for handle in expired { handle.stop(reason: .idle) }
     }
 
-    /// Refuses new invokes, kills every environment and completes when all of them are reaped.
+    /// Refuses new invokes; idle environments stop at once, busy ones finish their invoke and then stop
+    /// (drain, never kill). Completes when every environment has ended.
+    public func retire(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        close(on: eventLoop) { $0.retire() }
+    }
+
+    /// Refuses new invokes and stops every environment now, busy ones included (SIGTERM, then SIGKILL after the
+    /// termination grace). Completes when all of them are reaped.
     public func shutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        reaper.withLockedValue { task in
-            task?.cancel()
-            task = nil
-        }
+        close(on: eventLoop) { $0.stop(reason: .shutdown) }
+    }
+
+    private func close(on eventLoop: any EventLoop, _ action: (EnvironmentHandle) -> Void) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
         let handles = state.withLockedValue { state -> [EnvironmentHandle]? in
             state.closed = true
+            state.reaper?.cancel()
+            state.reaper = nil
             state.idle.removeAll()
             if state.count == 0 { return nil }
             state.drained.append(promise)
@@ -189,7 +225,7 @@ public final class EnvironmentPool: Sendable {
             promise.succeed()
             return promise.futureResult
         }
-        for handle in handles { handle.shutdown() }
+        for handle in handles { action(handle) }
         return promise.futureResult
     }
 }
@@ -212,7 +248,11 @@ struct EnvironmentHandle: Sendable {
         }
     }
 
-    func shutdown() {
-        loop.execute { bound.value.shutdown() }
+    func stop(reason: InvocationEvent.EnvironmentStopped.Reason) {
+        loop.execute { bound.value.stop(reason: reason) }
+    }
+
+    func retire() {
+        loop.execute { bound.value.retire() }
     }
 }

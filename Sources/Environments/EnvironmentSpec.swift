@@ -1,6 +1,7 @@
+public import InvocationModel
 public import LambdaModel
+public import NIOCore
 public import NIOPosix
-public import Observability
 
 /// Everything an execution environment needs to start, shared by the environments of one function version.
 public struct EnvironmentSpec: Sendable {
@@ -15,22 +16,33 @@ public struct EnvironmentSpec: Sendable {
     public var layerRoot: String? = nil
     /// The Python interpreter for `python3.x` runtimes when the function names none.
     public var defaultPythonInterpreter: String
-    public var logSink: LogSink
+    /// Where the environment reports what happens to it and to its invokes (logs are one subscriber).
+    public var events: InvocationEventBus
     /// Runs `posix_spawn` and file reads, off the event loops.
     public var threadPool: NIOThreadPool
     /// The INIT phase limit for on-demand environments (10 s on AWS).
     public var initTimeoutSeconds: Double = 10
+    /// Between SIGTERM and SIGKILL when the platform stops an environment.
+    public var terminationGrace: TimeAmount = .seconds(2)
 
     public init(
         function: FunctionConfiguration, version: String, account: AccountContext, taskRoot: String,
-        defaultPythonInterpreter: String, logSink: LogSink, threadPool: NIOThreadPool
+        defaultPythonInterpreter: String, events: InvocationEventBus, threadPool: NIOThreadPool
     ) {
         self.function = function
         self.version = version
         self.account = account
         self.taskRoot = taskRoot
         self.defaultPythonInterpreter = defaultPythonInterpreter
-        self.logSink = logSink
+        self.events = events
         self.threadPool = threadPool
+    }
+
+    var limits: EnvironmentStateMachine<RuntimeAPIHandler, PendingInvocation>.Limits {
+        var limits = EnvironmentStateMachine<RuntimeAPIHandler, PendingInvocation>.Limits()
+        limits.initTimeout = .nanoseconds(Int64(initTimeoutSeconds * 1e9))
+        limits.invokeTimeout = .seconds(Int64(function.timeout))
+        limits.terminationGrace = terminationGrace
+        return limits
     }
 }

@@ -1,19 +1,34 @@
 import NIOCore
 
-/// The lifecycle of one execution environment (runtime-api.md §2), as a pure state machine.
+/// The whole lifecycle of one execution environment (runtime-api.md §2), as a pure state machine.
 ///
 /// ```
 /// initializing ──first /next──► ready ──invoke──► invoking ──/response or /error──► responded ──/next──► ready
-///                                                     ▲                              │ invoke (queued)
-///                                                     └────────────/next─────────────┘
-///      │ /init/error, exit              │ exit          │ timeout, exit                    │ exit
-///      └───────────────────────────────►┴──────────────►┴─────────────────────────────────►┴──► terminated
+///      │ (INIT over its limit: suppressed,            ▲                              │ invoke (queued)
+///      │  goes on under the function timeout)        └────────────/next─────────────┘
+///      │ /init/error, exit, timeout      │ exit, stop      │ timeout, exit, stop      │ exit, stop, timeout
+///      └────────────────────────────────►┴────────────────►┴─────────────────────────►┴──► stopping ──exit──► terminated
 /// ```
 ///
-/// Events are `mutating func`s that return what the owner must do; the owner (``ExecutionEnvironment``)
-/// performs the effects (answering HTTP requests, completing promises, killing the process). `Waiter` is the
-/// Runtime API connection whose `GET /next` is parked; `Pending` is an invocation in flight.
+/// Events are `mutating func`s that take the current monotonic time and return what the owner must do; the
+/// owner (``ExecutionEnvironment``) performs the effects (answering HTTP requests, completing promises, arming
+/// and cancelling timers, signalling the process). Every duration of the lifecycle (INIT, the invoke, the
+/// deadline handed to the runtime) is computed here from the times the events carry, so that a test clock
+/// drives it completely. `Waiter` is the Runtime API connection whose `GET /next` is parked; `Pending` is an
+/// invocation in flight.
 struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
+    /// The limits of one environment.
+    struct Limits {
+        /// INIT of an on-demand environment (10 s on AWS).
+        var initTimeout: TimeAmount = .seconds(10)
+        /// The function timeout.
+        var invokeTimeout: TimeAmount = .seconds(3)
+        /// Between SIGTERM and SIGKILL when the platform stops the environment.
+        var terminationGrace: TimeAmount = .seconds(2)
+        /// How long a runtime that posted `/init/error` has to exit before it is killed.
+        var initErrorExitGrace: TimeAmount = .milliseconds(500)
+    }
+
     enum State {
         /// Process started; INIT runs until the first `/next`. `pending` is the invoke that caused a cold start.
         case initializing(pending: Pending?)
@@ -25,7 +40,19 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         /// the environment as free: an invoke handed over now waits here (`queued`) for that `/next`, which is
         /// much cheaper than a cold start.
         case responded(queued: Pending?)
+        /// The process was told to stop (or is expected to exit); nothing more is accepted. What happens to the
+        /// invoke that is still `pending` (if any) when the process exits is `fate`.
+        case stopping(pending: Pending?, fate: ExitFate)
+        /// The process is gone.
         case terminated
+    }
+
+    /// What becomes of an invoke still held by a stopping environment once its process exits.
+    enum ExitFate {
+        /// It reached the runtime (or its INIT ran): it fails with `Runtime.ExitError`.
+        case fail(duringInit: Bool)
+        /// It was only queued: it runs elsewhere.
+        case refuse
     }
 
     enum PostKind {
@@ -35,8 +62,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
 
     /// What a `POST …/{id}/response` or `/error` gets.
     enum PostAction {
-        /// 202; complete the invoke.
-        case accept(Pending)
+        /// 202; complete the invoke after `durationMs`. `offerToPool`: the environment is free again; false when
+        /// it is being retired, and then `stop` says to stop it now that its invoke is over.
+        case accept(Pending, durationMs: Double, initDurationMs: Double?, offerToPool: Bool)
         /// 400 `InvalidRequestID`.
         case invalidRequestID
         /// 403 `InvalidStateTransition`.
@@ -44,14 +72,18 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     }
 
     enum NextAction {
-        /// Deliver this invoke to the waiter. `initDone` when this `/next` ended INIT (a cold start's first).
+        /// Deliver this invoke to the waiter, with the deadline `delivered(requestID:now:)` returns.
+        /// `initDone` when this `/next` ended INIT (a cold start's first): cancel the INIT timer.
         case deliver(Pending, initDone: Bool)
         /// Send the in-flight invoke again (a `/next` before its result, as RIE does).
         case redeliver(Pending)
-        /// Park the waiter; `becameReady` tells the pool the environment is free (and INIT done if it was).
+        /// Park the waiter; cancel the INIT and invoke timers. `becameReady` tells the pool the environment is
+        /// free (and INIT done if it was).
         case park(becameReady: Bool, initDone: Bool)
-        /// 403: the runtime cannot become ready (terminated, or a second concurrent `/next`).
+        /// 403: the runtime cannot become ready (stopping, terminated, or a second concurrent `/next`).
         case reject
+        /// The environment was being retired and its invoke is over: 403 to the waiter, then stop it.
+        case rejectAndStop
     }
 
     enum InvokeAction {
@@ -62,25 +94,73 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         case refuse(Pending)
     }
 
+    /// What to do when the process exited.
     enum TerminationAction {
-        /// The in-flight or pending invoke fails; `duringInit` says whether INIT had finished.
-        case fail(Pending, duringInit: Bool)
+        /// The in-flight or pending invoke fails with `Runtime.ExitError`; `duringInit` says whether INIT was
+        /// still running.
+        case fail(Pending, duringInit: Bool, durationMs: Double)
         /// A queued invoke never reached the runtime: it can safely run elsewhere.
         case refuse(Pending)
         case releaseWaiter(Waiter)
         case none
     }
 
-    private(set) var state: State = .initializing(pending: nil)
+    /// What to do when a deadline passed.
+    enum TimerAction {
+        /// INIT overran its limit: it goes on under the function timeout (suppressed init); arm the INIT timer
+        /// again for `deadline`.
+        case suppressInit(deadline: NIODeadline)
+        /// The invoke (or a suppressed INIT) ran out of time: fail it with `Sandbox.Timedout`, kill the process.
+        case timeout(Pending, durationMs: Double)
+        /// The runtime posted its result but did not ask for the next event in time: kill the process (a queued
+        /// invoke is refused when it exits).
+        case resetAfterResponse
+        case none
+    }
 
-    init(pending: Pending?) {
-        state = .initializing(pending: pending)
+    /// What stopping the environment takes.
+    enum StopAction {
+        /// Send SIGTERM to the process group, then SIGKILL at `killAt` if it is still there; answer the parked
+        /// `/next` of `releasing` with 403.
+        case terminate(killAt: NIODeadline, releasing: Waiter?)
+        /// No process yet (still starting): it is killed as soon as it exists.
+        case killWhenLaunched
+        /// Already stopping or gone.
+        case none
+    }
+
+    private(set) var state: State
+    let limits: Limits
+    private let createdAt: NIODeadline
+    /// INIT's duration, reported with the first invoke; nil once reported, or when INIT was suppressed.
+    private var unreportedInitMs: Double?
+    private(set) var suppressedInit = false
+    private var deliveredAt: NIODeadline?
+    /// Stop once the current invoke is over (the version was retired).
+    private(set) var retiring = false
+    /// A stop was asked for before the process existed.
+    private var stopRequested = false
+    private var released = false
+
+    init(pending: Pending?, limits: Limits = Limits(), now: NIODeadline = .now()) {
+        self.state = .initializing(pending: pending)
+        self.limits = limits
+        self.createdAt = now
+    }
+
+    /// When INIT must be over (the owner arms the INIT timer for it).
+    var initDeadline: NIODeadline { createdAt + limits.initTimeout }
+
+    /// The process exists now. Returns whether it must be stopped at once (a stop raced with the launch).
+    mutating func launched() -> Bool {
+        stopRequested
     }
 
     /// `GET /next` arrived.
-    mutating func nextRequested(by waiter: Waiter) -> NextAction {
+    mutating func nextRequested(by waiter: Waiter, now: NIODeadline) -> NextAction {
         switch state {
         case .initializing(let pending):
+            if !suppressedInit { unreportedInitMs = milliseconds(from: createdAt, to: now) }
             if let pending {
                 state = .invoking(pending, requestID: "")
                 return .deliver(pending, initDone: true)
@@ -93,22 +173,34 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
             // RIE re-renders the outstanding invoke when /next comes before its result (runtime-api.md §1.2).
             return .redeliver(pending)
         case .responded(let queued):
+            if retiring { return .rejectAndStop }
             if let queued {
                 state = .invoking(queued, requestID: "")
                 return .deliver(queued, initDone: false)
             }
             state = .ready(waiter)
             return .park(becameReady: false, initDone: false)
-        case .terminated:
+        case .stopping, .terminated:
             return .reject
         }
     }
 
-    /// Records the request id of the invoke being delivered (set by the owner when it renders `/next`).
-    mutating func delivered(requestID: String) {
+    /// Records the invoke being delivered (when the owner renders `/next`) and returns its deadline: the function
+    /// timeout from now, or, after a suppressed INIT, what is left of it once INIT's overrun is counted.
+    mutating func delivered(requestID: String, now: NIODeadline) -> NIODeadline {
         if case .invoking(let pending, _) = state {
             state = .invoking(pending, requestID: requestID)
         }
+        deliveredAt = now
+        guard suppressedInit else { return now + limits.invokeTimeout }
+        // INIT overran its limit: the rest of it counts against the function timeout (runtime-api.md §2.2).
+        let overrun = now - initDeadline
+        return now + .nanoseconds(max(0, limits.invokeTimeout.nanoseconds - overrun.nanoseconds))
+    }
+
+    /// The remaining time of the invoke in flight, in milliseconds (for `Lambda-Runtime-Deadline-Ms`).
+    func remainingMs(until deadline: NIODeadline, now: NIODeadline) -> Int64 {
+        max(0, (deadline - now).nanoseconds / 1_000_000)
     }
 
     /// The connection of the parked `/next` closed: the environment is no longer ready until the runtime asks
@@ -121,6 +213,7 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
 
     /// The pool hands over an invoke.
     mutating func invoke(_ pending: Pending, requestID: String) -> InvokeAction {
+        guard !retiring else { return .refuse(pending) }
         switch state {
         case .ready(let waiter):
             state = .invoking(pending, requestID: requestID)
@@ -134,61 +227,149 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     }
 
     /// `POST …/{id}/response` or `/error` arrived (body fully read).
-    mutating func posted(_ kind: PostKind, requestID: String) -> PostAction {
+    mutating func posted(_ kind: PostKind, requestID: String, now: NIODeadline) -> PostAction {
         switch state {
         case .invoking(let pending, let current):
             guard requestID == current else { return .invalidRequestID }
             state = .responded(queued: nil)
-            return .accept(pending)
+            let duration = deliveredAt.map { milliseconds(from: $0, to: now) } ?? 0
+            deliveredAt = nil
+            let initMs = unreportedInitMs
+            unreportedInitMs = nil
+            return .accept(pending, durationMs: duration, initDurationMs: initMs, offerToPool: !retiring)
         case .responded, .ready:
             return .invalidRequestID
-        case .initializing, .terminated:
+        case .initializing, .stopping, .terminated:
             return .invalidState
         }
     }
 
-    /// `POST /init/error`: only valid during INIT. Returns the pending invoke (if any) to fail with the body.
-    mutating func initErrorPosted() -> (accepted: Bool, pending: Pending?) {
-        guard case .initializing(let pending) = state else { return (false, nil) }
-        state = .terminated
-        return (true, pending)
+    /// `POST /init/error`: only valid during INIT. Returns the pending invoke (if any) to fail with the body, and
+    /// INIT's duration; the owner kills the process if it has not exited after ``Limits/initErrorExitGrace``.
+    mutating func initErrorPosted(now: NIODeadline) -> (accepted: Bool, pending: Pending?, initDurationMs: Double) {
+        guard case .initializing(let pending) = state else { return (false, nil, 0) }
+        state = .stopping(pending: nil, fate: .refuse)
+        return (true, pending, milliseconds(from: createdAt, to: now))
     }
 
-    /// The invoke timed out (only if it is still the one in flight).
-    mutating func timedOut(requestID: String) -> Pending? {
-        guard case .invoking(let pending, let current) = state, current == requestID else { return nil }
-        state = .terminated
-        return pending
+    /// The INIT timer fired.
+    mutating func initTimerFired(now: NIODeadline) -> TimerAction {
+        guard case .initializing(let pending) = state, let pending else { return .none }
+        if !suppressedInit {
+            // Suppressed init: INIT goes on, but now under the function timeout; no Init Duration is reported.
+            suppressedInit = true
+            return .suppressInit(deadline: now + limits.invokeTimeout)
+        }
+        state = .stopping(pending: nil, fate: .refuse)
+        return .timeout(pending, durationMs: Double(limits.invokeTimeout.nanoseconds) / 1e6)
     }
 
-    /// The process exited, or the platform shuts the environment down.
-    mutating func terminate() -> TerminationAction {
+    /// The invoke timer of `requestID` fired.
+    mutating func invokeTimerFired(requestID: String, now: NIODeadline) -> TimerAction {
+        switch state {
+        case .invoking(let pending, let current) where current == requestID:
+            state = .stopping(pending: nil, fate: .refuse)
+            let duration = deliveredAt.map { milliseconds(from: $0, to: now) } ?? 0
+            deliveredAt = nil
+            return .timeout(pending, durationMs: duration)
+        case .responded(let queued):
+            // A queued invoke stays pending: it is refused (and runs elsewhere) when the process exits.
+            state = .stopping(pending: queued, fate: .refuse)
+            return .resetAfterResponse
+        default:
+            return .none
+        }
+    }
+
+    /// The platform stops the environment now (shutdown, idle reaping): SIGTERM, then SIGKILL after the grace.
+    /// An invoke still in flight fails when the process exits.
+    mutating func stop(now: NIODeadline) -> StopAction {
+        switch state {
+        case .stopping, .terminated:
+            return .none
+        case .initializing(let pending):
+            state = .stopping(pending: pending, fate: .fail(duringInit: true))
+        case .invoking(let pending, _):
+            state = .stopping(pending: pending, fate: .fail(duringInit: false))
+        case .responded(let queued):
+            state = .stopping(pending: queued, fate: .refuse)
+        case .ready(let waiter):
+            state = .stopping(pending: nil, fate: .refuse)
+            return .terminate(killAt: now + limits.terminationGrace, releasing: waiter)
+        }
+        return .terminate(killAt: now + limits.terminationGrace, releasing: nil)
+    }
+
+    /// The version was retired: stop now if idle, else once the current invoke is over (drain, never kill).
+    /// Returns whether to stop now.
+    mutating func retire() -> Bool {
+        retiring = true
+        switch state {
+        case .ready, .responded(nil): return true
+        case .initializing(nil): return true
+        case .initializing, .invoking, .responded: return false
+        case .stopping, .terminated: return false
+        }
+    }
+
+    /// A stop raced with the launch: remember it for ``launched()``.
+    mutating func stopBeforeLaunch() {
+        stopRequested = true
+    }
+
+    /// The process exited.
+    mutating func processExited(now: NIODeadline) -> TerminationAction {
         let previous = state
         state = .terminated
+        let duration = deliveredAt.map { milliseconds(from: $0, to: now) } ?? 0
         switch previous {
         case .initializing(let pending):
-            if let pending { return .fail(pending, duringInit: true) }
+            if let pending { return .fail(pending, duringInit: true, durationMs: 0) }
             return .none
         case .invoking(let pending, _):
-            return .fail(pending, duringInit: false)
+            return .fail(pending, duringInit: false, durationMs: duration)
         case .ready(let waiter):
             return .releaseWaiter(waiter)
         case .responded(let queued):
             if let queued { return .refuse(queued) }
             return .none
+        case .stopping(let pending, let fate):
+            guard let pending else { return .none }
+            switch fate {
+            case .fail(let duringInit): return .fail(pending, duringInit: duringInit, durationMs: duration)
+            case .refuse: return .refuse(pending)
+            }
         case .terminated:
             return .none
         }
     }
 
-    /// Whether the last invoke's result is in and the runtime has not asked for the next event yet.
-    var isAwaitingNext: Bool {
-        if case .responded = state { return true }
-        return false
+    /// The runtime could not be started at all. Returns the invoke to fail.
+    mutating func launchFailed() -> Pending? {
+        let previous = state
+        state = .terminated
+        switch previous {
+        case .initializing(let pending), .stopping(let pending, _): return pending
+        default: return nil
+        }
     }
+
+    /// Whether the owner should release the environment's resources now (true exactly once, after it ended).
+    mutating func releaseResources() -> Bool {
+        guard case .terminated = state, !released else { return false }
+        released = true
+        return true
+    }
+
+    /// How long INIT ran until now.
+    func initElapsedMs(now: NIODeadline) -> Double { milliseconds(from: createdAt, to: now) }
 
     var isTerminated: Bool {
         if case .terminated = state { return true }
         return false
+    }
+
+    private func milliseconds(from start: NIODeadline, to end: NIODeadline) -> Double {
+        Double((end - start).nanoseconds) / 1e6
     }
 }

@@ -1,10 +1,10 @@
 import CAlbatrossSupport
 import Foundation
+import InvocationModel
 import LambdaModel
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import Observability
 
 /// An invoke travelling through an environment: the request and the caller's promise.
 struct PendingInvocation: Sendable {
@@ -25,47 +25,44 @@ struct EnvironmentPoolLink: Sendable {
 
 /// One execution environment: a runtime process, its private Runtime API listener and its log stream.
 ///
-/// All state lives on `loop`; other threads reach it through ``EnvironmentHandle``. The lifecycle decisions are
-/// made by ``EnvironmentStateMachine``; this class performs their effects.
+/// All state lives on `loop`; other threads reach it through ``EnvironmentHandle``. Every lifecycle decision
+/// (and every duration) is made by ``EnvironmentStateMachine``; this class only performs the effects: sockets,
+/// the process, timers, promises, and the events it emits on ``EnvironmentSpec/events``.
 final class ExecutionEnvironment {
+    typealias Machine = EnvironmentStateMachine<RuntimeAPIHandler, PendingInvocation>
+
     let id: Int
     let loop: any EventLoop
     let spec: EnvironmentSpec
     let stream: LogStreamName
     private let link: EnvironmentPoolLink
-    private var machine: EnvironmentStateMachine<RuntimeAPIHandler, PendingInvocation>
+    private var machine: Machine
 
     private var serverChannel: (any Channel)?
-    private var pid: pid_t?
-    private var launchStarted = NIODeadline.now()
-    private var initDurationMs: Double?
-    private var suppressedInit = false
-    private var deliveredAt: NIODeadline?
-    private var deadlineEpochMs: Int64 = 0
-    private var timeoutTask: Scheduled<Void>?
-    private var initTimeoutTask: Scheduled<Void>?
-    private var initErrorReported = false
-    private var cleanedUp = false
-    private var stopping = false
     private var outputChannel: (any Channel)?
+    private var pid: pid_t?
+    private var initTimer: Scheduled<Void>?
+    private var invokeTimer: Scheduled<Void>?
+    private var killTimer: Scheduled<Void>?
+    /// Why the environment ends, for its `environmentStopped` event.
+    private var stopReason: InvocationEvent.EnvironmentStopped.Reason?
 
     init(id: Int, loop: any EventLoop, spec: EnvironmentSpec, link: EnvironmentPoolLink, pending: PendingInvocation?) {
         self.id = id
         self.loop = loop
         self.spec = spec
         self.link = link
-        self.stream = spec.logSink.makeStream(functionName: spec.function.name, version: spec.version)
-        self.machine = EnvironmentStateMachine(pending: pending)
+        self.stream = LogStreamName.make(functionName: spec.function.name, version: spec.version)
+        self.machine = Machine(pending: pending, limits: spec.limits, now: .now())
     }
 
-    private var timeoutMs: Double { Double(spec.function.timeout) * 1000 }
+    private var events: InvocationEventBus { spec.events }
 
     // MARK: start
 
     /// Binds the Runtime API listener, then launches the runtime on the thread pool.
     func start() {
         loop.preconditionInEventLoop()
-        launchStarted = .now()
         let bound = NIOLoopBound(self, eventLoop: loop)
         ServerBootstrap(group: loop)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -82,8 +79,8 @@ final class ExecutionEnvironment {
                 switch result {
                 case .success(let channel):
                     self.serverChannel = channel
-                    if self.stopping {
-                        self.cleanUp()
+                    if self.machine.isTerminated {
+                        self.releaseIfEnded()
                         return
                     }
                     self.launch(runtimeAPIPort: channel.localAddress?.port ?? 0)
@@ -92,10 +89,7 @@ final class ExecutionEnvironment {
                         errorType: "Sandbox.Failure", message: "cannot open the Runtime API listener: \(error)")
                 }
             }
-        let initBudget = spec.initTimeoutSeconds
-        initTimeoutTask = loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(initBudget * 1e9))) {
-            self.initPhaseExpired()
-        }
+        arm(&initTimer, at: machine.initDeadline) { $0.initTimerFired() }
     }
 
     private func launch(runtimeAPIPort: Int) {
@@ -144,61 +138,78 @@ final class ExecutionEnvironment {
                 case .failure: close(process.outputFD)
                 }
             }
-        if stopping { ProcessLauncher.killGroup(process.pid) }
-        spec.logSink.write(
-            "INIT_START Runtime Version: \(RuntimeEnvironmentBuilder.runtimeVersion(spec.function.runtime))",
-            to: stream)
+        if events.wants(.initStarted) {
+            events.emit(
+                InvocationEvent(
+                    requestID: "",
+                    detail: .initStarted(
+                        .init(
+                            environment: stream, version: spec.version,
+                            runtimeVersion: RuntimeEnvironmentBuilder.runtimeVersion(spec.function.runtime),
+                            pid: process.pid, createdAt: .now()))))
+        }
+        if machine.launched() { ProcessLauncher.killGroup(process.pid) }
     }
 
     /// The runtime could not be started at all: the pending invoke fails and the environment is dropped.
     private func failStart(errorType: String, message: String) {
-        guard !machine.isTerminated else {
-            cleanUp()
-            return
-        }
-        if case .fail(let pending, _) = machine.terminate() {
-            let body = Self.errorDocument(type: errorType, message: message)
-            spec.logSink.write(
-                "INIT_REPORT Init Duration: \(formatMilliseconds(elapsedMs(since: launchStarted))) ms\tPhase: init\tStatus: error\tError Type: \(errorType)",
-                to: stream)
-            spec.logSink.write(message, to: stream)
+        let initMs = machine.initElapsedMs(now: .now())
+        if let pending = machine.launchFailed() {
+            emitInitFailed(durationMs: initMs, errorType: errorType, message: message)
             finish(
-                pending, payload: body, contentType: "application/json", errorType: errorType, status: "error",
-                durationMs: 0)
+                pending, payload: Self.errorDocument(type: errorType, message: message),
+                contentType: "application/json", errorType: errorType, status: "error", durationMs: 0,
+                initDurationMs: nil)
         }
-        cleanUp()
+        stopReason = stopReason ?? .initFailed
+        releaseIfEnded()
     }
 
     // MARK: Runtime API events
 
     func nextRequested(by waiter: RuntimeAPIHandler) {
-        let wasAwaitingNext = machine.isAwaitingNext
-        switch machine.nextRequested(by: waiter) {
+        let now = NIODeadline.now()
+        switch machine.nextRequested(by: waiter, now: now) {
         case .deliver(let pending, let initDone):
-            if initDone { endInit() }
-            if wasAwaitingNext { cancelTimeout() }
-            deliver(pending, to: waiter)
+            cancel(&initTimer)
+            if initDone { emitInitReady(now: now) }
+            deliver(pending, to: waiter, now: now)
         case .redeliver(let pending):
             waiter.deliver(pending.request, deadlineEpochMs: deadlineEpochMs)
         case .park(let becameReady, let initDone):
-            if initDone { endInit() }
-            if wasAwaitingNext { cancelTimeout() }
+            cancel(&initTimer)
+            cancel(&invokeTimer)
+            if initDone { emitInitReady(now: now) }
             if becameReady { link.ready(id) }
         case .reject:
             waiter.rejectNext()
+        case .rejectAndStop:
+            cancel(&invokeTimer)
+            waiter.rejectNext()
+            stop(reason: .retired)
         }
     }
 
-    /// The first `/next`: INIT is over.
-    private func endInit() {
-        initTimeoutTask?.cancel()
-        initTimeoutTask = nil
-        if !suppressedInit { initDurationMs = elapsedMs(since: launchStarted) }
+    private func emitInitReady(now: NIODeadline) {
+        guard events.wants(.initFinished) else { return }
+        events.emit(
+            InvocationEvent(
+                at: now, requestID: "",
+                detail: .initFinished(
+                    .init(
+                        environment: stream, durationMs: machine.initElapsedMs(now: now),
+                        result: machine.suppressedInit ? .suppressed : .ready))))
     }
 
-    private func cancelTimeout() {
-        timeoutTask?.cancel()
-        timeoutTask = nil
+    private func emitInitFailed(durationMs: Double, errorType: String, message: String?) {
+        guard events.wants(.initFinished) else { return }
+        events.emit(
+            InvocationEvent(
+                requestID: "",
+                detail: .initFinished(
+                    .init(
+                        environment: stream, durationMs: durationMs,
+                        result: .failed(errorType: errorType, message: message)))))
     }
 
     /// The parked `/next` connection closed before an event came.
@@ -212,52 +223,62 @@ final class ExecutionEnvironment {
     func invoke(_ pending: PendingInvocation) {
         switch machine.invoke(pending, requestID: pending.request.requestID) {
         case .deliver(let waiter):
-            deliver(pending, to: waiter)
+            emitPlaced(pending, .warm)
+            deliver(pending, to: waiter, now: .now())
         case .queued:
-            break
+            emitPlaced(pending, .queued)
         case .refuse(let pending):
             pending.promise.fail(EnvironmentNotReady())
         }
     }
 
-    private func deliver(_ pending: PendingInvocation, to waiter: RuntimeAPIHandler) {
+    private func emitPlaced(_ pending: PendingInvocation, _ placement: InvocationEvent.Placed.Placement) {
+        guard events.wants(.placed) else { return }
+        events.emit(
+            InvocationEvent(
+                requestID: pending.request.requestID,
+                detail: .placed(
+                    .init(
+                        function: spec.function.name, version: spec.version, placement: placement,
+                        environment: stream))))
+    }
+
+    /// `Lambda-Runtime-Deadline-Ms` of the invoke in flight.
+    private var deadlineEpochMs: Int64 = 0
+
+    private func deliver(_ pending: PendingInvocation, to waiter: RuntimeAPIHandler, now: NIODeadline) {
         let request = pending.request
-        machine.delivered(requestID: request.requestID)
-        deliveredAt = .now()
-        let remainingMs: Double
-        if suppressedInit {
-            // INIT overran its 10 s: the rest of it counts against the function timeout (runtime-api.md §2.2).
-            remainingMs = max(0, timeoutMs - (elapsedMs(since: launchStarted) - spec.initTimeoutSeconds * 1000))
-        } else {
-            remainingMs = timeoutMs
+        let deadline = machine.delivered(requestID: request.requestID, now: now)
+        deadlineEpochMs = WallClock.epochMilliseconds() + machine.remainingMs(until: deadline, now: now)
+        if events.wants(.invokeStarted) {
+            events.emit(
+                InvocationEvent(
+                    at: now, requestID: request.requestID,
+                    detail: .invokeStarted(
+                        .init(environment: stream, version: spec.version, receivedAt: request.receivedAt))))
         }
-        deadlineEpochMs = WallClock.epochMilliseconds() + Int64(remainingMs)
-        spec.logSink.write("START RequestId: \(request.requestID) Version: \(spec.version)", to: stream)
         waiter.deliver(request, deadlineEpochMs: deadlineEpochMs)
         let requestID = request.requestID
-        timeoutTask = loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(remainingMs * 1e6))) {
-            self.timedOut(requestID: requestID)
-        }
+        arm(&invokeTimer, at: deadline) { $0.invokeTimerFired(requestID: requestID) }
     }
 
     func post(
-        _ kind: EnvironmentStateMachine<RuntimeAPIHandler, PendingInvocation>.PostKind, requestID: String,
-        body: ByteBuffer, contentType: String?, errorType: String?
+        _ kind: Machine.PostKind, requestID: String, body: ByteBuffer, contentType: String?, errorType: String?
     ) -> RuntimeAPIHandler.PostResult {
-        switch machine.posted(kind, requestID: requestID) {
-        case .accept(let pending):
+        switch machine.posted(kind, requestID: requestID, now: .now()) {
+        case .accept(let pending, let duration, let initMs, let offerToPool):
             // The timeout keeps running until the runtime asks for the next event (the invoke is not over before).
-            let duration = deliveredAt.map(elapsedMs(since:)) ?? 0
-            link.ready(id)
+            if offerToPool { link.ready(id) }
             switch kind {
             case .response:
                 finish(
-                    pending, payload: body, contentType: contentType, errorType: nil, status: nil, durationMs: duration)
+                    pending, payload: body, contentType: contentType, errorType: nil, status: nil,
+                    durationMs: duration, initDurationMs: initMs)
             case .error:
                 let type = errorType ?? Self.errorType(in: body) ?? "Runtime.Unknown"
                 finish(
                     pending, payload: body, contentType: "application/json", errorType: type, status: "error",
-                    durationMs: duration)
+                    durationMs: duration, initDurationMs: initMs)
             }
             return .accepted
         case .invalidRequestID:
@@ -269,96 +290,95 @@ final class ExecutionEnvironment {
 
     /// The runtime posted a response over 6 MiB + 100 bytes.
     func responseTooLarge(requestID: String) {
-        guard case .accept(let pending) = machine.posted(.response, requestID: requestID) else { return }
-        link.ready(id)
+        guard
+            case .accept(let pending, let duration, let initMs, let offerToPool) = machine.posted(
+                .response, requestID: requestID, now: .now())
+        else { return }
+        if offerToPool { link.ready(id) }
         let message = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
         let body = Self.errorDocument(type: "Function.ResponseSizeTooLarge", message: message)
         finish(
             pending, payload: body, contentType: "application/json", errorType: "Function.ResponseSizeTooLarge",
-            status: "error", durationMs: deliveredAt.map(elapsedMs(since:)) ?? 0)
+            status: "error", durationMs: duration, initDurationMs: initMs)
     }
 
     func initErrorPosted(body: ByteBuffer, errorType: String?) -> Bool {
-        let (accepted, pending) = machine.initErrorPosted()
+        let (accepted, pending, initMs) = machine.initErrorPosted(now: .now())
         guard accepted else { return false }
-        initTimeoutTask?.cancel()
-        initTimeoutTask = nil
-        initErrorReported = true
+        cancel(&initTimer)
+        stopReason = .initFailed
         let type = errorType ?? Self.errorType(in: body) ?? "Runtime.Unknown"
-        let initMs = elapsedMs(since: launchStarted)
-        spec.logSink.write(
-            "INIT_REPORT Init Duration: \(formatMilliseconds(initMs)) ms\tPhase: init\tStatus: error\tError Type: \(type)",
-            to: stream)
+        emitInitFailed(durationMs: initMs, errorType: type, message: nil)
         if let pending {
             finish(
-                pending, payload: body, contentType: "application/json", errorType: type, status: "error", durationMs: 0
-            )
+                pending, payload: body, contentType: "application/json", errorType: type, status: "error",
+                durationMs: 0, initDurationMs: nil)
         }
         // The runtime is expected to exit after posting; make sure it does.
-        if let pid {
-            loop.assumeIsolated().scheduleTask(in: .milliseconds(500)) { ProcessLauncher.killGroup(pid) }
-        } else {
-            cleanUp()
+        if pid != nil {
+            arm(&killTimer, at: .now() + machine.limits.initErrorExitGrace) { $0.killProcess() }
         }
         return true
     }
 
-    // MARK: failures
+    // MARK: timers and failures
 
-    private func initPhaseExpired() {
-        initTimeoutTask = nil
-        guard case .initializing(let pending) = machine.state, pending != nil else { return }
-        // Suppressed init: INIT goes on, but now under the function timeout; no Init Duration is reported.
-        suppressedInit = true
-        let graceMs = timeoutMs
-        initTimeoutTask = loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(graceMs * 1e6))) {
-            guard case .initializing = self.machine.state else { return }
-            if case .fail(let pending, _) = self.machine.terminate() {
-                self.failTimedOut(pending, durationMs: graceMs)
-            }
+    private func initTimerFired() {
+        initTimer = nil
+        switch machine.initTimerFired(now: .now()) {
+        case .suppressInit(let deadline):
+            arm(&initTimer, at: deadline) { $0.initTimerFired() }
+        case .timeout(let pending, let durationMs):
+            failTimedOut(pending, durationMs: durationMs)
+        case .resetAfterResponse, .none:
+            break
         }
     }
 
-    private func timedOut(requestID: String) {
-        timeoutTask = nil
-        if machine.isAwaitingNext {
+    private func invokeTimerFired(requestID: String) {
+        invokeTimer = nil
+        switch machine.invokeTimerFired(requestID: requestID, now: .now()) {
+        case .timeout(let pending, let durationMs):
+            failTimedOut(pending, durationMs: durationMs)
+        case .resetAfterResponse:
             // The result went out, but the runtime never came back for the next event: reset the environment.
-            // A queued invoke is refused on termination and runs elsewhere.
-            spec.logSink.write(
-                "RequestId: \(requestID) Error: runtime did not ask for the next event before the timeout; resetting the environment",
-                to: stream)
-            if let pid { ProcessLauncher.killGroup(pid) }
-            return
+            // A queued invoke is refused when the process exits and runs elsewhere.
+            stopReason = .noNextAfterResponse
+            lastRequestID = requestID
+            killProcess()
+        case .suppressInit, .none:
+            break
         }
-        guard let pending = machine.timedOut(requestID: requestID) else { return }
-        failTimedOut(pending, durationMs: deliveredAt.map(elapsedMs(since:)) ?? timeoutMs)
     }
+
+    /// The request id of the invoke that ended before a `noNextAfterResponse` reset, for its log line.
+    private var lastRequestID = ""
 
     private func failTimedOut(_ pending: PendingInvocation, durationMs: Double) {
-        if let pid { ProcessLauncher.killGroup(pid) }
-        let seconds = formatMilliseconds(Double(spec.function.timeout) * 1000 / 1000)
+        stopReason = .timeout
+        killProcess()
+        let seconds = formatMilliseconds(Double(spec.function.timeout))
         let requestID = pending.request.requestID
-        spec.logSink.write("\(WallClock.iso8601()) \(requestID) Task timed out after \(seconds) seconds", to: stream)
         let body = Self.errorDocument(
             type: "Sandbox.Timedout", message: "RequestId: \(requestID) Error: Task timed out after \(seconds) seconds")
+        let billedCap = Int(Double(spec.function.timeout) * 1000)
         finish(
             pending, payload: body, contentType: "application/json", errorType: "Sandbox.Timedout", status: "timeout",
-            durationMs: durationMs, capBilledAtTimeout: true)
-        if pid == nil { cleanUp() }
+            durationMs: durationMs, initDurationMs: nil, billedCapMs: billedCap)
+        if pid == nil { releaseIfEnded() }
     }
 
     func processExited(_ exit: ProcessExit) {
         pid = nil
-        switch machine.terminate() {
-        case .fail(let pending, _):
+        cancel(&killTimer)
+        switch machine.processExited(now: .now()) {
+        case .fail(let pending, _, let durationMs):
             let requestID = pending.request.requestID
             let message = "RequestId: \(requestID) Error: Runtime exited with error: \(exit.description)"
-            spec.logSink.write(message, to: stream)
-            spec.logSink.write("Runtime.ExitError", to: stream)
-            let body = Self.errorDocument(type: "Runtime.ExitError", message: message)
             finish(
-                pending, payload: body, contentType: "application/json", errorType: "Runtime.ExitError",
-                status: "error", durationMs: deliveredAt.map(elapsedMs(since:)) ?? 0)
+                pending, payload: Self.errorDocument(type: "Runtime.ExitError", message: message),
+                contentType: "application/json", errorType: "Runtime.ExitError", status: "error",
+                durationMs: durationMs, initDurationMs: nil, errorMessage: message)
         case .refuse(let pending):
             pending.promise.fail(EnvironmentNotReady())
         case .releaseWaiter(let waiter):
@@ -366,33 +386,57 @@ final class ExecutionEnvironment {
         case .none:
             break
         }
-        cleanUp()
+        stopReason = stopReason ?? .exited(exit.description)
+        releaseIfEnded()
     }
 
-    /// Stops the environment: SIGKILL to its process group (AWS sends no SIGTERM without extensions).
-    func shutdown() {
-        stopping = true
-        if let pid {
-            ProcessLauncher.killGroup(pid)
-        } else if serverChannel != nil, machine.isTerminated {
-            cleanUp()
+    /// Stops the environment: SIGTERM to its process group, SIGKILL after the termination grace.
+    func stop(reason: InvocationEvent.EnvironmentStopped.Reason) {
+        switch machine.stop(now: .now()) {
+        case .terminate(let killAt, let waiter):
+            stopReason = stopReason ?? reason
+            waiter?.rejectNext()
+            if let pid {
+                ProcessLauncher.signalGroup(pid, SIGTERM)
+                arm(&killTimer, at: killAt) { $0.killProcess() }
+            } else {
+                machine.stopBeforeLaunch()
+            }
+        case .killWhenLaunched:
+            machine.stopBeforeLaunch()
+        case .none:
+            break
         }
     }
 
-    private func cleanUp() {
-        guard !cleanedUp else { return }
-        cleanedUp = true
-        timeoutTask?.cancel()
-        initTimeoutTask?.cancel()
+    /// Retires the environment (its version was replaced): it stops now if idle, or once its invoke is over.
+    func retire() {
+        if machine.retire() { stop(reason: .retired) }
+    }
+
+    private func killProcess() {
+        killTimer = nil
+        if let pid { ProcessLauncher.killGroup(pid) }
+    }
+
+    /// Closes the listener and the output pipe once the environment has ended, then tells the pool.
+    private func releaseIfEnded() {
+        guard machine.releaseResources() else { return }
+        cancel(&initTimer)
+        cancel(&invokeTimer)
+        cancel(&killTimer)
         serverChannel?.close(promise: nil)
         serverChannel = nil
         // Output still buffered in the pipe is read until EOF; the stream is closed after it.
-        let sink = spec.logSink
-        let stream = self.stream
+        let events = self.events
+        let stopped = InvocationEvent.EnvironmentStopped(environment: stream, reason: stopReason ?? .shutdown)
+        let requestID = lastRequestID
         let link = self.link
         let id = self.id
         let finishClose: @Sendable () -> Void = {
-            sink.close(stream)
+            if events.wants(.environmentStopped) {
+                events.emit(InvocationEvent(requestID: requestID, detail: .environmentStopped(stopped)))
+            }
             link.terminated(id)
         }
         if let outputChannel {
@@ -404,52 +448,59 @@ final class ExecutionEnvironment {
         }
     }
 
+    private func arm(
+        _ timer: inout Scheduled<Void>?, at deadline: NIODeadline, _ body: @escaping (ExecutionEnvironment) -> Void
+    ) {
+        timer?.cancel()
+        timer = loop.assumeIsolated().scheduleTask(deadline: deadline) { body(self) }
+    }
+
+    private func cancel(_ timer: inout Scheduled<Void>?) {
+        timer?.cancel()
+        timer = nil
+    }
+
     // MARK: completing invokes
 
     private func finish(
         _ pending: PendingInvocation, payload: ByteBuffer, contentType: String?, errorType: String?, status: String?,
-        durationMs: Double, capBilledAtTimeout: Bool = false
+        durationMs: Double, initDurationMs initMs: Double?, billedCapMs: Int? = nil, errorMessage: String? = nil
     ) {
         let request = pending.request
-        let initMs = initDurationMs
-        initDurationMs = nil
-        deliveredAt = nil
         var billed = Int((durationMs + (initMs ?? 0)).rounded(.up))
-        if capBilledAtTimeout { billed = min(billed, Int(timeoutMs + (initMs ?? 0))) }
+        if let billedCapMs { billed = min(billed, billedCapMs + Int((initMs ?? 0).rounded(.up))) }
         let outcome = InvocationOutcome(
             requestID: request.requestID, payload: payload, contentType: contentType,
             functionError: errorType == nil ? nil : "Unhandled", errorType: errorType, executedVersion: spec.version,
-            durationMs: durationMs, initDurationMs: initMs, logStreamName: stream.streamName, reportLine: nil)
-        let report = ReportFields(
-            requestID: request.requestID, durationMs: durationMs, billedDurationMs: max(billed, 1),
-            memorySizeMB: spec.function.memorySize, initDurationMs: initMs, status: status, pid: pid)
-        let sink = spec.logSink
-        let stream = self.stream
-        // One loop tick later, so output the runtime wrote before posting (already in the pipe) is logged first.
-        loop.execute {
-            sink.write("END RequestId: \(request.requestID)", to: stream)
-            if request.wantsReport {
-                sink.writeReport(report, to: stream) { line in
-                    var outcome = outcome
-                    outcome.reportLine = line
-                    pending.promise.succeed(outcome)
-                }
-            } else {
-                sink.writeReport(report, to: stream)
+            durationMs: durationMs, initDurationMs: initMs, logStreamName: stream.streamName)
+        let events = self.events
+        if events.wants(.invokeFinished) {
+            let now = NIODeadline.now()
+            let total = Double((now - request.receivedAt).nanoseconds) / 1e6
+            let finished = InvocationEvent.InvokeFinished(
+                environment: stream, version: spec.version, memorySizeMB: spec.function.memorySize,
+                initDurationMs: initMs, durationMs: durationMs, billedDurationMs: max(billed, 1),
+                overheadMs: max(0, total - durationMs - (initMs ?? 0)), status: status, errorType: errorType,
+                errorMessage: errorMessage, timeoutSeconds: spec.function.timeout, pid: pid,
+                receivedAt: request.receivedAt, deliveredAt: nil)
+            // One loop tick later, so output the runtime wrote before posting (already in the pipe) is emitted
+            // first.
+            loop.execute {
+                events.emit(InvocationEvent(at: now, requestID: request.requestID, detail: .invokeFinished(finished)))
+                if request.wantsReport { pending.promise.succeed(outcome) }
             }
+        } else if request.wantsReport {
+            loop.execute { pending.promise.succeed(outcome) }
         }
         if !request.wantsReport { pending.promise.succeed(outcome) }
     }
 
     func logOutput(_ line: String) {
-        spec.logSink.write(line, to: stream)
+        guard events.wants(.output) else { return }
+        events.emit(InvocationEvent(requestID: "", detail: .output(.init(environment: stream, line: line))))
     }
 
     // MARK: helpers
-
-    private func elapsedMs(since start: NIODeadline) -> Double {
-        Double((NIODeadline.now() - start).nanoseconds) / 1e6
-    }
 
     static func errorDocument(type: String, message: String) -> ByteBuffer {
         var buffer = ByteBuffer()

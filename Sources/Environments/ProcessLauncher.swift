@@ -92,7 +92,12 @@ enum ProcessLauncher {
 
     /// SIGKILL to the whole process group: the runtime and everything it started.
     static func killGroup(_ pid: pid_t) {
-        _ = kill(-pid, SIGKILL)
+        signalGroup(pid, SIGKILL)
+    }
+
+    /// `signal` to the whole process group.
+    static func signalGroup(_ pid: pid_t, _ signal: Int32) {
+        _ = kill(-pid, signal)
     }
 
     private static func withCStrings<R>(

@@ -1,3 +1,4 @@
+import InvocationModel
 import NIOCore
 import NIOHTTP1
 

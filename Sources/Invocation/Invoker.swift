@@ -1,9 +1,10 @@
+import Atomics
 public import Environments
+public import InvocationModel
 public import LambdaModel
 import NIOConcurrencyHelpers
 public import NIOCore
 public import NIOPosix
-public import Observability
 import Routing
 
 /// Settings the invoker applies to every function.
@@ -16,121 +17,143 @@ public struct InvokerSettings: Sendable {
     /// Seeds the draws of weighted aliases, so that an experiment's sequence of versions can be replayed; nil
     /// draws from the system's random source.
     public var randomSeed: UInt64?
+    /// Between SIGTERM and SIGKILL when an environment is shut down.
+    public var terminationGrace: TimeAmount
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
-        defaultPythonInterpreter: String = "python3", randomSeed: UInt64? = nil
+        defaultPythonInterpreter: String = "python3", randomSeed: UInt64? = nil,
+        terminationGrace: TimeAmount = .seconds(2)
     ) {
         self.account = account
         self.idleTimeout = idleTimeout
         self.defaultPythonInterpreter = defaultPythonInterpreter
         self.randomSeed = randomSeed
+        self.terminationGrace = terminationGrace
     }
 }
 
 /// The one way into execution environments: function + qualifier → version → environment pool → outcome.
 ///
-/// The ALB front end, the CLI (`albatross invoke`) and later the Lambda API all call ``invoke(_:on:)``.
-/// Qualifiers resolve against an immutable ``FunctionCatalog``: `$LATEST` (or none), a version number, or an
-/// alias, which picks one of its versions by weight (sticky when the alias says so). Pools are per version.
-public final class Invoker: Sendable {
+/// The ALB front end, the CLI (`albatross invoke`) and later the Lambda API all call ``invoke(_:on:)`` (through
+/// ``InvocationService``). Qualifiers resolve against an immutable snapshot: the ``FunctionCatalog`` (`$LATEST`,
+/// version numbers, aliases that pick one of their versions by weight, sticky when the alias says so) together
+/// with one pool per version. The hot path reads the snapshot with one atomic load and takes no lock;
+/// ``replaceCatalog(_:)`` builds a new snapshot (reusing the pools of unchanged versions) and swaps it in.
+public final class Invoker: InvocationService, Sendable {
     /// The synchronous invoke payload limit (6 MiB).
     public static let maximumPayloadSize = 6 * 1024 * 1024
+
+    public typealias Request = InvokeRequest
 
     private struct PoolKey: Hashable {
         var function: String
         var version: String
     }
 
-    private struct State {
-        var catalog: FunctionCatalog
-        var pools: [PoolKey: EnvironmentPool] = [:]
-        var closed = false
+    /// What invokes resolve against: replaced as a whole, never changed.
+    private final class Snapshot: AtomicReference, Sendable {
+        let catalog: FunctionCatalog
+        let pools: [PoolKey: EnvironmentPool]
+        let closed: Bool
+
+        init(catalog: FunctionCatalog, pools: [PoolKey: EnvironmentPool], closed: Bool) {
+            self.catalog = catalog
+            self.pools = pools
+            self.closed = closed
+        }
     }
 
     public let settings: InvokerSettings
+    public let events: InvocationEventBus
     private let group: any EventLoopGroup
     private let threadPool: NIOThreadPool
-    private let logSink: LogSink
-    private let state: NIOLockedValueBox<State>
+    private let snapshot: ManagedAtomic<Snapshot>
+    /// Serialises catalog replacement and shutdown (never taken by an invoke).
+    private let changes = NIOLock()
+    /// Pools being retired, kept alive until their environments have ended (environments hold their pool
+    /// weakly); shutdown waits for them too.
+    private let retiring = NIOLockedValueBox<[ObjectIdentifier: EnvironmentPool]>([:])
     /// The alias draw generator when ``InvokerSettings/randomSeed`` is set.
     private let seeded: NIOLockedValueBox<SplitMix64>?
 
     public init(
         catalog: FunctionCatalog, settings: InvokerSettings, group: any EventLoopGroup, threadPool: NIOThreadPool,
-        logSink: LogSink
+        events: InvocationEventBus
     ) {
         self.settings = settings
+        self.events = events
         self.group = group
         self.threadPool = threadPool
-        self.logSink = logSink
-        self.state = NIOLockedValueBox(State(catalog: catalog))
         self.seeded = settings.randomSeed.map { NIOLockedValueBox(SplitMix64(seed: $0)) }
+        self.snapshot = ManagedAtomic(Snapshot(catalog: FunctionCatalog(), pools: [:], closed: false))
+        self.snapshot.store(
+            Snapshot(catalog: catalog, pools: makePools(for: catalog, reusing: [:]).pools, closed: false),
+            ordering: .releasing)
     }
 
     /// `$LATEST` only, from configurations and the task roots ``CodePreparer`` made for them.
     public convenience init(
         functions: [FunctionConfiguration], taskRoots: [String: String], settings: InvokerSettings,
-        group: any EventLoopGroup, threadPool: NIOThreadPool, logSink: LogSink
+        group: any EventLoopGroup, threadPool: NIOThreadPool, events: InvocationEventBus
     ) {
         self.init(
             catalog: FunctionCatalog(latest: functions, taskRoots: taskRoots), settings: settings, group: group,
-            threadPool: threadPool, logSink: logSink)
+            threadPool: threadPool, events: events)
+    }
+
+    /// One pool per version of `catalog`; pools of `existing` whose version is unchanged are kept (with their
+    /// warm environments), the others are returned as retired.
+    private func makePools(
+        for catalog: FunctionCatalog, reusing existing: [PoolKey: EnvironmentPool]
+    ) -> (pools: [PoolKey: EnvironmentPool], retired: [EnvironmentPool]) {
+        var pools: [PoolKey: EnvironmentPool] = [:]
+        for (name, function) in catalog.functions {
+            for (versionName, version) in function.versions {
+                let key = PoolKey(function: name, version: versionName)
+                if let pool = existing[key], pool.spec.function == version.configuration,
+                    pool.spec.taskRoot == version.taskRoot, pool.spec.layerRoot == version.layerRoot
+                {
+                    pools[key] = pool
+                    continue
+                }
+                var spec = EnvironmentSpec(
+                    function: version.configuration, version: versionName, account: settings.account,
+                    taskRoot: version.taskRoot, defaultPythonInterpreter: settings.defaultPythonInterpreter,
+                    events: events, threadPool: threadPool)
+                spec.layerRoot = version.layerRoot
+                spec.terminationGrace = settings.terminationGrace
+                pools[key] = EnvironmentPool(spec: spec, group: group, idleTimeout: settings.idleTimeout)
+            }
+        }
+        let retired = existing.filter { pools[$0.key] !== $0.value }.map(\.value)
+        return (pools, retired)
     }
 
     /// Installs a new catalog: alias and version changes apply to the next invoke. Pools of versions that are
-    /// still in the catalog keep their warm environments.
+    /// unchanged keep their warm environments; a changed or removed version's pool is retired: its busy
+    /// environments finish their invoke (with the code they started with) and then stop, idle ones stop at once.
     public func replaceCatalog(_ catalog: FunctionCatalog) {
-        let retired = state.withLockedValue { state -> [EnvironmentPool] in
-            state.catalog = catalog
-            var retired: [EnvironmentPool] = []
-            for (key, pool) in state.pools {
-                let current = catalog.functions[key.function]?.versions[key.version]
-                if current?.configuration != pool.spec.function || current?.taskRoot != pool.spec.taskRoot
-                    || current?.layerRoot != pool.spec.layerRoot
-                {
-                    retired.append(pool)
-                    state.pools[key] = nil
-                }
-            }
+        let retired = changes.withLock { () -> [EnvironmentPool] in
+            let current = snapshot.load(ordering: .acquiring)
+            guard !current.closed else { return [] }
+            let (pools, retired) = makePools(for: catalog, reusing: current.pools)
+            snapshot.store(Snapshot(catalog: catalog, pools: pools, closed: false), ordering: .releasing)
             return retired
         }
-        // Environments of a changed $LATEST finish what they run and are then stopped.
-        for pool in retired { _ = pool.shutdown(on: group.next()) }
+        for pool in retired { retire(pool) }
+    }
+
+    private func retire(_ pool: EnvironmentPool) {
+        let id = ObjectIdentifier(pool)
+        retiring.withLockedValue { $0[id] = pool }
+        pool.retire(on: group.next()).whenComplete { [retiring] _ in
+            _ = retiring.withLockedValue { $0.removeValue(forKey: id) }
+        }
     }
 
     /// The current catalog.
-    public var catalog: FunctionCatalog { state.withLockedValue { $0.catalog } }
-
-    /// What to invoke and how.
-    public struct Request: Sendable {
-        public var functionName: String
-        /// nil or `$LATEST`, a version number, or an alias name.
-        public var qualifier: String?
-        public var payload: ByteBuffer
-        /// An incoming `X-Amzn-Trace-Id` (the ALB's, or the caller's); its Root is kept.
-        public var traceHeader: String?
-        public var clientContext: String?
-        public var wantsReport: Bool
-        /// Request headers and peer address, for aliases with sticky assignment.
-        public var headers: [(name: String, value: String)]
-        public var clientAddress: String
-
-        public init(
-            functionName: String, qualifier: String? = nil, payload: ByteBuffer, traceHeader: String? = nil,
-            clientContext: String? = nil, wantsReport: Bool = false, headers: [(name: String, value: String)] = [],
-            clientAddress: String = ""
-        ) {
-            self.functionName = functionName
-            self.qualifier = qualifier
-            self.payload = payload
-            self.traceHeader = traceHeader
-            self.clientContext = clientContext
-            self.wantsReport = wantsReport
-            self.headers = headers
-            self.clientAddress = clientAddress
-        }
-    }
+    public var catalog: FunctionCatalog { snapshot.load(ordering: .acquiring).catalog }
 
     /// Invokes synchronously (RequestResponse). Function errors are outcomes; the future fails only with
     /// ``InvocationError``. Completes on `eventLoop`.
@@ -142,77 +165,81 @@ public final class Invoker: Sendable {
                     "Request must be smaller than \(Self.maximumPayloadSize) bytes for the InvokeFunction operation"))
         }
         var generator = SystemRandomNumberGenerator()
-        let resolved: Result<EnvironmentPool, InvocationError>
+        let resolved: Result<(EnvironmentPool, alias: String?), InvocationError>
+        let current = snapshot.load(ordering: .acquiring)
         if let seeded {
-            resolved = seeded.withLockedValue { resolve(request, random: &$0) }
+            resolved = seeded.withLockedValue { resolve(request, in: current, random: &$0) }
         } else {
-            resolved = resolve(request, random: &generator)
+            resolved = resolve(request, in: current, random: &generator)
         }
         let pool: EnvironmentPool
+        let alias: String?
         switch resolved {
-        case .success(let found): pool = found
+        case .success(let found): (pool, alias) = found
         case .failure(let error): return eventLoop.makeFailedFuture(error)
         }
+        let requestID = request.requestID ?? RequestID.make(using: &generator)
+        if events.wants(.resolved) {
+            events.emit(
+                InvocationEvent(
+                    requestID: requestID,
+                    detail: .resolved(
+                        .init(
+                            function: request.functionName, qualifier: request.qualifier, alias: alias,
+                            executedVersion: pool.spec.version))))
+        }
         let environmentRequest = InvocationRequest(
-            requestID: RequestID.make(using: &generator), payload: request.payload,
+            requestID: requestID, payload: request.payload,
             invokedFunctionARN: settings.account.functionARN(request.functionName, qualifier: request.qualifier),
             traceHeader: TraceHeader.runtimeHeader(from: request.traceHeader, using: &generator),
-            clientContext: request.clientContext, wantsReport: request.wantsReport)
+            clientContext: request.clientContext, wantsReport: request.wantsReport, receivedAt: request.receivedAt)
         return pool.invoke(environmentRequest, on: eventLoop)
     }
 
-    /// Qualifier → version → pool (created on first use).
+    /// Qualifier → version → pool, against one snapshot.
     private func resolve(
-        _ request: Request, random: inout some RandomNumberGenerator
-    )
-        -> Result<EnvironmentPool, InvocationError>
-    {
+        _ request: Request, in snapshot: Snapshot, random: inout some RandomNumberGenerator
+    ) -> Result<(EnvironmentPool, alias: String?), InvocationError> {
         let name = request.functionName
         let qualifier = request.qualifier ?? "$LATEST"
         let account = settings.account
-        // One critical section: the version is resolved and its pool found (or made) against the same catalog,
-        // so a catalog swapped in meanwhile can never get a pool built from a configuration it replaced.
-        return state.withLockedValue { state -> Result<EnvironmentPool, InvocationError> in
-            if state.closed { return .failure(InvocationError(.serviceError, "Albatross is shutting down")) }
-            guard let function = state.catalog.functions[name] else {
-                return .failure(InvocationError(.resourceNotFound, "Function not found: \(account.functionARN(name))"))
-            }
-            var versionName = qualifier
-            if function.versions[qualifier] == nil, let routing = function.aliases[qualifier] {
-                let key = routing.stickiness.flatMap {
-                    AliasResolver.stickyKey($0, headers: request.headers, clientAddress: request.clientAddress)
-                }
-                versionName = AliasResolver.version(
-                    for: routing, stickyKey: key, salt: "\(name):\(qualifier)", random: &random)
-            }
-            guard let version = function.versions[versionName] else {
-                return .failure(
-                    InvocationError(
-                        .resourceNotFound, "Function not found: \(account.functionARN(name, qualifier: qualifier))"))
-            }
-            let key = PoolKey(function: name, version: versionName)
-            if let pool = state.pools[key] { return .success(pool) }
-            var spec = EnvironmentSpec(
-                function: version.configuration, version: versionName, account: account,
-                taskRoot: version.taskRoot, defaultPythonInterpreter: settings.defaultPythonInterpreter,
-                logSink: logSink, threadPool: threadPool)
-            spec.layerRoot = version.layerRoot
-            let pool = EnvironmentPool(spec: spec, group: group, idleTimeout: settings.idleTimeout)
-            state.pools[key] = pool
-            return .success(pool)
+        if snapshot.closed {
+            return .failure(InvocationError(.serviceError, "Albatross is shutting down", phase: .shutdown))
         }
+        guard let function = snapshot.catalog.functions[name] else {
+            return .failure(InvocationError(.resourceNotFound, "Function not found: \(account.functionARN(name))"))
+        }
+        var versionName = qualifier
+        var alias: String?
+        if function.versions[qualifier] == nil, let routing = function.aliases[qualifier] {
+            let key = routing.stickiness.flatMap {
+                AliasResolver.stickyKey($0, headers: request.headers, clientAddress: request.clientAddress)
+            }
+            versionName = AliasResolver.version(
+                for: routing, stickyKey: key, salt: "\(name):\(qualifier)", random: &random)
+            alias = qualifier
+        }
+        guard let pool = snapshot.pools[PoolKey(function: name, version: versionName)] else {
+            return .failure(
+                InvocationError(
+                    .resourceNotFound, "Function not found: \(account.functionARN(name, qualifier: qualifier))"))
+        }
+        return .success((pool, alias))
     }
 
-    /// The pool of a function version, if it has been used.
+    /// The pool of a function version.
     public func pool(for functionName: String, version: String = "$LATEST") -> EnvironmentPool? {
-        state.withLockedValue { $0.pools[PoolKey(function: functionName, version: version)] }
+        snapshot.load(ordering: .acquiring).pools[PoolKey(function: functionName, version: version)]
     }
 
-    /// Stops every environment; completes once all runtime processes are reaped.
+    /// Stops every environment (SIGTERM, then SIGKILL after the termination grace); completes once all runtime
+    /// processes are reaped.
     public func shutdown(on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        let pools = state.withLockedValue { state -> [EnvironmentPool] in
-            state.closed = true
-            return Array(state.pools.values)
+        let pools = changes.withLock { () -> [EnvironmentPool] in
+            let current = snapshot.load(ordering: .acquiring)
+            // The pools stay in the snapshot until they are gone: environments reach their pool weakly.
+            snapshot.store(Snapshot(catalog: current.catalog, pools: current.pools, closed: true), ordering: .releasing)
+            return Array(current.pools.values) + retiring.withLockedValue { Array($0.values) }
         }
         let futures = pools.map { $0.shutdown(on: eventLoop) }
         return EventLoopFuture.andAllComplete(futures, on: eventLoop)

@@ -1,10 +1,9 @@
 import ALBEvents
 import AlbatrossTLS
-import Environments
-import Invocation
+import InvocationModel
+import LambdaModel
 import NIOCore
 import NIOHTTP1
-import Observability
 import Routing
 
 /// Answers one connection's requests as an ALB listener does: limits and rejections, listener rules, fixed
@@ -29,7 +28,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
     }
 
     private let listener: ListenerContext
-    private let invoker: Invoker
+    private let invoker: any InvocationService
+    private let events: InvocationEventBus
     private let inFlight: InFlightTracker
     private var state = State.idle
     private var body: ByteBuffer?
@@ -38,13 +38,29 @@ final class ALBRequestHandler: ChannelInboundHandler {
     private var dateCache = HTTPDateCache()
     /// What the TLS layer below reported once its handshake completed (for `x-amzn-tls-*`).
     private var tls: TLSHandshakeCompleted?
-    private var random = SystemRandomNumberGenerator()
+    private var random: any RandomNumberGenerator
     private var requestOpen = false
+    /// The id of the request being answered, when front-end events are wanted ("" otherwise).
+    private var requestID = ""
+    /// The ALB's `error_reason` for the answer being written (alb-lambda.md §3); nil on success.
+    private var errorReason: String?
+    private let now: @Sendable () -> Int
 
-    init(listener: ListenerContext, invoker: Invoker, inFlight: InFlightTracker) {
+    /// - Parameters:
+    ///   - random: the source of trace ids, request ids, target-group draws and shuffled header orders (a
+    ///     seeded one makes tests deterministic).
+    ///   - now: wall-clock seconds for the trace id's epoch field.
+    init(
+        listener: ListenerContext, invoker: any InvocationService, events: InvocationEventBus,
+        inFlight: InFlightTracker, random: any RandomNumberGenerator = SystemRandomNumberGenerator(),
+        now: @escaping @Sendable () -> Int = { WallClock.epochSeconds() }
+    ) {
         self.listener = listener
         self.invoker = invoker
+        self.events = events
         self.inFlight = inFlight
+        self.random = random
+        self.now = now
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -71,6 +87,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             beginRequest()
+            requestID = ""
+            errorReason = nil
             keepAlive = head.isKeepAlive
             isHead = head.method == .HEAD
             body = nil
@@ -84,6 +102,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
                 let bodyFollows =
                     head.headers.contains(name: "transfer-encoding")
                     || (head.headers.first(name: "content-length").flatMap(Int.init) ?? 0) > 0
+                errorReason = rejection.reason == "-" ? nil : rejection.reason
                 writeErrorPage(context: context, status: rejection.status, close: bodyFollows)
                 return
             }
@@ -99,6 +118,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
             if size > ALBEventOptions.defaultMaximumRequestBodySize {
                 state = .discarding
                 body = nil
+                errorReason = "LambdaRequestTooLarge"
                 writeErrorPage(context: context, status: 413, close: true)
                 return
             }
@@ -135,8 +155,12 @@ final class ALBRequestHandler: ChannelInboundHandler {
         let facts = RequestFacts(
             method: albHead.method, rawPath: rawPath, rawQuery: rawQuery, host: host, headers: albHead.headers,
             sourceAddress: peer?.ipAddress ?? "")
-        switch listener.router.route(facts) {
+        let (action, priority) = listener.router.matchingRule(facts)
+        let observed = events.wants([.received, .responseWritten])
+        if observed { requestID = RequestID.make(using: &random) }
+        switch action {
         case .fixedResponse(let fixed):
+            if observed { emitReceived(rule: priority, targetGroup: nil) }
             var headers: [(name: String, value: String)] = []
             if let contentType = fixed.contentType { headers.append(("Content-Type", contentType)) }
             var buffer = context.channel.allocator.buffer(capacity: fixed.messageBody?.utf8.count ?? 0)
@@ -147,6 +171,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     status: fixed.statusCode, reasonPhrase: HTTPReasonPhrase.phrase(for: fixed.statusCode),
                     headers: headers, body: buffer))
         case .redirect(let redirect):
+            if observed { emitReceived(rule: priority, targetGroup: nil) }
             let hostName =
                 host.map { String(ListenerRouter.hostName(fromHostHeader: $0)) }
                 ?? (context.channel.localAddress?.ipAddress ?? "localhost")
@@ -161,8 +186,10 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     body: ALBErrorPage.response(status: rendered.status, allocator: context.channel.allocator).body))
         case .forward(let forward):
             let name = ListenerRouter.selectTargetGroup(forward, random: &random)
+            if observed { emitReceived(rule: priority, targetGroup: name) }
             guard let target = listener.targetGroups[name], target.targetGroup.functionName != nil else {
                 // No registered target.
+                errorReason = nil
                 writeErrorPage(context: context, status: 503, close: false)
                 return
             }
@@ -183,17 +210,18 @@ final class ALBRequestHandler: ChannelInboundHandler {
         do {
             traceHeader = try ALBEventEncoder.encode(
                 head: albHead, body: body, connection: connection, options: target.eventOptions,
-                now: WallClock.epochSeconds(), random: &random, into: &event)
+                now: now(), random: &random, into: &event)
         } catch {
+            errorReason = error.reason == "-" ? nil : error.reason
             writeErrorPage(context: context, status: error.status, close: false)
             return
         }
         body = nil
         let group = target.targetGroup
-        let request = Invoker.Request(
+        let request = InvokeRequest(
             functionName: group.functionName ?? "", qualifier: group.qualifier, payload: event,
-            traceHeader: traceHeader,
-            headers: albHead.headers, clientAddress: connection.clientAddress)
+            traceHeader: traceHeader, headers: albHead.headers, clientAddress: connection.clientAddress,
+            requestID: requestID.isEmpty ? nil : requestID)
         let versionHeader = listener.attributes.executedVersionHeader
         let multiValue = group.multiValueHeaders
         let order = listener.multiValueOrder
@@ -202,6 +230,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
             case .success(let outcome):
                 guard outcome.functionError == nil else {
                     // LambdaUnhandled: function error, crash, timeout.
+                    self.errorReason = outcome.albErrorReason
                     self.writeErrorPage(context: context, status: 502, close: false)
                     return
                 }
@@ -212,15 +241,30 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     if let versionHeader { response.headers.append((versionHeader, outcome.executedVersion)) }
                     self.write(context: context, response: response)
                 } catch let rejection as ALBRejection {
+                    // LambdaInvalidResponse, LambdaResponseTooLarge.
+                    self.errorReason = rejection.reason
                     self.writeErrorPage(context: context, status: rejection.status, close: false)
                 } catch {
+                    self.errorReason = "LambdaInvalidResponse"
                     self.writeErrorPage(context: context, status: 502, close: false)
                 }
-            case .failure:
+            case .failure(let error):
                 // Throttling (LambdaThrottling), unknown function (LambdaResourceNotFound), service errors.
+                self.errorReason = (error as? InvocationError)?.albErrorReason ?? "LambdaServiceException"
                 self.writeErrorPage(context: context, status: 502, close: false)
             }
         }
+    }
+
+    private func emitReceived(rule: Int?, targetGroup: String?) {
+        guard events.wants(.received) else { return }
+        events.emit(
+            InvocationEvent(
+                requestID: requestID,
+                detail: .received(
+                    .init(
+                        listener: "\(listener.configuration.protocol.rawValue):\(listener.port)",
+                        rule: rule.map(String.init) ?? "default", targetGroup: targetGroup))))
     }
 
     // MARK: writing
@@ -250,6 +294,15 @@ final class ALBRequestHandler: ChannelInboundHandler {
         }
         let keepAlive = self.keepAlive
         if case .responding = state { state = .idle }
+        if !requestID.isEmpty, events.wants(.responseWritten) {
+            events.emit(
+                InvocationEvent(
+                    requestID: requestID,
+                    detail: .responseWritten(
+                        .init(
+                            status: response.status, bytes: isHead ? 0 : response.body.readableBytes,
+                            albErrorReason: errorReason))))
+        }
         endRequest()
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             if !keepAlive { context.close(promise: nil) }

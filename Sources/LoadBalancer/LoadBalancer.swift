@@ -1,6 +1,6 @@
 public import AlbatrossTLS
 import Foundation
-public import Invocation
+public import InvocationModel
 import NIOConcurrencyHelpers
 public import NIOCore
 import NIOHTTP1
@@ -24,7 +24,8 @@ public final class LoadBalancer: Sendable {
     private let listeners: [ListenerConfiguration]
     private let targetGroups: [TargetGroup]
     private let attributes: LoadBalancerAttributes
-    private let invoker: Invoker
+    private let invoker: any InvocationService
+    private let events: InvocationEventBus
     private let group: any EventLoopGroup
     private let tlsContexts: [Int: TLSServerContext]
     private let inFlight = InFlightTracker()
@@ -35,12 +36,14 @@ public final class LoadBalancer: Sendable {
     ///   (see ``makeTLSContexts(for:)``).
     public init(
         listeners: [ListenerConfiguration], targetGroups: [TargetGroup], attributes: LoadBalancerAttributes,
-        invoker: Invoker, group: any EventLoopGroup, tlsContexts: [Int: TLSServerContext] = [:]
+        invoker: any InvocationService, events: InvocationEventBus, group: any EventLoopGroup,
+        tlsContexts: [Int: TLSServerContext] = [:]
     ) {
         self.listeners = listeners
         self.targetGroups = targetGroups
         self.attributes = attributes
         self.invoker = invoker
+        self.events = events
         self.group = group
         self.tlsContexts = tlsContexts
     }
@@ -68,6 +71,7 @@ public final class LoadBalancer: Sendable {
         }
         let contextBox = NIOLockedValueBox<ListenerContext?>(nil)
         let invoker = self.invoker
+        let events = self.events
         let inFlight = self.inFlight
         let connections = self.connections
         let idleTimeout = TimeAmount.seconds(Int64(attributes.idleTimeoutSeconds))
@@ -101,7 +105,9 @@ public final class LoadBalancer: Sendable {
                         if let tls { try sync.addHandler(tls.makeHandler()) }
                         try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
                         try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                        try sync.addHandler(ALBRequestHandler(listener: context, invoker: invoker, inFlight: inFlight))
+                        try sync.addHandler(
+                            ALBRequestHandler(
+                                listener: context, invoker: invoker, events: events, inFlight: inFlight))
                     }
                 }
                 .bind(host: configuration.bindAddress, port: configuration.port)

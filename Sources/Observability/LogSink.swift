@@ -1,29 +1,34 @@
 import Foundation
+public import InvocationModel
+import LambdaModel
 import NIOConcurrencyHelpers
+import NIOCore
 
-/// Writes function logs into CloudWatch-style log groups and streams under the data directory.
+/// Writes function logs into CloudWatch-style log groups and streams under the data directory, from the
+/// invocation event stream: it is one subscriber of ``InvocationEventBus``, so all of its formatting and file I/O
+/// happens on its subscription's thread, never on an event loop.
 ///
-/// Callers on event loops only enqueue: a dedicated writer thread owns every file, so no file I/O ever
-/// happens on a loop. Lines of one stream stay in the order they were enqueued. Each line in a stream
-/// file is `<ISO-8601 UTC timestamp> <message>`.
-public final class LogSink: Sendable {
-    private enum Operation {
-        case line(stream: LogStreamName, epochMs: Int64, text: String)
-        case report(stream: LogStreamName, epochMs: Int64, fields: ReportFields, done: (@Sendable (String) -> Void)?)
-        case close(stream: LogStreamName)
-        case barrier(@Sendable () -> Void)
-    }
-
-    private struct Queue {
-        var operations: [Operation] = []
-        var stopped = false
+/// Lines of one stream stay in the order their events were emitted. Each line in a stream file is
+/// `<ISO-8601 UTC timestamp> <message>`; the platform lines are AWS's (runtime-api.md §4): `INIT_START`,
+/// `START`, `END`, `REPORT`, `INIT_REPORT`, the timeout and runtime-exit lines.
+public final class LogSink: InvocationEventSubscriber {
+    private struct Writer {
+        var files: [Int: Int32] = [:]
+        var memory: [Int: MemorySample] = [:]
+        var pendingBytes: [Int32: [UInt8]] = [:]
+        var clock = TimestampFormatter()
+        /// The last REPORT lines by request id, for callers that asked for theirs (bounded).
+        var reports: [String: String] = [:]
+        var reportOrder: [String] = []
+        var closed = false
     }
 
     public let dataDirectory: String
+    public let interests: InvocationEvent.Kinds = .logs
     private let mirror: (@Sendable (String) -> Void)?
-    private let queue = ConditionLock<Int>(value: 0)
-    private let pending = NIOLockedValueBox(Queue())
-    private let nextID = NIOLockedValueBox(0)
+    private let writer = NIOLockedValueBox(Writer())
+    private let subscription = NIOLockedValueBox<(InvocationEventBus, InvocationEventSubscription)?>(nil)
+    static let rememberedReports = 256
 
     /// - Parameters:
     ///   - dataDirectory: the root of `aws/lambda/<function>/…`.
@@ -31,68 +36,46 @@ public final class LogSink: Sendable {
     public init(dataDirectory: String, mirror: (@Sendable (String) -> Void)? = nil) {
         self.dataDirectory = dataDirectory
         self.mirror = mirror
-        let thread = Thread { [self] in self.run() }
-        thread.name = "albatross-logs"
-        thread.start()
     }
 
-    /// A new stream for an environment of `functionName` running `version`.
-    public func makeStream(functionName: String, version: String) -> LogStreamName {
-        var generator = SystemRandomNumberGenerator()
-        let hex = hex32(generator.next(), generator.next())
-        let id = nextID.withLockedValue { value -> Int in
-            value += 1
-            return value
-        }
-        return LogStreamName(
-            functionName: functionName, version: version, epochSeconds: Int(Self.nowMilliseconds() / 1000), hex: hex,
-            id: id)
+    /// Subscribes to `bus`: from now on, log events emitted there are written.
+    public func attach(to bus: InvocationEventBus) {
+        let subscription = bus.subscribe(self, name: "logs", capacity: 1_000_000)
+        self.subscription.withLockedValue { $0 = (bus, subscription) }
     }
 
-    /// Appends one line (without its newline).
-    public func write(_ text: String, to stream: LogStreamName) {
-        enqueue(.line(stream: stream, epochMs: Self.nowMilliseconds(), text: text))
-    }
+    /// Events the writer dropped because it fell too far behind (0 unless the disk stalls).
+    public var droppedEvents: Int { subscription.withLockedValue { $0?.1.droppedEvents ?? 0 } }
 
-    /// Appends the REPORT line; `Max Memory Used` is read from `/proc` on the writer thread. `done` receives the
-    /// line once written.
-    public func writeReport(
-        _ fields: ReportFields, to stream: LogStreamName, done: (@Sendable (String) -> Void)? = nil
-    ) {
-        enqueue(.report(stream: stream, epochMs: Self.nowMilliseconds(), fields: fields, done: done))
-    }
-
-    /// Closes the stream's file once everything before it is written.
-    public func close(_ stream: LogStreamName) {
-        enqueue(.close(stream: stream))
-    }
-
-    /// Calls `body` once everything enqueued before is written.
-    public func afterPendingWrites(_ body: @escaping @Sendable () -> Void) {
-        enqueue(.barrier(body))
-    }
-
-    /// Blocks until everything enqueued so far is on disk. Not for event loops.
+    /// Blocks until every event emitted so far is written. Not for event loops.
     public func flush() {
-        let done = ConditionLock<Bool>(value: false)
-        afterPendingWrites {
-            done.lock()
-            done.unlock(withValue: true)
-        }
-        done.lock(whenValue: true)
-        done.unlock()
+        subscription.withLockedValue { $0 }?.1.flushBlocking()
     }
 
-    /// Writes what is pending, then stops the writer thread.
+    /// Waits until every event emitted so far is written.
+    public func flushed() async {
+        guard let subscription = subscription.withLockedValue({ $0 })?.1 else { return }
+        await subscription.flush()
+    }
+
+    /// Writes what is pending, unsubscribes and closes every file.
     public func shutdown() {
-        flush()
-        let wasStopped = pending.withLockedValue { state -> Bool in
-            defer { state.stopped = true }
-            return state.stopped
+        if let (bus, subscription) = subscription.withLockedValue({ box in
+            defer { box = nil }
+            return box
+        }) {
+            bus.unsubscribe(subscription)
         }
-        guard !wasStopped else { return }
-        queue.lock()
-        queue.unlock(withValue: 1)
+        writer.withLockedValue { writer in
+            for fd in writer.files.values { Glibc.close(fd) }
+            writer.files = [:]
+            writer.closed = true
+        }
+    }
+
+    /// The REPORT line of a recent invoke (one of the last 256), once its events have been written.
+    public func reportLine(requestID: String) -> String? {
+        writer.withLockedValue { $0.reports[requestID] }
     }
 
     /// The file that holds a stream.
@@ -100,84 +83,100 @@ public final class LogSink: Sendable {
         "\(dataDirectory)/aws/lambda/\(stream.functionName)/\(stream.streamName)"
     }
 
-    private func enqueue(_ operation: Operation) {
-        let accepted = pending.withLockedValue { state -> Bool in
-            if state.stopped { return false }
-            state.operations.append(operation)
-            return true
+    // MARK: the subscriber
+
+    public func receive(_ events: [InvocationEvent]) {
+        let nowMs = WallClock.epochMilliseconds()
+        writer.withLockedValue { writer in
+            guard !writer.closed else { return }
+            for event in events {
+                // The event's wall-clock time: its monotonic offset from now.
+                let ageMs = Int64((NIODeadlineDistance.nanoseconds(since: event.at)) / 1_000_000)
+                let epochMs = nowMs - max(0, ageMs)
+                write(event, epochMs: epochMs, into: &writer)
+            }
+            flushFiles(&writer)
         }
-        guard accepted else {
-            // After shutdown nothing is written; barriers still run so that waiters never hang.
-            if case .barrier(let body) = operation { body() }
-            return
-        }
-        queue.lock()
-        queue.unlock(withValue: 1)
     }
 
-    static func nowMilliseconds() -> Int64 { WallClock.epochMilliseconds() }
-
-    // MARK: writer thread
-
-    private func run() {
-        var files: [Int: Int32] = [:]
-        var memory: [Int: MemorySample] = [:]
-        var pendingBytes: [Int32: [UInt8]] = [:]
-        var clock = TimestampFormatter()
-        while true {
-            queue.lock(whenValue: 1)
-            let (batch, stopped) = pending.withLockedValue { state -> ([Operation], Bool) in
-                let batch = state.operations
-                state.operations.removeAll(keepingCapacity: true)
-                return (batch, state.stopped)
-            }
-            queue.unlock(withValue: 0)
-            // Lines are gathered per file and written with one write(2) per file and batch.
-            func flushFiles() {
-                for (fd, bytes) in pendingBytes where !bytes.isEmpty { Self.writeAll(fd, bytes) }
-                pendingBytes.removeAll(keepingCapacity: true)
-            }
-            for operation in batch {
-                switch operation {
-                case .line(let stream, let epochMs, let text):
-                    append(text, epochMs: epochMs, stream: stream, files: &files, into: &pendingBytes, clock: &clock)
-                case .report(let stream, let epochMs, let fields, let done):
-                    var sample = memory[stream.id] ?? MemorySample()
-                    if let pid = fields.pid { sample.refresh(pid: pid, nowMs: epochMs) }
-                    memory[stream.id] = sample
-                    let line = fields.line(maxMemoryUsedMB: sample.peakMB)
-                    append(line, epochMs: epochMs, stream: stream, files: &files, into: &pendingBytes, clock: &clock)
-                    if let done {
-                        flushFiles()
-                        done(line)
-                    }
-                case .close(let stream):
-                    flushFiles()
-                    if let fd = files.removeValue(forKey: stream.id) { Glibc.close(fd) }
-                    memory[stream.id] = nil
-                case .barrier(let body):
-                    flushFiles()
-                    body()
+    private func write(_ event: InvocationEvent, epochMs: Int64, into writer: inout Writer) {
+        switch event.detail {
+        case .output(let output):
+            append(output.line, epochMs: epochMs, stream: output.environment, writer: &writer)
+        case .initStarted(let started):
+            append(
+                "INIT_START Runtime Version: \(started.runtimeVersion)", epochMs: epochMs,
+                stream: started.environment, writer: &writer)
+        case .initFinished(let finished):
+            guard case .failed(let errorType, let message) = finished.result else { return }
+            append(
+                "INIT_REPORT Init Duration: \(formatMilliseconds(finished.durationMs)) ms\tPhase: init\tStatus: error\tError Type: \(errorType)",
+                epochMs: epochMs, stream: finished.environment, writer: &writer)
+            if let message { append(message, epochMs: epochMs, stream: finished.environment, writer: &writer) }
+        case .invokeStarted(let started):
+            append(
+                "START RequestId: \(event.requestID) Version: \(started.version)", epochMs: epochMs,
+                stream: started.environment, writer: &writer)
+        case .invokeFinished(let finished):
+            let stream = finished.environment
+            switch finished.errorType {
+            case "Sandbox.Timedout":
+                let seconds = formatMilliseconds(Double(finished.timeoutSeconds))
+                append(
+                    "\(CivilDate.iso8601(epochMilliseconds: epochMs)) \(event.requestID) Task timed out after \(seconds) seconds",
+                    epochMs: epochMs, stream: stream, writer: &writer)
+            case "Runtime.ExitError":
+                if let message = finished.errorMessage {
+                    append(message, epochMs: epochMs, stream: stream, writer: &writer)
                 }
+                append("Runtime.ExitError", epochMs: epochMs, stream: stream, writer: &writer)
+            default:
+                break
             }
-            flushFiles()
-            if stopped {
-                for fd in files.values { Glibc.close(fd) }
-                return
+            append("END RequestId: \(event.requestID)", epochMs: epochMs, stream: stream, writer: &writer)
+            var sample = writer.memory[stream.id] ?? MemorySample()
+            if let pid = finished.pid { sample.refresh(pid: pid, nowMs: epochMs) }
+            writer.memory[stream.id] = sample
+            let report = ReportFields(
+                requestID: event.requestID, durationMs: finished.durationMs,
+                billedDurationMs: finished.billedDurationMs, memorySizeMB: finished.memorySizeMB,
+                initDurationMs: finished.initDurationMs, status: finished.status, pid: finished.pid)
+            let line = report.line(maxMemoryUsedMB: sample.peakMB)
+            append(line, epochMs: epochMs, stream: stream, writer: &writer)
+            remember(line, for: event.requestID, in: &writer)
+        case .environmentStopped(let stopped):
+            if case .noNextAfterResponse = stopped.reason {
+                append(
+                    "RequestId: \(event.requestID) Error: runtime did not ask for the next event before the timeout; resetting the environment",
+                    epochMs: epochMs, stream: stopped.environment, writer: &writer)
             }
-            // Under load, waking for every line costs a context switch per line; a short pause lets lines
-            // accumulate into larger batches (logs reach the files at most a couple of milliseconds later).
-            if batch.count < 256 { usleep(2000) }
+            flushFiles(&writer)
+            if let fd = writer.files.removeValue(forKey: stopped.environment.id) { Glibc.close(fd) }
+            writer.memory[stopped.environment.id] = nil
+        case .received, .resolved, .placed, .responseWritten:
+            break
         }
     }
 
-    private func append(
-        _ text: String, epochMs: Int64, stream: LogStreamName, files: inout [Int: Int32],
-        into pendingBytes: inout [Int32: [UInt8]], clock: inout TimestampFormatter
-    ) {
+    private func remember(_ line: String, for requestID: String, in writer: inout Writer) {
+        writer.reports[requestID] = line
+        writer.reportOrder.append(requestID)
+        if writer.reportOrder.count > Self.rememberedReports {
+            let oldest = writer.reportOrder.removeFirst()
+            writer.reports[oldest] = nil
+        }
+    }
+
+    /// Lines are gathered per file and written with one write(2) per file and batch.
+    private func flushFiles(_ writer: inout Writer) {
+        for (fd, bytes) in writer.pendingBytes where !bytes.isEmpty { Self.writeAll(fd, bytes) }
+        writer.pendingBytes.removeAll(keepingCapacity: true)
+    }
+
+    private func append(_ text: String, epochMs: Int64, stream: LogStreamName, writer: inout Writer) {
         mirror?("[\(stream.functionName)] \(text)")
         let fd: Int32
-        if let open = files[stream.id] {
+        if let open = writer.files[stream.id] {
             fd = open
         } else {
             let path = path(of: stream)
@@ -185,12 +184,12 @@ public final class LogSink: Sendable {
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
             if fd < 0 { return }
-            files[stream.id] = fd
+            writer.files[stream.id] = fd
         }
-        clock.append(epochMilliseconds: epochMs, to: &pendingBytes[fd, default: []])
-        pendingBytes[fd, default: []].append(UInt8(ascii: " "))
-        pendingBytes[fd, default: []].append(contentsOf: text.utf8)
-        pendingBytes[fd, default: []].append(UInt8(ascii: "\n"))
+        writer.clock.append(epochMilliseconds: epochMs, to: &writer.pendingBytes[fd, default: []])
+        writer.pendingBytes[fd, default: []].append(UInt8(ascii: " "))
+        writer.pendingBytes[fd, default: []].append(contentsOf: text.utf8)
+        writer.pendingBytes[fd, default: []].append(UInt8(ascii: "\n"))
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
@@ -237,6 +236,13 @@ public final class LogSink: Sendable {
     }
 }
 
+/// Nanoseconds between a monotonic instant and now.
+enum NIODeadlineDistance {
+    static func nanoseconds(since instant: NIODeadline) -> Int64 {
+        (NIODeadline.now() - instant).nanoseconds
+    }
+}
+
 /// The peak memory of one environment's runtime, read from /proc at most every 250 ms: `Max Memory Used` is a
 /// maximum over the environment's life, so a slightly older sample is still a true lower bound, and under load
 /// reading /proc for every REPORT line would cost more than the invoke.
@@ -271,12 +277,4 @@ struct TimestampFormatter {
         bytes.append(UInt8(48 + millis % 10))
         bytes.append(UInt8(ascii: "Z"))
     }
-}
-
-func hex32(_ a: UInt64, _ b: UInt64) -> String {
-    func hex16(_ v: UInt64) -> String {
-        let digits = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
-    return hex16(a) + hex16(b)
 }

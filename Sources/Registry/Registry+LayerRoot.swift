@@ -1,3 +1,4 @@
+import LambdaModel
 import Foundation
 
 extension Registry {

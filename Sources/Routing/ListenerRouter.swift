@@ -32,11 +32,16 @@ public struct ListenerRouter: Sendable {
     }
 
     public func route(_ facts: RequestFacts) -> RuleAction {
+        matchingRule(facts).action
+    }
+
+    /// The action and the priority of the rule that chose it (nil: the default action).
+    public func matchingRule(_ facts: RequestFacts) -> (action: RuleAction, priority: Int?) {
         var query: [QueryPair]? = nil
         for rule in rules where rule.matches(facts, query: &query) {
-            return rule.action
+            return (rule.action, rule.priority)
         }
-        return defaultAction
+        return (defaultAction, nil)
     }
 }
 

@@ -1,7 +1,9 @@
+import NIOPosix
+import Observability
 import ArgumentParser
-import Environments
 import Foundation
 import Invocation
+import InvocationModel
 import NIOCore
 
 /// `albatross invoke`: one synchronous invoke through the same Invoker the load balancer uses.
@@ -45,11 +47,16 @@ struct Invoke: AsyncParsableCommand {
         let request = Invoker.Request(
             functionName: parts[0], qualifier: parts.count > 1 ? parts[1] : nil, payload: ByteBuffer(bytes: event),
             wantsReport: log)
-        let result: Result<InvocationOutcome, any Error>
+        var result: Result<InvocationOutcome, any Error>
         do {
             result = .success(try await runtime.invoker.invoke(request, on: runtime.group.next()).get())
         } catch {
             result = .failure(error)
+        }
+        if log, case .success(var outcome) = result {
+            await runtime.logSink.flushed()
+            outcome.reportLine = runtime.logSink.reportLine(requestID: outcome.requestID)
+            result = .success(outcome)
         }
         await runtime.shutdown()
         switch result {

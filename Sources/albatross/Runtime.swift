@@ -2,6 +2,7 @@ import Configuration
 import Deployment
 import Foundation
 import Invocation
+import InvocationModel
 import LambdaModel
 import NIOCore
 import NIOPosix
@@ -14,6 +15,7 @@ final class PlatformRuntime: Sendable {
     let group: MultiThreadedEventLoopGroup
     let threadPool: NIOThreadPool
     let logSink: LogSink
+    let events: InvocationEventBus
     let invoker: Invoker
     let registry: Registry
     /// `$LATEST` of every configured function, run from its code in place.
@@ -59,13 +61,16 @@ final class PlatformRuntime: Sendable {
         var mirror: (@Sendable (String) -> Void)? = nil
         if mirrorLogs { mirror = { @Sendable line in ConsoleOutput.line(line) } }
         logSink = LogSink(dataDirectory: configuration.dataDirectory, mirror: mirror)
+        events = InvocationEventBus()
+        logSink.attach(to: events)
         let settings = InvokerSettings(
             account: configuration.account,
             idleTimeout: .seconds(Int64(configuration.environments.idleTimeoutSeconds)),
             defaultPythonInterpreter: configuration.environments.defaultPythonInterpreter,
-            randomSeed: configuration.randomSeed)
+            randomSeed: configuration.randomSeed,
+            terminationGrace: .nanoseconds(Int64(configuration.environments.terminationGraceSeconds * 1e9)))
         invoker = Invoker(
-            catalog: catalog, settings: settings, group: group, threadPool: threadPool, logSink: logSink)
+            catalog: catalog, settings: settings, group: group, threadPool: threadPool, events: events)
     }
 
     /// Rebuilds the catalog whenever another process (the CLI) changes versions or aliases in the store, so that
@@ -96,6 +101,7 @@ final class PlatformRuntime: Sendable {
     func shutdown() async {
         try? await invoker.shutdown(on: group.next()).get()
         logSink.shutdown()
+        events.shutdown()
         try? await threadPool.shutdownGracefully()
         try? await group.shutdownGracefully()
     }

@@ -1,3 +1,5 @@
+import Configuration
+import Routing
 import AlbatrossTLS
 import ArgumentParser
 import Dispatch
@@ -39,7 +41,7 @@ struct Serve: AsyncParsableCommand {
         if !tlsContexts.isEmpty { ConsoleOutput.line("albatross: \(OpenSSLVersion.current)") }
         let loadBalancer = LoadBalancer(
             listeners: configuration.listeners, targetGroups: configuration.targetGroups,
-            attributes: configuration.loadBalancerAttributes, invoker: runtime.invoker, group: runtime.group,
+            attributes: configuration.loadBalancerAttributes, invoker: runtime.invoker, events: runtime.events, group: runtime.group,
             tlsContexts: tlsContexts)
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM, SIGHUP])
         let bound: [LoadBalancer.BoundListener]

@@ -18,7 +18,7 @@ struct LayerPathTests {
             function: FunctionConfiguration(
                 name: "fn", runtime: Runtime(identifier: runtime)!, handler: "app.handler", code: .directory(taskRoot)),
             version: "$LATEST", account: AccountContext(), taskRoot: taskRoot, defaultPythonInterpreter: "python3",
-            logSink: harness.logSink, threadPool: harness.threadPool)
+            events: harness.events, threadPool: harness.threadPool)
         spec.layerRoot = layerRoot
         let result = Result { try body(spec) }
         try await harness.shutdown()

@@ -1,3 +1,4 @@
+import InvocationModel
 import AlbatrossTestKit
 import Environments
 import Foundation

@@ -1,4 +1,4 @@
-import Observability
+import LambdaModel
 
 /// Version 4 UUIDs for request ids, lower-case as AWS prints them.
 public enum RequestID {

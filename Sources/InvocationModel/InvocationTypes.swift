@@ -1,6 +1,6 @@
 public import NIOCore
 
-/// What one invoke asks of an execution environment.
+/// What one invoke asks of an execution environment (the Runtime API's view of it).
 public struct InvocationRequest: Sendable {
     /// `Lambda-Runtime-Aws-Request-Id`: a v4 UUID.
     public var requestID: String
@@ -12,12 +12,16 @@ public struct InvocationRequest: Sendable {
     public var traceHeader: String
     /// `Lambda-Runtime-Client-Context`: raw JSON, when the caller gave one.
     public var clientContext: String?
-    /// Whether the caller wants the REPORT line in the outcome (the CLI's `--log`).
+    /// Whether the caller wants to read the REPORT line once the invoke completes (the CLI's `--log`): the
+    /// outcome is then completed only after the invoke's finished event has been handed to the event bus, so
+    /// that a flush of the bus makes the log writer's REPORT line available.
     public var wantsReport: Bool
+    /// When the invoke entered the platform (monotonic), for the queueing phase of the events.
+    public var receivedAt: NIODeadline
 
     public init(
         requestID: String, payload: ByteBuffer, invokedFunctionARN: String, traceHeader: String,
-        clientContext: String? = nil, wantsReport: Bool = false
+        clientContext: String? = nil, wantsReport: Bool = false, receivedAt: NIODeadline = .now()
     ) {
         self.requestID = requestID
         self.payload = payload
@@ -25,6 +29,7 @@ public struct InvocationRequest: Sendable {
         self.traceHeader = traceHeader
         self.clientContext = clientContext
         self.wantsReport = wantsReport
+        self.receivedAt = receivedAt
     }
 }
 
@@ -49,50 +54,28 @@ public struct InvocationOutcome: Sendable {
     public var initDurationMs: Double?
     /// The environment's log stream, which identifies the environment.
     public var logStreamName: String
-    /// The REPORT line, when the request asked for it.
+    /// The REPORT line, filled in by callers that asked for it (``InvocationRequest/wantsReport``) from the log
+    /// writer; nil otherwise.
     public var reportLine: String?
 
+    public init(
+        requestID: String, payload: ByteBuffer, contentType: String?, functionError: String?, errorType: String?,
+        executedVersion: String, durationMs: Double, initDurationMs: Double?, logStreamName: String
+    ) {
+        self.requestID = requestID
+        self.payload = payload
+        self.contentType = contentType
+        self.functionError = functionError
+        self.errorType = errorType
+        self.executedVersion = executedVersion
+        self.durationMs = durationMs
+        self.initDurationMs = initDurationMs
+        self.logStreamName = logStreamName
+    }
+
     public var isColdStart: Bool { initDurationMs != nil }
-}
 
-/// Why an invoke never reached a function's code.
-public struct InvocationError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable, Hashable {
-        /// All environments busy and the concurrency limit reached (`TooManyRequestsException`, 429).
-        case throttled
-        /// No such function or qualifier (`ResourceNotFoundException`, 404).
-        case resourceNotFound
-        /// The payload is over the synchronous invoke limit (`RequestTooLargeException`, 413).
-        case requestTooLarge
-        /// The platform is shutting down or could not start the environment (`ServiceException`, 500).
-        case serviceError
-    }
-    public var kind: Kind
-    public var message: String
-
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    /// The HTTP status and error type AWS's Invoke would answer with.
-    public var awsStatus: Int {
-        switch kind {
-        case .throttled: return 429
-        case .resourceNotFound: return 404
-        case .requestTooLarge: return 413
-        case .serviceError: return 500
-        }
-    }
-
-    public var awsErrorType: String {
-        switch kind {
-        case .throttled: return "TooManyRequestsException"
-        case .resourceNotFound: return "ResourceNotFoundException"
-        case .requestTooLarge: return "RequestTooLargeException"
-        case .serviceError: return "ServiceException"
-        }
-    }
-
-    public var description: String { "\(awsErrorType): \(message)" }
+    /// The ALB's access-log reason for this outcome when it is not a success (alb-lambda.md §3): function
+    /// errors, crashes and timeouts are all `LambdaUnhandled`.
+    public var albErrorReason: String? { functionError == nil ? nil : "LambdaUnhandled" }
 }

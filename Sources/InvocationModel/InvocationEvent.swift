@@ -1,0 +1,289 @@
+public import NIOCore
+
+/// One thing that happened to an invocation or to the execution environment running it, with a monotonic
+/// timestamp: the single source for logs, metrics, traces and benchmarks.
+///
+/// Events of one environment are emitted in the order they happened, from the environment's event loop; events of
+/// one front-end request likewise from its connection's loop. `requestID` ties the events of one invocation
+/// together (empty for events of an environment that concern no invocation).
+public struct InvocationEvent: Sendable {
+    /// Monotonic time of the event (`NIODeadline.now()` when it happened).
+    public var at: NIODeadline
+    public var requestID: String
+    public var detail: Detail
+
+    public init(at: NIODeadline = .now(), requestID: String, detail: Detail) {
+        self.at = at
+        self.requestID = requestID
+        self.detail = detail
+    }
+
+    public enum Detail: Sendable {
+        case received(Received)
+        case resolved(Resolved)
+        case placed(Placed)
+        case initStarted(InitStarted)
+        case initFinished(InitFinished)
+        case invokeStarted(InvokeStarted)
+        case invokeFinished(InvokeFinished)
+        case responseWritten(ResponseWritten)
+        case environmentStopped(EnvironmentStopped)
+        case output(Output)
+    }
+
+    public var kind: Kinds {
+        switch detail {
+        case .received: return .received
+        case .resolved: return .resolved
+        case .placed: return .placed
+        case .initStarted: return .initStarted
+        case .initFinished: return .initFinished
+        case .invokeStarted: return .invokeStarted
+        case .invokeFinished: return .invokeFinished
+        case .responseWritten: return .responseWritten
+        case .environmentStopped: return .environmentStopped
+        case .output: return .output
+        }
+    }
+
+    /// Kinds of events, for subscriptions: a subscriber is handed only the kinds it asks for, and an emitter
+    /// builds no event that nobody asked for.
+    public struct Kinds: OptionSet, Sendable, Hashable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+        public static let received = Kinds(rawValue: 1 << 0)
+        public static let resolved = Kinds(rawValue: 1 << 1)
+        public static let placed = Kinds(rawValue: 1 << 2)
+        public static let initStarted = Kinds(rawValue: 1 << 3)
+        public static let initFinished = Kinds(rawValue: 1 << 4)
+        public static let invokeStarted = Kinds(rawValue: 1 << 5)
+        public static let invokeFinished = Kinds(rawValue: 1 << 6)
+        public static let responseWritten = Kinds(rawValue: 1 << 7)
+        public static let environmentStopped = Kinds(rawValue: 1 << 8)
+        public static let output = Kinds(rawValue: 1 << 9)
+
+        public static let all = Kinds(rawValue: (1 << 10) - 1)
+        /// What the log writer needs: the environment's life and its output.
+        public static let logs: Kinds = [
+            .initStarted, .initFinished, .invokeStarted, .invokeFinished, .environmentStopped, .output,
+        ]
+    }
+
+    // MARK: details
+
+    /// A listener took a request and its rules chose a forward to a target group (front end only).
+    public struct Received: Sendable {
+        /// `HTTP:8080` / `HTTPS:8443`.
+        public var listener: String
+        /// The matched rule's priority, or `default`.
+        public var rule: String
+        /// The target group the forward chose, when there is one.
+        public var targetGroup: String?
+
+        public init(listener: String, rule: String, targetGroup: String?) {
+            self.listener = listener
+            self.rule = rule
+            self.targetGroup = targetGroup
+        }
+    }
+
+    /// The qualifier was resolved to a version.
+    public struct Resolved: Sendable {
+        public var function: String
+        /// What the caller asked for (nil: unqualified, i.e. `$LATEST`).
+        public var qualifier: String?
+        /// The alias, when the qualifier was one.
+        public var alias: String?
+        public var executedVersion: String
+
+        public init(function: String, qualifier: String?, alias: String?, executedVersion: String) {
+            self.function = function
+            self.qualifier = qualifier
+            self.alias = alias
+            self.executedVersion = executedVersion
+        }
+    }
+
+    /// Where the pool put the invoke.
+    public struct Placed: Sendable {
+        public enum Placement: Sendable, Hashable {
+            /// On an idle environment whose runtime was waiting in `/next`.
+            case warm
+            /// On an environment that had just posted its previous result; it runs at the runtime's next `/next`.
+            case queued
+            /// On a new environment (a cold start).
+            case coldStart
+            /// Refused: `reason` says which limit (e.g. `ReservedFunctionConcurrentInvocationLimitExceeded`).
+            case throttled(reason: String)
+        }
+        public var function: String
+        public var version: String
+        public var placement: Placement
+        /// The environment it went to (nil when throttled).
+        public var environment: LogStreamName?
+
+        public init(function: String, version: String, placement: Placement, environment: LogStreamName?) {
+            self.function = function
+            self.version = version
+            self.placement = placement
+            self.environment = environment
+        }
+    }
+
+    /// The runtime process of a new environment was started: INIT begins.
+    public struct InitStarted: Sendable {
+        public var environment: LogStreamName
+        public var version: String
+        /// `python:3.11.v1`, as the INIT_START line prints it.
+        public var runtimeVersion: String
+        public var pid: Int32?
+        /// When the platform began to create the environment (before the process was spawned).
+        public var createdAt: NIODeadline
+
+        public init(
+            environment: LogStreamName, version: String, runtimeVersion: String, pid: Int32?, createdAt: NIODeadline
+        ) {
+            self.environment = environment
+            self.version = version
+            self.runtimeVersion = runtimeVersion
+            self.pid = pid
+            self.createdAt = createdAt
+        }
+    }
+
+    /// INIT ended: the runtime's first `/next` (ready), or a failure.
+    public struct InitFinished: Sendable {
+        public enum Result: Sendable {
+            case ready
+            /// INIT overran its limit and went on under the function timeout (no Init Duration is reported).
+            case suppressed
+            /// `/init/error`, a crash or a runtime that could not be started.
+            case failed(errorType: String, message: String?)
+        }
+        public var environment: LogStreamName
+        public var durationMs: Double
+        public var result: Result
+
+        public init(environment: LogStreamName, durationMs: Double, result: Result) {
+            self.environment = environment
+            self.durationMs = durationMs
+            self.result = result
+        }
+    }
+
+    /// The event was handed to the runtime (the answer to its `/next`).
+    public struct InvokeStarted: Sendable {
+        public var environment: LogStreamName
+        public var version: String
+        /// When the invoke entered the platform, for the queueing phase.
+        public var receivedAt: NIODeadline
+
+        public init(environment: LogStreamName, version: String, receivedAt: NIODeadline) {
+            self.environment = environment
+            self.version = version
+            self.receivedAt = receivedAt
+        }
+    }
+
+    /// The invoke ended: the result was posted, or it failed (error, crash, timeout, init failure).
+    public struct InvokeFinished: Sendable {
+        public var environment: LogStreamName
+        public var version: String
+        public var memorySizeMB: Int
+        /// The environment's INIT, when this invoke was its first and INIT was reported.
+        public var initDurationMs: Double?
+        /// Delivery → result (the REPORT line's Duration).
+        public var durationMs: Double
+        public var billedDurationMs: Int
+        /// Time the platform spent on this invoke outside INIT and the function: from entering the platform to
+        /// delivery, less INIT.
+        public var overheadMs: Double
+        /// `timeout`, `error` or nil on success (the REPORT line's Status).
+        public var status: String?
+        public var errorType: String?
+        /// The platform's own message for failures it produced (crash, timeout, start failure); nil otherwise.
+        public var errorMessage: String?
+        /// The function timeout in seconds (for the `Task timed out after N.NN seconds` line).
+        public var timeoutSeconds: Int
+        /// The runtime's pid, for `Max Memory Used`; nil when no process ran.
+        public var pid: Int32?
+        public var receivedAt: NIODeadline
+        public var deliveredAt: NIODeadline?
+
+        public init(
+            environment: LogStreamName, version: String, memorySizeMB: Int, initDurationMs: Double?,
+            durationMs: Double, billedDurationMs: Int, overheadMs: Double, status: String?, errorType: String?,
+            errorMessage: String?, timeoutSeconds: Int, pid: Int32?, receivedAt: NIODeadline,
+            deliveredAt: NIODeadline?
+        ) {
+            self.environment = environment
+            self.version = version
+            self.memorySizeMB = memorySizeMB
+            self.initDurationMs = initDurationMs
+            self.durationMs = durationMs
+            self.billedDurationMs = billedDurationMs
+            self.overheadMs = overheadMs
+            self.status = status
+            self.errorType = errorType
+            self.errorMessage = errorMessage
+            self.timeoutSeconds = timeoutSeconds
+            self.pid = pid
+            self.receivedAt = receivedAt
+            self.deliveredAt = deliveredAt
+        }
+    }
+
+    /// The front end wrote its answer to the client.
+    public struct ResponseWritten: Sendable {
+        public var status: Int
+        /// Body bytes written.
+        public var bytes: Int
+        /// The ALB's `error_reason` (alb-lambda.md §3): `LambdaUnhandled`, `LambdaThrottling`, …; nil on success.
+        public var albErrorReason: String?
+
+        public init(status: Int, bytes: Int, albErrorReason: String?) {
+            self.status = status
+            self.bytes = bytes
+            self.albErrorReason = albErrorReason
+        }
+    }
+
+    /// An environment ended and its resources are released.
+    public struct EnvironmentStopped: Sendable {
+        public enum Reason: Sendable, Hashable {
+            /// Idle for longer than the idle timeout.
+            case idle
+            /// Its version was replaced or removed; it finished its invoke first.
+            case retired
+            /// The platform is shutting down.
+            case shutdown
+            /// The invoke timed out; the environment was reset.
+            case timeout
+            /// The runtime posted its result but did not ask for the next event before the timeout.
+            case noNextAfterResponse
+            /// INIT failed.
+            case initFailed
+            /// The runtime exited by itself (`exit status 2`, `signal: killed`).
+            case exited(String)
+        }
+        public var environment: LogStreamName
+        public var reason: Reason
+
+        public init(environment: LogStreamName, reason: Reason) {
+            self.environment = environment
+            self.reason = reason
+        }
+    }
+
+    /// A line the runtime wrote to stdout or stderr.
+    public struct Output: Sendable {
+        public var environment: LogStreamName
+        public var line: String
+
+        public init(environment: LogStreamName, line: String) {
+            self.environment = environment
+            self.line = line
+        }
+    }
+}

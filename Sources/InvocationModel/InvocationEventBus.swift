@@ -1,0 +1,232 @@
+import Atomics
+import Foundation
+import NIOConcurrencyHelpers
+
+/// Receives invocation events, in the order they were emitted, on a thread of its own subscription.
+public protocol InvocationEventSubscriber: AnyObject, Sendable {
+    /// The kinds this subscriber wants; read once, when it subscribes.
+    var interests: InvocationEvent.Kinds { get }
+    /// Called on the subscription's thread with a batch of events, oldest first. May block (files, sockets):
+    /// only this subscriber waits.
+    func receive(_ events: [InvocationEvent])
+}
+
+/// The invocation event stream: environments, pools, the invoker and the front end emit; subscribers (the log
+/// writer, later metrics, traces and `bench`) receive.
+///
+/// Emitting never blocks and costs one atomic load when no subscriber wants that kind of event: callers check
+/// ``wants(_:)`` before they build an event. Each subscription has its own bounded queue and thread, so a slow
+/// subscriber delays only itself; past its bound, events for it are dropped and counted
+/// (``InvocationEventSubscription/droppedEvents``), never queued without limit and never waited for.
+public final class InvocationEventBus: Sendable {
+    /// The immutable list of subscriptions, swapped as a whole.
+    private final class Snapshot: AtomicReference, Sendable {
+        let subscriptions: [InvocationEventSubscription]
+        let interests: UInt32
+        init(_ subscriptions: [InvocationEventSubscription]) {
+            self.subscriptions = subscriptions
+            self.interests = subscriptions.reduce(0) { $0 | $1.interests.rawValue }
+        }
+    }
+
+    private let snapshot = ManagedAtomic(Snapshot([]))
+    private let changes = NIOLock()
+
+    public init() {}
+
+    /// Whether any subscriber wants events of `kind`.
+    @inline(__always)
+    public func wants(_ kind: InvocationEvent.Kinds) -> Bool {
+        snapshot.load(ordering: .acquiring).interests & kind.rawValue != 0
+    }
+
+    /// Hands `event` to every subscriber that wants its kind.
+    public func emit(_ event: InvocationEvent) {
+        let current = snapshot.load(ordering: .acquiring)
+        let kind = event.kind.rawValue
+        guard current.interests & kind != 0 else { return }
+        for subscription in current.subscriptions where subscription.interests.rawValue & kind != 0 {
+            subscription.enqueue(event)
+        }
+    }
+
+    /// Starts delivering events to `subscriber` on a new thread.
+    /// - Parameter capacity: events queued for it at most; more are dropped and counted.
+    @discardableResult
+    public func subscribe(
+        _ subscriber: any InvocationEventSubscriber, name: String, capacity: Int = 100_000
+    ) -> InvocationEventSubscription {
+        let subscription = InvocationEventSubscription(subscriber: subscriber, name: name, capacity: capacity)
+        changes.withLock {
+            let current = snapshot.load(ordering: .relaxed)
+            snapshot.store(Snapshot(current.subscriptions + [subscription]), ordering: .releasing)
+        }
+        return subscription
+    }
+
+    /// Stops delivering to `subscription` once what was already queued for it is delivered.
+    public func unsubscribe(_ subscription: InvocationEventSubscription) {
+        changes.withLock {
+            let current = snapshot.load(ordering: .relaxed)
+            snapshot.store(Snapshot(current.subscriptions.filter { $0 !== subscription }), ordering: .releasing)
+        }
+        subscription.stop()
+    }
+
+    /// Completes once every event emitted before the call has been delivered to every subscriber.
+    public func flush() async {
+        let subscriptions = snapshot.load(ordering: .acquiring).subscriptions
+        for subscription in subscriptions { await subscription.flush() }
+    }
+
+    /// Blocking form of ``flush()``, for threads that may block (never an event loop).
+    public func flushBlocking() {
+        for subscription in snapshot.load(ordering: .acquiring).subscriptions { subscription.flushBlocking() }
+    }
+
+    /// Delivers what is queued, then stops every subscription's thread.
+    public func shutdown() {
+        let subscriptions = changes.withLock { () -> [InvocationEventSubscription] in
+            let current = snapshot.load(ordering: .relaxed)
+            snapshot.store(Snapshot([]), ordering: .releasing)
+            return current.subscriptions
+        }
+        for subscription in subscriptions { subscription.stop() }
+    }
+}
+
+/// One subscriber's queue and delivery thread.
+public final class InvocationEventSubscription: Sendable {
+    private enum Item {
+        case event(InvocationEvent)
+        case barrier(@Sendable () -> Void)
+    }
+
+    private struct Queue {
+        var items: [Item] = []
+        var events = 0
+        var dropped = 0
+        var stopped = false
+    }
+
+    let interests: InvocationEvent.Kinds
+    private let subscriber: any InvocationEventSubscriber
+    private let capacity: Int
+    private let queue = NIOLockedValueBox(Queue())
+    /// 1 when there is something to do; the thread sleeps on 0.
+    private let signal = ConditionLock<Int>(value: 0)
+    private let finished = ConditionLock<Bool>(value: false)
+
+    init(subscriber: any InvocationEventSubscriber, name: String, capacity: Int) {
+        self.subscriber = subscriber
+        self.interests = subscriber.interests
+        self.capacity = capacity
+        let thread = Thread { [self] in self.run() }
+        thread.name = "albatross-events-\(name)"
+        thread.start()
+    }
+
+    /// Events dropped because the subscriber fell more than its capacity behind.
+    public var droppedEvents: Int { queue.withLockedValue { $0.dropped } }
+
+    func enqueue(_ event: InvocationEvent) {
+        let wake = queue.withLockedValue { queue -> Bool in
+            if queue.stopped { return false }
+            if queue.events >= capacity {
+                queue.dropped += 1
+                return false
+            }
+            queue.items.append(.event(event))
+            queue.events += 1
+            return queue.items.count == 1
+        }
+        if wake { poke() }
+    }
+
+    private func enqueueBarrier(_ body: @escaping @Sendable () -> Void) {
+        let accepted = queue.withLockedValue { queue -> Bool in
+            if queue.stopped { return false }
+            queue.items.append(.barrier(body))
+            return true
+        }
+        if accepted { poke() } else { body() }
+    }
+
+    private func poke() {
+        signal.lock()
+        signal.unlock(withValue: 1)
+    }
+
+    public func flush() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            enqueueBarrier { continuation.resume() }
+        }
+    }
+
+    public func flushBlocking() {
+        let done = ConditionLock<Bool>(value: false)
+        enqueueBarrier {
+            done.lock()
+            done.unlock(withValue: true)
+        }
+        done.lock(whenValue: true)
+        done.unlock()
+    }
+
+    /// Delivers what is queued, then ends the thread; waits until it has.
+    func stop() {
+        let wasStopped = queue.withLockedValue { queue -> Bool in
+            defer { queue.stopped = true }
+            return queue.stopped
+        }
+        if !wasStopped { poke() }
+        finished.lock(whenValue: true)
+        finished.unlock()
+    }
+
+    private func run() {
+        var batch: [InvocationEvent] = []
+        while true {
+            signal.lock(whenValue: 1)
+            signal.unlock(withValue: 0)
+            let (items, stopped) = queue.withLockedValue { queue -> ([Item], Bool) in
+                defer {
+                    queue.items.removeAll(keepingCapacity: true)
+                    queue.events = 0
+                }
+                return (queue.items, queue.stopped)
+            }
+            // Events are handed over in batches; a barrier is run once everything before it was delivered.
+            for item in items {
+                switch item {
+                case .event(let event):
+                    batch.append(event)
+                case .barrier(let body):
+                    if !batch.isEmpty {
+                        subscriber.receive(batch)
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                    body()
+                }
+            }
+            if !batch.isEmpty {
+                subscriber.receive(batch)
+                batch.removeAll(keepingCapacity: true)
+            }
+            if stopped {
+                // Barriers that raced with the stop still run, so that no waiter hangs.
+                let late = queue.withLockedValue { queue -> [Item] in
+                    defer { queue.items = [] }
+                    return queue.items
+                }
+                for case .barrier(let body) in late { body() }
+                finished.lock()
+                finished.unlock(withValue: true)
+                return
+            }
+            // Under load, waking for every event costs a context switch per event; a short pause lets events
+            // accumulate into larger batches (they reach subscribers at most a couple of milliseconds later).
+            if items.count < 256 { usleep(2000) }
+        }
+    }
+}

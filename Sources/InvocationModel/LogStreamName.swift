@@ -1,0 +1,52 @@
+import Atomics
+public import LambdaModel
+
+/// The name of one CloudWatch-style log stream: one per execution environment, and so the environment's identity
+/// in invocation events.
+///
+/// The stream name follows AWS: `YYYY/MM/DD/[<version>]<32 lower-case hex>`; the file lives at
+/// `<data>/aws/lambda/<function>/<stream name>`.
+public struct LogStreamName: Sendable, Hashable, CustomStringConvertible {
+    public let functionName: String
+    /// `/aws/lambda/<function>`.
+    public let groupName: String
+    /// `YYYY/MM/DD/[$LATEST]0123…`.
+    public let streamName: String
+    /// Unique within this process: a cheap key for per-stream state.
+    public let id: Int
+
+    public var description: String { "\(groupName) \(streamName)" }
+
+    public init(functionName: String, version: String, epochSeconds: Int, hex: String, id: Int) {
+        self.functionName = functionName
+        self.groupName = "/aws/lambda/\(functionName)"
+        let date = CivilDate(epochSeconds: epochSeconds)
+        self.streamName = "\(date.year)/\(CivilDate.pad2(date.month))/\(CivilDate.pad2(date.day))/[\(version)]\(hex)"
+        self.id = id
+    }
+}
+
+/// Two decimals, as AWS prints durations (`1.08`).
+public func formatMilliseconds(_ value: Double) -> String {
+    let hundredths = Int((value * 100).rounded())
+    let fraction = hundredths % 100
+    return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+}
+
+extension LogStreamName {
+    private static let counter = ManagedAtomic<Int>(0)
+
+    /// A new stream for an environment of `functionName` running `version`, dated today (UTC).
+    public static func make(functionName: String, version: String) -> LogStreamName {
+        var generator = SystemRandomNumberGenerator()
+        let hex = hex16(generator.next()) + hex16(generator.next())
+        let id = counter.loadThenWrappingIncrement(ordering: .relaxed) + 1
+        return LogStreamName(
+            functionName: functionName, version: version, epochSeconds: WallClock.epochSeconds(), hex: hex, id: id)
+    }
+
+    private static func hex16(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
