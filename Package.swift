@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "Environments",
             dependencies: [
-                "LambdaModel", "InvocationModel", "CAlbatrossSupport",
+                "LambdaModel", "InvocationModel", "ALBEvents", "CAlbatrossSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -159,7 +159,7 @@ let package = Package(
         .testTarget(name: "CodeStoreTests", dependencies: ["CodeStore", "AlbatrossTestKit"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
         .testTarget(name: "RegistryTests", dependencies: ["Registry", "AlbatrossTestKit"]),
-        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration"]),
+        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "AlbatrossTestKit"]),
         .testTarget(
             name: "AlbatrossTLSTests",
             dependencies: [
@@ -172,6 +172,14 @@ let package = Package(
         .testTarget(
             name: "EnvironmentsTests",
             dependencies: ["Environments", "Invocation", "InvocationModel", "AlbatrossTestKit"]
+        ),
+        .testTarget(
+            name: "InvocationTests",
+            dependencies: [
+                "Invocation", "InvocationModel", "LambdaModel", "AlbatrossTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "IntegrationTests",

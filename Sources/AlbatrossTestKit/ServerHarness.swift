@@ -1,9 +1,9 @@
-import LambdaModel
 public import Configuration
 import Deployment
 import Foundation
 public import Invocation
 public import InvocationModel
+import LambdaModel
 public import LoadBalancer
 import NIOCore
 public import NIOPosix

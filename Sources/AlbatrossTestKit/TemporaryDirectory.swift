@@ -30,6 +30,18 @@ public final class TemporaryDirectory: Sendable {
     public func remove() {
         try? FileManager.default.removeItem(atPath: path)
     }
+
+    /// Runs `body` with a new directory and removes the directory afterwards.
+    public static func with<T>(prefix: String = "albatross-test", _ body: (TemporaryDirectory) throws -> T) throws -> T
+    {
+        let directory = try TemporaryDirectory(prefix: prefix)
+        defer { directory.remove() }
+        return try body(directory)
+    }
+
+    public func makeDirectory(_ relative: String) throws {
+        try FileManager.default.createDirectory(atPath: url(relative), withIntermediateDirectories: true)
+    }
 }
 
 /// Paths inside this package's checkout.

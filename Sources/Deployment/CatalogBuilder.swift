@@ -1,5 +1,5 @@
-import LambdaModel
 public import Invocation
+import LambdaModel
 public import Registry
 
 /// Builds the invoker's catalog from the store: every function's published versions (run from their stored,

@@ -1,5 +1,5 @@
+import ALBEvents
 import CAlbatrossSupport
-import Foundation
 import InvocationModel
 import LambdaModel
 import NIOCore
@@ -439,12 +439,15 @@ final class ExecutionEnvironment {
             }
             link.terminated(id)
         }
+        let loop = self.loop
         if let outputChannel {
-            outputChannel.closeFuture.whenComplete { _ in finishClose() }
+            // Always a loop tick later, after the finished event of the last invoke (see `finish`).
+            outputChannel.closeFuture.whenComplete { _ in loop.execute { finishClose() } }
             // A runtime's grandchildren may keep the pipe open; do not wait for them.
             loop.assumeIsolated().scheduleTask(in: .milliseconds(200)) { outputChannel.close(promise: nil) }
         } else {
-            finishClose()
+            // After the finished event of the last invoke, which `finish` emits one loop tick later.
+            loop.execute { finishClose() }
         }
     }
 
@@ -504,43 +507,22 @@ final class ExecutionEnvironment {
 
     static func errorDocument(type: String, message: String) -> ByteBuffer {
         var buffer = ByteBuffer()
-        buffer.writeString(#"{"errorType":""#)
-        JSONText.writeEscaped(type, into: &buffer)
-        buffer.writeString(#"","errorMessage":""#)
-        JSONText.writeEscaped(message, into: &buffer)
-        buffer.writeString(#""}"#)
+        buffer.writeStaticString(#"{"errorType":"#)
+        buffer.writeJSONString(type)
+        buffer.writeStaticString(#","errorMessage":"#)
+        buffer.writeJSONString(message)
+        buffer.writeStaticString("}")
         return buffer
     }
 
     /// `errorType` of a posted error document, when it is a JSON object with a string `errorType`.
     static func errorType(in body: ByteBuffer) -> String? {
-        guard body.readableBytes < 1 << 20,
-            let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+        guard body.readableBytes < 1 << 20, case .object(let object)? = try? JSONParser.parse(body),
+            case .string(let type)? = object["errorType"]
         else { return nil }
-        return object["errorType"] as? String
+        return type
     }
 }
 
 @available(*, unavailable)
 extension ExecutionEnvironment: Sendable {}
-
-/// Minimal JSON string escaping for the documents the platform writes itself.
-enum JSONText {
-    static func writeEscaped(_ text: String, into buffer: inout ByteBuffer) {
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): buffer.writeStaticString("\\\"")
-            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
-            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
-            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
-            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
-            case 0..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                buffer.writeStaticString("\\u00")
-                buffer.writeInteger(hex[Int(byte >> 4)])
-                buffer.writeInteger(hex[Int(byte & 0xf)])
-            default: buffer.writeInteger(byte)
-            }
-        }
-    }
-}

@@ -1,5 +1,5 @@
-import LambdaModel
 import Foundation
+import LambdaModel
 
 extension Registry {
     /// The directory that stands for AWS's `/opt` for a function with these layers: every listed layer version

@@ -1,10 +1,10 @@
-import NIOPosix
-import Observability
 import ArgumentParser
 import Foundation
 import Invocation
 import InvocationModel
 import NIOCore
+import NIOPosix
+import Observability
 
 /// `albatross invoke`: one synchronous invoke through the same Invoker the load balancer uses.
 struct Invoke: AsyncParsableCommand {

@@ -1,10 +1,10 @@
-import Configuration
-import Routing
 import AlbatrossTLS
 import ArgumentParser
+import Configuration
 import Dispatch
 import Foundation
 import LoadBalancer
+import Routing
 
 /// `albatross serve`: runs every listener of a configuration until SIGINT or SIGTERM.
 struct Serve: AsyncParsableCommand {
@@ -41,7 +41,8 @@ struct Serve: AsyncParsableCommand {
         if !tlsContexts.isEmpty { ConsoleOutput.line("albatross: \(OpenSSLVersion.current)") }
         let loadBalancer = LoadBalancer(
             listeners: configuration.listeners, targetGroups: configuration.targetGroups,
-            attributes: configuration.loadBalancerAttributes, invoker: runtime.invoker, events: runtime.events, group: runtime.group,
+            attributes: configuration.loadBalancerAttributes, invoker: runtime.invoker, events: runtime.events,
+            group: runtime.group,
             tlsContexts: tlsContexts)
         let signals = SignalWaiter(signals: [SIGINT, SIGTERM, SIGHUP])
         let bound: [LoadBalancer.BoundListener]

@@ -1,3 +1,4 @@
+import AlbatrossTestKit
 import Configuration
 import Foundation
 import LambdaModel

@@ -5,18 +5,6 @@ import Testing
 /// Weighted alias resolution: the statistics of independent draws, and sticky assignment's stability and
 /// monotonicity.
 struct AliasResolverTests {
-    /// SplitMix64: a small seeded generator, so every run draws the same numbers.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
-    }
-
     /// χ² with one degree of freedom; 10.83 is the 0.1 % critical value.
     static func chiSquare(observed: Int, total: Int, weight: Double) -> Double {
         let expectedA = Double(total) * weight
@@ -28,7 +16,7 @@ struct AliasResolverTests {
 
     @Test(arguments: [0.1, 0.25, 0.5, 0.9], [1, 42, 2026])
     func independentDrawsFollowTheWeight(weight: Double, seed: UInt64) {
-        var random = Seeded(state: seed)
+        var random = SplitMix64(seed: seed)
         let routing = AliasRouting(primaryVersion: "1", additionalVersion: "2", additionalWeight: weight)
         var additional = 0
         for _ in 0..<10_000
@@ -39,7 +27,7 @@ struct AliasResolverTests {
     }
 
     @Test func noWeightOrWeightZeroAlwaysRunsThePrimary() {
-        var random = Seeded(state: 7)
+        var random = SplitMix64(seed: 7)
         let none = AliasRouting(primaryVersion: "3")
         let zero = AliasRouting(primaryVersion: "3", additionalVersion: "4", additionalWeight: 0)
         for _ in 0..<1000 {
@@ -49,7 +37,7 @@ struct AliasResolverTests {
     }
 
     @Test func stickyKeysAlwaysLandOnTheSameVersion() {
-        var random = Seeded(state: 9)
+        var random = SplitMix64(seed: 9)
         let routing = AliasRouting(
             primaryVersion: "1", additionalVersion: "2", additionalWeight: 0.3, stickiness: .header("x-user"))
         for user in 0..<500 {
@@ -63,7 +51,7 @@ struct AliasResolverTests {
     }
 
     @Test func stickyShareFollowsTheWeightAndIsMonotone() {
-        var random = Seeded(state: 11)
+        var random = SplitMix64(seed: 11)
         let keys = (0..<10_000).map { "session-\($0)" }
         var previous = Set<String>()
         for weight in [0.0, 0.05, 0.1, 0.2, 0.5, 0.8, 1.0] {
