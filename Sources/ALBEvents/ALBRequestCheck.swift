@@ -11,7 +11,7 @@ public enum ALBRequestCheck {
     public static let maximumForwardedAddresses = 30
 
     /// Checks, in this order: request line > 16 KiB, one header line > 16 KiB or all header lines > 64 KiB →
-    /// 400; TRACE → 405; `Transfer-Encoding` other than chunked/identity → 501; WebSocket upgrade
+    /// 400; TRACE → 405; two or more `Host` headers, or none in HTTP/1.1 → 400; `Transfer-Encoding` other than chunked/identity → 501; WebSocket upgrade
     /// (`Upgrade: websocket`) → 400 `LambdaWebsocketNotSupported`; more than 30 addresses in `X-Forwarded-For`
     /// → 463; a declared `Content-Length` over `maximumRequestBodySize` → 413 `LambdaRequestTooLarge`.
     /// Returns nil when the request may proceed.
@@ -40,6 +40,15 @@ public enum ALBRequestCheck {
         }
         if head.method == "TRACE" {
             return ALBRejection(status: 405, reason: "-", message: "method TRACE is not allowed")
+        }
+        var hosts = 0
+        for header in head.headers where ASCII.equalsIgnoringCase(header.name, lowercase: "host") { hosts += 1 }
+        if hosts > 1 {
+            // RFC 9112 §3.2: more than one Host field is a bad request (rules and event could disagree otherwise).
+            return ALBRejection(status: 400, reason: "-", message: "the request has \(hosts) Host headers")
+        }
+        if hosts == 0 && head.requiresHost {
+            return ALBRejection(status: 400, reason: "-", message: "an HTTP/1.1 request must carry a Host header")
         }
         var forwardedAddresses = 0
         for header in head.headers {

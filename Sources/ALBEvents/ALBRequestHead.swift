@@ -9,13 +9,40 @@ public struct ALBRequestHead: Sendable {
     public var headers: [(name: String, value: String)]
     /// Bytes of the request line (method, target, version, without CRLF), checked against the 16 KiB limit.
     public var requestLineLength: Int
+    /// HTTP/1.1 or later (which must carry a `Host` header); false for HTTP/1.0.
+    public var requiresHost: Bool
 
-    public init(method: String, uri: String, headers: [(name: String, value: String)], requestLineLength: Int? = nil) {
+    public init(
+        method: String, uri: String, headers: [(name: String, value: String)], requestLineLength: Int? = nil,
+        requiresHost: Bool = true
+    ) {
         self.method = method
         self.uri = uri
         self.headers = headers
         self.requestLineLength = requestLineLength ?? (method.utf8.count + 1 + uri.utf8.count + 9)
+        self.requiresHost = requiresHost
     }
+
+    /// The request target in origin form: an absolute-form target (`http://host/p?q`) loses its scheme and
+    /// authority, exactly as the event's `path` does; an origin-form target is returned as it is.
+    public static func originForm(of target: String) -> Substring {
+        let utf8 = target.utf8
+        var schemeEnd: String.Index?
+        for scheme: StaticString in ["http://", "https://"] {
+            let length = scheme.utf8CodeUnitCount
+            guard utf8.count >= length else { continue }
+            let end = utf8.index(utf8.startIndex, offsetBy: length)
+            if ASCII.equalsIgnoringCase(target[..<end], lowercase: scheme) {
+                schemeEnd = end
+                break
+            }
+        }
+        guard let schemeEnd else { return Substring(target) }
+        let start =
+            utf8[schemeEnd...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? utf8.endIndex
+        return target[start...]
+    }
+
 }
 
 /// What the ALB knows about the client connection: it feeds `x-forwarded-*`, the `host` port rule and the

@@ -193,7 +193,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         }
         deliveredAt = now
         guard suppressedInit else { return now + limits.invokeTimeout }
-        // INIT overran its limit: the rest of it counts against the function timeout (runtime-api.md §2.2).
+        // INIT overran its limit: the rest of it counts against the first invoke's timeout (runtime-api.md §2.2);
+        // later invokes get the whole timeout again.
+        suppressedInit = false
         let overrun = now - initDeadline
         return now + .nanoseconds(max(0, limits.invokeTimeout.nanoseconds - overrun.nanoseconds))
     }

@@ -95,7 +95,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
             var headers: [(name: String, value: String)] = []
             headers.reserveCapacity(head.headers.count)
             for (name, value) in head.headers { headers.append((name, value)) }
-            let albHead = ALBRequestHead(method: head.method.rawValue, uri: head.uri, headers: headers)
+            let albHead = ALBRequestHead(
+                method: head.method.rawValue, uri: head.uri, headers: headers,
+                requiresHost: head.version.major > 1 || (head.version.major == 1 && head.version.minor >= 1))
             if let rejection = ALBRequestCheck.rejection(for: albHead, options: Self.checkOptions) {
                 state = .discarding
                 // Keep the connection when no body follows; otherwise close instead of reading it.
@@ -146,9 +148,11 @@ final class ALBRequestHandler: ChannelInboundHandler {
     // MARK: routing
 
     private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, albHead: ALBRequestHead) {
-        let uri = head.uri
+        // The rules see the path the event carries: an absolute-form target loses its scheme and authority.
+        let uri = ALBRequestHead.originForm(of: head.uri)
         let queryStart = uri.firstIndex(of: "?")
-        let rawPath = queryStart.map { String(uri[..<$0]) } ?? uri
+        let pathPart = queryStart.map { uri[..<$0] } ?? uri
+        let rawPath = pathPart.isEmpty ? "/" : String(pathPart)
         let rawQuery = queryStart.map { String(uri[uri.index(after: $0)...]) }
         let host = head.headers.first(name: "host")
         let peer = context.channel.remoteAddress

@@ -5,11 +5,11 @@ import Testing
 @Suite struct RequestCheckTests {
     static func check(
         method: String = "GET", uri: String = "/", headers: [(String, String)] = [], requestLineLength: Int? = nil,
-        maxBody: Int = 1_048_576
+        maxBody: Int = 1_048_576, requiresHost: Bool = false
     ) -> ALBRejection? {
         let head = ALBRequestHead(
             method: method, uri: uri, headers: headers.map { (name: $0.0, value: $0.1) },
-            requestLineLength: requestLineLength)
+            requestLineLength: requestLineLength, requiresHost: requiresHost)
         return ALBRequestCheck.rejection(for: head, options: options(maxBody: maxBody))
     }
 
@@ -71,6 +71,26 @@ import Testing
         #expect(rejection?.status == status, "\(name): \(rejection?.description ?? "nil")")
         #expect(rejection?.reason == reason, "\(name)")
         if let rejection { #expect(!rejection.message.isEmpty) }
+    }
+
+    @Test func hostHeaderRules() {
+        #expect(Self.check(headers: [("Host", "a")], requiresHost: true) == nil)
+        #expect(Self.check(headers: [], requiresHost: false) == nil, "HTTP/1.0 needs no Host")
+        let missing = Self.check(headers: [], requiresHost: true)
+        #expect(missing?.status == 400)
+        #expect(missing?.message.contains("Host") == true)
+        let twice = Self.check(headers: [("Host", "a"), ("host", "b")], requiresHost: false)
+        #expect(twice?.status == 400, "two Host headers are refused even in HTTP/1.0")
+        #expect(twice?.message == "the request has 2 Host headers")
+    }
+
+    @Test(arguments: [
+        ("/admin?x=1", "/admin?x=1"), ("http://other.example/admin", "/admin"),
+        ("HTTPS://other.example:8443/a/b?q", "/a/b?q"), ("http://other.example", ""),
+        ("http://other.example?x", "?x"), ("/http://x/y", "/http://x/y"),
+    ])
+    func originFormMatchesTheEventsPath(target: String, origin: String) {
+        #expect(ALBRequestHead.originForm(of: target) == Substring(origin))
     }
 
     @Test func configuredBodyLimit() {
