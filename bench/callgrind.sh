@@ -8,7 +8,9 @@
 #   - `albatross serve` under valgrind --tool=callgrind, with the stack of bench/run.sh (one HTTP listener, the
 #     function `bench` running bench/runtime/bootstrap.c, which runs natively: valgrind does not follow exec);
 #   - nginx as one process (master_process off) under callgrind, proxying to bench/upstream/server.c (native).
-# For each, curl sends CG_WARMUP requests, then CG_BATCHES batches of CG_REQUESTS, each batch on one new keep-alive
+# For each, curl sends CG_WARMUP requests on each of 4 connections at once (so that albatross has environments
+# started from connections on both event loops: with one environment, a connection on the other loop hops threads
+# and the batches alternated by 2.5 %), then CG_BATCHES batches of CG_REQUESTS, each batch on one new keep-alive
 # connection, one request at a time. callgrind's counters are zeroed before and dumped after each batch
 # (callgrind_control), so start-up and warm-up are not counted. CG_IDLE_SECONDS with no request, before and after
 # the batches, give the rate of what the process does on timers regardless of requests; under valgrind that work
@@ -18,7 +20,7 @@
 # Environment (defaults in brackets):
 #   CG_REQUESTS [2000]     requests per batch
 #   CG_BATCHES [3]         batches counted
-#   CG_WARMUP [500]        requests before counting (albatross: the cold start and the first warm invokes)
+#   CG_WARMUP [500]        warm-up requests on each of the 4 warm-up connections (cold starts, first invokes)
 #   CG_IDLE_SECONDS [5]    length of each of the two idle counts
 #   CG_NGINX [1]           0: skip nginx
 #   MAX_CONCURRENCY [64]  SKIP_BUILD [0]  SKIP_INSTALL [0]  KEEP_TMP [0]   as for bench/run.sh
@@ -74,8 +76,14 @@ summary() {
 # counted span: its kind (idle, or the number of requests), its start and end (seconds) and its instructions.
 count() {
     local name=$1 pid=$2 url=$3 dumps=0 span started
-    log "$name: $CG_WARMUP warm-up requests"
-    batch "$url" "$CG_WARMUP"
+    log "$name: $CG_WARMUP warm-up requests on each of 4 connections at once"
+    local warmers=() warmer
+    for warmer in 1 2 3 4; do
+        batch "$url" "$CG_WARMUP" &
+        warmers+=($!)
+    done
+    for warmer in "${warmers[@]}"; do wait "$warmer" || die "a warm-up connection to $name failed"; done
+    echo $(( $(python3 "$BENCH/lib/proctree.py" count "$pid") - 1 )) >"$TMP/$name.children"
     : >"$TMP/$name.counts"
     for span in idle $(for i in $(seq "$CG_BATCHES"); do echo "$CG_REQUESTS"; done) idle; do
         callgrind_control -z "$pid" >>"$TMP/$name.control" 2>&1 || die "callgrind_control -z $pid failed"
@@ -96,7 +104,8 @@ count() {
 VALGRIND=(valgrind --tool=callgrind --trace-children=no)  # plus --log-file and --callgrind-out-file per server
 
 ALB_PORT=$(free_port)
-ALB_WRAPPER=(env "LD_PRELOAD=$TMP/sigsuspend.so" "${VALGRIND[@]}" "--log-file=$TMP/valgrind-albatross.log" "--callgrind-out-file=$TMP/cg-albatross.out")
+ALB_WRAPPER=(env "LD_PRELOAD=$TMP/sigsuspend.so" "${VALGRIND[@]}"
+    "--log-file=$TMP/valgrind-albatross.log" "--callgrind-out-file=$TMP/cg-albatross.out")
 ALB_START_SECONDS=300
 log "albatross serve under callgrind"
 start_albatross albatross "$(http_listener "$ALB_PORT")" 1
@@ -116,10 +125,12 @@ if [ "$CG_NGINX" = 1 ]; then
     stop_started "$NGINX_PID" 30
 fi
 
+REVISION=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')
 echo "Instructions per warm request (callgrind $(valgrind --version | sed 's/valgrind-//'), the front process alone," \
-    "albatross $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'); load average $(cut -d' ' -f1-3 /proc/loadavg))"
-echo "  $CG_WARMUP warm-up requests, then $CG_BATCHES batches of N = $CG_REQUESTS requests, each on a new keep-alive" \
-    "connection, one request at a time; ${CG_IDLE_SECONDS}s idle before and after"
+    "albatross $REVISION; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "  $CG_WARMUP warm-up requests on each of 4 connections at once, then $CG_BATCHES batches of" \
+    "N = $CG_REQUESTS requests, each on a new keep-alive connection, one request at a time;" \
+    "${CG_IDLE_SECONDS}s idle before and after"
 python3 - "$TMP" "$CG_NGINX" <<'PY'
 import statistics, sys
 
@@ -149,6 +160,7 @@ for name, label in servers:
     headline[name] = statistics.median(net)
     print(f"| {label:<20} | {'median [range]':<14} | {'':>7} | {f'idle: {rate:,.0f}/s':>17} | {'':>11} "
           f"| {headline[name]:>11,.0f} |  [{min(net):,.0f}-{max(net):,.0f}]")
+print(f"  albatross environments after the warm-up: {open(f'{tmp}/albatross.children').read().strip()}")
 print("  net of idle: (instructions - idle instructions per second x the batch's seconds) / requests; the work the")
 print("  process does on timers whether or not requests come scales with wall-clock time, which valgrind stretches")
 print("  and the machine's load changes. The back ends (the runtime, the upstream) run natively and are not counted.")
