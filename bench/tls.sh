@@ -50,59 +50,10 @@ export PATH="$PATH:/usr/sbin:/sbin"
 
 source "$BENCH/lib/common.sh"
 
-# ---------------------------------------------------------------------------------------------------------------
-# Tools (as in bench/run.sh)
-# ---------------------------------------------------------------------------------------------------------------
 ensure_tools
-
-# ---------------------------------------------------------------------------------------------------------------
-# Temporary directory, process bookkeeping, cleanup (copied from bench/run.sh)
-# ---------------------------------------------------------------------------------------------------------------
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/albatross-tlsbench.XXXXXX")
-STARTED=()   # pids of every process this script started (process-tree roots)
-
-cleanup() {
-    local status=$?
-    set +e
-    for pid in "${STARTED[@]}"; do
-        stop_tree "$pid"
-    done
-    if [ "$KEEP_TMP" = 1 ]; then
-        log "kept $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit $status
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Process-tree helper: CPU ticks of process trees and the list of descendants, from /proc.
-wait_for_line() { # wait_for_line FILE PATTERN PID SECONDS [COUNT]: waits until PATTERN occurs COUNT times
-    local file=$1 pattern=$2 pid=$3 seconds=$4 count=${5:-1} i
-    for i in $(seq $((seconds * 20))); do
-        [ "$(grep -c "$pattern" "$file" 2>/dev/null || true)" -ge "$count" ] && return 0
-        kill -0 "$pid" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
-
-# ---------------------------------------------------------------------------------------------------------------
-# Build
-# ---------------------------------------------------------------------------------------------------------------
-if [ "$SKIP_BUILD" != 1 ]; then
-    log "building albatross (release)"
-    (cd "$REPO" && swift build -c release --product albatross >"$TMP/swift-build.log" 2>&1) ||
-        { tail -40 "$TMP/swift-build.log" >&2; die "swift build failed"; }
-fi
-ALBATROSS="$REPO/.build/release/albatross"
-[ -x "$ALBATROSS" ] || die "$ALBATROSS not found (run without SKIP_BUILD=1)"
-
-log "compiling the C runtime, the upstream and the handshake client"
-mkdir -p "$TMP/function"
-cc -O2 -Wall -o "$TMP/function/bootstrap" "$BENCH/runtime/bootstrap.c"
-cc -O2 -Wall -o "$TMP/upstream" "$BENCH/upstream/server.c"
+bench_setup albatross-tlsbench
+build_albatross
+compile_backends
 cc -O2 -Wall -o "$TMP/handshake" "$BENCH/tls/handshake.c" -lssl -lcrypto ||
     die "compiling bench/tls/handshake.c failed (it needs the OpenSSL headers: apt-get install libssl-dev)"
 
@@ -121,24 +72,7 @@ KEY_TYPE=$(openssl x509 -in "$CERT" -noout -text 2>/dev/null | grep -m1 -E 'Publ
 # ---------------------------------------------------------------------------------------------------------------
 ALB_TLS_PORT=$(free_port)
 ALB_PORT=$(free_port)
-cat >"$TMP/albatross.yaml" <<YAML
-dataDirectory: $TMP/albatross-data
-environments:
-  idleTimeoutSeconds: 600
-  shutdownGraceSeconds: 2
-functions:
-  - name: bench
-    runtime: provided.al2023
-    handler: bench.handler
-    code: $TMP/function
-    memorySize: 128
-    timeout: 10
-    maximumConcurrency: $MAX_CONCURRENCY
-targetGroups:
-  - name: bench-tg
-    function: bench
-listeners:
-  - port: $ALB_TLS_PORT
+start_albatross albatross "  - port: $ALB_TLS_PORT
     bindAddress: 127.0.0.1
     protocol: HTTPS
     certificates:
@@ -146,48 +80,16 @@ listeners:
     sslPolicy: ELBSecurityPolicy-TLS13-1-2-2021-06
     defaultAction:
       forward: bench-tg
-  - port: $ALB_PORT
-    bindAddress: 127.0.0.1
-    protocol: HTTP
-    defaultAction:
-      forward: bench-tg
-YAML
-"$ALBATROSS" serve --config "$TMP/albatross.yaml" --quiet >"$TMP/albatross.out" 2>"$TMP/albatross.err" &
-ALB_PID=$!
-STARTED+=("$ALB_PID")
-wait_for_line "$TMP/albatross.out" "listening on" "$ALB_PID" 30 2 ||
-    { cat "$TMP/albatross.out" "$TMP/albatross.err" >&2; die "albatross did not start"; }
+$(http_listener "$ALB_PORT")" 2
 
 # ---------------------------------------------------------------------------------------------------------------
 # Upstream and nginx: one ssl and one plain server block, same upstream
 # ---------------------------------------------------------------------------------------------------------------
-"$TMP/upstream" 0 >"$TMP/upstream.out" 2>"$TMP/upstream.err" &
-UP_PID=$!
-STARTED+=("$UP_PID")
-wait_for_line "$TMP/upstream.out" "listening on" "$UP_PID" 10 || die "the upstream server did not start"
-UP_PORT=$(awk '/listening on/ {print $3}' "$TMP/upstream.out")
-
+start_upstream
 NGINX_TLS_PORT=$(free_port)
 NGINX_PORT=$(free_port)
-mkdir -p "$TMP/nginx/logs" "$TMP/nginx/temp"
 # The cipher lists and groups are Albatross's for ELBSecurityPolicy-TLS13-1-2-2021-06, in the same server order.
-cat >"$TMP/nginx/nginx.conf" <<NGINX
-daemon off;
-master_process on;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $TMP/nginx/temp/body;
-    proxy_temp_path $TMP/nginx/temp/proxy;
-    upstream bench_upstream {
-        server 127.0.0.1:$UP_PORT;
-        keepalive 128;
-    }
-    server {
-        listen 127.0.0.1:$NGINX_TLS_PORT ssl;
+start_nginx "listen 127.0.0.1:$NGINX_TLS_PORT ssl;
         ssl_certificate $CERT;
         ssl_certificate_key $KEY;
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -196,31 +98,8 @@ http {
         ssl_prefer_server_ciphers on;
         ssl_ecdh_curve X25519:prime256v1:secp384r1;
         ssl_session_cache shared:SSL:10m;
-        ssl_session_tickets on;
-        location / {
-            proxy_pass http://bench_upstream;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-    server {
-        listen 127.0.0.1:$NGINX_PORT;
-        location / {
-            proxy_pass http://bench_upstream;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-NGINX
-nginx -p "$TMP/nginx" -e "$TMP/nginx/logs/error.log" -c "$TMP/nginx/nginx.conf" >"$TMP/nginx.out" 2>&1 &
-NGINX_PID=$!
-STARTED+=("$NGINX_PID")
-for i in $(seq 100); do
-    [ "$(python3 "$BENCH/lib/proctree.py" count "$NGINX_PID")" -ge 2 ] && break # master + worker
-    kill -0 "$NGINX_PID" 2>/dev/null || { cat "$TMP/nginx.out" "$TMP/nginx/logs/error.log" >&2; die "nginx failed"; }
-    sleep 0.05
-done
+        ssl_session_tickets on;" \
+    "listen 127.0.0.1:$NGINX_PORT;"
 
 # ---------------------------------------------------------------------------------------------------------------
 # Sanity: each of the four endpoints answers 200 "hello"; the HTTPS ones with the certificate verified
@@ -237,7 +116,6 @@ check_get "http://localhost:$ALB_PORT/" "$ALB_PORT"
 check_get "https://localhost:$NGINX_TLS_PORT/" "$NGINX_TLS_PORT"
 check_get "http://localhost:$NGINX_PORT/" "$NGINX_PORT"
 
-CLK_TCK=$(getconf CLK_TCK)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -287,34 +165,6 @@ done
 # ---------------------------------------------------------------------------------------------------------------
 # 3: keep-alive requests over HTTPS and HTTP
 # ---------------------------------------------------------------------------------------------------------------
-cat >"$TMP/report.lua" <<'LUA'
-done = function(summary, latency, requests)
-    local e = summary.errors
-    io.write(string.format(
-        "BENCH requests=%d duration_us=%d connect=%d read=%d write=%d status=%d timeout=%d"
-            .. " p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
-        summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-        latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-end
-LUA
-
-# run_wrk NAME URL ROOT_PIDS...: warm up, then measure; leaves "$TMP/NAME.wrk" and "$TMP/NAME.cpu" (ticks).
-run_wrk() {
-    local name=$1 url=$2
-    shift 2
-    log "$name: warm-up $WARMUP, then wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$DURATION"
-    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WARMUP" "$url" >"$TMP/$name.warmup" 2>&1 ||
-        { cat "$TMP/$name.warmup" >&2; die "wrk warm-up against $name failed"; }
-    local before after
-    before=$(python3 "$BENCH/lib/proctree.py" ticks "$@")
-    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$DURATION" --latency -s "$TMP/report.lua" "$url" \
-        >"$TMP/$name.wrk" 2>&1 || { cat "$TMP/$name.wrk" >&2; die "wrk against $name failed"; }
-    after=$(python3 "$BENCH/lib/proctree.py" ticks "$@")
-    read -r -a before <<<"$before"
-    read -r -a after <<<"$after"
-    echo $((after[0] - before[0])) $((after[1] - before[1])) $((after[2] - before[2])) >"$TMP/$name.cpu"
-}
-
 wrk_pair() { # wrk_pair SCHEME ROUND: nginx and albatross over one scheme
     local scheme=$1 round=$2
     if [ "$scheme" = https ]; then
@@ -355,24 +205,17 @@ REVISION=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')
 NGINX_VERSION=$(nginx -v 2>&1 | sed 's/.*: //')
 echo "Machine: $(nproc) CPU(s), $(uname -sr); load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "albatross $REVISION; $NGINX_VERSION; $(openssl version 2>/dev/null || echo 'openssl ?'); certificate: $KEY_TYPE"
-python3 - "$TMP" "$CLK_TCK" "$ENVIRONMENTS" "$ROUNDS" "$HANDSHAKE_SECONDS" "$HANDSHAKE_ROUNDS" \
+python3 - "$BENCH/lib" "$TMP" "$CLK_TCK" "$ENVIRONMENTS" "$ROUNDS" "$HANDSHAKE_SECONDS" "$HANDSHAKE_ROUNDS" \
     "$WRK_THREADS" "$WRK_CONNECTIONS" "$DURATION" "$WARMUP" <<'PY'
 import re, statistics, sys
+
+sys.path.insert(0, sys.argv.pop(1))
+from wrkrun import decide, ratio, wrk_run
 
 tmp, clock_ticks, environments, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 handshake_seconds, handshake_rounds = sys.argv[5], int(sys.argv[6])
 threads, connections, duration, warmup = sys.argv[7:11]
 verdicts, warnings = [], []
-
-def decide(differences):
-    """Per-round albatross-minus-nginx differences -> (met, agreeing rounds, rounds). The median decides; more than
-    half of the rounds must agree with it, or the answer is None: the machine's noise is larger than the gap."""
-    met = statistics.median(differences) <= 0
-    agreeing = sum(1 for d in differences if (d <= 0) == met)
-    return (met if agreeing * 2 > len(differences) else None, agreeing, len(differences))
-
-def ratio(a, b):
-    return f"{a / b:.2f}" if b else "n/a"
 
 # ---- handshakes ------------------------------------------------------------------------------------------------
 def handshake_round(server, mode, version, round):
@@ -446,19 +289,7 @@ print("  connections the server closed with its own close_notify (after the clie
 
 # ---- keep-alive requests ---------------------------------------------------------------------------------------
 def wrk(name):
-    text = open(f"{tmp}/{name}.wrk").read()
-    match = re.search(r"^BENCH (.*)$", text, re.M)
-    if not match:
-        sys.exit(f"bench: no summary in {name}'s wrk output:\n{text}")
-    values = {key: int(value) for key, value in (pair.split("=") for pair in match.group(1).split())}
-    total, first_tree, own = (int(field) / clock_ticks for field in open(f"{tmp}/{name}.cpu").read().split())
-    values["cpu_s"] = total
-    # "front": albatross alone; nginx master + worker. "back": the runtimes; the upstream server.
-    values["front_s"] = own if name.startswith("albatross") else first_tree
-    values["rps"] = values["requests"] / (values["duration_us"] / 1e6)
-    values["us"] = total / max(values["requests"], 1) * 1e6
-    values["front_us"] = values["front_s"] / max(values["requests"], 1) * 1e6
-    values["errors"] = sum(values[key] for key in ("connect", "read", "write", "timeout", "status"))
+    values = wrk_run(tmp, name, clock_ticks)
     if values["errors"]:
         warnings.append(f"{name}: wrk errors (c/r/w/t/status) {values['connect']}/{values['read']}/"
                         f"{values['write']}/{values['timeout']}/{values['status']}")
@@ -530,10 +361,4 @@ if warnings:
         print(f"WARNING: {warning}")
 PY
 
-for file in "$TMP/albatross.err" "$TMP/upstream.err" "$TMP/nginx/logs/error.log"; do
-    if [ -s "$file" ]; then
-        echo
-        echo "stderr/log of $(basename "$file") (last 20 lines):"
-        tail -20 "$file"
-    fi
-done
+print_logs "$TMP/albatross.err" "$TMP/upstream.err" "$TMP/nginx/logs/error.log"
