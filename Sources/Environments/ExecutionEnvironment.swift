@@ -226,8 +226,10 @@ final class ExecutionEnvironment {
         deliveredAt = .now()
         let remainingMs: Double
         if suppressedInit {
-            // INIT overran its 10 s: the rest of it counts against the function timeout (runtime-api.md §2.2).
+            // INIT overran its 10 s: the rest of it counts against the function timeout (runtime-api.md §2.2) of
+            // this first invoke only; later invokes of the environment get the whole timeout.
             remainingMs = max(0, timeoutMs - (elapsedMs(since: launchStarted) - spec.initTimeoutSeconds * 1000))
+            suppressedInit = false
         } else {
             remainingMs = timeoutMs
         }
