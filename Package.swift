@@ -153,6 +153,12 @@ let package = Package(
             name: "EnvironmentsTests",
             dependencies: ["Environments", "Invocation", "AlbatrossTestKit"]
         ),
+        .testTarget(name: "LambdaModelTests", dependencies: ["LambdaModel"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability"]),
+        .testTarget(
+            name: "DeploymentTests",
+            dependencies: ["Deployment", "Configuration", "Registry", "Invocation", "LambdaModel", "AlbatrossTestKit"]
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["AlbatrossTestKit", "LoadBalancer", "Configuration", "Invocation", "AlbatrossTLS"]
