@@ -143,7 +143,7 @@ let package = Package(
         .testTarget(
             name: "AlbatrossTLSTests",
             dependencies: [
-                "AlbatrossTLS",
+                "AlbatrossTLS", "AlbatrossTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

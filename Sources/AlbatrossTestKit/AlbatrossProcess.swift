@@ -32,14 +32,22 @@ public enum AlbatrossCommand {
     /// Runs `albatross <arguments>` to completion (killed by its pid after `timeout` seconds).
     public static func run(
         _ arguments: [String], workingDirectory: String? = nil, timeout: Double = 60
-    ) throws -> Result {
-        try run(executable: executable(), arguments, workingDirectory: workingDirectory, timeout: timeout)
+    ) async throws -> Result {
+        try await run(executable: executable(), arguments, workingDirectory: workingDirectory, timeout: timeout)
     }
 
-    /// Runs any program to completion (killed by its pid after `timeout` seconds); both streams are drained
-    /// while it runs, so a chatty child never blocks on a full pipe.
+    /// Runs any program to completion (killed by its pid after `timeout` seconds), waiting off the cooperative
+    /// pool; both streams are drained while it runs, so a chatty child never blocks on a full pipe.
     public static func run(
         executable: String, _ arguments: [String], workingDirectory: String? = nil, timeout: Double = 60
+    ) async throws -> Result {
+        try await offPool {
+            try runBlocking(executable: executable, arguments, workingDirectory: workingDirectory, timeout: timeout)
+        }
+    }
+
+    static func runBlocking(
+        executable: String, _ arguments: [String], workingDirectory: String?, timeout: Double
     ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -69,11 +77,21 @@ public struct ChildProcessError: Error, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// How a child process ended, and everything it printed.
+public struct ChildOutcome: Sendable {
+    public var status: Int32
+    /// Whether it ended by `exit` (false: killed by a signal).
+    public var exited: Bool
+    public var output: String
+}
+
 /// A long-running child process (a server, a client that holds a connection open) whose output a test reads while
 /// it runs: collected continuously on a thread of its own, so a full pipe never stalls the child. Stopped by its
 /// pid: SIGTERM first, SIGKILL (also to the process groups of its own children) when it does not exit in time.
-/// Not `Sendable`: one test drives it.
-public final class BackgroundProcess {
+///
+/// `@unchecked Sendable` so that waiting can happen off the cooperative pool: `Process`'s pid, `isRunning` and
+/// exit status may be read from any thread, and the collected output is behind a lock. One test drives it.
+public final class BackgroundProcess: @unchecked Sendable {
     private let process: Process
     private let reader: PipeReader
 
@@ -101,14 +119,11 @@ public final class BackgroundProcess {
         reader = PipeReader(pipe.fileHandleForReading)
     }
 
-    deinit {
-        if process.isRunning { stop(timeout: 10) }
-    }
+    deinit { cleanUp() }
 
     /// Waits up to `timeout` seconds until the output contains `text` at least `count` times.
-    @discardableResult
-    public func waitForOutput(_ text: String, count: Int = 1, timeout: Double = 20) -> Bool {
-        ProcessTree.wait(seconds: timeout) { self.occurrences(of: text) >= count }
+    public func waitForOutput(_ text: String, count: Int = 1, timeout: Double = 20) async -> Bool {
+        await eventually(seconds: timeout) { self.occurrences(of: text) >= count }
     }
 
     /// How often `text` occurs in the output so far.
@@ -120,32 +135,48 @@ public final class BackgroundProcess {
         if process.isRunning { kill(pid, number) }
     }
 
-    /// Waits up to `timeout` seconds for the process to exit by itself; returns its output once it did.
-    public func waitForExit(timeout: Double) -> (status: Int32, exited: Bool, output: String)? {
-        guard ProcessTree.wait(seconds: timeout, until: { !process.isRunning }) else { return nil }
-        process.waitUntilExit()
-        return (process.terminationStatus, process.terminationReason == .exit, reader.waitForEnd())
+    /// Waits up to `timeout` seconds for the process to exit by itself; nil when it is still running.
+    public func waitForExit(timeout: Double) async -> ChildOutcome? {
+        guard await eventually(seconds: timeout, { !self.process.isRunning }) else { return nil }
+        return finish()
     }
 
     /// Stops it: SIGTERM, then, if it still runs after `timeout` seconds, SIGKILL to the process groups of its
-    /// children and to itself. Returns how it ended and its whole output.
+    /// children and to itself.
     @discardableResult
-    public func stop(timeout: Double = 20) -> (status: Int32, exited: Bool, output: String) {
+    public func stop(timeout: Double = 20) async -> ChildOutcome {
         if process.isRunning {
             kill(pid, SIGTERM)
-            if !ProcessTree.wait(seconds: timeout, until: { !process.isRunning }) {
-                for child in ProcessTree.children(of: pid) { kill(-child, SIGKILL) }
-                kill(pid, SIGKILL)
-            }
+            if !(await eventually(seconds: timeout) { !self.process.isRunning }) { killHard() }
         }
+        return finish()
+    }
+
+    /// For `defer` and `deinit`, after a test failed half-way: stops it at once if it still runs (SIGTERM, up to
+    /// 10 s, then SIGKILL).
+    public func cleanUp() {
+        guard process.isRunning else { return }
+        kill(pid, SIGTERM)
+        if !ProcessTree.wait(seconds: 10, until: { !process.isRunning }) { killHard() }
         process.waitUntilExit()
-        return (process.terminationStatus, process.terminationReason == .exit, reader.waitForEnd())
+    }
+
+    private func killHard() {
+        for child in ProcessTree.children(of: pid) { kill(-child, SIGKILL) }
+        kill(pid, SIGKILL)
+    }
+
+    private func finish() -> ChildOutcome {
+        process.waitUntilExit()
+        return ChildOutcome(
+            status: process.terminationStatus, exited: process.terminationReason == .exit,
+            output: reader.waitForEnd())
     }
 }
 
 /// `albatross serve` as a user starts it: a configuration file, real listeners on ports the OS chose, signals.
 /// Every listener the server announces is parsed from its output, HTTP and HTTPS alike.
-public final class ServeProcess {
+public final class ServeProcess: Sendable {
     /// A listener the server announced (`albatross: listening on <scheme>://127.0.0.1:<port> (...)`).
     public struct Listener: Sendable, Hashable {
         public var scheme: String
@@ -160,24 +191,28 @@ public final class ServeProcess {
     public var port: Int { listeners[0].port }
     public var output: String { child.output }
 
+    private init(child: BackgroundProcess, listeners: [Listener]) {
+        self.child = child
+        self.listeners = listeners
+    }
+
     /// Starts `albatross serve --config <configPath> <arguments>` and waits until it announced `listenerCount`
     /// listeners. Throws, with its output, when it exits or does not get there within `startTimeout` seconds.
-    public init(
+    public static func start(
         configPath: String, arguments: [String] = [], listenerCount: Int = 1, startTimeout: Double = 30
-    ) throws {
-        child = try BackgroundProcess(AlbatrossCommand.executable(), ["serve", "--config", configPath] + arguments)
+    ) async throws -> ServeProcess {
+        let child = try BackgroundProcess(
+            AlbatrossCommand.executable(), ["serve", "--config", configPath] + arguments)
         var found: [Listener] = []
-        let deadline = Date().addingTimeInterval(startTimeout)
-        while Date() < deadline {
-            found = Self.listeners(in: child.output)
-            if found.count >= listenerCount || !child.isRunning { break }
-            usleep(10_000)
+        _ = await eventually(seconds: startTimeout) {
+            found = listeners(in: child.output)
+            return found.count >= listenerCount || !child.isRunning
         }
-        listeners = found
         guard found.count >= listenerCount else {
-            let result = child.stop(timeout: 5)
-            throw ChildProcessError("albatross serve did not announce \(listenerCount) listener(s):\n\(result.output)")
+            let outcome = await child.stop(timeout: 5)
+            throw ChildProcessError("albatross serve did not announce \(listenerCount) listener(s):\n\(outcome.output)")
         }
+        return ServeProcess(child: child, listeners: found)
     }
 
     static func listeners(in text: String) -> [Listener] {
@@ -189,9 +224,8 @@ public final class ServeProcess {
     /// The port of the first listener with this scheme (`http` or `https`).
     public func port(scheme: String) -> Int? { listeners.first { $0.scheme == scheme }?.port }
 
-    @discardableResult
-    public func waitForOutput(_ text: String, count: Int = 1, timeout: Double = 20) -> Bool {
-        child.waitForOutput(text, count: count, timeout: timeout)
+    public func waitForOutput(_ text: String, count: Int = 1, timeout: Double = 20) async -> Bool {
+        await child.waitForOutput(text, count: count, timeout: timeout)
     }
 
     public func occurrences(of text: String) -> Int { child.occurrences(of: text) }
@@ -200,9 +234,10 @@ public final class ServeProcess {
 
     /// SIGTERM, and SIGKILL after `timeout` seconds; see ``BackgroundProcess/stop(timeout:)``.
     @discardableResult
-    public func stop(timeout: Double = 20) -> (status: Int32, exited: Bool, output: String) {
-        child.stop(timeout: timeout)
-    }
+    public func stop(timeout: Double = 20) async -> ChildOutcome { await child.stop(timeout: timeout) }
+
+    /// See ``BackgroundProcess/cleanUp()``.
+    public func cleanUp() { child.cleanUp() }
 }
 
 /// Drains one pipe on a thread of its own until end of file, so the writer never blocks.

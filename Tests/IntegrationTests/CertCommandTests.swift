@@ -7,8 +7,8 @@ import Testing
 @Suite(.serialized)
 struct CertCommandTests {
     /// Runs a tool from `PATH` (openssl, curl) to completion.
-    static func tool(_ arguments: [String]) throws -> AlbatrossCommand.Result {
-        try AlbatrossCommand.run(executable: "/usr/bin/env", arguments, timeout: 30)
+    static func tool(_ arguments: [String]) async throws -> AlbatrossCommand.Result {
+        try await AlbatrossCommand.run(executable: "/usr/bin/env", arguments, timeout: 30)
     }
 
     static func mode(_ path: String) -> Int {
@@ -17,11 +17,11 @@ struct CertCommandTests {
         return Int(info.st_mode) & 0o777
     }
 
-    @Test func createsAnAuthorityOnceAndLeavesThatCurlAndOpenSSLTrust() throws {
+    @Test func createsAnAuthorityOnceAndLeavesThatCurlAndOpenSSLTrust() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let certs = dir.url("state/certs")
-        let first = try AlbatrossCommand.run(["cert", "--dir", certs])
+        let first = try await AlbatrossCommand.run(["cert", "--dir", certs])
         #expect(first.status == 0 && first.stderr == "", "\(first)")
         #expect(
             first.lines == [
@@ -36,19 +36,21 @@ struct CertCommandTests {
         #expect(Self.mode("\(certs)/localhost-key.pem") == 0o600)
         #expect(Self.mode("\(certs)/ca.pem") == 0o644 && Self.mode("\(certs)/localhost.pem") == 0o644)
 
-        let verified = try Self.tool(["openssl", "verify", "-CAfile", "\(certs)/ca.pem", "\(certs)/localhost.pem"])
+        let verified = try await Self.tool([
+            "openssl", "verify", "-CAfile", "\(certs)/ca.pem", "\(certs)/localhost.pem",
+        ])
         #expect(verified.status == 0 && verified.stdout == "\(certs)/localhost.pem: OK\n", "\(verified)")
-        let names = try Self.tool([
+        let names = try await Self.tool([
             "openssl", "x509", "-in", "\(certs)/localhost.pem", "-noout", "-ext", "subjectAltName",
         ])
         #expect(names.stdout.contains("DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1"), "\(names)")
-        let leaf = try Self.tool(["openssl", "x509", "-in", "\(certs)/localhost.pem", "-noout", "-text"])
+        let leaf = try await Self.tool(["openssl", "x509", "-in", "\(certs)/localhost.pem", "-noout", "-text"])
         #expect(leaf.stdout.contains("id-ecPublicKey") && leaf.stdout.contains("TLS Web Server Authentication"))
         #expect(leaf.stdout.contains("CA:FALSE"), "\(leaf)")
 
         // A second run reuses the authority: an RSA leaf for other names, its own file name and validity.
         let authority = try String(contentsOfFile: "\(certs)/ca.pem", encoding: .utf8)
-        let second = try AlbatrossCommand.run(
+        let second = try await AlbatrossCommand.run(
             [
                 "cert", "--dir", certs, "--host", "a.test", "--host", "*.b.test", "--host", "10.0.0.1", "--name",
                 "custom", "--rsa", "--days", "30",
@@ -57,14 +59,18 @@ struct CertCommandTests {
         #expect(second.lines[1] == "certificate:           \(certs)/custom.pem", "\(second)")
         #expect(second.lines[3] == "names:                 a.test, *.b.test, 10.0.0.1", "\(second)")
         #expect(try String(contentsOfFile: "\(certs)/ca.pem", encoding: .utf8) == authority, "the CA is reused")
-        let rsa = try Self.tool(["openssl", "x509", "-in", "\(certs)/custom.pem", "-noout", "-text"])
+        let rsa = try await Self.tool(["openssl", "x509", "-in", "\(certs)/custom.pem", "-noout", "-text"])
         #expect(rsa.stdout.contains("rsaEncryption") && rsa.stdout.contains("Subject: CN = a.test"), "\(rsa)")
         #expect(rsa.stdout.contains("DNS:a.test, DNS:*.b.test, IP Address:10.0.0.1"), "\(rsa)")
-        let days29 = try Self.tool(["openssl", "x509", "-in", "\(certs)/custom.pem", "-noout", "-checkend", "2505600"])
-        let days31 = try Self.tool(["openssl", "x509", "-in", "\(certs)/custom.pem", "-noout", "-checkend", "2678400"])
+        let days29 = try await Self.tool([
+            "openssl", "x509", "-in", "\(certs)/custom.pem", "-noout", "-checkend", "2505600",
+        ])
+        let days31 = try await Self.tool([
+            "openssl", "x509", "-in", "\(certs)/custom.pem", "-noout", "-checkend", "2678400",
+        ])
         #expect(days29.status == 0 && days31.status == 1, "valid for 30 days: \(days29) \(days31)")
         #expect(
-            try Self.tool(["openssl", "verify", "-CAfile", "\(certs)/ca.pem", "\(certs)/custom.pem"]).status == 0)
+            try await Self.tool(["openssl", "verify", "-CAfile", "\(certs)/ca.pem", "\(certs)/custom.pem"]).status == 0)
 
         // curl trusts the leaf through ca.pem when a TLS server that is not Albatross presents it.
         let script = """
@@ -86,53 +92,56 @@ struct CertCommandTests {
             """
         let server = try BackgroundProcess(
             "python3", ["-c", script, "\(certs)/localhost.pem", "\(certs)/localhost-key.pem"])
-        defer { server.stop(timeout: 5) }
-        #expect(server.waitForOutput("\n"), "\(server.output)")
+        defer { server.cleanUp() }
+        #expect(await server.waitForOutput("\n"), "\(server.output)")
         let port = try #require(server.output.firstMatch(of: #/port (\d+)/#).map { String($0.1) }, "\(server.output)")
         for host in ["localhost", "127.0.0.1"] {
-            let trusted = try Self.tool(["curl", "-sS", "--cacert", "\(certs)/ca.pem", "https://\(host):\(port)/"])
+            let trusted = try await Self.tool([
+                "curl", "-sS", "--cacert", "\(certs)/ca.pem", "https://\(host):\(port)/",
+            ])
             #expect(trusted.status == 0 && trusted.stdout == "trusted", "\(host): \(trusted)")
         }
-        let untrusted = try Self.tool(["curl", "-sS", "https://localhost:\(port)/"])
+        let untrusted = try await Self.tool(["curl", "-sS", "https://localhost:\(port)/"])
         #expect(untrusted.status == 60, "without ca.pem curl refuses the certificate: \(untrusted)")
-        let wrongName = try Self.tool([
+        let wrongName = try await Self.tool([
             "curl", "-sS", "--cacert", "\(certs)/ca.pem", "--resolve", "other.test:\(port):127.0.0.1",
             "https://other.test:\(port)/",
         ])
         #expect(wrongName.status == 60, "a name the certificate does not carry is refused: \(wrongName)")
     }
 
-    @Test func badArgumentsAreClearErrorsWithAStatus() throws {
+    @Test func badArgumentsAreClearErrorsWithAStatus() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let certs = dir.url("certs")
         func expectFailure(
             _ arguments: [String], status: Int32, _ message: String, sourceLocation: SourceLocation = #_sourceLocation
-        ) throws {
-            let result = try AlbatrossCommand.run(["cert", "--dir", certs] + arguments)
+        ) async throws {
+            let result = try await AlbatrossCommand.run(["cert", "--dir", certs] + arguments)
             #expect(result.status == status && result.exited, "\(result)", sourceLocation: sourceLocation)
             #expect(result.stdout == "", "\(result)", sourceLocation: sourceLocation)
             #expect(result.stderr.hasPrefix(message), "\(result)", sourceLocation: sourceLocation)
         }
-        try expectFailure(
+        try await expectFailure(
             ["--host", "bad host!"], status: 1,
             "albatross: invalid TLS configuration: 'bad host!' is neither a host name nor an IP address\n")
-        try expectFailure(
+        try await expectFailure(
             ["--host", ""], status: 1,
             "albatross: invalid TLS configuration: '' is neither a host name nor an IP address\n")
-        try expectFailure(
+        try await expectFailure(
             ["--days", "0", "--name", "zero"], status: 1,
             "albatross: invalid TLS configuration: a certificate must be valid for at least 1 day, got 0 "
                 + "(it would be expired at once)\n")
-        try expectFailure(
+        try await expectFailure(
             ["--days=-3", "--name", "negative"], status: 1,
             "albatross: invalid TLS configuration: a certificate must be valid for at least 1 day, got -3")
         #expect(!FileManager.default.fileExists(atPath: "\(certs)/zero.pem"), "no expired certificate was written")
         #expect(!FileManager.default.fileExists(atPath: "\(certs)/negative.pem"))
-        try expectFailure(["--days", "many"], status: 64, "Error: The value 'many' is invalid for '--days <days>'\n")
-        try expectFailure(["--colour"], status: 64, "Error: Unknown option '--colour'\n")
+        try await expectFailure(
+            ["--days", "many"], status: 64, "Error: The value 'many' is invalid for '--days <days>'\n")
+        try await expectFailure(["--colour"], status: 64, "Error: Unknown option '--colour'\n")
         let file = try dir.write("plain-file", "x")
-        let result = try AlbatrossCommand.run(["cert", "--dir", "\(file)/certs"])
+        let result = try await AlbatrossCommand.run(["cert", "--dir", "\(file)/certs"])
         #expect(result.status == 1 && result.stdout == "", "\(result)")
         #expect(result.stderr == "albatross: cannot write \(file)/certs: Not a directory\n", "\(result)")
     }

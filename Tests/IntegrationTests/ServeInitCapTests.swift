@@ -36,8 +36,8 @@ struct ServeInitCapTests {
                 rules:
                   - {priority: 1, conditions: [{pathPattern: ["/stuck"]}], action: {forward: stuck-tg}}
             """)
-        let server = try ServeProcess(configPath: config, arguments: ["--quiet"])
-        defer { server.stop() }
+        let server = try await ServeProcess.start(configPath: config, arguments: ["--quiet"])
+        defer { server.cleanUp() }
         let port = server.port
         let started = Date()
         let responses = try await onThreads(2) { index in
@@ -63,7 +63,7 @@ struct ServeInitCapTests {
         #expect(elapsed >= 11 && elapsed < 30, "both answered after INIT's cap, not after 60 s: \(elapsed) s")
 
         // REPORT lines are written by the log writer thread, shortly after the response.
-        #expect(ProcessTree.wait(seconds: 10) { Self.reports(in: dir.url("data/aws/lambda/late")).count == 2 })
+        #expect(await eventually(seconds: 10) { Self.reports(in: dir.url("data/aws/lambda/late")).count == 2 })
         let lateLog = Self.logLines(in: dir.url("data/aws/lambda/late"))
         let lateReports = Self.reports(in: dir.url("data/aws/lambda/late"))
         #expect(lateReports.count == 2, "\(lateLog)")
@@ -71,7 +71,7 @@ struct ServeInitCapTests {
         #expect(lateReports.allSatisfy { !$0.contains("Status: ") }, "\(lateReports)")
         #expect(lateLog.contains { $0.contains("INIT_START Runtime Version: ") })
 
-        #expect(ProcessTree.wait(seconds: 10) { Self.reports(in: dir.url("data/aws/lambda/stuck")).count == 1 })
+        #expect(await eventually(seconds: 10) { Self.reports(in: dir.url("data/aws/lambda/stuck")).count == 1 })
         let stuckLog = Self.logLines(in: dir.url("data/aws/lambda/stuck"))
         let stuckReport = try #require(stuckLog.first { $0.contains("REPORT RequestId: ") }, "\(stuckLog)")
         #expect(!stuckReport.contains("Init Duration"), "\(stuckReport)")
@@ -81,9 +81,9 @@ struct ServeInitCapTests {
         // The runtime stuck in INIT was killed, not left sleeping.
         let initPid = try #require(
             stuckLog.lazy.compactMap { $0.firstMatch(of: #/init pid=(\d+)/#).flatMap { Int32($0.1) } }.first)
-        #expect(ProcessTree.wait(seconds: 10) { !ProcessTree.exists(initPid) }, "runtime \(initPid) is gone")
+        #expect(await eventually(seconds: 10) { !ProcessTree.exists(initPid) }, "runtime \(initPid) is gone")
 
-        let stopped = server.stop()
+        let stopped = await server.stop()
         #expect(stopped.exited && stopped.status == 0, "\(stopped.output)")
     }
 

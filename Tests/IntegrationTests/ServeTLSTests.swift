@@ -27,8 +27,8 @@ struct ServeTLSTests {
         }
 
         /// SHA-256 of the certificate in the file now, as lower-case hex.
-        func fingerprint() throws -> String {
-            let result = try AlbatrossCommand.run(
+        func fingerprint() async throws -> String {
+            let result = try await AlbatrossCommand.run(
                 executable: "/usr/bin/env",
                 [
                     "python3", "-c",
@@ -74,8 +74,8 @@ struct ServeTLSTests {
         """
 
     /// One new connection: the fingerprint of the certificate the server presented, and the status it answered.
-    static func newConnection(port: Int, ca: String) throws -> (fingerprint: String, status: String) {
-        let result = try AlbatrossCommand.run(
+    static func newConnection(port: Int, ca: String) async throws -> (fingerprint: String, status: String) {
+        let result = try await AlbatrossCommand.run(
             executable: "/usr/bin/env", ["python3", "-c", client, ca, String(port)], timeout: 30)
         let fields = result.stdout.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         guard result.status == 0, fields.count == 3, fields[0] == "first" else {
@@ -98,34 +98,35 @@ struct ServeTLSTests {
             """)
     }
 
-    @Test func sighupServesTheNewCertificateAndLeavesALiveConnectionAlone() throws {
+    @Test func sighupServesTheNewCertificateAndLeavesALiveConnectionAlone() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let certificates = try Certificates(in: dir)
-        let old = try certificates.fingerprint()
-        let server = try ServeProcess(configPath: try Self.httpsConfiguration(certificates, in: dir))
-        defer { server.stop() }
+        let old = try await certificates.fingerprint()
+        let server = try await ServeProcess.start(configPath: try Self.httpsConfiguration(certificates, in: dir))
+        defer { server.cleanUp() }
 
         // A connection opened before the reload, kept open across it.
         let sentinel = dir.url("go")
         let live = try BackgroundProcess(
             "python3", ["-c", Self.client, certificates.caPath, String(server.port), sentinel])
-        defer { live.stop(timeout: 5) }
-        #expect(live.waitForOutput("first "), "\(live.output)")
+        defer { live.cleanUp() }
+        #expect(await live.waitForOutput("first "), "\(live.output)")
         #expect(live.output == "first \(old) 200\n", "\(live.output)")
 
         try certificates.issue()
-        let new = try certificates.fingerprint()
+        let new = try await certificates.fingerprint()
         #expect(new != old)
         server.signal(SIGHUP)
         #expect(
-            server.waitForOutput("albatross: SIGHUP: reloaded the certificates of listener 0"), "\(server.output)")
-        let after = try Self.newConnection(port: server.port, ca: certificates.caPath)
+            await server.waitForOutput("albatross: SIGHUP: reloaded the certificates of listener 0"), "\(server.output)"
+        )
+        let after = try await Self.newConnection(port: server.port, ca: certificates.caPath)
         #expect(after.fingerprint == new && after.status == "200", "new connections get the new certificate")
 
         // The live connection still works and still has the certificate it started with.
         _ = FileManager.default.createFile(atPath: sentinel, contents: Data())
-        let finished = try #require(live.waitForExit(timeout: 20), "\(live.output)")
+        let finished = try #require(await live.waitForExit(timeout: 20), "\(live.output)")
         #expect(finished.status == 0, "\(finished.output)")
         #expect(finished.output == "first \(old) 200\nagain \(old) 200\n", "\(finished.output)")
 
@@ -133,39 +134,39 @@ struct ServeTLSTests {
         try dir.write("certs/server.pem", "not a certificate\n")
         server.signal(SIGHUP)
         #expect(
-            server.waitForOutput("albatross: SIGHUP: listener 0 keeps its certificates: "), "\(server.output)")
-        let kept = try Self.newConnection(port: server.port, ca: certificates.caPath)
+            await server.waitForOutput("albatross: SIGHUP: listener 0 keeps its certificates: "), "\(server.output)")
+        let kept = try await Self.newConnection(port: server.port, ca: certificates.caPath)
         #expect(kept.fingerprint == new && kept.status == "200")
 
-        let stopped = server.stop()
+        let stopped = await server.stop()
         #expect(stopped.exited && stopped.status == 0, "\(stopped.output)")
     }
 
-    @Test func replacedCertificateFilesAreServedWithinSecondsWithoutASignal() throws {
+    @Test func replacedCertificateFilesAreServedWithinSecondsWithoutASignal() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let certificates = try Certificates(in: dir)
-        let old = try certificates.fingerprint()
-        let server = try ServeProcess(configPath: try Self.httpsConfiguration(certificates, in: dir))
-        defer { server.stop() }
-        #expect(try Self.newConnection(port: server.port, ca: certificates.caPath).fingerprint == old)
+        let old = try await certificates.fingerprint()
+        let server = try await ServeProcess.start(configPath: try Self.httpsConfiguration(certificates, in: dir))
+        defer { server.cleanUp() }
+        #expect(try await Self.newConnection(port: server.port, ca: certificates.caPath).fingerprint == old)
 
         try certificates.issue()
-        let new = try certificates.fingerprint()
+        let new = try await certificates.fingerprint()
         let replaced = Date()
         // The watcher checks every 5 s; 15 s leaves room for a loaded machine.
-        let noticed = server.waitForOutput("albatross: certificates changed on disk, reloaded", timeout: 15)
+        let noticed = await server.waitForOutput("albatross: certificates changed on disk, reloaded", timeout: 15)
         let seconds = Date().timeIntervalSince(replaced)
         #expect(noticed, "the file watcher noticed the new files: \(server.output)")
         #expect(seconds <= 15)
-        let after = try Self.newConnection(port: server.port, ca: certificates.caPath)
+        let after = try await Self.newConnection(port: server.port, ca: certificates.caPath)
         #expect(after.fingerprint == new && after.status == "200", "reloaded after \(seconds) s")
         #expect(!server.output.contains("SIGHUP"))
-        let stopped = server.stop()
+        let stopped = await server.stop()
         #expect(stopped.exited && stopped.status == 0, "\(stopped.output)")
     }
 
-    @Test func curlFollowsTheHTTPToHTTPSRedirectToTheHTTPSListener() throws {
+    @Test func curlFollowsTheHTTPToHTTPSRedirectToTheHTTPSListener() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let certificates = try Certificates(in: dir)
@@ -189,8 +190,8 @@ struct ServeTLSTests {
                   - {certificate: \(certificates.certificatePath), privateKey: \(certificates.keyPath)}
                 defaultAction: {forward: echo-tg}
             """)
-        let server = try ServeProcess(configPath: config, listenerCount: 2)
-        defer { server.stop() }
+        let server = try await ServeProcess.start(configPath: config, listenerCount: 2)
+        defer { server.cleanUp() }
         let httpPort = try #require(server.port(scheme: "http"))
         #expect(server.port(scheme: "https") == httpsPort)
 
@@ -200,7 +201,7 @@ struct ServeTLSTests {
         #expect(redirect.header("Location") == "https://localhost:\(httpsPort)/a/b?x=1&y=%20")
 
         let body = dir.url("body.json")
-        let followed = try AlbatrossCommand.run(
+        let followed = try await AlbatrossCommand.run(
             executable: "/usr/bin/env",
             [
                 "curl", "-sS", "-L", "--cacert", certificates.caPath, "-o", body, "-w",
@@ -216,7 +217,7 @@ struct ServeTLSTests {
         #expect(headers["x-forwarded-proto"] == "https")
         #expect(headers["x-forwarded-port"] == String(httpsPort))
         #expect(headers["host"] == "localhost:\(httpsPort)")
-        let stopped = server.stop()
+        let stopped = await server.stop()
         #expect(stopped.exited && stopped.status == 0, "\(stopped.output)")
     }
 }
