@@ -30,29 +30,20 @@ public enum AlbatrossCommand {
     }
 
     /// Runs `albatross <arguments>` to completion (killed by its pid after `timeout` seconds).
-    public static func run(
-        _ arguments: [String], workingDirectory: String? = nil, timeout: Double = 60
-    ) async throws -> Result {
-        try await run(executable: executable(), arguments, workingDirectory: workingDirectory, timeout: timeout)
+    public static func run(_ arguments: [String], timeout: Double = 60) async throws -> Result {
+        try await run(executable: executable(), arguments, timeout: timeout)
     }
 
     /// Runs any program to completion (killed by its pid after `timeout` seconds), waiting off the cooperative
     /// pool; both streams are drained while it runs, so a chatty child never blocks on a full pipe.
-    public static func run(
-        executable: String, _ arguments: [String], workingDirectory: String? = nil, timeout: Double = 60
-    ) async throws -> Result {
-        try await offPool {
-            try runBlocking(executable: executable, arguments, workingDirectory: workingDirectory, timeout: timeout)
-        }
+    public static func run(executable: String, _ arguments: [String], timeout: Double = 60) async throws -> Result {
+        try await offPool { try runBlocking(executable: executable, arguments, timeout: timeout) }
     }
 
-    static func runBlocking(
-        executable: String, _ arguments: [String], workingDirectory: String?, timeout: Double
-    ) throws -> Result {
+    static func runBlocking(executable: String, _ arguments: [String], timeout: Double) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardOutput = stdout
@@ -101,7 +92,7 @@ public final class BackgroundProcess: @unchecked Sendable {
     public var output: String { reader.text }
 
     /// Starts `executable` (a path, or a command looked up on `PATH` when it has no `/`) with `arguments`.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws {
+    public init(_ executable: String, _ arguments: [String]) throws {
         process = Process()
         if executable.contains("/") {
             process.executableURL = URL(fileURLWithPath: executable)
@@ -110,7 +101,6 @@ public final class BackgroundProcess: @unchecked Sendable {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [executable] + arguments
         }
-        if let environment { process.environment = environment }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
