@@ -163,7 +163,7 @@ let package = Package(
         .testTarget(
             name: "AlbatrossTLSTests",
             dependencies: [
-                "AlbatrossTLS",
+                "AlbatrossTLS", "AlbatrossTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -180,6 +180,12 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
+        ),
+        .testTarget(name: "LambdaModelTests", dependencies: ["LambdaModel"]),
+        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "InvocationModel", "LambdaModel"]),
+        .testTarget(
+            name: "DeploymentTests",
+            dependencies: ["Deployment", "Configuration", "Registry", "Invocation", "LambdaModel", "AlbatrossTestKit"]
         ),
         .testTarget(
             name: "IntegrationTests",

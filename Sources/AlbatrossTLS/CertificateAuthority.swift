@@ -90,6 +90,10 @@ public struct CertificateAuthority: Sendable {
         guard let first = hostNames.first else {
             throw TLSError.invalidConfiguration("a certificate needs at least one host name")
         }
+        guard validityDays >= 1 else {
+            throw TLSError.invalidConfiguration(
+                "a certificate must be valid for at least 1 day, got \(validityDays) (it would be expired at once)")
+        }
         var dnsNames: [String] = []
         var ipAddresses: [String] = []
         for name in hostNames {

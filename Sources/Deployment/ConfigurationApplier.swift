@@ -61,21 +61,23 @@ public enum ConfigurationApplier {
             var configuration = declared.configuration
             configuration.layers = try LayerResolver.resolve(
                 declared.layers, stored: stored?.configuration.layers, registry: registry)
-            let latest = try registry.putLatest(configuration, description: declared.description ?? "")
             if let stored {
-                guard stored.codeSha256 == latest.codeSha256 else {
+                // Compared without writing $LATEST, so that applying an unchanged configuration writes nothing.
+                let declaredSha256 = try registry.codeSha256(of: configuration.code, what: "function \(name)")
+                guard stored.codeSha256 == declaredSha256 else {
                     throw site.error(
                         "version \(declared.number) of \(name) in the store has CodeSha256 \(stored.codeSha256), "
-                            + "but the code declared here has \(latest.codeSha256); published versions cannot "
+                            + "but the code declared here has \(declaredSha256); published versions cannot "
                             + "change: declare a new version instead")
                 }
-                if let difference = Self.difference(stored.configuration, latest.configuration) {
+                if let difference = Self.difference(stored.configuration, configuration) {
                     throw site.error(
                         "version \(declared.number) of \(name) in the store has a different \(difference); "
                             + "published versions cannot change: declare a new version instead")
                 }
                 return
             }
+            try registry.putLatest(configuration, description: declared.description ?? "")
             let highest = existing.compactMap(\.number).max() ?? 0
             guard declared.number == highest + 1 else {
                 throw site.error(

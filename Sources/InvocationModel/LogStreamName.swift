@@ -1,5 +1,5 @@
 import Atomics
-public import LambdaModel
+import LambdaModel
 
 /// The name of one CloudWatch-style log stream: one per execution environment, and so the environment's identity
 /// in invocation events.

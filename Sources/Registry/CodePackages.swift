@@ -1,6 +1,6 @@
 import CodeStore
 import Foundation
-import LambdaModel
+public import LambdaModel
 
 /// A code package stored in `<data>/code-store/<hex sha256>.zip`.
 struct StoredPackage: Sendable, Hashable {
@@ -37,6 +37,12 @@ extension Registry {
             }
             return data
         }
+    }
+
+    /// The CodeSha256 that `code` would be stored under, computed without storing anything: to compare declared
+    /// code with a published version's without touching `$LATEST`.
+    public func codeSha256(of code: CodeLocation, what: String) throws(RegistryError) -> String {
+        SHA256.base64(SHA256.digest(try packageBytes(code, what: what)))
     }
 
     /// Stores `data` once under its SHA-256. An existing blob is kept when its bytes match, replaced otherwise.

@@ -1,6 +1,5 @@
 import AlbatrossTLS
 import ArgumentParser
-import Foundation
 
 /// `albatross cert`: a local certificate authority and leaf certificates, so that curl, browsers and Python
 /// trust HTTPS listeners without `-k`.
@@ -33,7 +32,7 @@ struct Cert: AsyncParsableCommand {
 
     func run() async throws {
         do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            // The authority creates the directory itself, mode 0700, and names the path when it cannot.
             let authority = try CertificateAuthority.openOrCreate(in: dir)
             let issued = try authority.issue(
                 hostNames: host, keyType: rsa ? .rsa(bits: 2048) : .ecdsaP256, validityDays: days,

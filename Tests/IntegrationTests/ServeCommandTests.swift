@@ -58,7 +58,8 @@ struct ServeCommandTests {
         let firstPid = try #require(warm.header("x-pid").flatMap { Int32($0) })
         async let slow = onThreads(1) { _ in try RawHTTPClient(port: port).request("GET", "/slow") }
         // SIGTERM only once the slow request is running in its environment (its START line is in the log).
-        let running = ProcessTree.wait(seconds: 20) { Self.startLines(in: dir.url("data/aws/lambda/fn")) >= 2 }
+        // Polled without holding a thread of the cooperative pool, which the `async let` above needs to start.
+        let running = await eventually(seconds: 20) { Self.startLines(in: dir.url("data/aws/lambda/fn")) >= 2 }
         #expect(running)
         kill(process.processIdentifier, SIGTERM)
         try await Task.sleep(for: .milliseconds(200))
@@ -67,7 +68,7 @@ struct ServeCommandTests {
         }
         let slowResponse = try await slow[0]
         #expect(slowResponse.status == 200 && slowResponse.text == "done", "the in-flight request finished")
-        let exited = ProcessTree.wait(seconds: 10) { !process.isRunning }
+        let exited = await eventually(seconds: 10) { !process.isRunning }
         #expect(exited)
         process.waitUntilExit()
         #expect(process.terminationReason == .exit && process.terminationStatus == 0)
