@@ -1,4 +1,3 @@
-public import InvocationModel
 
 /// The fields of a REPORT line (runtime-api.md §4.2).
 public struct ReportFields: Sendable {
