@@ -1,3 +1,4 @@
+import InvocationModel
 
 /// The fields of a REPORT line (runtime-api.md §4.2).
 public struct ReportFields: Sendable {
