@@ -31,16 +31,7 @@ CG_WARMUP=${CG_WARMUP:-500}
 CG_BATCHES=${CG_BATCHES:-3}
 CG_IDLE_SECONDS=${CG_IDLE_SECONDS:-5}
 CG_NGINX=${CG_NGINX:-1}
-MAX_CONCURRENCY=${MAX_CONCURRENCY:-64}
-SKIP_BUILD=${SKIP_BUILD:-0}
-SKIP_INSTALL=${SKIP_INSTALL:-0}
-KEEP_TMP=${KEEP_TMP:-0}
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH="$REPO/bench"
-export PATH="$PATH:/usr/sbin:/sbin"
-
-source "$BENCH/lib/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ensure_tools
 for tool in valgrind callgrind_control strip; do

@@ -35,17 +35,9 @@ WARMUP=${WARMUP:-1s}
 FIRST_WARMUP=${FIRST_WARMUP:-3s}
 COLD_SAMPLES=${COLD_SAMPLES:-3}
 WARM_SAMPLES=${WARM_SAMPLES:-20}
-MAX_CONCURRENCY=${MAX_CONCURRENCY:-64}
 CALLGRIND=${CALLGRIND:-1}
-SKIP_BUILD=${SKIP_BUILD:-0}
-SKIP_INSTALL=${SKIP_INSTALL:-0}
-KEEP_TMP=${KEEP_TMP:-0}
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH="$REPO/bench"
-export PATH="$PATH:/usr/sbin:/sbin"
-
-source "$BENCH/lib/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ensure_tools
 bench_setup albatross-bench

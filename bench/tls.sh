@@ -39,16 +39,7 @@ WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
 DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-1s}
 ROUNDS=${ROUNDS:-4}
-MAX_CONCURRENCY=${MAX_CONCURRENCY:-64}
-SKIP_BUILD=${SKIP_BUILD:-0}
-SKIP_INSTALL=${SKIP_INSTALL:-0}
-KEEP_TMP=${KEEP_TMP:-0}
-
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BENCH="$REPO/bench"
-export PATH="$PATH:/usr/sbin:/sbin"
-
-source "$BENCH/lib/common.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ensure_tools
 bench_setup albatross-tlsbench

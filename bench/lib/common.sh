@@ -2,8 +2,16 @@
 # the temporary directory and clean-up, the release build, the two stacks (albatross with the C runtime; nginx
 # with the C upstream) and the measured wrk run.
 #
-# The sourcing script sets REPO and BENCH, and the variables it passes on: SKIP_INSTALL, SKIP_BUILD, KEEP_TMP,
-# MAX_CONCURRENCY, and (for run_wrk) WRK_THREADS, WRK_CONNECTIONS, DURATION, WARMUP.
+# It sets REPO, BENCH and PATH and the defaults every script shares (SKIP_INSTALL, SKIP_BUILD, KEEP_TMP,
+# MAX_CONCURRENCY); the sourcing script sets (for run_wrk) WRK_THREADS, WRK_CONNECTIONS, DURATION, WARMUP.
+
+MAX_CONCURRENCY=${MAX_CONCURRENCY:-64}
+SKIP_BUILD=${SKIP_BUILD:-0}
+SKIP_INSTALL=${SKIP_INSTALL:-0}
+KEEP_TMP=${KEEP_TMP:-0}
+BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO=$(cd "$BENCH/.." && pwd)
+export PATH="$PATH:/usr/sbin:/sbin"
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
