@@ -174,6 +174,16 @@ let package = Package(
             dependencies: ["Environments", "Invocation", "InvocationModel", "AlbatrossTestKit"]
         ),
         .testTarget(
+            name: "LoadBalancerTests",
+            dependencies: [
+                "LoadBalancer", "Invocation", "InvocationModel", "Routing", "AlbatrossTLS",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["AlbatrossTestKit", "LoadBalancer", "Configuration", "Invocation", "AlbatrossTLS"]
         ),
