@@ -171,12 +171,17 @@ let package = Package(
         ),
         .testTarget(
             name: "EnvironmentsTests",
-            dependencies: ["Environments", "Invocation", "InvocationModel", "AlbatrossTestKit"]
+            dependencies: [
+                "Environments", "Invocation", "InvocationModel", "AlbatrossTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "LoadBalancerTests",
             dependencies: [
-                "LoadBalancer", "Invocation", "InvocationModel", "Routing", "AlbatrossTLS",
+                "LoadBalancer", "Invocation", "InvocationModel", "Routing", "AlbatrossTLS", "AlbatrossTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

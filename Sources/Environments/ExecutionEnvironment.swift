@@ -524,6 +524,8 @@ final class ExecutionEnvironment {
 @available(*, unavailable)
 extension ExecutionEnvironment: Sendable {}
 
+extension ExecutionEnvironment: RuntimeAPIEnvironment {}
+
 /// Minimal JSON string escaping for the documents the platform writes itself.
 enum JSONText {
     static func writeEscaped(_ text: String, into buffer: inout ByteBuffer) {

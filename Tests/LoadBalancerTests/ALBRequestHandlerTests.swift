@@ -33,7 +33,7 @@ struct ALBRequestHandlerTests {
         #expect(responses.count == 1)
         let response = try #require(responses.first)
         #expect(response.status == 200 && response.reason == "OK")
-        #expect(response.body == "fixed body")
+        #expect(response.text == "fixed body")
         #expect(response.header("Content-Type") == "text/plain")
         #expect(response.header("Content-Length") == "10")
         #expect(response.header("Server") == "awselb/2.0")
@@ -53,11 +53,11 @@ struct ALBRequestHandlerTests {
         #expect(response.status == 301 && response.reason == "Moved Permanently")
         #expect(response.header("Location") == "https://example.com:443/old/x?q=1")
         #expect(response.header("Content-Type") == "text/html")
-        #expect(response.body.contains("<title>301 Moved Permanently</title>"))
+        #expect(response.text.contains("<title>301 Moved Permanently</title>"))
         #expect(connection.service.requests.isEmpty)
         #expect(
             connection.events() == [
-                "received(HTTP:8080, 20, -)", "responseWritten(301, \(response.body.utf8.count), -)",
+                "received(HTTP:8080, 20, -)", "responseWritten(301, \(response.body.count), -)",
             ])
     }
 
@@ -68,13 +68,14 @@ struct ALBRequestHandlerTests {
             #"{"statusCode":201,"statusDescription":"201 Created","headers":{"x-custom":"yes","content-type":"application/json"},"body":"{\"ok\":true}","isBase64Encoded":false}"#
         let connection = try Connection(.outcome(FakeInvocationService.outcome(result)))
         try connection.send(
-            "POST /submit?a=1 HTTP/1.1\r\nHost: example.com\r\nContent-Type: text/plain\r\nContent-Length: 7\r\n\r\npayload"
+            "POST /submit?a=1 HTTP/1.1\r\nHost: example.com\r\nContent-Type: text/plain\r\n"
+                + "Content-Length: 7\r\n\r\npayload"
         )
         let response = try #require(try connection.responses().first)
         #expect(response.status == 201 && response.reason == "Created")
         #expect(response.header("x-custom") == "yes")
         #expect(response.header("Content-Type") == "application/json")
-        #expect(response.body == #"{"ok":true}"#)
+        #expect(response.text == #"{"ok":true}"#)
         #expect(response.header("x-albatross-version") == nil, "no version header unless configured")
 
         let request = try #require(connection.service.requests.first)
@@ -165,12 +166,12 @@ struct ALBRequestHandlerTests {
         let response = try #require(try connection.responses().first)
         #expect(response.status == 502 && response.reason == "Bad Gateway")
         #expect(response.header("Content-Type") == "text/html")
-        #expect(response.body.contains("<h1>502 Bad Gateway</h1>"))
+        #expect(response.text.contains("<h1>502 Bad Gateway</h1>"))
         #expect(response.header("Connection") == "keep-alive", "the connection survives")
         #expect(
             connection.events() == [
                 "received(HTTP:8080, default, fn)",
-                "responseWritten(502, \(response.body.utf8.count), LambdaUnhandled)",
+                "responseWritten(502, \(response.body.count), LambdaUnhandled)",
             ])
     }
 
@@ -188,7 +189,7 @@ struct ALBRequestHandlerTests {
         #expect(connection.service.requests.count == 1)
         #expect(
             connection.events() == [
-                "received(HTTP:8080, default, fn)", "responseWritten(502, \(response.body.utf8.count), \(reason))",
+                "received(HTTP:8080, default, fn)", "responseWritten(502, \(response.body.count), \(reason))",
             ])
         #expect(connection.channel.isActive)
     }
@@ -206,7 +207,7 @@ struct ALBRequestHandlerTests {
         #expect(response.status == 502)
         #expect(
             connection.events() == [
-                "received(HTTP:8080, default, fn)", "responseWritten(502, \(response.body.utf8.count), \(reason))",
+                "received(HTTP:8080, default, fn)", "responseWritten(502, \(response.body.count), \(reason))",
             ])
     }
 
@@ -219,7 +220,7 @@ struct ALBRequestHandlerTests {
         #expect(responses.first?.reason == "Service Unavailable")
         #expect(responses.allSatisfy { $0.header("Connection") == "keep-alive" })
         #expect(connection.service.requests.isEmpty)
-        let bytes = responses[0].body.utf8.count
+        let bytes = responses[0].body.count
         #expect(
             connection.events() == [
                 "received(HTTP:8080, 30, empty)", "responseWritten(503, \(bytes), -)",
@@ -243,7 +244,7 @@ struct ALBRequestHandlerTests {
         #expect(response.header("Connection") == "close")
         #expect(!connection.channel.isActive, "closed instead of reading the rest")
         #expect(connection.service.requests.isEmpty)
-        #expect(connection.events() == ["responseWritten(413, \(response.body.utf8.count), LambdaRequestTooLarge)"])
+        #expect(connection.events() == ["responseWritten(413, \(response.body.count), LambdaRequestTooLarge)"])
         #expect(connection.inFlight.current == 0)
     }
 
@@ -256,7 +257,7 @@ struct ALBRequestHandlerTests {
         #expect(response.header("Connection") == "close")
         #expect(!connection.channel.isActive)
         #expect(connection.service.requests.isEmpty)
-        #expect(connection.events() == ["responseWritten(413, \(response.body.utf8.count), LambdaRequestTooLarge)"])
+        #expect(connection.events() == ["responseWritten(413, \(response.body.count), LambdaRequestTooLarge)"])
     }
 
     @Test func aRejectedRequestWithoutBodyKeepsTheConnection() throws {
@@ -268,7 +269,7 @@ struct ALBRequestHandlerTests {
         #expect(responses.first?.header("Connection") == "keep-alive")
         #expect(connection.channel.isActive)
         let events = connection.events()
-        #expect(events.first == "responseWritten(405, \(responses[0].body.utf8.count), -)")
+        #expect(events.first == "responseWritten(405, \(responses[0].body.count), -)")
         #expect(events.dropFirst() == ["received(HTTP:8080, 10, -)", "responseWritten(200, 10, -)"])
     }
 
@@ -289,7 +290,7 @@ struct ALBRequestHandlerTests {
         #expect(response.status == 400)
         #expect(
             connection.events() == [
-                "responseWritten(400, \(response.body.utf8.count), LambdaWebsocketNotSupported)"
+                "responseWritten(400, \(response.body.count), LambdaWebsocketNotSupported)"
             ])
     }
 
@@ -315,7 +316,7 @@ struct ALBRequestHandlerTests {
         try connection.send(Self.get("/fixed"))
         let responses = try connection.responses()
         #expect(responses.map(\.status) == [204, 304, 200], "every response parses: no stray body bytes")
-        #expect(responses.last?.body == "fixed body")
+        #expect(responses.last?.text == "fixed body")
         #expect(responses[0].header("Content-Length") == nil, "no Content-Length on a 204 (RFC 9110 §8.6)")
         #expect(
             connection.events().filter { $0.hasPrefix("responseWritten") }.prefix(2) == [
@@ -340,7 +341,7 @@ struct ALBRequestHandlerTests {
             ])
         // Nothing was written after the heads: the connection is still in sync.
         try connection.send(Self.get("/fixed"))
-        #expect(try connection.responses().first?.body == "fixed body")
+        #expect(try connection.responses().first?.text == "fixed body")
     }
 
     @Test func keepAliveServesSeveralRequestsOnOneConnection() throws {
@@ -409,7 +410,7 @@ struct ALBRequestHandlerTests {
         connection.service.complete(with: FakeInvocationService.outcome(#"{"statusCode":200,"body":"1"}"#))
         #expect(connection.service.requests.count == 2)
         connection.service.complete(with: FakeInvocationService.outcome(#"{"statusCode":200,"body":"2"}"#))
-        #expect(try connection.responses().map(\.body) == ["1", "2"])
+        #expect(try connection.responses().map(\.text) == ["1", "2"])
         let paths = try (0..<2).map { try connection.invokedEvent($0)["path"] as? String }
         #expect(paths == ["/first", "/second"])
         #expect(connection.inFlight.current == 0)

@@ -1,3 +1,4 @@
+import AlbatrossTestKit
 import Foundation
 import Invocation
 import InvocationModel
@@ -83,24 +84,6 @@ final class RecordingSubscriber: InvocationEventSubscriber {
     var events: [InvocationEvent] { recorded.withLockedValue { $0 } }
 }
 
-/// One response as the client reads it.
-struct ParsedResponse {
-    var status: Int
-    var reason: String
-    var headers: [(name: String, value: String)]
-    var body: String
-
-    func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name.lowercased() }?.value
-    }
-}
-
-/// Bytes on the connection that are not an HTTP response where one should start.
-struct MalformedResponse: Error, CustomStringConvertible {
-    var text: String
-    var description: String { "not an HTTP response: \(text.debugDescription)" }
-}
-
 /// One client connection to a listener: an `EmbeddedChannel` with the pipeline `LoadBalancer` builds for each
 /// connection (HTTP/1.1 codec with pipelining, the ALB handler), fed raw bytes.
 ///
@@ -118,7 +101,7 @@ final class Connection {
     let bus = InvocationEventBus()
     let recorder = RecordingSubscriber()
     let inFlight = InFlightTracker()
-    private var unread: [UInt8] = []
+    private var reader = HTTPResponseReader()
 
     init(
         _ answer: FakeInvocationService.Answer = .outcome(FakeInvocationService.outcome(#"{"statusCode":200}"#)),
@@ -155,43 +138,12 @@ final class Connection {
         try channel.writeInbound(bytes)
     }
 
-    /// Every complete response written so far (1xx included). `head`: the responses answer HEAD requests.
-    func responses(head: Bool = false) throws -> [ParsedResponse] {
+    /// Every complete response written since the last call (1xx included). `head`: they answer HEAD requests.
+    func responses(head: Bool = false) throws -> [RawHTTPClient.Response] {
         while let buffer = try channel.readOutbound(as: ByteBuffer.self) {
-            unread.append(contentsOf: buffer.readableBytesView)
+            reader.append(buffer.readableBytesView)
         }
-        var parsed: [ParsedResponse] = []
-        while let end = Self.endOfHead(unread) {
-            let headText = String(decoding: unread[..<end], as: UTF8.self)
-            var lines = headText.components(separatedBy: "\r\n")
-            let statusLine = lines.removeFirst().split(separator: " ", maxSplits: 2).map(String.init)
-            guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/1."), let status = Int(statusLine[1]) else {
-                throw MalformedResponse(text: headText)
-            }
-            let headers = try lines.map { line -> (name: String, value: String) in
-                guard let colon = line.firstIndex(of: ":") else { throw MalformedResponse(text: headText) }
-                let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                return (String(line[..<colon]), value)
-            }
-            var response = ParsedResponse(
-                status: status, reason: statusLine.count > 2 ? statusLine[2] : "", headers: headers, body: "")
-            var length = 0
-            if status >= 200 && !head { length = Int(response.header("content-length") ?? "0")! }
-            guard unread.count >= end + 4 + length else { break }
-            response.body = String(decoding: unread[(end + 4)..<(end + 4 + length)], as: UTF8.self)
-            unread.removeFirst(end + 4 + length)
-            parsed.append(response)
-        }
-        return parsed
-    }
-
-    private static func endOfHead(_ bytes: [UInt8]) -> Int? {
-        guard bytes.count >= 4 else { return nil }
-        for index in 0...(bytes.count - 4)
-        where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
-            return index
-        }
-        return nil
+        return try reader.all(forHead: head)
     }
 
     /// The front end's events so far, as `received(listener, rule, group)` / `responseWritten(status, bytes,
@@ -259,7 +211,8 @@ final class Connection {
         let groups = [
             TargetGroup(name: "fn", arn: targetGroupARN, functionName: "hello", qualifier: "live"),
             TargetGroup(
-                name: "empty", arn: targetGroupARN.replacingOccurrences(of: "/fn/", with: "/empty/"), functionName: nil),
+                name: "empty", arn: targetGroupARN.replacingOccurrences(of: "/fn/", with: "/empty/"),
+                functionName: nil),
             TargetGroup(
                 name: "blue", arn: targetGroupARN.replacingOccurrences(of: "/fn/", with: "/blue/"),
                 functionName: "blue-fn"),
