@@ -171,7 +171,22 @@ let package = Package(
         ),
         .testTarget(
             name: "EnvironmentsTests",
-            dependencies: ["Environments", "Invocation", "InvocationModel", "AlbatrossTestKit"]
+            dependencies: [
+                "Environments", "Invocation", "InvocationModel", "AlbatrossTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "LoadBalancerTests",
+            dependencies: [
+                "LoadBalancer", "Invocation", "InvocationModel", "Routing", "AlbatrossTLS", "AlbatrossTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "InvocationTests",

@@ -67,20 +67,12 @@ public final class RawHTTPClient {
         let headEnd = try readUntil([13, 10, 13, 10])
         let headText = String(decoding: buffer[..<headEnd], as: UTF8.self)
         buffer.removeFirst(headEnd + 4)
-        var lines = headText.components(separatedBy: "\r\n")
-        let statusLine = lines.removeFirst()
-        let parts = statusLine.split(separator: " ", maxSplits: 2).map(String.init)
-        guard parts.count >= 2, let status = Int(parts[1]) else {
-            throw ClientError(description: "bad status line: \(statusLine)")
+        var response: Response
+        do {
+            response = try HTTPResponseReader.head(headText)
+        } catch {
+            throw ClientError(description: "bad response head: \(headText.debugDescription)")
         }
-        var headers: [(name: String, value: String)] = []
-        for line in lines {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            headers.append(
-                (String(line[..<colon]), String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
-            )
-        }
-        var response = Response(status: status, reason: parts.count > 2 ? parts[2] : "", headers: headers, body: [])
         if forHead { return response }
         if let length = response.header("content-length").flatMap(Int.init) {
             try fill(length)
@@ -120,11 +112,7 @@ public final class RawHTTPClient {
     }
 
     private func find(_ marker: [UInt8]) -> Int? {
-        guard buffer.count >= marker.count else { return nil }
-        for i in 0...(buffer.count - marker.count) where buffer[i] == marker[0] {
-            if Array(buffer[i..<(i + marker.count)]) == marker { return i }
-        }
-        return nil
+        HTTPResponseReader.find(marker, in: buffer)
     }
 
     private func fill(_ count: Int) throws {

@@ -135,6 +135,8 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// INIT's duration, reported with the first invoke; nil once reported, or when INIT was suppressed.
     private var unreportedInitMs: Double?
     private(set) var suppressedInit = false
+    /// The first invoke after a suppressed INIT has been charged with INIT's overrun (later ones are not).
+    private var initOverrunCharged = false
     private var deliveredAt: NIODeadline?
     /// Stop once the current invoke is over (the version was retired).
     private(set) var retiring = false
@@ -151,9 +153,10 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// When INIT must be over (the owner arms the INIT timer for it).
     var initDeadline: NIODeadline { createdAt + limits.initTimeout }
 
-    /// The process exists now. Returns whether it must be stopped at once (a stop raced with the launch).
+    /// The process exists now. Returns whether it must be stopped at once: a stop, or a timeout, came before it.
     mutating func launched() -> Bool {
-        stopRequested
+        if case .stopping = state { return true }
+        return stopRequested
     }
 
     /// `GET /next` arrived.
@@ -173,11 +176,12 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
             // RIE re-renders the outstanding invoke when /next comes before its result (runtime-api.md §1.2).
             return .redeliver(pending)
         case .responded(let queued):
-            if retiring { return .rejectAndStop }
             if let queued {
+                // Also when retiring: it was handed over before, and runs on the version it was resolved to.
                 state = .invoking(queued, requestID: "")
                 return .deliver(queued, initDone: false)
             }
+            if retiring { return .rejectAndStop }
             state = .ready(waiter)
             return .park(becameReady: false, initDone: false)
         case .stopping, .terminated:
@@ -186,18 +190,22 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     }
 
     /// Records the invoke being delivered (when the owner renders `/next`) and returns its deadline: the function
-    /// timeout from now, or, after a suppressed INIT, what is left of it once INIT's overrun is counted.
+    /// timeout from now, or, for the invoke that waited through a suppressed INIT, what is left of it once INIT's
+    /// overrun is counted.
     mutating func delivered(requestID: String, now: NIODeadline) -> NIODeadline {
         if case .invoking(let pending, _) = state {
             state = .invoking(pending, requestID: requestID)
         }
-        deliveredAt = now
-        guard suppressedInit else { return now + limits.invokeTimeout }
-        // INIT overran its limit: the rest of it counts against the first invoke's timeout (runtime-api.md §2.2);
-        // later invokes get the whole timeout again.
-        suppressedInit = false
-        let overrun = now - initDeadline
-        return now + .nanoseconds(max(0, limits.invokeTimeout.nanoseconds - overrun.nanoseconds))
+        guard suppressedInit, !initOverrunCharged else {
+            deliveredAt = now
+            return now + limits.invokeTimeout
+        }
+        // INIT overran its limit and went on under the function timeout (runtime-api.md §2.2): this invoke's
+        // time, and its Duration, count from INIT's deadline; the invokes after it have the whole timeout.
+        initOverrunCharged = true
+        let start = min(now, initDeadline)
+        deliveredAt = start
+        return max(now, start + limits.invokeTimeout)
     }
 
     /// The remaining time of the invoke in flight, in milliseconds (for `Lambda-Runtime-Deadline-Ms`).
@@ -260,7 +268,7 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         if !suppressedInit {
             // Suppressed init: INIT goes on, but now under the function timeout; no Init Duration is reported.
             suppressedInit = true
-            return .suppressInit(deadline: now + limits.invokeTimeout)
+            return .suppressInit(deadline: initDeadline + limits.invokeTimeout)
         }
         state = .stopping(pending: nil, fate: .refuse)
         return .timeout(pending, durationMs: Double(limits.invokeTimeout.nanoseconds) / 1e6)

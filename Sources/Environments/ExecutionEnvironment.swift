@@ -526,3 +526,5 @@ final class ExecutionEnvironment {
 
 @available(*, unavailable)
 extension ExecutionEnvironment: Sendable {}
+
+extension ExecutionEnvironment: RuntimeAPIEnvironment {}

@@ -2,6 +2,25 @@ import InvocationModel
 import NIOCore
 import NIOHTTP1
 
+/// What ``RuntimeAPIHandler`` asks of the environment it serves. ``ExecutionEnvironment`` is the one in the
+/// product; the protocol lets the handler be tested on an `EmbeddedChannel` without a runtime process.
+/// Called on the environment's event loop.
+protocol RuntimeAPIEnvironment: AnyObject {
+    /// `GET /next` arrived on `waiter`'s connection; the environment answers it, now or later, with
+    /// ``RuntimeAPIHandler/deliver(_:deadlineEpochMs:)`` or ``RuntimeAPIHandler/rejectNext()``.
+    func nextRequested(by waiter: RuntimeAPIHandler)
+    /// The connection of a parked `/next` closed.
+    func waiterGone(_ waiter: RuntimeAPIHandler)
+    func post(
+        _ kind: ExecutionEnvironment.Machine.PostKind, requestID: String, body: ByteBuffer, contentType: String?,
+        errorType: String?
+    ) -> RuntimeAPIHandler.PostResult
+    /// A result over ``RuntimeAPIHandler/maximumPostSize`` was posted for `requestID`.
+    func responseTooLarge(requestID: String)
+    /// `POST /init/error`; returns whether it was accepted.
+    func initErrorPosted(body: ByteBuffer, errorType: String?) -> Bool
+}
+
 /// Serves the Lambda Runtime API (runtime-api.md §1) to the runtime of one execution environment.
 ///
 /// Every connection accepted on an environment's private listener belongs to that environment, so identity
@@ -23,7 +42,7 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         case methodNotAllowed
     }
 
-    private let environment: ExecutionEnvironment
+    private let environment: any RuntimeAPIEnvironment
     private var route: Route = .notFound
     private var keepAlive = true
     private var head: HTTPRequestHead?
@@ -33,7 +52,7 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Set while this connection's `/next` is parked.
     private(set) var isParked = false
 
-    init(environment: ExecutionEnvironment) {
+    init(environment: any RuntimeAPIEnvironment) {
         self.environment = environment
     }
 
@@ -91,10 +110,10 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         if rest == "init/error" { return head.method == .POST ? .initError : .methodNotAllowed }
         if rest.hasPrefix("invocation/") {
             let parts = rest.dropFirst("invocation/".count).split(separator: "/", omittingEmptySubsequences: false)
-            if parts.count == 2, !parts[0].isEmpty {
+            if parts.count == 2, !parts[0].isEmpty, parts[1] == "response" || parts[1] == "error" {
                 guard head.method == .POST else { return .methodNotAllowed }
-                if parts[1] == "response" { return .response(requestID: String(parts[0])) }
-                if parts[1] == "error" { return .error(requestID: String(parts[0])) }
+                let requestID = String(parts[0])
+                return parts[1] == "response" ? .response(requestID: requestID) : .error(requestID: requestID)
             }
         }
         return .notFound

@@ -87,7 +87,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             beginRequest()
-            requestID = ""
+            // Drawn before anything else, so that answers the ALB gives itself (413, 400, 405, …) have events too.
+            requestID = events.wants([.received, .responseWritten]) ? RequestID.make(using: &random) : ""
             errorReason = nil
             keepAlive = head.isKeepAlive
             isHead = head.method == .HEAD
@@ -160,8 +161,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
             method: albHead.method, rawPath: rawPath, rawQuery: rawQuery, host: host, headers: albHead.headers,
             sourceAddress: peer?.ipAddress ?? "")
         let (action, priority) = listener.router.matchingRule(facts)
-        let observed = events.wants([.received, .responseWritten])
-        if observed { requestID = RequestID.make(using: &random) }
+        let observed = !requestID.isEmpty
         switch action {
         case .fixedResponse(let fixed):
             if observed { emitReceived(rule: priority, targetGroup: nil) }
@@ -283,6 +283,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
             endRequest()
             return
         }
+        // 204 and 304 have no body (the codec drops their Content-Length): one a function gave them is not sent, or
+        // the client would read it as the start of the next response.
+        let hasBody = response.status != 204 && response.status != 304
         var headers = HTTPHeaders()
         headers.reserveCapacity(response.headers.count + 4)
         headers.add(name: "Server", value: "awselb/2.0")
@@ -290,10 +293,16 @@ final class ALBRequestHandler: ChannelInboundHandler {
         for header in response.headers { headers.add(name: header.name, value: header.value) }
         headers.add(name: "Content-Length", value: String(response.body.readableBytes))
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        let status = HTTPResponseStatus(statusCode: response.status, reasonPhrase: response.reasonPhrase)
+        // NIO keeps its own phrase for the codes it knows; the function's `statusDescription` or the IANA phrase
+        // (`413 Content Too Large`) is what the ALB sends. 204 and 304 keep NIO's status, by which the codec knows
+        // that they have no body.
+        var status = HTTPResponseStatus(statusCode: response.status)
+        if hasBody, status.reasonPhrase != response.reasonPhrase {
+            status = .custom(code: UInt(response.status), reasonPhrase: response.reasonPhrase)
+        }
         context.write(
             wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if !isHead && response.body.readableBytes > 0 {
+        if !isHead && hasBody && response.body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
         let keepAlive = self.keepAlive
@@ -304,7 +313,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     requestID: requestID,
                     detail: .responseWritten(
                         .init(
-                            status: response.status, bytes: isHead ? 0 : response.body.readableBytes,
+                            status: response.status, bytes: isHead || !hasBody ? 0 : response.body.readableBytes,
                             albErrorReason: errorReason))))
         }
         endRequest()
