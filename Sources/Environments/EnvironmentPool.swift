@@ -91,7 +91,7 @@ public final class EnvironmentPool: Sendable {
         let pending = PendingInvocation(request: request, promise: promise)
         switch choice {
         case .closed:
-            promise.fail(InvocationError(.serviceError, "Albatross is shutting down", phase: .shutdown))
+            promise.fail(PoolClosed())
             return promise.futureResult
         case .throttled:
             emitPlaced(request, .throttled(reason: "ConcurrentInvocationLimitExceeded"))
@@ -229,6 +229,10 @@ public final class EnvironmentPool: Sendable {
         return promise.futureResult
     }
 }
+
+/// The pool was retired or shut down before the invoke could be placed: nothing of the function ran, so the
+/// caller may place it again (the invoker does, on the version's current pool, unless it is shutting down).
+public struct PoolClosed: Error, Sendable {}
 
 /// A Sendable reference to an environment that runs every call on the environment's loop.
 struct EnvironmentHandle: Sendable {

@@ -158,6 +158,14 @@ public final class Invoker: InvocationService, Sendable {
     /// Invokes synchronously (RequestResponse). Function errors are outcomes; the future fails only with
     /// ``InvocationError``. Completes on `eventLoop`.
     public func invoke(_ request: Request, on eventLoop: any EventLoop) -> EventLoopFuture<InvocationOutcome> {
+        invoke(request, on: eventLoop, attempt: 0)
+    }
+
+    private func invoke(
+        _ request: Request, on eventLoop: any EventLoop, attempt: Int
+    ) -> EventLoopFuture<
+        InvocationOutcome
+    > {
         if request.payload.readableBytes > Self.maximumPayloadSize {
             return eventLoop.makeFailedFuture(
                 InvocationError(
@@ -193,7 +201,18 @@ public final class Invoker: InvocationService, Sendable {
             invokedFunctionARN: settings.account.functionARN(request.functionName, qualifier: request.qualifier),
             traceHeader: TraceHeader.runtimeHeader(from: request.traceHeader, using: &generator),
             clientContext: request.clientContext, wantsReport: request.wantsReport, receivedAt: request.receivedAt)
-        return pool.invoke(environmentRequest, on: eventLoop)
+        // A catalog change can retire the pool between resolution and placement: nothing ran, so the invoke is
+        // resolved again against the current snapshot (and fails only if the invoker itself is shutting down).
+        return pool.invoke(environmentRequest, on: eventLoop).flatMapError { error in
+            guard error is PoolClosed else { return eventLoop.makeFailedFuture(error) }
+            if attempt < 3, !self.snapshot.load(ordering: .acquiring).closed {
+                var again = request
+                again.requestID = requestID
+                return self.invoke(again, on: eventLoop, attempt: attempt + 1)
+            }
+            return eventLoop.makeFailedFuture(
+                InvocationError(.serviceError, "Albatross is shutting down", phase: .shutdown))
+        }
     }
 
     /// Qualifier → version → pool, against one snapshot.

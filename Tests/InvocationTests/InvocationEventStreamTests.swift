@@ -221,4 +221,38 @@ struct InvocationEventStreamTests {
         }
         try await harness.shutdown()
     }
+
+    @Test func invokesRacingCatalogChangesAreNeverRefused() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let a = try TestFunctions.writeBash(in: dir, name: "a", handler: #"printf '"a"'"#)
+        let b = try TestFunctions.writeBash(in: dir, name: "b", handler: #"printf '"b"'"#)
+        let harness = try InvokerHarness(functions: [Self.function("app", at: a)], dataDirectory: dir.url("data"))
+        let base = harness.invoker.catalog.functions["app"]!.versions["$LATEST"]!
+        let outcomes = try await withThrowingTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var texts: [String] = []
+                    for _ in 0..<50 { texts.append(try await harness.invoke("app").text) }
+                    return texts
+                }
+            }
+            group.addTask {
+                // Flip the code back and forth while the invokes run: every change retires the pool in use.
+                for round in 0..<80 {
+                    var version = base
+                    version.taskRoot = round % 2 == 0 ? b : a
+                    version.configuration.code = .directory(version.taskRoot)
+                    harness.invoker.replaceCatalog(
+                        FunctionCatalog(functions: ["app": .init(versions: ["$LATEST": version])]))
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                return []
+            }
+            return try await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        try await harness.shutdown()
+        #expect(outcomes.count == 400, "every invoke got an outcome, none was refused as shutting down")
+        #expect(outcomes.allSatisfy { $0 == #""a""# || $0 == #""b""# })
+    }
 }
