@@ -13,14 +13,18 @@ public final class EnvironmentPool: Sendable {
     private struct Entry {
         var handle: EnvironmentHandle
         var idleSince: NIODeadline?
+        /// Its runtime is gone and its slot given back; the entry stays until its resources are closed.
+        var released = false
     }
 
     private struct State {
         var environments: [Int: Entry] = [:]
         /// Ids of idle environments, most recently used last.
         var idle: [Int] = []
-        /// Environments counted against the limit (started and not yet terminated).
+        /// Environments counted against the limit (started, runtime not gone yet).
         var count = 0
+        /// Environments not yet terminated (shutdown and retirement wait for 0).
+        var alive = 0
         var nextID = 0
         var closed = false
         var drained: [EventLoopPromise<Void>] = []
@@ -38,7 +42,7 @@ public final class EnvironmentPool: Sendable {
         self.idleTimeout = idleTimeout
     }
 
-    /// How many environments exist, and how many of them are idle.
+    /// How many environments hold a concurrency slot, and how many of them are idle.
     public var counts: (total: Int, idle: Int) {
         state.withLockedValue { ($0.count, $0.idle.count) }
     }
@@ -82,6 +86,7 @@ public final class EnvironmentPool: Sendable {
             }
             if state.count < limit {
                 state.count += 1
+                state.alive += 1
                 state.nextID += 1
                 return .cold(id: state.nextID)
             }
@@ -125,6 +130,7 @@ public final class EnvironmentPool: Sendable {
     private func startEnvironment(id: Int, on loop: any EventLoop, pending: PendingInvocation) {
         let link = EnvironmentPoolLink(
             ready: { [weak self] id in self?.environmentReady(id) },
+            released: { [weak self] id in self?.environmentReleased(id) },
             terminated: { [weak self] id in self?.environmentTerminated(id) })
         let spec = self.spec
         startReaperIfNeeded()
@@ -168,12 +174,24 @@ public final class EnvironmentPool: Sendable {
         retire?.retire()
     }
 
-    private func environmentTerminated(_ id: Int) {
-        let drained = state.withLockedValue { state -> [EventLoopPromise<Void>] in
-            guard state.environments.removeValue(forKey: id) != nil else { return [] }
+    /// The runtime process is gone: its slot is free for the next cold start.
+    private func environmentReleased(_ id: Int) {
+        state.withLockedValue { state in
+            guard var entry = state.environments[id], !entry.released else { return }
+            entry.released = true
+            state.environments[id] = entry
             state.count -= 1
             if let index = state.idle.firstIndex(of: id) { state.idle.remove(at: index) }
-            if state.closed && state.count == 0 {
+        }
+    }
+
+    private func environmentTerminated(_ id: Int) {
+        let drained = state.withLockedValue { state -> [EventLoopPromise<Void>] in
+            guard let entry = state.environments.removeValue(forKey: id) else { return [] }
+            if !entry.released { state.count -= 1 }
+            state.alive -= 1
+            if let index = state.idle.firstIndex(of: id) { state.idle.remove(at: index) }
+            if state.closed && state.alive == 0 {
                 defer { state.drained = [] }
                 return state.drained
             }
@@ -217,7 +235,7 @@ public final class EnvironmentPool: Sendable {
             state.reaper?.cancel()
             state.reaper = nil
             state.idle.removeAll()
-            if state.count == 0 { return nil }
+            if state.alive == 0 { return nil }
             state.drained.append(promise)
             return state.environments.values.map(\.handle)
         }

@@ -19,7 +19,9 @@ struct EnvironmentNotReady: Error {}
 struct EnvironmentPoolLink: Sendable {
     /// The runtime asked for the next event: the environment is free.
     var ready: @Sendable (Int) -> Void
-    /// The environment is gone (process reaped, resources closed).
+    /// The runtime process is gone: the environment no longer holds a concurrency slot.
+    var released: @Sendable (Int) -> Void
+    /// The environment is gone (process reaped, output drained, resources closed).
     var terminated: @Sendable (Int) -> Void
 }
 
@@ -41,6 +43,8 @@ final class ExecutionEnvironment {
     private var serverChannel: (any Channel)?
     private var outputChannel: (any Channel)?
     private var pid: pid_t?
+    /// The runtime's process group (its pid), kept after the runtime exits so that what it left behind is killed.
+    private var processGroup: pid_t?
     private var initTimer: Scheduled<Void>?
     private var invokeTimer: Scheduled<Void>?
     private var killTimer: Scheduled<Void>?
@@ -119,6 +123,7 @@ final class ExecutionEnvironment {
 
     private func launched(_ process: LaunchedProcess) {
         pid = process.pid
+        processGroup = process.pid
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         ProcessLauncher.reap(process.pid) { exit in
@@ -422,6 +427,10 @@ final class ExecutionEnvironment {
     /// Closes the listener and the output pipe once the environment has ended, then tells the pool.
     private func releaseIfEnded() {
         guard machine.releaseResources() else { return }
+        // Whatever the runtime started in its process group (a `sleep 600 &`, a curl waiting in /next) ends with
+        // it, and the concurrency slot is free at once, not after the output pipe is drained.
+        if let processGroup { ProcessLauncher.killGroup(processGroup) }
+        link.released(id)
         cancel(&initTimer)
         cancel(&invokeTimer)
         cancel(&killTimer)

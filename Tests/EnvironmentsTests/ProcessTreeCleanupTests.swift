@@ -1,0 +1,59 @@
+import AlbatrossTestKit
+import Foundation
+import Glibc
+import Invocation
+import InvocationModel
+import LambdaModel
+import Testing
+
+/// What an environment leaves behind when it ends (issue 8, items 8 and 10): nothing of its process group, and
+/// no concurrency slot held while its output drains.
+@Suite(.serialized)
+struct ProcessTreeCleanupTests {
+    static func pid(after marker: String, in lines: [String]) -> Int32? {
+        for line in lines {
+            guard let range = line.range(of: marker) else { continue }
+            return Int32(line[range.upperBound...].prefix { $0.isNumber })
+        }
+        return nil
+    }
+
+    @Test func backgroundChildrenOfARuntimeThatExitsEndWithIt() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // The handler leaves a `sleep 600` in the background, logs its pid, and the runtime exits.
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "leaver", handler: #"sleep 600 & echo "child=$!" >&2; exit 0"#)
+        let harness = try InvokerHarness(
+            functions: [EnvironmentLifecycleTests.function("leaver", at: code)], dataDirectory: dir.url("data"))
+        let outcome = try await harness.invoke("leaver")
+        #expect(outcome.errorType == "Runtime.ExitError")
+        let lines = harness.logLines(functionName: "leaver", streamName: outcome.logStreamName)
+        let child = try #require(Self.pid(after: "child=", in: lines), "\(lines)")
+        let gone = await eventually(seconds: 5) { !ProcessTree.exists(child) }
+        if !gone { kill(child, SIGKILL) }
+        #expect(gone, "the runtime's background child ended with its environment")
+        try await harness.shutdown()
+    }
+
+    @Test func aDeadRuntimeFreesItsConcurrencySlotAtOnce() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // A background child keeps the output pipe open, so the pipe drains only when the platform closes it.
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "single", handler: #"sleep 600 & printf '"pid=%s"' "$$""#)
+        let harness = try InvokerHarness(
+            functions: [EnvironmentLifecycleTests.function("single", at: code, concurrency: 1)],
+            dataDirectory: dir.url("data"))
+        let first = try await harness.invoke("single")
+        let pid = try #require(EnvironmentLifecycleTests.pidOf(first))
+        kill(pid, SIGKILL)
+        #expect(await eventually(seconds: 5) { !ProcessTree.exists(pid) })
+        try await Task.sleep(for: .milliseconds(50))
+        // The replacement starts cold: the dead environment no longer holds the only slot.
+        let replacement = try await harness.invoke("single")
+        #expect(replacement.isColdStart)
+        #expect(EnvironmentLifecycleTests.pidOf(replacement) != pid)
+        try await harness.shutdown()
+    }
+}
