@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // System OpenSSL (3.0 or newer), linked through pkg-config.
@@ -99,11 +100,11 @@ let package = Package(
         .target(
             name: "LoadBalancer",
             dependencies: [
-                "AlbatrossTLS", "ALBEvents", "Routing", "Invocation", "LambdaModel", "Observability",
+                "AlbatrossTLS", "ALBEvents", "Environments", "Invocation", "Observability", "Routing",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -113,23 +114,38 @@ let package = Package(
             dependencies: ["Configuration", "Registry", "Invocation", "LambdaModel"],
             swiftSettings: strictSettings
         ),
+        // The one composition root (configuration → store → invoker → listeners) and its services.
+        .target(
+            name: "AlbatrossApp",
+            dependencies: [
+                "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "LoadBalancer", "Observability",
+                "Registry",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "albatross",
             dependencies: [
-                "Configuration", "Deployment", "Registry", "Routing", "LoadBalancer", "Invocation", "Environments",
-                "Observability", "LambdaModel",
-                "AlbatrossTLS",
+                "AlbatrossApp", "AlbatrossTLS", "Configuration", "Deployment", "Environments", "Invocation",
+                "LambdaModel", "Registry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
         .target(
             name: "AlbatrossTestKit",
             dependencies: [
-                "Configuration", "Deployment", "Registry", "LoadBalancer", "Invocation", "Environments", "LambdaModel",
+                "AlbatrossApp", "Configuration", "Environments", "Invocation", "LambdaModel", "LoadBalancer",
+                "Observability", "Registry",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

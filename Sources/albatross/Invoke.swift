@@ -1,3 +1,4 @@
+import AlbatrossApp
 import ArgumentParser
 import Environments
 import Foundation
@@ -34,11 +35,12 @@ struct Invoke: AsyncParsableCommand {
             ConsoleOutput.error("albatross: \(error)")
             throw ExitCode(1)
         }
-        let runtime: PlatformRuntime
+        let application: AlbatrossApplication
         do {
-            runtime = try PlatformRuntime(configurationPath: config, mirrorLogs: false)
-        } catch let failure as CommandFailure {
-            ConsoleOutput.error("albatross: \(failure)")
+            application = try AlbatrossApplication(
+                configurationPath: config, options: .init(listeners: false, watchesChanges: false))
+        } catch {
+            ConsoleOutput.error("albatross: \(error)")
             throw ExitCode(1)
         }
         let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
@@ -47,11 +49,17 @@ struct Invoke: AsyncParsableCommand {
             wantsReport: log)
         let result: Result<InvocationOutcome, any Error>
         do {
-            result = .success(try await runtime.invoker.invoke(request, on: runtime.group.next()).get())
+            result = try await application.whileRunning {
+                do {
+                    return .success(try await application.invoker.invoke(request, on: application.group.next()).get())
+                } catch {
+                    return .failure(error)
+                }
+            }
         } catch {
-            result = .failure(error)
+            ConsoleOutput.error("albatross: \(error)")
+            throw ExitCode(1)
         }
-        await runtime.shutdown()
         switch result {
         case .success(let outcome):
             FileHandle.standardOutput.write(Data(outcome.payload.readableBytesView))

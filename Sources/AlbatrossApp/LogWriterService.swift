@@ -1,0 +1,21 @@
+import NIOPosix
+import Observability
+import ServiceLifecycle
+
+/// The log writer as a service, so that it stops last: on graceful shutdown (or cancellation) everything enqueued
+/// is written and the writer thread ends. The flush blocks, so it runs on the blocking thread pool.
+struct LogWriterService: Service {
+    let logSink: LogSink
+    let threadPool: NIOThreadPool
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let logSink = self.logSink
+        do {
+            try await threadPool.runIfActive { logSink.shutdown() }
+        } catch {
+            // The pool is stopped only after the group has finished; should it be gone, flush here.
+            logSink.shutdown()
+        }
+    }
+}
