@@ -29,7 +29,7 @@ struct ShutdownTests {
             try process.run()
             var found: Int?
             _ = await ShutdownTests.wait(seconds: 30) {
-                found = self.output.firstMatch(of: #/listening on http://127\.0\.0\.1:(\d+)/#).map { Int($0.1)! }
+                found = self.output.firstMatch(of: #/listening on https?://127\.0\.0\.1:(\d+)/#).map { Int($0.1)! }
                 return found != nil || !self.process.isRunning
             }
             guard let found else {
