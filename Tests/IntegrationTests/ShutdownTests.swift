@@ -96,9 +96,13 @@ struct ShutdownTests {
     func aSignalLetsFiftyRequestsInFlightFinish(signal: Int32) async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let go = dir.url("go")
+        // Each invoke blocks reading one line from a FIFO (no polling, so 50 waiting runtimes cost no CPU that
+        // other tests running meanwhile need); the test writes the lines after the signal.
+        let gate = dir.url("gate")
+        #expect(mkfifo(gate, 0o600) == 0)
         let handler = """
-            while [ ! -e '\(go)' ]; do sleep 0.05; done
+            exec 3<>'\(gate)'
+            read -r _ <&3
             sleep 1
             n=$(printf '%s' "$1" | sed -n 's/.*"path":"\\/r\\/\\([0-9]*\\)".*/\\1/p')
             printf '{"statusCode":200,"body":"done %s"}' "$n"
@@ -123,7 +127,9 @@ struct ShutdownTests {
         #expect(await Self.wait(seconds: 10) { server.output.contains("received \(name), shutting down") })
         // Still waiting for the requests: the server is draining, not gone.
         #expect(server.process.isRunning)
-        _ = FileManager.default.createFile(atPath: go, contents: Data())
+        // Read-write, so that opening never blocks, even if no runtime holds the FIFO open.
+        let writer = FileHandle(fileDescriptor: open(gate, O_RDWR), closeOnDealloc: true)
+        writer.write(Data(String(repeating: "go\n", count: count).utf8))
         let answers = try await responses
         for (index, answer) in answers.enumerated() {
             #expect(answer.status == 200 && answer.text == "done \(index)", "request \(index): \(answer.text)")
