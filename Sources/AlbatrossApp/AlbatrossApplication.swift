@@ -32,7 +32,7 @@ public import ServiceLifecycle
 /// | ``ShutdownSignalService`` (with `handlesSignals`) | waits for SIGINT/SIGTERM | stops listening (last) |
 /// | ``LogWriterService`` | the log writer thread | flushes, stops the thread |
 /// | ``EnvironmentsService`` | – | stops every environment, reaps every process |
-/// | ``CatalogWatcherService`` (with `watchesChanges`) | polls the store every second | stops |
+/// | ``CatalogWatcherService`` (with `watchesChanges` and the store) | polls the store every second | stops |
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates | stops |
 /// | the `services:` given to the initialiser | | |
@@ -43,8 +43,9 @@ public import ServiceLifecycle
 public final class AlbatrossApplication: Sendable {
     public let configuration: AlbatrossConfiguration
     public let options: Options
-    /// The store of versions, aliases and layers, with the configuration's declarations applied.
-    public let registry: Registry
+    /// The store of versions, aliases and layers, with the configuration's declarations applied; nil without
+    /// `options.usesStore`.
+    public let registry: Registry?
     /// `$LATEST` of every configured function, run from its code in place.
     public let latest: [String: FunctionCatalog.Version]
     public let group: MultiThreadedEventLoopGroup
@@ -110,9 +111,17 @@ public final class AlbatrossApplication: Sendable {
         }
         self.latest = latest
         // The store of versions and aliases: the configuration's declarations are applied (idempotently).
-        registry = try Registry(dataDirectory: configuration.dataDirectory, account: configuration.account)
-        try ConfigurationApplier.apply(configuration, to: registry)
-        let catalog = try CatalogBuilder.build(registry: registry, latest: latest)
+        let catalog: FunctionCatalog
+        if options.usesStore {
+            let registry = try Registry(dataDirectory: configuration.dataDirectory, account: configuration.account)
+            try ConfigurationApplier.apply(configuration, to: registry)
+            catalog = try CatalogBuilder.build(registry: registry, latest: latest)
+            self.registry = registry
+        } else {
+            catalog = FunctionCatalog(
+                functions: latest.mapValues { FunctionCatalog.Function(versions: ["$LATEST": $0]) })
+            registry = nil
+        }
         tlsContexts = options.listeners ? try LoadBalancer.makeTLSContexts(for: configuration.listeners) : [:]
         // From here on nothing fails.
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
@@ -166,7 +175,7 @@ public final class AlbatrossApplication: Sendable {
 
     /// The services in start order (graceful shutdown runs in reverse): see the table on the type.
     private static func makeServices(
-        configuration: AlbatrossConfiguration, options: Options, registry: Registry,
+        configuration: AlbatrossConfiguration, options: Options, registry: Registry?,
         latest: [String: FunctionCatalog.Version], group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool,
         logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext], loadBalancer: LoadBalancer?,
         traps: SignalTraps?, trigger: ShutdownTrigger, additional: [any Service]
@@ -177,9 +186,11 @@ public final class AlbatrossApplication: Sendable {
         services.append(LogWriterService(logSink: logSink, threadPool: threadPool))
         services.append(EnvironmentsService(invoker: invoker, group: group))
         if options.watchesChanges {
-            services.append(
-                CatalogWatcherService(
-                    registry: registry, latest: latest, invoker: invoker, threadPool: threadPool, logger: logger))
+            if let registry {
+                services.append(
+                    CatalogWatcherService(
+                        registry: registry, latest: latest, invoker: invoker, threadPool: threadPool, logger: logger))
+            }
             if !tlsContexts.isEmpty {
                 services.append(
                     CertificateWatcherService(

@@ -15,6 +15,10 @@ extension AlbatrossApplication {
         /// Builds the listeners of the configuration (TLS contexts, the load balancer) so that
         /// ``AlbatrossApplication/startListeners()`` can bind them; `invoke` needs none.
         public var listeners = true
+        /// Opens the store in the data directory and applies the configuration to it (versions, aliases, layers),
+        /// as `serve` and `invoke` do. Without it only each function's `$LATEST` runs, from the configuration
+        /// alone: for tests of environments, which need no SQLite.
+        public var usesStore = true
         /// Watches the store for versions and aliases changed by another process (every second), and, with
         /// HTTPS listeners, the certificate files (every ``certificateCheckInterval``).
         public var watchesChanges = true
@@ -29,12 +33,14 @@ extension AlbatrossApplication {
         public var logger: Logger = .silent
 
         public init(
-            mirrorLogs: Bool = false, eventLoopThreads: Int = System.coreCount, listeners: Bool = true,
-            watchesChanges: Bool = true, handlesSignals: Bool = false, idleTimeout: TimeAmount? = nil,
+            mirrorLogs: Bool = false, eventLoopThreads: Int = System.coreCount, usesStore: Bool = true,
+            listeners: Bool = true, watchesChanges: Bool = true, handlesSignals: Bool = false,
+            idleTimeout: TimeAmount? = nil,
             logger: Logger = .silent
         ) {
             self.mirrorLogs = mirrorLogs
             self.eventLoopThreads = eventLoopThreads
+            self.usesStore = usesStore
             self.listeners = listeners
             self.watchesChanges = watchesChanges
             self.handlesSignals = handlesSignals

@@ -10,7 +10,7 @@ public import Observability
 
 /// A real invoker with real environments, event loops and log files in a temporary data directory: the
 /// application `albatross invoke` uses (``AlbatrossApplication`` without listeners), from function
-/// configurations instead of a file.
+/// configurations instead of a file, and without the store (only `$LATEST` runs).
 public final class InvokerHarness: Sendable {
     public let application: AlbatrossApplication
     private let running: Task<Void, any Error>
@@ -22,7 +22,9 @@ public final class InvokerHarness: Sendable {
         configuration.environments.defaultPythonInterpreter = PackagePaths.venvPython
         application = try AlbatrossApplication(
             configuration: configuration,
-            options: .init(eventLoopThreads: 2, listeners: false, watchesChanges: false, idleTimeout: idleTimeout))
+            options: .init(
+                eventLoopThreads: 2, usesStore: false, listeners: false, watchesChanges: false,
+                idleTimeout: idleTimeout))
         running = Task { [application] in try await application.run() }
     }
 

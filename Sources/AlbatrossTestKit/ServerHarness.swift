@@ -7,17 +7,18 @@ public import Observability
 public import Registry
 
 /// The whole front end in-process, from a YAML configuration, on free ports: the application `albatross serve`
-/// runs (``AlbatrossApplication``), with its services running, without signal handling.
+/// runs (``AlbatrossApplication``), with its services running, without signal handling and, unless asked for,
+/// without the watchers (tests that change the store or certificates while serving run the real binary).
 public final class ServerHarness: Sendable {
     public let application: AlbatrossApplication
     public let listeners: [LoadBalancer.BoundListener]
     private let running: Task<Void, any Error>
 
     /// Parses `yaml` (relative paths against `baseDirectory`), prepares code and starts every listener.
-    public init(yaml: String, baseDirectory: String) async throws {
+    public init(yaml: String, baseDirectory: String, watchesChanges: Bool = false) async throws {
         application = try AlbatrossApplication(
             yaml: yaml, baseDirectory: baseDirectory, file: "\(baseDirectory)/test.yaml",
-            options: .init(eventLoopThreads: 2))
+            options: .init(eventLoopThreads: 2, watchesChanges: watchesChanges))
         do {
             listeners = try await application.startListeners()
         } catch {
@@ -34,7 +35,7 @@ public final class ServerHarness: Sendable {
     public var logSink: LogSink { application.logSink }
     public var invoker: Invoker { application.invoker }
     public var loadBalancer: LoadBalancer { application.loadBalancer! }
-    public var registry: Registry { application.registry }
+    public var registry: Registry { application.registry! }
 
     public var port: Int { listeners[0].port }
 
