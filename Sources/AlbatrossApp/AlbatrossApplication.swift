@@ -17,9 +17,9 @@ public import ServiceLifecycle
 /// shutdown order exist once.
 ///
 /// Building it (``init(configuration:options:services:)``) does every check that can fail before it starts a
-/// thread, and throws the error of the part at fault as it is (`ConfigurationError`, `RegistryError`,
-/// `LoadBalancerError`, ``AlbatrossApplicationError``; each describes itself with file, key or listener): configuration, data directory, `$LATEST` task roots, the store (configuration applied), the catalog,
-/// TLS contexts. Then it makes the event loops, the blocking thread pool, the log sink, the invoker, the load
+/// thread: configuration, data directory, `$LATEST` task roots, the store (configuration applied), the catalog,
+/// TLS contexts. It throws the error of the part at fault as it is (`ConfigurationError`, `RegistryError`,
+/// `LoadBalancerError`, ``AlbatrossApplicationError``), each naming the file, key or listener. Then it makes the event loops, the blocking thread pool, the log sink, the invoker, the load
 /// balancer and the services. ``startListeners()`` binds the listeners; ``run()`` runs every service in one
 /// `ServiceGroup` until a graceful shutdown is requested (a signal, or ``requestShutdown()``), then stops the
 /// threads. Always call ``run()``, even when ``startListeners()`` failed: it is what stops the log writer and the
