@@ -94,6 +94,11 @@ struct ShutdownTests {
         return condition()
     }
 
+    /// The size of a file (0 when missing).
+    static func size(of path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+
     /// Whether any process is left in the process group `pgid` (each runtime leads its own group).
     static func groupIsGone(_ pgid: Int32) -> Bool {
         kill(-pgid, 0) == -1 && errno == ESRCH
@@ -124,6 +129,7 @@ struct ShutdownTests {
         let gate = dir.url("gate")
         #expect(mkfifo(gate, 0o600) == 0)
         let handler = """
+            printf x >> '\(dir.url("ready"))'
             exec 3<>'\(gate)'
             read -r _ <&3
             sleep 1
@@ -147,10 +153,8 @@ struct ShutdownTests {
             clients.append(try Curl(arguments, in: dir, name: "wave\(wave)"))
             try await Task.sleep(for: .milliseconds(300))
         }
-        // The signal only once every request is running in its environment (its START line is in the log).
-        let running = await Self.wait(seconds: 60) {
-            ServeCommandTests.startLines(in: dir.url("data/aws/lambda/fn")) >= count
-        }
+        // The signal only once every request is running in its function (each wrote one byte to `ready`).
+        let running = await Self.wait(seconds: 60) { Self.size(of: dir.url("ready")) >= count }
         #expect(running, "\(count) requests in flight")
         let runtimes = ProcessTree.children(of: server.pid)
         #expect(runtimes.count == count, "one runtime per request in flight")
