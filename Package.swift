@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // System OpenSSL (3.0 or newer), linked through pkg-config.
@@ -120,9 +121,9 @@ let package = Package(
             dependencies: [
                 "AlbatrossTLS", "ALBEvents", "Routing", "InvocationModel", "LambdaModel",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -132,23 +133,37 @@ let package = Package(
             dependencies: ["Configuration", "Registry", "Invocation", "LambdaModel"],
             swiftSettings: strictSettings
         ),
+        // The one composition root (configuration → store → invoker → listeners) and its services.
+        .target(
+            name: "AlbatrossApp",
+            dependencies: [
+                "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel", "LambdaModel",
+                "LoadBalancer", "Observability", "Registry", "Routing",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "albatross",
             dependencies: [
-                "Configuration", "Deployment", "Registry", "Routing", "LoadBalancer", "Invocation", "InvocationModel",
-                "Observability", "LambdaModel", "AlbatrossTLS",
+                "AlbatrossApp", "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel",
+                "LambdaModel", "Registry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
         .target(
             name: "AlbatrossTestKit",
             dependencies: [
-                "Configuration", "Deployment", "Registry", "LoadBalancer", "Invocation", "InvocationModel",
-                "Environments", "LambdaModel", "Observability",
+                "AlbatrossApp", "Configuration", "Invocation", "InvocationModel", "LambdaModel", "LoadBalancer",
+                "Observability", "Registry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -1,3 +1,5 @@
+public import AlbatrossApp
+import Configuration
 import Foundation
 public import Invocation
 public import InvocationModel
@@ -6,34 +8,32 @@ public import NIOCore
 public import NIOPosix
 public import Observability
 
-/// A real invoker with real environments, event loops and log files in a temporary data directory.
+/// A real invoker with real environments, event loops and log files in a temporary data directory: the
+/// application `albatross invoke` uses (``AlbatrossApplication`` without listeners), from function
+/// configurations instead of a file, and without the store (only `$LATEST` runs).
 public final class InvokerHarness: Sendable {
-    public let group: MultiThreadedEventLoopGroup
-    public let threadPool: NIOThreadPool
-    public let logSink: LogSink
-    public let events: InvocationEventBus
-    public let invoker: Invoker
-    public let dataDirectory: String
+    public let application: AlbatrossApplication
+    private let running: Task<Void, any Error>
 
     public init(
         functions: [FunctionConfiguration], dataDirectory: String, idleTimeout: TimeAmount = .minutes(10)
     ) throws {
-        self.dataDirectory = dataDirectory
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        threadPool = NIOThreadPool(numberOfThreads: 2)
-        threadPool.start()
-        logSink = LogSink(dataDirectory: dataDirectory)
-        events = InvocationEventBus()
-        logSink.attach(to: events)
-        var roots: [String: String] = [:]
-        for function in functions {
-            roots[function.name] = try CodePreparer.taskRoot(for: function, dataDirectory: dataDirectory)
-        }
-        invoker = Invoker(
-            functions: functions, taskRoots: roots,
-            settings: InvokerSettings(idleTimeout: idleTimeout, defaultPythonInterpreter: PackagePaths.venvPython),
-            group: group, threadPool: threadPool, events: events)
+        var configuration = AlbatrossConfiguration(dataDirectory: dataDirectory, functions: functions)
+        configuration.environments.defaultPythonInterpreter = PackagePaths.venvPython
+        application = try AlbatrossApplication(
+            configuration: configuration,
+            options: .init(
+                eventLoopThreads: 2, usesStore: false, listeners: false, watchesChanges: false,
+                idleTimeout: idleTimeout))
+        running = Task { [application] in try await application.run() }
     }
+
+    public var group: MultiThreadedEventLoopGroup { application.group }
+    public var threadPool: NIOThreadPool { application.threadPool }
+    public var logSink: LogSink { application.logSink }
+    public var events: InvocationEventBus { application.events }
+    public var invoker: Invoker { application.invoker }
+    public var dataDirectory: String { application.configuration.dataDirectory }
 
     /// Invokes and waits.
     public func invoke(
@@ -41,24 +41,15 @@ public final class InvokerHarness: Sendable {
     ) async throws
         -> InvocationOutcome
     {
-        var outcome = try await invoker.invoke(
-            Invoker.Request(functionName: name, payload: ByteBuffer(string: payload), wantsReport: wantsReport),
-            on: group.next()
-        ).get()
-        if wantsReport {
-            await logSink.flushed()
-            outcome.reportLine = logSink.reportLine(requestID: outcome.requestID)
-        }
-        return outcome
+        try await application.invoke(
+            InvokeRequest(functionName: name, payload: ByteBuffer(string: payload), wantsReport: wantsReport))
     }
 
-    /// Stops every environment, waits for the processes to be reaped, flushes logs, stops threads.
+    /// Stops every environment, waits for the processes to be reaped, flushes logs, stops threads (the
+    /// application's graceful shutdown).
     public func shutdown() async throws {
-        try await invoker.shutdown(on: group.next()).get()
-        logSink.shutdown()
-        events.shutdown()
-        try await threadPool.shutdownGracefully()
-        try await group.shutdownGracefully()
+        await application.requestShutdown()
+        try await running.value
     }
 
     /// The lines of a log stream file (timestamps stripped).

@@ -9,7 +9,7 @@ public import Routing
 
 /// The ALB front end: one server channel per listener, each connection answered by ``ALBRequestHandler``.
 ///
-/// Shutdown is in three steps so that `serve` can drain gracefully: ``stopAccepting()`` closes the listening
+/// Shutdown is in three steps so that the application can drain gracefully: ``stopAccepting()`` closes the listening
 /// sockets, ``drain(timeout:)`` waits for requests in flight, ``closeConnections()`` closes what is left.
 public final class LoadBalancer: Sendable {
     /// A listener that is accepting connections.
@@ -141,14 +141,24 @@ public final class LoadBalancer: Sendable {
     }
 
     /// Waits until no request is in flight, or `timeout` passes. Returns whether everything finished.
+    ///
+    /// Woken by the request that brings the count to zero (no polling); cancelling the calling task ends the wait
+    /// early and returns false.
     public func drain(timeout: Duration) async -> Bool {
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while inFlight.current > 0 {
-            if clock.now >= deadline { return false }
-            try? await Task.sleep(for: .milliseconds(20))
+        let inFlight = self.inFlight
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                await inFlight.waitUntilIdle()
+                return inFlight.current == 0
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return inFlight.current == 0
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
-        return true
     }
 
     /// Closes every client connection.

@@ -1,3 +1,4 @@
+import AlbatrossApp
 import AlbatrossTLS
 import ArgumentParser
 

@@ -1,10 +1,9 @@
+import AlbatrossApp
 import ArgumentParser
 import Foundation
 import Invocation
 import InvocationModel
 import NIOCore
-import NIOPosix
-import Observability
 
 /// `albatross invoke`: one synchronous invoke through the same Invoker the load balancer uses.
 struct Invoke: AsyncParsableCommand {
@@ -36,29 +35,31 @@ struct Invoke: AsyncParsableCommand {
             ConsoleOutput.error("albatross: \(error)")
             throw ExitCode(1)
         }
-        let runtime: PlatformRuntime
+        let application: AlbatrossApplication
         do {
-            runtime = try PlatformRuntime(configurationPath: config, mirrorLogs: false)
-        } catch let failure as CommandFailure {
-            ConsoleOutput.error("albatross: \(failure)")
+            application = try AlbatrossApplication(
+                configurationPath: config, options: .init(listeners: false, watchesChanges: false))
+        } catch {
+            ConsoleOutput.error("albatross: \(error)")
             throw ExitCode(1)
         }
         let parts = name.split(separator: ":", maxSplits: 1).map(String.init)
         let request = Invoker.Request(
             functionName: parts[0], qualifier: parts.count > 1 ? parts[1] : nil, payload: ByteBuffer(bytes: event),
             wantsReport: log)
-        var result: Result<InvocationOutcome, any Error>
+        let result: Result<InvocationOutcome, any Error>
         do {
-            result = .success(try await runtime.invoker.invoke(request, on: runtime.group.next()).get())
+            result = try await application.whileRunning {
+                do {
+                    return .success(try await application.invoke(request))
+                } catch {
+                    return .failure(error)
+                }
+            }
         } catch {
-            result = .failure(error)
+            ConsoleOutput.error("albatross: \(error)")
+            throw ExitCode(1)
         }
-        if log, case .success(var outcome) = result {
-            await runtime.logSink.flushed()
-            outcome.reportLine = runtime.logSink.reportLine(requestID: outcome.requestID)
-            result = .success(outcome)
-        }
-        await runtime.shutdown()
         switch result {
         case .success(let outcome):
             FileHandle.standardOutput.write(Data(outcome.payload.readableBytesView))

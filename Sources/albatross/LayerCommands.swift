@@ -1,3 +1,4 @@
+import AlbatrossApp
 import ArgumentParser
 import Foundation
 import LambdaModel
