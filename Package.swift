@@ -170,11 +170,14 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        .testTarget(name: "ALBEventsTests", dependencies: ["ALBEvents"]),
+        .testTarget(
+            name: "ALBEventsTests", dependencies: ["ALBEvents", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "CodeStoreTests", dependencies: ["CodeStore", "AlbatrossTestKit"]),
-        .testTarget(name: "RoutingTests", dependencies: ["Routing"]),
-        .testTarget(name: "RegistryTests", dependencies: ["Registry", "AlbatrossTestKit"]),
-        .testTarget(name: "ConfigurationTests", dependencies: ["Configuration", "AlbatrossTestKit"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "LambdaModel"]),
+        .testTarget(
+            name: "RegistryTests", dependencies: ["Registry", "CodeStore", "LambdaModel", "AlbatrossTestKit"]),
+        .testTarget(
+            name: "ConfigurationTests", dependencies: ["Configuration", "LambdaModel", "Routing", "AlbatrossTestKit"]),
         .testTarget(
             name: "AlbatrossTLSTests",
             dependencies: [
@@ -187,7 +190,7 @@ let package = Package(
         .testTarget(
             name: "EnvironmentsTests",
             dependencies: [
-                "Environments", "Invocation", "InvocationModel", "AlbatrossTestKit",
+                "Environments", "Invocation", "InvocationModel", "LambdaModel", "AlbatrossTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -219,7 +222,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AlbatrossTestKit", "LoadBalancer", "Configuration", "Invocation", "AlbatrossTLS"]
+            dependencies: ["AlbatrossTestKit", "Configuration", "AlbatrossTLS", "LambdaModel", "Registry"]
         ),
     ],
     swiftLanguageModes: [.v6]
