@@ -220,7 +220,8 @@ struct ConfigurationParser {
             case "access_logs.s3.enabled":
                 attributes.accessLogsEnabled = try value.bool()
             case "access_logs.s3.bucket":
-                attributes.accessLogsDirectory = FilePaths.absolute(try value.nonEmptyString(), relativeTo: baseDirectory)
+                attributes.accessLogsDirectory = FilePaths.absolute(
+                    try value.nonEmptyString(), relativeTo: baseDirectory)
             case "access_logs.s3.prefix":
                 let prefix = try value.string()
                 // AWS refuses a prefix containing AWSLogs (it adds that itself); empty, `.` or `..` segments would
@@ -229,7 +230,8 @@ struct ConfigurationParser {
                 let badSegment = segments.contains { $0.isEmpty || $0 == "." || $0 == ".." }
                 if prefix.contains("AWSLogs") || (!prefix.isEmpty && badSegment) {
                     throw value.error(
-                        "access_logs.s3.prefix \"\(prefix)\" must not contain \"AWSLogs\" or empty, \".\" or \"..\" segments")
+                        "access_logs.s3.prefix \"\(prefix)\" must not contain \"AWSLogs\" or empty, \".\" or \"..\" segments"
+                    )
                 }
                 attributes.accessLogsPrefix = prefix.isEmpty ? nil : prefix
             default:

@@ -67,14 +67,14 @@ struct AccessLogTests {
             FrontEndTests.yaml(
                 functions: FrontEndTests.cannedFunctionYAML, targetGroups: "  - {name: canned-tg, function: canned}",
                 rules: rules)
-            + """
+                + """
 
-            loadBalancer:
-              attributes:
-                access_logs.s3.enabled: true
-                access_logs.s3.bucket: ./alb-logs
-                access_logs.s3.prefix: dev
-            """
+                loadBalancer:
+                  attributes:
+                    access_logs.s3.enabled: true
+                    access_logs.s3.bucket: ./alb-logs
+                    access_logs.s3.prefix: dev
+                """
         let server = try await ServerHarness(yaml: yaml, baseDirectory: dir.path)
         let attributes = server.configuration.loadBalancerAttributes
         #expect(attributes.accessLogsEnabled)
@@ -198,5 +198,34 @@ struct AccessLogTests {
             }
         }
         #expect(f[4][12] == "\"POST http://localhost:\(port)/r/ok HTTP/1.1\"")
+    }
+
+    @Test func httpsLinesCarryTheProtocolCipherAndServerName() async throws {
+        let setup = try await HTTPSListenerTests.start()
+        defer { setup.dir.remove() }
+        let logs = setup.dir.url("alb-logs")
+        let writer = ALBAccessLogWriter(settings: ALBAccessLogSettings(directory: logs))
+        writer.attach(to: setup.server.events)
+        let url = "https://localhost:\(setup.port)/hello?x=1"
+        let tls12 = try HTTPSListenerTests.run(
+            ["curl", "-sS", "--cacert", setup.caPath, "--tls-max", "1.2", "-A", "curl test", url])
+        let tls13 = try HTTPSListenerTests.run(["curl", "-sS", "--cacert", setup.caPath, "--tlsv1.3", url])
+        await writer.flushed()
+        await setup.server.shutdown()
+        writer.shutdown()
+        #expect(tls12.0 == 0 && tls13.0 == 0, "\(tls12.2) \(tls13.2)")
+        let lines = try writer.files.flatMap { try ALBAccessLogWriter.readLines(of: $0) }
+        try #require(lines.count == 2)
+        let (first, second) = (Self.fields(lines[0]), Self.fields(lines[1]))
+        #expect(first.count == 33 && second.count == 33)
+        #expect(first[0] == "https" && second[0] == "https")
+        #expect(first[8] == "200" && first[9] == "200")
+        #expect(first[12] == "\"GET https://localhost:\(setup.port)/hello?x=1 HTTP/1.1\"")
+        #expect(first[13] == #""curl test""#)
+        #expect(first[15] == "TLSv1.2" && second[15] == "TLSv1.3")
+        #expect(first[14].contains("-") && first[14] != "-", "an OpenSSL TLS 1.2 cipher name: \(first[14])")
+        #expect(second[14].hasPrefix("TLS_"), "\(second[14])")
+        #expect(first[18] == #""localhost""# && first[19] == #""-""#)
+        #expect(first[29] != second[29], "two connections")
     }
 }

@@ -203,7 +203,8 @@ struct ALBAccessLogWriterTests {
             requestCreationEpochMicroseconds: epochSeconds * 1_000_000 + micros, receivedAt: t0,
             connectionTraceID: "TID_0")
         return InvocationEvent(
-            at: t0, requestID: "r", detail: .responseWritten(.init(status: 200, bytes: 0, albErrorReason: nil, request: request)))
+            at: t0, requestID: "r",
+            detail: .responseWritten(.init(status: 200, bytes: 0, albErrorReason: nil, request: request)))
     }
 
     static func temporaryDirectory() throws -> String {
@@ -217,7 +218,8 @@ struct ALBAccessLogWriterTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let writer = ALBAccessLogWriter(
             settings: ALBAccessLogSettings(
-                directory: dir, prefix: "team/alb", account: AccountContext(region: "eu-west-1", accountID: "111122223333"),
+                directory: dir, prefix: "team/alb",
+                account: AccountContext(region: "eu-west-1", accountID: "111122223333"),
                 loadBalancerName: "albatross-dev", nodeAddress: "127.0.0.1"))
         // 2026-03-14T09:24:59Z is 1_773_480_299.
         writer.receive([Self.event(epochSeconds: 1_773_480_299, micros: 999_999, path: "/a")])
@@ -234,7 +236,8 @@ struct ALBAccessLogWriterTests {
         let ends = ["2026/03/14/", "2026/03/14/", "2026/03/14/", "2026/03/15/"]
         let stamps = ["20260314T0925Z", "20260314T0930Z", "20260314T0935Z", "20260315T0000Z"]
         for (index, file) in files.enumerated() {
-            let prefix = "\(folder)/\(ends[index])111122223333_elasticloadbalancing_eu-west-1_\(lb)_\(stamps[index])_127.0.0.1_"
+            let prefix =
+                "\(folder)/\(ends[index])111122223333_elasticloadbalancing_eu-west-1_\(lb)_\(stamps[index])_127.0.0.1_"
             #expect(file.hasPrefix(prefix), "\(file)")
             let random = file.dropFirst(prefix.count).dropLast(".log.gz".count)
             #expect(file.hasSuffix(".log.gz") && random.count == 8, "\(file)")
