@@ -88,7 +88,7 @@ let package = Package(
         .target(
             name: "Observability",
             dependencies: [
-                "LambdaModel", "InvocationModel",
+                "LambdaModel", "InvocationModel", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
@@ -215,14 +215,21 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LambdaModelTests", dependencies: ["LambdaModel"]),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "InvocationModel", "LambdaModel"]),
+        .testTarget(
+            name: "ObservabilityTests",
+            dependencies: [
+                "Observability", "InvocationModel", "LambdaModel", .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "DeploymentTests",
             dependencies: ["Deployment", "Configuration", "Registry", "Invocation", "LambdaModel", "AlbatrossTestKit"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AlbatrossTestKit", "Configuration", "AlbatrossTLS", "LambdaModel", "Registry"]
+            dependencies: [
+                "AlbatrossTestKit", "Configuration", "AlbatrossTLS", "LambdaModel", "Registry", "Observability",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

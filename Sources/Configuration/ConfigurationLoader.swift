@@ -186,7 +186,8 @@ struct ConfigurationParser {
         "routing.http.xff_header_processing.mode", "routing.http.xff_client_port.enabled",
         "routing.http.preserve_host_header.enabled", "routing.http.drop_invalid_header_fields.enabled",
         "routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "idle_timeout.timeout_seconds",
-        "albatross.multi_value_header_order", "albatross.executed_version_header",
+        "albatross.multi_value_header_order", "albatross.executed_version_header", "access_logs.s3.enabled",
+        "access_logs.s3.bucket", "access_logs.s3.prefix",
     ]
 
     func parseAttributes(_ node: ConfigNode) throws(ConfigurationError) -> LoadBalancerAttributes {
@@ -216,9 +217,29 @@ struct ConfigurationParser {
             case "albatross.multi_value_header_order":
                 attributes.multiValueHeaderOrder = .init(
                     rawValue: try value.choice(["preserve", "reverse", "shuffle"]))!
+            case "access_logs.s3.enabled":
+                attributes.accessLogsEnabled = try value.bool()
+            case "access_logs.s3.bucket":
+                attributes.accessLogsDirectory = FilePaths.absolute(
+                    try value.nonEmptyString(), relativeTo: baseDirectory)
+            case "access_logs.s3.prefix":
+                let prefix = try value.string()
+                // AWS refuses a prefix containing AWSLogs (it adds that itself); empty, `.` or `..` segments would
+                // leave the directory.
+                let segments = prefix.split(separator: "/", omittingEmptySubsequences: false)
+                let badSegment = segments.contains { $0.isEmpty || $0 == "." || $0 == ".." }
+                if prefix.contains("AWSLogs") || (!prefix.isEmpty && badSegment) {
+                    throw value.error(
+                        "access_logs.s3.prefix \"\(prefix)\" must not contain \"AWSLogs\" or empty, \".\" or \"..\" segments"
+                    )
+                }
+                attributes.accessLogsPrefix = prefix.isEmpty ? nil : prefix
             default:
                 break
             }
+        }
+        if attributes.accessLogsEnabled, attributes.accessLogsDirectory == nil {
+            throw node.error("access_logs.s3.enabled is true but access_logs.s3.bucket (a local directory) is not set")
         }
         return attributes
     }

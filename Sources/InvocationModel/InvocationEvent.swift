@@ -241,11 +241,15 @@ public struct InvocationEvent: Sendable {
         public var bytes: Int
         /// The ALB's `error_reason` (alb-lambda.md §3): `LambdaUnhandled`, `LambdaThrottling`, …; nil on success.
         public var albErrorReason: String?
+        /// What an access-log line needs beyond the above (``FrontEndRequest``); the front end fills it whenever
+        /// it emits this event.
+        public var request: FrontEndRequest?
 
-        public init(status: Int, bytes: Int, albErrorReason: String?) {
+        public init(status: Int, bytes: Int, albErrorReason: String?, request: FrontEndRequest? = nil) {
             self.status = status
             self.bytes = bytes
             self.albErrorReason = albErrorReason
+            self.request = request
         }
     }
 

@@ -22,7 +22,7 @@ public struct AccountContext: Sendable, Hashable {
     }
 
     /// 16 hex digits of FNV-1a 64 over the name: stable, not secret.
-    static func stableHex(_ text: String) -> String {
+    public static func stableHex(_ text: String) -> String {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in text.utf8 {
             hash ^= UInt64(byte)

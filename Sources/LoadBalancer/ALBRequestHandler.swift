@@ -44,6 +44,11 @@ final class ALBRequestHandler: ChannelInboundHandler {
     private var requestID = ""
     /// The ALB's `error_reason` for the answer being written (alb-lambda.md §3); nil on success.
     private var errorReason: String?
+    /// The access-log facts of the request being answered, when `responseWritten` events are wanted (nil
+    /// otherwise: nothing below is computed then).
+    private var access: FrontEndRequest?
+    /// This connection's `conn_trace_id`, drawn with its first observed request.
+    private var connectionTraceID: String?
     private let now: @Sendable () -> Int
 
     /// - Parameters:
@@ -90,6 +95,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
             // Drawn before anything else, so that answers the ALB gives itself (413, 400, 405, …) have events too.
             requestID = events.wants([.received, .responseWritten]) ? RequestID.make(using: &random) : ""
             errorReason = nil
+            access = events.wants(.responseWritten) ? makeAccess(context: context, head: head) : nil
             keepAlive = head.isKeepAlive
             isHead = head.method == .HEAD
             body = nil
@@ -106,6 +112,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     head.headers.contains(name: "transfer-encoding")
                     || (head.headers.first(name: "content-length").flatMap(Int.init) ?? 0) > 0
                 errorReason = rejection.reason == "-" ? nil : rejection.reason
+                if access != nil, rejection.reason == "LambdaRequestTooLarge" {
+                    noteRouteOfRefusedBody(context: context, head: head, albHead: albHead)
+                }
                 writeErrorPage(context: context, status: rejection.status, close: bodyFollows)
                 return
             }
@@ -116,12 +125,14 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
             }
         case .body(var chunk):
-            guard case .receiving = state else { return }
+            guard case .receiving(let head, let albHead) = state else { return }
+            access?.receivedBytes += chunk.readableBytes
             let size = (body?.readableBytes ?? 0) + chunk.readableBytes
             if size > ALBEventOptions.defaultMaximumRequestBodySize {
                 state = .discarding
                 body = nil
                 errorReason = "LambdaRequestTooLarge"
+                if access != nil { noteRouteOfRefusedBody(context: context, head: head, albHead: albHead) }
                 writeErrorPage(context: context, status: 413, close: true)
                 return
             }
@@ -148,22 +159,31 @@ final class ALBRequestHandler: ChannelInboundHandler {
 
     // MARK: routing
 
-    private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, albHead: ALBRequestHead) {
-        // The rules see the path the event carries: an absolute-form target loses its scheme and authority.
+    /// What the rules see: the path the event carries (an absolute-form target loses its scheme and authority).
+    private func requestFacts(
+        head: HTTPRequestHead, albHead: ALBRequestHead, peer: SocketAddress?
+    ) -> (facts: RequestFacts, rawPath: String, rawQuery: String?) {
         let uri = ALBRequestHead.originForm(of: head.uri)
         let queryStart = uri.firstIndex(of: "?")
         let pathPart = queryStart.map { uri[..<$0] } ?? uri
         let rawPath = pathPart.isEmpty ? "/" : String(pathPart)
         let rawQuery = queryStart.map { String(uri[uri.index(after: $0)...]) }
+        let facts = RequestFacts(
+            method: albHead.method, rawPath: rawPath, rawQuery: rawQuery, host: head.headers.first(name: "host"),
+            headers: albHead.headers, sourceAddress: peer?.ipAddress ?? "")
+        return (facts, rawPath, rawQuery)
+    }
+
+    private func handle(context: ChannelHandlerContext, head: HTTPRequestHead, albHead: ALBRequestHead) {
         let host = head.headers.first(name: "host")
         let peer = context.channel.remoteAddress
-        let facts = RequestFacts(
-            method: albHead.method, rawPath: rawPath, rawQuery: rawQuery, host: host, headers: albHead.headers,
-            sourceAddress: peer?.ipAddress ?? "")
+        let (facts, rawPath, rawQuery) = requestFacts(head: head, albHead: albHead, peer: peer)
         let (action, priority) = listener.router.matchingRule(facts)
         let observed = !requestID.isEmpty
+        access?.matchedRulePriority = priority ?? 0
         switch action {
         case .fixedResponse(let fixed):
+            access?.actionsExecuted = ["fixed-response"]
             if observed { emitReceived(rule: priority, targetGroup: nil) }
             var headers: [(name: String, value: String)] = []
             if let contentType = fixed.contentType { headers.append(("Content-Type", contentType)) }
@@ -182,6 +202,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
             let rendered = ListenerRouter.renderRedirect(
                 redirect, protocol: listener.configuration.protocol, host: hostName, port: listener.port,
                 path: rawPath, query: rawQuery)
+            access?.actionsExecuted = ["redirect"]
+            access?.redirectURL = rendered.location
             write(
                 context: context,
                 response: ALBResponse(
@@ -191,6 +213,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
         case .forward(let forward):
             let name = ListenerRouter.selectTargetGroup(forward, random: &random)
             if observed { emitReceived(rule: priority, targetGroup: name) }
+            access?.actionsExecuted = ["forward"]
+            access?.targetGroupARN = listener.targetGroups[name]?.targetGroup.arn
             guard let target = listener.targetGroups[name], target.targetGroup.functionName != nil else {
                 // No registered target.
                 errorReason = nil
@@ -221,6 +245,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
             return
         }
         body = nil
+        access?.traceID = traceHeader
         let group = target.targetGroup
         let request = InvokeRequest(
             functionName: group.functionName ?? "", qualifier: group.qualifier, payload: event,
@@ -229,7 +254,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
         let versionHeader = listener.attributes.executedVersionHeader
         let multiValue = group.multiValueHeaders
         let order = listener.multiValueOrder
+        access?.dispatchedAt = .now()
         invoker.invoke(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
+            self.access?.targetRespondedAt = .now()
             switch result {
             case .success(let outcome):
                 guard outcome.functionError == nil else {
@@ -243,6 +270,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
                         outcome.payload, multiValueHeaders: multiValue, order: order, random: &self.random,
                         allocator: context.channel.allocator)
                     if let versionHeader { response.headers.append((versionHeader, outcome.executedVersion)) }
+                    self.access?.targetStatusCode = response.status
                     self.write(context: context, response: response)
                 } catch let rejection as ALBRejection {
                     // LambdaInvalidResponse, LambdaResponseTooLarge.
@@ -308,18 +336,78 @@ final class ALBRequestHandler: ChannelInboundHandler {
         let keepAlive = self.keepAlive
         if case .responding = state { state = .idle }
         if !requestID.isEmpty, events.wants(.responseWritten) {
+            let bodyBytes = isHead || !hasBody ? 0 : response.body.readableBytes
+            if access != nil {
+                access!.sentBytes = Self.headSize(status: status, headers: headers) + bodyBytes
+            }
             events.emit(
                 InvocationEvent(
                     requestID: requestID,
                     detail: .responseWritten(
                         .init(
-                            status: response.status, bytes: isHead || !hasBody ? 0 : response.body.readableBytes,
-                            albErrorReason: errorReason))))
+                            status: response.status, bytes: bodyBytes, albErrorReason: errorReason,
+                            request: access))))
         }
+        access = nil
         endRequest()
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             if !keepAlive { context.close(promise: nil) }
         }
+    }
+
+    // MARK: access-log facts (only when `responseWritten` is wanted)
+
+    private func makeAccess(context: ChannelHandlerContext, head: HTTPRequestHead) -> FrontEndRequest {
+        let peer = context.channel.remoteAddress
+        let isHTTPS = listener.configuration.protocol == .https
+        let scheme = isHTTPS ? "https" : "http"
+        let host =
+            head.headers.first(name: "host").map { String(ListenerRouter.hostName(fromHostHeader: $0)) }
+            ?? (context.channel.localAddress?.ipAddress ?? "localhost")
+        let requestLine =
+            "\(head.method.rawValue) \(scheme)://\(host):\(listener.port)\(ALBRequestHead.originForm(of: head.uri)) "
+            + "HTTP/\(head.version.major).\(head.version.minor)"
+        // The head as it came in: request line, `name: value` lines, the blank line.
+        var headBytes = head.method.rawValue.utf8.count + head.uri.utf8.count + 12
+        for (name, value) in head.headers { headBytes += name.utf8.count + value.utf8.count + 4 }
+        headBytes += 2
+        if connectionTraceID == nil {
+            // Not from `random`: a seeded sequence must not depend on whether anyone reads access logs.
+            var system = SystemRandomNumberGenerator()
+            connectionTraceID = "TID_" + Self.hex(system.next(), digits: 16) + Self.hex(system.next(), digits: 16)
+        }
+        return FrontEndRequest(
+            scheme: scheme, clientAddress: peer?.ipAddress ?? "-", clientPort: peer?.port ?? 0,
+            requestLine: requestLine, userAgent: head.headers.first(name: "user-agent"),
+            tlsProtocol: tls?.protocolVersion, tlsCipher: tls?.cipherSuite, serverName: tls?.serverName,
+            receivedBytes: headBytes, sentBytes: 0, traceID: nil, targetGroupARN: nil, matchedRulePriority: nil,
+            actionsExecuted: [], requestCreationEpochMicroseconds: WallClock.epochMicroseconds(),
+            receivedAt: .now(), connectionTraceID: connectionTraceID!)
+    }
+
+    /// A body over the limit is refused before the rules run; the log still names the rule and, when the forward
+    /// has only one, the target group (no weighted draw is made for a request that is not sent).
+    private func noteRouteOfRefusedBody(context: ChannelHandlerContext, head: HTTPRequestHead, albHead: ALBRequestHead)
+    {
+        let (action, priority) = listener.router.matchingRule(
+            requestFacts(head: head, albHead: albHead, peer: context.channel.remoteAddress).facts)
+        guard case .forward(let forward) = action else { return }
+        access?.matchedRulePriority = priority ?? 0
+        access?.actionsExecuted = ["forward"]
+        if forward.targetGroups.count == 1 {
+            access?.targetGroupARN = listener.targetGroups[forward.targetGroups[0].targetGroupName]?.targetGroup.arn
+        }
+    }
+
+    private static func headSize(status: HTTPResponseStatus, headers: HTTPHeaders) -> Int {
+        var size = 15 + status.reasonPhrase.utf8.count
+        for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
+        return size + 2
+    }
+
+    private static func hex(_ value: UInt64, digits: Int) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: max(0, digits - text.count)) + text
     }
 
     private func beginRequest() {

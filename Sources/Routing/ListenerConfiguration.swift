@@ -77,6 +77,12 @@ public struct LoadBalancerAttributes: Sendable, Hashable {
     /// A response header naming the function version that ran (`albatross.executed_version_header`); nil, the
     /// default, sends none, as an ALB does.
     public var executedVersionHeader: String?
+    /// `access_logs.s3.enabled`, default false: write ALB access logs.
+    public var accessLogsEnabled: Bool = false
+    /// `access_logs.s3.bucket`: in Albatross a local directory standing in for the bucket (absolute once loaded).
+    public var accessLogsDirectory: String?
+    /// `access_logs.s3.prefix`: the key prefix under the bucket; nil for none.
+    public var accessLogsPrefix: String?
 
     public init() {}
 }
