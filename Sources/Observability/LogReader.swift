@@ -110,11 +110,11 @@ public final class LogGroupReader {
         text.utf8.count == count && text.utf8.allSatisfy { $0 >= 48 && $0 <= 57 }
     }
 
-    /// Every event appended since the last call that the query selects, ordered by timestamp (then stream, then
-    /// position in the stream).
+    /// Every event appended since the last call that the query selects, merged by timestamp (then stream name).
+    /// Each stream's lines keep their order in the file even where a timestamp is a millisecond behind the line
+    /// before (the writer dates lines from event times, which can differ by rounding).
     public func read() -> [LogEvent] {
-        var gathered: [(event: LogEvent, order: Int)] = []
-        var order = 0
+        var perStream: [[LogEvent]] = []
         for name in streamNames() where query.includes(streamName: name) {
             let path = "\(directory)/\(name)"
             var state = streams[name] ?? StreamState()
@@ -128,6 +128,7 @@ public final class LogGroupReader {
                 streams[name] = nil
                 continue
             }
+            var events: [LogEvent] = []
             var lineStart = 0
             var all = state.partial + bytes
             state.partial = []
@@ -143,18 +144,32 @@ public final class LogGroupReader {
                 lineStart = index + 1
                 guard let (timestamp, message) = Self.parse(line) else { continue }
                 guard query.includes(timestamp: timestamp, message: message) else { continue }
-                gathered.append(
-                    (LogEvent(groupName: groupName, streamName: name, timestamp: timestamp, message: message), order))
-                order += 1
+                events.append(LogEvent(groupName: groupName, streamName: name, timestamp: timestamp, message: message))
             }
             streams[name] = state
+            if !events.isEmpty { perStream.append(events) }
         }
-        gathered.sort { a, b in
-            if a.event.timestamp != b.event.timestamp { return a.event.timestamp < b.event.timestamp }
-            if a.event.streamName != b.event.streamName { return a.event.streamName < b.event.streamName }
-            return a.order < b.order
+        return Self.merge(perStream)
+    }
+
+    /// A k-way merge of streams (each in file order, stream names ascending): repeatedly the head with the
+    /// smallest timestamp, the first stream on ties.
+    static func merge(_ streams: [[LogEvent]]) -> [LogEvent] {
+        if streams.count == 1 { return streams[0] }
+        var heads = [Int](repeating: 0, count: streams.count)
+        var merged: [LogEvent] = []
+        merged.reserveCapacity(streams.reduce(0) { $0 + $1.count })
+        while true {
+            var best = -1
+            for index in streams.indices where heads[index] < streams[index].count {
+                if best < 0 || streams[index][heads[index]].timestamp < streams[best][heads[best]].timestamp {
+                    best = index
+                }
+            }
+            guard best >= 0 else { return merged }
+            merged.append(streams[best][heads[best]])
+            heads[best] += 1
         }
-        return gathered.map(\.event)
     }
 
     /// `<ISO-8601 UTC> <message>` → (epoch ms, message); lines without a timestamp are skipped.
