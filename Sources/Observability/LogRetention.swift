@@ -20,6 +20,23 @@ public struct LogRetentionPolicy: Sendable, Hashable {
     }
 }
 
+extension LogRetentionPolicy {
+    /// The policy of a set of function configurations (e.g. every function's `$LATEST` and published versions):
+    /// each one's log group with its `RetentionInDays`; the longest wins when two name the same group.
+    public init(functions: [FunctionConfiguration], defaultRetentionDays: Int?, maxTotalBytes: Int64?) {
+        var groups: [String: Int] = [:]
+        for function in functions {
+            let group = function.logging.logGroupName(functionName: function.name)
+            if let days = function.logging.retentionInDays ?? defaultRetentionDays {
+                groups[group] = max(groups[group] ?? 0, days)
+            } else if function.logging.logGroup != nil {
+                groups[group] = groups[group] ?? Int.max / 86_400_000
+            }
+        }
+        self.init(defaultRetentionDays: defaultRetentionDays, groupRetentionDays: groups, maxTotalBytes: maxTotalBytes)
+    }
+}
+
 /// Removes old log streams. A stream file goes once its last line (its modification time) is older than its
 /// group's retention; CloudWatch expires single events, but here a stream is one environment's file, so a stream
 /// lives until its newest line expires. Then, while all streams together exceed the size bound, the least

@@ -187,6 +187,25 @@ struct LogRetentionTests {
         #expect(data.exists("aws/lambda/g/2026/12/01/[1]new") && data.exists("aws/lambda/f/2026/11/28/[$LATEST]recent"))
     }
 
+    @Test func aPolicyComesFromTheFunctionsLoggingConfigs() {
+        let code = CodeLocation.directory("/tmp")
+        let functions = [
+            FunctionConfiguration(
+                name: "a", runtime: .init(identifier: "provided")!, handler: "h", code: code,
+                logging: .init(retentionInDays: 7)),
+            FunctionConfiguration(name: "b", runtime: .init(identifier: "provided")!, handler: "h", code: code),
+            FunctionConfiguration(
+                name: "c", runtime: .init(identifier: "provided")!, handler: "h", code: code,
+                logging: .init(logGroup: "shared/group", retentionInDays: 30)),
+            FunctionConfiguration(
+                name: "d", runtime: .init(identifier: "provided")!, handler: "h", code: code,
+                logging: .init(logGroup: "shared/group", retentionInDays: 60)),
+        ]
+        let policy = LogRetentionPolicy(functions: functions, defaultRetentionDays: 14, maxTotalBytes: 100)
+        #expect(policy.groupRetentionDays == ["/aws/lambda/a": 7, "/aws/lambda/b": 14, "shared/group": 60])
+        #expect(policy.defaultRetentionDays == 14 && policy.maxTotalBytes == 100)
+    }
+
     @Test func theSweeperSweepsOnItsThreadUntilStopped() async throws {
         let data = try ScratchDirectory()
         try data.append(stream: "2026/11/01/[$LATEST]old", ["2026-11-01T10:00:00.000Z x"])
