@@ -302,6 +302,19 @@ struct PlatformRecordTests {
         #expect(LogTime.parseISO8601(time) != nil && time.hasSuffix("Z"))
     }
 
+    @Test func aCustomGroupIsItsOwnDirectory() throws {
+        let data = try ScratchDirectory()
+        let stream = LogStreamName(
+            functionName: "f", version: "4", epochSeconds: 1_796_119_200, hex: "cd", id: 9001, groupName: "/team/f")
+        let sink = LogSink(dataDirectory: data.path)
+        sink.receive(Self.events(stream, requestID: "req-2"))
+        sink.shutdown()
+        #expect(sink.path(of: stream) == data.path + "/team/f/2026/12/01/[4]cd")
+        #expect(data.exists("team/f/2026/12/01/[4]cd") && !data.exists("aws/lambda/f"))
+        let reader = LogGroupReader(dataDirectory: data.path, groupName: "/team/f", query: LogQuery(versions: ["4"]))
+        #expect(reader.read().map(\.message).contains("START RequestId: req-2 Version: $LATEST"))
+    }
+
     @Test func warnLeavesOnlyTheFunctionsOutputAndTextKeepsTheLines() throws {
         #expect(try Self.lines(format: .json, level: .warn) == ["hello"])
         let text = try Self.lines(format: .text)
