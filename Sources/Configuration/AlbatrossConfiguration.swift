@@ -14,6 +14,8 @@ public struct AlbatrossConfiguration: Sendable, Hashable {
     public var listeners: [ListenerConfiguration]
     public var loadBalancerAttributes: LoadBalancerAttributes
     public var environments: EnvironmentSettings
+    /// `logs:`: retention and the size bound of the log groups.
+    public var logs = LogSettings()
     /// Seeds weighted alias draws so an experiment can be replayed; nil uses the system's random source.
     public var randomSeed: UInt64?
     /// The configuration file it was read from.

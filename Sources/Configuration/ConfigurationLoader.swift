@@ -74,7 +74,7 @@ struct ConfigurationParser {
 
     static let rootKeys = [
         "dataDirectory", "region", "accountId", "randomSeed", "environments", "loadBalancer", "layers", "functions",
-        "targetGroups", "listeners",
+        "targetGroups", "listeners", "logs",
     ]
 
     mutating func parseRoot(_ root: ConfigNode) throws(ConfigurationError) -> AlbatrossConfiguration {
@@ -102,6 +102,9 @@ struct ConfigurationParser {
         }
         if let node = mapping.optional("environments") {
             configuration.environments = try parseEnvironments(node)
+        }
+        if let node = mapping.optional("logs") {
+            configuration.logs = try parseLogSettings(node)
         }
         if let node = mapping.optional("loadBalancer") {
             let loadBalancer = try node.mapping(allowed: ["attributes"])

@@ -5,11 +5,11 @@ import Yams
 extension ConfigurationParser {
     static let functionKeys = [
         "name", "runtime", "handler", "code", "memorySize", "timeout", "environment", "maximumConcurrency",
-        "pythonInterpreter", "layers", "versions", "aliases",
+        "pythonInterpreter", "layers", "versions", "aliases", "loggingConfig",
     ]
     static let versionKeys = [
         "version", "code", "runtime", "handler", "memorySize", "timeout", "environment", "maximumConcurrency",
-        "pythonInterpreter", "layers", "description",
+        "pythonInterpreter", "layers", "description", "loggingConfig",
     ]
     static let aliasKeys = ["name", "version", "weights", "sticky", "description"]
     /// AWS's limit on the total size of a function's environment variables (keys and values, in bytes).
@@ -58,6 +58,7 @@ extension ConfigurationParser {
         if let value = mapping.optional("environment") {
             function.environment = try parseEnvironmentVariables(value)
         }
+        if let value = mapping.optional("loggingConfig") { function.logging = try parseLogging(value) }
         functionLines[name] = nameNode.line
         if !layers.isEmpty { layerReferences[name] = layers }
         if let versionsNode = mapping.optional("versions") {
@@ -124,6 +125,7 @@ extension ConfigurationParser {
             function.maximumConcurrency = try value.int(in: 1...1000)
         }
         if let value = mapping.optional("environment") { function.environment = try parseEnvironmentVariables(value) }
+        if let value = mapping.optional("loggingConfig") { function.logging = try parseLogging(value) }
         let description = try mapping.optional("description")?.string()
         return DeclaredVersion(
             number: number, configuration: function, description: description,

@@ -132,6 +132,7 @@ public enum ConfigurationApplier {
         if a.layers != b.layers {
             return "layers ([\(a.layers.joined(separator: ", "))], here [\(b.layers.joined(separator: ", "))])"
         }
+        if a.logging != b.logging { return "loggingConfig" }
         return nil
     }
 }

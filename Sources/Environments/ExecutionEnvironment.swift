@@ -56,7 +56,12 @@ final class ExecutionEnvironment {
         self.loop = loop
         self.spec = spec
         self.link = link
-        self.stream = LogStreamName.make(functionName: spec.function.name, version: spec.version)
+        let logging = spec.function.logging
+        let format = spec.function.effectiveLogFormat
+        self.stream = LogStreamName.make(
+            functionName: spec.function.name, version: spec.version,
+            groupName: logging.logGroupName(functionName: spec.function.name), format: format,
+            systemLogLevel: format == .json ? logging.systemLogLevel : nil)
         self.machine = Machine(pending: pending, limits: spec.limits, now: .now())
     }
 

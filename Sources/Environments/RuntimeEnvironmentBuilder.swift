@@ -34,7 +34,7 @@ enum RuntimeEnvironmentBuilder {
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
             ("AWS_LAMBDA_LOG_GROUP_NAME", logGroupName),
             ("AWS_LAMBDA_LOG_STREAM_NAME", logStreamName),
-            ("AWS_LAMBDA_LOG_FORMAT", "Text"),
+            ("AWS_LAMBDA_LOG_FORMAT", function.logging.logFormat.rawValue),
             ("AWS_LAMBDA_RUNTIME_API", runtimeAPI),
             ("AWS_REGION", spec.account.region),
             ("AWS_DEFAULT_REGION", spec.account.region),
@@ -50,6 +50,10 @@ enum RuntimeEnvironmentBuilder {
             ("PATH", "/usr/local/bin:/usr/bin/:/bin:\(opt)/bin"),
             ("LD_LIBRARY_PATH", "\(taskRoot):\(taskRoot)/lib:\(opt)/lib"),
         ]
+        // As on AWS, the application log level exists only with the JSON format (default INFO).
+        if function.logging.logFormat == .json {
+            platform.append(("AWS_LAMBDA_LOG_LEVEL", (function.logging.applicationLogLevel ?? .info).rawValue))
+        }
         if let executionEnvironment = function.runtime.executionEnvironment {
             platform.append(("AWS_EXECUTION_ENV", executionEnvironment))
         }

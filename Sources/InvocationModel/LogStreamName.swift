@@ -1,11 +1,15 @@
 import Atomics
-import LambdaModel
+public import LambdaModel
 
 /// The name of one CloudWatch-style log stream: one per execution environment, and so the environment's identity
 /// in invocation events.
 ///
 /// The stream name follows AWS: `YYYY/MM/DD/[<version>]<32 lower-case hex>`; the file lives at
-/// `<data>/aws/lambda/<function>/<stream name>`.
+/// `<data>/<group name>/<stream name>` (so `<data>/aws/lambda/<function>/…` by default).
+///
+/// It also carries how the environment's platform records are written (``format``, ``systemLogLevel``): a
+/// property of the environment fixed when it starts, so every event that names the environment tells the log
+/// writer its format without a lookup or a new event field.
 public struct LogStreamName: Sendable, Hashable, CustomStringConvertible {
     public let functionName: String
     /// `/aws/lambda/<function>`.
@@ -14,12 +18,21 @@ public struct LogStreamName: Sendable, Hashable, CustomStringConvertible {
     public let streamName: String
     /// Unique within this process: a cheap key for per-stream state.
     public let id: Int
+    /// `Text`: AWS's START/END/REPORT lines; `JSON`: the `platform.*` records (runtime-api.md §4.3).
+    public let format: LoggingConfiguration.LogFormat
+    /// With the JSON format, the least severe platform records written (nil: INFO, AWS's default).
+    public let systemLogLevel: LoggingConfiguration.SystemLogLevel?
 
     public var description: String { "\(groupName) \(streamName)" }
 
-    public init(functionName: String, version: String, epochSeconds: Int, hex: String, id: Int) {
+    public init(
+        functionName: String, version: String, epochSeconds: Int, hex: String, id: Int, groupName: String? = nil,
+        format: LoggingConfiguration.LogFormat = .text, systemLogLevel: LoggingConfiguration.SystemLogLevel? = nil
+    ) {
         self.functionName = functionName
-        self.groupName = "/aws/lambda/\(functionName)"
+        self.groupName = groupName ?? "/aws/lambda/\(functionName)"
+        self.format = format
+        self.systemLogLevel = systemLogLevel
         let date = CivilDate(epochSeconds: epochSeconds)
         self.streamName = "\(date.year)/\(CivilDate.pad2(date.month))/\(CivilDate.pad2(date.day))/[\(version)]\(hex)"
         self.id = id
@@ -37,12 +50,16 @@ extension LogStreamName {
     private static let counter = ManagedAtomic<Int>(0)
 
     /// A new stream for an environment of `functionName` running `version`, dated today (UTC).
-    public static func make(functionName: String, version: String) -> LogStreamName {
+    public static func make(
+        functionName: String, version: String, groupName: String? = nil,
+        format: LoggingConfiguration.LogFormat = .text, systemLogLevel: LoggingConfiguration.SystemLogLevel? = nil
+    ) -> LogStreamName {
         var generator = SystemRandomNumberGenerator()
         let hex = hex16(generator.next()) + hex16(generator.next())
         let id = counter.loadThenWrappingIncrement(ordering: .relaxed) + 1
         return LogStreamName(
-            functionName: functionName, version: version, epochSeconds: WallClock.epochSeconds(), hex: hex, id: id)
+            functionName: functionName, version: version, epochSeconds: WallClock.epochSeconds(), hex: hex, id: id,
+            groupName: groupName, format: format, systemLogLevel: systemLogLevel)
     }
 
     private static func hex16(_ value: UInt64) -> String {

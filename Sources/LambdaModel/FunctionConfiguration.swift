@@ -20,6 +20,8 @@ public struct FunctionConfiguration: Sendable, Hashable {
     /// Layer version ARNs (`arn:aws:lambda:<region>:<account>:layer:<name>:<N>`), at most 5, merged in this
     /// order (a later layer's file wins); what AWS extracts into `/opt`.
     public var layers: [String]
+    /// AWS's `LoggingConfig` (format, levels, log group) and the group's retention.
+    public var logging: LoggingConfiguration
 
     public init(
         name: String,
@@ -30,7 +32,8 @@ public struct FunctionConfiguration: Sendable, Hashable {
         timeout: Int = 3,
         environment: [EnvironmentVariable] = [],
         maximumConcurrency: Int = 10,
-        layers: [String] = []
+        layers: [String] = [],
+        logging: LoggingConfiguration = LoggingConfiguration()
     ) {
         self.name = name
         self.runtime = runtime
@@ -41,6 +44,7 @@ public struct FunctionConfiguration: Sendable, Hashable {
         self.environment = environment
         self.maximumConcurrency = maximumConcurrency
         self.layers = layers
+        self.logging = logging
     }
 }
 

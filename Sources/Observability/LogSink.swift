@@ -8,6 +8,10 @@ import NIOCore
 /// invocation event stream: it is one subscriber of ``InvocationEventBus``, so all of its formatting and file I/O
 /// happens on its subscription's thread, never on an event loop.
 ///
+/// An environment's stream says which format its platform records take (``LogStreamName/format``): AWS's text
+/// lines, or with `JSON` the `platform.*` records of runtime-api.md §4.3. The function's own output is written as
+/// it comes either way (its runtime formats it, told by `AWS_LAMBDA_LOG_FORMAT`).
+///
 /// Lines of one stream stay in the order their events were emitted. Each line in a stream file is
 /// `<ISO-8601 UTC timestamp> <message>`; the platform lines are AWS's (runtime-api.md §4): `INIT_START`,
 /// `START`, `END`, `REPORT`, `INIT_REPORT`, the timeout and runtime-exit lines.
@@ -80,7 +84,7 @@ public final class LogSink: InvocationEventSubscriber {
 
     /// The file that holds a stream.
     public func path(of stream: LogStreamName) -> String {
-        "\(dataDirectory)/aws/lambda/\(stream.functionName)/\(stream.streamName)"
+        LogGroupPaths.directory(dataDirectory: dataDirectory, groupName: stream.groupName) + "/" + stream.streamName
     }
 
     // MARK: the subscriber
@@ -100,25 +104,68 @@ public final class LogSink: InvocationEventSubscriber {
     }
 
     private func write(_ event: InvocationEvent, epochMs: Int64, into writer: inout Writer) {
-        switch event.detail {
-        case .output(let output):
+        if case .output(let output) = event.detail {
             append(output.line, epochMs: epochMs, stream: output.environment, writer: &writer)
+            return
+        }
+        guard let stream = Self.environment(of: event) else { return }
+        if stream.format == .json {
+            writeJSON(event, stream: stream, epochMs: epochMs, into: &writer)
+        } else {
+            writeText(event, stream: stream, epochMs: epochMs, into: &writer)
+        }
+        if case .invokeFinished(let finished) = event.detail {
+            var sample = writer.memory[stream.id] ?? MemorySample()
+            if let pid = finished.pid { sample.refresh(pid: pid, nowMs: epochMs) }
+            writer.memory[stream.id] = sample
+            let line = Self.reportFields(event.requestID, finished).line(maxMemoryUsedMB: sample.peakMB)
+            if stream.format == .text { append(line, epochMs: epochMs, stream: stream, writer: &writer) }
+            remember(line, for: event.requestID, in: &writer)
+        }
+        if case .environmentStopped = event.detail {
+            flushFiles(&writer)
+            if let fd = writer.files.removeValue(forKey: stream.id) { Glibc.close(fd) }
+            writer.memory[stream.id] = nil
+        }
+    }
+
+    private static func environment(of event: InvocationEvent) -> LogStreamName? {
+        switch event.detail {
+        case .output(let output): return output.environment
+        case .initStarted(let started): return started.environment
+        case .initFinished(let finished): return finished.environment
+        case .invokeStarted(let started): return started.environment
+        case .invokeFinished(let finished): return finished.environment
+        case .environmentStopped(let stopped): return stopped.environment
+        case .received, .resolved, .placed, .responseWritten: return nil
+        }
+    }
+
+    private static func reportFields(_ requestID: String, _ finished: InvocationEvent.InvokeFinished) -> ReportFields {
+        ReportFields(
+            requestID: requestID, durationMs: finished.durationMs, billedDurationMs: finished.billedDurationMs,
+            memorySizeMB: finished.memorySizeMB, initDurationMs: finished.initDurationMs, status: finished.status,
+            pid: finished.pid)
+    }
+
+    /// AWS's text lines (runtime-api.md §4.2). The REPORT line is written by the caller.
+    private func writeText(_ event: InvocationEvent, stream: LogStreamName, epochMs: Int64, into writer: inout Writer) {
+        switch event.detail {
         case .initStarted(let started):
             append(
-                "INIT_START Runtime Version: \(started.runtimeVersion)", epochMs: epochMs,
-                stream: started.environment, writer: &writer)
+                "INIT_START Runtime Version: \(started.runtimeVersion)", epochMs: epochMs, stream: stream,
+                writer: &writer)
         case .initFinished(let finished):
             guard case .failed(let errorType, let message) = finished.result else { return }
             append(
                 "INIT_REPORT Init Duration: \(formatMilliseconds(finished.durationMs)) ms\tPhase: init\tStatus: error\tError Type: \(errorType)",
-                epochMs: epochMs, stream: finished.environment, writer: &writer)
-            if let message { append(message, epochMs: epochMs, stream: finished.environment, writer: &writer) }
+                epochMs: epochMs, stream: stream, writer: &writer)
+            if let message { append(message, epochMs: epochMs, stream: stream, writer: &writer) }
         case .invokeStarted(let started):
             append(
-                "START RequestId: \(event.requestID) Version: \(started.version)", epochMs: epochMs,
-                stream: started.environment, writer: &writer)
+                "START RequestId: \(event.requestID) Version: \(started.version)", epochMs: epochMs, stream: stream,
+                writer: &writer)
         case .invokeFinished(let finished):
-            let stream = finished.environment
             switch finished.errorType {
             case "Sandbox.Timedout":
                 let seconds = formatMilliseconds(Double(finished.timeoutSeconds))
@@ -134,28 +181,47 @@ public final class LogSink: InvocationEventSubscriber {
                 break
             }
             append("END RequestId: \(event.requestID)", epochMs: epochMs, stream: stream, writer: &writer)
-            var sample = writer.memory[stream.id] ?? MemorySample()
-            if let pid = finished.pid { sample.refresh(pid: pid, nowMs: epochMs) }
-            writer.memory[stream.id] = sample
-            let report = ReportFields(
-                requestID: event.requestID, durationMs: finished.durationMs,
-                billedDurationMs: finished.billedDurationMs, memorySizeMB: finished.memorySizeMB,
-                initDurationMs: finished.initDurationMs, status: finished.status, pid: finished.pid)
-            let line = report.line(maxMemoryUsedMB: sample.peakMB)
-            append(line, epochMs: epochMs, stream: stream, writer: &writer)
-            remember(line, for: event.requestID, in: &writer)
         case .environmentStopped(let stopped):
             if case .noNextAfterResponse = stopped.reason {
                 append(
                     "RequestId: \(event.requestID) Error: runtime did not ask for the next event before the timeout; resetting the environment",
-                    epochMs: epochMs, stream: stopped.environment, writer: &writer)
+                    epochMs: epochMs, stream: stream, writer: &writer)
             }
-            flushFiles(&writer)
-            if let fd = writer.files.removeValue(forKey: stopped.environment.id) { Glibc.close(fd) }
-            writer.memory[stopped.environment.id] = nil
-        case .received, .resolved, .placed, .responseWritten:
+        case .output, .received, .resolved, .placed, .responseWritten:
             break
         }
+    }
+
+    /// The `platform.*` records (runtime-api.md §4.3). All of them are INFO-level system logs on AWS, so
+    /// `SystemLogLevel: WARN` leaves none.
+    private func writeJSON(_ event: InvocationEvent, stream: LogStreamName, epochMs: Int64, into writer: inout Writer) {
+        if stream.systemLogLevel == .warn { return }
+        let time = CivilDate.iso8601(epochMilliseconds: epochMs)
+        var records: [String] = []
+        switch event.detail {
+        case .initStarted(let started):
+            records.append(PlatformRecord.initStart(time: time, runtimeVersion: started.runtimeVersion))
+        case .initFinished(let finished):
+            guard case .failed(let errorType, _) = finished.result else { return }
+            records += PlatformRecord.initFailed(time: time, durationMs: finished.durationMs, errorType: errorType)
+        case .invokeStarted(let started):
+            records.append(PlatformRecord.start(time: time, requestID: event.requestID, version: started.version))
+        case .invokeFinished(let finished):
+            var sample = writer.memory[stream.id] ?? MemorySample()
+            if let pid = finished.pid { sample.refresh(pid: pid, nowMs: epochMs) }
+            writer.memory[stream.id] = sample
+            records.append(
+                PlatformRecord.runtimeDone(
+                    time: time, requestID: event.requestID, status: finished.status ?? "success",
+                    errorType: finished.errorType, durationMs: finished.durationMs))
+            records.append(
+                PlatformRecord.report(
+                    time: time, fields: Self.reportFields(event.requestID, finished), errorType: finished.errorType,
+                    maxMemoryUsedMB: sample.peakMB))
+        case .environmentStopped, .output, .received, .resolved, .placed, .responseWritten:
+            break
+        }
+        for record in records { append(record, epochMs: epochMs, stream: stream, writer: &writer) }
     }
 
     private func remember(_ line: String, for requestID: String, in writer: inout Writer) {

@@ -109,6 +109,8 @@ public final class Registry: Sendable {
         var lastModified: String
         /// The layer version ARNs as a JSON array of strings.
         var layers: String
+        /// The LoggingConfiguration as JSON, '' for the default.
+        var loggingConfig: String
 
         init(row: Row) {
             functionName = row["function_name"]
@@ -126,6 +128,7 @@ public final class Registry: Sendable {
             revisionId = row["revision_id"]
             lastModified = row["last_modified"]
             layers = row["layers"]
+            loggingConfig = row["logging_config"]
         }
 
         init(
@@ -147,6 +150,7 @@ public final class Registry: Sendable {
             self.revisionId = revisionId
             self.lastModified = lastModified
             layers = Registry.encodeStrings(configuration.layers)
+            loggingConfig = Registry.encodeLogging(configuration.logging)
         }
 
         /// Writes the row; only `$LATEST` may replace an existing row, a published version is written once.
@@ -155,13 +159,13 @@ public final class Registry: Sendable {
                 sql: """
                     INSERT \(number == 0 ? "OR REPLACE " : "")INTO versions (function_name, number, runtime,
                         python_interpreter, handler, memory_size, timeout, maximum_concurrency, environment,
-                        code_sha256, code_size, description, revision_id, last_modified, layers)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        code_sha256, code_size, description, revision_id, last_modified, layers, logging_config)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     functionName, number, runtime, pythonInterpreter, handler, memorySize, timeout,
                     maximumConcurrency, environment, codeSha256, codeSize, description, revisionId, lastModified,
-                    layers,
+                    layers, loggingConfig,
                 ])
         }
     }
@@ -222,13 +226,31 @@ public final class Registry: Sendable {
             memorySize: row.memorySize, timeout: row.timeout,
             environment: pairs.compactMap { $0.count == 2 ? EnvironmentVariable(name: $0[0], value: $0[1]) : nil },
             maximumConcurrency: row.maximumConcurrency,
-            layers: try Self.decodeStrings(row.layers, what: "the layers of \(what)"))
+            layers: try Self.decodeStrings(row.layers, what: "the layers of \(what)"),
+            logging: try Self.decodeLogging(row.loggingConfig, what: what))
         return FunctionVersionRecord(
             functionName: row.functionName, version: version, configuration: configuration,
             codeSha256: row.codeSha256, codeSize: row.codeSize, revisionId: row.revisionId,
             lastModified: row.lastModified, description: row.description,
             arn: account.functionARN(row.functionName, qualifier: version),
             unqualifiedArn: account.functionARN(row.functionName))
+    }
+
+    /// A logging configuration as stored in `versions.logging_config`: '' for the default one.
+    static func encodeLogging(_ logging: LoggingConfiguration) -> String {
+        if logging == LoggingConfiguration() { return "" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(logging)).flatMap { String(data: $0, encoding: .utf8) } ?? ""
+    }
+
+    static func decodeLogging(_ json: String, what: String) throws(RegistryError) -> LoggingConfiguration {
+        if json.isEmpty { return LoggingConfiguration() }
+        do {
+            return try JSONDecoder().decode(LoggingConfiguration.self, from: Data(json.utf8))
+        } catch {
+            throw .store("the logging configuration of \(what) cannot be decoded")
+        }
     }
 
     /// A list of strings as the JSON array stored in a TEXT column.

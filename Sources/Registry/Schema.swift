@@ -61,6 +61,10 @@ enum Schema {
                     );
                     """)
         }
+        migrator.registerMigration("v3: logging config") { db in
+            // The function's LoggingConfiguration as JSON; '' (rows from before) is the default configuration.
+            try db.execute(sql: "ALTER TABLE versions ADD COLUMN logging_config TEXT NOT NULL DEFAULT ''")
+        }
         return migrator
     }
 }
