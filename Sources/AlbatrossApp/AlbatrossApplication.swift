@@ -35,6 +35,8 @@ public import ServiceLifecycle
 /// | ``ShutdownSignalService`` (with `handlesSignals`) | waits for SIGINT/SIGTERM | stops listening (last) |
 /// | ``LogWriterService`` | the log writer thread | flushes, stops the thread |
 /// | ``EnvironmentsService`` | – | stops every environment, reaps every process |
+/// | access-log writer (when `access_logs.s3.enabled`) | its subscription of the event bus | writes what is pending |
+/// | log retention sweeper (with `watchesChanges`) | sweeps old and surplus log streams | stops |
 /// | ``CatalogWatcherService`` (with `watchesChanges` and the store) | polls the store every second | stops |
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates | stops |
@@ -61,6 +63,8 @@ public final class AlbatrossApplication: Sendable {
     public let tlsContexts: [Int: TLSServerContext]
     /// The front end; nil without `options.listeners`.
     public let loadBalancer: LoadBalancer?
+    /// The ALB access-log writer, when the listeners run and `access_logs.s3.enabled` is set.
+    public let accessLogs: ALBAccessLogWriter?
     public var logger: Logger { options.logger }
 
     private let serviceGroup: ServiceGroup
@@ -141,6 +145,16 @@ public final class AlbatrossApplication: Sendable {
                 attributes: configuration.loadBalancerAttributes, invoker: invoker, events: events, group: group,
                 tlsContexts: tlsContexts)
             : nil
+        let attributes = configuration.loadBalancerAttributes
+        if loadBalancer != nil, attributes.accessLogsEnabled, let directory = attributes.accessLogsDirectory {
+            let writer = ALBAccessLogWriter(
+                settings: ALBAccessLogSettings(
+                    directory: directory, prefix: attributes.accessLogsPrefix, account: configuration.account))
+            writer.attach(to: events)
+            accessLogs = writer
+        } else {
+            accessLogs = nil
+        }
         trigger = ShutdownTrigger()
         traps = options.handlesSignals ? SignalTraps() : nil
         serviceGroup = ServiceGroup(
@@ -148,7 +162,8 @@ public final class AlbatrossApplication: Sendable {
                 services: Self.makeServices(
                     configuration: configuration, options: options, registry: registry, latest: latest,
                     group: group, threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
-                    tlsContexts: tlsContexts, loadBalancer: loadBalancer, traps: traps, trigger: trigger,
+                    tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs, traps: traps,
+                    trigger: trigger,
                     additional: services
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
@@ -188,13 +203,30 @@ public final class AlbatrossApplication: Sendable {
         configuration: AlbatrossConfiguration, options: Options, registry: Registry?,
         latest: [String: FunctionCatalog.Version], group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool,
         events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext], loadBalancer: LoadBalancer?,
-        traps: SignalTraps?, trigger: ShutdownTrigger, additional: [any Service]
+        accessLogs: ALBAccessLogWriter?, traps: SignalTraps?, trigger: ShutdownTrigger, additional: [any Service]
     ) -> [any Service] {
         let logger = options.logger
         var services: [any Service] = []
         if let traps { services.append(ShutdownSignalService(traps: traps, trigger: trigger, logger: logger)) }
         services.append(LogWriterService(logSink: logSink, events: events, threadPool: threadPool))
         services.append(EnvironmentsService(invoker: invoker, group: group))
+        // Access logs: written for what the listeners answer, so they stop after the listeners have drained.
+        if let accessLogs {
+            services.append(StartStopService(start: {}, stop: { accessLogs.shutdown() }, threadPool: threadPool))
+        }
+        // Log retention and the size bound, for a server that runs for a long time.
+        if options.watchesChanges {
+            let logs = configuration.logs
+            let sweeper = LogRetentionSweeper(
+                dataDirectory: configuration.dataDirectory,
+                policy: LogRetentionPolicy(
+                    functions: configuration.functions
+                        + configuration.declaredVersions.values.flatMap { $0.map(\.configuration) },
+                    defaultRetentionDays: logs.retentionInDays, maxTotalBytes: logs.maxTotalSizeBytes),
+                intervalSeconds: Double(logs.sweepIntervalSeconds))
+            services.append(
+                StartStopService(start: { sweeper.start() }, stop: { sweeper.stop() }, threadPool: threadPool))
+        }
         if options.watchesChanges {
             if let registry {
                 services.append(

@@ -36,10 +36,18 @@ public final class EnvironmentPool: Sendable {
     private let state = NIOLockedValueBox(State())
     private let idleTimeout: TimeAmount
 
-    public init(spec: EnvironmentSpec, group: any EventLoopGroup, idleTimeout: TimeAmount) {
+    /// Where an invoke goes when it reaches this pool after the pool was retired (nothing of it ran): the
+    /// invoker places it on the version's current pool. nil: it fails with ``PoolClosed``.
+    public typealias Successor = @Sendable (InvocationRequest, any EventLoop, Int) -> EventLoopFuture<InvocationOutcome>
+    private let successor: Successor?
+
+    public init(
+        spec: EnvironmentSpec, group: any EventLoopGroup, idleTimeout: TimeAmount, successor: Successor? = nil
+    ) {
         self.spec = spec
         self.group = group
         self.idleTimeout = idleTimeout
+        self.successor = successor
     }
 
     /// How many environments hold a concurrency slot, and how many of them are idle.
@@ -61,7 +69,8 @@ public final class EnvironmentPool: Sendable {
         case closed
     }
 
-    private func invoke(
+    /// ``invoke(_:on:)`` for an invoke placed again (`attempt` bounds how often).
+    public func invoke(
         _ request: InvocationRequest, on eventLoop: any EventLoop, attempt: Int
     )
         -> EventLoopFuture<InvocationOutcome>
@@ -92,12 +101,12 @@ public final class EnvironmentPool: Sendable {
             }
             return .throttled
         }
+        if case .closed = choice { return placeElsewhere(request, on: eventLoop, attempt: attempt) }
         let promise = eventLoop.makePromise(of: InvocationOutcome.self)
         let pending = PendingInvocation(request: request, promise: promise)
         switch choice {
         case .closed:
-            promise.fail(PoolClosed())
-            return promise.futureResult
+            preconditionFailure("handled above")
         case .throttled:
             emitPlaced(request, .throttled(reason: "ConcurrentInvocationLimitExceeded"))
             promise.fail(InvocationError(.throttled, "Rate Exceeded."))
@@ -114,6 +123,13 @@ public final class EnvironmentPool: Sendable {
             }
             return eventLoop.makeFailedFuture(error)
         }
+    }
+
+    private func placeElsewhere(
+        _ request: InvocationRequest, on eventLoop: any EventLoop, attempt: Int
+    ) -> EventLoopFuture<InvocationOutcome> {
+        guard let successor, attempt < 3 else { return eventLoop.makeFailedFuture(PoolClosed()) }
+        return successor(request, eventLoop, attempt + 1)
     }
 
     private func emitPlaced(_ request: InvocationRequest, _ placement: InvocationEvent.Placed.Placement) {
@@ -250,7 +266,9 @@ public final class EnvironmentPool: Sendable {
 
 /// The pool was retired or shut down before the invoke could be placed: nothing of the function ran, so the
 /// caller may place it again (the invoker does, on the version's current pool, unless it is shutting down).
-public struct PoolClosed: Error, Sendable {}
+public struct PoolClosed: Error, Sendable {
+    public init() {}
+}
 
 /// A Sendable reference to an environment that runs every call on the environment's loop.
 struct EnvironmentHandle: Sendable {

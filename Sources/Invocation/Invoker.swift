@@ -123,7 +123,13 @@ public final class Invoker: InvocationService, Sendable {
                     events: events, threadPool: threadPool)
                 spec.layerRoot = version.layerRoot
                 spec.terminationGrace = settings.terminationGrace
-                pools[key] = EnvironmentPool(spec: spec, group: group, idleTimeout: settings.idleTimeout)
+                pools[key] = EnvironmentPool(
+                    spec: spec, group: group, idleTimeout: settings.idleTimeout,
+                    successor: { [weak self] request, loop, attempt in
+                        guard let self else { return loop.makeFailedFuture(PoolClosed()) }
+                        return self.placeAgain(
+                            request, function: name, version: versionName, on: loop, attempt: attempt)
+                    })
             }
         }
         let retired = existing.filter { pools[$0.key] !== $0.value }.map(\.value)
@@ -201,18 +207,27 @@ public final class Invoker: InvocationService, Sendable {
             invokedFunctionARN: settings.account.functionARN(request.functionName, qualifier: request.qualifier),
             traceHeader: TraceHeader.runtimeHeader(from: request.traceHeader, using: &generator),
             clientContext: request.clientContext, wantsReport: request.wantsReport, receivedAt: request.receivedAt)
-        // A catalog change can retire the pool between resolution and placement: nothing ran, so the invoke is
-        // resolved again against the current snapshot (and fails only if the invoker itself is shutting down).
-        return pool.invoke(environmentRequest, on: eventLoop).flatMapError { error in
-            guard error is PoolClosed else { return eventLoop.makeFailedFuture(error) }
-            if attempt < 3, !self.snapshot.load(ordering: .acquiring).closed {
-                var again = request
-                again.requestID = requestID
-                return self.invoke(again, on: eventLoop, attempt: attempt + 1)
-            }
+        return pool.invoke(environmentRequest, on: eventLoop)
+    }
+
+    /// A catalog change retired the pool an invoke was resolved to before it was placed: nothing of it ran, so it
+    /// goes to the same version's current pool (the alias draw stands). It fails only when the invoker is shutting
+    /// down or the version is gone.
+    private func placeAgain(
+        _ request: InvocationRequest, function: String, version: String, on eventLoop: any EventLoop, attempt: Int
+    ) -> EventLoopFuture<InvocationOutcome> {
+        let current = snapshot.load(ordering: .acquiring)
+        guard !current.closed else {
             return eventLoop.makeFailedFuture(
                 InvocationError(.serviceError, "Albatross is shutting down", phase: .shutdown))
         }
+        guard let pool = current.pools[PoolKey(function: function, version: version)] else {
+            return eventLoop.makeFailedFuture(
+                InvocationError(
+                    .resourceNotFound,
+                    "Function not found: \(settings.account.functionARN(function, qualifier: version))"))
+        }
+        return pool.invoke(request, on: eventLoop, attempt: attempt)
     }
 
     /// Qualifier → version → pool, against one snapshot.

@@ -10,7 +10,10 @@ public import LambdaModel
 /// It also carries how the environment's platform records are written (``format``, ``systemLogLevel``): a
 /// property of the environment fixed when it starts, so every event that names the environment tells the log
 /// writer its format without a lookup or a new event field.
-public struct LogStreamName: Sendable, Hashable, CustomStringConvertible {
+///
+/// A final class, not a struct: every event of an environment carries it, and one reference costs one retain
+/// where a struct of four strings would cost four on every copy.
+public final class LogStreamName: Sendable, Hashable, CustomStringConvertible {
     public let functionName: String
     /// `/aws/lambda/<function>`.
     public let groupName: String
@@ -24,6 +27,18 @@ public struct LogStreamName: Sendable, Hashable, CustomStringConvertible {
     public let systemLogLevel: LoggingConfiguration.SystemLogLevel?
 
     public var description: String { "\(groupName) \(streamName)" }
+
+    public static func == (lhs: LogStreamName, rhs: LogStreamName) -> Bool {
+        lhs === rhs
+            || (lhs.id == rhs.id && lhs.streamName == rhs.streamName && lhs.groupName == rhs.groupName
+                && lhs.functionName == rhs.functionName && lhs.format == rhs.format
+                && lhs.systemLogLevel == rhs.systemLogLevel)
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(streamName)
+    }
 
     public init(
         functionName: String, version: String, epochSeconds: Int, hex: String, id: Int, groupName: String? = nil,

@@ -78,11 +78,8 @@ struct AccessLogTests {
         let server = try await ServerHarness(yaml: yaml, baseDirectory: dir.path)
         let attributes = server.configuration.loadBalancerAttributes
         #expect(attributes.accessLogsEnabled)
-        let writer = ALBAccessLogWriter(
-            settings: ALBAccessLogSettings(
-                directory: try #require(attributes.accessLogsDirectory), prefix: attributes.accessLogsPrefix,
-                account: server.configuration.account))
-        writer.attach(to: server.events)
+        // The application's own writer, made from the configuration.
+        let writer = try #require(server.application.accessLogs)
         let port = server.port
         let agent = #"test agent "quoted" 1.0"#
         let client = try server.client()
@@ -101,7 +98,6 @@ struct AccessLogTests {
         let chunkedTooLarge = try chunkedClient.readResponse()
         await writer.flushed()
         await server.shutdown()
-        writer.shutdown()
         let statuses: [Int] = [
             ok.status, fixed.status, redirect.status, crash.status, tooLarge.status, chunkedTooLarge.status,
         ]
