@@ -499,7 +499,7 @@ final class ExecutionEnvironment {
                 initDurationMs: initMs, durationMs: durationMs, billedDurationMs: max(billed, 1),
                 overheadMs: max(0, total - durationMs - (initMs ?? 0)), status: status, errorType: errorType,
                 errorMessage: errorMessage, timeoutSeconds: spec.function.timeout, pid: pid,
-                receivedAt: request.receivedAt, deliveredAt: nil)
+                receivedAt: request.receivedAt, deliveredAt: nil, reportRequested: request.wantsReport)
             // One loop tick later, so output the runtime wrote before posting (already in the pipe) is emitted
             // first.
             loop.execute {

@@ -92,16 +92,6 @@ public final class Invoker: InvocationService, Sendable {
             ordering: .releasing)
     }
 
-    /// `$LATEST` only, from configurations and the task roots ``CodePreparer`` made for them.
-    public convenience init(
-        functions: [FunctionConfiguration], taskRoots: [String: String], settings: InvokerSettings,
-        group: any EventLoopGroup, threadPool: NIOThreadPool, events: InvocationEventBus
-    ) {
-        self.init(
-            catalog: FunctionCatalog(latest: functions, taskRoots: taskRoots), settings: settings, group: group,
-            threadPool: threadPool, events: events)
-    }
-
     /// One pool per version of `catalog`; pools of `existing` whose version is unchanged are kept (with their
     /// warm environments), the others are returned as retired.
     private func makePools(

@@ -210,13 +210,16 @@ public struct InvocationEvent: Sendable {
         public var pid: Int32?
         public var receivedAt: NIODeadline
         public var deliveredAt: NIODeadline?
+        /// The caller will ask the log writer for this invoke's REPORT line (``InvocationRequest/wantsReport``).
+        public var reportRequested: Bool
 
         public init(
             environment: LogStreamName, version: String, memorySizeMB: Int, initDurationMs: Double?,
             durationMs: Double, billedDurationMs: Int, overheadMs: Double, status: String?, errorType: String?,
             errorMessage: String?, timeoutSeconds: Int, pid: Int32?, receivedAt: NIODeadline,
-            deliveredAt: NIODeadline?
+            deliveredAt: NIODeadline?, reportRequested: Bool = false
         ) {
+            self.reportRequested = reportRequested
             self.environment = environment
             self.version = version
             self.memorySizeMB = memorySizeMB

@@ -77,7 +77,8 @@ public final class LogSink: InvocationEventSubscriber {
         }
     }
 
-    /// The REPORT line of a recent invoke (one of the last 256), once its events have been written.
+    /// The REPORT line of a recent invoke that asked for it (`wantsReport`; one of the last 256), once its events
+    /// have been written.
     public func reportLine(requestID: String) -> String? {
         writer.withLockedValue { $0.reports[requestID] }
     }
@@ -118,9 +119,12 @@ public final class LogSink: InvocationEventSubscriber {
             var sample = writer.memory[stream.id] ?? MemorySample()
             if let pid = finished.pid { sample.refresh(pid: pid, nowMs: epochMs) }
             writer.memory[stream.id] = sample
-            let line = Self.reportFields(event.requestID, finished).line(maxMemoryUsedMB: sample.peakMB)
-            if stream.format == .text { append(line, epochMs: epochMs, stream: stream, writer: &writer) }
-            remember(line, for: event.requestID, in: &writer)
+            if stream.format == .text || finished.reportRequested {
+                let line = Self.reportFields(event.requestID, finished).line(maxMemoryUsedMB: sample.peakMB)
+                if stream.format == .text { append(line, epochMs: epochMs, stream: stream, writer: &writer) }
+                // Kept only for callers that will ask for it (the CLI's `invoke --log`).
+                if finished.reportRequested { remember(line, for: event.requestID, in: &writer) }
+            }
         }
         if case .environmentStopped = event.detail {
             flushFiles(&writer)
