@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // swift-prometheus brings swift-metrics (2.13.0 or newer) with it; no target uses its global bootstrap.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System OpenSSL (3.0 or newer), linked through pkg-config.
@@ -83,12 +85,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Subscribers of the event stream: CloudWatch-style logs (later metrics and traces).
+        // Subscribers of the event stream: CloudWatch-style logs and Prometheus metrics (later traces).
         .target(
             name: "Observability",
             dependencies: [
                 "LambdaModel", "InvocationModel",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The admin listener: `GET /metrics` on its own address, never on an ALB listener.
+        .target(
+            name: "AdminServer",
+            dependencies: [
+                "Observability",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -197,14 +212,23 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LambdaModelTests", dependencies: ["LambdaModel"]),
-        .testTarget(name: "ObservabilityTests", dependencies: ["Observability", "InvocationModel", "LambdaModel"]),
+        .testTarget(
+            name: "ObservabilityTests",
+            dependencies: [
+                "Observability", "InvocationModel", "LambdaModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "DeploymentTests",
             dependencies: ["Deployment", "Configuration", "Registry", "Invocation", "LambdaModel", "AlbatrossTestKit"]
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["AlbatrossTestKit", "LoadBalancer", "Configuration", "Invocation", "AlbatrossTLS"]
+            dependencies: [
+                "AlbatrossTestKit", "LoadBalancer", "Configuration", "Invocation", "AlbatrossTLS", "AdminServer",
+                "Observability", "InvocationModel",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

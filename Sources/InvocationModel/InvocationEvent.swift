@@ -241,11 +241,15 @@ public struct InvocationEvent: Sendable {
         public var bytes: Int
         /// The ALB's `error_reason` (alb-lambda.md §3): `LambdaUnhandled`, `LambdaThrottling`, …; nil on success.
         public var albErrorReason: String?
+        /// `HTTP:8080` / `HTTPS:8443`, as in ``Received/listener``: answers given before routing (400, 405, 413)
+        /// have no `received` event, and their metrics still need the listener.
+        public var listener: String
 
-        public init(status: Int, bytes: Int, albErrorReason: String?) {
+        public init(status: Int, bytes: Int, albErrorReason: String?, listener: String = "") {
             self.status = status
             self.bytes = bytes
             self.albErrorReason = albErrorReason
+            self.listener = listener
         }
     }
 

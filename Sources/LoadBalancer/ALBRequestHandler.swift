@@ -260,6 +260,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
         }
     }
 
+    /// `HTTP:8080`: the listener as events name it.
+    private var listenerName: String { "\(listener.configuration.protocol.rawValue):\(listener.port)" }
+
     private func emitReceived(rule: Int?, targetGroup: String?) {
         guard events.wants(.received) else { return }
         events.emit(
@@ -267,7 +270,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
                 requestID: requestID,
                 detail: .received(
                     .init(
-                        listener: "\(listener.configuration.protocol.rawValue):\(listener.port)",
+                        listener: listenerName,
                         rule: rule.map(String.init) ?? "default", targetGroup: targetGroup))))
     }
 
@@ -314,7 +317,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     detail: .responseWritten(
                         .init(
                             status: response.status, bytes: isHead || !hasBody ? 0 : response.body.readableBytes,
-                            albErrorReason: errorReason))))
+                            albErrorReason: errorReason, listener: listenerName))))
         }
         endRequest()
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in

@@ -63,6 +63,12 @@ final class PlatformRuntime: Sendable {
         logSink = LogSink(dataDirectory: configuration.dataDirectory, mirror: mirror)
         events = InvocationEventBus()
         logSink.attach(to: events)
+        // BEGIN issue 9 bench wiring (the lead moves this into the app builder): ALBATROSS_METRICS=1 attaches the
+        // metrics subscriber, so that bench/ can compare the cost per request with and without it.
+        if ProcessInfo.processInfo.environment["ALBATROSS_METRICS"] == "1" {
+            InvocationMetrics().attach(to: events)
+        }
+        // END issue 9 bench wiring
         let settings = InvokerSettings(
             account: configuration.account,
             idleTimeout: .seconds(Int64(configuration.environments.idleTimeoutSeconds)),
