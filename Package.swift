@@ -25,6 +25,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // swift-prometheus brings swift-metrics (2.13.0 or newer) with it; no target uses its global bootstrap.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // System OpenSSL (3.0 or newer), linked through pkg-config.
@@ -84,12 +86,25 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Subscribers of the event stream: CloudWatch-style logs (later metrics and traces).
+        // Subscribers of the event stream: CloudWatch-style logs and Prometheus metrics (later traces).
         .target(
             name: "Observability",
             dependencies: [
                 "LambdaModel", "InvocationModel", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The admin listener: `GET /metrics` on its own address, never on an ALB listener.
+        .target(
+            name: "AdminServer",
+            dependencies: [
+                "Observability",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
@@ -137,8 +152,8 @@ let package = Package(
         .target(
             name: "AlbatrossApp",
             dependencies: [
-                "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel", "LambdaModel",
-                "LoadBalancer", "Observability", "Registry", "Routing",
+                "AdminServer", "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel",
+                "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -218,7 +233,8 @@ let package = Package(
         .testTarget(
             name: "ObservabilityTests",
             dependencies: [
-                "Observability", "InvocationModel", "LambdaModel", .product(name: "NIOCore", package: "swift-nio"),
+                "Observability", "InvocationModel", "LambdaModel",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
@@ -229,6 +245,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "AlbatrossTestKit", "Configuration", "AlbatrossTLS", "LambdaModel", "Registry", "Observability",
+                "AdminServer", "InvocationModel",
             ]
         ),
     ],

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what Albatross needs on a Debian machine that already has the Swift toolchain:
-# Debian packages (OpenSSL headers, bash, curl, Python venv support) and a project-local Python venv
-# with awslambdaric for Python functions. Safe to run again; it only installs what is missing.
+# Debian packages (OpenSSL headers, bash, curl, Python venv support, promtool from `prometheus` for the metrics
+# tests) and a project-local Python venv with awslambdaric for Python functions. Safe to run again; it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libssl-dev libsqlite3-dev pkg-config zlib1g-dev curl bash python3 python3-venv openssl procps)
+packages=(libssl-dev libsqlite3-dev pkg-config zlib1g-dev curl bash python3 python3-venv openssl procps prometheus)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -1,10 +1,11 @@
+import AdminServer
 public import AlbatrossTLS
 public import Configuration
 import Deployment
 import Foundation
 public import Invocation
-import LambdaModel
 public import InvocationModel
+import LambdaModel
 public import LoadBalancer
 public import Logging
 import NIOConcurrencyHelpers
@@ -40,6 +41,7 @@ public import ServiceLifecycle
 /// | ``CatalogWatcherService`` (with `watchesChanges` and the store) | polls the store every second | stops |
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates | stops |
+/// | ``AdminService`` (with an `admin:` section) | `GET /metrics` on the admin address | closes its listener |
 /// | the `services:` given to the initialiser | | |
 /// | ``ListenersService`` (with `listeners`) | the bound listeners | stops accepting, drains within `shutdownGraceSeconds`, closes connections |
 ///
@@ -65,6 +67,9 @@ public final class AlbatrossApplication: Sendable {
     public let loadBalancer: LoadBalancer?
     /// The ALB access-log writer, when the listeners run and `access_logs.s3.enabled` is set.
     public let accessLogs: ALBAccessLogWriter?
+    /// Lambda, ALB and process metrics, when the configuration has an `admin:` section (whose listener serves
+    /// them); nil otherwise, so that a server nobody can scrape pays nothing for them.
+    public let metrics: InvocationMetrics?
     public var logger: Logger { options.logger }
 
     private let serviceGroup: ServiceGroup
@@ -155,6 +160,13 @@ public final class AlbatrossApplication: Sendable {
         } else {
             accessLogs = nil
         }
+        if configuration.admin != nil {
+            let metrics = InvocationMetrics()
+            metrics.attach(to: events)
+            self.metrics = metrics
+        } else {
+            metrics = nil
+        }
         trigger = ShutdownTrigger()
         traps = options.handlesSignals ? SignalTraps() : nil
         serviceGroup = ServiceGroup(
@@ -162,8 +174,8 @@ public final class AlbatrossApplication: Sendable {
                 services: Self.makeServices(
                     configuration: configuration, options: options, registry: registry, latest: latest,
                     group: group, threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
-                    tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs, traps: traps,
-                    trigger: trigger,
+                    tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs, metrics: metrics,
+                    traps: traps, trigger: trigger,
                     additional: services
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
@@ -202,8 +214,10 @@ public final class AlbatrossApplication: Sendable {
     private static func makeServices(
         configuration: AlbatrossConfiguration, options: Options, registry: Registry?,
         latest: [String: FunctionCatalog.Version], group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool,
-        events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext], loadBalancer: LoadBalancer?,
-        accessLogs: ALBAccessLogWriter?, traps: SignalTraps?, trigger: ShutdownTrigger, additional: [any Service]
+        events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext],
+        loadBalancer: LoadBalancer?,
+        accessLogs: ALBAccessLogWriter?, metrics: InvocationMetrics?, traps: SignalTraps?, trigger: ShutdownTrigger,
+        additional: [any Service]
     ) -> [any Service] {
         let logger = options.logger
         var services: [any Service] = []
@@ -243,6 +257,12 @@ public final class AlbatrossApplication: Sendable {
         if let traps {
             services.append(
                 HangupReloadService(contexts: tlsContexts, traps: traps, threadPool: threadPool, logger: logger))
+        }
+        if let metrics, let admin = configuration.admin {
+            services.append(
+                AdminService(
+                    server: AdminServer(host: admin.address, port: admin.port, metrics: metrics, group: group),
+                    host: admin.address, logger: logger))
         }
         services.append(contentsOf: additional)
         if let loadBalancer {

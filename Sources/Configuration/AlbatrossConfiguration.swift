@@ -16,6 +16,9 @@ public struct AlbatrossConfiguration: Sendable, Hashable {
     public var environments: EnvironmentSettings
     /// `logs:`: retention and the size bound of the log groups.
     public var logs = LogSettings()
+    /// The admin listener (`GET /metrics`): the `admin:` section; nil when the file has none (no admin listener,
+    /// so that several servers, e.g. in tests, never compete for one fixed port).
+    public var admin: AdminSettings?
     /// Seeds weighted alias draws so an experiment can be replayed; nil uses the system's random source.
     public var randomSeed: UInt64?
     /// The configuration file it was read from.
@@ -46,6 +49,23 @@ public struct AlbatrossConfiguration: Sendable, Hashable {
         self.listeners = listeners
         self.loadBalancerAttributes = loadBalancerAttributes
         self.environments = environments
+    }
+}
+
+/// Where the admin listener (`GET /metrics`) binds: its own address, never one of the ALB listeners, loopback by
+/// default so that metrics are not exposed beyond the machine unless asked for.
+public struct AdminSettings: Sendable, Hashable {
+    /// IPv4 or IPv6 address to bind (default `127.0.0.1`).
+    public var address: String = "127.0.0.1"
+    /// TCP port; 0 asks the OS for a free one (default 9464, the port commonly used by Prometheus exporters of
+    /// OpenTelemetry SDKs).
+    public var port: Int = AdminSettings.defaultPort
+
+    public static let defaultPort = 9464
+
+    public init(address: String = "127.0.0.1", port: Int = AdminSettings.defaultPort) {
+        self.address = address
+        self.port = port
     }
 }
 

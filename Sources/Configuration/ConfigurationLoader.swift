@@ -74,7 +74,7 @@ struct ConfigurationParser {
 
     static let rootKeys = [
         "dataDirectory", "region", "accountId", "randomSeed", "environments", "loadBalancer", "layers", "functions",
-        "targetGroups", "listeners", "logs",
+        "targetGroups", "listeners", "logs", "admin",
     ]
 
     mutating func parseRoot(_ root: ConfigNode) throws(ConfigurationError) -> AlbatrossConfiguration {
@@ -105,6 +105,9 @@ struct ConfigurationParser {
         }
         if let node = mapping.optional("logs") {
             configuration.logs = try parseLogSettings(node)
+        }
+        if let node = mapping.optional("admin") {
+            configuration.admin = try parseAdmin(node)
         }
         if let node = mapping.optional("loadBalancer") {
             let loadBalancer = try node.mapping(allowed: ["attributes"])
@@ -173,6 +176,23 @@ struct ConfigurationParser {
         }
         if let value = mapping.optional("pythonInterpreter") {
             settings.defaultPythonInterpreter = try resolveInterpreter(value)
+        }
+        return settings
+    }
+
+    /// `admin:` — the metrics listener's address and port.
+    func parseAdmin(_ node: ConfigNode) throws(ConfigurationError) -> AdminSettings {
+        let mapping = try node.mapping(allowed: ["address", "port"])
+        var settings = AdminSettings()
+        if let value = mapping.optional("address") {
+            settings.address = try value.string()
+            guard IPAddress(settings.address) != nil else {
+                throw value.error(
+                    "address must be an IPv4 or IPv6 address such as 127.0.0.1 or ::1, got \"\(settings.address)\"")
+            }
+        }
+        if let value = mapping.optional("port") {
+            settings.port = try value.int(in: 0...65535)
         }
         return settings
     }

@@ -247,11 +247,17 @@ public struct InvocationEvent: Sendable {
         /// What an access-log line needs beyond the above (``FrontEndRequest``); the front end fills it whenever
         /// it emits this event.
         public var request: FrontEndRequest?
+        /// `HTTP:8080` / `HTTPS:8443`, as in ``Received/listener``: answers given before routing (400, 405, 413)
+        /// have no `received` event, and their metrics still need the listener.
+        public var listener: String
 
-        public init(status: Int, bytes: Int, albErrorReason: String?, request: FrontEndRequest? = nil) {
+        public init(
+            status: Int, bytes: Int, albErrorReason: String?, listener: String = "", request: FrontEndRequest? = nil
+        ) {
             self.status = status
             self.bytes = bytes
             self.albErrorReason = albErrorReason
+            self.listener = listener
             self.request = request
         }
     }

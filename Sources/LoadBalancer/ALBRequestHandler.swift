@@ -288,6 +288,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
         }
     }
 
+    /// `HTTP:8080`: the listener as events name it.
+    private var listenerName: String { "\(listener.configuration.protocol.rawValue):\(listener.port)" }
+
     private func emitReceived(rule: Int?, targetGroup: String?) {
         guard events.wants(.received) else { return }
         events.emit(
@@ -295,7 +298,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
                 requestID: requestID,
                 detail: .received(
                     .init(
-                        listener: "\(listener.configuration.protocol.rawValue):\(listener.port)",
+                        listener: listenerName,
                         rule: rule.map(String.init) ?? "default", targetGroup: targetGroup))))
     }
 
@@ -346,7 +349,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     detail: .responseWritten(
                         .init(
                             status: response.status, bytes: bodyBytes, albErrorReason: errorReason,
-                            request: access))))
+                            listener: listenerName, request: access))))
         }
         access = nil
         endRequest()

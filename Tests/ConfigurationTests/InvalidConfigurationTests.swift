@@ -48,7 +48,7 @@ struct InvalidConfigurationTests {
             name: "unknown key without close match", yaml: prefix + "colour: blue\n", line: 9, keyPath: "colour",
             message:
                 "unknown key \"colour\"; allowed keys: dataDirectory, region, accountId, randomSeed, environments, "
-                + "loadBalancer, layers, functions, targetGroups, listeners, logs"
+                + "loadBalancer, layers, functions, targetGroups, listeners, logs, admin"
         ),
         .init(
             name: "misspelt function key",
@@ -450,6 +450,20 @@ struct InvalidConfigurationTests {
             name: "missing default action", yaml: prefix + "listeners:\n  - port: 0\n", line: 10,
             keyPath: "listeners[0]",
             message: "missing required key \"defaultAction\""
+        ),
+        .init(
+            name: "admin address not an IP", yaml: prefix + "admin:\n  address: localhost\n", line: 10,
+            keyPath: "admin.address",
+            message: "address must be an IPv4 or IPv6 address such as 127.0.0.1 or ::1, got \"localhost\""
+        ),
+        .init(
+            name: "admin port out of range", yaml: prefix + "admin:\n  port: 70000\n", line: 10, keyPath: "admin.port",
+            message: "must be between 0 and 65535, got 70000"
+        ),
+        .init(
+            name: "unknown admin key", yaml: prefix + "admin:\n  metricsPath: /m\n", line: 10,
+            keyPath: "admin.metricsPath",
+            message: "unknown key \"metricsPath\"; allowed keys: address, port"
         ),
         .init(
             name: "invalid YAML", yaml: "functions: [\n", line: 2, keyPath: "",

@@ -259,6 +259,7 @@ struct ValidConfigurationTests {
             #expect(configuration.account == AccountContext())
             #expect(configuration.environments == EnvironmentSettings())
             #expect(configuration.loadBalancerAttributes == LoadBalancerAttributes())
+            #expect(configuration.admin == nil, "no admin listener without an admin section")
             let function = try #require(configuration.functions.first)
             #expect(function.memorySize == 128)
             #expect(function.timeout == 3)
@@ -266,6 +267,17 @@ struct ValidConfigurationTests {
             #expect(function.environment.isEmpty)
             #expect(function.runtime.pythonInterpreter == nil)
             #expect(configuration.targetGroups.isEmpty && configuration.listeners.isEmpty)
+        }
+    }
+
+    @Test func adminSectionGivesTheMetricsListenerItsAddress() throws {
+        try TemporaryDirectory.with { directory in
+            let empty = try ConfigurationLoader.parse(
+                yaml: "admin: {}\n", file: "a.yaml", baseDirectory: directory.path)
+            #expect(empty.admin == AdminSettings(address: "127.0.0.1", port: 9464))
+            let set = try ConfigurationLoader.parse(
+                yaml: "admin:\n  address: \"::1\"\n  port: 0\n", file: "a.yaml", baseDirectory: directory.path)
+            #expect(set.admin == AdminSettings(address: "::1", port: 0))
         }
     }
 

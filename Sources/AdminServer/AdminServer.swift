@@ -1,0 +1,221 @@
+import NIOConcurrencyHelpers
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+public import Observability
+
+/// The admin listener: `GET /metrics` (Prometheus text format) on its own address, loopback by default and never
+/// one of the ALB listeners, so that monitoring neither shares limits nor routing with the traffic it observes.
+///
+/// A plain start/stop object (the application wraps it in its service). One request per connection (answered with
+/// `Connection: close`); a connection may send at most ``Limits/maximumRequestBytes``, must complete its request
+/// within ``Limits/requestTimeout`` and is closed after ``Limits/idleTimeout`` without traffic. The exposition is
+/// rendered on a thread pool of its own (it reads `/proc`), never on an event loop, so a slow or stuck scraper
+/// costs only its own connection.
+public final class AdminServer: Sendable {
+    /// Bounds that keep a misbehaving client from holding resources.
+    public struct Limits: Sendable {
+        /// Bytes a connection may send (request line, headers and any body) before it is closed.
+        public var maximumRequestBytes: Int
+        /// Time from accepting a connection to a complete request.
+        public var requestTimeout: TimeAmount
+        /// Time without reads or writes after which a connection is closed.
+        public var idleTimeout: TimeAmount
+
+        public init(
+            maximumRequestBytes: Int = 16 * 1024, requestTimeout: TimeAmount = .seconds(30),
+            idleTimeout: TimeAmount = .seconds(10)
+        ) {
+            self.maximumRequestBytes = maximumRequestBytes
+            self.requestTimeout = requestTimeout
+            self.idleTimeout = idleTimeout
+        }
+    }
+
+    private let host: String
+    private let requestedPort: Int
+    private let metrics: InvocationMetrics
+    private let group: any EventLoopGroup
+    private let limits: Limits
+    private let threadPool: NIOThreadPool
+    private let channel = NIOLockedValueBox<(any Channel)?>(nil)
+
+    /// - Parameters:
+    ///   - port: 0 asks the OS for a free port; ``port`` tells which once started.
+    ///   - group: the loops connections run on (the application's).
+    public init(
+        host: String = "127.0.0.1", port: Int, metrics: InvocationMetrics, group: any EventLoopGroup,
+        limits: Limits = Limits()
+    ) {
+        self.host = host
+        self.requestedPort = port
+        self.metrics = metrics
+        self.group = group
+        self.limits = limits
+        self.threadPool = NIOThreadPool(numberOfThreads: 1)
+    }
+
+    /// The bound port once started.
+    public var port: Int? { channel.withLockedValue { $0?.localAddress?.port } }
+
+    /// Binds and starts accepting; returns the bound port.
+    @discardableResult
+    public func start() async throws -> Int {
+        threadPool.start()
+        let metrics = self.metrics
+        let limits = self.limits
+        let threadPool = self.threadPool
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(RequestBudget(limit: limits.maximumRequestBytes))
+                    try sync.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
+                    try sync.addHandler(
+                        AdminHandler(metrics: metrics, threadPool: threadPool, requestTimeout: limits.requestTimeout))
+                }
+            }
+            .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: false)
+        do {
+            let bound = try await bootstrap.bind(host: host, port: requestedPort).get()
+            channel.withLockedValue { $0 = bound }
+            return bound.localAddress?.port ?? 0
+        } catch {
+            try? await threadPool.shutdownGracefully()
+            throw error
+        }
+    }
+
+    /// Stops accepting and closes the listening socket; open scrapes finish or time out on their own.
+    public func stop() async {
+        let bound = channel.withLockedValue { channel -> (any Channel)? in
+            defer { channel = nil }
+            return channel
+        }
+        try? await bound?.close()
+        try? await threadPool.shutdownGracefully()
+    }
+}
+
+/// Closes a connection that sends more than its budget: the request of an admin connection is one small GET.
+final class RequestBudget: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private var left: Int
+
+    init(limit: Int) { left = limit }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data).readableBytes
+        left -= bytes
+        guard left >= 0 else {
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelRead(data)
+    }
+}
+
+/// Answers one request: `GET /metrics`, 404 for other paths, 405 for other methods.
+final class AdminHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let metrics: InvocationMetrics
+    private let threadPool: NIOThreadPool
+    private let requestTimeout: TimeAmount
+    private var head: HTTPRequestHead?
+    private var answered = false
+    private var deadline: Scheduled<Void>?
+
+    init(metrics: InvocationMetrics, threadPool: NIOThreadPool, requestTimeout: TimeAmount) {
+        self.metrics = metrics
+        self.threadPool = threadPool
+        self.requestTimeout = requestTimeout
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: requestTimeout) {
+            loopBound.value.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+        case .body:
+            break
+        case .end:
+            guard let head, !answered else { return }
+            answered = true
+            deadline?.cancel()
+            respond(context: context, head: head)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        guard path == "/metrics" else {
+            write(context: context, status: .notFound, contentType: "text/plain; charset=utf-8", body: "not found\n")
+            return
+        }
+        guard head.method == .GET else {
+            write(
+                context: context, status: .methodNotAllowed, contentType: "text/plain; charset=utf-8",
+                body: "method not allowed\n", extraHeaders: [("Allow", "GET")])
+            return
+        }
+        let metrics = self.metrics
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        threadPool.runIfActive(eventLoop: context.eventLoop) { metrics.exposition() }.whenComplete { result in
+            let (handler, context) = loopBound.value
+            switch result {
+            case .success(let text):
+                handler.write(context: context, status: .ok, contentType: InvocationMetrics.contentType, body: text)
+            case .failure:
+                handler.write(
+                    context: context, status: .serviceUnavailable, contentType: "text/plain; charset=utf-8",
+                    body: "shutting down\n")
+            }
+        }
+    }
+
+    private func write(
+        context: ChannelHandlerContext, status: HTTPResponseStatus, contentType: String, body: String,
+        extraHeaders: [(String, String)] = []
+    ) {
+        guard context.channel.isActive else { return }
+        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+        buffer.writeString(body)
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Content-Length", value: String(buffer.readableBytes))
+        headers.add(name: "Connection", value: "close")
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+}
