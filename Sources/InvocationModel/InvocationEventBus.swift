@@ -230,3 +230,42 @@ public final class InvocationEventSubscription: Sendable {
         }
     }
 }
+
+/// A subscriber's link to the bus it is attached to: attach once, flush (blocking or async), detach. The one
+/// place for that plumbing, shared by the subscribers that own files (the log writer, the access-log writer).
+public final class BusAttachment: Sendable {
+    private let link = NIOLockedValueBox<(InvocationEventBus, InvocationEventSubscription)?>(nil)
+
+    public init() {}
+
+    /// Subscribes `subscriber` to `bus` under `name`.
+    public func attach(
+        _ subscriber: any InvocationEventSubscriber, to bus: InvocationEventBus, name: String, capacity: Int
+    ) {
+        let subscription = bus.subscribe(subscriber, name: name, capacity: capacity)
+        link.withLockedValue { $0 = (bus, subscription) }
+    }
+
+    /// Events dropped because the subscriber fell more than its capacity behind.
+    public var droppedEvents: Int { link.withLockedValue { $0?.1.droppedEvents ?? 0 } }
+
+    /// Blocks until every event emitted so far was delivered. Not for event loops.
+    public func flushBlocking() {
+        link.withLockedValue { $0 }?.1.flushBlocking()
+    }
+
+    /// Waits until every event emitted so far was delivered.
+    public func flush() async {
+        guard let subscription = link.withLockedValue({ $0 })?.1 else { return }
+        await subscription.flush()
+    }
+
+    /// Delivers what is queued and unsubscribes (once; later calls do nothing).
+    public func detach() {
+        let current = link.withLockedValue { box -> (InvocationEventBus, InvocationEventSubscription)? in
+            defer { box = nil }
+            return box
+        }
+        if let (bus, subscription) = current { bus.unsubscribe(subscription) }
+    }
+}

@@ -75,7 +75,7 @@ public final class ALBAccessLogWriter: InvocationEventSubscriber {
     public let settings: ALBAccessLogSettings
     public let interests: InvocationEvent.Kinds = .responseWritten
     private let state = NIOLockedValueBox(State())
-    private let subscription = NIOLockedValueBox<(InvocationEventBus, InvocationEventSubscription)?>(nil)
+    private let subscription = BusAttachment()
 
     public init(settings: ALBAccessLogSettings) {
         self.settings = settings
@@ -83,35 +83,28 @@ public final class ALBAccessLogWriter: InvocationEventSubscriber {
 
     /// Subscribes to `bus`: from now on, every response the front end writes gets a line.
     public func attach(to bus: InvocationEventBus) {
-        let subscription = bus.subscribe(self, name: "access-logs", capacity: 1_000_000)
-        self.subscription.withLockedValue { $0 = (bus, subscription) }
+        subscription.attach(self, to: bus, name: "access-logs", capacity: 1_000_000)
     }
 
     /// Events dropped because the writer fell too far behind.
-    public var droppedEvents: Int { subscription.withLockedValue { $0?.1.droppedEvents ?? 0 } }
+    public var droppedEvents: Int { subscription.droppedEvents }
 
     /// Batches that could not be written (directory not creatable, disk full); their lines are lost.
     public var writeFailures: Int { state.withLockedValue { $0.failures } }
 
     /// Blocks until every event emitted so far is written. Not for event loops.
     public func flush() {
-        subscription.withLockedValue { $0 }?.1.flushBlocking()
+        subscription.flushBlocking()
     }
 
     /// Waits until every event emitted so far is written.
     public func flushed() async {
-        guard let subscription = subscription.withLockedValue({ $0 })?.1 else { return }
         await subscription.flush()
     }
 
     /// Writes what is pending and unsubscribes; later events are ignored.
     public func shutdown() {
-        if let (bus, subscription) = subscription.withLockedValue({ box in
-            defer { box = nil }
-            return box
-        }) {
-            bus.unsubscribe(subscription)
-        }
+        subscription.detach()
         state.withLockedValue { $0.closed = true }
     }
 

@@ -31,7 +31,7 @@ public final class LogSink: InvocationEventSubscriber {
     public let interests: InvocationEvent.Kinds = .logs
     private let mirror: (@Sendable (String) -> Void)?
     private let writer = NIOLockedValueBox(Writer())
-    private let subscription = NIOLockedValueBox<(InvocationEventBus, InvocationEventSubscription)?>(nil)
+    private let subscription = BusAttachment()
     static let rememberedReports = 256
 
     /// - Parameters:
@@ -44,32 +44,25 @@ public final class LogSink: InvocationEventSubscriber {
 
     /// Subscribes to `bus`: from now on, log events emitted there are written.
     public func attach(to bus: InvocationEventBus) {
-        let subscription = bus.subscribe(self, name: "logs", capacity: 1_000_000)
-        self.subscription.withLockedValue { $0 = (bus, subscription) }
+        subscription.attach(self, to: bus, name: "logs", capacity: 1_000_000)
     }
 
     /// Events the writer dropped because it fell too far behind (0 unless the disk stalls).
-    public var droppedEvents: Int { subscription.withLockedValue { $0?.1.droppedEvents ?? 0 } }
+    public var droppedEvents: Int { subscription.droppedEvents }
 
     /// Blocks until every event emitted so far is written. Not for event loops.
     public func flush() {
-        subscription.withLockedValue { $0 }?.1.flushBlocking()
+        subscription.flushBlocking()
     }
 
     /// Waits until every event emitted so far is written.
     public func flushed() async {
-        guard let subscription = subscription.withLockedValue({ $0 })?.1 else { return }
         await subscription.flush()
     }
 
     /// Writes what is pending, unsubscribes and closes every file.
     public func shutdown() {
-        if let (bus, subscription) = subscription.withLockedValue({ box in
-            defer { box = nil }
-            return box
-        }) {
-            bus.unsubscribe(subscription)
-        }
+        subscription.detach()
         writer.withLockedValue { writer in
             for fd in writer.files.values { Glibc.close(fd) }
             writer.files = [:]
