@@ -123,8 +123,6 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         /// Send SIGTERM to the process group, then SIGKILL at `killAt` if it is still there; answer the parked
         /// `/next` of `releasing` with 403.
         case terminate(killAt: NIODeadline, releasing: Waiter?)
-        /// No process yet (still starting): it is killed as soon as it exists.
-        case killWhenLaunched
         /// Already stopping or gone.
         case none
     }

@@ -412,8 +412,6 @@ final class ExecutionEnvironment {
             } else {
                 machine.stopBeforeLaunch()
             }
-        case .killWhenLaunched:
-            machine.stopBeforeLaunch()
         case .none:
             break
         }

@@ -553,7 +553,6 @@ final class Env {
     func stop(at time: Int64) -> String {
         switch machine.stop(now: Self.at(time)) {
         case .terminate(let killAt, let waiter): return "terminate(\(Self.ms(killAt)), \(waiter?.name ?? "-"))"
-        case .killWhenLaunched: return "killWhenLaunched"
         case .none: return "none"
         }
     }
