@@ -118,6 +118,8 @@ public final class AlbatrossApplication: Sendable {
             throw AlbatrossApplicationError(
                 "cannot create the data directory \(configuration.dataDirectory): \(error)")
         }
+        // Scratch directories of environments a previous run left (it was killed): nothing uses them now.
+        try? FileManager.default.removeItem(atPath: Self.scratchDirectory(of: configuration))
         var latest: [String: FunctionCatalog.Version] = [:]
         for function in configuration.functions {
             let root = try CodePreparer.taskRoot(for: function, dataDirectory: configuration.dataDirectory)
@@ -187,6 +189,11 @@ public final class AlbatrossApplication: Sendable {
         trigger.attach(serviceGroup)
     }
 
+    /// `<data>/tmp`: every environment's private `TMPDIR` is a directory in it, removed when the environment ends.
+    static func scratchDirectory(of configuration: AlbatrossConfiguration) -> String {
+        "\(configuration.dataDirectory)/tmp"
+    }
+
     /// The only place that makes the event bus, the log sink (its first subscriber) and the invoker (what turns
     /// invokes into environments and events).
     private static func makeInvocation(
@@ -204,7 +211,8 @@ public final class AlbatrossApplication: Sendable {
             idleTimeout: options.idleTimeout ?? .seconds(Int64(environments.idleTimeoutSeconds)),
             defaultPythonInterpreter: environments.defaultPythonInterpreter,
             randomSeed: configuration.randomSeed,
-            terminationGrace: .nanoseconds(Int64(environments.terminationGraceSeconds * 1e9)))
+            terminationGrace: .nanoseconds(Int64(environments.terminationGraceSeconds * 1e9)),
+            scratchDirectory: scratchDirectory(of: configuration))
         let invoker = Invoker(
             catalog: catalog, settings: settings, group: group, threadPool: threadPool, events: events)
         return (events, logSink, invoker)

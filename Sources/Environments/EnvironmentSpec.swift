@@ -24,6 +24,9 @@ public struct EnvironmentSpec: Sendable {
     public var initTimeoutSeconds: Double = 10
     /// Between SIGTERM and SIGKILL when the platform stops an environment.
     public var terminationGrace: TimeAmount = .seconds(2)
+    /// Where each environment gets a private scratch directory of its own, handed to the runtime as `TMPDIR` and
+    /// removed when the environment ends (nil: no `TMPDIR`; the runtime then uses the host's `/tmp`).
+    public var scratchRoot: String? = nil
 
     public init(
         function: FunctionConfiguration, version: String, account: AccountContext, taskRoot: String,

@@ -1,5 +1,6 @@
 import ALBEvents
 import CAlbatrossSupport
+import Foundation
 import InvocationModel
 import LambdaModel
 import NIOCore
@@ -67,6 +68,11 @@ final class ExecutionEnvironment {
 
     private var events: InvocationEventBus { spec.events }
 
+    /// The environment's own `TMPDIR`: `<scratch root>/<the stream's 32 hex digits>`.
+    private var scratchDirectory: String? {
+        spec.scratchRoot.map { "\($0)/\(stream.streamName.suffix(32))" }
+    }
+
     // MARK: start
 
     /// Binds the Runtime API listener, then launches the runtime on the thread pool.
@@ -103,12 +109,17 @@ final class ExecutionEnvironment {
 
     private func launch(runtimeAPIPort: Int) {
         let spec = self.spec
+        let scratch = scratchDirectory
         let environment = RuntimeEnvironmentBuilder.variables(
             spec: spec, runtimeAPI: "127.0.0.1:\(runtimeAPIPort)", logStreamName: stream.streamName,
-            logGroupName: stream.groupName)
+            logGroupName: stream.groupName, scratchDirectory: scratch)
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         spec.threadPool.runIfActive(eventLoop: loop) { () throws -> LaunchedProcess in
+            if let scratch {
+                try FileManager.default.createDirectory(
+                    atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
             let command = try RuntimeEnvironmentBuilder.command(spec: spec)
             return try ProcessLauncher.launch(
                 executable: command.executable, arguments: command.arguments, environment: environment,
@@ -434,6 +445,10 @@ final class ExecutionEnvironment {
         // it, and the concurrency slot is free at once, not after the output pipe is drained.
         if let processGroup { ProcessLauncher.killGroup(processGroup) }
         link.released(id)
+        if let scratch = scratchDirectory {
+            // Off the event loop; after the process group is gone nothing writes there any more.
+            spec.threadPool.submit { _ in try? FileManager.default.removeItem(atPath: scratch) }
+        }
         cancel(&initTimer)
         cancel(&invokeTimer)
         cancel(&killTimer)

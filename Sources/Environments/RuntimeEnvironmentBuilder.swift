@@ -13,13 +13,14 @@ enum RuntimeEnvironmentBuilder {
     /// Names a user may set although the platform also sets them (RAPID's overridable set).
     static let overridable: Set<String> = [
         "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS",
-        "LANG", "LD_LIBRARY_PATH", "PATH", "TZ",
+        "LANG", "LD_LIBRARY_PATH", "PATH", "TZ", "TMPDIR",
     ]
 
     /// `KEY=value` strings for `posix_spawn`. The runtime gets a clean environment, as on AWS: nothing of the
     /// server's own environment leaks into it except AWS credentials, which stand in for the execution role.
     static func variables(
-        spec: EnvironmentSpec, runtimeAPI: String, logStreamName: String, logGroupName: String
+        spec: EnvironmentSpec, runtimeAPI: String, logStreamName: String, logGroupName: String,
+        scratchDirectory: String? = nil
     )
         -> [String]
     {
@@ -50,6 +51,7 @@ enum RuntimeEnvironmentBuilder {
             ("PATH", "/usr/local/bin:/usr/bin/:/bin:\(opt)/bin"),
             ("LD_LIBRARY_PATH", "\(taskRoot):\(taskRoot)/lib:\(opt)/lib"),
         ]
+        if let scratchDirectory { platform.append(("TMPDIR", scratchDirectory)) }
         // As on AWS, the application log level exists only with the JSON format (default INFO).
         if function.logging.logFormat == .json {
             platform.append(("AWS_LAMBDA_LOG_LEVEL", (function.logging.applicationLogLevel ?? .info).rawValue))

@@ -19,12 +19,15 @@ public struct InvokerSettings: Sendable {
     public var randomSeed: UInt64?
     /// Between SIGTERM and SIGKILL when an environment is shut down.
     public var terminationGrace: TimeAmount
+    /// Each environment's private `TMPDIR` is made under this directory (see ``EnvironmentSpec/scratchRoot``).
+    public var scratchDirectory: String?
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
         defaultPythonInterpreter: String = "python3", randomSeed: UInt64? = nil,
-        terminationGrace: TimeAmount = .seconds(2)
+        terminationGrace: TimeAmount = .seconds(2), scratchDirectory: String? = nil
     ) {
+        self.scratchDirectory = scratchDirectory
         self.account = account
         self.idleTimeout = idleTimeout
         self.defaultPythonInterpreter = defaultPythonInterpreter
@@ -113,6 +116,7 @@ public final class Invoker: InvocationService, Sendable {
                     events: events, threadPool: threadPool)
                 spec.layerRoot = version.layerRoot
                 spec.terminationGrace = settings.terminationGrace
+                spec.scratchRoot = settings.scratchDirectory
                 pools[key] = EnvironmentPool(
                     spec: spec, group: group, idleTimeout: settings.idleTimeout,
                     successor: { [weak self] request, loop, attempt in

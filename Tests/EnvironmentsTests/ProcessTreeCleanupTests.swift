@@ -56,4 +56,30 @@ struct ProcessTreeCleanupTests {
         #expect(EnvironmentLifecycleTests.pidOf(replacement) != pid)
         try await harness.shutdown()
     }
+
+    @Test func eachEnvironmentHasAPrivateTMPDIRRemovedWhenItEnds() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // Issue 8, item 11: a per-environment TMPDIR under the data directory, not the host's shared /tmp.
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "scratch", handler: #"echo data > "$TMPDIR/file"; sleep 0.3; printf '"%s"' "$TMPDIR""#)
+        let harness = try InvokerHarness(
+            functions: [EnvironmentLifecycleTests.function("scratch", at: code, concurrency: 2)],
+            dataDirectory: dir.url("data"))
+        async let first = harness.invoke("scratch")
+        async let second = harness.invoke("scratch")
+        let (a, b) = try await (first, second)
+        let directories = [a, b].map { String($0.text.dropFirst().dropLast()) }
+        let root = try #require(URL(fileURLWithPath: dir.url("data/tmp")).resolvingSymlinksInPath().path as String?)
+        for directory in directories {
+            #expect(URL(fileURLWithPath: directory).deletingLastPathComponent().resolvingSymlinksInPath().path == root)
+            #expect(FileManager.default.fileExists(atPath: directory + "/file"), "the runtime could write there")
+        }
+        #expect(Set(directories).count == 2, "each environment has its own")
+        try await harness.shutdown()
+        let gone = await eventually(seconds: 5) {
+            directories.allSatisfy { !FileManager.default.fileExists(atPath: $0) }
+        }
+        #expect(gone, "the scratch directories are removed with their environments")
+    }
 }
