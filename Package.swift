@@ -233,7 +233,7 @@ let package = Package(
         .testTarget(
             name: "ObservabilityTests",
             dependencies: [
-                "Observability", "InvocationModel", "LambdaModel",
+                "Observability", "InvocationModel", "LambdaModel", "AlbatrossTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -40,6 +40,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
     private var tls: TLSHandshakeCompleted?
     private var random: any RandomNumberGenerator
     private var requestOpen = false
+    /// Set while a connection answered before its body was read is drained before closing.
+    private var lingerTimer: Scheduled<Void>?
+    private var lingeredBytes = 0
     /// The id of the request being answered, when front-end events are wanted ("" otherwise).
     private var requestID = ""
     /// The ALB's `error_reason` for the answer being written (alb-lambda.md §3); nil on success.
@@ -89,7 +92,12 @@ final class ALBRequestHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if lingerTimer != nil {
+            lingered(part, context: context)
+            return
+        }
+        switch part {
         case .head(let head):
             beginRequest()
             // Drawn before anything else, so that answers the ALB gives itself (413, 400, 405, …) have events too.
@@ -354,8 +362,45 @@ final class ALBRequestHandler: ChannelInboundHandler {
         access = nil
         endRequest()
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            if !keepAlive { context.close(promise: nil) }
+            guard !keepAlive else { return }
+            if case .discarding = self.state {
+                // Answered before the body was read (413 and friends): keep reading and discarding it for a
+                // bounded time and size before closing, so that a client that writes its whole body before it
+                // reads (Python's http.client, boto3) gets the answer instead of a reset (RFC 9112 §9.6).
+                self.linger(context: context)
+            } else {
+                context.close(promise: nil)
+            }
         }
+    }
+
+    /// How long, and how many more body bytes, a connection answered early is read before it is closed.
+    static let lingerTime = TimeAmount.seconds(2)
+    static let lingerBytes = 8 * 1024 * 1024
+
+    private func linger(context: ChannelHandlerContext) {
+        guard lingerTimer == nil else { return }
+        lingeredBytes = 0
+        lingerTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.lingerTime) {
+            context.close(promise: nil)
+        }
+    }
+
+    /// While lingering: drop what comes, and close once the request's body is over (or past the bounds).
+    private func lingered(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
+        case .body(let chunk):
+            lingeredBytes += chunk.readableBytes
+            if lingeredBytes > Self.lingerBytes { closeLingering(context: context) }
+        case .end, .head:
+            closeLingering(context: context)
+        }
+    }
+
+    private func closeLingering(context: ChannelHandlerContext) {
+        lingerTimer?.cancel()
+        lingerTimer = nil
+        context.close(promise: nil)
     }
 
     // MARK: access-log facts (only when `responseWritten` is wanted)

@@ -9,32 +9,7 @@ import Testing
 @Suite(.serialized)
 struct AccessLogTests {
     /// "quoted string or run of non-spaces" (observability.md §3.2).
-    static func fields(_ line: String) -> [String] {
-        var fields: [String] = []
-        var current = ""
-        var inQuotes = false
-        var escaped = false
-        for character in line {
-            if inQuotes {
-                current.append(character)
-                if escaped {
-                    escaped = false
-                } else if character == "\\" {
-                    escaped = true
-                } else if character == "\"" {
-                    inQuotes = false
-                }
-            } else if character == " " {
-                fields.append(current)
-                current = ""
-            } else {
-                if character == "\"" && current.isEmpty { inQuotes = true }
-                current.append(character)
-            }
-        }
-        fields.append(current)
-        return fields
-    }
+    static func fields(_ line: String) -> [String] { accessLogFields(line) }
 
     static func isISOMicros(_ text: String) -> Bool {
         text.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$"#, options: .regularExpression) != nil

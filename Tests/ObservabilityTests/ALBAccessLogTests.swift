@@ -1,3 +1,4 @@
+import AlbatrossTestKit
 import Foundation
 import InvocationModel
 import LambdaModel
@@ -5,35 +6,6 @@ import NIOCore
 import Testing
 
 @testable import Observability
-
-/// Splits an access-log line as its readers must (observability.md §3.2): a double-quoted string (with `\"` and
-/// `\\` escapes, the quotes kept) or a run of non-spaces.
-func accessLogFields(_ line: String) -> [String] {
-    var fields: [String] = []
-    var current = ""
-    var inQuotes = false
-    var escaped = false
-    for character in line {
-        if inQuotes {
-            current.append(character)
-            if escaped {
-                escaped = false
-            } else if character == "\\" {
-                escaped = true
-            } else if character == "\"" {
-                inQuotes = false
-            }
-        } else if character == " " {
-            fields.append(current)
-            current = ""
-        } else {
-            if character == "\"" && current.isEmpty { inQuotes = true }
-            current.append(character)
-        }
-    }
-    fields.append(current)
-    return fields
-}
 
 /// The line formatter against AWS's example lines (reproduced exactly from hand-built events) and field by field
 /// for the answers the ALB gives itself.
