@@ -36,16 +36,4 @@ public struct FunctionCatalog: Sendable {
     public init(functions: [String: Function] = [:]) {
         self.functions = functions
     }
-
-    /// A catalog of `$LATEST` only, from configurations and their task roots.
-    public init(latest: [FunctionConfiguration], taskRoots: [String: String]) {
-        var functions: [String: Function] = [:]
-        for configuration in latest {
-            let version = Version(
-                configuration: configuration, version: "$LATEST",
-                taskRoot: taskRoots[configuration.name] ?? "/nonexistent")
-            functions[configuration.name] = Function(versions: ["$LATEST": version])
-        }
-        self.functions = functions
-    }
 }
