@@ -38,9 +38,9 @@ public import ServiceLifecycle
 /// | ``EnvironmentsService`` | – | stops every environment, reaps every process |
 /// | access-log writer (when `access_logs.s3.enabled`) | its subscription of the event bus | writes what is pending |
 /// | log retention sweeper (with `watchesChanges`) | sweeps old and surplus log streams | stops |
-/// | ``CatalogWatcherService`` (with `watchesChanges` and the store) | polls the store every second | stops |
+/// | ``CatalogWatcherService`` (with `watchesChanges`) | polls the configuration file, `$LATEST`'s code and the store every second (``CatalogReloader``) | stops |
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
-/// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates | stops |
+/// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates and the configuration | stops |
 /// | ``AdminService`` (with an `admin:` section) | `GET /metrics` on the admin address | closes its listener |
 /// | the `services:` given to the initialiser | | |
 /// | ``ListenersService`` (with `listeners`) | the bound listeners | stops accepting, drains within `shutdownGraceSeconds`, closes connections |
@@ -53,8 +53,6 @@ public final class AlbatrossApplication: Sendable {
     /// The store of versions, aliases and layers, with the configuration's declarations applied; nil without
     /// `options.usesStore`.
     public let registry: Registry?
-    /// `$LATEST` of every configured function, run from its code in place.
-    public let latest: [String: FunctionCatalog.Version]
     public let group: MultiThreadedEventLoopGroup
     public let threadPool: NIOThreadPool
     /// The invocation event stream: the log writer is one subscriber; attach more with `events.subscribe`.
@@ -120,12 +118,7 @@ public final class AlbatrossApplication: Sendable {
         }
         // Scratch directories of environments a previous run left (it was killed): nothing uses them now.
         try? FileManager.default.removeItem(atPath: Self.scratchDirectory(of: configuration))
-        var latest: [String: FunctionCatalog.Version] = [:]
-        for function in configuration.functions {
-            let root = try CodePreparer.taskRoot(for: function, dataDirectory: configuration.dataDirectory)
-            latest[function.name] = FunctionCatalog.Version(configuration: function, version: "$LATEST", taskRoot: root)
-        }
-        self.latest = latest
+        let latest = try CatalogReloader.latestVersions(of: configuration)
         // The store of versions and aliases: the configuration's declarations are applied (idempotently).
         let catalog: FunctionCatalog
         if options.usesStore {
@@ -249,12 +242,15 @@ public final class AlbatrossApplication: Sendable {
             services.append(
                 StartStopService(start: { sweeper.start() }, stop: { sweeper.stop() }, threadPool: threadPool))
         }
+        let reloader =
+            options.watchesChanges
+            ? CatalogReloader(
+                configuration: configuration, latest: latest, registry: registry, invoker: invoker, logger: logger)
+            : nil
+        if let reloader {
+            services.append(CatalogWatcherService(reloader: reloader, threadPool: threadPool))
+        }
         if options.watchesChanges {
-            if let registry {
-                services.append(
-                    CatalogWatcherService(
-                        registry: registry, latest: latest, invoker: invoker, threadPool: threadPool, logger: logger))
-            }
             if !tlsContexts.isEmpty {
                 services.append(
                     CertificateWatcherService(
@@ -264,7 +260,8 @@ public final class AlbatrossApplication: Sendable {
         }
         if let traps {
             services.append(
-                HangupReloadService(contexts: tlsContexts, traps: traps, threadPool: threadPool, logger: logger))
+                HangupReloadService(
+                    contexts: tlsContexts, reloader: reloader, traps: traps, threadPool: threadPool, logger: logger))
         }
         if let metrics, let admin = configuration.admin {
             services.append(

@@ -12,12 +12,21 @@ public struct FunctionCatalog: Sendable {
         public var taskRoot: String
         /// The merged layers of `configuration.layers` (what AWS mounts at `/opt`); nil without layers.
         public var layerRoot: String?
+        /// What the code in `taskRoot` was when this version was made (``CodePreparer/revision(of:)``): `$LATEST`
+        /// runs from the user's directory in place, so an edit there changes this and the invoker retires the pool
+        /// instead of letting new environments run new code with the old settings. Nil for published versions,
+        /// whose stored code never changes.
+        public var codeRevision: String?
 
-        public init(configuration: FunctionConfiguration, version: String, taskRoot: String, layerRoot: String? = nil) {
+        public init(
+            configuration: FunctionConfiguration, version: String, taskRoot: String, layerRoot: String? = nil,
+            codeRevision: String? = nil
+        ) {
             self.configuration = configuration
             self.version = version
             self.taskRoot = taskRoot
             self.layerRoot = layerRoot
+            self.codeRevision = codeRevision
         }
     }
 

@@ -91,22 +91,21 @@ public final class Invoker: InvocationService, Sendable {
         self.seeded = settings.randomSeed.map { NIOLockedValueBox(SplitMix64(seed: $0)) }
         self.snapshot = ManagedAtomic(Snapshot(catalog: FunctionCatalog(), pools: [:], closed: false))
         self.snapshot.store(
-            Snapshot(catalog: catalog, pools: makePools(for: catalog, reusing: [:]).pools, closed: false),
+            Snapshot(catalog: catalog, pools: makePools(for: catalog, replacing: nil).pools, closed: false),
             ordering: .releasing)
     }
 
-    /// One pool per version of `catalog`; pools of `existing` whose version is unchanged are kept (with their
-    /// warm environments), the others are returned as retired.
+    /// One pool per version of `catalog`; pools of `previous` whose version is unchanged (configuration, code
+    /// root and revision, layers) are kept with their warm environments, the others are returned as retired.
     private func makePools(
-        for catalog: FunctionCatalog, reusing existing: [PoolKey: EnvironmentPool]
+        for catalog: FunctionCatalog, replacing previous: Snapshot?
     ) -> (pools: [PoolKey: EnvironmentPool], retired: [EnvironmentPool]) {
+        let existing = previous?.pools ?? [:]
         var pools: [PoolKey: EnvironmentPool] = [:]
         for (name, function) in catalog.functions {
             for (versionName, version) in function.versions {
                 let key = PoolKey(function: name, version: versionName)
-                if let pool = existing[key], pool.spec.function == version.configuration,
-                    pool.spec.taskRoot == version.taskRoot, pool.spec.layerRoot == version.layerRoot
-                {
+                if let pool = existing[key], previous?.catalog.functions[name]?.versions[versionName] == version {
                     pools[key] = pool
                     continue
                 }
@@ -137,7 +136,7 @@ public final class Invoker: InvocationService, Sendable {
         let retired = changes.withLock { () -> [EnvironmentPool] in
             let current = snapshot.load(ordering: .acquiring)
             guard !current.closed else { return [] }
-            let (pools, retired) = makePools(for: catalog, reusing: current.pools)
+            let (pools, retired) = makePools(for: catalog, replacing: current)
             snapshot.store(Snapshot(catalog: catalog, pools: pools, closed: false), ordering: .releasing)
             return retired
         }

@@ -1,0 +1,217 @@
+import Configuration
+import Deployment
+import Foundation
+import Invocation
+import LambdaModel
+import Logging
+import NIOConcurrencyHelpers
+import Registry
+
+/// Keeps what the invoker serves in step with its three sources: the configuration file (functions, their
+/// versions, aliases and layers), the code `$LATEST` runs from in place (a directory or a .zip), and the store
+/// (versions and aliases the CLI changes). When any of them changes, one new catalog replaces the old one, and the
+/// invoker retires each changed version's pool by draining it: busy environments finish the invoke they have with
+/// the code and settings they started with, and every new environment runs the new code *and* the new settings.
+/// A new environment can never pair new code with old variables.
+///
+/// The configuration file is read again when its size, modification time or inode changes (and on every SIGHUP);
+/// a file that no longer loads is reported and changes nothing. Parts that are bound at start (listeners, target
+/// groups, load-balancer attributes, environments, logs, admin, data directory, account) are not applied: a
+/// change to them is reported as needing a restart.
+///
+/// Every call blocks (file system, SQLite, unpacking): run it on the thread pool. Calls are serialised.
+final class CatalogReloader: Sendable {
+    private struct State {
+        var configuration: AlbatrossConfiguration
+        /// The configuration file as last read; nil when it is not a file (YAML given as text).
+        var stamp: FileStamp?
+        var latest: [String: FunctionCatalog.Version]
+        var storeFingerprint: String?
+        /// The last failure reported, so that one broken edit is reported once, not every second.
+        var reported: String?
+    }
+
+    private let state: NIOLockedValueBox<State>
+    private let registry: Registry?
+    private let invoker: Invoker
+    private let logger: Logger
+
+    /// - Parameters:
+    ///   - latest: the `$LATEST` versions the application started with (their `codeRevision` set).
+    init(
+        configuration: AlbatrossConfiguration, latest: [String: FunctionCatalog.Version], registry: Registry?,
+        invoker: Invoker, logger: Logger
+    ) {
+        self.registry = registry
+        self.invoker = invoker
+        self.logger = logger
+        state = NIOLockedValueBox(
+            State(
+                configuration: configuration, stamp: FileStamp(path: configuration.file), latest: latest,
+                storeFingerprint: registry.flatMap { try? CatalogBuilder.fingerprint(registry: $0) }))
+    }
+
+    /// The `$LATEST` version of every configured function, with the revision of its code.
+    static func latestVersions(
+        of configuration: AlbatrossConfiguration, reusing previous: [String: FunctionCatalog.Version] = [:]
+    ) throws -> [String: FunctionCatalog.Version] {
+        var latest: [String: FunctionCatalog.Version] = [:]
+        for function in configuration.functions {
+            let revision = CodePreparer.revision(of: function)
+            if let known = previous[function.name], known.configuration == function, known.codeRevision == revision {
+                latest[function.name] = known
+                continue
+            }
+            let root = try CodePreparer.taskRoot(
+                for: function, dataDirectory: configuration.dataDirectory, revision: revision)
+            latest[function.name] = FunctionCatalog.Version(
+                configuration: function, version: "$LATEST", taskRoot: root, codeRevision: revision)
+        }
+        return latest
+    }
+
+    /// Looks at every source and installs a new catalog if anything changed. With `rereadConfiguration` (SIGHUP)
+    /// the configuration file is read even if it looks unchanged.
+    func check(rereadConfiguration: Bool = false) {
+        state.withLockedValue { state in
+            do {
+                try check(&state, rereadConfiguration: rereadConfiguration)
+                state.reported = nil
+            } catch {
+                let message = "\(error)"
+                if message != state.reported {
+                    state.reported = message
+                    logger.error("\(message)")
+                }
+            }
+        }
+    }
+
+    private func check(_ state: inout State, rereadConfiguration: Bool) throws {
+        var configuration = state.configuration
+        var changes: [String] = []
+        var stamp = state.stamp
+        if let known = state.stamp {
+            let current = FileStamp(path: configuration.file)
+            if rereadConfiguration || current != known {
+                stamp = current
+                configuration = try Self.reload(configuration.file, replacing: state.configuration)
+                if configuration != state.configuration {
+                    changes.append("the configuration file changed")
+                    for part in Self.partsNeedingRestart(from: state.configuration, to: configuration) {
+                        logger.warning(
+                            "\(configuration.file): \(part) changed; restart the server to apply it (not applied)")
+                    }
+                    if let registry { try Self.apply(configuration, to: registry) }
+                }
+            }
+        }
+        let latest: [String: FunctionCatalog.Version]
+        do {
+            latest = try Self.latestVersions(of: configuration, reusing: state.latest)
+        } catch {
+            throw ReloadError("cannot prepare the changed code; still serving the previous $LATEST: \(error)")
+        }
+        for (name, version) in latest.sorted(by: { $0.key < $1.key })
+        where state.latest[name].map({ $0.codeRevision != version.codeRevision }) ?? false {
+            changes.append("the code of \(name) changed")
+        }
+        var fingerprint = state.storeFingerprint
+        if let registry {
+            do {
+                fingerprint = try CatalogBuilder.fingerprint(registry: registry)
+            } catch {
+                throw ReloadError("cannot load the changed versions or aliases: \(error)")
+            }
+            if fingerprint != state.storeFingerprint && changes.isEmpty {
+                changes.append("versions or aliases changed in the store")
+            }
+        }
+        guard !changes.isEmpty else {
+            state.stamp = stamp
+            return
+        }
+        let catalog: FunctionCatalog
+        if let registry {
+            do {
+                catalog = try CatalogBuilder.build(registry: registry, latest: latest)
+            } catch {
+                throw ReloadError("cannot load the changed versions or aliases: \(error)")
+            }
+        } else {
+            catalog = FunctionCatalog(
+                functions: latest.mapValues { FunctionCatalog.Function(versions: ["$LATEST": $0]) })
+        }
+        invoker.replaceCatalog(catalog)
+        state = State(
+            configuration: configuration, stamp: stamp, latest: latest, storeFingerprint: fingerprint,
+            reported: nil)
+        if changes == ["versions or aliases changed in the store"] {
+            logger.info("versions or aliases changed in the store; now serving them")
+        } else {
+            let what = changes.joined(separator: "; ")
+            logger.info(
+                "\(what); now serving it: environments of a changed version finish their invoke and stop, new ones start with the new code and settings"
+            )
+        }
+    }
+
+    private static func reload(
+        _ path: String, replacing current: AlbatrossConfiguration
+    ) throws -> AlbatrossConfiguration {
+        do {
+            return try ConfigurationLoader.load(path: path)
+        } catch {
+            throw ReloadError("the changed configuration does not load; still serving the previous one: \(error)")
+        }
+    }
+
+    private static func apply(_ configuration: AlbatrossConfiguration, to registry: Registry) throws {
+        do {
+            try ConfigurationApplier.apply(configuration, to: registry)
+        } catch {
+            throw ReloadError("the changed configuration cannot be applied; still serving the previous one: \(error)")
+        }
+    }
+
+    /// The parts of the configuration that are bound when the server starts.
+    static func partsNeedingRestart(
+        from old: AlbatrossConfiguration, to new: AlbatrossConfiguration
+    ) -> [String] {
+        var parts: [String] = []
+        if old.dataDirectory != new.dataDirectory { parts.append("dataDirectory") }
+        if old.account != new.account { parts.append("account or region") }
+        if old.listeners != new.listeners { parts.append("listeners") }
+        if old.targetGroups != new.targetGroups { parts.append("targetGroups") }
+        if old.loadBalancerAttributes != new.loadBalancerAttributes { parts.append("loadBalancer") }
+        if old.environments != new.environments { parts.append("environments") }
+        if old.logs != new.logs { parts.append("logs") }
+        if old.admin != new.admin { parts.append("admin") }
+        if old.randomSeed != new.randomSeed { parts.append("randomSeed") }
+        return parts
+    }
+}
+
+/// What a reload found wrong, as it is reported.
+struct ReloadError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Identifies one version of a file cheaply: when any of these change, the file was written or replaced.
+struct FileStamp: Equatable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+    let size: Int64
+    let modified: Int64
+
+    /// Nil when `path` is not a readable regular file.
+    init?(path: String) {
+        var status = stat()
+        guard !path.isEmpty, stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+        device = UInt64(status.st_dev)
+        inode = UInt64(status.st_ino)
+        size = Int64(status.st_size)
+        modified = Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec)
+    }
+}
