@@ -4,8 +4,9 @@ import NIOHTTP1
 import NIOPosix
 public import Observability
 
-/// The admin listener: `GET /metrics` (Prometheus text format) on its own address, loopback by default and never
-/// one of the ALB listeners, so that monitoring neither shares limits nor routing with the traffic it observes.
+/// The admin listener: `GET /metrics` (Prometheus text format) and `GET /status` (JSON) on its own address,
+/// loopback by default and never one of the ALB listeners, so that monitoring neither shares limits nor routing
+/// with the traffic it observes. What it serves is a table of ``Page``s.
 ///
 /// A plain start/stop object (the application wraps it in its service). One request per connection (answered with
 /// `Connection: close`); a connection may send at most ``Limits/maximumRequestBytes``, must complete its request
@@ -13,6 +14,22 @@ public import Observability
 /// rendered on a thread pool of its own (it reads `/proc`), never on an event loop, so a slow or stuck scraper
 /// costs only its own connection.
 public final class AdminServer: Sendable {
+    /// One path's answer to `GET`: its `Content-Type` and the body, rendered on the admin thread pool.
+    public struct Page: Sendable {
+        public var contentType: String
+        public var render: @Sendable () -> String
+
+        public init(contentType: String, render: @escaping @Sendable () -> String) {
+            self.contentType = contentType
+            self.render = render
+        }
+
+        /// `/metrics`: the Prometheus exposition of `metrics`.
+        public static func metrics(_ metrics: InvocationMetrics) -> Page {
+            Page(contentType: InvocationMetrics.contentType) { metrics.exposition() }
+        }
+    }
+
     /// Bounds that keep a misbehaving client from holding resources.
     public struct Limits: Sendable {
         /// Bytes a connection may send (request line, headers and any body) before it is closed.
@@ -34,7 +51,7 @@ public final class AdminServer: Sendable {
 
     private let host: String
     private let requestedPort: Int
-    private let metrics: InvocationMetrics
+    private let pages: [String: Page]
     private let group: any EventLoopGroup
     private let limits: Limits
     private let threadPool: NIOThreadPool
@@ -43,13 +60,14 @@ public final class AdminServer: Sendable {
     /// - Parameters:
     ///   - port: 0 asks the OS for a free port; ``port`` tells which once started.
     ///   - group: the loops connections run on (the application's).
+    ///   - pages: what each path answers (`"/metrics"`, `"/status"`).
     public init(
-        host: String = "127.0.0.1", port: Int, metrics: InvocationMetrics, group: any EventLoopGroup,
+        host: String = "127.0.0.1", port: Int, pages: [String: Page], group: any EventLoopGroup,
         limits: Limits = Limits()
     ) {
         self.host = host
         self.requestedPort = port
-        self.metrics = metrics
+        self.pages = pages
         self.group = group
         self.limits = limits
         self.threadPool = NIOThreadPool(numberOfThreads: 1)
@@ -62,7 +80,7 @@ public final class AdminServer: Sendable {
     @discardableResult
     public func start() async throws -> Int {
         threadPool.start()
-        let metrics = self.metrics
+        let pages = self.pages
         let limits = self.limits
         let threadPool = self.threadPool
         let bootstrap = ServerBootstrap(group: group)
@@ -75,7 +93,7 @@ public final class AdminServer: Sendable {
                     try sync.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
                     try sync.addHandler(
-                        AdminHandler(metrics: metrics, threadPool: threadPool, requestTimeout: limits.requestTimeout))
+                        AdminHandler(pages: pages, threadPool: threadPool, requestTimeout: limits.requestTimeout))
                 }
             }
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -121,20 +139,20 @@ final class RequestBudget: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Answers one request: `GET /metrics`, 404 for other paths, 405 for other methods.
+/// Answers one request: `GET` of a page, 404 for other paths, 405 for other methods.
 final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    private let metrics: InvocationMetrics
+    private let pages: [String: AdminServer.Page]
     private let threadPool: NIOThreadPool
     private let requestTimeout: TimeAmount
     private var head: HTTPRequestHead?
     private var answered = false
     private var deadline: Scheduled<Void>?
 
-    init(metrics: InvocationMetrics, threadPool: NIOThreadPool, requestTimeout: TimeAmount) {
-        self.metrics = metrics
+    init(pages: [String: AdminServer.Page], threadPool: NIOThreadPool, requestTimeout: TimeAmount) {
+        self.pages = pages
         self.threadPool = threadPool
         self.requestTimeout = requestTimeout
     }
@@ -174,7 +192,7 @@ final class AdminHandler: ChannelInboundHandler {
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        guard path == "/metrics" else {
+        guard let page = pages[String(path)] else {
             write(context: context, status: .notFound, contentType: "text/plain; charset=utf-8", body: "not found\n")
             return
         }
@@ -184,13 +202,12 @@ final class AdminHandler: ChannelInboundHandler {
                 body: "method not allowed\n", extraHeaders: [("Allow", "GET")])
             return
         }
-        let metrics = self.metrics
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        threadPool.runIfActive(eventLoop: context.eventLoop) { metrics.exposition() }.whenComplete { result in
+        threadPool.runIfActive(eventLoop: context.eventLoop) { page.render() }.whenComplete { result in
             let (handler, context) = loopBound.value
             switch result {
             case .success(let text):
-                handler.write(context: context, status: .ok, contentType: InvocationMetrics.contentType, body: text)
+                handler.write(context: context, status: .ok, contentType: page.contentType, body: text)
             case .failure:
                 handler.write(
                     context: context, status: .serviceUnavailable, contentType: "text/plain; charset=utf-8",

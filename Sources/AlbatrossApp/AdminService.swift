@@ -12,7 +12,7 @@ struct AdminService: Service {
     func run() async throws {
         let port = try await server.start()
         let shown = host.contains(":") ? "[\(host)]" : host
-        logger.info("admin listener on http://\(shown):\(port) (GET /metrics)")
+        logger.info("admin listener on http://\(shown):\(port) (GET /metrics, GET /status)")
         try? await gracefulShutdown()
         await server.stop()
     }

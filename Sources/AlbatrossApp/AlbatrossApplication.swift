@@ -1,4 +1,4 @@
-import AdminServer
+public import AdminServer
 public import AlbatrossTLS
 public import Configuration
 import Deployment
@@ -41,7 +41,7 @@ public import ServiceLifecycle
 /// | ``CatalogWatcherService`` (with `watchesChanges`) | polls the configuration file, `$LATEST`'s code and the store every second (``CatalogReloader``) | stops |
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates and the configuration | stops |
-/// | ``AdminService`` (with an `admin:` section) | `GET /metrics` on the admin address | closes its listener |
+/// | ``AdminService`` (with an `admin:` section) | `GET /metrics` and `GET /status` on the admin address | closes its listener |
 /// | the `services:` given to the initialiser | | |
 /// | ``ListenersService`` (with `listeners`) | the bound listeners | stops accepting, drains within `shutdownGraceSeconds`, closes connections |
 ///
@@ -68,12 +68,15 @@ public final class AlbatrossApplication: Sendable {
     /// Lambda, ALB and process metrics, when the configuration has an `admin:` section (whose listener serves
     /// them); nil otherwise, so that a server nobody can scrape pays nothing for them.
     public let metrics: InvocationMetrics?
+    /// The admin listener (`/metrics`, `/status`), when the configuration has an `admin:` section; its
+    /// `port` is known once the services run.
+    public let admin: AdminServer?
     public var logger: Logger { options.logger }
 
     private let serviceGroup: ServiceGroup
     private let trigger: ShutdownTrigger
     private let traps: SignalTraps?
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
     private struct State {
         var listeners: [LoadBalancer.BoundListener] = []
@@ -164,13 +167,28 @@ public final class AlbatrossApplication: Sendable {
         }
         trigger = ShutdownTrigger()
         traps = options.handlesSignals ? SignalTraps() : nil
+        let state = NIOLockedValueBox(State())
+        self.state = state
+        if let metrics, let settings = configuration.admin {
+            admin = AdminServer(
+                host: settings.address, port: settings.port,
+                pages: [
+                    "/metrics": .metrics(metrics),
+                    "/status": Self.statusPage(
+                        configuration: configuration, bound: { state.withLockedValue { $0.listeners } },
+                        invoker: invoker, metrics: metrics),
+                ],
+                group: group)
+        } else {
+            admin = nil
+        }
         serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: Self.makeServices(
                     configuration: configuration, options: options, registry: registry, latest: latest,
                     group: group, threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
-                    tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs, metrics: metrics,
-                    traps: traps, trigger: trigger,
+                    tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs,
+                    traps: traps, trigger: trigger, admin: admin,
                     additional: services
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
@@ -217,7 +235,7 @@ public final class AlbatrossApplication: Sendable {
         latest: [String: FunctionCatalog.Version], group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool,
         events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext],
         loadBalancer: LoadBalancer?,
-        accessLogs: ALBAccessLogWriter?, metrics: InvocationMetrics?, traps: SignalTraps?, trigger: ShutdownTrigger,
+        accessLogs: ALBAccessLogWriter?, traps: SignalTraps?, trigger: ShutdownTrigger, admin: AdminServer?,
         additional: [any Service]
     ) -> [any Service] {
         let logger = options.logger
@@ -263,11 +281,8 @@ public final class AlbatrossApplication: Sendable {
                 HangupReloadService(
                     contexts: tlsContexts, reloader: reloader, traps: traps, threadPool: threadPool, logger: logger))
         }
-        if let metrics, let admin = configuration.admin {
-            services.append(
-                AdminService(
-                    server: AdminServer(host: admin.address, port: admin.port, metrics: metrics, group: group),
-                    host: admin.address, logger: logger))
+        if let admin, let settings = configuration.admin {
+            services.append(AdminService(server: admin, host: settings.address, logger: logger))
         }
         services.append(contentsOf: additional)
         if let loadBalancer {
@@ -281,6 +296,20 @@ public final class AlbatrossApplication: Sendable {
 }
 
 extension AlbatrossApplication {
+    /// `GET /status`: ``StatusReport`` of what serves now.
+    private static func statusPage(
+        configuration: AlbatrossConfiguration, bound: @escaping @Sendable () -> [LoadBalancer.BoundListener],
+        invoker: Invoker, metrics: InvocationMetrics
+    ) -> AdminServer.Page {
+        let startedAt = Date()
+        return AdminServer.Page(contentType: "application/json") {
+            StatusReport(
+                configuration: configuration, bound: bound(), catalog: invoker.catalog,
+                status: metrics.status(), startedAt: startedAt
+            ).json()
+        }
+    }
+
     /// Binds every listener and reports them (`listening on <url> (<protocol>)`). With `handlesSignals`, the
     /// signals are trapped before anything is reported. Throws (having closed what was bound) when a port
     /// cannot be bound; call ``requestShutdown()`` and ``run()`` then, to stop the rest.

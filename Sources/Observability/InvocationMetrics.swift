@@ -72,6 +72,11 @@ public final class InvocationMetrics: InvocationEventSubscriber {
         return registry.emitToString()
     }
 
+    /// Reads the accounting state under the lock (for ``status(now:)``).
+    func status<T>(_ body: (State) -> T) -> T {
+        state.withLockedValue { body($0) }
+    }
+
     /// The `Content-Type` of ``exposition()``.
     public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 }
@@ -310,7 +315,7 @@ final class Series: @unchecked Sendable {
             made[each] = registry.makeGauge(
                 descriptor: Self.name(
                     "albatross", "", "environments", "",
-                    "Execution environments of a function by state (initializing, idle, busy)."),
+                    "Execution environments of a function by state (initializing, ready, busy)."),
                 labels: [("function", function), ("state", each.rawValue)])
         }
         environments[function] = made
@@ -320,7 +325,7 @@ final class Series: @unchecked Sendable {
 
 /// Where an execution environment is in its life, as far as the events tell.
 enum EnvironmentState: String, CaseIterable, Hashable {
-    case initializing, idle, busy
+    case initializing, ready, busy
 }
 
 // MARK: - counting
@@ -343,10 +348,18 @@ struct State {
     struct Environment {
         var function: String
         var state: EnvironmentState
+        var version: String
+        var stream: String
+        var pid: Int32?
+        var createdAt: NIODeadline
+        var lastUsed: NIODeadline
+        var invocations = 0
     }
 
     var requests: [String: Request] = [:]
     var environments: [Int: Environment] = [:]
+    /// Counts since start for `/status`, by the same rules as the counters.
+    var totals: [LambdaLabels: InvocationTotals] = [:]
 
     /// Requests whose last events never came (an invoke cut short by a shutdown) are forgotten after this long;
     /// longer than any invoke (15 minutes) plus INIT.
@@ -378,6 +391,7 @@ struct State {
                 requests[event.requestID]?.lambda
                 ?? LambdaLabels(function: placed.function, resource: "", executedVersion: placed.version)
             series.lambda(labels).throttles.increment()
+            totals[labels, default: InvocationTotals()].throttles += 1
             finishLambda(event.requestID)
         case .invokeStarted(let started):
             if var environment = environments[started.environment.id] {
@@ -388,8 +402,14 @@ struct State {
             requests[event.requestID] = request
             series.lambda(labels).concurrent.increment()
         case .invokeFinished(let finished):
-            if var environment = environments[finished.environment.id], environment.state == .busy {
-                setEnvironment(&environment, to: .idle, id: finished.environment.id, series: series)
+            if var environment = environments[finished.environment.id] {
+                environment.invocations += 1
+                environment.lastUsed = event.at
+                if environment.state == .busy {
+                    setEnvironment(&environment, to: .ready, id: finished.environment.id, series: series)
+                } else {
+                    environments[finished.environment.id] = environment
+                }
             }
             let request = requests[event.requestID]
             let labels =
@@ -399,6 +419,7 @@ struct State {
             let lambda = series.lambda(labels)
             lambda.invocations.increment()
             if finished.status != nil { lambda.errors.increment() }
+            totals[labels, default: InvocationTotals()].count(finished)
             // Only an invoke whose event reached the runtime has a Duration (an INIT failure before delivery has none).
             if request?.started ?? (finished.durationMs > 0) { lambda.duration.record(finished.durationMs / 1000) }
             if let initMs = finished.initDurationMs {
@@ -410,7 +431,10 @@ struct State {
         case .responseWritten(let written):
             responseWritten(written, requestID: event.requestID, at: event.at, series: series)
         case .initStarted(let started):
-            let environment = Environment(function: started.environment.functionName, state: .initializing)
+            let environment = Environment(
+                function: started.environment.functionName, state: .initializing, version: started.version,
+                stream: started.environment.streamName, pid: started.pid, createdAt: started.createdAt,
+                lastUsed: event.at)
             series.environments(function: environment.function, state: .initializing).increment()
             environments[started.environment.id] = environment
         case .initFinished(let finished):
@@ -418,7 +442,7 @@ struct State {
                 return
             }
             if case .failed = finished.result { return }
-            setEnvironment(&environment, to: .idle, id: finished.environment.id, series: series)
+            setEnvironment(&environment, to: .ready, id: finished.environment.id, series: series)
         case .environmentStopped(let stopped):
             if let environment = environments.removeValue(forKey: stopped.environment.id) {
                 series.environments(function: environment.function, state: environment.state).decrement()

@@ -105,7 +105,7 @@ struct MetricsTests {
         let server = try await ServerHarness(yaml: Self.yaml, baseDirectory: dir.path)
         let metrics = InvocationMetrics()
         metrics.attach(to: server.events)
-        let admin = AdminServer(port: 0, metrics: metrics, group: server.group)
+        let admin = AdminServer(port: 0, pages: ["/metrics": .metrics(metrics)], group: server.group)
         let adminPort = try await admin.start()
 
         let client = try server.client()
@@ -201,11 +201,11 @@ struct MetricsTests {
         let metrics = InvocationMetrics()
         metrics.attach(to: server.events)
         let admin = AdminServer(
-            port: 0, metrics: metrics, group: server.group,
+            port: 0, pages: ["/metrics": .metrics(metrics)], group: server.group,
             limits: .init(maximumRequestBytes: 4096, requestTimeout: .seconds(10), idleTimeout: .seconds(2)))
         let port = try await admin.start()
         #expect(port != server.port)
-        let notFound = try RawHTTPClient(port: port, timeout: 5).request("GET", "/status")
+        let notFound = try RawHTTPClient(port: port, timeout: 5).request("GET", "/nope")
         let wrongMethod = try RawHTTPClient(port: port, timeout: 5).request("POST", "/metrics")
         let onALB = try server.client().request("GET", "/metrics")
         let huge = try RawHTTPClient(port: port, timeout: 5)

@@ -191,7 +191,7 @@ struct InvocationMetricsTests {
         #expect(s[#"albatross_alb_rule_matches_total{listener="HTTP:8080",rule="1"}"#] == 1)
 
         // Environments: version 1's and $LATEST's are idle, version 2's stopped.
-        #expect(s[#"albatross_environments{function="shop",state="idle"}"#] == 2)
+        #expect(s[#"albatross_environments{function="shop",state="ready"}"#] == 2)
         #expect(s[#"albatross_environments{function="shop",state="busy"}"#] == 0)
         #expect(s[#"albatross_environments{function="shop",state="initializing"}"#] == 0)
         #expect((s["process_resident_memory_bytes"] ?? 0) > 1_000_000)
