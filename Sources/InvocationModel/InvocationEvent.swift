@@ -64,6 +64,10 @@ public struct InvocationEvent: Sendable {
         public static let output = Kinds(rawValue: 1 << 9)
 
         public static let all = Kinds(rawValue: (1 << 10) - 1)
+        /// Not an event kind but a detail: `responseWritten` events carry the request as the front end saw it
+        /// (``ResponseWritten/request``, what an access log needs). Building it costs the front end a copy of the
+        /// request's facts for every request, so only subscribers that use it ask for it.
+        public static let requestDetails = Kinds(rawValue: 1 << 10)
         /// What the log writer needs: the environment's life and its output.
         public static let logs: Kinds = [
             .initStarted, .initFinished, .invokeStarted, .invokeFinished, .environmentStopped, .output,
@@ -244,8 +248,8 @@ public struct InvocationEvent: Sendable {
         public var bytes: Int
         /// The ALB's `error_reason` (alb-lambda.md §3): `LambdaUnhandled`, `LambdaThrottling`, …; nil on success.
         public var albErrorReason: String?
-        /// What an access-log line needs beyond the above (``FrontEndRequest``); the front end fills it whenever
-        /// it emits this event.
+        /// What an access-log line needs beyond the above (``FrontEndRequest``); the front end fills it when a
+        /// subscriber asked for ``Kinds/requestDetails``, and leaves it nil otherwise.
         public var request: FrontEndRequest?
         /// `HTTP:8080` / `HTTPS:8443`, as in ``Received/listener``: answers given before routing (400, 405, 413)
         /// have no `received` event, and their metrics still need the listener.

@@ -96,15 +96,14 @@ public final class InvocationEventBus: Sendable {
 }
 
 /// One subscriber's queue and delivery thread.
+///
+/// Events are queued as they are (no wrapper) and the queued array is handed to the subscriber as one batch:
+/// an event is copied once, into the queue, on its way to a subscriber.
 public final class InvocationEventSubscription: Sendable {
-    private enum Item {
-        case event(InvocationEvent)
-        case barrier(@Sendable () -> Void)
-    }
-
     private struct Queue {
-        var items: [Item] = []
-        var events = 0
+        var events: [InvocationEvent] = []
+        /// Flush barriers: each runs once the events queued before it (the first `at`) were delivered.
+        var barriers: [(at: Int, body: @Sendable () -> Void)] = []
         var dropped = 0
         var stopped = false
     }
@@ -132,13 +131,12 @@ public final class InvocationEventSubscription: Sendable {
     func enqueue(_ event: InvocationEvent) {
         let wake = queue.withLockedValue { queue -> Bool in
             if queue.stopped { return false }
-            if queue.events >= capacity {
+            if queue.events.count >= capacity {
                 queue.dropped += 1
                 return false
             }
-            queue.items.append(.event(event))
-            queue.events += 1
-            return queue.items.count == 1
+            queue.events.append(event)
+            return queue.events.count == 1 && queue.barriers.isEmpty
         }
         if wake { poke() }
     }
@@ -146,7 +144,7 @@ public final class InvocationEventSubscription: Sendable {
     private func enqueueBarrier(_ body: @escaping @Sendable () -> Void) {
         let accepted = queue.withLockedValue { queue -> Bool in
             if queue.stopped { return false }
-            queue.items.append(.barrier(body))
+            queue.barriers.append((queue.events.count, body))
             return true
         }
         if accepted { poke() } else { body() }
@@ -185,48 +183,51 @@ public final class InvocationEventSubscription: Sendable {
     }
 
     private func run() {
-        var batch: [InvocationEvent] = []
+        var events: [InvocationEvent] = []
         while true {
             signal.lock(whenValue: 1)
             signal.unlock(withValue: 0)
-            let (items, stopped) = queue.withLockedValue { queue -> ([Item], Bool) in
-                defer {
-                    queue.items.removeAll(keepingCapacity: true)
-                    queue.events = 0
-                }
-                return (queue.items, queue.stopped)
+            let (barriers, stopped) = queue.withLockedValue {
+                queue -> ([(at: Int, body: @Sendable () -> Void)], Bool) in
+                // The delivered (emptied) array goes back with its capacity, so that queueing rarely allocates.
+                swap(&events, &queue.events)
+                defer { queue.barriers.removeAll(keepingCapacity: true) }
+                return (queue.barriers, queue.stopped)
             }
-            // Events are handed over in batches; a barrier is run once everything before it was delivered.
-            for item in items {
-                switch item {
-                case .event(let event):
-                    batch.append(event)
-                case .barrier(let body):
-                    if !batch.isEmpty {
-                        subscriber.receive(batch)
-                        batch.removeAll(keepingCapacity: true)
-                    }
-                    body()
-                }
-            }
-            if !batch.isEmpty {
-                subscriber.receive(batch)
-                batch.removeAll(keepingCapacity: true)
-            }
+            deliver(events, barriers: barriers)
+            let count = events.count
+            events.removeAll(keepingCapacity: true)
             if stopped {
                 // Barriers that raced with the stop still run, so that no waiter hangs.
-                let late = queue.withLockedValue { queue -> [Item] in
-                    defer { queue.items = [] }
-                    return queue.items
+                let late = queue.withLockedValue { queue -> [(at: Int, body: @Sendable () -> Void)] in
+                    defer { queue.barriers = [] }
+                    return queue.barriers
                 }
-                for case .barrier(let body) in late { body() }
+                for barrier in late { barrier.body() }
                 finished.lock()
                 finished.unlock(withValue: true)
                 return
             }
             // Under load, waking for every event costs a context switch per event; a short pause lets events
             // accumulate into larger batches (they reach subscribers at most a couple of milliseconds later).
-            if items.count < 256 { usleep(2000) }
+            if count < 256 { usleep(2000) }
+        }
+    }
+
+    /// Hands `events` over in order, running each barrier once the events queued before it were delivered.
+    private func deliver(_ events: [InvocationEvent], barriers: [(at: Int, body: @Sendable () -> Void)]) {
+        var start = 0
+        for barrier in barriers {
+            if barrier.at > start {
+                subscriber.receive(Array(events[start..<barrier.at]))
+                start = barrier.at
+            }
+            barrier.body()
+        }
+        if start == 0 {
+            if !events.isEmpty { subscriber.receive(events) }
+        } else if start < events.count {
+            subscriber.receive(Array(events[start...]))
         }
     }
 }

@@ -47,7 +47,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
     private var requestID = ""
     /// The ALB's `error_reason` for the answer being written (alb-lambda.md §3); nil on success.
     private var errorReason: String?
-    /// The access-log facts of the request being answered, when `responseWritten` events are wanted (nil
+    /// The access-log facts of the request being answered, when a subscriber asks for `requestDetails` (nil
     /// otherwise: nothing below is computed then).
     private var access: FrontEndRequest?
     /// This connection's `conn_trace_id`, drawn with its first observed request.
@@ -103,7 +103,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
             // Drawn before anything else, so that answers the ALB gives itself (413, 400, 405, …) have events too.
             requestID = events.wants([.received, .responseWritten]) ? RequestID.make(using: &random) : ""
             errorReason = nil
-            access = events.wants(.responseWritten) ? makeAccess(context: context, head: head) : nil
+            access = events.wants(.requestDetails) ? makeAccess(context: context, head: head) : nil
             keepAlive = head.isKeepAlive
             isHead = head.method == .HEAD
             body = nil

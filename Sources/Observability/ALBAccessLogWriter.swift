@@ -73,7 +73,7 @@ public final class ALBAccessLogWriter: InvocationEventSubscriber {
     }
 
     public let settings: ALBAccessLogSettings
-    public let interests: InvocationEvent.Kinds = .responseWritten
+    public let interests: InvocationEvent.Kinds = [.responseWritten, .requestDetails]
     private let state = NIOLockedValueBox(State())
     private let subscription = BusAttachment()
 

@@ -73,8 +73,8 @@ public final class InvocationMetrics: InvocationEventSubscriber {
     }
 
     /// Reads the accounting state under the lock (for ``status(now:)``).
-    func status<T>(_ body: (State) -> T) -> T {
-        state.withLockedValue { body($0) }
+    func status<T>(_ body: (State, Series) -> T) -> T {
+        state.withLockedValue { body($0, series) }
     }
 
     /// The `Content-Type` of ``exposition()``.
@@ -113,17 +113,25 @@ final class Series: @unchecked Sendable {
         let duration: ValueHistogram
         let initDuration: ValueHistogram
         let concurrent: Gauge
+        /// The same counts as plain numbers, for `/status`.
+        let totals: InvocationTotals
     }
 
-    struct Target {
+    final class Target: @unchecked Sendable {
         let requests: Counter
         let responseTime: ValueHistogram
+        /// `HTTPCode_Target_2XX_Count` … `5XX`, made on first use.
+        var codes: [Counter]?
+
+        init(requests: Counter, responseTime: ValueHistogram) {
+            self.requests = requests
+            self.responseTime = responseTime
+        }
     }
 
     let registry: PrometheusCollectorRegistry
     var lambda: [LambdaLabels: Lambda] = [:]
     var target: [ALBLabels: Target] = [:]
-    var targetCodes: [ALBLabels: [Counter]] = [:]
     var elbCodes: [String: [Int: Counter]] = [:]
     var userErrors: [ALBLabels: Counter] = [:]
     var internalErrors: [ALBLabels: Counter] = [:]
@@ -131,7 +139,7 @@ final class Series: @unchecked Sendable {
     var redirects: [String: Counter] = [:]
     var fixedResponses: [String: Counter] = [:]
     var ruleMatches: [String: [String: Counter]] = [:]
-    var environments: [String: [EnvironmentState: Gauge]] = [:]
+    var environments: [String: EnvironmentGauges] = [:]
     let residentMemory: Gauge
     let openDescriptors: Gauge
 
@@ -193,7 +201,8 @@ final class Series: @unchecked Sendable {
                 descriptor: Self.name(
                     "albatross", "lambda", "concurrent_executions", "",
                     "Environments processing an event now (AWS/Lambda ConcurrentExecutions)."),
-                labels: pairs))
+                labels: pairs),
+            totals: InvocationTotals())
         lambda[labels] = made
         return made
     }
@@ -216,22 +225,18 @@ final class Series: @unchecked Sendable {
     }
 
     /// `HTTPCode_Target_2XX_Count` … `5XX`, by the function's `statusCode` class.
-    func targetCode(_ labels: ALBLabels, status: Int) -> Counter? {
+    func targetCode(_ target: Target, _ labels: ALBLabels, status: Int) -> Counter? {
         guard (200...599).contains(status) else { return nil }
-        let counters: [Counter]
-        if let found = targetCodes[labels] {
-            counters = found
-        } else {
-            counters = (2...5).map { hundred in
-                registry.makeCounter(
-                    descriptor: Self.name(
-                        "albatross", "alb", "target_responses", "total",
-                        "Responses of the function by status class (HTTPCode_Target_2XX_Count … 5XX)."),
-                    labels: labels.pairs + [("class", "\(hundred)XX")])
-            }
-            targetCodes[labels] = counters
+        if let codes = target.codes { return codes[status / 100 - 2] }
+        let codes = (2...5).map { hundred in
+            registry.makeCounter(
+                descriptor: Self.name(
+                    "albatross", "alb", "target_responses", "total",
+                    "Responses of the function by status class (HTTPCode_Target_2XX_Count … 5XX)."),
+                labels: labels.pairs + [("class", "\(hundred)XX")])
         }
-        return counters[status / 100 - 2]
+        target.codes = codes
+        return codes[status / 100 - 2]
     }
 
     /// `HTTPCode_ELB_4XX_Count`, `HTTPCode_ELB_502_Count`, …: answers of the load balancer itself.
@@ -308,34 +313,55 @@ final class Series: @unchecked Sendable {
         return made
     }
 
-    func environments(function: String, state: EnvironmentState) -> Gauge {
-        if let found = environments[function]?[state] { return found }
-        var made: [EnvironmentState: Gauge] = [:]
-        for each in EnvironmentState.allCases {
-            made[each] = registry.makeGauge(
+    /// The gauges of one function's environments by state.
+    func environments(function: String) -> EnvironmentGauges {
+        if let found = environments[function] { return found }
+        let gauges = EnvironmentState.allCases.map { each in
+            registry.makeGauge(
                 descriptor: Self.name(
                     "albatross", "", "environments", "",
                     "Execution environments of a function by state (initializing, ready, busy)."),
                 labels: [("function", function), ("state", each.rawValue)])
         }
+        let made = EnvironmentGauges(gauges: gauges)
         environments[function] = made
-        return made[state]!
+        return made
     }
+}
+
+/// One function's `albatross_environments` gauges, indexed by ``EnvironmentState``.
+struct EnvironmentGauges {
+    let gauges: [Gauge]
+
+    subscript(state: EnvironmentState) -> Gauge { gauges[state.index] }
 }
 
 /// Where an execution environment is in its life, as far as the events tell.
 enum EnvironmentState: String, CaseIterable, Hashable {
     case initializing, ready, busy
+
+    var index: Int {
+        switch self {
+        case .initializing: return 0
+        case .ready: return 1
+        case .busy: return 2
+        }
+    }
 }
 
 // MARK: - counting
 
 /// What is known about one request or environment between its events. Touched only under the lock.
+///
+/// The collectors a request's later events need are looked up once and kept with the request, and every
+/// request-table access hashes the request id once (an index, not a second lookup): with metrics on, this
+/// bookkeeping runs for every request.
 struct State {
     /// One request's facts, gathered from its events (which come from several threads, but in causal order).
     struct Request {
         var at: NIODeadline
-        var lambda: LambdaLabels?
+        /// The Lambda collectors of its label set, once resolved.
+        var lambda: Series.Lambda?
         /// An invoke was resolved and has not finished or been throttled yet.
         var lambdaPending = false
         var started = false
@@ -347,6 +373,7 @@ struct State {
 
     struct Environment {
         var function: String
+        var gauges: EnvironmentGauges
         var state: EnvironmentState
         var version: String
         var stream: String
@@ -358,68 +385,70 @@ struct State {
 
     var requests: [String: Request] = [:]
     var environments: [Int: Environment] = [:]
-    /// Counts since start for `/status`, by the same rules as the counters.
-    var totals: [LambdaLabels: InvocationTotals] = [:]
 
     /// Requests whose last events never came (an invoke cut short by a shutdown) are forgotten after this long;
     /// longer than any invoke (15 minutes) plus INIT.
     static let forgetAfter = TimeAmount.minutes(30)
     private var nextSweep = NIODeadline.uptimeNanoseconds(0)
 
+    /// The request's entry, made if needed: one hash.
+    private mutating func entry(_ requestID: String, at: NIODeadline) -> Dictionary<String, Request>.Index {
+        if let index = requests.index(forKey: requestID) { return index }
+        requests[requestID] = Request(at: at)
+        return requests.index(forKey: requestID)!
+    }
+
     mutating func handle(_ event: InvocationEvent, series: Series) {
         switch event.detail {
         case .received(let received):
-            var request = requests[event.requestID] ?? Request(at: event.at)
-            request.at = event.at
-            request.listener = received.listener
-            request.targetGroup = received.targetGroup
-            request.routed = true
-            request.albPending = true
-            requests[event.requestID] = request
+            let index = entry(event.requestID, at: event.at)
+            requests.values[index].at = event.at
+            requests.values[index].listener = received.listener
+            requests.values[index].targetGroup = received.targetGroup
+            requests.values[index].routed = true
+            requests.values[index].albPending = true
             series.ruleMatch(listener: received.listener, rule: received.rule).increment()
         case .resolved(let resolved):
-            var request = requests[event.requestID] ?? Request(at: event.at)
-            request.lambda = LambdaLabels(
-                function: resolved.function,
-                resource: resolved.qualifier.map { "\(resolved.function):\($0)" } ?? "",
-                executedVersion: resolved.executedVersion)
-            request.lambdaPending = true
-            requests[event.requestID] = request
+            let index = entry(event.requestID, at: event.at)
+            requests.values[index].lambda = series.lambda(
+                LambdaLabels(
+                    function: resolved.function,
+                    resource: resolved.qualifier.map { "\(resolved.function):\($0)" } ?? "",
+                    executedVersion: resolved.executedVersion))
+            requests.values[index].lambdaPending = true
         case .placed(let placed):
             guard case .throttled = placed.placement else { return }
-            let labels =
-                requests[event.requestID]?.lambda
-                ?? LambdaLabels(function: placed.function, resource: "", executedVersion: placed.version)
-            series.lambda(labels).throttles.increment()
-            totals[labels, default: InvocationTotals()].throttles += 1
-            finishLambda(event.requestID)
+            let index = requests.index(forKey: event.requestID)
+            let lambda =
+                index.flatMap { requests.values[$0].lambda }
+                ?? series.lambda(LambdaLabels(function: placed.function, resource: "", executedVersion: placed.version))
+            lambda.throttles.increment()
+            lambda.totals.throttles += 1
+            if let index { finishLambda(at: index) }
         case .invokeStarted(let started):
-            if var environment = environments[started.environment.id] {
-                setEnvironment(&environment, to: .busy, id: started.environment.id, series: series)
+            if let index = environments.index(forKey: started.environment.id) {
+                setEnvironment(at: index, to: .busy)
             }
-            guard var request = requests[event.requestID], let labels = request.lambda else { return }
-            request.started = true
-            requests[event.requestID] = request
-            series.lambda(labels).concurrent.increment()
+            guard let index = requests.index(forKey: event.requestID), let lambda = requests.values[index].lambda
+            else { return }
+            requests.values[index].started = true
+            lambda.concurrent.increment()
         case .invokeFinished(let finished):
-            if var environment = environments[finished.environment.id] {
-                environment.invocations += 1
-                environment.lastUsed = event.at
-                if environment.state == .busy {
-                    setEnvironment(&environment, to: .ready, id: finished.environment.id, series: series)
-                } else {
-                    environments[finished.environment.id] = environment
-                }
+            if let index = environments.index(forKey: finished.environment.id) {
+                environments.values[index].invocations += 1
+                environments.values[index].lastUsed = event.at
+                if environments.values[index].state == .busy { setEnvironment(at: index, to: .ready) }
             }
-            let request = requests[event.requestID]
-            let labels =
+            let index = requests.index(forKey: event.requestID)
+            let request = index.map { requests.values[$0] }
+            let lambda =
                 request?.lambda
-                ?? LambdaLabels(
-                    function: finished.environment.functionName, resource: "", executedVersion: finished.version)
-            let lambda = series.lambda(labels)
+                ?? series.lambda(
+                    LambdaLabels(
+                        function: finished.environment.functionName, resource: "", executedVersion: finished.version))
             lambda.invocations.increment()
             if finished.status != nil { lambda.errors.increment() }
-            totals[labels, default: InvocationTotals()].count(finished)
+            lambda.totals.count(finished)
             // Only an invoke whose event reached the runtime has a Duration (an INIT failure before delivery has none).
             if request?.started ?? (finished.durationMs > 0) { lambda.duration.record(finished.durationMs / 1000) }
             if let initMs = finished.initDurationMs {
@@ -427,49 +456,47 @@ struct State {
                 lambda.initDuration.record(initMs / 1000)
             }
             if request?.started == true { lambda.concurrent.decrement() }
-            finishLambda(event.requestID)
+            if let index { finishLambda(at: index) }
         case .responseWritten(let written):
             responseWritten(written, requestID: event.requestID, at: event.at, series: series)
         case .initStarted(let started):
-            let environment = Environment(
-                function: started.environment.functionName, state: .initializing, version: started.version,
-                stream: started.environment.streamName, pid: started.pid, createdAt: started.createdAt,
-                lastUsed: event.at)
-            series.environments(function: environment.function, state: .initializing).increment()
-            environments[started.environment.id] = environment
+            let gauges = series.environments(function: started.environment.functionName)
+            gauges[.initializing].increment()
+            environments[started.environment.id] = Environment(
+                function: started.environment.functionName, gauges: gauges, state: .initializing,
+                version: started.version, stream: started.environment.streamName, pid: started.pid,
+                createdAt: started.createdAt, lastUsed: event.at)
         case .initFinished(let finished):
-            guard var environment = environments[finished.environment.id], environment.state == .initializing else {
+            guard let index = environments.index(forKey: finished.environment.id),
+                environments.values[index].state == .initializing
+            else {
                 return
             }
             if case .failed = finished.result { return }
-            setEnvironment(&environment, to: .ready, id: finished.environment.id, series: series)
+            setEnvironment(at: index, to: .ready)
         case .environmentStopped(let stopped):
             if let environment = environments.removeValue(forKey: stopped.environment.id) {
-                series.environments(function: environment.function, state: environment.state).decrement()
+                environment.gauges[environment.state].decrement()
             }
         case .output:
             break
         }
     }
 
-    private mutating func setEnvironment(
-        _ environment: inout Environment, to state: EnvironmentState, id: Int, series: Series
-    ) {
+    private mutating func setEnvironment(at index: Dictionary<Int, Environment>.Index, to state: EnvironmentState) {
+        let environment = environments.values[index]
         guard environment.state != state else { return }
-        series.environments(function: environment.function, state: environment.state).decrement()
-        series.environments(function: environment.function, state: state).increment()
-        environment.state = state
-        environments[id] = environment
+        environment.gauges[environment.state].decrement()
+        environment.gauges[state].increment()
+        environments.values[index].state = state
     }
 
     /// The Lambda side of a request is done; the entry goes once the ALB side is done too.
-    private mutating func finishLambda(_ requestID: String) {
-        guard var request = requests[requestID] else { return }
-        request.lambdaPending = false
-        if request.albPending {
-            requests[requestID] = request
+    private mutating func finishLambda(at index: Dictionary<String, Request>.Index) {
+        if requests.values[index].albPending {
+            requests.values[index].lambdaPending = false
         } else {
-            requests[requestID] = nil
+            requests.remove(at: index)
         }
     }
 
@@ -482,21 +509,30 @@ struct State {
     private mutating func responseWritten(
         _ written: InvocationEvent.ResponseWritten, requestID: String, at: NIODeadline, series: Series
     ) {
-        var request = requests[requestID]
+        let index = requests.index(forKey: requestID)
+        let request = index.map { requests.values[$0] }
         let listener = written.listener.isEmpty ? (request?.listener ?? "") : written.listener
         let reason = written.albErrorReason
         let invoked = request?.lambda != nil
         let group = request?.targetGroup
         let labels = ALBLabels(listener: listener, targetGroup: group ?? "")
         series.bytes(listener).increment(by: Int64(written.bytes))
+        // The target collectors, looked up at most once.
+        var target: Series.Target?
+        func targetCollectors() -> Series.Target {
+            if let target { return target }
+            let found = series.target(labels)
+            target = found
+            return found
+        }
         if group != nil, invoked || (reason != nil && reason != "LambdaRequestTooLarge") {
-            series.target(labels).requests.increment()
+            targetCollectors().requests.increment()
         }
         if invoked, let start = request?.at {
-            series.target(labels).responseTime.record(Double((at - start).nanoseconds) / 1e9)
+            targetCollectors().responseTime.record(Double((at - start).nanoseconds) / 1e9)
         }
         if invoked && reason == nil {
-            series.targetCode(labels, status: written.status)?.increment()
+            series.targetCode(targetCollectors(), labels, status: written.status)?.increment()
         } else {
             if written.status >= 300 { series.elbCode(listener: listener, status: written.status).increment() }
             if request?.routed == true, group == nil {
@@ -510,12 +546,11 @@ struct State {
         if let reason, reason.hasPrefix("Lambda") {
             series.lambdaError(labels, isInternal: Self.internalReasons.contains(reason)).increment()
         }
-        guard request != nil else { return }
-        request!.albPending = false
-        if request!.lambdaPending {
-            requests[requestID] = request
+        guard let index else { return }
+        if requests.values[index].lambdaPending {
+            requests.values[index].albPending = false
         } else {
-            requests[requestID] = nil
+            requests.remove(at: index)
         }
     }
 

@@ -36,14 +36,18 @@ public struct InvocationStatus: Sendable, Codable, Equatable {
     public var totals: [Totals]
 }
 
-/// Counts of one label set, kept beside the Prometheus counters.
-struct InvocationTotals {
+/// Counts of one label set, kept beside its Prometheus counters (``Series/Lambda/totals``); touched only under
+/// the metrics lock.
+final class InvocationTotals: @unchecked Sendable {
     var invocations = 0
     var errors = 0
     var throttles = 0
     var coldStarts = 0
 
-    mutating func count(_ finished: InvocationEvent.InvokeFinished) {
+    /// Whether anything was counted (a label set is made when an invoke resolves, before it is counted).
+    var touched: Bool { invocations > 0 || throttles > 0 }
+
+    func count(_ finished: InvocationEvent.InvokeFinished) {
         invocations += 1
         if finished.status != nil { errors += 1 }
         if finished.initDurationMs != nil { coldStarts += 1 }
@@ -53,7 +57,7 @@ struct InvocationTotals {
 extension InvocationMetrics {
     /// The environments and counts now, sorted (function, version, stream; function, resource, version).
     public func status(now: NIODeadline = .now()) -> InvocationStatus {
-        status { state in
+        status { state, series in
             let environments = state.environments.values.map { environment in
                 InvocationStatus.Environment(
                     function: environment.function, version: environment.version, logStream: environment.stream,
@@ -62,8 +66,9 @@ extension InvocationMetrics {
                     idleSeconds: environment.state == .busy ? 0 : Self.seconds(now - environment.lastUsed),
                     invocations: environment.invocations)
             }
-            let totals = state.totals.map { labels, totals in
-                InvocationStatus.Totals(
+            let totals = series.lambda.filter { $0.value.totals.touched }.map { labels, lambda in
+                let totals = lambda.totals
+                return InvocationStatus.Totals(
                     function: labels.function, resource: labels.resource, executedVersion: labels.executedVersion,
                     invocations: totals.invocations, errors: totals.errors, throttles: totals.throttles,
                     coldStarts: totals.coldStarts)

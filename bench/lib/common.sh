@@ -148,11 +148,14 @@ YAML
 # start_albatross NAME LISTENERS_YAML LISTENER_COUNT: writes $TMP/NAME.yaml (the function `bench` running the C
 # runtime, its target group, and the given listeners), runs `albatross serve` on it and waits until every
 # listener listens. Sets ALB_PID, ALB_OUT, ALB_ERR. ALB_WRAPPER (an array, empty by default) goes in front of
-# the command, for valgrind; ALB_START_SECONDS (30) bounds the wait.
+# the command, for valgrind; ALB_START_SECONDS (30) bounds the wait. BENCH_ADMIN=1 adds an admin listener on a
+# free port (`admin: {port: 0}`), which attaches the metrics subscriber: the "metrics on" configuration.
 start_albatross() {
-    local name=$1 listeners=$2 count=$3
+    local name=$1 listeners=$2 count=$3 admin=""
+    [ "${BENCH_ADMIN:-0}" = 1 ] && admin="admin: {port: 0}"
     cat >"$TMP/$name.yaml" <<YAML
 dataDirectory: $TMP/$name-data
+$admin
 environments:
   idleTimeoutSeconds: 600
   shutdownGraceSeconds: 2
