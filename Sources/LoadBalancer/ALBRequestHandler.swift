@@ -297,7 +297,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
     }
 
     /// `HTTP:8080`: the listener as events name it.
-    private var listenerName: String { "\(listener.configuration.protocol.rawValue):\(listener.port)" }
+    private var listenerName: String { listener.name }
 
     private func emitReceived(rule: Int?, targetGroup: String?) {
         guard events.wants(.received) else { return }

@@ -18,6 +18,8 @@ public final class ListenerContext: Sendable {
     public let multiValueOrder: MultiValueOrder
     /// The port clients connect to (the bound one when the configuration asked for port 0).
     public let port: Int
+    /// `HTTP:8080`: how events, metrics and logs name the listener (made once, not per request).
+    public let name: String
 
     public init(
         configuration: ListenerConfiguration, boundPort: Int, targetGroups: [TargetGroup],
@@ -27,6 +29,7 @@ public final class ListenerContext: Sendable {
         self.router = ListenerRouter(configuration)
         self.attributes = attributes
         self.port = boundPort
+        self.name = "\(configuration.protocol.rawValue):\(boundPort)"
         var resolved: [String: ResolvedTargetGroup] = [:]
         for group in targetGroups {
             let xff: XFFMode

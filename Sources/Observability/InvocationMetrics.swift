@@ -58,7 +58,8 @@ public final class InvocationMetrics: InvocationEventSubscriber {
 
     public func receive(_ events: [InvocationEvent]) {
         state.withLockedValue { state in
-            for event in events { state.handle(event, series: series) }
+            // By index: iterating would copy every event out of the array first.
+            for index in events.indices { state.handle(events[index], series: series) }
             state.sweep(now: events.last?.at ?? .now())
         }
     }
@@ -105,7 +106,8 @@ struct ALBLabels: Hashable {
 /// The metric families and the per-label-set collectors already made, so that an event costs a dictionary
 /// lookup, not a registry lookup. Touched only under ``InvocationMetrics/state``'s lock.
 final class Series: @unchecked Sendable {
-    struct Lambda {
+    /// A class, so that a request keeps its collectors with one reference, not eight.
+    final class Lambda: @unchecked Sendable {
         let invocations: Counter
         let errors: Counter
         let throttles: Counter
@@ -114,7 +116,20 @@ final class Series: @unchecked Sendable {
         let initDuration: ValueHistogram
         let concurrent: Gauge
         /// The same counts as plain numbers, for `/status`.
-        let totals: InvocationTotals
+        let totals = InvocationTotals()
+
+        init(
+            invocations: Counter, errors: Counter, throttles: Counter, coldStarts: Counter, duration: ValueHistogram,
+            initDuration: ValueHistogram, concurrent: Gauge
+        ) {
+            self.invocations = invocations
+            self.errors = errors
+            self.throttles = throttles
+            self.coldStarts = coldStarts
+            self.duration = duration
+            self.initDuration = initDuration
+            self.concurrent = concurrent
+        }
     }
 
     final class Target: @unchecked Sendable {
@@ -201,8 +216,7 @@ final class Series: @unchecked Sendable {
                 descriptor: Self.name(
                     "albatross", "lambda", "concurrent_executions", "",
                     "Environments processing an event now (AWS/Lambda ConcurrentExecutions)."),
-                labels: pairs),
-            totals: InvocationTotals())
+                labels: pairs))
         lambda[labels] = made
         return made
     }
@@ -353,12 +367,12 @@ enum EnvironmentState: String, CaseIterable, Hashable {
 
 /// What is known about one request or environment between its events. Touched only under the lock.
 ///
-/// The collectors a request's later events need are looked up once and kept with the request, and every
-/// request-table access hashes the request id once (an index, not a second lookup): with metrics on, this
-/// bookkeeping runs for every request.
+/// Requests and environments are objects in their tables, so that an event hashes the request id once and
+/// updates the entry in place; a request keeps the collectors its later events need (looked up once): with
+/// metrics on, this bookkeeping runs for every request.
 struct State {
     /// One request's facts, gathered from its events (which come from several threads, but in causal order).
-    struct Request {
+    final class Request: @unchecked Sendable {
         var at: NIODeadline
         /// The Lambda collectors of its label set, once resolved.
         var lambda: Series.Lambda?
@@ -369,18 +383,41 @@ struct State {
         var targetGroup: String?
         var routed = false
         var albPending = false
+
+        init(at: NIODeadline) { self.at = at }
     }
 
-    struct Environment {
-        var function: String
-        var gauges: EnvironmentGauges
+    final class Environment: @unchecked Sendable {
+        let function: String
+        let gauges: EnvironmentGauges
         var state: EnvironmentState
-        var version: String
-        var stream: String
-        var pid: Int32?
-        var createdAt: NIODeadline
+        let version: String
+        let stream: String
+        let pid: Int32?
+        let createdAt: NIODeadline
         var lastUsed: NIODeadline
         var invocations = 0
+
+        init(
+            function: String, gauges: EnvironmentGauges, version: String, stream: String, pid: Int32?,
+            createdAt: NIODeadline, lastUsed: NIODeadline
+        ) {
+            self.function = function
+            self.gauges = gauges
+            self.state = .initializing
+            self.version = version
+            self.stream = stream
+            self.pid = pid
+            self.createdAt = createdAt
+            self.lastUsed = lastUsed
+        }
+
+        func set(_ state: EnvironmentState) {
+            guard self.state != state else { return }
+            gauges[self.state].decrement()
+            gauges[state].increment()
+            self.state = state
+        }
     }
 
     var requests: [String: Request] = [:]
@@ -391,56 +428,53 @@ struct State {
     static let forgetAfter = TimeAmount.minutes(30)
     private var nextSweep = NIODeadline.uptimeNanoseconds(0)
 
-    /// The request's entry, made if needed: one hash.
-    private mutating func entry(_ requestID: String, at: NIODeadline) -> Dictionary<String, Request>.Index {
-        if let index = requests.index(forKey: requestID) { return index }
-        requests[requestID] = Request(at: at)
-        return requests.index(forKey: requestID)!
+    /// The request's entry, made if needed.
+    private mutating func entry(_ requestID: String, at: NIODeadline) -> Request {
+        if let found = requests[requestID] { return found }
+        let made = Request(at: at)
+        requests[requestID] = made
+        return made
     }
 
     mutating func handle(_ event: InvocationEvent, series: Series) {
         switch event.detail {
         case .received(let received):
-            let index = entry(event.requestID, at: event.at)
-            requests.values[index].at = event.at
-            requests.values[index].listener = received.listener
-            requests.values[index].targetGroup = received.targetGroup
-            requests.values[index].routed = true
-            requests.values[index].albPending = true
+            let request = entry(event.requestID, at: event.at)
+            request.at = event.at
+            request.listener = received.listener
+            request.targetGroup = received.targetGroup
+            request.routed = true
+            request.albPending = true
             series.ruleMatch(listener: received.listener, rule: received.rule).increment()
         case .resolved(let resolved):
-            let index = entry(event.requestID, at: event.at)
-            requests.values[index].lambda = series.lambda(
+            let request = entry(event.requestID, at: event.at)
+            request.lambda = series.lambda(
                 LambdaLabels(
                     function: resolved.function,
                     resource: resolved.qualifier.map { "\(resolved.function):\($0)" } ?? "",
                     executedVersion: resolved.executedVersion))
-            requests.values[index].lambdaPending = true
+            request.lambdaPending = true
         case .placed(let placed):
             guard case .throttled = placed.placement else { return }
-            let index = requests.index(forKey: event.requestID)
+            let request = requests[event.requestID]
             let lambda =
-                index.flatMap { requests.values[$0].lambda }
+                request?.lambda
                 ?? series.lambda(LambdaLabels(function: placed.function, resource: "", executedVersion: placed.version))
             lambda.throttles.increment()
             lambda.totals.throttles += 1
-            if let index { finishLambda(at: index) }
+            if let request { finishLambda(request, event.requestID) }
         case .invokeStarted(let started):
-            if let index = environments.index(forKey: started.environment.id) {
-                setEnvironment(at: index, to: .busy)
-            }
-            guard let index = requests.index(forKey: event.requestID), let lambda = requests.values[index].lambda
-            else { return }
-            requests.values[index].started = true
+            environments[started.environment.id]?.set(.busy)
+            guard let request = requests[event.requestID], let lambda = request.lambda else { return }
+            request.started = true
             lambda.concurrent.increment()
         case .invokeFinished(let finished):
-            if let index = environments.index(forKey: finished.environment.id) {
-                environments.values[index].invocations += 1
-                environments.values[index].lastUsed = event.at
-                if environments.values[index].state == .busy { setEnvironment(at: index, to: .ready) }
+            if let environment = environments[finished.environment.id] {
+                environment.invocations += 1
+                environment.lastUsed = event.at
+                if environment.state == .busy { environment.set(.ready) }
             }
-            let index = requests.index(forKey: event.requestID)
-            let request = index.map { requests.values[$0] }
+            let request = requests[event.requestID]
             let lambda =
                 request?.lambda
                 ?? series.lambda(
@@ -456,24 +490,22 @@ struct State {
                 lambda.initDuration.record(initMs / 1000)
             }
             if request?.started == true { lambda.concurrent.decrement() }
-            if let index { finishLambda(at: index) }
+            if let request { finishLambda(request, event.requestID) }
         case .responseWritten(let written):
             responseWritten(written, requestID: event.requestID, at: event.at, series: series)
         case .initStarted(let started):
             let gauges = series.environments(function: started.environment.functionName)
             gauges[.initializing].increment()
             environments[started.environment.id] = Environment(
-                function: started.environment.functionName, gauges: gauges, state: .initializing,
-                version: started.version, stream: started.environment.streamName, pid: started.pid,
-                createdAt: started.createdAt, lastUsed: event.at)
+                function: started.environment.functionName, gauges: gauges, version: started.version,
+                stream: started.environment.streamName, pid: started.pid, createdAt: started.createdAt,
+                lastUsed: event.at)
         case .initFinished(let finished):
-            guard let index = environments.index(forKey: finished.environment.id),
-                environments.values[index].state == .initializing
-            else {
+            guard let environment = environments[finished.environment.id], environment.state == .initializing else {
                 return
             }
             if case .failed = finished.result { return }
-            setEnvironment(at: index, to: .ready)
+            environment.set(.ready)
         case .environmentStopped(let stopped):
             if let environment = environments.removeValue(forKey: stopped.environment.id) {
                 environment.gauges[environment.state].decrement()
@@ -483,21 +515,10 @@ struct State {
         }
     }
 
-    private mutating func setEnvironment(at index: Dictionary<Int, Environment>.Index, to state: EnvironmentState) {
-        let environment = environments.values[index]
-        guard environment.state != state else { return }
-        environment.gauges[environment.state].decrement()
-        environment.gauges[state].increment()
-        environments.values[index].state = state
-    }
-
     /// The Lambda side of a request is done; the entry goes once the ALB side is done too.
-    private mutating func finishLambda(at index: Dictionary<String, Request>.Index) {
-        if requests.values[index].albPending {
-            requests.values[index].lambdaPending = false
-        } else {
-            requests.remove(at: index)
-        }
+    private mutating func finishLambda(_ request: Request, _ requestID: String) {
+        request.lambdaPending = false
+        if !request.albPending { requests[requestID] = nil }
     }
 
     /// `error_reason` codes that CloudWatch counts as LambdaInternalError (observability.md §3.5); every other
@@ -509,8 +530,7 @@ struct State {
     private mutating func responseWritten(
         _ written: InvocationEvent.ResponseWritten, requestID: String, at: NIODeadline, series: Series
     ) {
-        let index = requests.index(forKey: requestID)
-        let request = index.map { requests.values[$0] }
+        let request = requests[requestID]
         let listener = written.listener.isEmpty ? (request?.listener ?? "") : written.listener
         let reason = written.albErrorReason
         let invoked = request?.lambda != nil
@@ -546,12 +566,9 @@ struct State {
         if let reason, reason.hasPrefix("Lambda") {
             series.lambdaError(labels, isInternal: Self.internalReasons.contains(reason)).increment()
         }
-        guard let index else { return }
-        if requests.values[index].lambdaPending {
-            requests.values[index].albPending = false
-        } else {
-            requests.remove(at: index)
-        }
+        guard let request else { return }
+        request.albPending = false
+        if !request.lambdaPending { requests[requestID] = nil }
     }
 
     /// Forgets requests whose remaining events will never come, so that the table stays bounded.
