@@ -133,7 +133,7 @@ public final class EnvironmentPool: Sendable {
     }
 
     private func emitPlaced(_ request: InvocationRequest, _ placement: InvocationEvent.Placed.Placement) {
-        guard spec.events.wants(.placed) else { return }
+        guard spec.events.wants(.placement(placement)) else { return }
         spec.events.emit(
             InvocationEvent(
                 requestID: request.requestID,

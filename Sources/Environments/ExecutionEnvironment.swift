@@ -254,7 +254,7 @@ final class ExecutionEnvironment {
     }
 
     private func emitPlaced(_ pending: PendingInvocation, _ placement: InvocationEvent.Placed.Placement) {
-        guard events.wants(.placed) else { return }
+        guard events.wants(.placement(placement)) else { return }
         events.emit(
             InvocationEvent(
                 requestID: pending.request.requestID,

@@ -35,7 +35,7 @@ public struct InvocationEvent: Sendable {
         switch detail {
         case .received: return .received
         case .resolved: return .resolved
-        case .placed: return .placed
+        case .placed(let placed): return Kinds.placement(placed.placement)
         case .initStarted: return .initStarted
         case .initFinished: return .initFinished
         case .invokeStarted: return .invokeStarted
@@ -54,6 +54,7 @@ public struct InvocationEvent: Sendable {
 
         public static let received = Kinds(rawValue: 1 << 0)
         public static let resolved = Kinds(rawValue: 1 << 1)
+        /// Warm, queued and cold-start placements (throttles are ``throttled``).
         public static let placed = Kinds(rawValue: 1 << 2)
         public static let initStarted = Kinds(rawValue: 1 << 3)
         public static let initFinished = Kinds(rawValue: 1 << 4)
@@ -63,11 +64,24 @@ public struct InvocationEvent: Sendable {
         public static let environmentStopped = Kinds(rawValue: 1 << 8)
         public static let output = Kinds(rawValue: 1 << 9)
 
-        public static let all = Kinds(rawValue: (1 << 10) - 1)
+        /// A `placed` event whose placement is `throttled`: its own kind, so that a subscriber that only counts
+        /// throttles (metrics) is not sent the warm, queued and cold-start placement of every request.
+        public static let throttled = Kinds(rawValue: 1 << 11)
+        /// Every placement.
+        public static let placements: Kinds = [.placed, .throttled]
+
+        public static let all = Kinds(rawValue: (1 << 10) - 1).union(.throttled)
         /// Not an event kind but a detail: `responseWritten` events carry the request as the front end saw it
         /// (``ResponseWritten/request``, what an access log needs). Building it costs the front end a copy of the
         /// request's facts for every request, so only subscribers that use it ask for it.
-        public static let requestDetails = Kinds(rawValue: 1 << 10)
+        public static let requestDetails = Kinds(rawValue: 1 << 31)
+
+        /// The kind of a `placed` event with `placement`: ``throttled`` or ``placed``.
+        @inline(__always)
+        public static func placement(_ placement: Placed.Placement) -> Kinds {
+            if case .throttled = placement { return .throttled }
+            return .placed
+        }
         /// What the log writer needs: the environment's life and its output.
         public static let logs: Kinds = [
             .initStarted, .initFinished, .invokeStarted, .invokeFinished, .environmentStopped, .output,
@@ -254,15 +268,36 @@ public struct InvocationEvent: Sendable {
         /// `HTTP:8080` / `HTTPS:8443`, as in ``Received/listener``: answers given before routing (400, 405, 413)
         /// have no `received` event, and their metrics still need the listener.
         public var listener: String
+        /// What routing decided, as the `received` event said it (nil: answered before routing), so that a
+        /// subscriber that counts requests needs this one event of the front end, not two.
+        public var routing: Routing?
+
+        /// The rule that matched and where it sent the request.
+        public struct Routing: Sendable {
+            /// The matching rule's priority, or `default`.
+            public var rule: String
+            /// The target group of a forward; nil for a fixed response or a redirect.
+            public var targetGroup: String?
+            /// When the request was routed (the `received` event's time).
+            public var at: NIODeadline
+
+            public init(rule: String, targetGroup: String?, at: NIODeadline) {
+                self.rule = rule
+                self.targetGroup = targetGroup
+                self.at = at
+            }
+        }
 
         public init(
-            status: Int, bytes: Int, albErrorReason: String?, listener: String = "", request: FrontEndRequest? = nil
+            status: Int, bytes: Int, albErrorReason: String?, listener: String = "", request: FrontEndRequest? = nil,
+            routing: Routing? = nil
         ) {
             self.status = status
             self.bytes = bytes
             self.albErrorReason = albErrorReason
             self.listener = listener
             self.request = request
+            self.routing = routing
         }
     }
 

@@ -50,6 +50,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
     /// The access-log facts of the request being answered, when a subscriber asks for `requestDetails` (nil
     /// otherwise: nothing below is computed then).
     private var access: FrontEndRequest?
+    /// Where the rules sent the request being answered, when events are observed.
+    private var routing: InvocationEvent.ResponseWritten.Routing?
     /// This connection's `conn_trace_id`, drawn with its first observed request.
     private var connectionTraceID: String?
     private let now: @Sendable () -> Int
@@ -103,6 +105,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
             // Drawn before anything else, so that answers the ALB gives itself (413, 400, 405, …) have events too.
             requestID = events.wants([.received, .responseWritten]) ? RequestID.make(using: &random) : ""
             errorReason = nil
+            routing = nil
             access = events.wants(.requestDetails) ? makeAccess(context: context, head: head) : nil
             keepAlive = head.isKeepAlive
             isHead = head.method == .HEAD
@@ -299,15 +302,17 @@ final class ALBRequestHandler: ChannelInboundHandler {
     /// `HTTP:8080`: the listener as events name it.
     private var listenerName: String { listener.name }
 
+    /// Notes where the rules sent the request (for `responseWritten`) and emits `received` when it is wanted.
     private func emitReceived(rule: Int?, targetGroup: String?) {
+        let routing = InvocationEvent.ResponseWritten.Routing(
+            rule: rule.map(String.init) ?? "default", targetGroup: targetGroup, at: .now())
+        self.routing = routing
         guard events.wants(.received) else { return }
         events.emit(
             InvocationEvent(
-                requestID: requestID,
+                at: routing.at, requestID: requestID,
                 detail: .received(
-                    .init(
-                        listener: listenerName,
-                        rule: rule.map(String.init) ?? "default", targetGroup: targetGroup))))
+                    .init(listener: listenerName, rule: routing.rule, targetGroup: targetGroup))))
     }
 
     // MARK: writing
@@ -357,9 +362,10 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     detail: .responseWritten(
                         .init(
                             status: response.status, bytes: bodyBytes, albErrorReason: errorReason,
-                            listener: listenerName, request: access))))
+                            listener: listenerName, request: access, routing: routing))))
         }
         access = nil
+        routing = nil
         endRequest()
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             guard !keepAlive else { return }

@@ -39,8 +39,10 @@ public final class InvocationMetrics: InvocationEventSubscriber {
 
     public var interests: InvocationEvent.Kinds {
         [
-            .received, .resolved, .placed, .initStarted, .initFinished, .invokeStarted, .invokeFinished,
-            .responseWritten, .environmentStopped,
+            // Not `received` (`responseWritten` carries the routing) nor the warm placements: per request, only
+            // the events that count something.
+            .resolved, .throttled, .initStarted, .initFinished, .invokeStarted, .invokeFinished, .responseWritten,
+            .environmentStopped,
         ]
     }
 
@@ -379,10 +381,8 @@ struct State {
         /// An invoke was resolved and has not finished or been throttled yet.
         var lambdaPending = false
         var started = false
-        var listener: String?
-        var targetGroup: String?
-        var routed = false
-        var albPending = false
+        /// The front end wrote its answer (`responseWritten` came first).
+        var answered = false
 
         init(at: NIODeadline) { self.at = at }
     }
@@ -438,14 +438,9 @@ struct State {
 
     mutating func handle(_ event: InvocationEvent, series: Series) {
         switch event.detail {
-        case .received(let received):
-            let request = entry(event.requestID, at: event.at)
-            request.at = event.at
-            request.listener = received.listener
-            request.targetGroup = received.targetGroup
-            request.routed = true
-            request.albPending = true
-            series.ruleMatch(listener: received.listener, rule: received.rule).increment()
+        case .received:
+            // Not subscribed: `responseWritten` carries the routing.
+            break
         case .resolved(let resolved):
             let request = entry(event.requestID, at: event.at)
             request.lambda = series.lambda(
@@ -515,10 +510,11 @@ struct State {
         }
     }
 
-    /// The Lambda side of a request is done; the entry goes once the ALB side is done too.
+    /// The Lambda side of a request is done; the entry goes if the front end has answered, else it waits for
+    /// `responseWritten` (or the sweep, for an invoke without the front end: the CLI, tests).
     private mutating func finishLambda(_ request: Request, _ requestID: String) {
         request.lambdaPending = false
-        if !request.albPending { requests[requestID] = nil }
+        if request.answered { requests[requestID] = nil }
     }
 
     /// `error_reason` codes that CloudWatch counts as LambdaInternalError (observability.md §3.5); every other
@@ -531,10 +527,12 @@ struct State {
         _ written: InvocationEvent.ResponseWritten, requestID: String, at: NIODeadline, series: Series
     ) {
         let request = requests[requestID]
-        let listener = written.listener.isEmpty ? (request?.listener ?? "") : written.listener
+        let listener = written.listener
         let reason = written.albErrorReason
         let invoked = request?.lambda != nil
-        let group = request?.targetGroup
+        let routing = written.routing
+        let group = routing?.targetGroup
+        if let routing { series.ruleMatch(listener: listener, rule: routing.rule).increment() }
         let labels = ALBLabels(listener: listener, targetGroup: group ?? "")
         series.bytes(listener).increment(by: Int64(written.bytes))
         // The target collectors, looked up at most once.
@@ -548,14 +546,14 @@ struct State {
         if group != nil, invoked || (reason != nil && reason != "LambdaRequestTooLarge") {
             targetCollectors().requests.increment()
         }
-        if invoked, let start = request?.at {
+        if invoked, let start = routing?.at ?? request?.at {
             targetCollectors().responseTime.record(Double((at - start).nanoseconds) / 1e9)
         }
         if invoked && reason == nil {
             series.targetCode(targetCollectors(), labels, status: written.status)?.increment()
         } else {
             if written.status >= 300 { series.elbCode(listener: listener, status: written.status).increment() }
-            if request?.routed == true, group == nil {
+            if routing != nil, group == nil {
                 if (300...399).contains(written.status) {
                     series.redirect(listener).increment()
                 } else {
@@ -566,9 +564,13 @@ struct State {
         if let reason, reason.hasPrefix("Lambda") {
             series.lambdaError(labels, isInternal: Self.internalReasons.contains(reason)).increment()
         }
+        // The entry goes once both sides are done (a timeout's answer can come before its invokeFinished).
         guard let request else { return }
-        request.albPending = false
-        if !request.lambdaPending { requests[requestID] = nil }
+        if request.lambdaPending {
+            request.answered = true
+        } else {
+            requests[requestID] = nil
+        }
     }
 
     /// Forgets requests whose remaining events will never come, so that the table stays bounded.

@@ -21,13 +21,25 @@ struct InvocationMetricsTests {
         return result
     }
 
-    /// Builds events with increasing timestamps, 10 ms apart.
+    /// Builds events with increasing timestamps, 10 ms apart. As the front end does, a `responseWritten` carries
+    /// the routing of its request's `received`.
     struct Script {
         var clock = NIODeadline.uptimeNanoseconds(1_000_000_000)
         var events: [InvocationEvent] = []
+        var routing: [String: InvocationEvent.ResponseWritten.Routing] = [:]
 
         mutating func add(_ requestID: String, _ detail: InvocationEvent.Detail) {
             clock = clock + .milliseconds(10)
+            var detail = detail
+            switch detail {
+            case .received(let received):
+                routing[requestID] = .init(rule: received.rule, targetGroup: received.targetGroup, at: clock)
+            case .responseWritten(var written) where written.routing == nil:
+                written.routing = routing[requestID]
+                detail = .responseWritten(written)
+            default:
+                break
+            }
             events.append(InvocationEvent(at: clock, requestID: requestID, detail: detail))
         }
     }
