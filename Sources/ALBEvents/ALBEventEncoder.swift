@@ -11,7 +11,8 @@ public enum ALBEventEncoder {
     /// Writes the event for one request into `buffer` and returns the `x-amzn-trace-id` value it carries.
     ///
     /// - Throws: `ALBRejection` 413 `LambdaRequestTooLarge` when the body is over
-    ///   `options.maximumRequestBodySize`; 502 `LambdaBadRequest` when a text-typed body is not valid UTF-8.
+    ///   `options.maximumRequestBodySize`; 502 `LambdaBadRequest` when a text-typed body or a header value is not
+    ///   valid UTF-8 (a header value holding U+FFFD, which is what the HTTP parser makes of invalid bytes).
     ///   Nothing is left in `buffer` when it throws.
     public static func encode(
         head: ALBRequestHead, body: ByteBuffer?, connection: ALBConnectionInfo, options: ALBEventOptions,
@@ -36,6 +37,11 @@ public enum ALBEventEncoder {
         for header in head.headers {
             headerBytes += header.name.utf8.count + header.value.utf8.count + 4
             if options.dropInvalidHeaderFields && !ASCII.isALBHeaderName(header.name) { continue }
+            if ASCII.containsReplacementCharacter(header.value) {
+                throw ALBRejection(
+                    status: 502, reason: "LambdaBadRequest",
+                    message: "the value of header '\(header.name)' is not valid UTF-8")
+            }
             let name = ASCII.lowercased(header.name)
             var value = header.value
             switch name {

@@ -11,7 +11,7 @@ public enum ALBRequestCheck {
     public static let maximumForwardedAddresses = 30
 
     /// Checks, in this order: request line > 16 KiB, one header line > 16 KiB or all header lines > 64 KiB →
-    /// 400; TRACE → 405; two or more `Host` headers, or none in HTTP/1.1 → 400; `Transfer-Encoding` other than chunked/identity → 501; WebSocket upgrade
+    /// 400; TRACE or CONNECT → 405; two or more `Host` headers, or none in HTTP/1.1 → 400; `Transfer-Encoding` other than chunked/identity → 501; WebSocket upgrade
     /// (`Upgrade: websocket`) → 400 `LambdaWebsocketNotSupported`; more than 30 addresses in `X-Forwarded-For`
     /// → 463; a declared `Content-Length` over `maximumRequestBodySize` → 413 `LambdaRequestTooLarge`.
     /// Returns nil when the request may proceed.
@@ -38,8 +38,10 @@ public enum ALBRequestCheck {
                 status: 400, reason: "-",
                 message: "request headers are \(blockLength) bytes, over the \(maximumHeaderBlockLength) limit")
         }
-        if head.method == "TRACE" {
-            return ALBRejection(status: 405, reason: "-", message: "method TRACE is not allowed")
+        if head.method == "TRACE" || head.method == "CONNECT" {
+            // CONNECT as TRACE: an ALB proxies neither (it opens no tunnels); answering it stops a client from
+            // taking a bodiless 200 for an open tunnel.
+            return ALBRejection(status: 405, reason: "-", message: "method \(head.method) is not allowed")
         }
         var hosts = 0
         for header in head.headers where ASCII.equalsIgnoringCase(header.name, lowercase: "host") { hosts += 1 }

@@ -162,5 +162,29 @@ enum ASCII {
         return true
     }
 
+    /// Whether `text` holds U+FFFD (the UTF-8 bytes EF BF BD). NIO's HTTP parser turns header bytes that are not
+    /// UTF-8 into U+FFFD, so this is how the front end sees them (a client that sends the character itself is
+    /// taken for one that sent invalid bytes). All-ASCII text, the usual case, is passed eight bytes at a time.
+    static func containsReplacementCharacter(_ text: String) -> Bool {
+        if let found = text.utf8.withContiguousStorageIfAvailable({ utf8 -> Bool in
+            let bytes = UnsafeRawBufferPointer(utf8)
+            let count = bytes.count
+            var index = 0
+            while index + 8 <= count,
+                bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 == 0
+            {
+                index += 8
+            }
+            while index + 2 < count {
+                if bytes[index] == 0xEF && bytes[index + 1] == 0xBF && bytes[index + 2] == 0xBD { return true }
+                index += 1
+            }
+            return false
+        }) {
+            return found
+        }
+        return text.unicodeScalars.contains("\u{FFFD}")
+    }
+
     static let hexDigits: StaticString = "0123456789abcdef"
 }

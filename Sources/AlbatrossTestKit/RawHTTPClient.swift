@@ -99,9 +99,26 @@ public final class RawHTTPClient {
         return try readResponse(forHead: method == "HEAD")
     }
 
+    /// Whether something can be read (data or the server's close) within `seconds`, without reading it.
+    public func waitForData(seconds: Double) -> Bool {
+        if !buffer.isEmpty { return true }
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, Int32(seconds * 1000)) > 0
+    }
+
     /// Whether the server closed the connection (reads until EOF or timeout).
     public func isClosedByPeer() -> Bool {
         (try? readMore()) == false
+    }
+
+    /// Whether the server closed or reset the connection (reads until EOF, a reset or the timeout).
+    public func isClosedOrResetByPeer() -> Bool {
+        do {
+            while try readMore() {}
+            return true
+        } catch {
+            return errno == ECONNRESET
+        }
     }
 
     private func readUntil(_ marker: [UInt8]) throws -> Int {

@@ -210,7 +210,8 @@ struct ConfigurationParser {
         "routing.http.preserve_host_header.enabled", "routing.http.drop_invalid_header_fields.enabled",
         "routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "idle_timeout.timeout_seconds",
         "albatross.multi_value_header_order", "albatross.executed_version_header", "access_logs.s3.enabled",
-        "access_logs.s3.bucket", "access_logs.s3.prefix",
+        "access_logs.s3.bucket", "access_logs.s3.prefix", "albatross.request_header_timeout_seconds",
+        "albatross.max_connections_per_listener",
     ]
 
     func parseAttributes(_ node: ConfigNode) throws(ConfigurationError) -> LoadBalancerAttributes {
@@ -231,6 +232,10 @@ struct ConfigurationParser {
                 attributes.tlsVersionAndCipherSuiteHeaders = try value.bool()
             case "idle_timeout.timeout_seconds":
                 attributes.idleTimeoutSeconds = try value.int(in: 1...4000)
+            case "albatross.request_header_timeout_seconds":
+                attributes.requestHeaderTimeoutSeconds = try value.int(in: 1...4000)
+            case "albatross.max_connections_per_listener":
+                attributes.maximumConnectionsPerListener = try value.int(in: 1...1_000_000)
             case "albatross.executed_version_header":
                 let name = try value.nonEmptyString()
                 guard RoutingValidation.validateHTTPHeaderName(name) == nil || name.lowercased() == "host" else {

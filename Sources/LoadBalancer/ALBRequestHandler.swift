@@ -35,6 +35,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
     private var body: ByteBuffer?
     private var keepAlive = true
     private var isHead = false
+    /// Set once a parser error has been answered: the decoder is dead, later errors only repeat it.
+    private var protocolErrorAnswered = false
     private var dateCache = HTTPDateCache()
     /// What the TLS layer below reported once its handshake completed (for `x-amzn-tls-*`).
     private var tls: TLSHandshakeCompleted?
@@ -107,7 +109,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
             errorReason = nil
             routing = nil
             access = events.wants(.requestDetails) ? makeAccess(context: context, head: head) : nil
-            keepAlive = head.isKeepAlive
+            // After CONNECT or an upgrade request the HTTP decoder stops parsing (llhttp hands the rest on as
+            // another protocol's bytes), so no further request could be read: close once this one is answered.
+            keepAlive = head.isKeepAlive && head.method != .CONNECT && !head.headers.contains(name: "upgrade")
             isHead = head.method == .HEAD
             body = nil
             var headers: [(name: String, value: String)] = []
@@ -317,6 +321,35 @@ final class ALBRequestHandler: ChannelInboundHandler {
 
     // MARK: writing
 
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError || error is ByteToMessageDecoderError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        // A request NIO's parser refused (bad method, malformed header, invalid chunk, obs-fold, ...): the ALB's
+        // 400 page, then close; the decoder cannot go on after an error. What comes after it only repeats it.
+        guard !protocolErrorAnswered else { return }
+        protocolErrorAnswered = true
+        switch state {
+        case .idle, .receiving:
+            guard lingerTimer == nil else { return }
+            state = .idle
+            body = nil
+            requestID = ""
+            access = nil
+            errorReason = nil
+            isHead = false
+            writeErrorPage(context: context, status: 400, close: true)
+        case .discarding:
+            // Answered already (413 and friends), and the body that was to be drained is malformed.
+            closeLingering(context: context)
+        case .responding:
+            // The pipelining handler delivers parser errors only between responses; should one come now, the
+            // answer under way is the last.
+            keepAlive = false
+        }
+    }
+
     private func writeErrorPage(context: ChannelHandlerContext, status: Int, close: Bool) {
         if close { keepAlive = false }
         write(context: context, response: ALBErrorPage.response(status: status, allocator: context.channel.allocator))
@@ -330,22 +363,10 @@ final class ALBRequestHandler: ChannelInboundHandler {
         // 204 and 304 have no body (the codec drops their Content-Length): one a function gave them is not sent, or
         // the client would read it as the start of the next response.
         let hasBody = response.status != 204 && response.status != 304
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(response.headers.count + 4)
-        headers.add(name: "Server", value: "awselb/2.0")
-        headers.add(name: "Date", value: dateCache.current())
-        for header in response.headers { headers.add(name: header.name, value: header.value) }
-        headers.add(name: "Content-Length", value: String(response.body.readableBytes))
-        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        // NIO keeps its own phrase for the codes it knows; the function's `statusDescription` or the IANA phrase
-        // (`413 Content Too Large`) is what the ALB sends. 204 and 304 keep NIO's status, by which the codec knows
-        // that they have no body.
-        var status = HTTPResponseStatus(statusCode: response.status)
-        if hasBody, status.reasonPhrase != response.reasonPhrase {
-            status = .custom(code: UInt(response.status), reasonPhrase: response.reasonPhrase)
-        }
-        context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        let head = Self.responseHead(for: response, date: dateCache.current(), keepAlive: keepAlive)
+        let status = head.status
+        let headers = head.headers
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
         if !isHead && hasBody && response.body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         }
@@ -378,6 +399,26 @@ final class ALBRequestHandler: ChannelInboundHandler {
                 context.close(promise: nil)
             }
         }
+    }
+
+    /// The head of every response the front end writes: `Server: awselb/2.0`, `Date`, the response's own headers,
+    /// `Content-Length` and `Connection`.
+    static func responseHead(for response: ALBResponse, date: String, keepAlive: Bool) -> HTTPResponseHead {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(response.headers.count + 4)
+        headers.add(name: "Server", value: "awselb/2.0")
+        headers.add(name: "Date", value: date)
+        for header in response.headers { headers.add(name: header.name, value: header.value) }
+        headers.add(name: "Content-Length", value: String(response.body.readableBytes))
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        // NIO keeps its own phrase for the codes it knows; the function's `statusDescription` or the IANA phrase
+        // (`413 Content Too Large`) is what the ALB sends. 204 and 304 keep NIO's status, by which the codec knows
+        // that they have no body.
+        var status = HTTPResponseStatus(statusCode: response.status)
+        if response.status != 204 && response.status != 304, status.reasonPhrase != response.reasonPhrase {
+            status = .custom(code: UInt(response.status), reasonPhrase: response.reasonPhrase)
+        }
+        return HTTPResponseHead(version: .http1_1, status: status, headers: headers)
     }
 
     /// How long, and how many more body bytes, a connection answered early is read before it is closed.

@@ -19,6 +19,8 @@ public final class LoadBalancer: Sendable {
         public var port: Int
         /// `http://127.0.0.1:8080` (IPv6 hosts in brackets).
         public var url: String
+        /// The listener's connection counts and bound (for the `*ConnectionCount` metrics).
+        public var connections: ListenerConnections
     }
 
     private let listeners: [ListenerConfiguration]
@@ -75,6 +77,9 @@ public final class LoadBalancer: Sendable {
         let inFlight = self.inFlight
         let connections = self.connections
         let idleTimeout = TimeAmount.seconds(Int64(attributes.idleTimeoutSeconds))
+        let counts = ListenerConnections(
+            limit: attributes.maximumConnectionsPerListener
+                ?? ListenerConnections.defaultLimit(listenerCount: listeners.count))
         let targetGroups = self.targetGroups
         let attributes = self.attributes
         let channel: any Channel
@@ -85,7 +90,12 @@ public final class LoadBalancer: Sendable {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
                 .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
+                    // Over the bound: accepted and closed at once, before anything is read (the bootstrap closes a
+                    // channel whose initializer fails).
+                    guard counts.admit() else {
+                        return channel.eventLoop.makeFailedFuture(ConnectionRefused())
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
                         let context = contextBox.withLockedValue { box -> ListenerContext in
                             if let context = box { return context }
                             // A connection accepted before bind() returned: take the port from the parent.
@@ -100,14 +110,16 @@ public final class LoadBalancer: Sendable {
                         connections.withLockedValue { $0[id] = channel }
                         channel.closeFuture.whenComplete { _ in
                             _ = connections.withLockedValue { $0.removeValue(forKey: id) }
+                            counts.release()
                         }
                         let sync = channel.pipeline.syncOperations
                         if let tls { try sync.addHandler(tls.makeHandler()) }
                         try sync.addHandler(IdleStateHandler(allTimeout: idleTimeout))
-                        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                        try sync.addHandler(
-                            ALBRequestHandler(
-                                listener: context, invoker: invoker, events: events, inFlight: inFlight))
+                        try Self.addHTTPHandlers(
+                            to: sync,
+                            handler: ALBRequestHandler(
+                                listener: context, invoker: invoker, events: events, inFlight: inFlight),
+                            headerTimeout: .seconds(Int64(attributes.requestHeaderTimeoutSeconds)))
                     }
                 }
                 .bind(host: configuration.bindAddress, port: configuration.port)
@@ -128,7 +140,25 @@ public final class LoadBalancer: Sendable {
             configuration.bindAddress.contains(":") ? "[\(configuration.bindAddress)]" : configuration.bindAddress
         return BoundListener(
             configuration: configuration, host: configuration.bindAddress, port: port,
-            url: "\(configuration.protocol.lowercased)://\(host):\(port)")
+            url: "\(configuration.protocol.lowercased)://\(host):\(port)", connections: counts)
+    }
+
+    /// The HTTP part of a connection's pipeline: NIO's codec with pipelining, the head deadline right after the
+    /// decoder, and the ALB handler (which answers parser errors itself, with the ALB's page). Built by hand rather
+    /// than with `configureHTTPServerPipeline` to place the deadline; the encoder is not told the request methods
+    /// (it would drop the body of the answer to CONNECT), so the ALB handler leaves out HEAD bodies itself.
+    static func addHTTPHandlers(
+        to sync: ChannelPipeline.SynchronousOperations, handler: ALBRequestHandler, headerTimeout: TimeAmount
+    ) throws {
+        let encoder = HTTPResponseEncoder()
+        try sync.addHandlers([
+            encoder,
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
+            RequestHeadDeadlineHandler(timeout: headerTimeout),
+            HTTPServerPipelineHandler(),
+            NIOHTTPResponseHeadersValidator(),
+            handler,
+        ])
     }
 
     /// Closes the listening sockets; connections already open keep being served.
@@ -193,6 +223,9 @@ extension LoadBalancer {
         return contexts
     }
 }
+
+/// Why a connection over the listener's bound was closed at once.
+struct ConnectionRefused: Error {}
 
 /// A front-end failure with a message naming the listener at fault.
 public struct LoadBalancerError: Error, CustomStringConvertible {

@@ -74,6 +74,13 @@ public struct LoadBalancerAttributes: Sendable, Hashable {
     public var multiValueHeaderOrder: MultiValueOrder = .reverse
     /// Connection idle timeout in seconds (`idle_timeout.timeout_seconds`, default 60).
     public var idleTimeoutSeconds: Int = 60
+    /// Seconds a request's head may take from its first byte to its last (`albatross.request_header_timeout_seconds`,
+    /// default 10): a client trickling header bytes (slowloris) is answered 408 and closed, whatever the idle timeout.
+    public var requestHeaderTimeoutSeconds: Int = 10
+    /// Most connections open at once on each listener (`albatross.max_connections_per_listener`); nil, the default,
+    /// derives it from the descriptor limit (see `ListenerConnections.defaultLimit`). Connections over it are
+    /// accepted and closed at once.
+    public var maximumConnectionsPerListener: Int?
     /// A response header naming the function version that ran (`albatross.executed_version_header`); nil, the
     /// default, sends none, as an ALB does.
     public var executedVersionHeader: String?

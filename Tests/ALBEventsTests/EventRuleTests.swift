@@ -336,4 +336,28 @@ import Testing
         let binary = try encodeEvent(method: "POST", uri: "/", headers: [("Content-Type", "image/x")], body: body)
         #expect(ALBBase64.decode(binary.body ?? "") == body)
     }
+
+    /// NIO's parser decodes header bytes that are not UTF-8 as U+FFFD; at any offset (inside or after the
+    /// eight-byte ASCII stride) the encoder refuses them with 502 LambdaBadRequest and writes nothing.
+    @Test(arguments: [0, 3, 7, 8, 9, 16, 40])
+    func aHeaderValueHoldingTheReplacementCharacterIs502LambdaBadRequest(offset: Int) throws {
+        let value = String(repeating: "a", count: offset) + "\u{FFFD}" + "tail"
+        let head = ALBRequestHead(
+            method: "GET", uri: "/", headers: [(name: "Host", value: "h"), (name: "X-Bytes", value: value)])
+        var random = SeededGenerator(seed: 1)
+        var buffer = ByteBufferAllocator().buffer(capacity: 0)
+        do {
+            _ = try ALBEventEncoder.encode(
+                head: head, body: nil, connection: connection(), options: options(), now: 0, random: &random,
+                into: &buffer)
+            Issue.record("accepted a header value holding U+FFFD")
+        } catch {
+            #expect(error.status == 502)
+            #expect(error.reason == "LambdaBadRequest")
+        }
+        #expect(buffer.readableBytes == 0)
+        let fine = try encodeEvent(
+            method: "GET", uri: "/", headers: [("X-Text", String(repeating: "a", count: offset) + "\u{E9}\u{1F600}")])
+        #expect(fine.stringMap("headers")["x-text"] == String(repeating: "a", count: offset) + "\u{E9}\u{1F600}")
+    }
 }

@@ -21,6 +21,7 @@ import Testing
             // (name, method, headers, request line length, expected status, expected reason)
             ("plain GET", "GET", [("Host", "a")], nil, nil, nil),
             ("TRACE", "TRACE", [], nil, 405, "-"),
+            ("CONNECT is refused as TRACE", "CONNECT", [("Host", "a:443")], nil, 405, "-"),
             ("lower-case trace is just another method", "trace", [], nil, nil, nil),
             (
                 "websocket", "GET", [("Connection", "Upgrade"), ("Upgrade", "websocket")], nil, 400,

@@ -229,6 +229,18 @@ struct InvalidConfigurationTests {
             message: "must be between 1 and 4000, got 4001"
         ),
         .init(
+            name: "request header timeout range",
+            yaml: "loadBalancer: {attributes: {albatross.request_header_timeout_seconds: 0}}\n",
+            line: 1, keyPath: "loadBalancer.attributes.albatross.request_header_timeout_seconds",
+            message: "must be between 1 and 4000, got 0"
+        ),
+        .init(
+            name: "connection bound range",
+            yaml: "loadBalancer: {attributes: {albatross.max_connections_per_listener: 0}}\n",
+            line: 1, keyPath: "loadBalancer.attributes.albatross.max_connections_per_listener",
+            message: "must be between 1 and 1000000, got 0"
+        ),
+        .init(
             name: "port out of range",
             yaml: prefix + "listeners:\n  - {port: 65536, defaultAction: {forward: echo-tg}}\n",
             line: 10, keyPath: "listeners[0].port", message: "must be between 0 and 65535, got 65536"

@@ -23,6 +23,8 @@ struct ValidConfigurationTests {
             routing.http.x_amzn_tls_version_and_cipher_suite.enabled: true
             idle_timeout.timeout_seconds: "4000"
             albatross.multi_value_header_order: shuffle
+            albatross.request_header_timeout_seconds: 3
+            albatross.max_connections_per_listener: "200"
         functions:
           - name: echo
             runtime: provided.al2023
@@ -119,6 +121,8 @@ struct ValidConfigurationTests {
             attributes.tlsVersionAndCipherSuiteHeaders = true
             attributes.idleTimeoutSeconds = 4000
             attributes.multiValueHeaderOrder = .shuffle
+            attributes.requestHeaderTimeoutSeconds = 3
+            attributes.maximumConnectionsPerListener = 200
             expected.loadBalancerAttributes = attributes
             expected.functions = [
                 FunctionConfiguration(

@@ -111,11 +111,12 @@ final class Connection {
         if observed { bus.subscribe(recorder, name: "test") }
         channel = EmbeddedChannel()
         let sync = channel.pipeline.syncOperations
-        try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-        try sync.addHandler(
-            ALBRequestHandler(
+        try LoadBalancer.addHTTPHandlers(
+            to: sync,
+            handler: ALBRequestHandler(
                 listener: listener, invoker: service, events: bus, inFlight: inFlight, random: SplitMix64(seed: seed),
-                now: { Connection.clock }))
+                now: { Connection.clock }),
+            headerTimeout: .seconds(Int64(listener.attributes.requestHeaderTimeoutSeconds)))
         channel.localAddress = try SocketAddress(ipAddress: "127.0.0.1", port: listener.port)
         channel.connect(to: Self.peer, promise: nil)
     }
