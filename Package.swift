@@ -12,9 +12,13 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "albatross", targets: ["albatross"]),
-        // For bench/micro (a separate package that depends on this one by path).
+        // For bench/micro and bench/fuzz (separate packages that depend on this one by path).
         .library(name: "ALBEvents", targets: ["ALBEvents"]),
         .library(name: "Routing", targets: ["Routing"]),
+        .library(name: "CodeStore", targets: ["CodeStore"]),
+        .library(name: "Configuration", targets: ["Configuration"]),
+        .library(name: "Environments", targets: ["Environments"]),
+        .library(name: "InvocationModel", targets: ["InvocationModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -153,7 +153,11 @@ public enum ZipArchive {
         return components.joined(separator: "/")
     }
 
-    /// A symbolic link may point only inside the package: relative, and never above its root.
+    /// A symbolic link may point only inside the package: relative, never above its root, and with every `..`
+    /// before the first name. A `..` after a name is refused because the name may be another link of the package
+    /// (`up` → `dot/..` with `dot` → `.` leaves it); with the `..`s first, each link climbs only real directories
+    /// (no entry is unpacked below a link) and then descends, so no chain of links leaves the package. A NUL in
+    /// the target is refused: the link would be made from the text before it, not the text checked.
     static func checkSymbolicLink(
         _ destination: String, at relative: String, archive: String, entry: String
     )
@@ -163,9 +167,18 @@ public enum ZipArchive {
             throw ZipArchiveError(
                 archive: archive, entry: entry, "is a symbolic link to the absolute path \(destination)")
         }
+        if destination.utf8.contains(0) {
+            throw ZipArchiveError(archive: archive, entry: entry, "is a symbolic link whose target contains NUL")
+        }
         var depth = relative.split(separator: "/").count - 1
+        var descended = false
         for component in destination.split(separator: "/", omittingEmptySubsequences: true) {
             if component == ".." {
+                if descended {
+                    throw ZipArchiveError(
+                        archive: archive, entry: entry,
+                        "is a symbolic link with '..' after a name (\(destination)), which could leave the package")
+                }
                 depth -= 1
                 if depth < 0 {
                     throw ZipArchiveError(
@@ -173,6 +186,7 @@ public enum ZipArchive {
                         "is a symbolic link pointing outside the package (\(destination))")
                 }
             } else if component != "." {
+                descended = true
                 depth += 1
             }
         }

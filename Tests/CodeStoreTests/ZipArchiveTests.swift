@@ -29,7 +29,7 @@ struct ZipArchiveTests {
     static func pythonString(_ text: String) -> String {
         "'"
             + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
-            .replacingOccurrences(of: "\n", with: "\\n") + "'"
+            .replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\0", with: "\\x00") + "'"
     }
 
     @Test(arguments: ["ZIP_DEFLATED", "ZIP_STORED"])
@@ -69,6 +69,54 @@ struct ZipArchiveTests {
             try ZipArchive.unpack(archive: archive, into: dir.url("out"))
         }
         #expect(!FileManager.default.fileExists(atPath: dir.url("escape.txt")))
+    }
+
+    /// Found by bench/fuzz (FuzzZipArchive): each link checked alone stays inside, but `up` → `dot/..` climbs
+    /// from wherever `dot` points, and `dot` → `.` is the package itself, so `up` was the package's parent.
+    @Test(arguments: [[0, 1], [1, 0]])
+    func refusesALinkWhoseDotDotFollowsAnotherLink(order: [Int]) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let archive = dir.url("evil.zip")
+        let links = [("dot", ".", 0o777, true), ("up", "dot/..", 0o777, true)]
+        try Self.makeZip(at: archive, entries: order.map { links[$0] }, compression: "ZIP_STORED")
+        #expect(
+            throws: ZipArchiveError(
+                archive: archive, entry: "up",
+                "is a symbolic link with '..' after a name (dot/..), which could leave the package")
+        ) {
+            try ZipArchive.unpack(archive: archive, into: dir.url("out"))
+        }
+        let up = dir.url("out/up")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: up)) == nil, "no link was left behind")
+    }
+
+    /// A NUL in a link's target: the check read `..<NUL>` as a name, symlink(2) made a link to `..`.
+    @Test func refusesALinkTargetWithNUL() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let archive = dir.url("evil.zip")
+        try Self.makeZip(at: archive, entries: [("parent", "..\0", 0o777, true)], compression: "ZIP_STORED")
+        #expect(
+            throws: ZipArchiveError(
+                archive: archive, entry: "parent", "is a symbolic link whose target contains NUL")
+        ) {
+            try ZipArchive.unpack(archive: archive, into: dir.url("out"))
+        }
+    }
+
+    @Test func keepsLinksThatClimbFirstAndThenDescend() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let archive = dir.url("fine.zip")
+        try Self.makeZip(
+            at: archive,
+            entries: [
+                ("lib/", "", 0o755, false), ("lib/a.txt", "a", 0o644, false), ("bin/", "", 0o755, false),
+                ("bin/a", "./../lib/./a.txt", 0o777, true),
+            ])
+        try ZipArchive.unpack(archive: archive, into: dir.url("out"))
+        #expect(try String(contentsOfFile: dir.url("out/bin/a"), encoding: .utf8) == "a")
     }
 
     @Test func refusesWritingThroughALinkUnpackedEarlier() throws {
