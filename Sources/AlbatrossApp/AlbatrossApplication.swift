@@ -169,6 +169,16 @@ public final class AlbatrossApplication: Sendable {
         traps = options.handlesSignals ? SignalTraps() : nil
         let state = NIOLockedValueBox(State())
         self.state = state
+        if let metrics {
+            metrics.observeConnections {
+                state.withLockedValue { $0.listeners }.map { listener in
+                    let counts = listener.connections.snapshot
+                    return InvocationMetrics.ConnectionCounts(
+                        listener: "\(listener.configuration.protocol.rawValue):\(listener.port)", active: counts.active,
+                        accepted: counts.accepted, rejected: counts.rejected)
+                }
+            }
+        }
         if let metrics, let settings = configuration.admin {
             admin = AdminServer(
                 host: settings.address, port: settings.port,

@@ -36,6 +36,7 @@ public final class InvocationMetrics: InvocationEventSubscriber {
     public let registry: PrometheusCollectorRegistry
     private let state: NIOLockedValueBox<State>
     private let series: Series
+    private let connectionSource = NIOLockedValueBox<(@Sendable () -> [ConnectionCounts])?>(nil)
 
     public var interests: InvocationEvent.Kinds {
         [
@@ -72,7 +73,34 @@ public final class InvocationMetrics: InvocationEventSubscriber {
         let process = ProcessStatistics.read()
         if let resident = process.residentMemoryBytes { series.residentMemory.set(to: Double(resident)) }
         if let descriptors = process.openDescriptors { series.openDescriptors.set(to: Double(descriptors)) }
+        let counts = connectionSource.withLockedValue { $0 }?() ?? []
+        state.withLockedValue { _ in
+            for count in counts { series.connections(count) }
+        }
         return registry.emitToString()
+    }
+
+    /// One listener's connection counts since start, as the front end keeps them.
+    public struct ConnectionCounts: Sendable {
+        /// `HTTP:8080`.
+        public var listener: String
+        public var active: Int
+        public var accepted: Int
+        public var rejected: Int
+
+        public init(listener: String, active: Int, accepted: Int, rejected: Int) {
+            self.listener = listener
+            self.active = active
+            self.accepted = accepted
+            self.rejected = rejected
+        }
+    }
+
+    /// Where ``exposition()`` reads the listeners' connection counts (ALB `ActiveConnectionCount`,
+    /// `NewConnectionCount`, `RejectedConnectionCount`): read at scrape time, so counting connections costs the
+    /// front end nothing beyond its own counters.
+    public func observeConnections(_ source: @escaping @Sendable () -> [ConnectionCounts]) {
+        connectionSource.withLockedValue { $0 = source }
     }
 
     /// Reads the accounting state under the lock (for ``status(now:)``).
@@ -157,6 +185,22 @@ final class Series: @unchecked Sendable {
     var fixedResponses: [String: Counter] = [:]
     var ruleMatches: [String: [String: Counter]] = [:]
     var environments: [String: EnvironmentGauges] = [:]
+    var connections: [String: Connections] = [:]
+
+    /// One listener's connection series and the counts they already show.
+    final class Connections: @unchecked Sendable {
+        let active: Gauge
+        let new: Counter
+        let rejected: Counter
+        var accepted = 0
+        var rejectedSoFar = 0
+
+        init(active: Gauge, new: Counter, rejected: Counter) {
+            self.active = active
+            self.new = new
+            self.rejected = rejected
+        }
+    }
     let residentMemory: Gauge
     let openDescriptors: Gauge
 
@@ -327,6 +371,43 @@ final class Series: @unchecked Sendable {
             labels: [("listener", listener), ("rule", rule)])
         ruleMatches[listener, default: [:]][rule] = made
         return made
+    }
+
+    /// Sets the connection series of one listener from its counts since start (the counters by their growth).
+    func connections(_ counts: InvocationMetrics.ConnectionCounts) {
+        let labels = [("listener", counts.listener)]
+        let found: Connections
+        if let known = connections[counts.listener] {
+            found = known
+        } else {
+            found = Connections(
+                active: registry.makeGauge(
+                    descriptor: Self.name(
+                        "albatross", "alb", "active_connections", "",
+                        "Open client connections of the listener (ActiveConnectionCount)."),
+                    labels: labels),
+                new: registry.makeCounter(
+                    descriptor: Self.name(
+                        "albatross", "alb", "new_connections", "total",
+                        "Client connections accepted by the listener (NewConnectionCount)."),
+                    labels: labels),
+                rejected: registry.makeCounter(
+                    descriptor: Self.name(
+                        "albatross", "alb", "rejected_connections", "total",
+                        "Connections closed at once because the listener had its maximum open (RejectedConnectionCount)."
+                    ),
+                    labels: labels))
+            connections[counts.listener] = found
+        }
+        found.active.set(to: Double(counts.active))
+        if counts.accepted > found.accepted {
+            found.new.increment(by: Int64(counts.accepted - found.accepted))
+            found.accepted = counts.accepted
+        }
+        if counts.rejected > found.rejectedSoFar {
+            found.rejected.increment(by: Int64(counts.rejected - found.rejectedSoFar))
+            found.rejectedSoFar = counts.rejected
+        }
     }
 
     /// The gauges of one function's environments by state.

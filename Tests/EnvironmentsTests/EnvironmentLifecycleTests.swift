@@ -331,7 +331,10 @@ struct EnvironmentLifecycleTests {
         let outcome = try await harness.invoke("zipped")
         try await harness.shutdown()
         #expect(outcome.text.hasPrefix(#""zipped pid="#))
-        #expect(FileManager.default.isExecutableFile(atPath: dir.url("data/code/zipped/bootstrap")))
+        // Unpacked into a directory of its revision.
+        let revisions = try FileManager.default.contentsOfDirectory(atPath: dir.url("data/code/zipped"))
+        #expect(revisions.count == 1)
+        #expect(FileManager.default.isExecutableFile(atPath: dir.url("data/code/zipped/\(revisions[0])/bootstrap")))
     }
 
     @Test func unknownFunctionAndQualifierAreResourceNotFound() async throws {

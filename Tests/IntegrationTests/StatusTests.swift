@@ -39,7 +39,9 @@ struct StatusTests {
         let server = try await ServerHarness(yaml: Self.yaml, baseDirectory: dir.path)
         // The admin listener binds when the services run.
         let deadline = Date().addingTimeInterval(10)
-        while server.application.admin?.port == nil && Date() < deadline { usleep(10_000) }
+        while server.application.admin?.port == nil && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         return (server, try #require(server.application.admin?.port))
     }
 
@@ -56,9 +58,15 @@ struct StatusTests {
         let (server, port) = try await Self.start(in: dir)
         let client = try server.client()
         for _ in 0..<3 { #expect(try client.request("GET", "/", headers: [("x-user", "ann")]).status == 200) }
-        await server.events.flush()
-
-        let status = try Self.status(port: port)
+        // The environment's invokeFinished can reach the subscribers just after the client has its answer.
+        var status = try Self.status(port: port)
+        let until = Date().addingTimeInterval(10)
+        while Date() < until,
+            (status["environments"] as? [[String: Any]])?.first?["invocations"] as? Int != 3
+        {
+            try await Task.sleep(for: .milliseconds(20))
+            status = try Self.status(port: port)
+        }
         let listeners = try #require(status["listeners"] as? [[String: Any]])
         #expect(listeners.count == 1)
         #expect(listeners[0]["url"] as? String == "http://127.0.0.1:\(server.port)")
@@ -97,6 +105,13 @@ struct StatusTests {
         #expect(totals.first?["invocations"] as? Int == 3)
         #expect(totals.first?["coldStarts"] as? Int == 1)
         #expect(totals.first?["errors"] as? Int == 0)
+
+        // The listener's connection counts, read at scrape time: `client` is still open.
+        let metrics = try RawHTTPClient(port: port, timeout: 10).request("GET", "/metrics").text
+        let listener = "HTTP:\(server.port)"
+        #expect(metrics.contains("albatross_alb_active_connections{listener=\"\(listener)\"} 1"), "\(metrics)")
+        #expect(metrics.contains("albatross_alb_new_connections_total{listener=\"\(listener)\"} 1"))
+        #expect(metrics.contains("albatross_alb_rejected_connections_total{listener=\"\(listener)\"} 0"))
 
         // The CLI: the same document, and its human form.
         let json = try await AlbatrossCommand.run(["status", "--admin", "127.0.0.1:\(port)", "--json"])
