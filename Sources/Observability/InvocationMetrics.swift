@@ -423,7 +423,7 @@ struct State {
             if let environment = environments.removeValue(forKey: stopped.environment.id) {
                 series.environments(function: environment.function, state: environment.state).decrement()
             }
-        case .output:
+        case .output, .runtimeNext:
             break
         }
     }
