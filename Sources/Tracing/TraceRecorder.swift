@@ -25,7 +25,8 @@ public final class TraceRecorder: InvocationEventSubscriber {
         var function: String
         var qualifier: String?
         var resolvedAt: NIODeadline
-        var coldEnvironment: Int?
+        /// Placed on a new environment: its INIT (in the invoke's environment) is this invoke's Initialization.
+        var coldStart = false
         var invokeStartedAt: NIODeadline?
     }
 
@@ -116,7 +117,7 @@ public final class TraceRecorder: InvocationEventSubscriber {
                 invocation.throttled = true
                 documents += Self.documents(invocation, random: &state.random)
             case .coldStart:
-                request.coldEnvironment = placed.environment?.id
+                request.coldStart = true
                 state.requests[event.requestID] = request
             case .warm, .queued:
                 break
@@ -131,9 +132,7 @@ public final class TraceRecorder: InvocationEventSubscriber {
         case .invokeFinished(let finished):
             guard let request = state.requests.removeValue(forKey: event.requestID) else { return }
             var invocation = makeInvocation(event.requestID, request, end: event.at, epoch: epoch)
-            if let id = request.coldEnvironment, id == finished.environment.id,
-                let initialization = state.initializations[id]
-            {
+            if request.coldStart, let initialization = state.initializations[finished.environment.id] {
                 invocation.initialization = .init(
                     start: epoch(initialization.start), end: epoch(initialization.end ?? event.at))
                 invocation.initFailed = initialization.failed

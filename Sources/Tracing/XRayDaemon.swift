@@ -25,6 +25,13 @@ public final class XRayDaemon: Sendable {
         public var oversized = 0
         public var malformed = 0
         public var rateLimited = 0
+
+        public init(accepted: Int = 0, oversized: Int = 0, malformed: Int = 0, rateLimited: Int = 0) {
+            self.accepted = accepted
+            self.oversized = oversized
+            self.malformed = malformed
+            self.rateLimited = rateLimited
+        }
     }
 
     private let group: MultiThreadedEventLoopGroup
