@@ -202,7 +202,8 @@ public final class TraceStore: Sendable {
         for entry in Self.traceFiles(in: directory) {
             if entry.modified < cutoff { unlink(entry.path) } else { kept.append((entry.path, entry.modified)) }
         }
-        kept.sort { $0.modified < $1.modified }
+        // Oldest first; file times are coarse (a kernel tick), so ties go by name.
+        kept.sort { ($0.modified, $0.path) < ($1.modified, $1.path) }
         let surplus = max(0, kept.count - limits.maxTraces)
         for entry in kept.prefix(surplus) { unlink(entry.path) }
         files.withLockedValue {

@@ -153,6 +153,45 @@ struct XRayTracingTests {
     }
 }
 
+/// `albatross traces` on the real executable, after real `albatross invoke`s of an Active function: the list
+/// (filtered by function), and one trace drawn as a waterfall.
+@Suite(.serialized)
+struct TracesCommandTests {
+    @Test func listsAndDrawsStoredTraces() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try TestFunctions.writeBash(in: dir, name: "fn", handler: #"printf '{"ok":true}'"#)
+        let config = try dir.write(
+            "c.yaml",
+            """
+            dataDirectory: ./data
+            tracing: {samplingRate: 1.0}
+            functions:
+              - {name: fn, runtime: provided.al2023, handler: h, code: ./fn, tracingConfig: {Mode: Active}}
+            """)
+        for _ in 0..<2 {
+            let invoked = try await AlbatrossCommand.run(["invoke", "fn", "-p", "{}", "-c", config])
+            #expect(invoked.status == 0, "\(invoked)")
+        }
+        let listed = try await AlbatrossCommand.run(["traces", "-c", config])
+        #expect(listed.status == 0, "\(listed)")
+        #expect(listed.lines.count == 2, "\(listed)")
+        // `<ISO time>  <trace id>  fn  <duration>  [cold start]` (each `invoke` is a new process: a cold start).
+        let row = #/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z  (1-[0-9a-f]{8}-[0-9a-f]{24})  fn  \d+\.\d{2} ms  \[cold start\]$/#
+        let ids = listed.lines.compactMap { try? row.wholeMatch(in: $0)?.output.1 }.map(String.init)
+        #expect(ids.count == 2, "\(listed.lines)")
+        let other = try await AlbatrossCommand.run(["traces", "-c", config, "--function", "other"])
+        #expect(other.status == 0 && other.lines.isEmpty)
+        let drawn = try await AlbatrossCommand.run(["traces", ids.first ?? "", "-c", config])
+        #expect(drawn.status == 0, "\(drawn)")
+        let names = ["fn (AWS::Lambda)", "  fn (AWS::Lambda::Function)", "    Initialization", "    Invocation"]
+        for name in names { #expect(drawn.stdout.contains(name), "\(drawn.stdout)") }
+        #expect(drawn.lines.first?.hasPrefix("Trace \(ids.first ?? "")  function fn  ") == true)
+        let missing = try await AlbatrossCommand.run(["traces", "1-00000000-000000000000000000000000", "-c", config])
+        #expect(missing.status == 1 && missing.stderr.contains("no trace 1-00000000-000000000000000000000000"))
+    }
+}
+
 /// A UDP socket that sends datagrams to a port on 127.0.0.1 (the X-Ray SDK's side of the daemon protocol).
 final class UDPSender {
     private let fd: Int32
