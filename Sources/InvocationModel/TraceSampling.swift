@@ -67,8 +67,7 @@ public struct TraceContext: Sendable, Hashable {
     /// The caller's `Parent` (its subsegment that made the call), for the service segment's `parent_id`.
     public var upstreamParent: String?
 
-    public init(root: String, parent: String, sampled: String?, lineage: String? = nil, upstreamParent: String? = nil)
-    {
+    public init(root: String, parent: String, sampled: String?, lineage: String? = nil, upstreamParent: String? = nil) {
         self.root = root
         self.parent = parent
         self.sampled = sampled

@@ -127,7 +127,8 @@ public enum PlatformSegments {
         )
         if let errorType = invocation.errorType {
             function.raw("fault", "true")
-            function.raw("cause", cause(errorType: errorType, message: invocation.errorMessage, posted: invocation.errorCause))
+            function.raw(
+                "cause", cause(errorType: errorType, message: invocation.errorMessage, posted: invocation.errorCause))
         }
         if !subsegments.isEmpty { function.raw("subsegments", "[" + subsegments.joined(separator: ",") + "]") }
         documents.append(SegmentDocument(traceID: invocation.traceID, id: functionID, json: function.text))

@@ -69,7 +69,8 @@ public final class XRayDaemon: Sendable {
 
     public var counts: Counts {
         Counts(
-            accepted: counters.accepted.load(ordering: .relaxed), oversized: counters.oversized.load(ordering: .relaxed),
+            accepted: counters.accepted.load(ordering: .relaxed),
+            oversized: counters.oversized.load(ordering: .relaxed),
             malformed: counters.malformed.load(ordering: .relaxed),
             rateLimited: counters.rateLimited.load(ordering: .relaxed))
     }

@@ -22,7 +22,8 @@ struct TracingConfigurationTests {
         let configuration = try LoggingConfigurationTests.parse(
             Self.function(
                 "{Mode: Active}",
-                versions: "    versions:\n      - {version: 1}\n      - {version: 2, tracingConfig: {mode: PassThrough}}")
+                versions:
+                    "    versions:\n      - {version: 1}\n      - {version: 2, tracingConfig: {mode: PassThrough}}")
                 + "\ntracing: {samplingRate: 1.0, reservoirPerSecond: 0, daemonPort: 0, maxTraces: 50, retentionDays: 2, maxDatagramsPerSecond: 10}\n"
         )
         #expect(configuration.functions[0].tracing.mode == .active)
@@ -63,7 +64,8 @@ struct TracingConfigurationTests {
     @Test func aVersionsErrorNamesTheVersion() {
         #expect {
             _ = try LoggingConfigurationTests.parse(
-                Self.function("{Mode: Active}", versions: "    versions:\n      - {version: 1, tracingConfig: {Mode: On}}"))
+                Self.function(
+                    "{Mode: Active}", versions: "    versions:\n      - {version: 1, tracingConfig: {Mode: On}}"))
         } throws: { error in
             (error as? ConfigurationError)?.message.hasPrefix(
                 "tracingConfig Mode of function \"echo:1\" must be Active or PassThrough, got \"On\"") == true
@@ -72,7 +74,8 @@ struct TracingConfigurationTests {
 
     @Test func refusesASamplingRateOutsideZeroToOne() {
         #expect(throws: ConfigurationError.self) {
-            _ = try LoggingConfigurationTests.parse(Self.function("{Mode: Active}") + "\ntracing: {samplingRate: 1.5}\n")
+            _ = try LoggingConfigurationTests.parse(
+                Self.function("{Mode: Active}") + "\ntracing: {samplingRate: 1.5}\n")
         }
     }
 }

@@ -121,7 +121,8 @@ struct XRayTracingTests {
         defer { dir.remove() }
         try Self.tracedFunction(in: dir)
         let server = try await ServerHarness(
-            yaml: Self.yaml(mode: "Active", tracing: "{samplingRate: 0, reservoirPerSecond: 0, maxDatagramsPerSecond: 200}"),
+            yaml: Self.yaml(
+                mode: "Active", tracing: "{samplingRate: 0, reservoirPerSecond: 0, maxDatagramsPerSecond: 200}"),
             baseDirectory: dir.path)
         let daemon = try #require(server.application.tracing?.daemon)
         let socket = try UDPSender(port: daemon.port)
@@ -177,7 +178,8 @@ struct TracesCommandTests {
         #expect(listed.status == 0, "\(listed)")
         #expect(listed.lines.count == 2, "\(listed)")
         // `<ISO time>  <trace id>  fn  <duration>  [cold start]` (each `invoke` is a new process: a cold start).
-        let row = #/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z  (1-[0-9a-f]{8}-[0-9a-f]{24})  fn  \d+\.\d{2} ms  \[cold start\]$/#
+        let row =
+            #/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z  (1-[0-9a-f]{8}-[0-9a-f]{24})  fn  \d+\.\d{2} ms  \[cold start\]$/#
         let ids = listed.lines.compactMap { try? row.wholeMatch(in: $0)?.output.1 }.map(String.init)
         #expect(ids.count == 2, "\(listed.lines)")
         let other = try await AlbatrossCommand.run(["traces", "-c", config, "--function", "other"])

@@ -34,15 +34,19 @@ struct SamplingTests {
     @Test func activeTracingHonoursAnUpstreamDecisionAndSamplesOtherwise() {
         var generator = SystemRandomNumberGenerator()
         let root = "1-5bef4de7-ad49b0e87f6ef6c87fc2e700"
-        let never: () -> Bool = { Issue.record("sampler asked although upstream decided"); return true }
-        let yes = TraceHeader.context(from: "Root=\(root);Parent=9a9197af755a6419;Sampled=1", sample: never, using: &generator)
+        let never: () -> Bool = {
+            Issue.record("sampler asked although upstream decided"); return true
+        }
+        let yes = TraceHeader.context(
+            from: "Root=\(root);Parent=9a9197af755a6419;Sampled=1", sample: never, using: &generator)
         #expect(yes.root == root && yes.sampled == "1" && yes.isSampled)
         #expect(yes.upstreamParent == "9a9197af755a6419")
         #expect(yes.parent.utf8.count == 16 && yes.parent != "9a9197af755a6419")
         let no = TraceHeader.context(from: "Root=\(root);Sampled=0", sample: never, using: &generator)
         #expect(no.sampled == "0" && !no.isSampled)
         // The ALB's Root-only header, a requested decision, or none: the sampler decides.
-        let alb = TraceHeader.context(from: "Self=1-5bef4de7-000000000000000000000001;Root=\(root)", sample: { true }, using: &generator)
+        let alb = TraceHeader.context(
+            from: "Self=1-5bef4de7-000000000000000000000001;Root=\(root)", sample: { true }, using: &generator)
         #expect(alb.root == root && alb.sampled == "1")
         let asked = TraceHeader.context(from: "Root=\(root);Sampled=?", sample: { false }, using: &generator)
         #expect(asked.sampled == "0")

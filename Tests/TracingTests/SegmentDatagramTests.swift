@@ -29,19 +29,41 @@ struct SegmentDatagramTests {
     @Test func refusesWhatTheDaemonRefuses() {
         let header = #"{"format":"json","version":1}"#
         #expect(SegmentDatagram.parse(Array(Self.document.utf8)) == .failure(.noHeader))
-        #expect(SegmentDatagram.parse(Self.datagram(#"{"format":"xml","version":1}"#, Self.document)) == .failure(.badHeader))
-        #expect(SegmentDatagram.parse(Self.datagram(#"{"format":"json","version":2}"#, Self.document)) == .failure(.badHeader))
+        #expect(
+            SegmentDatagram.parse(Self.datagram(#"{"format":"xml","version":1}"#, Self.document))
+                == .failure(.badHeader))
+        #expect(
+            SegmentDatagram.parse(Self.datagram(#"{"format":"json","version":2}"#, Self.document))
+                == .failure(.badHeader))
         #expect(SegmentDatagram.parse(Self.datagram("not json", Self.document)) == .failure(.badHeader))
         #expect(SegmentDatagram.parse(Self.datagram(header, "  ")) == .failure(.emptyBody))
         #expect(SegmentDatagram.parse(Array(repeating: 32, count: 70_000)) == .failure(.oversized))
         let cases: [(String, String)] = [
             ("[1,2]", "not a JSON object"),
-            (#"{"name":"a","id":"xyz","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1,"end_time":2}"#, "id"),
-            (#"{"name":"a","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a0066","start_time":1,"end_time":2}"#, "trace_id"),
-            (#"{"name":"a","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1}"#, "end_time"),
-            (#"{"name":"a","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":"1","end_time":2}"#, "start_time"),
-            (#"{"id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1,"end_time":2}"#, "name"),
-            (#"{"type":"subsegment","name":"a","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1,"end_time":2}"#, "parent_id"),
+            (
+                #"{"name":"a","id":"xyz","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1,"end_time":2}"#,
+                "id"
+            ),
+            (
+                #"{"name":"a","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a0066","start_time":1,"end_time":2}"#,
+                "trace_id"
+            ),
+            (
+                #"{"name":"a","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1}"#,
+                "end_time"
+            ),
+            (
+                #"{"name":"a","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":"1","end_time":2}"#,
+                "start_time"
+            ),
+            (
+                #"{"id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1,"end_time":2}"#,
+                "name"
+            ),
+            (
+                #"{"type":"subsegment","name":"a","id":"70de5b6f19ff9a0a","trace_id":"1-581cf771-a006649127e371903a2de979","start_time":1,"end_time":2}"#,
+                "parent_id"
+            ),
         ]
         for (body, problem) in cases {
             guard case .failure(.badDocument(let message)) = SegmentDatagram.parse(Self.datagram(header, body)) else {

@@ -20,8 +20,14 @@ struct TraceStoreTests {
         store.append([Self.document(1, 3)])
         store.flush()
         let directory = TraceStore.directory(dataDirectory: dir.path)
-        #expect(Set(TraceStore.traceFiles(in: directory).map(\.traceID)) == [Self.document(1, 0).traceID, Self.document(2, 0).traceID])
-        #expect(TraceStore.documents(traceID: Self.document(1, 0).traceID, in: directory) == [Self.document(1, 1).json, Self.document(1, 3).json])
+        #expect(
+            Set(TraceStore.traceFiles(in: directory).map(\.traceID)) == [
+                Self.document(1, 0).traceID, Self.document(2, 0).traceID,
+            ])
+        #expect(
+            TraceStore.documents(traceID: Self.document(1, 0).traceID, in: directory) == [
+                Self.document(1, 1).json, Self.document(1, 3).json,
+            ])
         #expect(TraceStore.documents(traceID: "../etc/passwd", in: directory) == nil)
         store.shutdown()
         store.append([Self.document(3, 1)])  // after shutdown: ignored, never blocks
@@ -35,7 +41,8 @@ struct TraceStoreTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let old = "\(directory)/\(Self.document(99, 0).traceID).jsonl"
         try (Self.document(99, 1).json + "\n").write(toFile: old, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -10 * 86_400)], ofItemAtPath: old)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -10 * 86_400)], ofItemAtPath: old)
         let store = TraceStore(dataDirectory: dir.path, limits: .init(maxTraces: 10, retentionDays: 7))
         defer { store.shutdown() }
         for trace in 1...30 {

@@ -4,7 +4,8 @@ import Tracing
 struct TraceWaterfallTests {
     /// The platform's documents of a cold start and the SDK's subsegment (sent alone, under `Parent`).
     static func lines() -> [String] {
-        let platform = PlatformSegments.documents(for: PlatformSegmentsTests.invocation(), newID: PlatformSegmentsTests.ids())
+        let platform = PlatformSegments.documents(
+            for: PlatformSegmentsTests.invocation(), newID: PlatformSegmentsTests.ids())
         let sdk =
             #"{"id":"5ca1ab1e00000001","name":"outbound-call","start_time":1700000000.300,"end_time":1700000000.400,"type":"subsegment","parent_id":"9a9197af755a6419","trace_id":"1-5bef4de7-ad49b0e87f6ef6c87fc2e700","fault":true,"cause":{"exceptions":[{"type":"URLError","message":"refused"}]}}"#
         // The SDK's datagram usually lands before the platform writes its segments.
@@ -24,7 +25,8 @@ struct TraceWaterfallTests {
     }
 
     @Test func waterfallShowsOffsetsDurationsBarsAndMarks() {
-        let text = TraceWaterfall.render(TraceTree(traceID: PlatformSegmentsTests.traceID, lines: Self.lines()), width: 20)
+        let text = TraceWaterfall.render(
+            TraceTree(traceID: PlatformSegmentsTests.traceID, lines: Self.lines()), width: 20)
         let expected = """
             Trace 1-5bef4de7-ad49b0e87f6ef6c87fc2e700  function orders  500.00 ms  [cold start]  [error]
                 offset   duration  name                                         timeline

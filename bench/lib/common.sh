@@ -151,6 +151,12 @@ YAML
 # the command, for valgrind; ALB_START_SECONDS (30) bounds the wait.
 start_albatross() {
     local name=$1 listeners=$2 count=$3
+    # BENCH_TRACING=1: X-Ray active tracing of the function with every request sampled (the cost of tracing).
+    local tracing_function="" tracing_section=""
+    if [ "${BENCH_TRACING:-0}" = 1 ]; then
+        tracing_function="    tracingConfig: {Mode: Active}"
+        tracing_section="tracing: {samplingRate: 1.0}"
+    fi
     cat >"$TMP/$name.yaml" <<YAML
 dataDirectory: $TMP/$name-data
 environments:
@@ -164,6 +170,8 @@ functions:
     memorySize: 128
     timeout: 10
     maximumConcurrency: $MAX_CONCURRENCY
+$tracing_function
+$tracing_section
 targetGroups:
   - name: bench-tg
     function: bench
