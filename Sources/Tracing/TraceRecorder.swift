@@ -19,6 +19,8 @@ public final class TraceRecorder: InvocationEventSubscriber {
 
     /// How long a finished invoke waits for the runtime's next `/next` before it is written without `Overhead`.
     public static let overheadWait: TimeAmount = .seconds(2)
+    /// Above this many invokes in flight, those resolved over 16 minutes ago are forgotten.
+    static let prunedAbove = 10_000
 
     private struct Request {
         var trace: TraceContext
@@ -93,6 +95,11 @@ public final class TraceRecorder: InvocationEventSubscriber {
             for (environment, pending) in state.pending where monoNow - pending.finishedAt > Self.overheadWait {
                 state.pending[environment] = nil
                 documents += Self.documents(pending.invocation, random: &state.random)
+            }
+            // Sampled invokes that never finished (refused after they were resolved, e.g. at shutdown): none can
+            // run longer than the 900 s timeout.
+            if state.requests.count > Self.prunedAbove {
+                state.requests = state.requests.filter { monoNow - $0.value.resolvedAt < .seconds(960) }
             }
             return documents
         }

@@ -46,8 +46,8 @@ public final class XRayDaemon: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let counters = Counters()
         do {
+            // No SO_REUSEADDR: on Linux it would let a second server share a fixed UDP port silently.
             channel = try DatagramBootstrap(group: group)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
                 // One byte more than the daemon reads, so a longer datagram shows as oversized, not cut off.
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_537))
                 .channelInitializer { channel in

@@ -122,7 +122,7 @@ struct XRayTracingTests {
         try Self.tracedFunction(in: dir)
         let server = try await ServerHarness(
             yaml: Self.yaml(
-                mode: "Active", tracing: "{samplingRate: 0, reservoirPerSecond: 0, maxDatagramsPerSecond: 200}"),
+                mode: "Active", tracing: "{samplingRate: 0, reservoirPerSecond: 0, maxDatagramsPerSecond: 10}"),
             baseDirectory: dir.path)
         let daemon = try #require(server.application.tracing?.daemon)
         let socket = try UDPSender(port: daemon.port)
@@ -147,8 +147,8 @@ struct XRayTracingTests {
         let counts = daemon.counts
         #expect(counts.accepted == 0, "\(counts)")
         #expect(counts.malformed > 0 && counts.rateLimited > 0, "\(counts)")
-        // The bucket holds a second's worth and refills at 200 a second.
-        #expect(counts.malformed <= 200 + Int(elapsed * 200) + 10, "\(counts) in \(elapsed) s")
+        // The bucket holds a second's worth and refills at 10 a second.
+        #expect(counts.malformed <= 10 + Int(elapsed * 10) + 2, "\(counts) in \(elapsed) s")
         let directory = TraceStore.directory(dataDirectory: server.configuration.dataDirectory)
         #expect(TraceStore.traceFiles(in: directory).isEmpty, "nothing sampled, nothing valid received")
     }
