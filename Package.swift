@@ -101,6 +101,19 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // X-Ray: the platform's segments from the event stream, the embedded daemon (UDP), the trace store and
+        // the waterfall.
+        .target(
+            name: "Tracing",
+            dependencies: [
+                "ALBEvents", "InvocationModel", "LambdaModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The admin listener: `GET /metrics` on its own address, never on an ALB listener.
         .target(
             name: "AdminServer",
@@ -157,7 +170,7 @@ let package = Package(
             name: "AlbatrossApp",
             dependencies: [
                 "AdminServer", "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel",
-                "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing",
+                "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing", "Tracing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -171,7 +184,7 @@ let package = Package(
             name: "albatross",
             dependencies: [
                 "AlbatrossApp", "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel",
-                "LambdaModel", "Registry",
+                "LambdaModel", "Registry", "Tracing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -242,6 +255,14 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "TracingTests",
+            dependencies: [
+                "Tracing", "InvocationModel", "LambdaModel", "AlbatrossTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
             name: "DeploymentTests",
             dependencies: ["Deployment", "Configuration", "Registry", "Invocation", "LambdaModel", "AlbatrossTestKit"]
         ),
@@ -249,7 +270,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "AlbatrossTestKit", "Configuration", "AlbatrossTLS", "LambdaModel", "Registry", "Observability",
-                "AdminServer", "InvocationModel",
+                "AdminServer", "InvocationModel", "Tracing",
             ]
         ),
     ],

@@ -25,6 +25,12 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import awslambdaric" 2>/d
   echo "setup: creating .venv with awslambdaric"
   rm -rf .venv
   "$PYTHON" -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check "awslambdaric==4.2.2"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "awslambdaric==4.2.2"
+fi
+# The X-Ray SDK, for the tracing tests (a function instrumented with it sends segments to the embedded daemon).
+# `python -m pip`: a venv copied from another checkout keeps a pip script whose shebang points there.
+if ! .venv/bin/python -c "import aws_xray_sdk" 2>/dev/null; then
+  echo "setup: adding aws-xray-sdk to .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "aws-xray-sdk==2.14.0"
 fi
 echo "setup: ready ($(.venv/bin/python --version), awslambdaric $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("awslambdaric"))'))"

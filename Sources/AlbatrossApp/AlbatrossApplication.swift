@@ -15,6 +15,7 @@ public import Observability
 public import Registry
 import Routing
 public import ServiceLifecycle
+public import Tracing
 
 /// The one composition root: everything `albatross serve` runs, built from a configuration, and shared by
 /// `serve`, `invoke` and the test kit (and later `bench` and the control API), so that the wiring and the
@@ -35,6 +36,7 @@ public import ServiceLifecycle
 /// | --- | --- | --- |
 /// | ``ShutdownSignalService`` (with `handlesSignals`) | waits for SIGINT/SIGTERM | stops listening (last) |
 /// | ``LogWriterService`` | the log writer thread | flushes, stops the thread |
+/// | ``TracingService`` (a `tracing:` section or an `Active` function) | the X-Ray daemon, the trace recorder | closes the daemon, writes pending segments |
 /// | ``EnvironmentsService`` | – | stops every environment, reaps every process |
 /// | access-log writer (when `access_logs.s3.enabled`) | its subscription of the event bus | writes what is pending |
 /// | log retention sweeper (with `watchesChanges`) | sweeps old and surplus log streams | stops |
@@ -71,7 +73,17 @@ public final class AlbatrossApplication: Sendable {
     /// The admin listener (`/metrics`, `/status`), when the configuration has an `admin:` section; its
     /// `port` is known once the services run.
     public let admin: AdminServer?
+    /// X-Ray: the embedded daemon, the recorder of the platform's segments and the trace store; nil unless the
+    /// configuration has a `tracing:` section or a function with `tracingConfig: {Mode: Active}`.
+    public let tracing: Tracing?
     public var logger: Logger { options.logger }
+
+    /// The parts of X-Ray tracing, made together.
+    public struct Tracing: Sendable {
+        public let store: TraceStore
+        public let daemon: XRayDaemon
+        public let recorder: TraceRecorder
+    }
 
     private let serviceGroup: ServiceGroup
     private let trigger: ShutdownTrigger
@@ -135,12 +147,17 @@ public final class AlbatrossApplication: Sendable {
             registry = nil
         }
         tlsContexts = options.listeners ? try LoadBalancer.makeTLSContexts(for: configuration.listeners) : [:]
+        // The X-Ray daemon binds before any environment can start, since runtimes get its address.
+        let tracing = configuration.tracesEnabled ? try Self.makeTracing(configuration) : nil
+        self.tracing = tracing
         // From here on nothing fails.
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         threadPool = NIOThreadPool(numberOfThreads: max(1, options.blockingThreads))
         threadPool.start()
         (events, logSink, invoker) = Self.makeInvocation(
-            configuration: configuration, options: options, catalog: catalog, group: group, threadPool: threadPool)
+            configuration: configuration, options: options, catalog: catalog, group: group, threadPool: threadPool,
+            xrayDaemonAddress: tracing?.daemon.address)
+        tracing?.recorder.attach(to: events)
         loadBalancer =
             options.listeners
             ? LoadBalancer(
@@ -198,7 +215,7 @@ public final class AlbatrossApplication: Sendable {
                     configuration: configuration, options: options, registry: registry, latest: latest,
                     group: group, threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
                     tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs,
-                    traps: traps, trigger: trigger, admin: admin,
+                    tracing: tracing, traps: traps, trigger: trigger, admin: admin,
                     additional: services
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
@@ -215,11 +232,31 @@ public final class AlbatrossApplication: Sendable {
         "\(configuration.dataDirectory)/tmp"
     }
 
+    /// The trace store, the daemon (bound) and the recorder, from the `tracing:` settings (or their defaults).
+    private static func makeTracing(_ configuration: AlbatrossConfiguration) throws -> Tracing {
+        let settings = configuration.tracing ?? TracingSettings()
+        let store = TraceStore(
+            dataDirectory: configuration.dataDirectory,
+            limits: TraceStore.Limits(maxTraces: settings.maxTraces, retentionDays: settings.retentionDays))
+        let daemon: XRayDaemon
+        do {
+            daemon = try XRayDaemon(
+                port: settings.daemonPort,
+                limits: XRayDaemon.Limits(datagramsPerSecond: settings.maxDatagramsPerSecond), store: store)
+        } catch {
+            store.shutdown()
+            throw AlbatrossApplicationError(
+                "cannot bind the X-Ray daemon to 127.0.0.1:\(settings.daemonPort) (tracing.daemonPort): \(error)")
+        }
+        return Tracing(
+            store: store, daemon: daemon, recorder: TraceRecorder(account: configuration.account, store: store))
+    }
+
     /// The only place that makes the event bus, the log sink (its first subscriber) and the invoker (what turns
     /// invokes into environments and events).
     private static func makeInvocation(
         configuration: AlbatrossConfiguration, options: Options, catalog: FunctionCatalog,
-        group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool
+        group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, xrayDaemonAddress: String?
     ) -> (InvocationEventBus, LogSink, Invoker) {
         var mirror: (@Sendable (String) -> Void)? = nil
         if options.mirrorLogs { mirror = { @Sendable line in ConsoleOutput.line(line) } }
@@ -233,7 +270,11 @@ public final class AlbatrossApplication: Sendable {
             defaultPythonInterpreter: environments.defaultPythonInterpreter,
             randomSeed: configuration.randomSeed,
             terminationGrace: .nanoseconds(Int64(environments.terminationGraceSeconds * 1e9)),
-            scratchDirectory: scratchDirectory(of: configuration))
+            scratchDirectory: scratchDirectory(of: configuration),
+            sampler: TraceSampler(
+                reservoirPerSecond: configuration.tracing?.reservoirPerSecond ?? 1,
+                rate: configuration.tracing?.samplingRate ?? 0.05),
+            xrayDaemonAddress: xrayDaemonAddress)
         let invoker = Invoker(
             catalog: catalog, settings: settings, group: group, threadPool: threadPool, events: events)
         return (events, logSink, invoker)
@@ -245,13 +286,16 @@ public final class AlbatrossApplication: Sendable {
         latest: [String: FunctionCatalog.Version], group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool,
         events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext],
         loadBalancer: LoadBalancer?,
-        accessLogs: ALBAccessLogWriter?, traps: SignalTraps?, trigger: ShutdownTrigger, admin: AdminServer?,
+        accessLogs: ALBAccessLogWriter?, tracing: Tracing?, traps: SignalTraps?, trigger: ShutdownTrigger,
+        admin: AdminServer?,
         additional: [any Service]
     ) -> [any Service] {
         let logger = options.logger
         var services: [any Service] = []
         if let traps { services.append(ShutdownSignalService(traps: traps, trigger: trigger, logger: logger)) }
         services.append(LogWriterService(logSink: logSink, events: events, threadPool: threadPool))
+        // Traces: stopped after the environments (shutdown runs in reverse), whose last invokes they complete.
+        if let tracing { services.append(TracingService(tracing: tracing, threadPool: threadPool)) }
         services.append(EnvironmentsService(invoker: invoker, group: group))
         // Access logs: written for what the listeners answer, so they stop after the listeners have drained.
         if let accessLogs {

@@ -19,6 +19,9 @@ public struct AlbatrossConfiguration: Sendable, Hashable {
     /// The admin listener (`GET /metrics`): the `admin:` section; nil when the file has none (no admin listener,
     /// so that several servers, e.g. in tests, never compete for one fixed port).
     public var admin: AdminSettings?
+    /// `tracing:`: sampling, the embedded X-Ray daemon and trace retention; nil when the file has none (the
+    /// defaults then apply to functions with `tracingConfig: {Mode: Active}`).
+    public var tracing: TracingSettings?
     /// Seeds weighted alias draws so an experiment can be replayed; nil uses the system's random source.
     public var randomSeed: UInt64?
     /// The configuration file it was read from.
@@ -81,4 +84,13 @@ public struct EnvironmentSettings: Sendable, Hashable {
     public var defaultPythonInterpreter: String = "python3"
 
     public init() {}
+}
+
+extension AlbatrossConfiguration {
+    /// Whether anything may record traces: a `tracing:` section, or a function or declared version in `Active`
+    /// mode. Without, no daemon runs and nothing of tracing is subscribed.
+    public var tracesEnabled: Bool {
+        tracing != nil || functions.contains { $0.tracing.mode == .active }
+            || declaredVersions.values.contains { $0.contains { $0.configuration.tracing.mode == .active } }
+    }
 }

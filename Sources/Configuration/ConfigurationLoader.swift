@@ -74,7 +74,7 @@ struct ConfigurationParser {
 
     static let rootKeys = [
         "dataDirectory", "region", "accountId", "randomSeed", "environments", "loadBalancer", "layers", "functions",
-        "targetGroups", "listeners", "logs", "admin",
+        "targetGroups", "listeners", "logs", "admin", "tracing",
     ]
 
     mutating func parseRoot(_ root: ConfigNode) throws(ConfigurationError) -> AlbatrossConfiguration {
@@ -108,6 +108,9 @@ struct ConfigurationParser {
         }
         if let node = mapping.optional("admin") {
             configuration.admin = try parseAdmin(node)
+        }
+        if let node = mapping.optional("tracing") {
+            configuration.tracing = try parseTracingSettings(node)
         }
         if let node = mapping.optional("loadBalancer") {
             let loadBalancer = try node.mapping(allowed: ["attributes"])

@@ -5,11 +5,11 @@ import Yams
 extension ConfigurationParser {
     static let functionKeys = [
         "name", "runtime", "handler", "code", "memorySize", "timeout", "environment", "maximumConcurrency",
-        "pythonInterpreter", "layers", "versions", "aliases", "loggingConfig",
+        "pythonInterpreter", "layers", "versions", "aliases", "loggingConfig", "tracingConfig",
     ]
     static let versionKeys = [
         "version", "code", "runtime", "handler", "memorySize", "timeout", "environment", "maximumConcurrency",
-        "pythonInterpreter", "layers", "description", "loggingConfig",
+        "pythonInterpreter", "layers", "description", "loggingConfig", "tracingConfig",
     ]
     static let aliasKeys = ["name", "version", "weights", "sticky", "description"]
     /// AWS's limit on the total size of a function's environment variables (keys and values, in bytes).
@@ -59,6 +59,9 @@ extension ConfigurationParser {
             function.environment = try parseEnvironmentVariables(value)
         }
         if let value = mapping.optional("loggingConfig") { function.logging = try parseLogging(value) }
+        if let value = mapping.optional("tracingConfig") {
+            function.tracing = try parseTracing(value, function: name)
+        }
         functionLines[name] = nameNode.line
         if !layers.isEmpty { layerReferences[name] = layers }
         if let versionsNode = mapping.optional("versions") {
@@ -126,6 +129,9 @@ extension ConfigurationParser {
         }
         if let value = mapping.optional("environment") { function.environment = try parseEnvironmentVariables(value) }
         if let value = mapping.optional("loggingConfig") { function.logging = try parseLogging(value) }
+        if let value = mapping.optional("tracingConfig") {
+            function.tracing = try parseTracing(value, function: "\(function.name):\(number)")
+        }
         let description = try mapping.optional("description")?.string()
         return DeclaredVersion(
             number: number, configuration: function, description: description,

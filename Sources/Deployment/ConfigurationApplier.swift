@@ -133,6 +133,9 @@ public enum ConfigurationApplier {
             return "layers ([\(a.layers.joined(separator: ", "))], here [\(b.layers.joined(separator: ", "))])"
         }
         if a.logging != b.logging { return "loggingConfig" }
+        if a.tracing != b.tracing {
+            return "tracingConfig (\(a.tracing.mode.rawValue), here \(b.tracing.mode.rawValue))"
+        }
         return nil
     }
 }

@@ -27,6 +27,9 @@ public struct EnvironmentSpec: Sendable {
     /// Where each environment gets a private scratch directory of its own, handed to the runtime as `TMPDIR` and
     /// removed when the environment ends (nil: no `TMPDIR`; the runtime then uses the host's `/tmp`).
     public var scratchRoot: String? = nil
+    /// `AWS_XRAY_DAEMON_ADDRESS` (`127.0.0.1:<port>` of the embedded daemon); nil: the SDK default
+    /// `127.0.0.1:2000`.
+    public var xrayDaemonAddress: String? = nil
 
     public init(
         function: FunctionConfiguration, version: String, account: AccountContext, taskRoot: String,

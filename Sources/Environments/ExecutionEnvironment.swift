@@ -190,6 +190,9 @@ final class ExecutionEnvironment {
 
     func nextRequested(by waiter: RuntimeAPIHandler) {
         let now = NIODeadline.now()
+        if events.wants(.runtimeNext) {
+            events.emit(InvocationEvent(at: now, requestID: "", detail: .runtimeNext(.init(environment: stream))))
+        }
         switch machine.nextRequested(by: waiter, now: now) {
         case .deliver(let pending, let initDone):
             cancel(&initTimer)
@@ -284,7 +287,8 @@ final class ExecutionEnvironment {
     }
 
     func post(
-        _ kind: Machine.PostKind, requestID: String, body: ByteBuffer, contentType: String?, errorType: String?
+        _ kind: Machine.PostKind, requestID: String, body: ByteBuffer, contentType: String?, errorType: String?,
+        errorCause: String?
     ) -> RuntimeAPIHandler.PostResult {
         switch machine.posted(kind, requestID: requestID, now: .now()) {
         case .accept(let pending, let duration, let initMs, let offerToPool):
@@ -299,7 +303,7 @@ final class ExecutionEnvironment {
                 let type = errorType ?? Self.errorType(in: body) ?? "Runtime.Unknown"
                 finish(
                     pending, payload: body, contentType: "application/json", errorType: type, status: "error",
-                    durationMs: duration, initDurationMs: initMs)
+                    durationMs: duration, initDurationMs: initMs, errorCause: errorCause)
             }
             return .accepted
         case .invalidRequestID:
@@ -494,7 +498,8 @@ final class ExecutionEnvironment {
 
     private func finish(
         _ pending: PendingInvocation, payload: ByteBuffer, contentType: String?, errorType: String?, status: String?,
-        durationMs: Double, initDurationMs initMs: Double?, billedCapMs: Int? = nil, errorMessage: String? = nil
+        durationMs: Double, initDurationMs initMs: Double?, billedCapMs: Int? = nil, errorMessage: String? = nil,
+        errorCause: String? = nil
     ) {
         let request = pending.request
         var billed = Int((durationMs + (initMs ?? 0)).rounded(.up))
@@ -512,7 +517,8 @@ final class ExecutionEnvironment {
                 initDurationMs: initMs, durationMs: durationMs, billedDurationMs: max(billed, 1),
                 overheadMs: max(0, total - durationMs - (initMs ?? 0)), status: status, errorType: errorType,
                 errorMessage: errorMessage, timeoutSeconds: spec.function.timeout, pid: pid,
-                receivedAt: request.receivedAt, deliveredAt: nil, reportRequested: request.wantsReport)
+                receivedAt: request.receivedAt, deliveredAt: nil, reportRequested: request.wantsReport,
+                xrayErrorCause: errorCause)
             // One loop tick later, so output the runtime wrote before posting (already in the pipe) is emitted
             // first.
             loop.execute {

@@ -11,9 +11,10 @@ protocol RuntimeAPIEnvironment: AnyObject {
     func nextRequested(by waiter: RuntimeAPIHandler)
     /// The connection of a parked `/next` closed.
     func waiterGone(_ waiter: RuntimeAPIHandler)
+    /// `errorCause`: the `Lambda-Runtime-Function-XRay-Error-Cause` of an `/error` post (for traces).
     func post(
         _ kind: ExecutionEnvironment.Machine.PostKind, requestID: String, body: ByteBuffer, contentType: String?,
-        errorType: String?
+        errorType: String?, errorCause: String?
     ) -> RuntimeAPIHandler.PostResult
     /// A result over ``RuntimeAPIHandler/maximumPostSize`` was posted for `requestID`.
     func responseTooLarge(requestID: String)
@@ -149,12 +150,13 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             let result = environment.post(
                 .response, requestID: requestID, body: payload, contentType: head.headers.first(name: "Content-Type"),
-                errorType: nil)
+                errorType: nil, errorCause: nil)
             answerPost(result)
         case .error(let requestID):
             let result = environment.post(
                 .error, requestID: requestID, body: payload, contentType: head.headers.first(name: "Content-Type"),
-                errorType: head.headers.first(name: "Lambda-Runtime-Function-Error-Type"))
+                errorType: head.headers.first(name: "Lambda-Runtime-Function-Error-Type"),
+                errorCause: head.headers.first(name: "Lambda-Runtime-Function-XRay-Error-Cause"))
             answerPost(result)
         case .initError:
             let accepted = environment.initErrorPosted(

@@ -28,6 +28,7 @@ enum RuntimeEnvironmentBuilder {
         let taskRoot = spec.taskRoot
         // AWS extracts layers into /opt; here their merged tree is `layerRoot`, so its paths stand in for /opt's.
         let opt = spec.layerRoot ?? "/opt"
+        let daemon = xrayDaemon(spec.xrayDaemonAddress)
         var platform: [(String, String)] = [
             ("AWS_LAMBDA_FUNCTION_NAME", function.name),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", String(function.memorySize)),
@@ -40,9 +41,9 @@ enum RuntimeEnvironmentBuilder {
             ("AWS_REGION", spec.account.region),
             ("AWS_DEFAULT_REGION", spec.account.region),
             ("AWS_XRAY_CONTEXT_MISSING", "LOG_ERROR"),
-            ("AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1:2000"),
-            ("_AWS_XRAY_DAEMON_ADDRESS", "127.0.0.1"),
-            ("_AWS_XRAY_DAEMON_PORT", "2000"),
+            ("AWS_XRAY_DAEMON_ADDRESS", daemon.address),
+            ("_AWS_XRAY_DAEMON_ADDRESS", daemon.host),
+            ("_AWS_XRAY_DAEMON_PORT", daemon.port),
             ("_HANDLER", function.handler),
             ("LAMBDA_TASK_ROOT", taskRoot),
             ("LAMBDA_RUNTIME_DIR", taskRoot),
@@ -83,6 +84,14 @@ enum RuntimeEnvironmentBuilder {
             result.append("\(variable.name)=\(variable.value)")
         }
         return result
+    }
+
+    /// `host:port` of the X-Ray daemon and its parts (AWS sets all three variables; the SDK default
+    /// `127.0.0.1:2000` when no daemon runs here).
+    static func xrayDaemon(_ address: String?) -> (address: String, host: String, port: String) {
+        let address = address ?? "127.0.0.1:2000"
+        guard let colon = address.lastIndex(of: ":") else { return (address, address, "2000") }
+        return (address, String(address[..<colon]), String(address[address.index(after: colon)...]))
     }
 
     struct Command {

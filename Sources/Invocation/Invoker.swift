@@ -21,13 +21,21 @@ public struct InvokerSettings: Sendable {
     public var terminationGrace: TimeAmount
     /// Each environment's private `TMPDIR` is made under this directory (see ``EnvironmentSpec/scratchRoot``).
     public var scratchDirectory: String?
+    /// Samples the invokes of functions with active tracing (AWS's rule unless configured otherwise).
+    public var sampler: TraceSampler
+    /// `host:port` of the X-Ray daemon, handed to runtimes as `AWS_XRAY_DAEMON_ADDRESS`; nil: AWS's SDK default
+    /// `127.0.0.1:2000` (no daemon runs).
+    public var xrayDaemonAddress: String?
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
         defaultPythonInterpreter: String = "python3", randomSeed: UInt64? = nil,
-        terminationGrace: TimeAmount = .seconds(2), scratchDirectory: String? = nil
+        terminationGrace: TimeAmount = .seconds(2), scratchDirectory: String? = nil,
+        sampler: TraceSampler = TraceSampler(), xrayDaemonAddress: String? = nil
     ) {
         self.scratchDirectory = scratchDirectory
+        self.sampler = sampler
+        self.xrayDaemonAddress = xrayDaemonAddress
         self.account = account
         self.idleTimeout = idleTimeout
         self.defaultPythonInterpreter = defaultPythonInterpreter
@@ -116,6 +124,7 @@ public final class Invoker: InvocationService, Sendable {
                 spec.layerRoot = version.layerRoot
                 spec.terminationGrace = settings.terminationGrace
                 spec.scratchRoot = settings.scratchDirectory
+                spec.xrayDaemonAddress = settings.xrayDaemonAddress
                 pools[key] = EnvironmentPool(
                     spec: spec, group: group, idleTimeout: settings.idleTimeout,
                     successor: { [weak self] request, loop, attempt in
@@ -186,6 +195,10 @@ public final class Invoker: InvocationService, Sendable {
         case .failure(let error): return eventLoop.makeFailedFuture(error)
         }
         let requestID = request.requestID ?? RequestID.make(using: &generator)
+        // Active tracing samples requests no upstream decided for; pass-through keeps the caller's decision.
+        let sampler = pool.spec.function.tracing.mode == .active ? settings.sampler : nil
+        let trace = TraceHeader.context(
+            from: request.traceHeader, sample: sampler.map { sampler in { sampler.sample() } }, using: &generator)
         if events.wants(.resolved) {
             events.emit(
                 InvocationEvent(
@@ -193,12 +206,12 @@ public final class Invoker: InvocationService, Sendable {
                     detail: .resolved(
                         .init(
                             function: request.functionName, qualifier: request.qualifier, alias: alias,
-                            executedVersion: pool.spec.version))))
+                            executedVersion: pool.spec.version, trace: trace.isSampled ? trace : nil))))
         }
         let environmentRequest = InvocationRequest(
             requestID: requestID, payload: request.payload,
             invokedFunctionARN: settings.account.functionARN(request.functionName, qualifier: request.qualifier),
-            traceHeader: TraceHeader.runtimeHeader(from: request.traceHeader, using: &generator),
+            traceHeader: trace.header,
             clientContext: request.clientContext, wantsReport: request.wantsReport, receivedAt: request.receivedAt)
         return pool.invoke(environmentRequest, on: eventLoop)
     }

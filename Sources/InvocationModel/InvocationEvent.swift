@@ -29,6 +29,7 @@ public struct InvocationEvent: Sendable {
         case responseWritten(ResponseWritten)
         case environmentStopped(EnvironmentStopped)
         case output(Output)
+        case runtimeNext(RuntimeNext)
     }
 
     public var kind: Kinds {
@@ -43,6 +44,7 @@ public struct InvocationEvent: Sendable {
         case .responseWritten: return .responseWritten
         case .environmentStopped: return .environmentStopped
         case .output: return .output
+        case .runtimeNext: return .runtimeNext
         }
     }
 
@@ -63,6 +65,7 @@ public struct InvocationEvent: Sendable {
         public static let responseWritten = Kinds(rawValue: 1 << 7)
         public static let environmentStopped = Kinds(rawValue: 1 << 8)
         public static let output = Kinds(rawValue: 1 << 9)
+        public static let runtimeNext = Kinds(rawValue: 1 << 10)
 
         /// A `placed` event whose placement is `throttled`: its own kind, so that a subscriber that only counts
         /// throttles (metrics) is not sent the warm, queued and cold-start placement of every request.
@@ -70,7 +73,7 @@ public struct InvocationEvent: Sendable {
         /// Every placement.
         public static let placements: Kinds = [.placed, .throttled]
 
-        public static let all = Kinds(rawValue: (1 << 10) - 1).union(.throttled)
+        public static let all = Kinds(rawValue: (1 << 12) - 1)
         /// Not an event kind but a detail: `responseWritten` events carry the request as the front end saw it
         /// (``ResponseWritten/request``, what an access log needs). Building it costs the front end a copy of the
         /// request's facts for every request, so only subscribers that use it ask for it.
@@ -114,12 +117,17 @@ public struct InvocationEvent: Sendable {
         /// The alias, when the qualifier was one.
         public var alias: String?
         public var executedVersion: String
+        /// The invoke's trace when the platform records it (sampled); nil otherwise.
+        public var trace: TraceContext?
 
-        public init(function: String, qualifier: String?, alias: String?, executedVersion: String) {
+        public init(
+            function: String, qualifier: String?, alias: String?, executedVersion: String, trace: TraceContext? = nil
+        ) {
             self.function = function
             self.qualifier = qualifier
             self.alias = alias
             self.executedVersion = executedVersion
+            self.trace = trace
         }
     }
 
@@ -230,14 +238,17 @@ public struct InvocationEvent: Sendable {
         public var deliveredAt: NIODeadline?
         /// The caller will ask the log writer for this invoke's REPORT line (``InvocationRequest/wantsReport``).
         public var reportRequested: Bool
+        /// `Lambda-Runtime-Function-XRay-Error-Cause` posted with `/error` (JSON), for the trace's `cause`.
+        public var xrayErrorCause: String?
 
         public init(
             environment: LogStreamName, version: String, memorySizeMB: Int, initDurationMs: Double?,
             durationMs: Double, billedDurationMs: Int, overheadMs: Double, status: String?, errorType: String?,
             errorMessage: String?, timeoutSeconds: Int, pid: Int32?, receivedAt: NIODeadline,
-            deliveredAt: NIODeadline?, reportRequested: Bool = false
+            deliveredAt: NIODeadline?, reportRequested: Bool = false, xrayErrorCause: String? = nil
         ) {
             self.reportRequested = reportRequested
+            self.xrayErrorCause = xrayErrorCause
             self.environment = environment
             self.version = version
             self.memorySizeMB = memorySizeMB
@@ -325,6 +336,16 @@ public struct InvocationEvent: Sendable {
         public init(environment: LogStreamName, reason: Reason) {
             self.environment = environment
             self.reason = reason
+        }
+    }
+
+    /// The runtime asked for its next event (`/next`) after an invoke: the end of that invoke's `Overhead` in a
+    /// trace. Emitted only when a subscriber wants it (traces do).
+    public struct RuntimeNext: Sendable {
+        public var environment: LogStreamName
+
+        public init(environment: LogStreamName) {
+            self.environment = environment
         }
     }
 

@@ -38,24 +38,41 @@ public enum TraceHeader {
     )
         -> String
     {
+        context(from: incoming, sample: nil, using: &generator).header
+    }
+
+    /// The invoke's trace context. With `sample` (active tracing), an upstream `Sampled=1` or `0` is honoured
+    /// and otherwise `sample` decides; without (pass-through), the upstream decision passes as it is.
+    public static func context(
+        from incoming: String?, sample: (() -> Bool)?, using generator: inout some RandomNumberGenerator
+    ) -> TraceContext {
         var root: Substring?
         var sampled: Substring?
         var lineage: Substring?
+        var parent: Substring?
         if let incoming {
             for field in incoming.split(separator: ";") {
                 let trimmed = field.drop(while: { $0 == " " })
                 if trimmed.hasPrefix("Root=") { root = trimmed.dropFirst(5) }
                 if trimmed.hasPrefix("Sampled=") { sampled = trimmed.dropFirst(8) }
                 if trimmed.hasPrefix("Lineage=") { lineage = trimmed.dropFirst(8) }
+                if trimmed.hasPrefix("Parent=") { parent = trimmed.dropFirst(7) }
             }
         }
         var bytes: [UInt8] = []
         RequestID.appendHex(generator.next(), digits: 16, to: &bytes)
-        let parent = String(decoding: bytes, as: UTF8.self)
-        var header =
-            "Root=\(root.map(String.init) ?? newRoot(using: &generator));Parent=\(parent);Sampled=\(sampled.map(String.init) ?? "0")"
-        if let lineage { header += ";Lineage=\(lineage)" }
-        return header
+        var decision = sampled.map(String.init)
+        if let sample, decision != "1", decision != "0" { decision = sample() ? "1" : "0" }
+        return TraceContext(
+            root: root.map(String.init) ?? newRoot(using: &generator), parent: String(decoding: bytes, as: UTF8.self),
+            sampled: decision, lineage: lineage.map(String.init), upstreamParent: parent.map(String.init))
+    }
+
+    /// A new 16-hex segment id.
+    public static func newSegmentID(using generator: inout some RandomNumberGenerator) -> String {
+        var bytes: [UInt8] = []
+        RequestID.appendHex(generator.next(), digits: 16, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// `1-<8 hex epoch seconds>-<24 hex random>`.

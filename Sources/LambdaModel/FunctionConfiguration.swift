@@ -22,6 +22,8 @@ public struct FunctionConfiguration: Sendable, Hashable {
     public var layers: [String]
     /// AWS's `LoggingConfig` (format, levels, log group) and the group's retention.
     public var logging: LoggingConfiguration
+    /// AWS's `TracingConfig`: `PassThrough` (the default) or `Active`.
+    public var tracing: TracingConfiguration
 
     public init(
         name: String,
@@ -33,7 +35,8 @@ public struct FunctionConfiguration: Sendable, Hashable {
         environment: [EnvironmentVariable] = [],
         maximumConcurrency: Int = 10,
         layers: [String] = [],
-        logging: LoggingConfiguration = LoggingConfiguration()
+        logging: LoggingConfiguration = LoggingConfiguration(),
+        tracing: TracingConfiguration = TracingConfiguration()
     ) {
         self.name = name
         self.runtime = runtime
@@ -45,6 +48,7 @@ public struct FunctionConfiguration: Sendable, Hashable {
         self.maximumConcurrency = maximumConcurrency
         self.layers = layers
         self.logging = logging
+        self.tracing = tracing
     }
 }
 

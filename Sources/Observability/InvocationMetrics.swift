@@ -586,7 +586,7 @@ struct State {
             if let environment = environments.removeValue(forKey: stopped.environment.id) {
                 environment.gauges[environment.state].decrement()
             }
-        case .output:
+        case .output, .runtimeNext:
             break
         }
     }

@@ -134,7 +134,7 @@ public final class LogSink: InvocationEventSubscriber {
         case .invokeStarted(let started): return started.environment
         case .invokeFinished(let finished): return finished.environment
         case .environmentStopped(let stopped): return stopped.environment
-        case .received, .resolved, .placed, .responseWritten: return nil
+        case .received, .resolved, .placed, .responseWritten, .runtimeNext: return nil
         }
     }
 
@@ -184,7 +184,7 @@ public final class LogSink: InvocationEventSubscriber {
                     "RequestId: \(event.requestID) Error: runtime did not ask for the next event before the timeout; resetting the environment",
                     epochMs: epochMs, stream: stream, writer: &writer)
             }
-        case .output, .received, .resolved, .placed, .responseWritten:
+        case .output, .received, .resolved, .placed, .responseWritten, .runtimeNext:
             break
         }
     }
@@ -215,7 +215,7 @@ public final class LogSink: InvocationEventSubscriber {
                 PlatformRecord.report(
                     time: time, fields: Self.reportFields(event.requestID, finished), errorType: finished.errorType,
                     maxMemoryUsedMB: sample.peakMB))
-        case .environmentStopped, .output, .received, .resolved, .placed, .responseWritten:
+        case .environmentStopped, .output, .received, .resolved, .placed, .responseWritten, .runtimeNext:
             break
         }
         for record in records { append(record, epochMs: epochMs, stream: stream, writer: &writer) }

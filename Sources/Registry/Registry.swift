@@ -111,6 +111,8 @@ public final class Registry: Sendable {
         var layers: String
         /// The LoggingConfiguration as JSON, '' for the default.
         var loggingConfig: String
+        /// The TracingConfig mode (`Active` / `PassThrough`).
+        var tracingMode: String
 
         init(row: Row) {
             functionName = row["function_name"]
@@ -129,6 +131,7 @@ public final class Registry: Sendable {
             lastModified = row["last_modified"]
             layers = row["layers"]
             loggingConfig = row["logging_config"]
+            tracingMode = row["tracing_mode"]
         }
 
         init(
@@ -151,6 +154,7 @@ public final class Registry: Sendable {
             self.lastModified = lastModified
             layers = Registry.encodeStrings(configuration.layers)
             loggingConfig = Registry.encodeLogging(configuration.logging)
+            tracingMode = configuration.tracing.mode.rawValue
         }
 
         /// Writes the row; only `$LATEST` may replace an existing row, a published version is written once.
@@ -159,13 +163,14 @@ public final class Registry: Sendable {
                 sql: """
                     INSERT \(number == 0 ? "OR REPLACE " : "")INTO versions (function_name, number, runtime,
                         python_interpreter, handler, memory_size, timeout, maximum_concurrency, environment,
-                        code_sha256, code_size, description, revision_id, last_modified, layers, logging_config)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        code_sha256, code_size, description, revision_id, last_modified, layers, logging_config,
+                        tracing_mode)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     functionName, number, runtime, pythonInterpreter, handler, memorySize, timeout,
                     maximumConcurrency, environment, codeSha256, codeSize, description, revisionId, lastModified,
-                    layers, loggingConfig,
+                    layers, loggingConfig, tracingMode,
                 ])
         }
     }
@@ -227,7 +232,8 @@ public final class Registry: Sendable {
             environment: pairs.compactMap { $0.count == 2 ? EnvironmentVariable(name: $0[0], value: $0[1]) : nil },
             maximumConcurrency: row.maximumConcurrency,
             layers: try Self.decodeStrings(row.layers, what: "the layers of \(what)"),
-            logging: try Self.decodeLogging(row.loggingConfig, what: what))
+            logging: try Self.decodeLogging(row.loggingConfig, what: what),
+            tracing: try Self.decodeTracing(row.tracingMode, what: what))
         return FunctionVersionRecord(
             functionName: row.functionName, version: version, configuration: configuration,
             codeSha256: row.codeSha256, codeSize: row.codeSize, revisionId: row.revisionId,
@@ -251,6 +257,13 @@ public final class Registry: Sendable {
         } catch {
             throw .store("the logging configuration of \(what) cannot be decoded")
         }
+    }
+
+    static func decodeTracing(_ mode: String, what: String) throws(RegistryError) -> TracingConfiguration {
+        guard let mode = TracingConfiguration.Mode(rawValue: mode) else {
+            throw .store("the tracing mode of \(what) is \(mode), neither Active nor PassThrough")
+        }
+        return TracingConfiguration(mode: mode)
     }
 
     /// A list of strings as the JSON array stored in a TEXT column.

@@ -65,6 +65,10 @@ enum Schema {
             // The function's LoggingConfiguration as JSON; '' (rows from before) is the default configuration.
             try db.execute(sql: "ALTER TABLE versions ADD COLUMN logging_config TEXT NOT NULL DEFAULT ''")
         }
+        migrator.registerMigration("v4: tracing config") { db in
+            // The function's TracingConfig mode; rows from before are PassThrough, the default.
+            try db.execute(sql: "ALTER TABLE versions ADD COLUMN tracing_mode TEXT NOT NULL DEFAULT 'PassThrough'")
+        }
         return migrator
     }
 }

@@ -415,7 +415,7 @@ final class MachineEnvironment: RuntimeAPIEnvironment {
 
     func post(
         _ kind: ExecutionEnvironment.Machine.PostKind, requestID: String, body: ByteBuffer, contentType: String?,
-        errorType: String?
+        errorType: String?, errorCause: String?
     ) -> RuntimeAPIHandler.PostResult {
         let machineKind: Machine.PostKind = kind == .response ? .response : .error
         switch machine.posted(machineKind, requestID: requestID, now: now) {

@@ -153,6 +153,12 @@ YAML
 start_albatross() {
     local name=$1 listeners=$2 count=$3 admin=""
     [ "${BENCH_ADMIN:-0}" = 1 ] && admin="admin: {port: 0}"
+    # BENCH_TRACING=1: X-Ray active tracing of the function with every request sampled (the cost of tracing).
+    local tracing_function="" tracing_section=""
+    if [ "${BENCH_TRACING:-0}" = 1 ]; then
+        tracing_function="    tracingConfig: {Mode: Active}"
+        tracing_section="tracing: {samplingRate: 1.0}"
+    fi
     cat >"$TMP/$name.yaml" <<YAML
 dataDirectory: $TMP/$name-data
 $admin
@@ -167,6 +173,8 @@ functions:
     memorySize: 128
     timeout: 10
     maximumConcurrency: $MAX_CONCURRENCY
+$tracing_function
+$tracing_section
 targetGroups:
   - name: bench-tg
     function: bench
