@@ -1,6 +1,7 @@
 public import AdminServer
 public import AlbatrossTLS
 public import Configuration
+public import ControlAPI
 import Deployment
 import Foundation
 public import Invocation
@@ -42,6 +43,7 @@ public import ServiceLifecycle
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates and the configuration | stops |
 /// | ``AdminService`` (with an `admin:` section) | `GET /metrics` and `GET /status` on the admin address | closes its listener |
+/// | ``ControlAPIService`` (with an `api:` section) | the Lambda control API on its address | closes its listener |
 /// | the `services:` given to the initialiser | | |
 /// | ``ListenersService`` (with `listeners`) | the bound listeners | stops accepting, drains within `shutdownGraceSeconds`, closes connections |
 ///
@@ -71,6 +73,9 @@ public final class AlbatrossApplication: Sendable {
     /// The admin listener (`/metrics`, `/status`), when the configuration has an `admin:` section; its
     /// `port` is known once the services run.
     public let admin: AdminServer?
+    /// The Lambda control API listener, when the configuration has an `api:` section (and the store is used); its
+    /// `port` is known once the services run.
+    public let api: ControlAPIServer?
     public var logger: Logger { options.logger }
 
     private let serviceGroup: ServiceGroup
@@ -182,13 +187,33 @@ public final class AlbatrossApplication: Sendable {
         } else {
             admin = nil
         }
+        if let settings = configuration.api, let registry {
+            let authentication: APIAuthentication =
+                settings.auth == .none
+                ? .none
+                : .sigv4(
+                    settings.credentials.map {
+                        APICredential(
+                            accessKeyId: $0.accessKeyId, secretAccessKey: $0.secretAccessKey,
+                            sessionToken: $0.sessionToken, accountId: $0.accountId)
+                    })
+            let (invoker, group, logSink) = (invoker, group, logSink)
+            let controlAPI = ControlAPI(
+                registry: registry, threadPool: threadPool, authentication: authentication,
+                invoke: { request in
+                    try await Self.invoke(request, invoker: invoker, group: group, logSink: logSink)
+                })
+            api = ControlAPIServer(host: settings.address, port: settings.port, api: controlAPI, group: group)
+        } else {
+            api = nil
+        }
         serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: Self.makeServices(
                     configuration: configuration, options: options, registry: registry, latest: latest,
                     group: group, threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
                     tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs,
-                    traps: traps, trigger: trigger, admin: admin,
+                    traps: traps, trigger: trigger, admin: admin, api: api,
                     additional: services
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
@@ -236,7 +261,7 @@ public final class AlbatrossApplication: Sendable {
         events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext],
         loadBalancer: LoadBalancer?,
         accessLogs: ALBAccessLogWriter?, traps: SignalTraps?, trigger: ShutdownTrigger, admin: AdminServer?,
-        additional: [any Service]
+        api: ControlAPIServer?, additional: [any Service]
     ) -> [any Service] {
         let logger = options.logger
         var services: [any Service] = []
@@ -283,6 +308,10 @@ public final class AlbatrossApplication: Sendable {
         }
         if let admin, let settings = configuration.admin {
             services.append(AdminService(server: admin, host: settings.address, logger: logger))
+        }
+        if let api, let settings = configuration.api {
+            services.append(
+                ControlAPIService(server: api, host: settings.address, auth: settings.auth.rawValue, logger: logger))
         }
         services.append(contentsOf: additional)
         if let loadBalancer {
@@ -352,13 +381,22 @@ extension AlbatrossApplication {
         await trigger.requestShutdown()
     }
 
-    /// Invokes through the invoker; with `request.wantsReport`, the outcome carries the REPORT line the log
-    /// writer wrote for it (the CLI's `invoke --log`, tests).
+    /// Invokes through the invoker; with `request.wantsReport`, the outcome carries the REPORT line and the log
+    /// text the log writer wrote for it (the CLI's `invoke --log`, the control API's `LogType: Tail`, tests).
     public func invoke(_ request: InvokeRequest) async throws -> InvocationOutcome {
+        try await Self.invoke(request, invoker: invoker, group: group, logSink: logSink)
+    }
+
+    /// The one place that completes an outcome with what the log writer wrote for it (the REPORT line, and the
+    /// log text for the control API's `LogType: Tail`) when the request asked for it.
+    static func invoke(
+        _ request: InvokeRequest, invoker: Invoker, group: MultiThreadedEventLoopGroup, logSink: LogSink
+    ) async throws -> InvocationOutcome {
         var outcome = try await invoker.invoke(request, on: group.next()).get()
         if request.wantsReport {
             await logSink.flushed()
             outcome.reportLine = logSink.reportLine(requestID: outcome.requestID)
+            outcome.logTail = logSink.invocationLog(requestID: outcome.requestID)
         }
         return outcome
     }
