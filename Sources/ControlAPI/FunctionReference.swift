@@ -15,12 +15,19 @@ struct FunctionReference: Sendable, Hashable {
     static let qualifierPattern = #"(|[a-zA-Z0-9$_-]+)"#
     static let namespacedMaximumLength = 256
 
-    /// The same pattern with named groups, to take the parts apart once it matched.
-    nonisolated(unsafe) static let parts: Regex<AnyRegexOutput> = try! Regex(
-        #"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:(?<region>[a-z]{2}(?:(?:-gov)|(?:-iso(?:[a-z]?)))?-[a-z]+-\d{1}):)?"#
-            + #"(?:(?<account>\d{12}):)?(?:function:)?(?<name>[a-zA-Z0-9\-_\.]+)"#
-            + #"(?::(?<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9\-_]+))?"#)
-    nonisolated(unsafe) static let qualifierRegex: Regex<AnyRegexOutput> = try! Regex(#"[a-zA-Z0-9$_\-]+"#)
+    /// The same pattern with named groups, to take the parts apart once it matched. Made per use: `Regex` is not
+    /// `Sendable`, and the common case (a bare name) never needs it.
+    static func parts() -> Regex<AnyRegexOutput> {
+        try! Regex(
+            #"(?:arn:(?:aws[a-zA-Z-]*)?:lambda:)?(?:(?<region>[a-z]{2}(?:(?:-gov)|(?:-iso(?:[a-z]?)))?-[a-z]+-\d{1}):)?"#
+                + #"(?:(?<account>\d{12}):)?(?:function:)?(?<name>[a-zA-Z0-9\-_\.]+)"#
+                + #"(?::(?<qualifier>\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9\-_]+))?"#)
+    }
+
+    static func isNameCharacter(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+            || byte == 0x2d || byte == 0x5f
+    }
 
     /// Parses and checks `functionName` (+ `qualifier`) against the caller's region and the platform's account.
     static func resolve(
@@ -31,13 +38,19 @@ struct FunctionReference: Sendable, Hashable {
                 value: functionName, member: "functionName",
                 constraint: "Member must have length less than or equal to \(namespacedMaximumLength)")
         }
-        guard let match = try? parts.wholeMatch(in: functionName) else {
-            throw .validation(
-                value: functionName, member: "functionName",
-                constraint: "Member must satisfy regular expression pattern: \(namespacedPattern)")
+        let match: Regex<AnyRegexOutput>.Match?
+        if !functionName.isEmpty, functionName.utf8.allSatisfy({ isNameCharacter($0) || $0 == 0x2e }) {
+            match = nil  // a bare name: nothing to take apart
+        } else {
+            guard let found = try? parts().wholeMatch(in: functionName) else {
+                throw .validation(
+                    value: functionName, member: "functionName",
+                    constraint: "Member must satisfy regular expression pattern: \(namespacedPattern)")
+            }
+            match = found
         }
         func group(_ name: String) -> String? {
-            match.output[name]?.substring.map(String.init)
+            match?.output[name]?.substring.map(String.init)
         }
         if let qualifier {
             if qualifier.isEmpty || qualifier.utf8.count > 128 {
@@ -47,7 +60,7 @@ struct FunctionReference: Sendable, Hashable {
                         ? "Member must have length greater than or equal to 1"
                         : "Member must have length less than or equal to 128")
             }
-            guard (try? qualifierRegex.wholeMatch(in: qualifier)) != nil else {
+            guard qualifier.utf8.allSatisfy({ isNameCharacter($0) || $0 == UInt8(ascii: "$") }) else {
                 throw .validation(
                     value: qualifier, member: "qualifier",
                     constraint: #"Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"#)

@@ -57,7 +57,8 @@ struct ControlAPIEndToEndTests {
         try TestFunctions.writeBash(in: dir, name: "bash", handler: "echo '{}'")
         let server = try await ServerHarness(
             yaml: Self.yaml(api: api, extraFunctions: extraFunctions), baseDirectory: dir.path)
-        let deadline = Date().addingTimeInterval(10)
+        // The listener binds when the services run (later than the ALB listeners, and slowly on a loaded machine).
+        let deadline = Date().addingTimeInterval(30)
         while server.application.api?.port == nil && Date() < deadline { usleep(10_000) }
         return (server, try #require(server.application.api?.port))
     }
@@ -98,6 +99,13 @@ struct ControlAPIEndToEndTests {
         let missing = try client.request("GET", "/2015-03-31/functions/nope")
         #expect(missing.status == 404)
         #expect(missing.header("x-amzn-errortype") == "ResourceNotFoundException")
+        // Over the Invoke limit: read and dropped, then AWS's 413, and the connection is closed.
+        let large = try RawHTTPClient(port: port, timeout: 30).request(
+            "POST", "/2015-03-31/functions/echo/invocations", body: [UInt8](repeating: 0x20, count: 6_291_457))
+        #expect(large.status == 413)
+        #expect(large.header("x-amzn-errortype") == "RequestEntityTooLargeException")
+        #expect(large.header("connection") == "close")
+        #expect(large.header("x-amzn-requestid")?.count == 36)
         await server.shutdown()
     }
 }
