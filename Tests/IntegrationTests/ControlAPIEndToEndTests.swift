@@ -57,9 +57,9 @@ struct ControlAPIEndToEndTests {
         try TestFunctions.writeBash(in: dir, name: "bash", handler: "echo '{}'")
         let server = try await ServerHarness(
             yaml: Self.yaml(api: api, extraFunctions: extraFunctions), baseDirectory: dir.path)
-        // The listener binds when the services run (later than the ALB listeners, and slowly on a loaded machine).
+        // The listener binds when the services run; sleeping (not usleep) leaves the cooperative threads to them.
         let deadline = Date().addingTimeInterval(30)
-        while server.application.api?.port == nil && Date() < deadline { usleep(10_000) }
+        while server.application.api?.port == nil && Date() < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
         return (server, try #require(server.application.api?.port))
     }
 
