@@ -339,7 +339,7 @@ extension AlbatrossApplication {
         }
     }
 
-    /// Binds every listener and reports them (`listening on <url> (<protocol>)`). With `handlesSignals`, the
+    /// Binds every listener (the control API's too) and reports them (`listening on <url> (<protocol>)`). With `handlesSignals`, the
     /// signals are trapped before anything is reported. Throws (having closed what was bound) when a port
     /// cannot be bound; call ``requestShutdown()`` and ``run()`` then, to stop the rest.
     @discardableResult
@@ -347,7 +347,15 @@ extension AlbatrossApplication {
         if let traps { _ = await traps.install() }
         guard let loadBalancer else { return [] }
         if !tlsContexts.isEmpty { logger.info("\(OpenSSLVersion.current)") }
-        let bound = try await loadBalancer.start()
+        // The control API binds here too, so that a port in use fails the start as an ALB listener's does.
+        try await api?.start()
+        let bound: [LoadBalancer.BoundListener]
+        do {
+            bound = try await loadBalancer.start()
+        } catch {
+            await api?.stop()
+            throw error
+        }
         state.withLockedValue { $0.listeners = bound }
         logger.info("data directory \(configuration.dataDirectory)")
         for listener in bound {

@@ -2,8 +2,8 @@ import ControlAPI
 import Logging
 import ServiceLifecycle
 
-/// The Lambda control API listener as a service: bound when the group runs, closed on graceful shutdown, after
-/// the ALB listeners have drained.
+/// The Lambda control API listener as a service: bound by `startListeners()` with the ALB listeners (or, without
+/// them, when the group runs), closed on graceful shutdown, after the ALB listeners have drained.
 struct ControlAPIService: Service {
     let server: ControlAPIServer
     let host: String

@@ -49,9 +49,10 @@ public final class ControlAPIServer: Sendable {
     /// The bound port once started.
     public var port: Int? { channel.withLockedValue { $0?.localAddress?.port } }
 
-    /// Binds and starts accepting; returns the bound port.
+    /// Binds and starts accepting; returns the bound port. Once bound, further calls return the port.
     @discardableResult
     public func start() async throws -> Int {
+        if let port { return port }
         let api = self.api
         let limits = self.limits
         let bootstrap = ServerBootstrap(group: group)
