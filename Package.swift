@@ -126,6 +126,18 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The Lambda control API listener (boto3 / AWS CLI): routing, SigV4, the operations over the registry.
+        .target(
+            name: "ControlAPI",
+            dependencies: [
+                "COpenSSL", "Registry", "LambdaModel", "InvocationModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "Environments",
             dependencies: [
@@ -169,8 +181,8 @@ let package = Package(
         .target(
             name: "AlbatrossApp",
             dependencies: [
-                "AdminServer", "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel",
-                "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing", "Tracing",
+                "AdminServer", "AlbatrossTLS", "Configuration", "ControlAPI", "Deployment", "Invocation",
+                "InvocationModel", "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing", "Tracing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -247,6 +259,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LambdaModelTests", dependencies: ["LambdaModel"]),
+        .testTarget(
+            name: "ControlAPITests",
+            dependencies: [
+                "ControlAPI", "Registry", "LambdaModel", "InvocationModel", "AlbatrossTestKit",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "ObservabilityTests",
             dependencies: [

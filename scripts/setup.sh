@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Albatross needs on a Debian machine that already has the Swift toolchain:
 # Debian packages (OpenSSL headers, bash, curl, Python venv support, promtool from `prometheus` for the metrics
-# tests) and a project-local Python venv with awslambdaric for Python functions. Safe to run again; it only installs what is missing.
+# tests) and a project-local Python venv with awslambdaric for Python functions, and boto3 and the AWS CLI for the
+# control API tests. Safe to run again; it only installs what is missing. pip runs as `python -m pip`, so that a
+# venv copied from another checkout (whose pip scripts name the other interpreter) installs into this one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,4 +35,10 @@ if ! .venv/bin/python -c "import aws_xray_sdk" 2>/dev/null; then
   echo "setup: adding aws-xray-sdk to .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "aws-xray-sdk==2.14.0"
 fi
-echo "setup: ready ($(.venv/bin/python --version), awslambdaric $(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("awslambdaric"))'))"
+# The versions the control API reference (../shared/reference/control-api.md) was captured with.
+if ! .venv/bin/python -c "import boto3, awscli" 2>/dev/null; then
+  echo "setup: installing boto3 and the AWS CLI into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "boto3==1.43.11" "awscli==1.45.11"
+fi
+versions=$(.venv/bin/python -c 'import importlib.metadata as m; print(", ".join(p + " " + m.version(p) for p in ("awslambdaric", "boto3", "awscli")))')
+echo "setup: ready ($(.venv/bin/python --version), $versions)"

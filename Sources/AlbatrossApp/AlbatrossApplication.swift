@@ -1,6 +1,7 @@
 public import AdminServer
 public import AlbatrossTLS
 public import Configuration
+public import ControlAPI
 import Deployment
 import Foundation
 public import Invocation
@@ -44,6 +45,7 @@ public import Tracing
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates and the configuration | stops |
 /// | ``AdminService`` (with an `admin:` section) | `GET /metrics` and `GET /status` on the admin address | closes its listener |
+/// | ``ControlAPIService`` (with an `api:` section) | the Lambda control API on its address | closes its listener |
 /// | the `services:` given to the initialiser | | |
 /// | ``ListenersService`` (with `listeners`) | the bound listeners | stops accepting, drains within `shutdownGraceSeconds`, closes connections |
 ///
@@ -76,6 +78,9 @@ public final class AlbatrossApplication: Sendable {
     /// X-Ray: the embedded daemon, the recorder of the platform's segments and the trace store; nil unless the
     /// configuration has a `tracing:` section or a function with `tracingConfig: {Mode: Active}`.
     public let tracing: Tracing?
+    /// The Lambda control API listener, when the configuration has an `api:` section (and the store is used); its
+    /// `port` is known once the services run.
+    public let api: ControlAPIServer?
     public var logger: Logger { options.logger }
 
     /// The parts of X-Ray tracing, made together.
@@ -209,13 +214,33 @@ public final class AlbatrossApplication: Sendable {
         } else {
             admin = nil
         }
+        if let settings = configuration.api, let registry {
+            let authentication: APIAuthentication =
+                settings.auth == .none
+                ? .none
+                : .sigv4(
+                    settings.credentials.map {
+                        APICredential(
+                            accessKeyId: $0.accessKeyId, secretAccessKey: $0.secretAccessKey,
+                            sessionToken: $0.sessionToken, accountId: $0.accountId)
+                    })
+            let (invoker, group, logSink) = (invoker, group, logSink)
+            let controlAPI = ControlAPI(
+                registry: registry, threadPool: threadPool, authentication: authentication,
+                invoke: { request in
+                    try await Self.invoke(request, invoker: invoker, group: group, logSink: logSink)
+                })
+            api = ControlAPIServer(host: settings.address, port: settings.port, api: controlAPI, group: group)
+        } else {
+            api = nil
+        }
         serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: Self.makeServices(
                     configuration: configuration, options: options, registry: registry, latest: latest,
                     group: group, threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
                     tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs,
-                    tracing: tracing, traps: traps, trigger: trigger, admin: admin,
+                    tracing: tracing, traps: traps, trigger: trigger, admin: admin, api: api,
                     additional: services
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
@@ -287,8 +312,7 @@ public final class AlbatrossApplication: Sendable {
         events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext],
         loadBalancer: LoadBalancer?,
         accessLogs: ALBAccessLogWriter?, tracing: Tracing?, traps: SignalTraps?, trigger: ShutdownTrigger,
-        admin: AdminServer?,
-        additional: [any Service]
+        admin: AdminServer?, api: ControlAPIServer?, additional: [any Service]
     ) -> [any Service] {
         let logger = options.logger
         var services: [any Service] = []
@@ -338,6 +362,10 @@ public final class AlbatrossApplication: Sendable {
         if let admin, let settings = configuration.admin {
             services.append(AdminService(server: admin, host: settings.address, logger: logger))
         }
+        if let api, let settings = configuration.api {
+            services.append(
+                ControlAPIService(server: api, host: settings.address, auth: settings.auth.rawValue, logger: logger))
+        }
         services.append(contentsOf: additional)
         if let loadBalancer {
             services.append(
@@ -364,7 +392,7 @@ extension AlbatrossApplication {
         }
     }
 
-    /// Binds every listener and reports them (`listening on <url> (<protocol>)`). With `handlesSignals`, the
+    /// Binds every listener (the control API's too) and reports them (`listening on <url> (<protocol>)`). With `handlesSignals`, the
     /// signals are trapped before anything is reported. Throws (having closed what was bound) when a port
     /// cannot be bound; call ``requestShutdown()`` and ``run()`` then, to stop the rest.
     @discardableResult
@@ -372,7 +400,15 @@ extension AlbatrossApplication {
         if let traps { _ = await traps.install() }
         guard let loadBalancer else { return [] }
         if !tlsContexts.isEmpty { logger.info("\(OpenSSLVersion.current)") }
-        let bound = try await loadBalancer.start()
+        // The control API binds here too, so that a port in use fails the start as an ALB listener's does.
+        try await api?.start()
+        let bound: [LoadBalancer.BoundListener]
+        do {
+            bound = try await loadBalancer.start()
+        } catch {
+            await api?.stop()
+            throw error
+        }
         state.withLockedValue { $0.listeners = bound }
         logger.info("data directory \(configuration.dataDirectory)")
         for listener in bound {
@@ -406,13 +442,22 @@ extension AlbatrossApplication {
         await trigger.requestShutdown()
     }
 
-    /// Invokes through the invoker; with `request.wantsReport`, the outcome carries the REPORT line the log
-    /// writer wrote for it (the CLI's `invoke --log`, tests).
+    /// Invokes through the invoker; with `request.wantsReport`, the outcome carries the REPORT line and the log
+    /// text the log writer wrote for it (the CLI's `invoke --log`, the control API's `LogType: Tail`, tests).
     public func invoke(_ request: InvokeRequest) async throws -> InvocationOutcome {
+        try await Self.invoke(request, invoker: invoker, group: group, logSink: logSink)
+    }
+
+    /// The one place that completes an outcome with what the log writer wrote for it (the REPORT line, and the
+    /// log text for the control API's `LogType: Tail`) when the request asked for it.
+    static func invoke(
+        _ request: InvokeRequest, invoker: Invoker, group: MultiThreadedEventLoopGroup, logSink: LogSink
+    ) async throws -> InvocationOutcome {
         var outcome = try await invoker.invoke(request, on: group.next()).get()
         if request.wantsReport {
             await logSink.flushed()
             outcome.reportLine = logSink.reportLine(requestID: outcome.requestID)
+            outcome.logTail = logSink.invocationLog(requestID: outcome.requestID)
         }
         return outcome
     }

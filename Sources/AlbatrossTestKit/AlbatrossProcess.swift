@@ -35,15 +35,25 @@ public enum AlbatrossCommand {
     }
 
     /// Runs any program to completion (killed by its pid after `timeout` seconds), waiting off the cooperative
-    /// pool; both streams are drained while it runs, so a chatty child never blocks on a full pipe.
-    public static func run(executable: String, _ arguments: [String], timeout: Double = 60) async throws -> Result {
-        try await offPool { try runBlocking(executable: executable, arguments, timeout: timeout) }
+    /// pool; both streams are drained while it runs, so a chatty child never blocks on a full pipe. `environment`
+    /// is added to this process's.
+    public static func run(
+        executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double = 60
+    ) async throws -> Result {
+        try await offPool {
+            try runBlocking(executable: executable, arguments, environment: environment, timeout: timeout)
+        }
     }
 
-    static func runBlocking(executable: String, _ arguments: [String], timeout: Double) throws -> Result {
+    static func runBlocking(
+        executable: String, _ arguments: [String], environment: [String: String] = [:], timeout: Double
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardOutput = stdout

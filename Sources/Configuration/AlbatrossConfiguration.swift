@@ -22,6 +22,8 @@ public struct AlbatrossConfiguration: Sendable, Hashable {
     /// `tracing:`: sampling, the embedded X-Ray daemon and trace retention; nil when the file has none (the
     /// defaults then apply to functions with `tracingConfig: {Mode: Active}`).
     public var tracing: TracingSettings?
+    /// The Lambda control API listener: the `api:` section; nil when the file has none (no API listener).
+    public var api: APISettings?
     /// Seeds weighted alias draws so an experiment can be replayed; nil uses the system's random source.
     public var randomSeed: UInt64?
     /// The configuration file it was read from.
@@ -69,6 +71,48 @@ public struct AdminSettings: Sendable, Hashable {
     public init(address: String = "127.0.0.1", port: Int = AdminSettings.defaultPort) {
         self.address = address
         self.port = port
+    }
+}
+
+/// Where the Lambda control API listener (boto3, the AWS CLI) binds and how it checks callers: the `api:` section.
+/// Loopback by default; `auth: none` (the default) accepts any request, `auth: sigv4` requires a valid Signature
+/// Version 4 from one of `credentials`.
+public struct APISettings: Sendable, Hashable {
+    public enum Auth: String, Sendable, Hashable {
+        case none
+        case sigv4
+    }
+
+    /// One access key the listener accepts with `auth: sigv4`.
+    public struct Credential: Sendable, Hashable {
+        public var accessKeyId: String
+        public var secretAccessKey: String
+        /// For temporary credentials: requests must carry it as `X-Amz-Security-Token`.
+        public var sessionToken: String?
+        /// The account the key acts as; the platform's `accountId` when not given.
+        public var accountId: String
+
+        public init(accessKeyId: String, secretAccessKey: String, sessionToken: String? = nil, accountId: String) {
+            self.accessKeyId = accessKeyId
+            self.secretAccessKey = secretAccessKey
+            self.sessionToken = sessionToken
+            self.accountId = accountId
+        }
+    }
+
+    /// IPv4 or IPv6 address to bind (default `127.0.0.1`).
+    public var address: String = "127.0.0.1"
+    /// TCP port (default 9001); 0 asks the OS for a free one.
+    public var port: Int = APISettings.defaultPort
+    public var auth: Auth = .none
+    public var credentials: [Credential] = []
+
+    public static let defaultPort = 9001
+
+    public init(address: String = "127.0.0.1", port: Int = APISettings.defaultPort, auth: Auth = .none) {
+        self.address = address
+        self.port = port
+        self.auth = auth
     }
 }
 

@@ -74,7 +74,7 @@ struct ConfigurationParser {
 
     static let rootKeys = [
         "dataDirectory", "region", "accountId", "randomSeed", "environments", "loadBalancer", "layers", "functions",
-        "targetGroups", "listeners", "logs", "admin", "tracing",
+        "targetGroups", "listeners", "logs", "admin", "tracing", "api",
     ]
 
     mutating func parseRoot(_ root: ConfigNode) throws(ConfigurationError) -> AlbatrossConfiguration {
@@ -111,6 +111,9 @@ struct ConfigurationParser {
         }
         if let node = mapping.optional("tracing") {
             configuration.tracing = try parseTracingSettings(node)
+        }
+        if let node = mapping.optional("api") {
+            configuration.api = try parseAPI(node, account: account)
         }
         if let node = mapping.optional("loadBalancer") {
             let loadBalancer = try node.mapping(allowed: ["attributes"])
@@ -196,6 +199,52 @@ struct ConfigurationParser {
         }
         if let value = mapping.optional("port") {
             settings.port = try value.int(in: 0...65535)
+        }
+        return settings
+    }
+
+    /// `api:` — the control API listener's address, port, authentication and credentials.
+    func parseAPI(_ node: ConfigNode, account: AccountContext) throws(ConfigurationError) -> APISettings {
+        let mapping = try node.mapping(allowed: ["address", "port", "auth", "credentials"])
+        var settings = APISettings()
+        if let value = mapping.optional("address") {
+            settings.address = try value.string()
+            guard IPAddress(settings.address) != nil else {
+                throw value.error(
+                    "address must be an IPv4 or IPv6 address such as 127.0.0.1 or ::1, got \"\(settings.address)\"")
+            }
+        }
+        if let value = mapping.optional("port") {
+            settings.port = try value.int(in: 0...65535)
+        }
+        if let value = mapping.optional("auth") {
+            settings.auth = APISettings.Auth(rawValue: try value.choice(["none", "sigv4"]))!
+        }
+        if let value = mapping.optional("credentials") {
+            var seen: Set<String> = []
+            for item in try value.sequence() {
+                let entry = try item.mapping(allowed: ["accessKeyId", "secretAccessKey", "sessionToken", "accountId"])
+                let key = try entry.required("accessKeyId").nonEmptyString()
+                let secret = try entry.required("secretAccessKey").nonEmptyString()
+                guard seen.insert(key).inserted else {
+                    throw item.error("the access key \(key) is listed twice under api.credentials")
+                }
+                var credential = APISettings.Credential(
+                    accessKeyId: key, secretAccessKey: secret, accountId: account.accountID)
+                if let token = entry.optional("sessionToken") { credential.sessionToken = try token.nonEmptyString() }
+                if let accountNode = entry.optional("accountId") {
+                    let accountID = try accountNode.string()
+                    guard accountID.utf8.count == 12, accountID.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else {
+                        throw accountNode.error(
+                            "accountId must be exactly 12 digits, got \"\(accountID)\"; quote it in YAML")
+                    }
+                    credential.accountId = accountID
+                }
+                settings.credentials.append(credential)
+            }
+        }
+        if settings.auth == .sigv4 && settings.credentials.isEmpty {
+            throw node.error("api.auth is sigv4 but api.credentials lists no access key; add one or use auth: none")
         }
         return settings
     }

@@ -57,6 +57,9 @@ public struct InvocationOutcome: Sendable {
     /// The REPORT line, filled in by callers that asked for it (``InvocationRequest/wantsReport``) from the log
     /// writer; nil otherwise.
     public var reportLine: String?
+    /// The invoke's log text (from its START line to its REPORT line, at most the last 4 KB), filled in with
+    /// ``reportLine`` for callers that asked for it (the control API's `LogType: Tail`); nil otherwise.
+    public var logTail: [UInt8]?
 
     public init(
         requestID: String, payload: ByteBuffer, contentType: String?, functionError: String?, errorType: String?,

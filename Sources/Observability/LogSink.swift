@@ -24,6 +24,10 @@ public final class LogSink: InvocationEventSubscriber {
         /// The last REPORT lines by request id, for callers that asked for theirs (bounded).
         var reports: [String: String] = [:]
         var reportOrder: [String] = []
+        /// The lines of the invoke each environment is running (by stream id), from its START line, bounded.
+        var capture: [Int: [UInt8]] = [:]
+        /// The log text of recent invokes that asked for their REPORT line, by request id (with `reports`).
+        var tails: [String: [UInt8]] = [:]
         var closed = false
     }
 
@@ -76,6 +80,15 @@ public final class LogSink: InvocationEventSubscriber {
         writer.withLockedValue { $0.reports[requestID] }
     }
 
+    /// The log text of a recent invoke that asked for its REPORT line, as AWS's `LogType: Tail` returns it: the
+    /// lines from START to REPORT without timestamps, at most the last ``tailBytes`` bytes.
+    public func invocationLog(requestID: String) -> [UInt8]? {
+        writer.withLockedValue { $0.tails[requestID] }
+    }
+
+    /// What `LogType: Tail` returns at most: the last 4 KB.
+    public static let tailBytes = 4096
+
     /// The file that holds a stream.
     public func path(of stream: LogStreamName) -> String {
         LogGroupPaths.directory(dataDirectory: dataDirectory, groupName: stream.groupName) + "/" + stream.streamName
@@ -103,6 +116,7 @@ public final class LogSink: InvocationEventSubscriber {
             return
         }
         guard let stream = Self.environment(of: event) else { return }
+        if case .invokeStarted = event.detail { writer.capture[stream.id] = [] }
         if stream.format == .json {
             writeJSON(event, stream: stream, epochMs: epochMs, into: &writer)
         } else {
@@ -118,11 +132,15 @@ public final class LogSink: InvocationEventSubscriber {
                 // Kept only for callers that will ask for it (the CLI's `invoke --log`).
                 if finished.reportRequested { remember(line, for: event.requestID, in: &writer) }
             }
+            if let captured = writer.capture.removeValue(forKey: stream.id), finished.reportRequested {
+                writer.tails[event.requestID] = Array(captured.suffix(Self.tailBytes))
+            }
         }
         if case .environmentStopped = event.detail {
             flushFiles(&writer)
             if let fd = writer.files.removeValue(forKey: stream.id) { Glibc.close(fd) }
             writer.memory[stream.id] = nil
+            writer.capture[stream.id] = nil
         }
     }
 
@@ -227,6 +245,7 @@ public final class LogSink: InvocationEventSubscriber {
         if writer.reportOrder.count > Self.rememberedReports {
             let oldest = writer.reportOrder.removeFirst()
             writer.reports[oldest] = nil
+            writer.tails[oldest] = nil
         }
     }
 
@@ -238,6 +257,14 @@ public final class LogSink: InvocationEventSubscriber {
 
     private func append(_ text: String, epochMs: Int64, stream: LogStreamName, writer: inout Writer) {
         mirror?("[\(stream.functionName)] \(text)")
+        if writer.capture[stream.id] != nil {
+            writer.capture[stream.id]!.append(contentsOf: text.utf8)
+            writer.capture[stream.id]!.append(UInt8(ascii: "\n"))
+            // Bounded: only the last 4 KB are ever returned.
+            if writer.capture[stream.id]!.count > 4 * Self.tailBytes {
+                writer.capture[stream.id]!.removeFirst(writer.capture[stream.id]!.count - Self.tailBytes)
+            }
+        }
         let fd: Int32
         if let open = writer.files[stream.id] {
             fd = open

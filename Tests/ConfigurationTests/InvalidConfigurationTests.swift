@@ -48,7 +48,7 @@ struct InvalidConfigurationTests {
             name: "unknown key without close match", yaml: prefix + "colour: blue\n", line: 9, keyPath: "colour",
             message:
                 "unknown key \"colour\"; allowed keys: dataDirectory, region, accountId, randomSeed, environments, "
-                + "loadBalancer, layers, functions, targetGroups, listeners, logs, admin, tracing"
+                + "loadBalancer, layers, functions, targetGroups, listeners, logs, admin, tracing, api"
         ),
         .init(
             name: "misspelt function key",
@@ -476,6 +476,18 @@ struct InvalidConfigurationTests {
             name: "unknown admin key", yaml: prefix + "admin:\n  metricsPath: /m\n", line: 10,
             keyPath: "admin.metricsPath",
             message: "unknown key \"metricsPath\"; allowed keys: address, port"
+        ),
+        .init(
+            name: "api auth not a choice", yaml: prefix + "api:\n  auth: iam\n", line: 10, keyPath: "api.auth",
+            message: "\"iam\" is not one of none, sigv4"
+        ),
+        .init(
+            name: "api sigv4 without credentials", yaml: prefix + "api:\n  auth: sigv4\n", line: 10, keyPath: "api",
+            message: "api.auth is sigv4 but api.credentials lists no access key; add one or use auth: none"
+        ),
+        .init(
+            name: "api credential without secret", yaml: prefix + "api:\n  credentials:\n    - {accessKeyId: AK}\n",
+            line: 11, keyPath: "api.credentials[0]", message: "missing required key \"secretAccessKey\""
         ),
         .init(
             name: "invalid YAML", yaml: "functions: [\n", line: 2, keyPath: "",

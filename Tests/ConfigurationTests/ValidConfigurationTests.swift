@@ -285,6 +285,33 @@ struct ValidConfigurationTests {
         }
     }
 
+    @Test func apiSectionGivesTheControlAPIItsAddressAndCredentials() throws {
+        try TemporaryDirectory.with { directory in
+            let none = try ConfigurationLoader.parse(
+                yaml: "region: eu-west-1\n", file: "a.yaml", baseDirectory: directory.path)
+            #expect(none.api == nil, "no API listener without an api section")
+            let empty = try ConfigurationLoader.parse(yaml: "api: {}\n", file: "a.yaml", baseDirectory: directory.path)
+            #expect(empty.api == APISettings(address: "127.0.0.1", port: 9001, auth: .none))
+            let yaml = """
+                accountId: "111122223333"
+                api:
+                  port: 0
+                  auth: sigv4
+                  credentials:
+                    - {accessKeyId: AKID1, secretAccessKey: s1}
+                    - {accessKeyId: ASIA2, secretAccessKey: s2, sessionToken: t2, accountId: "444455556666"}
+                """
+            let set = try #require(
+                try ConfigurationLoader.parse(yaml: yaml, file: "a.yaml", baseDirectory: directory.path).api)
+            #expect(set.port == 0 && set.auth == .sigv4)
+            #expect(
+                set.credentials == [
+                    .init(accessKeyId: "AKID1", secretAccessKey: "s1", accountId: "111122223333"),
+                    .init(accessKeyId: "ASIA2", secretAccessKey: "s2", sessionToken: "t2", accountId: "444455556666"),
+                ])
+        }
+    }
+
     @Test func aliasesStandForTheAnchoredNode() throws {
         try TemporaryDirectory.with { directory in
             try directory.makeFunctionCode()

@@ -1,0 +1,136 @@
+import Foundation
+
+/// The operations the listener serves, each with its method and date-prefixed path (§5 of the reference).
+public enum Operation: String, Sendable, Hashable, CaseIterable {
+    case getFunction = "GetFunction"
+    case getFunctionConfiguration = "GetFunctionConfiguration"
+    case listFunctions = "ListFunctions"
+    case listVersionsByFunction = "ListVersionsByFunction"
+    case getAlias = "GetAlias"
+    case listAliases = "ListAliases"
+    case getAccountSettings = "GetAccountSettings"
+    case invoke = "Invoke"
+    /// The runtime interface emulator's `POST /2015-03-31/functions/function/invocations`.
+    case emulatorInvoke = "EmulatorInvoke"
+    /// `GET /albatross/code/<hex>.zip`: the download behind GetFunction's `Code.Location`.
+    case downloadCode = "DownloadCode"
+
+    /// The name AWS uses in limits messages (`… for the InvokeFunction operation`).
+    var limitName: String {
+        switch self {
+        case .invoke, .emulatorInvoke: return "InvokeFunction"
+        default: return rawValue
+        }
+    }
+
+    /// Bytes of body the operation accepts; more is answered with 413 before the body is kept.
+    var maximumBodyBytes: Int {
+        switch self {
+        case .invoke, .emulatorInvoke: return Router.maximumInvokePayload
+        default: return 64 * 1024
+        }
+    }
+}
+
+/// Matches a request's method and raw path to an ``Operation`` and its path parameters.
+///
+/// A table of fixed patterns rather than a framework router: the API's paths are a closed set named by the
+/// botocore model, each segment is percent-decoded exactly once here (ARNs arrive as `arn%3Aaws%3A…`), and adding
+/// the remaining operations of issue 10 is one line each.
+public enum Router {
+    /// The synchronous invoke request limit: 6 MB (6,291,456 bytes).
+    public static let maximumInvokePayload = 6 * 1024 * 1024
+
+    /// One entry of the table: `{name}` segments bind parameters.
+    struct Route {
+        var method: String
+        var pattern: [String]
+        var operation: Operation
+    }
+
+    static let routes: [Route] = [
+        Route(method: "GET", pattern: ["2015-03-31", "functions"], operation: .listFunctions),
+        Route(method: "GET", pattern: ["2015-03-31", "functions", "{FunctionName}"], operation: .getFunction),
+        Route(
+            method: "GET", pattern: ["2015-03-31", "functions", "{FunctionName}", "configuration"],
+            operation: .getFunctionConfiguration),
+        Route(
+            method: "GET", pattern: ["2015-03-31", "functions", "{FunctionName}", "versions"],
+            operation: .listVersionsByFunction),
+        Route(
+            method: "GET", pattern: ["2015-03-31", "functions", "{FunctionName}", "aliases"], operation: .listAliases),
+        Route(
+            method: "GET", pattern: ["2015-03-31", "functions", "{FunctionName}", "aliases", "{Name}"],
+            operation: .getAlias),
+        Route(
+            method: "POST", pattern: ["2015-03-31", "functions", "function", "invocations"],
+            operation: .emulatorInvoke),
+        Route(
+            method: "POST", pattern: ["2015-03-31", "functions", "{FunctionName}", "invocations"], operation: .invoke),
+        Route(method: "GET", pattern: ["2016-08-19", "account-settings"], operation: .getAccountSettings),
+        Route(method: "GET", pattern: ["albatross", "code", "{File}"], operation: .downloadCode),
+    ]
+
+    /// A matched request.
+    public struct Match: Sendable, Hashable {
+        public var operation: Operation
+        /// Path parameters, percent-decoded.
+        public var parameters: [String: String]
+        /// Query parameters, percent-decoded, in order (names may repeat).
+        public var query: [QueryItem]
+
+        public func query(_ name: String) -> String? { query.first { $0.name == name }?.value }
+    }
+
+    public struct QueryItem: Sendable, Hashable {
+        public var name: String
+        public var value: String
+    }
+
+    /// The operation for `method` and the raw request target (`/path?query`), or nil.
+    public static func match(method: String, target: String) -> Match? {
+        let (rawPath, rawQuery) = SigV4Verifier.split(target: target)
+        guard rawPath.hasPrefix("/") else { return nil }
+        var segments = rawPath.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+        // The model's own URIs for ListFunctions and GetAccountSettings end with `/`.
+        if segments.count > 1, segments.last == "" { segments.removeLast() }
+        for route in routes where route.method == method && route.pattern.count == segments.count {
+            var parameters: [String: String] = [:]
+            var matched = true
+            for (pattern, segment) in zip(route.pattern, segments) {
+                if pattern.hasPrefix("{") {
+                    let decoded = SigV4Verifier.percentDecode(segment)
+                    if decoded.isEmpty {
+                        matched = false
+                        break
+                    }
+                    parameters[String(pattern.dropFirst().dropLast())] = decoded
+                } else if pattern != segment {
+                    matched = false
+                    break
+                }
+            }
+            if matched { return Match(operation: route.operation, parameters: parameters, query: parse(rawQuery)) }
+        }
+        return nil
+    }
+
+    static func parse(_ query: String?) -> [QueryItem] {
+        guard let query, !query.isEmpty else { return [] }
+        return query.split(separator: "&", omittingEmptySubsequences: true).map { part in
+            let name: Substring
+            let value: Substring
+            if let equals = part.firstIndex(of: "=") {
+                name = part[..<equals]
+                value = part[part.index(after: equals)...]
+            } else {
+                name = part
+                value = ""
+            }
+            // Query strings may carry `+` for a space (form encoding); botocore never sends one.
+            return QueryItem(
+                name: SigV4Verifier.percentDecode(name.replacingOccurrences(of: "+", with: " ")),
+                value: SigV4Verifier.percentDecode(value.replacingOccurrences(of: "+", with: " ")))
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import Testing
+
+@testable import ControlAPI
+
+/// Method + exact date-prefixed path → operation; path segments decoded once; queries decoded.
+struct RouterTests {
+    @Test func matchesEachOperation() {
+        let cases: [(String, String, Operation)] = [
+            ("GET", "/2015-03-31/functions", .listFunctions),
+            ("GET", "/2015-03-31/functions/", .listFunctions),
+            ("GET", "/2015-03-31/functions/my-fn", .getFunction),
+            ("GET", "/2015-03-31/functions/my-fn/configuration", .getFunctionConfiguration),
+            ("GET", "/2015-03-31/functions/my-fn/versions", .listVersionsByFunction),
+            ("GET", "/2015-03-31/functions/my-fn/aliases", .listAliases),
+            ("GET", "/2015-03-31/functions/my-fn/aliases/live", .getAlias),
+            ("POST", "/2015-03-31/functions/my-fn/invocations", .invoke),
+            ("POST", "/2015-03-31/functions/function/invocations", .emulatorInvoke),
+            ("GET", "/2016-08-19/account-settings", .getAccountSettings),
+            ("GET", "/2016-08-19/account-settings/", .getAccountSettings),
+        ]
+        for (method, target, operation) in cases {
+            #expect(Router.match(method: method, target: target)?.operation == operation, "\(method) \(target)")
+        }
+    }
+
+    @Test func refusesOtherMethodsAndPrefixes() {
+        #expect(Router.match(method: "DELETE", target: "/2015-03-31/functions/my-fn/configuration") == nil)
+        #expect(Router.match(method: "GET", target: "/2016-08-19/functions/my-fn") == nil)
+        #expect(Router.match(method: "GET", target: "/2015-03-31/functions/my-fn/nothing") == nil)
+        #expect(Router.match(method: "GET", target: "2015-03-31/functions") == nil)
+        let error = try? ControlAPI.route(method: "PUT", target: "/2015-03-31/functions/f/code").get()
+        #expect(error == nil)
+        if case .failure(let failure) = ControlAPI.route(method: "PUT", target: "/2015-03-31/functions/f/code?x=1") {
+            #expect(failure.type == "UnknownOperationException")
+            #expect(failure.status == 404)
+            #expect(failure.message.contains("PUT /2015-03-31/functions/f/code"))
+        } else {
+            Issue.record("routed")
+        }
+    }
+
+    @Test func decodesPathSegmentsAndQueries() throws {
+        let arn = "arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Amy-fn%3Aprod"
+        let match = try #require(
+            Router.match(method: "POST", target: "/2015-03-31/functions/\(arn)/invocations?Qualifier=%24LATEST&x"))
+        #expect(match.parameters["FunctionName"] == "arn:aws:lambda:us-east-1:123456789012:function:my-fn:prod")
+        #expect(match.query("Qualifier") == "$LATEST")
+        #expect(match.query("x") == "")
+        #expect(match.query("y") == nil)
+    }
+
+    @Test func operationsBoundTheirBodies() {
+        #expect(Operation.invoke.maximumBodyBytes == 6_291_456)
+        #expect(Operation.getFunction.maximumBodyBytes == 64 * 1024)
+        #expect(
+            APIError.tooLarge(limit: 6_291_456, operation: "InvokeFunction").body
+                == #"{"Message":"Request must be smaller than 6291456 bytes for the InvokeFunction operation"}"#)
+    }
+}
