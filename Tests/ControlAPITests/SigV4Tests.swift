@@ -3,7 +3,7 @@ import Testing
 
 @testable import ControlAPI
 
-/// SigV4 verification against signatures made by botocore 1.43.11 (tests/sigv4_vectors.py prints them) and the
+/// SigV4 verification against signatures made by botocore 1.43.11 (Tests/Python/sigv4_vectors.py prints them) and the
 /// AWS documentation's get-vanilla example, and every rejection with AWS's code and message.
 struct SigV4Tests {
     static let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

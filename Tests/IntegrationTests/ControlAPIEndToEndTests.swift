@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// The control API end to end: the real server on free ports, driven by real boto3 and the real AWS CLI
-/// (tests/control_api_test.py, in the project venv that scripts/setup.sh makes), with SigV4 required.
+/// (Tests/Python/control_api_test.py, in the project venv that scripts/setup.sh makes), with SigV4 required.
 @Suite(.serialized)
 struct ControlAPIEndToEndTests {
     static let handler = """
@@ -72,7 +72,7 @@ struct ControlAPIEndToEndTests {
             extraFunctions: true)
         defer { Task { await server.shutdown() } }
         let result = try await AlbatrossCommand.run(
-            executable: PackagePaths.venvPython, ["\(PackagePaths.root)/tests/control_api_test.py"],
+            executable: PackagePaths.venvPython, ["\(PackagePaths.root)/Tests/Python/control_api_test.py"],
             environment: [
                 "ALBATROSS_API_ENDPOINT": "http://127.0.0.1:\(port)", "ALBATROSS_ACCESS_KEY": "AKIDALBATROSS",
                 "ALBATROSS_SECRET_KEY": "s3cr3t/key", "TMPDIR": dir.path,
