@@ -61,8 +61,10 @@ public final class InvocationMetrics: InvocationEventSubscriber {
 
     public func receive(_ events: [InvocationEvent]) {
         state.withLockedValue { state in
-            // By index: iterating would copy every event out of the array first.
-            for index in events.indices { state.handle(events[index], series: series) }
+            // Through the buffer: iterating the array would copy every event out of it first.
+            events.withUnsafeBufferPointer { buffer in
+                for index in buffer.indices { state.handle(buffer[index], series: series) }
+            }
             state.sweep(now: events.last?.at ?? .now())
         }
     }
@@ -268,6 +270,13 @@ final class Series: @unchecked Sendable {
     }
 
     func target(_ labels: ALBLabels) -> Target {
+        if let last = lastTarget, last.labels == labels { return last.target }
+        let found = targetSeries(labels)
+        lastTarget = (labels, found)
+        return found
+    }
+
+    private func targetSeries(_ labels: ALBLabels) -> Target {
         if let found = target[labels] { return found }
         let made = Target(
             requests: registry.makeCounter(
@@ -340,7 +349,37 @@ final class Series: @unchecked Sendable {
         return made
     }
 
+    /// One-entry caches in front of the dictionaries: a listener, a rule, a target group and a label set repeat
+    /// from request to request, and their strings are the same objects each time, so comparing them is cheaper
+    /// than hashing them.
+    private var lastBytes: (listener: String, counter: Counter)?
+    private var lastRule: (listener: String, rule: String, counter: Counter)?
+    private var lastTarget: (labels: ALBLabels, target: Target)?
+    private var lastLambda: (function: String, qualifier: String?, version: String, lambda: Lambda)?
+
+    /// ``lambda(_:)`` for an invoke resolved as `function` + `qualifier` that ran `executedVersion`.
+    func lambda(function: String, qualifier: String?, executedVersion: String) -> Lambda {
+        if let last = lastLambda, last.function == function, last.qualifier == qualifier,
+            last.version == executedVersion
+        {
+            return last.lambda
+        }
+        let found = lambda(
+            LambdaLabels(
+                function: function, resource: qualifier.map { "\(function):\($0)" } ?? "",
+                executedVersion: executedVersion))
+        lastLambda = (function, qualifier, executedVersion, found)
+        return found
+    }
+
     func bytes(_ listener: String) -> Counter {
+        if let last = lastBytes, last.listener == listener { return last.counter }
+        let found = bytesCounter(listener)
+        lastBytes = (listener, found)
+        return found
+    }
+
+    private func bytesCounter(_ listener: String) -> Counter {
         perListener(
             \.bytes, listener,
             Self.name(
@@ -363,6 +402,13 @@ final class Series: @unchecked Sendable {
     }
 
     func ruleMatch(listener: String, rule: String) -> Counter {
+        if let last = lastRule, last.listener == listener, last.rule == rule { return last.counter }
+        let found = ruleMatchCounter(listener: listener, rule: rule)
+        lastRule = (listener, rule, found)
+        return found
+    }
+
+    private func ruleMatchCounter(listener: String, rule: String) -> Counter {
         if let found = ruleMatches[listener]?[rule] { return found }
         let made = registry.makeCounter(
             descriptor: Self.name(
@@ -525,10 +571,7 @@ struct State {
         case .resolved(let resolved):
             let request = entry(event.requestID, at: event.at)
             request.lambda = series.lambda(
-                LambdaLabels(
-                    function: resolved.function,
-                    resource: resolved.qualifier.map { "\(resolved.function):\($0)" } ?? "",
-                    executedVersion: resolved.executedVersion))
+                function: resolved.function, qualifier: resolved.qualifier, executedVersion: resolved.executedVersion)
             request.lambdaPending = true
         case .placed(let placed):
             guard case .throttled = placed.placement else { return }
