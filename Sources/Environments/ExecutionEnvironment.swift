@@ -202,6 +202,9 @@ final class ExecutionEnvironment {
             cancel(&invokeTimer)
             if initDone { emitInitReady(now: now) }
             if becameReady { link.ready(id) }
+        case .hold:
+            // A concurrent /next: parked behind the current poller until it is the poller and an event comes.
+            break
         case .reject:
             waiter.rejectNext()
         case .rejectAndStop:
@@ -235,8 +238,8 @@ final class ExecutionEnvironment {
 
     /// The parked `/next` connection closed before an event came.
     func waiterGone(_ waiter: RuntimeAPIHandler) {
-        // Nothing to deliver to any more; the next invoke handed over is refused and retried elsewhere. The
-        // runtime normally reconnects at once, which makes it ready again.
+        // A /next held behind it takes its place; with none, the next invoke handed over waits for the runtime to
+        // ask again (it normally reconnects at once), or is refused and retried elsewhere if the process exits.
         _ = machine.waiterGone(waiter)
     }
 
@@ -287,8 +290,10 @@ final class ExecutionEnvironment {
         _ kind: Machine.PostKind, requestID: String, body: ByteBuffer, contentType: String?, errorType: String?
     ) -> RuntimeAPIHandler.PostResult {
         switch machine.posted(kind, requestID: requestID, now: .now()) {
-        case .accept(let pending, let duration, let initMs, let offerToPool):
-            // The timeout keeps running until the runtime asks for the next event (the invoke is not over before).
+        case .accept(let pending, let duration, let initMs, let offerToPool, let invokeOver):
+            // The timeout keeps running until the runtime asks for the next event (the invoke is not over before),
+            // unless a held /next already has.
+            if invokeOver { cancel(&invokeTimer) }
             if offerToPool { link.ready(id) }
             switch kind {
             case .response:
@@ -312,9 +317,10 @@ final class ExecutionEnvironment {
     /// The runtime posted a response over 6 MiB + 100 bytes.
     func responseTooLarge(requestID: String) {
         guard
-            case .accept(let pending, let duration, let initMs, let offerToPool) = machine.posted(
+            case .accept(let pending, let duration, let initMs, let offerToPool, let invokeOver) = machine.posted(
                 .response, requestID: requestID, now: .now())
         else { return }
+        if invokeOver { cancel(&invokeTimer) }
         if offerToPool { link.ready(id) }
         let message = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
         let body = Self.errorDocument(type: "Function.ResponseSizeTooLarge", message: message)
@@ -392,7 +398,9 @@ final class ExecutionEnvironment {
     func processExited(_ exit: ProcessExit) {
         pid = nil
         cancel(&killTimer)
-        switch machine.processExited(now: .now()) {
+        let (action, releasing) = machine.processExited(now: .now())
+        for waiter in releasing { waiter.rejectNext() }
+        switch action {
         case .fail(let pending, _, let durationMs):
             let requestID = pending.request.requestID
             let message = "RequestId: \(requestID) Error: Runtime exited with error: \(exit.description)"
@@ -402,8 +410,6 @@ final class ExecutionEnvironment {
                 durationMs: durationMs, initDurationMs: nil, errorMessage: message)
         case .refuse(let pending):
             pending.promise.fail(EnvironmentNotReady())
-        case .releaseWaiter(let waiter):
-            waiter.rejectNext()
         case .none:
             break
         }
@@ -414,9 +420,9 @@ final class ExecutionEnvironment {
     /// Stops the environment: SIGTERM to its process group, SIGKILL after the termination grace.
     func stop(reason: InvocationEvent.EnvironmentStopped.Reason) {
         switch machine.stop(now: .now()) {
-        case .terminate(let killAt, let waiter):
+        case .terminate(let killAt, let waiters):
             stopReason = stopReason ?? reason
-            waiter?.rejectNext()
+            for waiter in waiters { waiter.rejectNext() }
             if let pid {
                 ProcessLauncher.signalGroup(pid, SIGTERM)
                 arm(&killTimer, at: killAt) { $0.killProcess() }
