@@ -152,8 +152,8 @@ let package = Package(
         .target(
             name: "AlbatrossApp",
             dependencies: [
-                "AdminServer", "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel",
-                "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing",
+                "AdminServer", "AlbatrossTLS", "Configuration", "Deployment", "Environments", "Invocation",
+                "InvocationModel", "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

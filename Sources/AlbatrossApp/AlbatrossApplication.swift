@@ -2,6 +2,7 @@ import AdminServer
 public import AlbatrossTLS
 public import Configuration
 import Deployment
+import Environments
 import Foundation
 public import Invocation
 public import InvocationModel
@@ -118,7 +119,9 @@ public final class AlbatrossApplication: Sendable {
             throw AlbatrossApplicationError(
                 "cannot create the data directory \(configuration.dataDirectory): \(error)")
         }
-        // Scratch directories of environments a previous run left (it was killed): nothing uses them now.
+        // What a previous run that was killed left: the process groups of its runtimes (each runtime itself
+        // died with that server, but not what it started), then their scratch directories.
+        Self.endLeftovers(of: configuration, logger: options.logger)
         try? FileManager.default.removeItem(atPath: Self.scratchDirectory(of: configuration))
         var latest: [String: FunctionCatalog.Version] = [:]
         for function in configuration.functions {
@@ -194,6 +197,21 @@ public final class AlbatrossApplication: Sendable {
         "\(configuration.dataDirectory)/tmp"
     }
 
+    /// `<data>/run`: one record per running runtime (``EnvironmentRunRecords``).
+    static func runRecordDirectory(of configuration: AlbatrossConfiguration) -> String {
+        "\(configuration.dataDirectory)/run"
+    }
+
+    /// Kills the process groups that servers no longer running left in `<data>/run`, and says so.
+    private static func endLeftovers(of configuration: AlbatrossConfiguration, logger: Logger) {
+        let records = EnvironmentRunRecords(directory: runRecordDirectory(of: configuration))
+        for leftover in records.cleanUpLeftovers() where !leftover.killed.isEmpty {
+            let pids = leftover.killed.map(String.init).joined(separator: " ")
+            logger.warning(
+                "killed process group \(leftover.processGroup) left by a previous run (pids \(pids))")
+        }
+    }
+
     /// The only place that makes the event bus, the log sink (its first subscriber) and the invoker (what turns
     /// invokes into environments and events).
     private static func makeInvocation(
@@ -212,7 +230,8 @@ public final class AlbatrossApplication: Sendable {
             defaultPythonInterpreter: environments.defaultPythonInterpreter,
             randomSeed: configuration.randomSeed,
             terminationGrace: .nanoseconds(Int64(environments.terminationGraceSeconds * 1e9)),
-            scratchDirectory: scratchDirectory(of: configuration))
+            scratchDirectory: scratchDirectory(of: configuration),
+            runRecordDirectory: runRecordDirectory(of: configuration))
         let invoker = Invoker(
             catalog: catalog, settings: settings, group: group, threadPool: threadPool, events: events)
         return (events, logSink, invoker)

@@ -121,9 +121,11 @@ final class ExecutionEnvironment {
                     atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
             let command = try RuntimeEnvironmentBuilder.command(spec: spec)
-            return try ProcessLauncher.launch(
+            let process = try ProcessLauncher.launch(
                 executable: command.executable, arguments: command.arguments, environment: environment,
                 workingDirectory: spec.taskRoot)
+            spec.runRecords?.record(process.pid)
+            return process
         }.whenComplete { result in
             let environment = bound.value
             switch result {
@@ -451,9 +453,15 @@ final class ExecutionEnvironment {
         // it, and the concurrency slot is free at once, not after the output pipe is drained.
         if let processGroup { ProcessLauncher.killGroup(processGroup) }
         link.released(id)
-        if let scratch = scratchDirectory {
-            // Off the event loop; after the process group is gone nothing writes there any more.
-            spec.threadPool.submit { _ in try? FileManager.default.removeItem(atPath: scratch) }
+        let scratch = scratchDirectory
+        let records = processGroup.flatMap { group in spec.runRecords.map { ($0, group) } }
+        if scratch != nil || records != nil {
+            // Off the event loop; after the process group is gone nothing writes there any more, and nothing of
+            // it is left for a later server to end.
+            spec.threadPool.submit { _ in
+                if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
+                if let (records, group) = records { records.remove(group) }
+            }
         }
         cancel(&initTimer)
         cancel(&invokeTimer)

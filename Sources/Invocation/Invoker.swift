@@ -21,13 +21,17 @@ public struct InvokerSettings: Sendable {
     public var terminationGrace: TimeAmount
     /// Each environment's private `TMPDIR` is made under this directory (see ``EnvironmentSpec/scratchRoot``).
     public var scratchDirectory: String?
+    /// Where running runtimes are recorded (see ``EnvironmentSpec/runRecords``).
+    public var runRecordDirectory: String?
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
         defaultPythonInterpreter: String = "python3", randomSeed: UInt64? = nil,
-        terminationGrace: TimeAmount = .seconds(2), scratchDirectory: String? = nil
+        terminationGrace: TimeAmount = .seconds(2), scratchDirectory: String? = nil,
+        runRecordDirectory: String? = nil
     ) {
         self.scratchDirectory = scratchDirectory
+        self.runRecordDirectory = runRecordDirectory
         self.account = account
         self.idleTimeout = idleTimeout
         self.defaultPythonInterpreter = defaultPythonInterpreter
@@ -117,6 +121,7 @@ public final class Invoker: InvocationService, Sendable {
                 spec.layerRoot = version.layerRoot
                 spec.terminationGrace = settings.terminationGrace
                 spec.scratchRoot = settings.scratchDirectory
+                spec.runRecords = settings.runRecordDirectory.map { EnvironmentRunRecords(directory: $0) }
                 pools[key] = EnvironmentPool(
                     spec: spec, group: group, idleTimeout: settings.idleTimeout,
                     successor: { [weak self] request, loop, attempt in
