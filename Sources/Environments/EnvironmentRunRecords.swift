@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 /// The runtimes a server has running, one file each in `<data>/run/`, so that a later server on the same data
 /// directory can end what this one left when it was killed (issue 8, item 7).
@@ -92,6 +93,34 @@ public struct EnvironmentRunRecords: Sendable {
     /// The environment of `pid` has ended and its group was killed. Blocking: call off the event loops.
     func remove(_ pid: pid_t) {
         _ = unlink(path(of: pid))
+    }
+
+    /// The record of one runtime, written and removed on pool threads in either order: a removal that comes
+    /// first means the record is never written (so none is left behind by a runtime that ended at once).
+    final class Entry: Sendable {
+        let records: EnvironmentRunRecords
+        let pid: pid_t
+        private let state = NIOLockedValueBox((written: false, removed: false))
+
+        init(records: EnvironmentRunRecords, pid: pid_t) {
+            self.records = records
+            self.pid = pid
+        }
+
+        func write() {
+            state.withLockedValue { state in
+                guard !state.removed else { return }
+                records.record(pid)
+                state.written = true
+            }
+        }
+
+        func remove() {
+            state.withLockedValue { state in
+                if state.written { records.remove(pid) }
+                state.removed = true
+            }
+        }
     }
 
     /// What ``cleanUpLeftovers()`` found of one record.

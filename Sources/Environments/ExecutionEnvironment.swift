@@ -46,6 +46,8 @@ final class ExecutionEnvironment {
     private var pid: pid_t?
     /// The runtime's process group (its pid), kept after the runtime exits so that what it left behind is killed.
     private var processGroup: pid_t?
+    /// The runtime's record in `<data>/run`, removed once its process group was killed.
+    private var runRecord: EnvironmentRunRecords.Entry?
     private var initTimer: Scheduled<Void>?
     private var invokeTimer: Scheduled<Void>?
     private var killTimer: Scheduled<Void>?
@@ -121,11 +123,9 @@ final class ExecutionEnvironment {
                     atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
             let command = try RuntimeEnvironmentBuilder.command(spec: spec)
-            let process = try ProcessLauncher.launch(
+            return try ProcessLauncher.launch(
                 executable: command.executable, arguments: command.arguments, environment: environment,
                 workingDirectory: spec.taskRoot)
-            spec.runRecords?.record(process.pid)
-            return process
         }.whenComplete { result in
             let environment = bound.value
             switch result {
@@ -142,6 +142,13 @@ final class ExecutionEnvironment {
     private func launched(_ process: LaunchedProcess) {
         pid = process.pid
         processGroup = process.pid
+        if let records = spec.runRecords {
+            // Written off the event loop and after the launch is reported, not before: the runtime's first /next
+            // must not overtake this (its `initStarted` comes first).
+            let entry = EnvironmentRunRecords.Entry(records: records, pid: process.pid)
+            runRecord = entry
+            spec.threadPool.submit { _ in entry.write() }
+        }
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         ProcessLauncher.reap(process.pid) { exit in
@@ -454,13 +461,13 @@ final class ExecutionEnvironment {
         if let processGroup { ProcessLauncher.killGroup(processGroup) }
         link.released(id)
         let scratch = scratchDirectory
-        let records = processGroup.flatMap { group in spec.runRecords.map { ($0, group) } }
-        if scratch != nil || records != nil {
+        let runRecord = self.runRecord
+        if scratch != nil || runRecord != nil {
             // Off the event loop; after the process group is gone nothing writes there any more, and nothing of
             // it is left for a later server to end.
             spec.threadPool.submit { _ in
                 if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
-                if let (records, group) = records { records.remove(group) }
+                runRecord?.remove()
             }
         }
         cancel(&initTimer)
