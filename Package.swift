@@ -181,8 +181,9 @@ let package = Package(
         .target(
             name: "AlbatrossApp",
             dependencies: [
-                "AdminServer", "AlbatrossTLS", "Configuration", "ControlAPI", "Deployment", "Invocation",
-                "InvocationModel", "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing", "Tracing",
+                "AdminServer", "AlbatrossTLS", "Configuration", "ControlAPI", "Deployment", "Environments",
+                "Invocation", "InvocationModel", "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing",
+                "Tracing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

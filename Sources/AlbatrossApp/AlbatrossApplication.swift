@@ -3,6 +3,7 @@ public import AlbatrossTLS
 public import Configuration
 public import ControlAPI
 import Deployment
+import Environments
 import Foundation
 public import Invocation
 public import InvocationModel
@@ -136,7 +137,9 @@ public final class AlbatrossApplication: Sendable {
             throw AlbatrossApplicationError(
                 "cannot create the data directory \(configuration.dataDirectory): \(error)")
         }
-        // Scratch directories of environments a previous run left (it was killed): nothing uses them now.
+        // What a previous run that was killed left: the process groups of its runtimes (each runtime itself
+        // died with that server, but not what it started), then their scratch directories.
+        Self.endLeftovers(of: configuration, logger: options.logger)
         try? FileManager.default.removeItem(atPath: Self.scratchDirectory(of: configuration))
         let latest = try CatalogReloader.latestVersions(of: configuration)
         // The store of versions and aliases: the configuration's declarations are applied (idempotently).
@@ -277,6 +280,21 @@ public final class AlbatrossApplication: Sendable {
             store: store, daemon: daemon, recorder: TraceRecorder(account: configuration.account, store: store))
     }
 
+    /// `<data>/run`: one record per running runtime (``EnvironmentRunRecords``).
+    static func runRecordDirectory(of configuration: AlbatrossConfiguration) -> String {
+        "\(configuration.dataDirectory)/run"
+    }
+
+    /// Kills the process groups that servers no longer running left in `<data>/run`, and says so.
+    private static func endLeftovers(of configuration: AlbatrossConfiguration, logger: Logger) {
+        let records = EnvironmentRunRecords(directory: runRecordDirectory(of: configuration))
+        for leftover in records.cleanUpLeftovers() where !leftover.killed.isEmpty {
+            let pids = leftover.killed.map(String.init).joined(separator: " ")
+            logger.warning(
+                "killed process group \(leftover.processGroup) left by a previous run (pids \(pids))")
+        }
+    }
+
     /// The only place that makes the event bus, the log sink (its first subscriber) and the invoker (what turns
     /// invokes into environments and events).
     private static func makeInvocation(
@@ -299,7 +317,8 @@ public final class AlbatrossApplication: Sendable {
             sampler: TraceSampler(
                 reservoirPerSecond: configuration.tracing?.reservoirPerSecond ?? 1,
                 rate: configuration.tracing?.samplingRate ?? 0.05),
-            xrayDaemonAddress: xrayDaemonAddress)
+            xrayDaemonAddress: xrayDaemonAddress,
+            runRecordDirectory: runRecordDirectory(of: configuration))
         let invoker = Invoker(
             catalog: catalog, settings: settings, group: group, threadPool: threadPool, events: events)
         return (events, logSink, invoker)

@@ -23,6 +23,34 @@ public enum ProcessTree {
         kill(pid, 0) == 0 || errno == EPERM
     }
 
+    /// The state letter (`R`, `S`, `Z`, ...) and process group of a process; nil when there is none.
+    public static func stat(_ pid: Int32) -> (state: Character, group: Int32)? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 2, let state = fields[0].first, let group = Int32(fields[2]) else { return nil }
+        return (state, group)
+    }
+
+    /// Whether the process is gone or a zombie (one that whoever inherited it has not reaped yet): it runs no
+    /// more either way.
+    public static func isGone(_ pid: Int32) -> Bool {
+        guard let stat = stat(pid) else { return true }
+        return stat.state == "Z"
+    }
+
+    /// The processes of process group `group` that still run (zombies left out).
+    public static func liveMembers(ofGroup group: Int32) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { entry -> Int32? in
+            guard let pid = Int32(entry), let stat = stat(pid), stat.group == group, stat.state != "Z" else {
+                return nil
+            }
+            return pid
+        }
+    }
+
     /// Waits up to `seconds` for `condition`.
     public static func wait(seconds: Double, until condition: () -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

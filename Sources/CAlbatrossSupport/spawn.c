@@ -4,39 +4,96 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+/// Closes every descriptor from `from` to `limit` except `keep`. Async-signal-safe (runs between fork and exec):
+/// close_range(2), or one close(2) per descriptor on kernels before 5.9.
+static void close_from(int from, int keep, long limit) {
+    long ok = 0;
+    if (keep > from) ok |= syscall(SYS_close_range, (unsigned)from, (unsigned)(keep - 1), 0U);
+    ok |= syscall(SYS_close_range, (unsigned)(keep + 1), ~0U, 0U);
+    if (ok == 0) return;
+    for (long fd = from; fd < limit; fd++) {
+        if (fd != keep) close((int)fd);
+    }
+}
+
+/// Between fork and exec: only async-signal-safe calls. On failure, the errno goes to `report` and the child
+/// exits 127 (the parent reaps it).
+static void child(pid_t parent, const char *path, char *const argv[], char *const envp[], const char *cwd,
+                  int stdin_fd, int output_fd, int report, long fd_limit, const sigset_t *none) {
+    int error;
+    // Its own process group, as the parent also sets (whichever runs first; the parent kills the group).
+    setpgid(0, 0);
+    // Ends with the thread that forked it (a long-lived one, see ProcessLauncher). If the parent was already
+    // gone before this was set, nothing would send the signal: check, and give up.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) goto fail;
+    if (getppid() != parent) _exit(127);
+    // Default dispositions: exec keeps ignored signals ignored, and signals are blocked until here so that no
+    // handler of the parent runs in the child.
+    // The raw system call, because glibc's sigaction() refuses the signals it reserves for itself (32, 33),
+    // which could otherwise stay ignored. The kernel's struct sigaction: handler, flags, restorer, mask.
+    struct {
+        void (*handler)(int);
+        unsigned long flags;
+        void (*restorer)(void);
+        unsigned long mask;
+    } dfl = {SIG_DFL, 0, NULL, 0};
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+        (void)syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+    }
+    if (chdir(cwd) != 0) goto fail;
+    // The pipe and /dev/null are >= 3 (0-2 are open in the server); dup2 clears their close-on-exec flag.
+    if (dup2(stdin_fd, 0) < 0 || dup2(output_fd, 1) < 0 || dup2(output_fd, 2) < 0) goto fail;
+    close_from(3, report, fd_limit);
+    if (sigprocmask(SIG_SETMASK, none, NULL) != 0) goto fail;
+    execve(path, argv, envp);
+fail:
+    error = errno;
+    while (write(report, &error, sizeof error) < 0 && errno == EINTR) {}
+    _exit(127);
+}
 
 int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                     const char *cwd, int stdin_fd, int output_fd) {
-    posix_spawn_file_actions_t actions;
-    posix_spawnattr_t attributes;
-    int result = posix_spawn_file_actions_init(&actions);
-    if (result != 0) return result;
-    result = posix_spawnattr_init(&attributes);
-    if (result != 0) {
-        posix_spawn_file_actions_destroy(&actions);
-        return result;
-    }
-    sigset_t all, none;
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) != 0) return errno;
+    sigset_t all, none, previous;
     sigfillset(&all);
     sigemptyset(&none);
-    if ((result = posix_spawn_file_actions_addchdir_np(&actions, cwd)) != 0) goto done;
-    if ((result = posix_spawn_file_actions_adddup2(&actions, stdin_fd, 0)) != 0) goto done;
-    if ((result = posix_spawn_file_actions_adddup2(&actions, output_fd, 1)) != 0) goto done;
-    if ((result = posix_spawn_file_actions_adddup2(&actions, output_fd, 2)) != 0) goto done;
-    if ((result = posix_spawn_file_actions_addclosefrom_np(&actions, 3)) != 0) goto done;
-    if ((result = posix_spawnattr_setpgroup(&attributes, 0)) != 0) goto done;
-    if ((result = posix_spawnattr_setsigdefault(&attributes, &all)) != 0) goto done;
-    if ((result = posix_spawnattr_setsigmask(&attributes, &none)) != 0) goto done;
-    if ((result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                                            POSIX_SPAWN_SETSIGMASK)) != 0)
-        goto done;
-    result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
-done:
-    posix_spawnattr_destroy(&attributes);
-    posix_spawn_file_actions_destroy(&actions);
-    return result;
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
+    pid_t parent = getpid();
+    long fd_limit = sysconf(_SC_OPEN_MAX);
+    if (fd_limit < 0 || fd_limit > 1 << 20) fd_limit = 1 << 20;
+    pid_t forked = fork();
+    if (forked == 0) child(parent, path, argv, envp, cwd, stdin_fd, output_fd, report[1], fd_limit, &none);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    close(report[1]);
+    if (forked < 0) {
+        close(report[0]);
+        return saved;
+    }
+    // Before the parent may signal the group (fails harmlessly once the child has exec'd or set it itself).
+    (void)setpgid(forked, forked);
+    // EOF: exec succeeded (the write end was close-on-exec); 4 bytes: the errno of the step that failed.
+    int error = 0;
+    ssize_t got;
+    do {
+        got = read(report[0], &error, sizeof error);
+    } while (got < 0 && errno == EINTR);
+    close(report[0]);
+    if (got == (ssize_t)sizeof error) {
+        int status;
+        while (waitpid(forked, &status, 0) < 0 && errno == EINTR) {}
+        return error != 0 ? error : ECHILD;
+    }
+    *pid = forked;
+    return 0;
 }
 
 int albatross_pipe_cloexec(int fds[2]) {

@@ -18,7 +18,8 @@ public struct EnvironmentSpec: Sendable {
     public var defaultPythonInterpreter: String
     /// Where the environment reports what happens to it and to its invokes (logs are one subscriber).
     public var events: InvocationEventBus
-    /// Runs `posix_spawn` and file reads, off the event loops.
+    /// Starts runtimes (its threads live until it is shut down, which a runtime's parent-death signal relies on)
+    /// and reads files, off the event loops.
     public var threadPool: NIOThreadPool
     /// The INIT phase limit for on-demand environments (10 s on AWS).
     public var initTimeoutSeconds: Double = 10
@@ -30,6 +31,9 @@ public struct EnvironmentSpec: Sendable {
     /// `AWS_XRAY_DAEMON_ADDRESS` (`127.0.0.1:<port>` of the embedded daemon); nil: the SDK default
     /// `127.0.0.1:2000`.
     public var xrayDaemonAddress: String? = nil
+    /// Where each running runtime is recorded, so that a server started after this one was killed can end what
+    /// it left (nil: not recorded).
+    public var runRecords: EnvironmentRunRecords? = nil
 
     public init(
         function: FunctionConfiguration, version: String, account: AccountContext, taskRoot: String,

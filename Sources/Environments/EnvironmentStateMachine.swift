@@ -16,6 +16,13 @@ import NIOCore
 /// deadline handed to the runtime) is computed here from the times the events carry, so that a test clock
 /// drives it completely. `Waiter` is the Runtime API connection whose `GET /next` is parked; `Pending` is an
 /// invocation in flight.
+///
+/// Concurrent `/next` (runtime-api.md §1.2): one connection at a time is *the* poller (parked in `ready`, or the
+/// one the event in flight was delivered on). A `/next` from any other connection is held, never rejected and
+/// never given an event already delivered: it waits behind the current poller and becomes it when that one has
+/// posted its result (or closed while parked). A `/next` re-asked on the connection that received the event in
+/// flight, before its result, gets that event again, as RIE does; on another connection it is held instead, so
+/// that one event never reaches two pollers. Held pollers get 403 only when the environment stops.
 struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// The limits of one environment.
     struct Limits {
@@ -63,8 +70,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// What a `POST …/{id}/response` or `/error` gets.
     enum PostAction {
         /// 202; complete the invoke after `durationMs`. `offerToPool`: the environment is free again; false when
-        /// it is being retired, and then `stop` says to stop it now that its invoke is over.
-        case accept(Pending, durationMs: Double, initDurationMs: Double?, offerToPool: Bool)
+        /// it is being retired, and then `stop` says to stop it now that its invoke is over. `invokeOver`: a held
+        /// `/next` was already waiting and is now parked (`ready`): cancel the invoke timer.
+        case accept(Pending, durationMs: Double, initDurationMs: Double?, offerToPool: Bool, invokeOver: Bool)
         /// 400 `InvalidRequestID`.
         case invalidRequestID
         /// 403 `InvalidStateTransition`.
@@ -80,7 +88,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         /// Park the waiter; cancel the INIT and invoke timers. `becameReady` tells the pool the environment is
         /// free (and INIT done if it was).
         case park(becameReady: Bool, initDone: Bool)
-        /// 403: the runtime cannot become ready (stopping, terminated, or a second concurrent `/next`).
+        /// Keep the waiter parked behind the current poller (a concurrent `/next`); nothing else to do.
+        case hold
+        /// 403: the runtime cannot become ready (stopping or terminated).
         case reject
         /// The environment was being retired and its invoke is over: 403 to the waiter, then stop it.
         case rejectAndStop
@@ -94,14 +104,14 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         case refuse(Pending)
     }
 
-    /// What to do when the process exited.
+    /// What to do with the invoke an environment held when its process exited (the parked waiters are released
+    /// besides, see ``processExited(now:)``).
     enum TerminationAction {
         /// The in-flight or pending invoke fails with `Runtime.ExitError`; `duringInit` says whether INIT was
         /// still running.
         case fail(Pending, duringInit: Bool, durationMs: Double)
         /// A queued invoke never reached the runtime: it can safely run elsewhere.
         case refuse(Pending)
-        case releaseWaiter(Waiter)
         case none
     }
 
@@ -120,9 +130,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
 
     /// What stopping the environment takes.
     enum StopAction {
-        /// Send SIGTERM to the process group, then SIGKILL at `killAt` if it is still there; answer the parked
+        /// Send SIGTERM to the process group, then SIGKILL at `killAt` if it is still there; answer every parked
         /// `/next` of `releasing` with 403.
-        case terminate(killAt: NIODeadline, releasing: Waiter?)
+        case terminate(killAt: NIODeadline, releasing: [Waiter])
         /// Already stopping or gone.
         case none
     }
@@ -141,6 +151,10 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// A stop was asked for before the process existed.
     private var stopRequested = false
     private var released = false
+    /// Concurrent `/next`s waiting behind the current poller, oldest first.
+    private var held: [Waiter] = []
+    /// The connection the invoke in flight was delivered on: only it gets that invoke again.
+    private var holder: Waiter?
 
     init(pending: Pending?, limits: Limits = Limits(), now: NIODeadline = .now()) {
         self.state = .initializing(pending: pending)
@@ -164,19 +178,25 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
             if !suppressedInit { unreportedInitMs = milliseconds(from: createdAt, to: now) }
             if let pending {
                 state = .invoking(pending, requestID: "")
+                holder = waiter
                 return .deliver(pending, initDone: true)
             }
             state = .ready(waiter)
             return .park(becameReady: true, initDone: true)
-        case .ready:
-            return .reject
+        case .ready(let parked):
+            if parked !== waiter { hold(waiter) }
+            return .hold
         case .invoking(let pending, _):
-            // RIE re-renders the outstanding invoke when /next comes before its result (runtime-api.md §1.2).
-            return .redeliver(pending)
+            // RIE re-renders the outstanding invoke when /next comes before its result (runtime-api.md §1.2); only
+            // on the connection it went to, so that it never reaches a second poller.
+            if waiter === holder { return .redeliver(pending) }
+            hold(waiter)
+            return .hold
         case .responded(let queued):
             if let queued {
                 // Also when retiring: it was handed over before, and runs on the version it was resolved to.
                 state = .invoking(queued, requestID: "")
+                holder = waiter
                 return .deliver(queued, initDone: false)
             }
             if retiring { return .rejectAndStop }
@@ -185,6 +205,10 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         case .stopping, .terminated:
             return .reject
         }
+    }
+
+    private mutating func hold(_ waiter: Waiter) {
+        if !held.contains(where: { $0 === waiter }) { held.append(waiter) }
     }
 
     /// Records the invoke being delivered (when the owner renders `/next`) and returns its deadline: the function
@@ -211,11 +235,15 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         max(0, (deadline - now).nanoseconds / 1_000_000)
     }
 
-    /// The connection of the parked `/next` closed: the environment is no longer ready until the runtime asks
-    /// again. Returns whether it was the parked waiter.
+    /// The connection of a parked `/next` closed. When it was the poller of a ready environment, the next held
+    /// one takes its place, or, with none, the environment is no longer ready until the runtime asks again.
+    /// Returns whether it was the poller of a ready environment.
     mutating func waiterGone(_ waiter: Waiter) -> Bool {
-        guard case .ready(let parked) = state, parked === waiter else { return false }
-        state = .responded(queued: nil)
+        guard case .ready(let parked) = state, parked === waiter else {
+            held.removeAll { $0 === waiter }
+            return false
+        }
+        state = held.isEmpty ? .responded(queued: nil) : .ready(held.removeFirst())
         return true
     }
 
@@ -225,6 +253,7 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         switch state {
         case .ready(let waiter):
             state = .invoking(pending, requestID: requestID)
+            holder = waiter
             return .deliver(to: waiter)
         case .responded(nil):
             state = .responded(queued: pending)
@@ -239,12 +268,16 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         switch state {
         case .invoking(let pending, let current):
             guard requestID == current else { return .invalidRequestID }
-            state = .responded(queued: nil)
+            holder = nil
+            // A /next held behind this one already asked for the next event: the invoke is over.
+            let invokeOver = !retiring && !held.isEmpty
+            state = invokeOver ? .ready(held.removeFirst()) : .responded(queued: nil)
             let duration = deliveredAt.map { milliseconds(from: $0, to: now) } ?? 0
             deliveredAt = nil
             let initMs = unreportedInitMs
             unreportedInitMs = nil
-            return .accept(pending, durationMs: duration, initDurationMs: initMs, offerToPool: !retiring)
+            return .accept(
+                pending, durationMs: duration, initDurationMs: initMs, offerToPool: !retiring, invokeOver: invokeOver)
         case .responded, .ready:
             return .invalidRequestID
         case .initializing, .stopping, .terminated:
@@ -292,6 +325,7 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// The platform stops the environment now (shutdown, idle reaping): SIGTERM, then SIGKILL after the grace.
     /// An invoke still in flight fails when the process exits.
     mutating func stop(now: NIODeadline) -> StopAction {
+        var releasing = held
         switch state {
         case .stopping, .terminated:
             return .none
@@ -303,9 +337,11 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
             state = .stopping(pending: queued, fate: .refuse)
         case .ready(let waiter):
             state = .stopping(pending: nil, fate: .refuse)
-            return .terminate(killAt: now + limits.terminationGrace, releasing: waiter)
+            releasing.insert(waiter, at: 0)
         }
-        return .terminate(killAt: now + limits.terminationGrace, releasing: nil)
+        held = []
+        holder = nil
+        return .terminate(killAt: now + limits.terminationGrace, releasing: releasing)
     }
 
     /// The version was retired: stop now if idle, else once the current invoke is over (drain, never kill).
@@ -325,31 +361,37 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         stopRequested = true
     }
 
-    /// The process exited.
-    mutating func processExited(now: NIODeadline) -> TerminationAction {
+    /// The process exited. Besides what becomes of the invoke it held, returns the parked `/next`s to answer
+    /// with 403 (the poller of a ready environment first, then the held ones).
+    mutating func processExited(now: NIODeadline) -> (action: TerminationAction, releasing: [Waiter]) {
         let previous = state
         state = .terminated
+        var releasing = held
+        held = []
+        holder = nil
         let duration = deliveredAt.map { milliseconds(from: $0, to: now) } ?? 0
+        let action: TerminationAction
         switch previous {
         case .initializing(let pending):
-            if let pending { return .fail(pending, duringInit: true, durationMs: 0) }
-            return .none
+            action = pending.map { .fail($0, duringInit: true, durationMs: 0) } ?? .none
         case .invoking(let pending, _):
-            return .fail(pending, duringInit: false, durationMs: duration)
+            action = .fail(pending, duringInit: false, durationMs: duration)
         case .ready(let waiter):
-            return .releaseWaiter(waiter)
+            releasing.insert(waiter, at: 0)
+            action = .none
         case .responded(let queued):
-            if let queued { return .refuse(queued) }
-            return .none
+            action = queued.map { .refuse($0) } ?? .none
         case .stopping(let pending, let fate):
-            guard let pending else { return .none }
-            switch fate {
-            case .fail(let duringInit): return .fail(pending, duringInit: duringInit, durationMs: duration)
-            case .refuse: return .refuse(pending)
+            switch (pending, fate) {
+            case (nil, _): action = .none
+            case (let pending?, .fail(let duringInit)):
+                action = .fail(pending, duringInit: duringInit, durationMs: duration)
+            case (let pending?, .refuse): action = .refuse(pending)
             }
         case .terminated:
-            return .none
+            action = .none
         }
+        return (action, releasing)
     }
 
     /// The runtime could not be started at all. Returns the invoke to fail.

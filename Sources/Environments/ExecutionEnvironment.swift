@@ -46,6 +46,8 @@ final class ExecutionEnvironment {
     private var pid: pid_t?
     /// The runtime's process group (its pid), kept after the runtime exits so that what it left behind is killed.
     private var processGroup: pid_t?
+    /// The runtime's record in `<data>/run`, removed once its process group was killed.
+    private var runRecord: EnvironmentRunRecords.Entry?
     private var initTimer: Scheduled<Void>?
     private var invokeTimer: Scheduled<Void>?
     private var killTimer: Scheduled<Void>?
@@ -140,6 +142,13 @@ final class ExecutionEnvironment {
     private func launched(_ process: LaunchedProcess) {
         pid = process.pid
         processGroup = process.pid
+        if let records = spec.runRecords {
+            // Written off the event loop and after the launch is reported, not before: the runtime's first /next
+            // must not overtake this (its `initStarted` comes first).
+            let entry = EnvironmentRunRecords.Entry(records: records, pid: process.pid)
+            runRecord = entry
+            spec.threadPool.submit { _ in entry.write() }
+        }
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         ProcessLauncher.reap(process.pid) { exit in
@@ -205,6 +214,9 @@ final class ExecutionEnvironment {
             cancel(&invokeTimer)
             if initDone { emitInitReady(now: now) }
             if becameReady { link.ready(id) }
+        case .hold:
+            // A concurrent /next: parked behind the current poller until it is the poller and an event comes.
+            break
         case .reject:
             waiter.rejectNext()
         case .rejectAndStop:
@@ -238,8 +250,8 @@ final class ExecutionEnvironment {
 
     /// The parked `/next` connection closed before an event came.
     func waiterGone(_ waiter: RuntimeAPIHandler) {
-        // Nothing to deliver to any more; the next invoke handed over is refused and retried elsewhere. The
-        // runtime normally reconnects at once, which makes it ready again.
+        // A /next held behind it takes its place; with none, the next invoke handed over waits for the runtime to
+        // ask again (it normally reconnects at once), or is refused and retried elsewhere if the process exits.
         _ = machine.waiterGone(waiter)
     }
 
@@ -291,8 +303,10 @@ final class ExecutionEnvironment {
         errorCause: String?
     ) -> RuntimeAPIHandler.PostResult {
         switch machine.posted(kind, requestID: requestID, now: .now()) {
-        case .accept(let pending, let duration, let initMs, let offerToPool):
-            // The timeout keeps running until the runtime asks for the next event (the invoke is not over before).
+        case .accept(let pending, let duration, let initMs, let offerToPool, let invokeOver):
+            // The timeout keeps running until the runtime asks for the next event (the invoke is not over before),
+            // unless a held /next already has.
+            if invokeOver { cancel(&invokeTimer) }
             if offerToPool { link.ready(id) }
             switch kind {
             case .response:
@@ -316,9 +330,10 @@ final class ExecutionEnvironment {
     /// The runtime posted a response over 6 MiB + 100 bytes.
     func responseTooLarge(requestID: String) {
         guard
-            case .accept(let pending, let duration, let initMs, let offerToPool) = machine.posted(
+            case .accept(let pending, let duration, let initMs, let offerToPool, let invokeOver) = machine.posted(
                 .response, requestID: requestID, now: .now())
         else { return }
+        if invokeOver { cancel(&invokeTimer) }
         if offerToPool { link.ready(id) }
         let message = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
         let body = Self.errorDocument(type: "Function.ResponseSizeTooLarge", message: message)
@@ -396,7 +411,9 @@ final class ExecutionEnvironment {
     func processExited(_ exit: ProcessExit) {
         pid = nil
         cancel(&killTimer)
-        switch machine.processExited(now: .now()) {
+        let (action, releasing) = machine.processExited(now: .now())
+        for waiter in releasing { waiter.rejectNext() }
+        switch action {
         case .fail(let pending, _, let durationMs):
             let requestID = pending.request.requestID
             let message = "RequestId: \(requestID) Error: Runtime exited with error: \(exit.description)"
@@ -406,8 +423,6 @@ final class ExecutionEnvironment {
                 durationMs: durationMs, initDurationMs: nil, errorMessage: message)
         case .refuse(let pending):
             pending.promise.fail(EnvironmentNotReady())
-        case .releaseWaiter(let waiter):
-            waiter.rejectNext()
         case .none:
             break
         }
@@ -418,9 +433,9 @@ final class ExecutionEnvironment {
     /// Stops the environment: SIGTERM to its process group, SIGKILL after the termination grace.
     func stop(reason: InvocationEvent.EnvironmentStopped.Reason) {
         switch machine.stop(now: .now()) {
-        case .terminate(let killAt, let waiter):
+        case .terminate(let killAt, let waiters):
             stopReason = stopReason ?? reason
-            waiter?.rejectNext()
+            for waiter in waiters { waiter.rejectNext() }
             if let pid {
                 ProcessLauncher.signalGroup(pid, SIGTERM)
                 arm(&killTimer, at: killAt) { $0.killProcess() }
@@ -449,9 +464,15 @@ final class ExecutionEnvironment {
         // it, and the concurrency slot is free at once, not after the output pipe is drained.
         if let processGroup { ProcessLauncher.killGroup(processGroup) }
         link.released(id)
-        if let scratch = scratchDirectory {
-            // Off the event loop; after the process group is gone nothing writes there any more.
-            spec.threadPool.submit { _ in try? FileManager.default.removeItem(atPath: scratch) }
+        let scratch = scratchDirectory
+        let runRecord = self.runRecord
+        if scratch != nil || runRecord != nil {
+            // Off the event loop; after the process group is gone nothing writes there any more, and nothing of
+            // it is left for a later server to end.
+            spec.threadPool.submit { _ in
+                if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
+                runRecord?.remove()
+            }
         }
         cancel(&initTimer)
         cancel(&invokeTimer)

@@ -34,10 +34,17 @@ struct LaunchError: Error, CustomStringConvertible {
     var description: String
 }
 
-/// Starts runtime processes and reaps them. Blocking calls (`posix_spawn`, `waitpid`) run on threads, never on
-/// an event loop: spawning on the caller's thread-pool thread, reaping on one waiter thread per process.
+/// Starts runtime processes and reaps them. Blocking calls (fork/exec, `waitpid`) run on threads, never on an
+/// event loop: spawning on the caller's thread-pool thread, reaping on one waiter thread per process.
+///
+/// Each runtime gets SIGKILL when the server dies, even by SIGKILL (`PR_SET_PDEATHSIG`, set in the child before
+/// exec). Linux sends that signal when the *thread* that forked the child exits, so spawning happens only on the
+/// threads of the server's `NIOThreadPool` (``EnvironmentSpec/threadPool``): they are started with the pool and
+/// each runs its work loop until the pool is shut down, which the application does only after every environment
+/// has been stopped and reaped (swift-nio 2.101 `NIOThreadPool.process(identifier:)`; no idle thread exits).
 enum ProcessLauncher {
-    /// Spawns `executable` with `arguments` in its own process group. Call from a thread-pool thread.
+    /// Spawns `executable` with `arguments` in its own process group. Call from a thread of a pool that lives as
+    /// long as the runtime should (see the type).
     static func launch(
         executable: String, arguments: [String], environment: [String], workingDirectory: String
     ) throws -> LaunchedProcess {

@@ -26,16 +26,19 @@ public struct InvokerSettings: Sendable {
     /// `host:port` of the X-Ray daemon, handed to runtimes as `AWS_XRAY_DAEMON_ADDRESS`; nil: AWS's SDK default
     /// `127.0.0.1:2000` (no daemon runs).
     public var xrayDaemonAddress: String?
+    /// Where running runtimes are recorded (see ``EnvironmentSpec/runRecords``).
+    public var runRecordDirectory: String?
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
         defaultPythonInterpreter: String = "python3", randomSeed: UInt64? = nil,
         terminationGrace: TimeAmount = .seconds(2), scratchDirectory: String? = nil,
-        sampler: TraceSampler = TraceSampler(), xrayDaemonAddress: String? = nil
+        sampler: TraceSampler = TraceSampler(), xrayDaemonAddress: String? = nil, runRecordDirectory: String? = nil
     ) {
         self.scratchDirectory = scratchDirectory
         self.sampler = sampler
         self.xrayDaemonAddress = xrayDaemonAddress
+        self.runRecordDirectory = runRecordDirectory
         self.account = account
         self.idleTimeout = idleTimeout
         self.defaultPythonInterpreter = defaultPythonInterpreter
@@ -125,6 +128,7 @@ public final class Invoker: InvocationService, Sendable {
                 spec.terminationGrace = settings.terminationGrace
                 spec.scratchRoot = settings.scratchDirectory
                 spec.xrayDaemonAddress = settings.xrayDaemonAddress
+                spec.runRecords = settings.runRecordDirectory.map { EnvironmentRunRecords(directory: $0) }
                 pools[key] = EnvironmentPool(
                     spec: spec, group: group, idleTimeout: settings.idleTimeout,
                     successor: { [weak self] request, loop, attempt in

@@ -51,12 +51,13 @@ struct EnvironmentStateMachineTests {
     }
 
     @Test func nextDuringAnInvokeRedeliversItAndTimeoutsOnlyHitTheCurrentInvoke() {
-        let env = Env.invoking()
-        #expect(env.next(at: 200) == "redeliver(A)", "RIE redelivers the outstanding invoke")
+        let runtime = Waiter("runtime")
+        let env = Env.invoking(on: runtime)
+        #expect(env.next(runtime, at: 200) == "redeliver(A)", "RIE redelivers the outstanding invoke")
         #expect(env.invokeTimer("other", at: 3100) == "none")
         #expect(env.invokeTimer("a", at: 3100) == "timeout(A, 3000.0)")
         #expect(env.state == "stopping(-, refuse)", "the pending invoke was handed back once")
-        #expect(env.next(at: 3150) == "reject", "nothing after a timeout")
+        #expect(env.next(runtime, at: 3150) == "reject", "nothing after a timeout")
         #expect(env.exited(at: 3200) == "none", "the timed-out invoke is not failed twice")
         #expect(env.machine.isTerminated)
         #expect(env.next(at: 3300) == "reject", "nothing after termination")
@@ -194,7 +195,7 @@ struct EnvironmentStateMachineTests {
 
     @Test func exitWhileReadyReleasesTheParkedNext() {
         let env = Env.ready(Waiter("parked"))
-        #expect(env.exited(at: 900) == "releaseWaiter(parked)")
+        #expect(env.exited(at: 900) == "none, releasing parked")
         #expect(env.invoke("B") == "refuse(B)")
     }
 
@@ -367,10 +368,79 @@ struct EnvironmentStateMachineTests {
 
     // MARK: Runtime API edge cases, launch, clean-up
 
-    @Test func aSecondConcurrentNextIsRejectedAndTheFirstStaysParked() {
+    // MARK: concurrent /next (issue 8, item 9)
+
+    @Test func aSecondConcurrentNextIsHeldNotRejectedAndTheFirstStaysParked() {
+        let first = Waiter("first")
+        let second = Waiter("second")
+        let env = Env.ready(first)
+        #expect(env.next(second, at: 200) == "hold", "no 403: the environment still serves")
+        #expect(env.invoke("B") == "deliver(to: first)", "one event, to one poller")
+        _ = env.delivered("b", at: 200)
+        #expect(env.next(second, at: 250) == "hold", "a held poller asking again is not given B")
+        #expect(env.post("b", at: 300) == "accept(B, 100.0, init 100.0, pool, invokeOver)")
+        #expect(env.state == "ready", "the held /next already asked for the next event")
+        #expect(env.invoke("C") == "deliver(to: second)", "the next event goes to the poller that waited")
+        _ = env.delivered("c", at: 300)
+        #expect(env.next(first, at: 350) == "hold", "the first one now waits behind it")
+        #expect(env.post("c", at: 400) == "accept(C, 100.0, init -, pool, invokeOver)")
+        #expect(env.invoke("D") == "deliver(to: first)")
+    }
+
+    @Test func anInvokeInFlightIsRedeliveredOnlyToTheConnectionThatHasIt() {
+        let runtime = Waiter("runtime")
+        let other = Waiter("other")
+        let env = Env.invoking(on: runtime)
+        #expect(env.next(other, at: 150) == "hold", "never the same event to a second poller")
+        #expect(env.next(runtime, at: 160) == "redeliver(A)", "the same connection asking again gets it again")
+        #expect(env.post("a", at: 600) == "accept(A, 500.0, init 100.0, pool, invokeOver)")
+        #expect(env.next(runtime, at: 610) == "hold", "after its result, A is never sent again")
+        #expect(env.invoke("B") == "deliver(to: other)")
+    }
+
+    @Test func aColdStartsInvokeGoesToTheFirstPollerOnly() {
+        let env = Env()
+        #expect(env.next(Waiter("first"), at: 100) == "deliver(A, initDone)")
+        _ = env.delivered("a", at: 100)
+        #expect(env.next(Waiter("second"), at: 101) == "hold")
+    }
+
+    @Test func aHeldPollerTakesTheParkedOnesPlaceWhenItsConnectionCloses() {
+        let first = Waiter("first")
+        let second = Waiter("second")
+        let env = Env.ready(first)
+        _ = env.next(second, at: 200)
+        #expect(env.waiterGone(first), "the parked poller went away")
+        #expect(env.state == "ready", "still ready: the held one is parked now")
+        #expect(env.invoke("B") == "deliver(to: second)")
+
+        let third = Waiter("third")
+        let again = Env.ready(first)
+        _ = again.next(third, at: 200)
+        #expect(again.waiterGone(third) == false, "a held poller leaving changes nothing")
+        #expect(again.waiterGone(first))
+        #expect(again.state == "responded(-)", "nobody is left to deliver to")
+    }
+
+    @Test func heldPollersAreReleasedOnlyWhenTheEnvironmentStopsOrExits() {
         let env = Env.ready(Waiter("first"))
-        #expect(env.next(Waiter("second"), at: 200) == "reject")
-        #expect(env.invoke("B") == "deliver(to: first)")
+        _ = env.next(Waiter("second"), at: 200)
+        _ = env.next(Waiter("third"), at: 210)
+        #expect(env.stop(at: 300) == "terminate(2300, first second third)")
+        #expect(env.exited(at: 400) == "none", "each is answered once")
+
+        let crashed = Env.invoking()
+        _ = crashed.next(Waiter("held"), at: 200)
+        #expect(crashed.exited(at: 300) == "fail(A, -, 200.0), releasing held")
+    }
+
+    @Test func aRetiringEnvironmentDoesNotHandAHeldPollerTheNextEvent() {
+        let env = Env.invoking()
+        _ = env.next(Waiter("held"), at: 200)
+        _ = env.retire()
+        #expect(env.post("a", at: 600) == "accept(A, 500.0, init 100.0, -)")
+        #expect(env.next(at: 610) == "rejectAndStop")
+        #expect(env.stop(at: 610) == "terminate(2610, held)", "the held poller is released by that stop")
     }
 
     @Test func releaseResourcesIsTrueExactlyOnceAfterTheEnd() {
@@ -446,10 +516,11 @@ final class Env {
 
     private init(machine: Machine) { self.machine = machine }
 
-    /// A cold start of "A": INIT ends with the first `/next` at 100 ms, "A" is delivered as request "a" then.
-    static func invoking() -> Env {
+    /// A cold start of "A": INIT ends with the first `/next` at 100 ms (on `runtime`'s connection), "A" is
+    /// delivered as request "a" then.
+    static func invoking(on runtime: Waiter = Waiter()) -> Env {
         let env = Env()
-        _ = env.next(at: 100)
+        _ = env.next(runtime, at: 100)
         _ = env.delivered("a", at: 100)
         return env
     }
@@ -495,6 +566,7 @@ final class Env {
         case .park(false, false): return "park"
         case .park(let becameReady, let initDone):
             return "park(\(becameReady ? "becameReady" : "-"), \(initDone ? "initDone" : "-"))"
+        case .hold: return "hold"
         case .reject: return "reject"
         case .rejectAndStop: return "rejectAndStop"
         }
@@ -513,9 +585,10 @@ final class Env {
 
     func post(_ kind: Machine.PostKind, _ requestID: String, at time: Int64) -> String {
         switch machine.posted(kind, requestID: requestID, now: Self.at(time)) {
-        case .accept(let pending, let duration, let initDuration, let offerToPool):
+        case .accept(let pending, let duration, let initDuration, let offerToPool, let invokeOver):
             let initText = initDuration.map { "\($0)" } ?? "-"
-            return "accept(\(pending), \(duration), init \(initText), \(offerToPool ? "pool" : "-"))"
+            let over = invokeOver ? ", invokeOver" : ""
+            return "accept(\(pending), \(duration), init \(initText), \(offerToPool ? "pool" : "-")\(over))"
         case .invalidRequestID: return "invalidRequestID"
         case .invalidState: return "invalidState"
         }
@@ -552,7 +625,9 @@ final class Env {
 
     func stop(at time: Int64) -> String {
         switch machine.stop(now: Self.at(time)) {
-        case .terminate(let killAt, let waiter): return "terminate(\(Self.ms(killAt)), \(waiter?.name ?? "-"))"
+        case .terminate(let killAt, let waiters):
+            let names = waiters.isEmpty ? "-" : waiters.map(\.name).joined(separator: " ")
+            return "terminate(\(Self.ms(killAt)), \(names))"
         case .none: return "none"
         }
     }
@@ -560,12 +635,13 @@ final class Env {
     func retire() -> Bool { machine.retire() }
 
     func exited(at time: Int64) -> String {
-        switch machine.processExited(now: Self.at(time)) {
+        let (action, releasing) = machine.processExited(now: Self.at(time))
+        let released = releasing.isEmpty ? "" : ", releasing " + releasing.map(\.name).joined(separator: " ")
+        switch action {
         case .fail(let pending, let duringInit, let duration):
-            return "fail(\(pending), \(duringInit ? "duringInit" : "-"), \(duration))"
-        case .refuse(let pending): return "refuse(\(pending))"
-        case .releaseWaiter(let waiter): return "releaseWaiter(\(waiter.name))"
-        case .none: return "none"
+            return "fail(\(pending), \(duringInit ? "duringInit" : "-"), \(duration))" + released
+        case .refuse(let pending): return "refuse(\(pending))" + released
+        case .none: return "none" + released
         }
     }
 

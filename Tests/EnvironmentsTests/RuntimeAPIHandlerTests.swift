@@ -77,15 +77,15 @@ struct RuntimeAPIHandlerTests {
         #expect(event.text == "{}")
     }
 
-    @Test func aNextBeforeTheResultGetsTheSameInvokeAgain() throws {
+    @Test func aNextBeforeTheResultOnTheSameConnectionGetsTheSameInvokeAgain() throws {
         let environment = MachineEnvironment(pending: Self.request(id: "req-1"))
-        let first = try RuntimeConnection(environment)
-        try first.send(Self.next())
-        let delivered = try #require(try first.responses().first)
+        let runtime = try RuntimeConnection(environment)
+        try runtime.send(Self.next())
+        let delivered = try #require(try runtime.responses().first)
         environment.advance(500)
-        let second = try RuntimeConnection(environment)
-        try second.send(Self.next())
-        let again = try #require(try second.responses().first)
+        try runtime.send(Self.next())
+        let again = try #require(try runtime.responses().first)
+        #expect(environment.log.last == "redelivered(req-1)")
         #expect(again.header("Lambda-Runtime-Aws-Request-Id") == "req-1")
         #expect(
             again.header("Lambda-Runtime-Deadline-Ms") == delivered.header("Lambda-Runtime-Deadline-Ms"),
@@ -93,18 +93,37 @@ struct RuntimeAPIHandlerTests {
         #expect(again.text == delivered.text)
     }
 
-    @Test func aSecondConcurrentNextIsRefusedAndTheFirstStaysParked() throws {
-        let environment = MachineEnvironment(pending: nil)
+    /// Issue 8, item 9: two pollers on one environment. Each event reaches exactly one of them, the other is held
+    /// (never told the environment is terminated), and it gets the next event once the first has posted.
+    @Test func twoConcurrentPollersNeverGetTheSameEvent() throws {
+        let environment = MachineEnvironment(pending: Self.request(id: "req-1"))
         let first = try RuntimeConnection(environment)
-        try first.send(Self.next())
         let second = try RuntimeConnection(environment)
+        try first.send(Self.next())
         try second.send(Self.next())
-        let refused = try #require(try second.responses().first)
-        #expect(refused.status == 403)
-        #expect(refused.text.contains(#""errorType":"InvalidStateTransition""#))
-        #expect(try first.responses().isEmpty)
-        environment.invoke(Self.request(id: "req-9"))
-        #expect(try first.responses().first?.header("Lambda-Runtime-Aws-Request-Id") == "req-9")
+        let delivered = try first.responses()
+        #expect(delivered.map { $0.header("Lambda-Runtime-Aws-Request-Id") } == ["req-1"])
+        #expect(try second.responses().isEmpty, "held: no event, and no 403")
+        #expect(environment.log.last == "hold")
+        #expect(second.channel.isActive)
+
+        try first.send(Self.post("invocation/req-1/response", #""one""#))
+        #expect(try first.responses().map(\.status) == [202])
+        #expect(try second.responses().isEmpty, "req-1 is over; nothing new yet")
+        try first.send(Self.next())
+        #expect(try first.responses().isEmpty, "the first poller now waits behind the second")
+
+        environment.invoke(Self.request(id: "req-2"))
+        #expect(try second.responses().map { $0.header("Lambda-Runtime-Aws-Request-Id") } == ["req-2"])
+        #expect(try first.responses().isEmpty, "req-2 went to one poller only")
+        try second.send(Self.post("invocation/req-2/response", #""two""#))
+        #expect(try second.responses().map(\.status) == [202])
+        environment.invoke(Self.request(id: "req-3"))
+        #expect(try first.responses().map { $0.header("Lambda-Runtime-Aws-Request-Id") } == ["req-3"])
+
+        try second.send(Self.next())
+        environment.stop()
+        #expect(try second.responses().map(\.status) == [403], "released only when the environment stops")
     }
 
     @Test func aParkedNextThatStopsBeingWantedIsAnswered403() throws {
@@ -381,6 +400,8 @@ final class MachineEnvironment: RuntimeAPIEnvironment {
             waiter.deliver(request, deadlineEpochMs: deadlineEpochMs)
         case .park:
             log.append("park")
+        case .hold:
+            log.append("hold")
         case .reject, .rejectAndStop:
             log.append("reject")
             waiter.rejectNext()
@@ -405,7 +426,7 @@ final class MachineEnvironment: RuntimeAPIEnvironment {
 
     /// The platform stops the environment.
     func stop() {
-        if case .terminate(_, let waiter) = machine.stop(now: now) { waiter?.rejectNext() }
+        if case .terminate(_, let waiters) = machine.stop(now: now) { for waiter in waiters { waiter.rejectNext() } }
         log.append("stopped")
     }
 
@@ -419,7 +440,7 @@ final class MachineEnvironment: RuntimeAPIEnvironment {
     ) -> RuntimeAPIHandler.PostResult {
         let machineKind: Machine.PostKind = kind == .response ? .response : .error
         switch machine.posted(machineKind, requestID: requestID, now: now) {
-        case .accept(let request, let durationMs, _, _):
+        case .accept(let request, let durationMs, _, _, _):
             log.append(
                 "\(kind == .response ? "response" : "error")(\(request.requestID), \(String(buffer: body)), "
                     + "\(contentType ?? "-"), \(errorType ?? "-"), \(durationMs) ms)")

@@ -5,8 +5,10 @@
 
 /// Starts `path` in a new process group (its pid is the group id) with working directory `cwd`,
 /// standard input from `stdin_fd`, standard output and error both to `output_fd`, every other
-/// descriptor closed, default signal dispositions and an empty signal mask.
-/// Returns 0 and sets `*pid`, or an errno value.
+/// descriptor closed, default signal dispositions and an empty signal mask. The child gets SIGKILL
+/// when the thread that called this exits (PR_SET_PDEATHSIG): call it from a thread that lives as
+/// long as the server. fork + exec rather than posix_spawn, which cannot set a parent-death signal.
+/// Returns 0 and sets `*pid`, or the errno value of the step that failed (chdir, dup2, exec, ...).
 int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                     const char *cwd, int stdin_fd, int output_fd);
 
