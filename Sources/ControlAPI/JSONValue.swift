@@ -1,4 +1,5 @@
 import Foundation
+import LambdaModel
 
 /// A JSON document built in code with members in a fixed order, so that responses read like AWS's and tests can
 /// compare them as text. Parsing of request bodies uses Foundation's `JSONSerialization`.
@@ -22,7 +23,7 @@ enum JSONValue: Sendable, Hashable {
 
     func write(into text: inout String) {
         switch self {
-        case .string(let value): Self.quote(value, into: &text)
+        case .string(let value): JSONText.appendQuoted(value, to: &text)
         case .int(let value): text += String(value)
         case .double(let value):
             if value.isFinite, value == value.rounded(), abs(value) < 1e15 {
@@ -43,7 +44,7 @@ enum JSONValue: Sendable, Hashable {
             text += "{"
             for (index, member) in members.enumerated() {
                 if index > 0 { text += "," }
-                Self.quote(member.0, into: &text)
+                JSONText.appendQuoted(member.0, to: &text)
                 text += ":"
                 member.1.write(into: &text)
             }
@@ -51,21 +52,4 @@ enum JSONValue: Sendable, Hashable {
         }
     }
 
-    static func quote(_ value: String, into text: inout String) {
-        text += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": text += "\\\""
-            case "\\": text += "\\\\"
-            case "\n": text += "\\n"
-            case "\r": text += "\\r"
-            case "\t": text += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                text += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: text.unicodeScalars.append(scalar)
-            }
-        }
-        text += "\""
-    }
 }

@@ -88,24 +88,7 @@ enum FunctionChecks {
 
     /// `{"NAME":"value",…}` without spaces, in declaration order: what AWS measures against the 4 KB limit.
     static func compactJSON(_ variables: [EnvironmentVariable]) -> String {
-        "{" + variables.map { "\(quoted($0.name)):\(quoted($0.value))" }.joined(separator: ",") + "}"
+        "{" + variables.map { "\(JSONText.quoted($0.name)):\(JSONText.quoted($0.value))" }.joined(separator: ",") + "}"
     }
 
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }

@@ -268,7 +268,7 @@ public final class Registry: Sendable {
 
     /// A list of strings as the JSON array stored in a TEXT column.
     static func encodeStrings(_ strings: [String]) -> String {
-        "[" + strings.map(FunctionChecks.quoted).joined(separator: ",") + "]"
+        "[" + strings.map(JSONText.quoted).joined(separator: ",") + "]"
     }
 
     static func decodeStrings(_ json: String, what: String) throws(RegistryError) -> [String] {

@@ -1,9 +1,10 @@
 internal import COpenSSL
-import Foundation
+package import Foundation
 
-/// SHA-256 through OpenSSL's EVP interface: how packages are addressed and CodeSha256 is computed.
-enum SHA256 {
-    static func digest(_ data: Data) -> [UInt8] {
+/// SHA-256 through OpenSSL's EVP interface: how packages are addressed and CodeSha256 is computed (and, for the
+/// package's other modules, what SigV4 hashes).
+package enum SHA256 {
+    package static func digest(_ data: some ContiguousBytes) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         let ok = data.withUnsafeBytes { input in
@@ -15,7 +16,7 @@ enum SHA256 {
         return digest
     }
 
-    static func hex(_ digest: [UInt8]) -> String {
+    package static func hex(_ digest: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(digest.count * 2)

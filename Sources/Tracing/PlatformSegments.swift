@@ -1,4 +1,5 @@
 import ALBEvents
+import LambdaModel
 
 /// What the platform knows about one sampled invoke once it is over: the input of ``PlatformSegments``.
 /// Times are epoch seconds.
@@ -72,7 +73,7 @@ public enum PlatformSegments {
         service.string("origin", "AWS::Lambda")
         service.string("resource_arn", invocation.functionARN)
         service.raw("http", #"{"response":{"status":\#(invocation.throttled ? 429 : 200)}}"#)
-        service.raw("aws", "{\"request_id\":\(JSONObjectText.quoted(invocation.requestID))}")
+        service.raw("aws", "{\"request_id\":\(JSONText.quoted(invocation.requestID))}")
         if invocation.throttled {
             service.raw("error", "true")
             service.raw("throttle", "true")
@@ -82,7 +83,7 @@ public enum PlatformSegments {
 
         let functionID = newID()
         var subsegments: [String] = []
-        let arnObject = "{\"function_arn\":\(JSONObjectText.quoted(invocation.functionARN))}"
+        let arnObject = "{\"function_arn\":\(JSONText.quoted(invocation.functionARN))}"
         if let span = invocation.initialization {
             var initialization = JSONObjectText()
             initialization.string("id", newID())
@@ -123,7 +124,7 @@ public enum PlatformSegments {
         function.string("origin", "AWS::Lambda::Function")
         function.raw(
             "aws",
-            "{\"function_arn\":\(JSONObjectText.quoted(invocation.functionARN)),\"resource_names\":[\(JSONObjectText.quoted(invocation.function))],\"account_id\":\(JSONObjectText.quoted(invocation.accountID))}"
+            "{\"function_arn\":\(JSONText.quoted(invocation.functionARN)),\"resource_names\":[\(JSONText.quoted(invocation.function))],\"account_id\":\(JSONText.quoted(invocation.accountID))}"
         )
         if let errorType = invocation.errorType {
             function.raw("fault", "true")
@@ -152,7 +153,7 @@ public enum PlatformSegments {
 struct JSONObjectText {
     private var members: [String] = []
 
-    mutating func string(_ key: String, _ value: String) { members.append("\"\(key)\":\(Self.quoted(value))") }
+    mutating func string(_ key: String, _ value: String) { members.append("\"\(key)\":\(JSONText.quoted(value))") }
     mutating func number(_ key: String, _ value: Double) { members.append("\"\(key)\":\(Self.seconds(value))") }
     mutating func raw(_ key: String, _ json: String) { members.append("\"\(key)\":\(json)") }
 
@@ -166,21 +167,4 @@ struct JSONObjectText {
         return "\(whole)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
 }
