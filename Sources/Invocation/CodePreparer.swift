@@ -32,7 +32,7 @@ public enum CodePreparer {
 
     /// A summary of the code `function` runs from, which changes whenever a file in its directory (or its .zip)
     /// is added, removed, written or renamed: 16 hex digits of a hash over every entry's relative path, type,
-    /// size and modification time, walked without following symbolic links and bounded to
+    /// size and modification time (`__pycache__` directories left out), walked without following symbolic links and bounded to
     /// ``maximumEntries`` entries (beyond that, later changes deep in a huge tree may go unnoticed). An entry
     /// that cannot be read counts as a change of its own. Blocking; call it off event loops.
     public static func revision(of function: FunctionConfiguration) -> String {
@@ -63,8 +63,10 @@ public enum CodePreparer {
             }
             if name != "." && name != ".." { names.append(name) }
         }
-        // readdir's order depends on the file system's history: sort, so equal trees hash equal.
-        for name in names.sorted() {
+        // readdir's order depends on the file system's history: sort, so equal trees hash equal. Python writes
+        // `__pycache__` into the code directory on a function's first import: that is not an edit (counting it
+        // would retire the pool right after every first cold start).
+        for name in names.sorted() where name != "__pycache__" {
             guard budget > 0 else { return }
             budget -= 1
             let child = relative.isEmpty ? name : "\(relative)/\(name)"
