@@ -239,6 +239,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// one takes its place, or, with none, the environment is no longer ready until the runtime asks again.
     /// Returns whether it was the poller of a ready environment.
     mutating func waiterGone(_ waiter: Waiter) -> Bool {
+        // A closed connection can ask for nothing again: forget it as the holder of the invoke in flight too (so
+        // that a closed handler is not kept until the result comes; the fuzz target found it kept).
+        if holder === waiter { holder = nil }
         guard case .ready(let parked) = state, parked === waiter else {
             held.removeAll { $0 === waiter }
             return false

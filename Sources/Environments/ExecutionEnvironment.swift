@@ -248,7 +248,7 @@ final class ExecutionEnvironment {
                         result: .failed(errorType: errorType, message: message)))))
     }
 
-    /// The parked `/next` connection closed before an event came.
+    /// A Runtime API connection closed: a parked `/next` before an event came, or the connection an invoke went to.
     func waiterGone(_ waiter: RuntimeAPIHandler) {
         // A /next held behind it takes its place; with none, the next invoke handed over waits for the runtime to
         // ask again (it normally reconnects at once), or is refused and retried elsewhere if the process exits.

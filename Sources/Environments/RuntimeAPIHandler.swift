@@ -62,10 +62,9 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if isParked {
-            isParked = false
-            environment.waiterGone(self)
-        }
+        // Also when not parked: the environment may hold this connection as the one its invoke went to.
+        isParked = false
+        environment.waiterGone(self)
         self.context = nil
         context.fireChannelInactive()
     }

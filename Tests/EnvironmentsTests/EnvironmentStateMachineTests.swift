@@ -387,6 +387,22 @@ struct EnvironmentStateMachineTests {
         #expect(env.invoke("D") == "deliver(to: first)")
     }
 
+    @Test func theConnectionAnInvokeWentToIsNotKeptOnceItCloses() {
+        weak var released: Waiter?
+        let env: Env
+        do {
+            let runtime = Waiter("runtime")
+            env = Env.invoking(on: runtime)
+            released = runtime
+            #expect(env.waiterGone(runtime) == false, "it was not the parked poller of a ready environment")
+        }
+        #expect(released == nil, "the machine let the closed connection go (it kept it until the result before)")
+        let stranger = Waiter("new connection")
+        #expect(env.next(stranger, at: 160) == "hold", "a new connection waits for the result, as before")
+        #expect(env.post("a", at: 600) == "accept(A, 500.0, init 100.0, pool, invokeOver)")
+        #expect(env.invoke("B") == "deliver(to: new connection)")
+    }
+
     @Test func anInvokeInFlightIsRedeliveredOnlyToTheConnectionThatHasIt() {
         let runtime = Waiter("runtime")
         let other = Waiter("other")

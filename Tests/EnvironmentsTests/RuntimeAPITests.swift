@@ -1,8 +1,8 @@
-import InvocationModel
 import AlbatrossTestKit
 import Environments
 import Foundation
 import Invocation
+import InvocationModel
 import LambdaModel
 import Testing
 

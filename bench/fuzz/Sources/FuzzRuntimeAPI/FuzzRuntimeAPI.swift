@@ -54,6 +54,9 @@ private final class FuzzEnvironment: RuntimeAPIEnvironment {
             case .queued, .refuse:
                 break
             }
+        case .hold:
+            // A concurrent `/next` waits behind the poller; the machine hands it over later.
+            break
         case .reject, .rejectAndStop:
             waiter.rejectNext()
         }
@@ -65,7 +68,7 @@ private final class FuzzEnvironment: RuntimeAPIEnvironment {
 
     func post(
         _ kind: ExecutionEnvironment.Machine.PostKind, requestID: String, body: ByteBuffer, contentType: String?,
-        errorType: String?
+        errorType: String?, errorCause: String?
     ) -> RuntimeAPIHandler.PostResult {
         tick()
         switch machine.posted(kind == .response ? .response : .error, requestID: requestID, now: now) {
