@@ -45,8 +45,8 @@ public import Tracing
 /// | ``CatalogWatcherService`` (with `watchesChanges`) | polls the configuration file, `$LATEST`'s code and the store every second (``CatalogReloader``) | stops |
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates and the configuration | stops |
-/// | ``AdminService`` (with an `admin:` section) | `GET /metrics` and `GET /status` on the admin address | closes its listener |
-/// | ``ControlAPIService`` (with an `api:` section) | the Lambda control API on its address | closes its listener |
+/// | ``SideListenerService`` (with an `admin:` section) | `GET /metrics` and `GET /status` on the admin address | closes its listener |
+/// | ``SideListenerService`` (with an `api:` section) | the Lambda control API on its address | closes its listener |
 /// | the `services:` given to the initialiser | | |
 /// | ``ListenersService`` (with `listeners`) | the bound listeners | stops accepting, drains within `shutdownGraceSeconds`, closes connections |
 ///
@@ -221,12 +221,7 @@ public final class AlbatrossApplication: Sendable {
             let authentication: APIAuthentication =
                 settings.auth == .none
                 ? .none
-                : .sigv4(
-                    settings.credentials.map {
-                        APICredential(
-                            accessKeyId: $0.accessKeyId, secretAccessKey: $0.secretAccessKey,
-                            sessionToken: $0.sessionToken, accountId: $0.accountId)
-                    })
+                : .sigv4(settings.credentials)
             let (invoker, group, logSink) = (invoker, group, logSink)
             let controlAPI = ControlAPI(
                 registry: registry, threadPool: threadPool, authentication: authentication,
@@ -379,11 +374,16 @@ public final class AlbatrossApplication: Sendable {
                     contexts: tlsContexts, reloader: reloader, traps: traps, threadPool: threadPool, logger: logger))
         }
         if let admin, let settings = configuration.admin {
-            services.append(AdminService(server: admin, host: settings.address, logger: logger))
+            services.append(
+                SideListenerService(
+                    start: { try await admin.start() }, stop: { await admin.stop() }, host: settings.address,
+                    name: "admin listener", detail: "GET /metrics, GET /status", logger: logger))
         }
         if let api, let settings = configuration.api {
             services.append(
-                ControlAPIService(server: api, host: settings.address, auth: settings.auth.rawValue, logger: logger))
+                SideListenerService(
+                    start: { try await api.start() }, stop: { await api.stop() }, host: settings.address,
+                    name: "control API", detail: "auth: \(settings.auth.rawValue)", logger: logger))
         }
         services.append(contentsOf: additional)
         if let loadBalancer {

@@ -83,29 +83,12 @@ public struct APISettings: Sendable, Hashable {
         case sigv4
     }
 
-    /// One access key the listener accepts with `auth: sigv4`.
-    public struct Credential: Sendable, Hashable {
-        public var accessKeyId: String
-        public var secretAccessKey: String
-        /// For temporary credentials: requests must carry it as `X-Amz-Security-Token`.
-        public var sessionToken: String?
-        /// The account the key acts as; the platform's `accountId` when not given.
-        public var accountId: String
-
-        public init(accessKeyId: String, secretAccessKey: String, sessionToken: String? = nil, accountId: String) {
-            self.accessKeyId = accessKeyId
-            self.secretAccessKey = secretAccessKey
-            self.sessionToken = sessionToken
-            self.accountId = accountId
-        }
-    }
-
     /// IPv4 or IPv6 address to bind (default `127.0.0.1`).
     public var address: String = "127.0.0.1"
     /// TCP port (default 9001); 0 asks the OS for a free one.
     public var port: Int = APISettings.defaultPort
     public var auth: Auth = .none
-    public var credentials: [Credential] = []
+    public var credentials: [APICredential] = []
 
     public static let defaultPort = 9001
 

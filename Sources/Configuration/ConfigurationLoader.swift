@@ -186,20 +186,27 @@ struct ConfigurationParser {
         return settings
     }
 
+    /// The `address` and `port` keys of a listener beside the ALB ones (`admin:`, `api:`), when present.
+    private func parseBinding(
+        _ mapping: ConfigMapping, address: inout String, port: inout Int
+    ) throws(ConfigurationError) {
+        if let value = mapping.optional("address") {
+            let text = try value.string()
+            guard IPAddress(text) != nil else {
+                throw value.error("address must be an IPv4 or IPv6 address such as 127.0.0.1 or ::1, got \"\(text)\"")
+            }
+            address = text
+        }
+        if let value = mapping.optional("port") {
+            port = try value.int(in: 0...65535)
+        }
+    }
+
     /// `admin:` — the metrics listener's address and port.
     func parseAdmin(_ node: ConfigNode) throws(ConfigurationError) -> AdminSettings {
         let mapping = try node.mapping(allowed: ["address", "port"])
         var settings = AdminSettings()
-        if let value = mapping.optional("address") {
-            settings.address = try value.string()
-            guard IPAddress(settings.address) != nil else {
-                throw value.error(
-                    "address must be an IPv4 or IPv6 address such as 127.0.0.1 or ::1, got \"\(settings.address)\"")
-            }
-        }
-        if let value = mapping.optional("port") {
-            settings.port = try value.int(in: 0...65535)
-        }
+        try parseBinding(mapping, address: &settings.address, port: &settings.port)
         return settings
     }
 
@@ -207,16 +214,7 @@ struct ConfigurationParser {
     func parseAPI(_ node: ConfigNode, account: AccountContext) throws(ConfigurationError) -> APISettings {
         let mapping = try node.mapping(allowed: ["address", "port", "auth", "credentials"])
         var settings = APISettings()
-        if let value = mapping.optional("address") {
-            settings.address = try value.string()
-            guard IPAddress(settings.address) != nil else {
-                throw value.error(
-                    "address must be an IPv4 or IPv6 address such as 127.0.0.1 or ::1, got \"\(settings.address)\"")
-            }
-        }
-        if let value = mapping.optional("port") {
-            settings.port = try value.int(in: 0...65535)
-        }
+        try parseBinding(mapping, address: &settings.address, port: &settings.port)
         if let value = mapping.optional("auth") {
             settings.auth = APISettings.Auth(rawValue: try value.choice(["none", "sigv4"]))!
         }
@@ -229,7 +227,7 @@ struct ConfigurationParser {
                 guard seen.insert(key).inserted else {
                     throw item.error("the access key \(key) is listed twice under api.credentials")
                 }
-                var credential = APISettings.Credential(
+                var credential = APICredential(
                     accessKeyId: key, secretAccessKey: secret, accountId: account.accountID)
                 if let token = entry.optional("sessionToken") { credential.sessionToken = try token.nonEmptyString() }
                 if let accountNode = entry.optional("accountId") {

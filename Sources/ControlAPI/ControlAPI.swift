@@ -1,6 +1,6 @@
 public import Foundation
 public import InvocationModel
-import LambdaModel
+public import LambdaModel
 import NIOCore
 public import NIOPosix
 public import Registry

@@ -117,16 +117,7 @@ public enum Router {
 
     static func parse(_ query: String?) -> [QueryItem] {
         guard let query, !query.isEmpty else { return [] }
-        return query.split(separator: "&", omittingEmptySubsequences: true).map { part in
-            let name: Substring
-            let value: Substring
-            if let equals = part.firstIndex(of: "=") {
-                name = part[..<equals]
-                value = part[part.index(after: equals)...]
-            } else {
-                name = part
-                value = ""
-            }
+        return SigV4Verifier.queryPairs(query).map { name, value in
             // Query strings may carry `+` for a space (form encoding); botocore never sends one.
             return QueryItem(
                 name: SigV4Verifier.percentDecode(name.replacingOccurrences(of: "+", with: " ")),

@@ -1,22 +1,5 @@
 public import Foundation
-
-/// One configured access key: what a caller signs with, and the account it acts as.
-public struct APICredential: Sendable, Hashable {
-    public var accessKeyId: String
-    public var secretAccessKey: String
-    /// When set, requests must carry it in `X-Amz-Security-Token` (temporary credentials); when nil, a request that
-    /// carries a token is refused.
-    public var sessionToken: String?
-    /// The account the key belongs to (for policies, later); the platform's account by default.
-    public var accountId: String
-
-    public init(accessKeyId: String, secretAccessKey: String, sessionToken: String? = nil, accountId: String) {
-        self.accessKeyId = accessKeyId
-        self.secretAccessKey = secretAccessKey
-        self.sessionToken = sessionToken
-        self.accountId = accountId
-    }
-}
+public import LambdaModel
 
 /// Verifies AWS Signature Version 4 on a request as the reference's Appendix B describes: the canonical request
 /// with the double-encoded path, the signed headers, the credential scope, the 5-minute clock skew and session
@@ -207,25 +190,22 @@ public struct SigV4Verifier: Sendable {
     /// Step 4: decode and re-encode every name and value, sort by name then value.
     static func canonicalQuery(_ query: String?) -> String {
         guard let query, !query.isEmpty else { return "" }
-        var pairs: [(String, String)] = []
-        for part in query.split(separator: "&", omittingEmptySubsequences: true) {
-            let name: Substring
-            let value: Substring
-            if let equals = part.firstIndex(of: "=") {
-                name = part[..<equals]
-                value = part[part.index(after: equals)...]
-            } else {
-                name = part
-                value = ""
-            }
-            pairs.append(
-                (
-                    percentEncode(percentDecode(String(name)), keepSlash: false),
-                    percentEncode(percentDecode(String(value)), keepSlash: false)
-                ))
+        var pairs = queryPairs(query).map { name, value in
+            (
+                percentEncode(percentDecode(String(name)), keepSlash: false),
+                percentEncode(percentDecode(String(value)), keepSlash: false)
+            )
         }
         pairs.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1 < $1.1 }
         return pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+    }
+
+    /// The `name=value` parts of a query string as they are (not decoded); a part without `=` has an empty value.
+    static func queryPairs(_ query: String) -> [(name: Substring, value: Substring)] {
+        query.split(separator: "&", omittingEmptySubsequences: true).map { part in
+            guard let equals = part.firstIndex(of: "=") else { return (part, "") }
+            return (part[..<equals], part[part.index(after: equals)...])
+        }
     }
 
     /// Trims and collapses runs of whitespace to one space (step 5).

@@ -1,4 +1,5 @@
 import Foundation
+import LambdaModel
 import Testing
 
 @testable import ControlAPI
