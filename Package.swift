@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "Configuration", targets: ["Configuration"]),
         .library(name: "Environments", targets: ["Environments"]),
         .library(name: "InvocationModel", targets: ["InvocationModel"]),
+        .library(name: "LoadBalancer", targets: ["LoadBalancer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

@@ -109,8 +109,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
             errorReason = nil
             routing = nil
             access = events.wants(.requestDetails) ? makeAccess(context: context, head: head) : nil
-            // After CONNECT or an upgrade request the HTTP decoder stops parsing (llhttp hands the rest on as
-            // another protocol's bytes), so no further request could be read: close once this one is answered.
+            // After CONNECT or an upgrade request the decoder stops parsing (it drops the rest as another
+            // protocol's bytes), so no further request could be read: close once this one is answered.
             keepAlive = head.isKeepAlive && head.method != .CONNECT && !head.headers.contains(name: "upgrade")
             isHead = head.method == .HEAD
             body = nil

@@ -143,17 +143,17 @@ public final class LoadBalancer: Sendable {
             url: "\(configuration.protocol.lowercased)://\(host):\(port)", connections: counts)
     }
 
-    /// The HTTP part of a connection's pipeline: NIO's codec with pipelining, the head deadline right after the
-    /// decoder, and the ALB handler (which answers parser errors itself, with the ALB's page). Built by hand rather
-    /// than with `configureHTTPServerPipeline` to place the deadline; the encoder is not told the request methods
-    /// (it would drop the body of the answer to CONNECT), so the ALB handler leaves out HEAD bodies itself.
+    /// The HTTP part of a connection's pipeline: the listener's own request decoder (custom methods, as an ALB
+    /// accepts them), NIO's response encoder and pipelining, the head deadline right after the decoder, and the ALB
+    /// handler (which answers parser errors itself, with the ALB's page). The ALB handler leaves out HEAD bodies
+    /// itself.
     static func addHTTPHandlers(
         to sync: ChannelPipeline.SynchronousOperations, handler: ALBRequestHandler, headerTimeout: TimeAmount
     ) throws {
         let encoder = HTTPResponseEncoder()
         try sync.addHandlers([
             encoder,
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
+            ByteToMessageHandler(HTTP1RequestDecoder()),
             RequestHeadDeadlineHandler(timeout: headerTimeout),
             HTTPServerPipelineHandler(),
             NIOHTTPResponseHeadersValidator(),

@@ -139,14 +139,25 @@ struct HostileRequestHandlerTests {
         #expect(try connection.invokedEvent()["httpMethod"] as? String == "PURGE")
     }
 
-    @Test(arguments: ["FOO", "get", "Get"])
-    func aMethodOutsideTheParsersTableIs400(method: String) throws {
+    @Test(arguments: ["FOO", "get", "Get", "M-SEARCH", "x~1"])
+    func aCustomOrLowerCaseMethodIsForwardedAsItIs(method: String) throws {
+        // An ALB forwards custom methods, and rules match methods case-sensitively (alb-lambda.md §5.2).
+        let connection = try Connection()
+        try connection.send("\(method) / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        #expect(try connection.responses().map(\.status) == [200])
+        #expect(try connection.invokedEvent()["httpMethod"] as? String == method)
+        #expect(connection.channel.isActive)
+    }
+
+    @Test(arguments: ["G@T", "GE(T", "G\u{E9}T", "\"GET\""])
+    func aMethodThatIsNotATokenIs400(method: String) throws {
         let connection = try Connection()
         try connection.send("\(method) / HTTP/1.1\r\nHost: example.com\r\n\r\n")
         let responses = try connection.responses()
         #expect(responses.map(\.status) == [400])
         #expect(responses.first?.header("Server") == "awselb/2.0")
         #expect(connection.service.requests.isEmpty)
+        #expect(!connection.channel.isActive)
     }
 
     // MARK: header bytes, transfer codings, obs-fold (item 5)
@@ -180,12 +191,25 @@ struct HostileRequestHandlerTests {
         #expect(try connection.invokedEvent()["body"] as? String == "aGVsbG8=", "the chunked body, read")
     }
 
-    @Test func identityAloneIsRefusedByTheParser() throws {
-        // llhttp accepts a request's Transfer-Encoding only when chunked is its last coding (RFC 9112 §6.3), so
-        // `identity` alone cannot reach the ALB check: 400, a known difference from an ALB (docs/alb-events.md).
+    @Test func identityAloneIsNoCodingAndTheConnectionGoesOn() throws {
+        // `identity` is no coding (alb-lambda.md §1.5): the request has no body, and the next one is read.
         let connection = try Connection()
-        try connection.send("POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: identity\r\n\r\n")
-        #expect(try connection.responses().map(\.status) == [400])
+        try connection.send(
+            "POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: identity\r\n\r\n" + Self.get("/"))
+        #expect(try connection.responses().map(\.status) == [200, 200])
+        #expect(connection.service.requests.count == 2)
+        #expect(connection.channel.isActive)
+    }
+
+    @Test func anOtherCodingAloneIs501AndTheConnectionCloses() throws {
+        // Without chunked the body has no end the listener can find: 501, then nothing more is read.
+        let connection = try Connection()
+        try connection.send(
+            "POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: gzip\r\n\r\n\u{1F}xyz" + Self.get("/"))
+        let responses = try connection.responses()
+        #expect(responses.map(\.status) == [501])
+        #expect(responses.first?.header("Connection") == "close")
+        #expect(connection.service.requests.isEmpty)
         #expect(!connection.channel.isActive)
     }
 

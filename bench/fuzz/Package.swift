@@ -21,6 +21,7 @@ let package = Package(
             dependencies: [
                 "FuzzDriver",
                 .product(name: "ALBEvents", package: "albatross"),
+                .product(name: "LoadBalancer", package: "albatross"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

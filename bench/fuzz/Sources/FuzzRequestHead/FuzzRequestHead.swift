@@ -1,6 +1,8 @@
 // libFuzzer target: what a client's bytes reach before anything is invoked. The bytes go, as raw HTTP/1.1, through
-// the listener's HTTP codec (NIOHTTP1 server pipeline with pipelining assistance and error handling, as
-// LoadBalancer configures it) on an EmbeddedChannel; every request that comes out is turned into an
+// the listener's HTTP codec (its own request decoder, `HTTP1RequestDecoder`, with NIO's response encoder,
+// pipelining assistance and error handling) on an EmbeddedChannel; every request that comes out is checked against
+// what the decoder promises (a token method, a visible-ASCII target, token field names, values without CR, LF or
+// NUL), turned into an
 // `ALBRequestHead` the way ALBRequestHandler does, checked by `ALBRequestCheck`, and, when it may proceed, encoded
 // into the Lambda event by `ALBEventEncoder` with four sets of target-group attributes.
 //
@@ -12,6 +14,8 @@ import ALBEvents
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
+
+@testable import LoadBalancer
 
 /// A fixed-seed generator, so that every run of an input takes the same path (libFuzzer needs determinism).
 private struct SplitMix: RandomNumberGenerator {
@@ -62,6 +66,7 @@ private final class ALBTranslation: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            checkDecoded(head)
             self.head = head
             body = nil
         case .body(var chunk):
@@ -126,9 +131,10 @@ private final class ALBTranslation: ChannelInboundHandler {
 public func fuzzRequestHead(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
     let channel = EmbeddedChannel()
     do {
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-            withPipeliningAssistance: true, withErrorHandling: true)
-        try channel.pipeline.syncOperations.addHandler(ALBTranslation())
+        try channel.pipeline.syncOperations.addHandlers([
+            HTTPResponseEncoder(), ByteToMessageHandler(HTTP1RequestDecoder()), HTTPServerPipelineHandler(),
+            HTTPServerProtocolErrorHandler(), ALBTranslation(),
+        ])
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000)).wait()
     } catch {
         fatalError("pipeline: \(error)")
@@ -149,6 +155,32 @@ public func fuzzRequestHead(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
     // or the channel, its handlers and the environment keep one another alive (LeakSanitizer reports it).
     channel.embeddedEventLoop.run()
     return 0
+}
+
+/// What `HTTP1RequestDecoder` promises of every head it lets through.
+private func checkDecoded(_ head: HTTPRequestHead) {
+    let method = head.method.rawValue.utf8
+    check(!method.isEmpty && method.allSatisfy(isTokenByte), "method is not a token")
+    check(!head.uri.isEmpty && head.uri.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }, "target is not visible ASCII")
+    check(head.version == .http1_1 || head.version == .http1_0, "version \(head.version)")
+    for (name, value) in head.headers {
+        check(!name.isEmpty && name.utf8.allSatisfy(isTokenByte), "field name is not a token")
+        check(!value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0 }, "field value holds CR, LF or NUL")
+        check(value.utf8.first != 0x20 && value.utf8.last != 0x20, "field value is not trimmed")
+    }
+    let lengths = head.headers["content-length"]
+    check(lengths.count <= 1, "two Content-Length fields")
+    check(lengths.isEmpty || !head.headers.contains(name: "transfer-encoding"), "Content-Length with Transfer-Encoding")
+}
+
+private func isTokenByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+        UInt8(ascii: "0")...UInt8(ascii: "9"):
+        return true
+    default:
+        return "!#$%&'*+-.^_`|~".utf8.contains(byte)
+    }
 }
 
 /// `precondition` with its message kept in release builds (libFuzzer's log then says what went wrong).
