@@ -64,9 +64,14 @@ let package = Package(
         .target(name: "LambdaModel", swiftSettings: strictSettings),
         // Functions, versions and aliases stored in SQLite; code packages addressed by SHA-256.
         .target(
+            name: "AlbatrossCrypto",
+            dependencies: ["COpenSSL"],
+            swiftSettings: strictSettings
+        ),
+        .target(
             name: "Registry",
             dependencies: [
-                "LambdaModel", "CodeStore", "COpenSSL",
+                "LambdaModel", "CodeStore", "COpenSSL", "AlbatrossCrypto",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strictSettings
@@ -164,7 +169,7 @@ let package = Package(
         .target(
             name: "LoadBalancer",
             dependencies: [
-                "AlbatrossTLS", "ALBEvents", "Routing", "InvocationModel", "LambdaModel",
+                "AlbatrossTLS", "AlbatrossCrypto", "ALBEvents", "Routing", "InvocationModel", "LambdaModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

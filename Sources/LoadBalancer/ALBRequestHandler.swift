@@ -54,6 +54,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
     private var access: FrontEndRequest?
     /// Where the rules sent the request being answered, when events are observed.
     private var routing: InvocationEvent.ResponseWritten.Routing?
+    /// The `AWSALBTG` / `AWSALBTGCORS` cookies the answer being prepared carries (a forward with stickiness).
+    private var stickinessCookies: [(name: String, value: String)] = []
     /// This connection's `conn_trace_id`, drawn with its first observed request.
     private var connectionTraceID: String?
     private let now: @Sendable () -> Int
@@ -226,7 +228,20 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     headers: [("Location", rendered.location), ("Content-Type", "text/html")],
                     body: ALBErrorPage.response(status: rendered.status, allocator: context.channel.allocator).body))
         case .forward(let forward):
-            let name = ListenerRouter.selectTargetGroup(forward, random: &random)
+            let name: String
+            if let duration = forward.stickinessDurationSeconds {
+                // Target-group stickiness: the cookie's group, else one by weight; every answer re-extends it.
+                let scope = TargetGroupStickiness.scope(port: listener.port, rule: priority)
+                let seconds = now()
+                name =
+                    listener.stickiness.select(
+                        forward, headers: albHead.headers, scope: scope, now: seconds, random: &random
+                    ).targetGroup
+                stickinessCookies = listener.stickiness.setCookieHeaders(
+                    targetGroup: name, scope: scope, now: seconds, duration: duration)
+            } else {
+                name = ListenerRouter.selectTargetGroup(forward, random: &random)
+            }
             if observed { emitReceived(rule: priority, targetGroup: name) }
             access?.actionsExecuted = ["forward"]
             access?.targetGroupARN = listener.targetGroups[name]?.targetGroup.arn
@@ -357,8 +372,14 @@ final class ALBRequestHandler: ChannelInboundHandler {
 
     private func write(context: ChannelHandlerContext, response: ALBResponse) {
         guard context.channel.isActive else {
+            stickinessCookies = []
             endRequest()
             return
+        }
+        var response = response
+        if !stickinessCookies.isEmpty {
+            response.headers += stickinessCookies
+            stickinessCookies = []
         }
         // 204 and 304 have no body (the codec drops their Content-Length): one a function gave them is not sent, or
         // the client would read it as the start of the next response.

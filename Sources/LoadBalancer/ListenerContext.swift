@@ -20,12 +20,24 @@ public final class ListenerContext: Sendable {
     public let port: Int
     /// `HTTP:8080`: how events, metrics and logs name the listener (made once, not per request).
     public let name: String
+    /// Seals and opens the `AWSALBTG` cookies of forward actions with stickiness.
+    let stickiness: TargetGroupStickiness
 
-    public init(
+    public convenience init(
         configuration: ListenerConfiguration, boundPort: Int, targetGroups: [TargetGroup],
         attributes: LoadBalancerAttributes
     ) {
+        self.init(
+            configuration: configuration, boundPort: boundPort, targetGroups: targetGroups, attributes: attributes,
+            stickiness: TargetGroupStickiness())
+    }
+
+    init(
+        configuration: ListenerConfiguration, boundPort: Int, targetGroups: [TargetGroup],
+        attributes: LoadBalancerAttributes, stickiness: TargetGroupStickiness
+    ) {
         self.configuration = configuration
+        self.stickiness = stickiness
         self.router = ListenerRouter(configuration)
         self.attributes = attributes
         self.port = boundPort
