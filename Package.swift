@@ -170,6 +170,7 @@ let package = Package(
             name: "LoadBalancer",
             dependencies: [
                 "AlbatrossTLS", "AlbatrossCrypto", "ALBEvents", "Routing", "InvocationModel", "LambdaModel",
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

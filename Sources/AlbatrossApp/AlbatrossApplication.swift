@@ -355,7 +355,8 @@ public final class AlbatrossApplication: Sendable {
         let reloader =
             options.watchesChanges
             ? CatalogReloader(
-                configuration: configuration, latest: latest, registry: registry, invoker: invoker, logger: logger)
+                configuration: configuration, latest: latest, registry: registry, invoker: invoker,
+                loadBalancer: loadBalancer, logger: logger)
             : nil
         if let reloader {
             services.append(CatalogWatcherService(reloader: reloader, threadPool: threadPool))

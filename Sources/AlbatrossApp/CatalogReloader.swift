@@ -3,6 +3,7 @@ import Deployment
 import Foundation
 import Invocation
 import LambdaModel
+import LoadBalancer
 import Logging
 import NIOConcurrencyHelpers
 import Registry
@@ -15,9 +16,11 @@ import Registry
 /// A new environment can never pair new code with old variables.
 ///
 /// The configuration file is read again when its size, modification time or inode changes (and on every SIGHUP);
-/// a file that no longer loads is reported and changes nothing. Parts that are bound at start (listeners, target
-/// groups, load-balancer attributes, environments, logs, admin, data directory, account) are not applied: a
-/// change to them is reported as needing a restart.
+/// a file that no longer loads is reported and changes nothing. Listener rules and target groups apply at once:
+/// every open connection routes its next request with them (``LoadBalancer/update(listeners:targetGroups:)``).
+/// Parts that are bound at start (a listener's address, port, protocol or TLS settings, the number of listeners,
+/// load-balancer attributes, environments, logs, admin, data directory, account) are not applied: a change to
+/// them is reported as needing a restart.
 ///
 /// Every call blocks (file system, SQLite, unpacking): run it on the thread pool. Calls are serialised.
 final class CatalogReloader: Sendable {
@@ -34,16 +37,18 @@ final class CatalogReloader: Sendable {
     private let state: NIOLockedValueBox<State>
     private let registry: Registry?
     private let invoker: Invoker
+    private let loadBalancer: LoadBalancer?
     private let logger: Logger
 
     /// - Parameters:
     ///   - latest: the `$LATEST` versions the application started with (their `codeRevision` set).
     init(
         configuration: AlbatrossConfiguration, latest: [String: FunctionCatalog.Version], registry: Registry?,
-        invoker: Invoker, logger: Logger
+        invoker: Invoker, loadBalancer: LoadBalancer? = nil, logger: Logger
     ) {
         self.registry = registry
         self.invoker = invoker
+        self.loadBalancer = loadBalancer
         self.logger = logger
         state = NIOLockedValueBox(
             State(
@@ -98,7 +103,24 @@ final class CatalogReloader: Sendable {
                 configuration = try Self.reload(configuration.file, replacing: state.configuration)
                 if configuration != state.configuration {
                     changes.append("the configuration file changed")
-                    for part in Self.partsNeedingRestart(from: state.configuration, to: configuration) {
+                    var needingRestart = Self.partsNeedingRestart(from: state.configuration, to: configuration)
+                    if needingRestart.contains("listeners") || needingRestart.contains("targetGroups"),
+                        let loadBalancer
+                    {
+                        do {
+                            try loadBalancer.update(
+                                listeners: configuration.listeners, targetGroups: configuration.targetGroups)
+                            needingRestart.removeAll { $0 == "listeners" || $0 == "targetGroups" }
+                            logger.info(
+                                "\(configuration.file): listener rules and target groups changed; the next request of every connection is routed with them"
+                            )
+                        } catch {
+                            logger.warning(
+                                "\(configuration.file): listener rules and target groups cannot change while running: \(error.description)"
+                            )
+                        }
+                    }
+                    for part in needingRestart {
                         logger.warning(
                             "\(configuration.file): \(part) changed; restart the server to apply it (not applied)")
                     }

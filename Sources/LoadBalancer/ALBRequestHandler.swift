@@ -27,7 +27,9 @@ final class ALBRequestHandler: ChannelInboundHandler {
         case responding
     }
 
-    private let listener: ListenerContext
+    /// The listener's context for the request being answered: taken from `slot` when its head arrives.
+    private var listener: ListenerContext
+    private let slot: ListenerSlot?
     private let invoker: any InvocationService
     private let events: InvocationEventBus
     private let inFlight: InFlightTracker
@@ -64,12 +66,21 @@ final class ALBRequestHandler: ChannelInboundHandler {
     ///   - random: the source of trace ids, request ids, target-group draws and shuffled header orders (a
     ///     seeded one makes tests deterministic).
     ///   - now: wall-clock seconds for the trace id's epoch field.
+    convenience init(
+        listener slot: ListenerSlot, invoker: any InvocationService, events: InvocationEventBus,
+        inFlight: InFlightTracker
+    ) {
+        self.init(listener: slot.context, slot: slot, invoker: invoker, events: events, inFlight: inFlight)
+    }
+
     init(
-        listener: ListenerContext, invoker: any InvocationService, events: InvocationEventBus,
+        listener: ListenerContext, slot: ListenerSlot? = nil, invoker: any InvocationService,
+        events: InvocationEventBus,
         inFlight: InFlightTracker, random: any RandomNumberGenerator = SystemRandomNumberGenerator(),
         now: @escaping @Sendable () -> Int = { WallClock.epochSeconds() }
     ) {
         self.listener = listener
+        self.slot = slot
         self.invoker = invoker
         self.events = events
         self.inFlight = inFlight
@@ -106,6 +117,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
         switch part {
         case .head(let head):
             beginRequest()
+            if let slot { listener = slot.context }
             // Drawn before anything else, so that answers the ALB gives itself (413, 400, 405, …) have events too.
             requestID = events.wants([.received, .responseWritten]) ? RequestID.make(using: &random) : ""
             errorReason = nil

@@ -1,10 +1,12 @@
 public import ALBEvents
+import Atomics
 public import Routing
 
-/// Everything a listener's connections need to answer requests, frozen at start: the compiled rules, the
-/// target groups with their precomputed event options, and the load-balancer attributes.
+/// Everything a listener's connections need to answer requests: the compiled rules, the target groups with their
+/// precomputed event options, and the load-balancer attributes.
 ///
-/// It is immutable and shared by every connection of the listener; the hot path reads it without locks.
+/// It is immutable and shared by every connection of the listener; the hot path reads it without locks. A
+/// configuration reload that changes rules or target groups makes a new one (``ListenerSlot``).
 public final class ListenerContext: Sendable {
     public struct ResolvedTargetGroup: Sendable {
         public var targetGroup: TargetGroup
@@ -63,5 +65,26 @@ public final class ListenerContext: Sendable {
         case .reverse: multiValueOrder = .reverse
         case .shuffle: multiValueOrder = .shuffle
         }
+    }
+}
+
+/// A listener's current ``ListenerContext``: each request takes the one in place when its head arrives, so new
+/// rules and weights apply to the next request of every open connection and no connection is dropped.
+final class ListenerSlot: Sendable {
+    private final class Box: AtomicReference, Sendable {
+        let context: ListenerContext
+        init(_ context: ListenerContext) { self.context = context }
+    }
+
+    private let current: ManagedAtomic<Box>
+
+    init(_ context: ListenerContext) {
+        current = ManagedAtomic(Box(context))
+    }
+
+    var context: ListenerContext { current.load(ordering: .acquiring).context }
+
+    func replace(with context: ListenerContext) {
+        current.store(Box(context), ordering: .releasing)
     }
 }

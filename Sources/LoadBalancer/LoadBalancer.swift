@@ -32,6 +32,8 @@ public final class LoadBalancer: Sendable {
     private let tlsContexts: [Int: TLSServerContext]
     private let inFlight = InFlightTracker()
     private let serverChannels = NIOLockedValueBox<[any Channel]>([])
+    /// The current context of each bound listener, by index in `listeners`.
+    private let slots = NIOLockedValueBox<[Int: ListenerSlot]>([:])
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
     /// - Parameter tlsContexts: the TLS context of each HTTPS listener, by index in `listeners`
@@ -58,7 +60,7 @@ public final class LoadBalancer: Sendable {
         var bound: [BoundListener] = []
         do {
             for (index, configuration) in listeners.enumerated() {
-                bound.append(try await bind(configuration, tls: tlsContexts[index]))
+                bound.append(try await bind(configuration, index: index, tls: tlsContexts[index]))
             }
         } catch {
             await stopAccepting()
@@ -67,11 +69,13 @@ public final class LoadBalancer: Sendable {
         return bound
     }
 
-    private func bind(_ configuration: ListenerConfiguration, tls: TLSServerContext?) async throws -> BoundListener {
+    private func bind(
+        _ configuration: ListenerConfiguration, index: Int, tls: TLSServerContext?
+    ) async throws -> BoundListener {
         if configuration.protocol == .https && tls == nil {
             throw LoadBalancerError("listener on port \(configuration.port) is HTTPS but has no TLS context")
         }
-        let contextBox = NIOLockedValueBox<ListenerContext?>(nil)
+        let contextBox = NIOLockedValueBox<ListenerSlot?>(nil)
         let invoker = self.invoker
         let events = self.events
         let inFlight = self.inFlight
@@ -96,15 +100,16 @@ public final class LoadBalancer: Sendable {
                         return channel.eventLoop.makeFailedFuture(ConnectionRefused())
                     }
                     return channel.eventLoop.makeCompletedFuture {
-                        let context = contextBox.withLockedValue { box -> ListenerContext in
-                            if let context = box { return context }
+                        let slot = contextBox.withLockedValue { box -> ListenerSlot in
+                            if let slot = box { return slot }
                             // A connection accepted before bind() returned: take the port from the parent.
-                            let context = ListenerContext(
-                                configuration: configuration,
-                                boundPort: channel.parent?.localAddress?.port ?? configuration.port,
-                                targetGroups: targetGroups, attributes: attributes)
-                            box = context
-                            return context
+                            let slot = ListenerSlot(
+                                ListenerContext(
+                                    configuration: configuration,
+                                    boundPort: channel.parent?.localAddress?.port ?? configuration.port,
+                                    targetGroups: targetGroups, attributes: attributes))
+                            box = slot
+                            return slot
                         }
                         let id = ObjectIdentifier(channel)
                         connections.withLockedValue { $0[id] = channel }
@@ -118,7 +123,7 @@ public final class LoadBalancer: Sendable {
                         try Self.addHTTPHandlers(
                             to: sync,
                             handler: ALBRequestHandler(
-                                listener: context, invoker: invoker, events: events, inFlight: inFlight),
+                                listener: slot, invoker: invoker, events: events, inFlight: inFlight),
                             headerTimeout: .seconds(Int64(attributes.requestHeaderTimeoutSeconds)))
                     }
                 }
@@ -129,12 +134,15 @@ public final class LoadBalancer: Sendable {
                 "cannot listen on \(configuration.bindAddress):\(configuration.port): \(error)")
         }
         let port = channel.localAddress?.port ?? configuration.port
-        contextBox.withLockedValue { box in
-            if box == nil {
-                box = ListenerContext(
-                    configuration: configuration, boundPort: port, targetGroups: targetGroups, attributes: attributes)
-            }
+        let slot = contextBox.withLockedValue { box -> ListenerSlot in
+            if let slot = box { return slot }
+            let slot = ListenerSlot(
+                ListenerContext(
+                    configuration: configuration, boundPort: port, targetGroups: targetGroups, attributes: attributes))
+            box = slot
+            return slot
         }
+        slots.withLockedValue { $0[index] = slot }
         serverChannels.withLockedValue { $0.append(channel) }
         let host =
             configuration.bindAddress.contains(":") ? "[\(configuration.bindAddress)]" : configuration.bindAddress
@@ -159,6 +167,34 @@ public final class LoadBalancer: Sendable {
             NIOHTTPResponseHeadersValidator(),
             handler,
         ])
+    }
+
+    /// Routes with new rules and target groups from the next request on, on every open connection too (nothing is
+    /// dropped; a request already routed finishes where it went). Each listener keeps its socket, attributes and
+    /// stickiness key, so the new configurations must bind what the running ones bind: the same number of
+    /// listeners, each with the same address, port, protocol and TLS settings.
+    public func update(listeners new: [ListenerConfiguration], targetGroups: [TargetGroup]) throws(LoadBalancerError) {
+        guard new.count == listeners.count else {
+            throw LoadBalancerError("the number of listeners changed (\(listeners.count) → \(new.count))")
+        }
+        for (old, new) in zip(listeners, new) {
+            guard old.port == new.port, old.bindAddress == new.bindAddress, old.protocol == new.protocol,
+                old.tls == new.tls
+            else {
+                throw LoadBalancerError(
+                    "the listener on \(old.bindAddress):\(old.port) changed its address, port, protocol or TLS settings"
+                )
+            }
+        }
+        let slots = self.slots.withLockedValue { $0 }
+        for (index, configuration) in new.enumerated() {
+            guard let slot = slots[index] else { continue }
+            let running = slot.context
+            slot.replace(
+                with: ListenerContext(
+                    configuration: configuration, boundPort: running.port, targetGroups: targetGroups,
+                    attributes: running.attributes, stickiness: running.stickiness))
+        }
     }
 
     /// Closes the listening sockets; connections already open keep being served.
