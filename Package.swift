@@ -20,6 +20,7 @@ let package = Package(
         .library(name: "Environments", targets: ["Environments"]),
         .library(name: "InvocationModel", targets: ["InvocationModel"]),
         .library(name: "LoadBalancer", targets: ["LoadBalancer"]),
+        .library(name: "Tracing", targets: ["Tracing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

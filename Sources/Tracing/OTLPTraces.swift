@@ -79,7 +79,10 @@ public struct OTLPSpan: Sendable, Hashable {
     /// span (named after the service). The OTel facts go under `metadata.otel`.
     public func segmentDocument() -> Result<SegmentDocument, SegmentDocument.Problem> {
         var json = "{\"name\":"
-        let shownName = parentSpanID.isEmpty ? (serviceName ?? name) : name
+        // X-Ray names are 1–200 characters.
+        var shownName = parentSpanID.isEmpty ? (serviceName ?? name) : name
+        if shownName.isEmpty { shownName = parentSpanID.isEmpty ? name : "" }
+        if shownName.isEmpty { shownName = "unnamed" }
         JSONText.appendQuoted(String(shownName.prefix(200)), to: &json)
         json += ",\"id\":\"\(Self.hex(spanID))\",\"trace_id\":\"\(xrayTraceID)\""
         if !parentSpanID.isEmpty {

@@ -133,6 +133,12 @@ struct OTLPTraceDecoderTests {
         #expect(documents[1].json.contains(#""start_time":1700000000.100000000,"end_time":1700000000.123456789"#))
         #expect(documents[1].json.contains(#""db.rows":"42""#))
         #expect(documents[1].json.contains(#""status_message":"deadlock""#))
+        // X-Ray names are 1–200 characters: an unnamed span still makes a valid document.
+        var unnamed = Self.expected[1]
+        unnamed.name = ""
+        #expect(try unnamed.segmentDocument().get().json.hasPrefix(#"{"name":"unnamed","#))
+        unnamed.name = String(repeating: "n", count: 300)
+        #expect(try unnamed.segmentDocument().get().json.contains(String(repeating: "n", count: 200) + "\""))
     }
 
     @Test(

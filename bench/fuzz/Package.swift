@@ -61,6 +61,12 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "FuzzOTLP",
+            dependencies: [
+                "FuzzDriver", .product(name: "Tracing", package: "albatross"),
+            ]
+        ),
+        .executableTarget(
             name: "FuzzZipArchive",
             dependencies: [
                 "FuzzDriver", .product(name: "CodeStore", package: "albatross"),

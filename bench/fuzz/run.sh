@@ -19,7 +19,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-all=(FuzzRequestHead FuzzResultDecoder FuzzJSONParser FuzzRuntimeAPI FuzzConfiguration FuzzZipArchive)
+all=(FuzzRequestHead FuzzResultDecoder FuzzJSONParser FuzzRuntimeAPI FuzzConfiguration FuzzZipArchive FuzzOTLP)
 
 seconds="${1:-60}"
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "run.sh: SECONDS_PER_TARGET must be a number, got '$seconds'" >&2; exit 64; }

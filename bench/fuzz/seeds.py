@@ -104,6 +104,9 @@ for text in [
     "GET / HTTP/1.0\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
     "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n",
+    "FOO /custom HTTP/1.1\r\nHost: a\r\n\r\nget /lower HTTP/1.1\r\nHost: a\r\n\r\n",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n1;ext=\"v\"\r\nx\r\n0\r\nT: t\r\n\r\n",
 ]:
     add("FuzzRequestHead", text.encode("latin-1"))
 
@@ -134,6 +137,51 @@ for source in test_files("ConfigurationTests", "DeploymentTests"):
     for text in literals(source):
         if "\n" in text and ":" in text:
             add("FuzzConfiguration", text)
+
+# OTLP trace exports: the JSON literals of the tests, and protobuf written here from the schema's field numbers.
+for source in test_files("TracingTests"):
+    for text in literals(source):
+        if "resourceSpans" in text:
+            add("FuzzOTLP", text)
+
+
+def pb_varint(value):
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def pb_field(number, payload):
+    if isinstance(payload, str):
+        payload = payload.encode()
+    return pb_varint(number << 3 | 2) + pb_varint(len(payload)) + payload
+
+
+def pb_fixed64(number, value):
+    return pb_varint(number << 3 | 1) + value.to_bytes(8, "little")
+
+
+def pb_varint_field(number, value):
+    return pb_varint(number << 3) + pb_varint(value)
+
+
+def pb_key_value(key, any_value):
+    return pb_field(1, key) + pb_field(2, any_value)
+
+
+otlp_span = (pb_field(1, bytes.fromhex("6553f100" + "ab" * 12)) + pb_field(2, bytes(range(1, 9)))
+             + pb_field(4, bytes(range(9, 17))) + pb_field(5, "GET /orders") + pb_varint_field(6, 2)
+             + pb_fixed64(7, 1700000000000000000) + pb_fixed64(8, 1700000000250000000)
+             + pb_field(9, pb_key_value("http.status_code", pb_varint_field(3, 200)))
+             + pb_field(9, pb_key_value("tags", pb_field(5, pb_field(1, pb_field(1, "a")))))
+             + pb_field(9, pb_key_value("map", pb_field(6, pb_field(1, pb_key_value("k", pb_fixed64(4, 4607182418800017408))))))
+             + pb_field(15, pb_field(2, "boom") + pb_varint_field(3, 2)))
+otlp_resource = pb_field(1, pb_field(1, pb_key_value("service.name", pb_field(1, "orders"))))
+add("FuzzOTLP", pb_field(1, otlp_resource + pb_field(2, pb_field(1, pb_field(1, "lib")) + pb_field(2, otlp_span))))
 
 # Zip archives.
 
@@ -205,5 +253,9 @@ dictionary("FuzzResultDecoder", json_tokens + result_keys)
 dictionary("FuzzRequestHead", http_tokens)
 dictionary("FuzzRuntimeAPI", runtime_tokens)
 dictionary("FuzzConfiguration", yaml_tokens)
+dictionary("FuzzOTLP", ["resourceSpans", "scopeSpans", "spans", "traceId", "spanId", "parentSpanId", "name",
+                        "kind", "startTimeUnixNano", "endTimeUnixNano", "attributes", "key", "value", "stringValue",
+                        "intValue", "boolValue", "doubleValue", "bytesValue", "arrayValue", "kvlistValue", "values",
+                        "status", "code", "message", "service.name"] + json_tokens)
 dictionary("FuzzZipArchive", ["PK\x03\x04", "PK\x01\x02", "PK\x05\x06", "..", "/", "\x00"])
 print(" ".join(f"{target}:{len(items)}" for target, items in sorted(seeds.items())))
