@@ -1,4 +1,5 @@
 import Configuration
+import ControlAPI
 import Deployment
 import Foundation
 import Invocation
@@ -68,6 +69,31 @@ final class CatalogReloader: Sendable {
                 configuration: function, version: "$LATEST", taskRoot: root, codeRevision: revision)
         }
         return latest
+    }
+
+    /// What the configuration declares, as last applied: the control API refuses to change these (they are
+    /// changed in the file).
+    func declared() -> APIWriteHooks.Declared {
+        state.withLockedValue { state in
+            let configuration = state.configuration
+            var declared = APIWriteHooks.Declared(
+                file: configuration.file, functions: Set(configuration.functions.map(\.name)))
+            for (function, versions) in configuration.declaredVersions {
+                for version in versions { declared.versions.insert("\(function):\(version.number)") }
+            }
+            for (function, aliases) in configuration.declaredAliases {
+                for alias in aliases { declared.aliases.insert("\(function):\(alias.name)") }
+            }
+            return declared
+        }
+    }
+
+    /// Stores a declared function's `$LATEST` as the configuration declares it now, before it is published
+    /// through the control API (``ConfigurationApplier/refreshLatest(of:in:registry:)``, as `albatross publish`).
+    func refreshDeclaredLatest(_ name: String) throws {
+        guard let registry else { return }
+        let configuration = state.withLockedValue { $0.configuration }
+        _ = try ConfigurationApplier.refreshLatest(of: name, in: configuration, registry: registry)
     }
 
     /// Looks at every source and installs a new catalog if anything changed. With `rereadConfiguration` (SIGHUP)

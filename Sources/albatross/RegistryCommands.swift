@@ -134,13 +134,13 @@ struct Publish: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let (configuration, registry) = try openRegistry(configPath: config)
-            guard var function = configuration.functions.first(where: { $0.name == name }) else {
+            guard configuration.functions.contains(where: { $0.name == name }) else {
                 throw CommandFailure(
                     "function \(name) is not in \(config) (functions: "
                         + configuration.functions.map(\.name).joined(separator: ", ") + ")")
             }
-            function.layers = try ConfigurationApplier.resolveLayers(of: name, in: configuration, registry: registry)
-            try registry.putLatest(function)
+            // The same two steps as the control API's PublishVersion of a declared function.
+            try ConfigurationApplier.refreshLatest(of: name, in: configuration, registry: registry)
             let before = try registry.versions(functionName: name).compactMap(\.number).max()
             let version = try registry.publishVersion(functionName: name, description: description)
             let note = version.number == before ? " (nothing changed since it was published)" : ""
