@@ -60,8 +60,9 @@ def error_of(call):
 
 def handler_source(tag):
     return (
-        "import os\n"
+        "import os, time\n"
         "def handler(event, context):\n"
+        "    time.sleep(event.get('sleep', 0))\n"
         f"    return {{'tag': {tag!r}, 'version': context.function_version,"
         " 'env': os.environ.get('SETTING'), 'memory': context.memory_limit_in_mb}\n"
     )
@@ -275,6 +276,26 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(created["Version"], "1")
         self.assertEqual(created["FunctionArn"], f"{ARN}:pub-on-create")
         self.assertEqual(invoke("pub-on-create", "1")[1]["tag"], "c")
+
+
+class InFlight(unittest.TestCase):
+    def test_an_invoke_in_flight_finishes_on_the_code_it_started_with(self):
+        import threading
+
+        create("inflight")
+        results = {}
+
+        def slow():
+            results["slow"] = invoke("inflight", payload=b'{"sleep": 3}')[1]
+
+        thread = threading.Thread(target=slow)
+        thread.start()
+        time.sleep(1)
+        LAMBDA.update_function_code(FunctionName="inflight", ZipFile=code("v2"))
+        # The new code answers at once (a new environment), while the old one finishes its invoke.
+        self.assertEqual(invoke("inflight")[1]["tag"], "v2")
+        thread.join(timeout=30)
+        self.assertEqual(results["slow"]["tag"], "v1")
 
 
 class Configuration(unittest.TestCase):
