@@ -238,7 +238,7 @@ public final class AlbatrossApplication: Sendable {
                 },
                 hooks: APIWriteHooks(
                     declared: { reloader.declared() }, committed: { reloader.check() },
-                    refreshDeclaredLatest: { name in try reloader.refreshDeclaredLatest(name) }))
+                    publish: { request in try reloader.publish(request) }))
             api = ControlAPIServer(host: settings.address, port: settings.port, api: controlAPI, group: group)
         } else {
             api = nil

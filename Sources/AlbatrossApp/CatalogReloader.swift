@@ -88,12 +88,14 @@ final class CatalogReloader: Sendable {
         }
     }
 
-    /// Stores a declared function's `$LATEST` as the configuration declares it now, before it is published
-    /// through the control API (``ConfigurationApplier/refreshLatest(of:in:registry:)``, as `albatross publish`).
-    func refreshDeclaredLatest(_ name: String) throws {
-        guard let registry else { return }
+    /// PublishVersion through the control API: ``ConfigurationApplier/publish(_:declaredIn:registry:description:expectedCodeSha256:expectedRevisionId:)``
+    /// with the configuration as last applied, the function `albatross publish` calls too.
+    func publish(_ request: APIWriteHooks.PublishRequest) throws -> FunctionVersionRecord {
+        guard let registry else { throw ReloadError("the server runs without a store") }
         let configuration = state.withLockedValue { $0.configuration }
-        _ = try ConfigurationApplier.refreshLatest(of: name, in: configuration, registry: registry)
+        return try ConfigurationApplier.publish(
+            request.functionName, declaredIn: configuration, registry: registry, description: request.description,
+            expectedCodeSha256: request.expectedCodeSha256, expectedRevisionId: request.expectedRevisionId)
     }
 
     /// Looks at every source and installs a new catalog if anything changed. With `rereadConfiguration` (SIGHUP)

@@ -1,11 +1,11 @@
 import Foundation
 import LambdaModel
-import Registry
+public import Registry
 
 /// What the control API's writes need from the application around it: which functions, versions and aliases the
 /// configuration declares (those are changed in the configuration; the API refuses to change them, see
 /// docs/control-api.md "YAML and API"), a way to make the running server serve a committed change before the
-/// response goes out, and the refresh of a declared function's `$LATEST` before it is published.
+/// response goes out, and PublishVersion (the function `albatross publish` calls too).
 public struct APIWriteHooks: Sendable {
     /// What the configuration declares, as last applied.
     public struct Declared: Sendable, Hashable {
@@ -30,17 +30,26 @@ public struct APIWriteHooks: Sendable {
     /// Runs on the blocking thread pool after a write has committed, before the response is sent: the server
     /// installs a catalog with the change, so the next invoke runs it.
     public var committed: @Sendable () -> Void
-    /// Runs on the blocking thread pool before PublishVersion of a declared function: stores its `$LATEST` as the
-    /// configuration declares it now (what `albatross publish` does), so both publish the same thing.
-    public var refreshDeclaredLatest: @Sendable (String) throws -> Void
+    /// PublishVersion's members.
+    public struct PublishRequest: Sendable {
+        public var functionName: String
+        public var description: String?
+        public var expectedCodeSha256: String?
+        public var expectedRevisionId: String?
+    }
+
+    /// Runs on the blocking thread pool: publishes `$LATEST`, a declared function's stored as the configuration
+    /// declares it now first. The application passes `ConfigurationApplier.publish`, which `albatross publish`
+    /// calls too; nil (no configuration) publishes the store's `$LATEST` with the registry's `publishVersion`.
+    public var publish: (@Sendable (PublishRequest) throws -> FunctionVersionRecord)?
 
     public init(
         declared: @escaping @Sendable () -> Declared = { Declared() }, committed: @escaping @Sendable () -> Void = {},
-        refreshDeclaredLatest: @escaping @Sendable (String) throws -> Void = { _ in }
+        publish: (@Sendable (PublishRequest) throws -> FunctionVersionRecord)? = nil
     ) {
         self.declared = declared
         self.committed = committed
-        self.refreshDeclaredLatest = refreshDeclaredLatest
+        self.publish = publish
     }
 }
 
@@ -500,21 +509,25 @@ extension ControlAPI {
         let revisionId = try body.string("RevisionId")
         let registry = self.registry
         let hooks = self.hooks
-        let name = reference.name
-        let declared = hooks.declared().functions.contains(name)
+        let request = APIWriteHooks.PublishRequest(
+            functionName: reference.name, description: description, expectedCodeSha256: codeSha256,
+            expectedRevisionId: revisionId)
         let record = try await store { () throws(RegistryError) in
-            if declared {
-                do {
-                    try hooks.refreshDeclaredLatest(name)
-                } catch let error as RegistryError {
-                    throw error
-                } catch {
-                    throw RegistryError(.invalidParameterValue, "\(error)")
+            let record: FunctionVersionRecord
+            do {
+                if let publish = hooks.publish {
+                    record = try publish(request)
+                } else {
+                    record = try registry.publishVersion(
+                        functionName: request.functionName, description: request.description,
+                        expectedCodeSha256: request.expectedCodeSha256, expectedRevisionId: request.expectedRevisionId)
                 }
+            } catch let error as RegistryError {
+                throw error
+            } catch {
+                // The configuration no longer declares what it did (a layer gone): not the caller's fault.
+                throw RegistryError(.resourceConflict, "\(error)")
             }
-            let record = try registry.publishVersion(
-                functionName: name, description: description, expectedCodeSha256: codeSha256,
-                expectedRevisionId: revisionId)
             hooks.committed()
             return record
         }

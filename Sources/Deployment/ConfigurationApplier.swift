@@ -43,6 +43,22 @@ public enum ConfigurationApplier {
         }
     }
 
+    /// PublishVersion, for `albatross publish` and the control API alike: a function `configuration` declares gets
+    /// its `$LATEST` stored as declared now first (``refreshLatest(of:in:registry:)``), then `$LATEST` is published
+    /// with the registry's preconditions and dedupe (``Registry/publishVersion(functionName:description:expectedCodeSha256:expectedRevisionId:)``).
+    @discardableResult
+    public static func publish(
+        _ name: String, declaredIn configuration: AlbatrossConfiguration?, registry: Registry,
+        description: String? = nil, expectedCodeSha256: String? = nil, expectedRevisionId: String? = nil
+    ) throws -> FunctionVersionRecord {
+        if let configuration, configuration.functions.contains(where: { $0.name == name }) {
+            try refreshLatest(of: name, in: configuration, registry: registry)
+        }
+        return try registry.publishVersion(
+            functionName: name, description: description, expectedCodeSha256: expectedCodeSha256,
+            expectedRevisionId: expectedRevisionId)
+    }
+
     /// Stores a configured function's `$LATEST` as the configuration declares it now (its code packed again, its
     /// layers resolved): what publishing a declared function publishes, whether `albatross publish` or the control
     /// API's PublishVersion asks. Throws RegistryError for what AWS would refuse, ConfigurationError when the

@@ -139,10 +139,10 @@ struct Publish: ParsableCommand {
                     "function \(name) is not in \(config) (functions: "
                         + configuration.functions.map(\.name).joined(separator: ", ") + ")")
             }
-            // The same two steps as the control API's PublishVersion of a declared function.
-            try ConfigurationApplier.refreshLatest(of: name, in: configuration, registry: registry)
             let before = try registry.versions(functionName: name).compactMap(\.number).max()
-            let version = try registry.publishVersion(functionName: name, description: description)
+            // The same function as the control API's PublishVersion.
+            let version = try ConfigurationApplier.publish(
+                name, declaredIn: configuration, registry: registry, description: description)
             let note = version.number == before ? " (nothing changed since it was published)" : ""
             ConsoleOutput.line("\(name): version \(version.version)\(note)")
             ConsoleOutput.line("  CodeSha256 \(version.codeSha256)  RevisionId \(version.revisionId)")
