@@ -139,7 +139,8 @@ struct Publish: ParsableCommand {
                     "function \(name) is not in \(config) (functions: "
                         + configuration.functions.map(\.name).joined(separator: ", ") + ")")
             }
-            let before = try registry.versions(functionName: name).compactMap(\.number).max()
+            // Nil when the store does not know the function yet (a first publish before any `serve`).
+            let before = (try? registry.versions(functionName: name))?.compactMap(\.number).max()
             // The same function as the control API's PublishVersion.
             let version = try ConfigurationApplier.publish(
                 name, declaredIn: configuration, registry: registry, description: description)
