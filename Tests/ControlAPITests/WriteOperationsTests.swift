@@ -219,6 +219,25 @@ struct WriteOperationsTests {
         #expect(fixture.commits.value == 0)
     }
 
+    @Test func packageAndRequestLimits() async throws {
+        let fixture = try Fixture()
+        defer { Task { await fixture.close() } }
+        // Over 50 MB zipped: refused before it is unpacked or stored.
+        let big = Data(count: Registry.maximumZippedPackage + 1)
+        let (response, json) = await fixture.send(
+            "POST", "/2015-03-31/functions", json: Self.createBody("big", zip: big))
+        #expect(Self.errorType(response) == "InvalidParameterValueException")
+        #expect((json["message"] as? String)?.hasPrefix("Zipped size must be smaller than 52428800 bytes") == true)
+        // Over the request limit: AWS's 413 for the operation.
+        let (tooLarge, tooLargeJSON) = await fixture.send(
+            "POST", "/2015-03-31/functions", raw: String(repeating: " ", count: 70_167_212))
+        #expect(tooLarge.status == 413)
+        #expect(
+            tooLargeJSON["Message"] as? String
+                == "Request must be smaller than 70167211 bytes for the CreateFunction operation")
+        #expect(try fixture.registry.functions().isEmpty)
+    }
+
     @Test func requestBodyTypes() throws {
         let body = try RequestBody(
             Array(#"{"A":"s","B":3,"C":true,"D":{"E":1.5},"F":["x"],"G":null}"#.utf8),
