@@ -106,14 +106,14 @@ extension ControlAPI {
         try Self.checkRole(role)
         guard let code = try body.object("Code", allowed: Self.codeMembers) else { throw Self.missing("code") }
         try Self.checkPackageType(try body.string("PackageType"))
-        let upload = try Self.zipFile(code)
+        let source = try Self.codeSource(code)
         guard let runtimeName = try body.string("Runtime"), let handler = try body.string("Handler") else {
             throw .invalidParameter(
                 "Runtime and Handler are mandatory parameters for functions created with deployment packages.")
         }
         var configuration = FunctionConfiguration(
             name: name, runtime: try Self.runtime(runtimeName), handler: try Self.handler(handler),
-            code: .zip("upload"))
+            code: source.location)
         try Self.apply(body, to: &configuration)
         let description = try body.string("Description") ?? ""
         let tags = try body.stringMap("Tags") ?? [:]
@@ -123,7 +123,7 @@ extension ControlAPI {
         let checked = configuration
         let (record, published) = try await store { () throws(RegistryError) in
             let record = try registry.createFunction(
-                checked, upload: upload, description: description, tags: tags)
+                checked, upload: source.upload, description: description, tags: tags)
             let published = publish ? try registry.publishVersion(functionName: name) : nil
             hooks.committed()
             return (record, published)
@@ -190,18 +190,51 @@ extension ControlAPI {
         }
     }
 
-    /// The package a `Code` / UpdateFunctionCode body uploads: `ZipFile` (base64 in the JSON, as botocore sends a
-    /// blob). S3 and images have no counterpart here.
-    static func zipFile(_ code: RequestBody) throws(APIError) -> Data {
+    /// Where new code comes from: an upload, or (an Albatross extension) a directory on this machine.
+    enum CodeSource: Sendable {
+        case upload(Data)
+        case directory(String)
+
+        var upload: Data? {
+            if case .upload(let data) = self { return data }
+            return nil
+        }
+
+        /// The configuration's code: the directory, or a placeholder the upload replaces.
+        var location: CodeLocation {
+            switch self {
+            case .upload: return .zip("upload")
+            case .directory(let path): return .directory(path)
+            }
+        }
+    }
+
+    /// The bucket name that makes `S3Key` a local directory (an Albatross extension, docs/control-api.md).
+    static let localCodeBucket = "albatross-local"
+
+    /// The code a `Code` / UpdateFunctionCode body names: `ZipFile` (base64 in the JSON, as botocore sends a blob),
+    /// or `S3Bucket: albatross-local` with `S3Key` an absolute directory path, packed deterministically when the
+    /// call is made. Other S3 locations and images have no counterpart here.
+    static func codeSource(_ code: RequestBody) throws(APIError) -> CodeSource {
         if code.has("ImageUri") {
             throw .invalidParameter("Albatross runs Zip packages only: container images are not supported.")
         }
-        if code.has("S3Bucket") || code.has("S3Key") || code.has("S3ObjectVersion") {
-            throw .invalidParameter(
-                "Albatross has no S3: upload the package as ZipFile (aws lambda ... --zip-file fileb://function.zip)")
-        }
         if code.has("SourceKMSKeyArn") {
             throw .invalidParameter("SourceKMSKeyArn is not supported by Albatross")
+        }
+        if code.has("S3Bucket") || code.has("S3Key") || code.has("S3ObjectVersion") {
+            guard try code.string("S3Bucket") == localCodeBucket, !code.has("S3ObjectVersion"), !code.has("ZipFile"),
+                let path = try code.string("S3Key"), path.hasPrefix("/")
+            else {
+                throw .invalidParameter(
+                    "Albatross has no S3: upload the package as ZipFile (--zip-file fileb://function.zip), or give "
+                        + "S3Bucket \(localCodeBucket) and an absolute directory path as S3Key")
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw .invalidParameter("S3Key \(path) is not a directory on the machine Albatross runs on")
+            }
+            return .directory(path)
         }
         guard let text = try code.string("ZipFile") else {
             throw .invalidParameter("Please provide a source for function code.")
@@ -209,7 +242,7 @@ extension ControlAPI {
         guard let data = Data(base64Encoded: text) else {
             throw RequestBody.contentError("the member \"ZipFile\" is not valid base64")
         }
-        return data
+        return .upload(data)
     }
 
     static func runtime(_ name: String) throws(APIError) -> Runtime {
@@ -357,7 +390,7 @@ extension ControlAPI {
         let reference = try latestReference(context, operation: "UpdateFunctionCode")
         let body = try RequestBody(context.request.body, allowed: Self.updateCodeMembers)
         try Self.refuseUnsupported(body)
-        let upload = try Self.zipFile(body)
+        let source = try Self.codeSource(body)
         // Architectures is the only configuration member UpdateFunctionCode has; it is checked, not stored.
         var scratch = FunctionConfiguration(
             name: reference.name, runtime: Runtime(identifier: "provided")!, handler: "h", code: .zip(""))
@@ -376,14 +409,23 @@ extension ControlAPI {
                 }
                 return current
             }
-            let checked = try await store { () throws(RegistryError) in try registry.checkUploadOnly(upload) }
+            let checked = try await store { () throws(RegistryError) in
+                switch source {
+                case .upload(let data): return try registry.checkUploadOnly(data)
+                case .directory:
+                    let sha = try registry.codeSha256(of: source.location, what: "function \(name)")
+                    return (sha, -1)
+                }
+            }
             record.codeSha256 = checked.codeSha256
-            record.codeSize = checked.size
+            if checked.size >= 0 { record.codeSize = checked.size }
             return .json(200, await configurationJSON(record, functionArn: record.unqualifiedArn, forList: false))
         }
         let (record, published) = try await store { () throws(RegistryError) in
-            let record = try registry.updateLatest(functionName: name, upload: upload, expectedRevisionId: revisionId) {
-                (_, _) throws(RegistryError) in
+            let record = try registry.updateLatest(
+                functionName: name, upload: source.upload, expectedRevisionId: revisionId
+            ) { (configuration, _) throws(RegistryError) in
+                if case .directory = source { configuration.code = source.location }
             }
             let published = publish ? try registry.publishVersion(functionName: name) : nil
             hooks.committed()

@@ -278,6 +278,43 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(invoke("pub-on-create", "1")[1]["tag"], "c")
 
 
+class LocalDirectory(unittest.TestCase):
+    def test_code_from_a_local_directory(self):
+        directory = tempfile.mkdtemp(prefix="local-code-")
+        with open(os.path.join(directory, "index.py"), "w") as source:
+            source.write(handler_source("dir-1"))
+        location = {"S3Bucket": "albatross-local", "S3Key": directory}
+        created = LAMBDA.create_function(
+            FunctionName="from-dir", Runtime="python3.12", Role=ROLE, Handler="index.handler", Code=location,
+        )
+        self.assertEqual(created["State"], "Pending")
+        self.assertEqual(invoke("from-dir")[1]["tag"], "dir-1")
+        with open(os.path.join(directory, "index.py"), "w") as source:
+            source.write(handler_source("dir-2"))
+        # Packed when the call is made: an edit is picked up by calling UpdateFunctionCode again.
+        self.assertEqual(invoke("from-dir")[1]["tag"], "dir-1")
+        updated = LAMBDA.update_function_code(FunctionName="from-dir", S3Bucket="albatross-local", S3Key=directory)
+        self.assertNotEqual(updated["CodeSha256"], created["CodeSha256"])
+        self.assertEqual(invoke("from-dir")[1]["tag"], "dir-2")
+        status, out, err = aws(
+            "create-function", "--function-name", "from-dir-cli", "--runtime", "python3.12", "--role", ROLE,
+            "--handler", "index.handler", "--code", f"S3Bucket=albatross-local,S3Key={directory}",
+        )
+        self.assertEqual(status, 0, err)
+        self.assertEqual(json.loads(out)["CodeSha256"], updated["CodeSha256"])
+        relative = error_of(lambda: LAMBDA.create_function(
+            FunctionName="from-dir-2", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+            Code={"S3Bucket": "albatross-local", "S3Key": "relative/dir"},
+        ))
+        self.assertEqual(relative["Error"]["Code"], "InvalidParameterValueException")
+        missing = error_of(lambda: LAMBDA.create_function(
+            FunctionName="from-dir-2", Runtime="python3.12", Role=ROLE, Handler="index.handler",
+            Code={"S3Bucket": "albatross-local", "S3Key": directory + "/none"},
+        ))
+        self.assertIn("is not a directory", missing["Error"]["Message"])
+        self.assertTrue(function_missing("from-dir-2"))
+
+
 class InFlight(unittest.TestCase):
     def test_an_invoke_in_flight_finishes_on_the_code_it_started_with(self):
         import threading
