@@ -271,7 +271,7 @@ let package = Package(
         .testTarget(
             name: "ControlAPITests",
             dependencies: [
-                "ControlAPI", "Registry", "LambdaModel", "InvocationModel", "AlbatrossTestKit",
+                "ControlAPI", "Registry", "LambdaModel", "InvocationModel", "AlbatrossTestKit", "CodeStore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -217,7 +217,15 @@ public final class AlbatrossApplication: Sendable {
         } else {
             admin = nil
         }
-        if let settings = configuration.api, let registry {
+        // Keeps the invoker's catalog in step with the file, `$LATEST`'s code and the store; the control API's
+        // writes call it directly, so a change is served before the write answers.
+        let reloader =
+            options.watchesChanges || configuration.api != nil
+            ? CatalogReloader(
+                configuration: configuration, latest: latest, registry: registry, invoker: invoker,
+                loadBalancer: loadBalancer, logger: options.logger)
+            : nil
+        if let settings = configuration.api, let registry, let reloader {
             let authentication: APIAuthentication =
                 settings.auth == .none
                 ? .none
@@ -227,7 +235,10 @@ public final class AlbatrossApplication: Sendable {
                 registry: registry, threadPool: threadPool, authentication: authentication,
                 invoke: { request in
                     try await Self.invoke(request, invoker: invoker, group: group, logSink: logSink)
-                })
+                },
+                hooks: APIWriteHooks(
+                    declared: { reloader.declared() }, committed: { reloader.check() },
+                    publish: { request in try reloader.publish(request) }))
             api = ControlAPIServer(host: settings.address, port: settings.port, api: controlAPI, group: group)
         } else {
             api = nil
@@ -235,8 +246,8 @@ public final class AlbatrossApplication: Sendable {
         serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
                 services: Self.makeServices(
-                    configuration: configuration, options: options, registry: registry, latest: latest,
-                    group: group, threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
+                    configuration: configuration, options: options, reloader: reloader, group: group,
+                    threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
                     tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs,
                     tracing: tracing, traps: traps, trigger: trigger, admin: admin, api: api,
                     additional: services
@@ -321,8 +332,8 @@ public final class AlbatrossApplication: Sendable {
 
     /// The services in start order (graceful shutdown runs in reverse): see the table on the type.
     private static func makeServices(
-        configuration: AlbatrossConfiguration, options: Options, registry: Registry?,
-        latest: [String: FunctionCatalog.Version], group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool,
+        configuration: AlbatrossConfiguration, options: Options, reloader: CatalogReloader?,
+        group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool,
         events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext],
         loadBalancer: LoadBalancer?,
         accessLogs: ALBAccessLogWriter?, tracing: Tracing?, traps: SignalTraps?, trigger: ShutdownTrigger,
@@ -352,12 +363,7 @@ public final class AlbatrossApplication: Sendable {
             services.append(
                 StartStopService(start: { sweeper.start() }, stop: { sweeper.stop() }, threadPool: threadPool))
         }
-        let reloader =
-            options.watchesChanges
-            ? CatalogReloader(
-                configuration: configuration, latest: latest, registry: registry, invoker: invoker,
-                loadBalancer: loadBalancer, logger: logger)
-            : nil
+        let reloader = options.watchesChanges ? reloader : nil
         if let reloader {
             services.append(CatalogWatcherService(reloader: reloader, threadPool: threadPool))
         }

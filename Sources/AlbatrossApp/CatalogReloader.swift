@@ -1,4 +1,5 @@
 import Configuration
+import ControlAPI
 import Deployment
 import Foundation
 import Invocation
@@ -73,6 +74,33 @@ final class CatalogReloader: Sendable {
                 configuration: function, version: "$LATEST", taskRoot: root, codeRevision: revision)
         }
         return latest
+    }
+
+    /// What the configuration declares, as last applied: the control API refuses to change these (they are
+    /// changed in the file).
+    func declared() -> APIWriteHooks.Declared {
+        state.withLockedValue { state in
+            let configuration = state.configuration
+            var declared = APIWriteHooks.Declared(
+                file: configuration.file, functions: Set(configuration.functions.map(\.name)))
+            for (function, versions) in configuration.declaredVersions {
+                for version in versions { declared.versions.insert("\(function):\(version.number)") }
+            }
+            for (function, aliases) in configuration.declaredAliases {
+                for alias in aliases { declared.aliases.insert("\(function):\(alias.name)") }
+            }
+            return declared
+        }
+    }
+
+    /// PublishVersion through the control API: ``ConfigurationApplier/publish(_:declaredIn:registry:description:expectedCodeSha256:expectedRevisionId:)``
+    /// with the configuration as last applied, the function `albatross publish` calls too.
+    func publish(_ request: APIWriteHooks.PublishRequest) throws -> FunctionVersionRecord {
+        guard let registry else { throw ReloadError("the server runs without a store") }
+        let configuration = state.withLockedValue { $0.configuration }
+        return try ConfigurationApplier.publish(
+            request.functionName, declaredIn: configuration, registry: registry, description: request.description,
+            expectedCodeSha256: request.expectedCodeSha256, expectedRevisionId: request.expectedRevisionId)
     }
 
     /// Looks at every source and installs a new catalog if anything changed. With `rereadConfiguration` (SIGHUP)

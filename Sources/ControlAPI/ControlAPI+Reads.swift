@@ -44,7 +44,9 @@ extension ControlAPI {
         }
     }
 
-    func configurationJSON(_ record: FunctionVersionRecord, functionArn: String, forList: Bool) async -> JSONValue {
+    func configurationJSON(
+        _ record: FunctionVersionRecord, functionArn: String, forList: Bool, state: Shapes.LifecycleState = .settled
+    ) async -> JSONValue {
         let registry = self.registry
         let layers = record.configuration.layers
         var sizes: [String: Int] = [:]
@@ -57,7 +59,7 @@ extension ControlAPI {
                 }) ?? [:]
         }
         return Shapes.functionConfiguration(
-            record, style: .init(functionArn: functionArn, forList: forList), account: account,
+            record, style: .init(functionArn: functionArn, forList: forList, state: state), account: account,
             layerCodeSize: { sizes[$0] })
     }
 
@@ -74,7 +76,12 @@ extension ControlAPI {
             ("RepositoryType", .string("S3")),
             ("Location", .string(codeLocation(resolved.record, host: context.request.header("host")))),
         ])
-        return .json(200, .object([("Configuration", configuration), ("Code", code)]))
+        let registry = self.registry
+        let name = resolved.record.functionName
+        let tags = try await store { () throws(RegistryError) in try registry.tags(functionName: name) }
+        var members: [(String, JSONValue)] = [("Configuration", configuration), ("Code", code)]
+        if !tags.isEmpty { members.append(("Tags", Self.tagsJSON(tags))) }
+        return .json(200, .object(members))
     }
 
     func accountSettings() async throws(APIError) -> Response {

@@ -77,11 +77,14 @@ public final class ControlAPI: Sendable {
     /// Signs `Code.Location` download links (random per process, so links end with the process, as AWS's expire).
     let linkKey: [UInt8]
     let now: @Sendable () -> Date
+    /// What the writes need from the application (declared resources, the catalog refresh).
+    let hooks: APIWriteHooks
 
     public init(
         registry: Registry, threadPool: NIOThreadPool, authentication: APIAuthentication, invoke: @escaping Invoke,
-        now: @escaping @Sendable () -> Date = { Date() }
+        hooks: APIWriteHooks = APIWriteHooks(), now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.hooks = hooks
         self.registry = registry
         self.threadPool = threadPool
         self.invoke = invoke
@@ -136,6 +139,17 @@ public final class ControlAPI: Sendable {
         case .invoke: return try await invokeFunction(context)
         case .emulatorInvoke: return try await emulatorInvoke(context)
         case .downloadCode: return try await downloadCode(context)
+        case .createFunction: return try await createFunction(context)
+        case .updateFunctionCode: return try await updateFunctionCode(context)
+        case .updateFunctionConfiguration: return try await updateFunctionConfiguration(context)
+        case .deleteFunction: return try await deleteFunction(context)
+        case .publishVersion: return try await publishVersion(context)
+        case .createAlias: return try await createAlias(context)
+        case .updateAlias: return try await updateAlias(context)
+        case .deleteAlias: return try await deleteAlias(context)
+        case .tagResource: return try await tagResource(context)
+        case .untagResource: return try await untagResource(context)
+        case .listTags: return try await listTags(context)
         }
     }
 

@@ -14,6 +14,17 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     case emulatorInvoke = "EmulatorInvoke"
     /// `GET /albatross/code/<hex>.zip`: the download behind GetFunction's `Code.Location`.
     case downloadCode = "DownloadCode"
+    case createFunction = "CreateFunction"
+    case updateFunctionCode = "UpdateFunctionCode"
+    case updateFunctionConfiguration = "UpdateFunctionConfiguration"
+    case deleteFunction = "DeleteFunction"
+    case publishVersion = "PublishVersion"
+    case createAlias = "CreateAlias"
+    case updateAlias = "UpdateAlias"
+    case deleteAlias = "DeleteAlias"
+    case tagResource = "TagResource"
+    case untagResource = "UntagResource"
+    case listTags = "ListTags"
 
     /// The name AWS uses in limits messages (`… for the InvokeFunction operation`).
     var limitName: String {
@@ -27,6 +38,7 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     var maximumBodyBytes: Int {
         switch self {
         case .invoke, .emulatorInvoke: return Router.maximumInvokePayload
+        case .createFunction, .updateFunctionCode: return Router.maximumCodeRequest
         default: return 64 * 1024
         }
     }
@@ -40,6 +52,9 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
 public enum Router {
     /// The synchronous invoke request limit: 6 MB (6,291,456 bytes).
     public static let maximumInvokePayload = 6 * 1024 * 1024
+    /// A request that uploads a package (CreateFunction, UpdateFunctionCode): AWS's 70,167,211 bytes (§5.1),
+    /// which holds a 50 MB zip in base64 with the rest of the request.
+    public static let maximumCodeRequest = 70_167_211
 
     /// One entry of the table: `{name}` segments bind parameters.
     struct Route {
@@ -69,6 +84,28 @@ public enum Router {
             method: "POST", pattern: ["2015-03-31", "functions", "{FunctionName}", "invocations"], operation: .invoke),
         Route(method: "GET", pattern: ["2016-08-19", "account-settings"], operation: .getAccountSettings),
         Route(method: "GET", pattern: ["albatross", "code", "{File}"], operation: .downloadCode),
+        Route(method: "POST", pattern: ["2015-03-31", "functions"], operation: .createFunction),
+        Route(
+            method: "PUT", pattern: ["2015-03-31", "functions", "{FunctionName}", "code"],
+            operation: .updateFunctionCode),
+        Route(
+            method: "PUT", pattern: ["2015-03-31", "functions", "{FunctionName}", "configuration"],
+            operation: .updateFunctionConfiguration),
+        Route(method: "DELETE", pattern: ["2015-03-31", "functions", "{FunctionName}"], operation: .deleteFunction),
+        Route(
+            method: "POST", pattern: ["2015-03-31", "functions", "{FunctionName}", "versions"],
+            operation: .publishVersion),
+        Route(
+            method: "POST", pattern: ["2015-03-31", "functions", "{FunctionName}", "aliases"], operation: .createAlias),
+        Route(
+            method: "PUT", pattern: ["2015-03-31", "functions", "{FunctionName}", "aliases", "{Name}"],
+            operation: .updateAlias),
+        Route(
+            method: "DELETE", pattern: ["2015-03-31", "functions", "{FunctionName}", "aliases", "{Name}"],
+            operation: .deleteAlias),
+        Route(method: "POST", pattern: ["2017-03-31", "tags", "{Resource}"], operation: .tagResource),
+        Route(method: "DELETE", pattern: ["2017-03-31", "tags", "{Resource}"], operation: .untagResource),
+        Route(method: "GET", pattern: ["2017-03-31", "tags", "{Resource}"], operation: .listTags),
     ]
 
     /// A matched request.

@@ -11,6 +11,20 @@ enum Shapes {
         var functionArn: String
         /// List outputs leave out State, LastUpdateStatus and RuntimeVersionConfig.
         var forList: Bool
+        /// What State / LastUpdateStatus show (§4.2).
+        var state: LifecycleState = .settled
+    }
+
+    /// The §4.2 states a response shows. Writes here are finished when they answer (the catalog already serves
+    /// them), so Get* always shows `Active` / `Successful`; the responses of the writes themselves show what AWS's
+    /// do (`Pending` for a new function or version, `InProgress` for an update), so that callers written for AWS
+    /// take their waiter path, and the waiter returns on its first poll.
+    enum LifecycleState {
+        case settled
+        /// CreateFunction, or a version published by `Publish`: Pending, no LastUpdateStatus.
+        case creating
+        /// UpdateFunctionCode / UpdateFunctionConfiguration: Active, InProgress.
+        case updating
     }
 
     /// The execution role shown for every function: the registry stores none (functions here run as the local
@@ -55,7 +69,7 @@ enum Shapes {
                     ])
                 ))
         }
-        members.append(("TracingConfig", .object([("Mode", .string("PassThrough"))])))
+        members.append(("TracingConfig", .object([("Mode", .string(configuration.tracing.mode.rawValue))])))
         members.append(("RevisionId", .string(record.revisionId)))
         if !configuration.layers.isEmpty {
             members.append(
@@ -68,8 +82,20 @@ enum Shapes {
                 ))
         }
         if !style.forList {
-            members.append(("State", .string("Active")))
-            members.append(("LastUpdateStatus", .string("Successful")))
+            switch style.state {
+            case .settled:
+                members.append(("State", .string("Active")))
+                members.append(("LastUpdateStatus", .string("Successful")))
+            case .creating:
+                members.append(("State", .string("Pending")))
+                members.append(("StateReason", .string("The function is being created.")))
+                members.append(("StateReasonCode", .string("Creating")))
+            case .updating:
+                members.append(("State", .string("Active")))
+                members.append(("LastUpdateStatus", .string("InProgress")))
+                members.append(("LastUpdateStatusReason", .string("The function is being created.")))
+                members.append(("LastUpdateStatusReasonCode", .string("Creating")))
+            }
         }
         members.append(("PackageType", .string("Zip")))
         members.append(("Architectures", .array([.string(architecture)])))

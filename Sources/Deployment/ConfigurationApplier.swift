@@ -43,6 +43,40 @@ public enum ConfigurationApplier {
         }
     }
 
+    /// PublishVersion, for `albatross publish` and the control API alike: a function `configuration` declares gets
+    /// its `$LATEST` stored as declared now first (``refreshLatest(of:in:registry:)``), then `$LATEST` is published
+    /// with the registry's preconditions and dedupe (``Registry/publishVersion(functionName:description:expectedCodeSha256:expectedRevisionId:)``).
+    @discardableResult
+    public static func publish(
+        _ name: String, declaredIn configuration: AlbatrossConfiguration?, registry: Registry,
+        description: String? = nil, expectedCodeSha256: String? = nil, expectedRevisionId: String? = nil
+    ) throws -> FunctionVersionRecord {
+        if let configuration, configuration.functions.contains(where: { $0.name == name }) {
+            try refreshLatest(of: name, in: configuration, registry: registry)
+        }
+        return try registry.publishVersion(
+            functionName: name, description: description, expectedCodeSha256: expectedCodeSha256,
+            expectedRevisionId: expectedRevisionId)
+    }
+
+    /// Stores a configured function's `$LATEST` as the configuration declares it now (its code packed again, its
+    /// layers resolved): what publishing a declared function publishes, whether `albatross publish` or the control
+    /// API's PublishVersion asks. Throws RegistryError for what AWS would refuse, ConfigurationError when the
+    /// function is not declared or one of its layers is missing.
+    @discardableResult
+    public static func refreshLatest(
+        of name: String, in configuration: AlbatrossConfiguration, registry: Registry
+    ) throws -> FunctionVersionRecord {
+        guard var function = configuration.functions.first(where: { $0.name == name }) else {
+            throw ConfigurationError(
+                file: configuration.file, line: nil, keyPath: "functions",
+                message: "function \(name) is not in \(configuration.file) (functions: "
+                    + configuration.functions.map(\.name).joined(separator: ", ") + ")")
+        }
+        function.layers = try resolveLayers(of: name, in: configuration, registry: registry)
+        return try registry.putLatest(function)
+    }
+
     /// The layer version ARNs of a function's `$LATEST` as the configuration names its layers (a bare name is the
     /// layer's latest version in the store), each checked to exist.
     public static func resolveLayers(

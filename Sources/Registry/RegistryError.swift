@@ -13,12 +13,13 @@ public struct RegistryError: Error, Hashable, Sendable, CustomStringConvertible 
     /// The message: AWS's exact text where the reference gives one.
     public let message: String
 
-    init(_ error: LambdaError) {
+    /// What AWS would answer the caller (also for layers above the store that check requests themselves).
+    public init(_ error: LambdaError) {
         kind = .request(error.type)
         message = error.message
     }
 
-    init(_ type: LambdaError.ErrorType, _ message: String) {
+    public init(_ type: LambdaError.ErrorType, _ message: String) {
         kind = .request(type)
         self.message = message
     }

@@ -69,6 +69,18 @@ enum Schema {
             // The function's TracingConfig mode; rows from before are PassThrough, the default.
             try db.execute(sql: "ALTER TABLE versions ADD COLUMN tracing_mode TEXT NOT NULL DEFAULT 'PassThrough'")
         }
+        migrator.registerMigration("v5: tags") { db in
+            // TagResource / CreateFunction's Tags, per function (AWS refuses tags on versions and aliases).
+            try db.execute(
+                sql: """
+                    CREATE TABLE tags (
+                        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+                        key TEXT NOT NULL,
+                        value TEXT NOT NULL,
+                        PRIMARY KEY (function_name, key)
+                    )
+                    """)
+        }
         return migrator
     }
 }

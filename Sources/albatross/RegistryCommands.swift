@@ -134,15 +134,16 @@ struct Publish: ParsableCommand {
     func run() throws {
         try reportingFailures {
             let (configuration, registry) = try openRegistry(configPath: config)
-            guard var function = configuration.functions.first(where: { $0.name == name }) else {
+            guard configuration.functions.contains(where: { $0.name == name }) else {
                 throw CommandFailure(
                     "function \(name) is not in \(config) (functions: "
                         + configuration.functions.map(\.name).joined(separator: ", ") + ")")
             }
-            function.layers = try ConfigurationApplier.resolveLayers(of: name, in: configuration, registry: registry)
-            try registry.putLatest(function)
-            let before = try registry.versions(functionName: name).compactMap(\.number).max()
-            let version = try registry.publishVersion(functionName: name, description: description)
+            // Nil when the store does not know the function yet (a first publish before any `serve`).
+            let before = (try? registry.versions(functionName: name))?.compactMap(\.number).max()
+            // The same function as the control API's PublishVersion.
+            let version = try ConfigurationApplier.publish(
+                name, declaredIn: configuration, registry: registry, description: description)
             let note = version.number == before ? " (nothing changed since it was published)" : ""
             ConsoleOutput.line("\(name): version \(version.version)\(note)")
             ConsoleOutput.line("  CodeSha256 \(version.codeSha256)  RevisionId \(version.revisionId)")

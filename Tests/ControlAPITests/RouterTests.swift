@@ -28,12 +28,12 @@ struct RouterTests {
         #expect(Router.match(method: "GET", target: "/2016-08-19/functions/my-fn") == nil)
         #expect(Router.match(method: "GET", target: "/2015-03-31/functions/my-fn/nothing") == nil)
         #expect(Router.match(method: "GET", target: "2015-03-31/functions") == nil)
-        let error = try? ControlAPI.route(method: "PUT", target: "/2015-03-31/functions/f/code").get()
+        let error = try? ControlAPI.route(method: "PATCH", target: "/2015-03-31/functions/f/code").get()
         #expect(error == nil)
-        if case .failure(let failure) = ControlAPI.route(method: "PUT", target: "/2015-03-31/functions/f/code?x=1") {
+        if case .failure(let failure) = ControlAPI.route(method: "PATCH", target: "/2015-03-31/functions/f/code?x=1") {
             #expect(failure.type == "UnknownOperationException")
             #expect(failure.status == 404)
-            #expect(failure.message.contains("PUT /2015-03-31/functions/f/code"))
+            #expect(failure.message.contains("PATCH /2015-03-31/functions/f/code"))
         } else {
             Issue.record("routed")
         }
