@@ -1,3 +1,4 @@
+public import AsyncInvocation
 public import Foundation
 public import InvocationModel
 public import LambdaModel
@@ -77,11 +78,15 @@ public final class ControlAPI: Sendable {
     /// Signs `Code.Location` download links (random per process, so links end with the process, as AWS's expire).
     let linkKey: [UInt8]
     let now: @Sendable () -> Date
+    /// The queue of `InvocationType: Event` invokes and the store of event-invoke configurations; nil answers
+    /// them with ServiceException.
+    let asyncQueue: AsyncInvocationQueue?
 
     public init(
         registry: Registry, threadPool: NIOThreadPool, authentication: APIAuthentication, invoke: @escaping Invoke,
-        now: @escaping @Sendable () -> Date = { Date() }
+        asyncQueue: AsyncInvocationQueue? = nil, now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.asyncQueue = asyncQueue
         self.registry = registry
         self.threadPool = threadPool
         self.invoke = invoke
@@ -136,6 +141,12 @@ public final class ControlAPI: Sendable {
         case .invoke: return try await invokeFunction(context)
         case .emulatorInvoke: return try await emulatorInvoke(context)
         case .downloadCode: return try await downloadCode(context)
+        case .invokeAsync: return try await invokeAsync(context)
+        case .putFunctionEventInvokeConfig: return try await putEventInvokeConfig(context)
+        case .updateFunctionEventInvokeConfig: return try await updateEventInvokeConfig(context)
+        case .getFunctionEventInvokeConfig: return try await getEventInvokeConfig(context)
+        case .deleteFunctionEventInvokeConfig: return try await deleteEventInvokeConfig(context)
+        case .listFunctionEventInvokeConfigs: return try await listEventInvokeConfigs(context)
         }
     }
 

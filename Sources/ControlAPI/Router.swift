@@ -14,11 +14,17 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     case emulatorInvoke = "EmulatorInvoke"
     /// `GET /albatross/code/<hex>.zip`: the download behind GetFunction's `Code.Location`.
     case downloadCode = "DownloadCode"
+    case invokeAsync = "InvokeAsync"
+    case putFunctionEventInvokeConfig = "PutFunctionEventInvokeConfig"
+    case updateFunctionEventInvokeConfig = "UpdateFunctionEventInvokeConfig"
+    case getFunctionEventInvokeConfig = "GetFunctionEventInvokeConfig"
+    case deleteFunctionEventInvokeConfig = "DeleteFunctionEventInvokeConfig"
+    case listFunctionEventInvokeConfigs = "ListFunctionEventInvokeConfigs"
 
     /// The name AWS uses in limits messages (`… for the InvokeFunction operation`).
     var limitName: String {
         switch self {
-        case .invoke, .emulatorInvoke: return "InvokeFunction"
+        case .invoke, .emulatorInvoke, .invokeAsync: return "InvokeFunction"
         default: return rawValue
         }
     }
@@ -26,7 +32,7 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     /// Bytes of body the operation accepts; more is answered with 413 before the body is kept.
     var maximumBodyBytes: Int {
         switch self {
-        case .invoke, .emulatorInvoke: return Router.maximumInvokePayload
+        case .invoke, .emulatorInvoke, .invokeAsync: return Router.maximumInvokePayload
         default: return 64 * 1024
         }
     }
@@ -69,6 +75,24 @@ public enum Router {
             method: "POST", pattern: ["2015-03-31", "functions", "{FunctionName}", "invocations"], operation: .invoke),
         Route(method: "GET", pattern: ["2016-08-19", "account-settings"], operation: .getAccountSettings),
         Route(method: "GET", pattern: ["albatross", "code", "{File}"], operation: .downloadCode),
+        Route(
+            method: "POST", pattern: ["2014-11-13", "functions", "{FunctionName}", "invoke-async"],
+            operation: .invokeAsync),
+        Route(
+            method: "PUT", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config"],
+            operation: .putFunctionEventInvokeConfig),
+        Route(
+            method: "POST", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config"],
+            operation: .updateFunctionEventInvokeConfig),
+        Route(
+            method: "GET", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config"],
+            operation: .getFunctionEventInvokeConfig),
+        Route(
+            method: "DELETE", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config"],
+            operation: .deleteFunctionEventInvokeConfig),
+        Route(
+            method: "GET", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config", "list"],
+            operation: .listFunctionEventInvokeConfigs),
     ]
 
     /// A matched request.
