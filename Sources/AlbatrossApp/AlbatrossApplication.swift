@@ -41,6 +41,7 @@ public import Tracing
 /// | ``LogWriterService`` | the log writer thread | flushes, stops the thread |
 /// | ``TracingService`` (a `tracing:` section or an `Active` function) | the X-Ray daemon, the trace recorder | closes the daemon, writes pending segments |
 /// | ``EnvironmentsService`` | – | stops every environment, reaps every process |
+/// | ``AsyncInvocationQueue`` (with an `api:` section) | runs queued `InvocationType: Event` invokes, retries, destinations | starts nothing new, waits for the attempts running |
 /// | access-log writer (when `access_logs.s3.enabled`) | its subscription of the event bus | writes what is pending |
 /// | log retention sweeper (with `watchesChanges`) | sweeps old and surplus log streams | stops |
 /// | ``CatalogWatcherService`` (with `watchesChanges`) | polls the configuration file, `$LATEST`'s code and the store every second (``CatalogReloader``) | stops |

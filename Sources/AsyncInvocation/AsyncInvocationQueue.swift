@@ -189,7 +189,8 @@ public final class AsyncInvocationQueue: Service, Sendable {
                 executedVersion: outcome.executedVersion, functionError: outcome.functionError,
                 payload: Array(outcome.payload.readableBytesView))
         } catch let error as InvocationError where error.kind == .resourceNotFound || error.kind == .requestTooLarge {
-            emit(event.id, function: event.function, qualifier: event.qualifier, .dropped(reason: "ResourceNotFound"))
+            let reason = error.kind == .resourceNotFound ? "ResourceNotFound" : "RequestTooLarge"
+            emit(event.id, function: event.function, qualifier: event.qualifier, .dropped(reason: reason))
             try? await blocking { try store.remove(event.id) }
             return
         } catch {
