@@ -151,6 +151,13 @@ struct AsyncInvocationEndToEndTests {
         defer { restarted.cleanUp() }
         let all = await eventually(seconds: 30) { Set(Self.ran(dir)) == Set(0..<5) }
         #expect(all, "every queued event ran after the restart: \(Self.ran(dir))\n\(restarted.output)")
+        // With maximumConcurrency 1 the restarted queue's attempts were throttled, and retried rather than lost.
+        let restartedAdmin = try #require(await Self.port(of: "admin listener", in: restarted))
+        let after = try await offPool { try RawHTTPClient(port: restartedAdmin).request("GET", "/metrics").text }
+        let throttles = after.split(separator: "\n").first {
+            $0.hasPrefix(#"albatross_lambda_throttles_total{function="slow""#)
+        }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        #expect((throttles ?? 0) > 0, "\(after)")
         await restarted.stop()
     }
 }
