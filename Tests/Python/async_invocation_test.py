@@ -254,15 +254,33 @@ class AsyncInvocation(unittest.TestCase):
 
         queue = "arn:aws:sqs:us-east-1:123456789012:done"
         LAMBDA.update_function_event_invoke_config(FunctionName="working", DestinationConfig={"OnSuccess": {"Destination": queue}})
-        request_id = invoke_event("working", {"n": 7})["ResponseMetadata"]["RequestId"]
+        request_id = invoke_event("working", {"n": 17})["ResponseMetadata"]["RequestId"]
         message = outbox_line("sqs", "done", lambda m: json.loads(m["Body"])["requestContext"]["requestId"] == request_id)
         self.assertEqual(message["TargetArn"], queue)
         self.assertEqual(len(message["MessageId"]), 36)
         body = json.loads(message["Body"])
-        self.assertEqual(body["requestPayload"], {"n": 7})
-        self.assertEqual(body["responsePayload"], {"ok": True, "got": {"n": 7}})
+        self.assertEqual(body["requestPayload"], {"n": 17})
+        self.assertEqual(body["responsePayload"], {"ok": True, "got": {"n": 17}})
 
-    def test_7_orphan_destination_is_a_delivery_failure(self):
+    def test_7_an_event_older_than_its_maximum_age_is_not_retried(self):
+        # 60 s scaled by 0.002 is 120 ms: the first retry (60 s -> 120 ms after the attempt) would come too late.
+        LAMBDA.put_function_event_invoke_config(
+            FunctionName="failing",
+            MaximumEventAgeInSeconds=60,
+            DestinationConfig={"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:123456789012:aged"}},
+        )
+        request_id = invoke_event("failing", {"n": 7})["ResponseMetadata"]["RequestId"]
+        message = outbox_line("sqs", "aged", lambda m: json.loads(m["Body"])["requestContext"]["requestId"] == request_id)
+        record = json.loads(message["Body"])
+        self.assertEqual(record["requestContext"]["condition"], "EventAgeExceeded")
+        # One attempt, unless a loaded machine took more than 120 ms to start it: then none, and no response.
+        if record["requestContext"]["approximateInvokeCount"] == 1:
+            self.assertEqual(record["responseContext"]["functionError"], "Unhandled")
+        else:
+            self.assertEqual(record["requestContext"]["approximateInvokeCount"], 0)
+            self.assertNotIn("responseContext", record)
+
+    def test_8_orphan_destination_is_a_delivery_failure(self):
         # Counted in albatross_lambda_destination_delivery_failures_total (checked by the Swift test).
         self.assertEqual(invoke_event("orphan", {})["StatusCode"], 202)
 
