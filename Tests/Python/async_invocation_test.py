@@ -10,14 +10,11 @@ The server declares (async delayScale 0.002, so the 60 s and 120 s retry delays 
   recorder   writes each event it gets to records/<uuid>.json
   slow       sleeps 0.5 s, then appends event["n"] to ran.txt (maximumConcurrency 1)
   orphan     returns {}; YAML OnSuccess -> a function that does not exist (a destination delivery failure)
-
-`python async_invocation_test.py` runs the tests; `python async_invocation_test.py queue` only queues five events
-of `slow` (n = 0..4) and exits, for the restart test.
+(`slow` is used by the Swift test's restart step, not here.)
 """
 import glob
 import json
 import os
-import sys
 import time
 import unittest
 
@@ -285,15 +282,5 @@ class AsyncInvocation(unittest.TestCase):
         self.assertEqual(invoke_event("orphan", {})["StatusCode"], 202)
 
 
-def queue_for_restart():
-    for n in range(5):
-        response = invoke_event("slow", {"n": n})
-        assert response["StatusCode"] == 202, response
-    print("queued 5")
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["queue"]:
-        queue_for_restart()
-    else:
-        unittest.main(verbosity=2)
+    unittest.main(verbosity=2)
