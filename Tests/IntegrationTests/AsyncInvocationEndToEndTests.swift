@@ -27,7 +27,7 @@ struct AsyncInvocationEndToEndTests {
             return {}
 
         def slow(event, context):
-            time.sleep(0.5)
+            time.sleep(event.get("sleep", 0.5))
             with open(os.environ["RAN"], "a") as file:
                 file.write(f"{event['n']}\\n")
             return {}
@@ -147,14 +147,15 @@ struct AsyncInvocationEndToEndTests {
             "3 + 1 + 1 attempts (the last one may have been too old to start)")
         #expect(metrics.contains(#"albatross_lambda_dead_letter_errors_total{function="failing",resource=""} 0"#))
 
-        // Five events of a slow function with concurrency 1 (throttled ones go back to the queue), then SIGKILL.
+        // Five events of a function with concurrency 1 that take 2 s each (throttled ones go back to the queue), then
+        // SIGKILL: even when a loaded disk makes each stored event take a while, most are still queued.
         // Sent on one connection without boto3's start-up, so that the kill follows the last 202 at once.
         let statuses = try await offPool {
             let client = try RawHTTPClient(port: apiPort, timeout: 30)
             return try (0..<5).map { n in
                 try client.request(
                     "POST", "/2015-03-31/functions/slow/invocations", headers: [("X-Amz-Invocation-Type", "Event")],
-                    body: Array(#"{"n": \#(n)}"#.utf8)
+                    body: Array(#"{"n": \#(n), "sleep": 2}"#.utf8)
                 ).status
             }
         }
@@ -166,7 +167,7 @@ struct AsyncInvocationEndToEndTests {
 
         let restarted = try await ServeProcess.start(configPath: configPath)
         defer { restarted.cleanUp() }
-        let all = await eventually(seconds: 30) { Set(Self.ran(dir)) == Set(0..<5) }
+        let all = await eventually(seconds: 60) { Set(Self.ran(dir)) == Set(0..<5) }
         #expect(all, "every queued event ran after the restart: \(Self.ran(dir))\n\(restarted.output)")
         // With maximumConcurrency 1 the restarted queue's attempts were throttled, and retried rather than lost.
         let restartedAdmin = try #require(await Self.port(of: "admin listener", in: restarted))

@@ -8,7 +8,7 @@ The server declares (async delayScale 0.002, so the 60 s and 120 s retry delays 
   failing    always raises; YAML eventInvokeConfig OnFailure -> recorder, deadLetterConfig -> SQS dlq
   working    returns {"ok": true, "got": event}
   recorder   writes each event it gets to records/<uuid>.json
-  slow       sleeps 0.5 s, then appends event["n"] to ran.txt (maximumConcurrency 1)
+  slow       sleeps event["sleep"] (0.5 s) then appends event["n"] to ran.txt (maximumConcurrency 1)
   orphan     returns {}; YAML OnSuccess -> a function that does not exist (a destination delivery failure)
 (`slow` is used by the Swift test's restart step, not here.)
 """
