@@ -133,11 +133,24 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Asynchronous invocation: the durable event queue, its retry state machine, destinations, the outbox.
+        .target(
+            name: "AsyncInvocation",
+            dependencies: [
+                "LambdaModel", "InvocationModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The Lambda control API listener (boto3 / AWS CLI): routing, SigV4, the operations over the registry.
         .target(
             name: "ControlAPI",
             dependencies: [
-                "COpenSSL", "Registry", "LambdaModel", "InvocationModel",
+                "COpenSSL", "Registry", "LambdaModel", "InvocationModel", "AsyncInvocation",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -189,7 +202,8 @@ let package = Package(
         .target(
             name: "AlbatrossApp",
             dependencies: [
-                "AdminServer", "AlbatrossTLS", "Configuration", "ControlAPI", "Deployment", "Environments",
+                "AdminServer", "AlbatrossTLS", "AsyncInvocation", "Configuration", "ControlAPI", "Deployment",
+                "Environments",
                 "Invocation", "InvocationModel", "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing",
                 "Tracing",
                 .product(name: "Logging", package: "swift-log"),
@@ -227,6 +241,8 @@ let package = Package(
             name: "ALBEventsTests", dependencies: ["ALBEvents", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "CodeStoreTests", dependencies: ["CodeStore", "AlbatrossTestKit"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "LambdaModel"]),
+        .testTarget(
+            name: "AsyncInvocationTests", dependencies: ["AsyncInvocation", "LambdaModel", "AlbatrossTestKit"]),
         .testTarget(
             name: "RegistryTests", dependencies: ["Registry", "CodeStore", "LambdaModel", "AlbatrossTestKit"]),
         .testTarget(

@@ -1,5 +1,6 @@
 public import AdminServer
 public import AlbatrossTLS
+public import AsyncInvocation
 public import Configuration
 public import ControlAPI
 import Deployment
@@ -40,6 +41,7 @@ public import Tracing
 /// | ``LogWriterService`` | the log writer thread | flushes, stops the thread |
 /// | ``TracingService`` (a `tracing:` section or an `Active` function) | the X-Ray daemon, the trace recorder | closes the daemon, writes pending segments |
 /// | ``EnvironmentsService`` | – | stops every environment, reaps every process |
+/// | ``AsyncInvocationQueue`` (with an `api:` section) | runs queued `InvocationType: Event` invokes, retries, destinations | starts nothing new, waits for the attempts running |
 /// | access-log writer (when `access_logs.s3.enabled`) | its subscription of the event bus | writes what is pending |
 /// | log retention sweeper (with `watchesChanges`) | sweeps old and surplus log streams | stops |
 /// | ``CatalogWatcherService`` (with `watchesChanges`) | polls the configuration file, `$LATEST`'s code and the store every second (``CatalogReloader``) | stops |
@@ -82,6 +84,9 @@ public final class AlbatrossApplication: Sendable {
     /// The Lambda control API listener, when the configuration has an `api:` section (and the store is used); its
     /// `port` is known once the services run.
     public let api: ControlAPIServer?
+    /// The queue of asynchronous invokes (`InvocationType: Event`) with its store in `<data>/async.sqlite`, when
+    /// the control API runs (the only way events arrive).
+    public let asyncQueue: AsyncInvocationQueue?
     public var logger: Logger { options.logger }
 
     /// The parts of X-Ray tracing, made together.
@@ -154,6 +159,8 @@ public final class AlbatrossApplication: Sendable {
                 functions: latest.mapValues { FunctionCatalog.Function(versions: ["$LATEST": $0]) })
             registry = nil
         }
+        let asyncStore =
+            configuration.api != nil && registry != nil ? try Self.openAsyncStore(configuration) : nil
         tlsContexts = options.listeners ? try LoadBalancer.makeTLSContexts(for: configuration.listeners) : [:]
         // The X-Ray daemon binds before any environment can start, since runtimes get its address.
         let tracing = configuration.tracesEnabled ? try Self.makeTracing(configuration) : nil
@@ -225,6 +232,23 @@ public final class AlbatrossApplication: Sendable {
                 configuration: configuration, latest: latest, registry: registry, invoker: invoker,
                 loadBalancer: loadBalancer, logger: options.logger)
             : nil
+        if let asyncStore {
+            let (invoker, group, logSink) = (invoker, group, logSink)
+            asyncQueue = AsyncInvocationQueue(
+                store: asyncStore, outbox: Outbox(dataDirectory: configuration.dataDirectory),
+                settings: AsyncInvocationQueue.Settings(
+                    policy: RetryPolicy(scale: configuration.asyncInvocation.delayScale),
+                    maximumInFlight: configuration.asyncInvocation.maximumInFlight),
+                threadPool: threadPool, events: events, account: configuration.account,
+                invoke: { request in try await Self.invoke(request, invoker: invoker, group: group, logSink: logSink) },
+                functionExists: { name, qualifier in
+                    guard let function = invoker.catalog.functions[name] else { return false }
+                    let qualifier = qualifier ?? "$LATEST"
+                    return function.versions[qualifier] != nil || function.aliases[qualifier] != nil
+                })
+        } else {
+            asyncQueue = nil
+        }
         if let settings = configuration.api, let registry, let reloader {
             let authentication: APIAuthentication =
                 settings.auth == .none
@@ -235,7 +259,7 @@ public final class AlbatrossApplication: Sendable {
                 registry: registry, threadPool: threadPool, authentication: authentication,
                 invoke: { request in
                     try await Self.invoke(request, invoker: invoker, group: group, logSink: logSink)
-                },
+                }, asyncQueue: asyncQueue,
                 hooks: APIWriteHooks(
                     declared: { reloader.declared() }, committed: { reloader.check() },
                     publish: { request in try reloader.publish(request) }))
@@ -250,7 +274,7 @@ public final class AlbatrossApplication: Sendable {
                     threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
                     tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs,
                     tracing: tracing, traps: traps, trigger: trigger, admin: admin, api: api,
-                    additional: services
+                    asyncQueue: asyncQueue, additional: services
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
                     ServiceGroupConfiguration.ServiceConfiguration(
@@ -284,6 +308,26 @@ public final class AlbatrossApplication: Sendable {
         }
         return Tracing(
             store: store, daemon: daemon, recorder: TraceRecorder(account: configuration.account, store: store))
+    }
+
+    /// `<data>/async.sqlite`, with the configuration's `eventInvokeConfig` (for `$LATEST`) and `deadLetterConfig`
+    /// applied: the YAML wins for what it declares; configurations set through the API for other functions or
+    /// qualifiers stay.
+    private static func openAsyncStore(_ configuration: AlbatrossConfiguration) throws -> AsyncEventStore {
+        do {
+            let store = try AsyncEventStore(dataDirectory: configuration.dataDirectory)
+            let now = Date().timeIntervalSince1970
+            for function in configuration.functions {
+                if let config = configuration.eventInvokeConfigs[function.name] {
+                    try store.putConfig(function: function.name, qualifier: "$LATEST", config, now: now)
+                }
+                try store.setDeadLetterTarget(
+                    function: function.name, configuration.deadLetterTargets[function.name])
+            }
+            return store
+        } catch {
+            throw AlbatrossApplicationError("\(error)")
+        }
     }
 
     /// `<data>/run`: one record per running runtime (``EnvironmentRunRecords``).
@@ -337,7 +381,7 @@ public final class AlbatrossApplication: Sendable {
         events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext],
         loadBalancer: LoadBalancer?,
         accessLogs: ALBAccessLogWriter?, tracing: Tracing?, traps: SignalTraps?, trigger: ShutdownTrigger,
-        admin: AdminServer?, api: ControlAPIServer?, additional: [any Service]
+        admin: AdminServer?, api: ControlAPIServer?, asyncQueue: AsyncInvocationQueue?, additional: [any Service]
     ) -> [any Service] {
         let logger = options.logger
         var services: [any Service] = []
@@ -346,6 +390,8 @@ public final class AlbatrossApplication: Sendable {
         // Traces: stopped after the environments (shutdown runs in reverse), whose last invokes they complete.
         if let tracing { services.append(TracingService(tracing: tracing, threadPool: threadPool)) }
         services.append(EnvironmentsService(invoker: invoker, group: group))
+        // Async events: stopped (waiting for the attempts running) before the environments they run in.
+        if let asyncQueue { services.append(asyncQueue) }
         // Access logs: written for what the listeners answer, so they stop after the listeners have drained.
         if let accessLogs {
             services.append(StartStopService(start: {}, stop: { accessLogs.shutdown() }, threadPool: threadPool))

@@ -24,6 +24,12 @@ public struct AlbatrossConfiguration: Sendable, Hashable {
     public var tracing: TracingSettings?
     /// The Lambda control API listener: the `api:` section; nil when the file has none (no API listener).
     public var api: APISettings?
+    /// `async:`: how the asynchronous-invocation queue runs (the back-off scale for tests).
+    public var asyncInvocation = AsyncSettings()
+    /// Each function's `eventInvokeConfig` (by function name; it applies to `$LATEST`).
+    public var eventInvokeConfigs: [String: EventInvokeConfig] = [:]
+    /// Each function's `deadLetterConfig.TargetArn` (by function name).
+    public var deadLetterTargets: [String: String] = [:]
     /// Seeds weighted alias draws so an experiment can be replayed; nil uses the system's random source.
     public var randomSeed: UInt64?
     /// The configuration file it was read from.
@@ -97,6 +103,17 @@ public struct APISettings: Sendable, Hashable {
         self.port = port
         self.auth = auth
     }
+}
+
+/// How the asynchronous-invocation queue runs: the `async:` section.
+public struct AsyncSettings: Sendable, Hashable {
+    /// Multiplies every back-off delay and the maximum event age (1: AWS's times; tests use e.g. 0.002, so that
+    /// the 60 s and 120 s retry delays take 120 ms and 240 ms).
+    public var delayScale: Double = 1
+    /// Event attempts running at once, across functions (default 32).
+    public var maximumInFlight: Int = 32
+
+    public init() {}
 }
 
 /// Platform-wide settings of execution environments.

@@ -66,6 +66,9 @@ struct ConfigurationParser {
     var layerLines: [String: Int?] = [:]
     /// The `layers:` of each function, as written.
     var layerReferences: [String: [LayerReference]] = [:]
+    /// Each function's `eventInvokeConfig` and `deadLetterConfig`.
+    var eventInvokeConfigs: [String: EventInvokeConfig] = [:]
+    var deadLetterTargets: [String: String] = [:]
 
     init(file: String, baseDirectory: String) {
         self.file = file
@@ -74,7 +77,7 @@ struct ConfigurationParser {
 
     static let rootKeys = [
         "dataDirectory", "region", "accountId", "randomSeed", "environments", "loadBalancer", "layers", "functions",
-        "targetGroups", "listeners", "logs", "admin", "tracing", "api",
+        "targetGroups", "listeners", "logs", "admin", "tracing", "api", "async",
     ]
 
     mutating func parseRoot(_ root: ConfigNode) throws(ConfigurationError) -> AlbatrossConfiguration {
@@ -115,6 +118,9 @@ struct ConfigurationParser {
         if let node = mapping.optional("api") {
             configuration.api = try parseAPI(node, account: account)
         }
+        if let node = mapping.optional("async") {
+            configuration.asyncInvocation = try parseAsyncSettings(node)
+        }
         if let node = mapping.optional("loadBalancer") {
             let loadBalancer = try node.mapping(allowed: ["attributes"])
             if let attributes = loadBalancer.optional("attributes") {
@@ -133,6 +139,8 @@ struct ConfigurationParser {
             configuration.declaredVersions = declaredVersions
             configuration.declaredAliases = declaredAliases
             configuration.layerReferences = layerReferences
+            configuration.eventInvokeConfigs = eventInvokeConfigs
+            configuration.deadLetterTargets = deadLetterTargets
         }
         if let node = mapping.optional("targetGroups") {
             for item in try node.sequence() {

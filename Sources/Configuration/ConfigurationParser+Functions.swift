@@ -5,7 +5,8 @@ import Yams
 extension ConfigurationParser {
     static let functionKeys = [
         "name", "runtime", "handler", "code", "memorySize", "timeout", "environment", "maximumConcurrency",
-        "pythonInterpreter", "layers", "versions", "aliases", "loggingConfig", "tracingConfig",
+        "pythonInterpreter", "layers", "versions", "aliases", "loggingConfig", "tracingConfig", "eventInvokeConfig",
+        "deadLetterConfig",
     ]
     static let versionKeys = [
         "version", "code", "runtime", "handler", "memorySize", "timeout", "environment", "maximumConcurrency",
@@ -61,6 +62,12 @@ extension ConfigurationParser {
         if let value = mapping.optional("loggingConfig") { function.logging = try parseLogging(value) }
         if let value = mapping.optional("tracingConfig") {
             function.tracing = try parseTracing(value, function: name)
+        }
+        if let value = mapping.optional("eventInvokeConfig") {
+            eventInvokeConfigs[name] = try parseEventInvokeConfig(value, function: name)
+        }
+        if let value = mapping.optional("deadLetterConfig") {
+            deadLetterTargets[name] = try parseDeadLetterConfig(value, function: name)
         }
         functionLines[name] = nameNode.line
         if !layers.isEmpty { layerReferences[name] = layers }

@@ -48,6 +48,7 @@ extension ControlAPI {
             throw .validation(
                 value: logType, member: "logType", constraint: "Member must satisfy enum value set: [None, Tail]")
         }
+        if type == .event { try Self.checkAsyncSize(request.body) }
         let clientContext = try Self.clientContext(request.header("x-amz-client-context"))
         if !request.body.isEmpty,
             (try? JSONSerialization.jsonObject(with: Data(request.body), options: [.fragmentsAllowed])) == nil
@@ -62,8 +63,7 @@ extension ControlAPI {
         }
         switch type {
         case .event:
-            throw .invalidParameter(
-                "InvocationType Event is not supported by Albatross yet; use RequestResponse (docs/control-api.md)")
+            return try await enqueueEvent(reference, context)
         case .dryRun:
             _ = try await exists(reference)
             return Response(status: 204)
@@ -98,7 +98,7 @@ extension ControlAPI {
     }
 
     /// DryRun: the version or alias exists (as Invoke would find it).
-    private func exists(_ reference: FunctionReference) async throws(APIError) -> Bool {
+    func exists(_ reference: FunctionReference) async throws(APIError) -> Bool {
         let registry = self.registry
         let account = self.account
         let qualifier = reference.qualifier ?? Registry.latest

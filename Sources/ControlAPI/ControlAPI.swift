@@ -1,3 +1,4 @@
+public import AsyncInvocation
 public import Foundation
 public import InvocationModel
 public import LambdaModel
@@ -79,12 +80,17 @@ public final class ControlAPI: Sendable {
     let now: @Sendable () -> Date
     /// What the writes need from the application (declared resources, the catalog refresh).
     let hooks: APIWriteHooks
+    /// The queue of `InvocationType: Event` invokes and the store of event-invoke configurations; nil answers
+    /// them with ServiceException.
+    let asyncQueue: AsyncInvocationQueue?
 
     public init(
         registry: Registry, threadPool: NIOThreadPool, authentication: APIAuthentication, invoke: @escaping Invoke,
-        hooks: APIWriteHooks = APIWriteHooks(), now: @escaping @Sendable () -> Date = { Date() }
+        asyncQueue: AsyncInvocationQueue? = nil, hooks: APIWriteHooks = APIWriteHooks(),
+        now: @escaping @Sendable () -> Date = { Date() }
     ) {
         self.hooks = hooks
+        self.asyncQueue = asyncQueue
         self.registry = registry
         self.threadPool = threadPool
         self.invoke = invoke
@@ -150,6 +156,12 @@ public final class ControlAPI: Sendable {
         case .tagResource: return try await tagResource(context)
         case .untagResource: return try await untagResource(context)
         case .listTags: return try await listTags(context)
+        case .invokeAsync: return try await invokeAsync(context)
+        case .putFunctionEventInvokeConfig: return try await putEventInvokeConfig(context)
+        case .updateFunctionEventInvokeConfig: return try await updateEventInvokeConfig(context)
+        case .getFunctionEventInvokeConfig: return try await getEventInvokeConfig(context)
+        case .deleteFunctionEventInvokeConfig: return try await deleteEventInvokeConfig(context)
+        case .listFunctionEventInvokeConfigs: return try await listEventInvokeConfigs(context)
         }
     }
 

@@ -25,11 +25,17 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     case tagResource = "TagResource"
     case untagResource = "UntagResource"
     case listTags = "ListTags"
+    case invokeAsync = "InvokeAsync"
+    case putFunctionEventInvokeConfig = "PutFunctionEventInvokeConfig"
+    case updateFunctionEventInvokeConfig = "UpdateFunctionEventInvokeConfig"
+    case getFunctionEventInvokeConfig = "GetFunctionEventInvokeConfig"
+    case deleteFunctionEventInvokeConfig = "DeleteFunctionEventInvokeConfig"
+    case listFunctionEventInvokeConfigs = "ListFunctionEventInvokeConfigs"
 
     /// The name AWS uses in limits messages (`… for the InvokeFunction operation`).
     var limitName: String {
         switch self {
-        case .invoke, .emulatorInvoke: return "InvokeFunction"
+        case .invoke, .emulatorInvoke, .invokeAsync: return "InvokeFunction"
         default: return rawValue
         }
     }
@@ -37,7 +43,7 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     /// Bytes of body the operation accepts; more is answered with 413 before the body is kept.
     var maximumBodyBytes: Int {
         switch self {
-        case .invoke, .emulatorInvoke: return Router.maximumInvokePayload
+        case .invoke, .emulatorInvoke, .invokeAsync: return Router.maximumInvokePayload
         case .createFunction, .updateFunctionCode: return Router.maximumCodeRequest
         default: return 64 * 1024
         }
@@ -106,6 +112,24 @@ public enum Router {
         Route(method: "POST", pattern: ["2017-03-31", "tags", "{Resource}"], operation: .tagResource),
         Route(method: "DELETE", pattern: ["2017-03-31", "tags", "{Resource}"], operation: .untagResource),
         Route(method: "GET", pattern: ["2017-03-31", "tags", "{Resource}"], operation: .listTags),
+        Route(
+            method: "POST", pattern: ["2014-11-13", "functions", "{FunctionName}", "invoke-async"],
+            operation: .invokeAsync),
+        Route(
+            method: "PUT", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config"],
+            operation: .putFunctionEventInvokeConfig),
+        Route(
+            method: "POST", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config"],
+            operation: .updateFunctionEventInvokeConfig),
+        Route(
+            method: "GET", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config"],
+            operation: .getFunctionEventInvokeConfig),
+        Route(
+            method: "DELETE", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config"],
+            operation: .deleteFunctionEventInvokeConfig),
+        Route(
+            method: "GET", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config", "list"],
+            operation: .listFunctionEventInvokeConfigs),
     ]
 
     /// A matched request.

@@ -30,6 +30,7 @@ public struct InvocationEvent: Sendable {
         case environmentStopped(EnvironmentStopped)
         case output(Output)
         case runtimeNext(RuntimeNext)
+        case async(Async)
     }
 
     public var kind: Kinds {
@@ -45,6 +46,7 @@ public struct InvocationEvent: Sendable {
         case .environmentStopped: return .environmentStopped
         case .output: return .output
         case .runtimeNext: return .runtimeNext
+        case .async: return .async
         }
     }
 
@@ -73,7 +75,10 @@ public struct InvocationEvent: Sendable {
         /// Every placement.
         public static let placements: Kinds = [.placed, .throttled]
 
-        public static let all = Kinds(rawValue: (1 << 12) - 1)
+        /// The asynchronous-invocation queue's events (``Async``).
+        public static let async = Kinds(rawValue: 1 << 12)
+
+        public static let all = Kinds(rawValue: (1 << 13) - 1)
         /// Not an event kind but a detail: `responseWritten` events carry the request as the front end saw it
         /// (``ResponseWritten/request``, what an access log needs). Building it costs the front end a copy of the
         /// request's facts for every request, so only subscribers that use it ask for it.
@@ -357,6 +362,34 @@ public struct InvocationEvent: Sendable {
         public init(environment: LogStreamName, line: String) {
             self.environment = environment
             self.line = line
+        }
+    }
+
+    /// What the asynchronous-invocation queue did with an event (AWS's `AsyncEventsReceived`, `AsyncEventAge`,
+    /// `AsyncEventsDropped`, `DeadLetterErrors`, `DestinationDeliveryFailures`); `requestID` is the event's.
+    public struct Async: Sendable {
+        public enum Stage: Sendable, Hashable {
+            /// Accepted and stored (the 202 of `InvocationType: Event`).
+            case received
+            /// An attempt starts; `ageMs` is the time since the event was accepted.
+            case attempted(ageMs: Double)
+            /// Discarded without a successful run: `reason` is the record's condition (`RetriesExhausted`,
+            /// `EventAgeExceeded`) or `ResourceNotFound` (the function went away).
+            case dropped(reason: String)
+            /// Writing the discarded event to the dead-letter target failed.
+            case deadLetterFailed(target: String)
+            /// Sending the record to a destination failed.
+            case destinationFailed(target: String)
+        }
+        public var function: String
+        /// As invoked (nil: unqualified).
+        public var qualifier: String?
+        public var stage: Stage
+
+        public init(function: String, qualifier: String?, stage: Stage) {
+            self.function = function
+            self.qualifier = qualifier
+            self.stage = stage
         }
     }
 }

@@ -43,7 +43,7 @@ public final class InvocationMetrics: InvocationEventSubscriber {
             // Not `received` (`responseWritten` carries the routing) nor the warm placements: per request, only
             // the events that count something.
             .resolved, .throttled, .initStarted, .initFinished, .invokeStarted, .invokeFinished, .responseWritten,
-            .environmentStopped,
+            .environmentStopped, .async,
         ]
     }
 
@@ -456,6 +456,80 @@ final class Series: @unchecked Sendable {
         }
     }
 
+    /// The asynchronous-invocation series of one function and resource (observability.md §6.2 label set `fn`).
+    final class Async: @unchecked Sendable {
+        let received: Counter
+        let age: ValueHistogram
+        let deadLetterErrors: Counter
+        let destinationFailures: Counter
+        var dropped: [String: Counter] = [:]
+
+        init(received: Counter, age: ValueHistogram, deadLetterErrors: Counter, destinationFailures: Counter) {
+            self.received = received
+            self.age = age
+            self.deadLetterErrors = deadLetterErrors
+            self.destinationFailures = destinationFailures
+        }
+    }
+    var async: [[String]: Async] = [:]
+
+    /// Seconds an event waited: from a millisecond to the 6-hour maximum event age.
+    static let asyncAgeBuckets: [Double] = [0.001, 0.01, 0.1, 1, 10, 60, 180, 600, 1800, 3600, 21600]
+
+    /// Counts one event of the asynchronous-invocation queue.
+    func asyncEvent(_ event: InvocationEvent.Async) {
+        let resource = event.qualifier.map { "\(event.function):\($0)" } ?? ""
+        let key = [event.function, resource]
+        let pairs = [("function", event.function), ("resource", resource)]
+        let found: Async
+        if let known = async[key] {
+            found = known
+        } else {
+            found = Async(
+                received: registry.makeCounter(
+                    descriptor: Self.name(
+                        "albatross", "lambda", "async_events_received", "total",
+                        "Events queued for asynchronous invocation (AWS/Lambda AsyncEventsReceived)."),
+                    labels: pairs),
+                age: registry.makeValueHistogram(
+                    descriptor: Self.name(
+                        "albatross", "lambda", "async_event_age", "seconds",
+                        "Queued to attempt, per attempt of an asynchronous event (AWS/Lambda AsyncEventAge)."),
+                    labels: pairs, buckets: Self.asyncAgeBuckets),
+                deadLetterErrors: registry.makeCounter(
+                    descriptor: Self.name(
+                        "albatross", "lambda", "dead_letter_errors", "total",
+                        "Discarded events that could not be written to the dead-letter target (AWS/Lambda DeadLetterErrors)."
+                    ),
+                    labels: pairs),
+                destinationFailures: registry.makeCounter(
+                    descriptor: Self.name(
+                        "albatross", "lambda", "destination_delivery_failures", "total",
+                        "Records that could not be sent to their destination (AWS/Lambda DestinationDeliveryFailures)."),
+                    labels: pairs))
+            async[key] = found
+        }
+        switch event.stage {
+        case .received: found.received.increment()
+        case .attempted(let ageMs): found.age.record(ageMs / 1000)
+        case .dropped(let reason):
+            if let counter = found.dropped[reason] {
+                counter.increment()
+            } else {
+                let counter = registry.makeCounter(
+                    descriptor: Self.name(
+                        "albatross", "lambda", "async_events_dropped", "total",
+                        "Asynchronous events discarded without a successful run, by reason (AWS/Lambda AsyncEventsDropped)."
+                    ),
+                    labels: pairs + [("reason", reason)])
+                found.dropped[reason] = counter
+                counter.increment()
+            }
+        case .deadLetterFailed: found.deadLetterErrors.increment()
+        case .destinationFailed: found.destinationFailures.increment()
+        }
+    }
+
     /// The gauges of one function's environments by state.
     func environments(function: String) -> EnvironmentGauges {
         if let found = environments[function] { return found }
@@ -629,6 +703,8 @@ struct State {
             if let environment = environments.removeValue(forKey: stopped.environment.id) {
                 environment.gauges[environment.state].decrement()
             }
+        case .async(let async):
+            series.asyncEvent(async)
         case .output, .runtimeNext:
             break
         }

@@ -152,7 +152,7 @@ public final class LogSink: InvocationEventSubscriber {
         case .invokeStarted(let started): return started.environment
         case .invokeFinished(let finished): return finished.environment
         case .environmentStopped(let stopped): return stopped.environment
-        case .received, .resolved, .placed, .responseWritten, .runtimeNext: return nil
+        case .received, .resolved, .placed, .responseWritten, .runtimeNext, .async: return nil
         }
     }
 
@@ -202,7 +202,7 @@ public final class LogSink: InvocationEventSubscriber {
                     "RequestId: \(event.requestID) Error: runtime did not ask for the next event before the timeout; resetting the environment",
                     epochMs: epochMs, stream: stream, writer: &writer)
             }
-        case .output, .received, .resolved, .placed, .responseWritten, .runtimeNext:
+        case .output, .received, .resolved, .placed, .responseWritten, .runtimeNext, .async:
             break
         }
     }
@@ -233,7 +233,7 @@ public final class LogSink: InvocationEventSubscriber {
                 PlatformRecord.report(
                     time: time, fields: Self.reportFields(event.requestID, finished), errorType: finished.errorType,
                     maxMemoryUsedMB: sample.peakMB))
-        case .environmentStopped, .output, .received, .resolved, .placed, .responseWritten, .runtimeNext:
+        case .environmentStopped, .output, .received, .resolved, .placed, .responseWritten, .runtimeNext, .async:
             break
         }
         for record in records { append(record, epochMs: epochMs, stream: stream, writer: &writer) }

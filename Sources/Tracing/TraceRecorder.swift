@@ -168,7 +168,7 @@ public final class TraceRecorder: InvocationEventSubscriber {
             if let pending = state.pending.removeValue(forKey: stopped.environment.id) {
                 documents += Self.documents(pending.invocation, random: &state.random)
             }
-        case .received, .output, .responseWritten:
+        case .received, .output, .responseWritten, .async:
             break
         }
     }

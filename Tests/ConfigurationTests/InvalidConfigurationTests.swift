@@ -48,7 +48,7 @@ struct InvalidConfigurationTests {
             name: "unknown key without close match", yaml: prefix + "colour: blue\n", line: 9, keyPath: "colour",
             message:
                 "unknown key \"colour\"; allowed keys: dataDirectory, region, accountId, randomSeed, environments, "
-                + "loadBalancer, layers, functions, targetGroups, listeners, logs, admin, tracing, api"
+                + "loadBalancer, layers, functions, targetGroups, listeners, logs, admin, tracing, api, async"
         ),
         .init(
             name: "misspelt function key",

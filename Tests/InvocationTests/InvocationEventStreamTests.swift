@@ -34,7 +34,7 @@ final class EventRecorder: InvocationEventSubscriber {
             case .output(let e): return e.environment.streamName == stream
             case .placed(let e): return e.environment?.streamName == stream
             case .runtimeNext(let e): return e.environment.streamName == stream
-            case .received, .resolved, .responseWritten: return false
+            case .received, .resolved, .responseWritten, .async: return false
             }
         }
     }
@@ -60,6 +60,7 @@ extension InvocationEvent {
         case .environmentStopped: return "environmentStopped"
         case .output: return "output"
         case .runtimeNext: return "runtimeNext"
+        case .async: return "async"
         }
     }
 
