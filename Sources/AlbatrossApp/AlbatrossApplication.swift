@@ -143,7 +143,7 @@ public final class AlbatrossApplication: Sendable {
         try? FileManager.default.removeItem(atPath: Self.scratchDirectory(of: configuration))
         let latest = try CatalogReloader.latestVersions(of: configuration)
         // The store of versions and aliases: the configuration's declarations are applied (idempotently).
-        let catalog: FunctionCatalog
+        var catalog: FunctionCatalog
         if options.usesStore {
             let registry = try Registry(dataDirectory: configuration.dataDirectory, account: configuration.account)
             try ConfigurationApplier.apply(configuration, to: registry)
@@ -154,6 +154,7 @@ public final class AlbatrossApplication: Sendable {
                 functions: latest.mapValues { FunctionCatalog.Function(versions: ["$LATEST": $0]) })
             registry = nil
         }
+        catalog.applyConcurrency(configuration.concurrency)
         tlsContexts = options.listeners ? try LoadBalancer.makeTLSContexts(for: configuration.listeners) : [:]
         // The X-Ray daemon binds before any environment can start, since runtimes get its address.
         let tracing = configuration.tracesEnabled ? try Self.makeTracing(configuration) : nil
@@ -302,7 +303,7 @@ public final class AlbatrossApplication: Sendable {
         let logSink = LogSink(dataDirectory: configuration.dataDirectory, mirror: mirror)
         logSink.attach(to: events)
         let environments = configuration.environments
-        let settings = InvokerSettings(
+        var settings = InvokerSettings(
             account: configuration.account,
             idleTimeout: options.idleTimeout ?? .seconds(Int64(environments.idleTimeoutSeconds)),
             defaultPythonInterpreter: environments.defaultPythonInterpreter,
@@ -314,6 +315,9 @@ public final class AlbatrossApplication: Sendable {
                 rate: configuration.tracing?.samplingRate ?? 0.05),
             xrayDaemonAddress: xrayDaemonAddress,
             runRecordDirectory: runRecordDirectory(of: configuration))
+        settings.accountConcurrency = environments.accountConcurrency
+        settings.initTimeoutSeconds = environments.initTimeoutSeconds
+        settings.maximumLifetime = environments.maximumLifetimeSeconds.map { .seconds(Int64($0)) }
         let invoker = Invoker(
             catalog: catalog, settings: settings, group: group, threadPool: threadPool, events: events)
         return (events, logSink, invoker)

@@ -34,6 +34,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         var terminationGrace: TimeAmount = .seconds(2)
         /// How long a runtime that posted `/init/error` has to exit before it is killed.
         var initErrorExitGrace: TimeAmount = .milliseconds(500)
+        /// Whether the first invoke's REPORT carries INIT's duration (on demand: yes; provisioned concurrency
+        /// initialised ahead of traffic: no, runtime-api.md §10 item 4).
+        var reportsInitDuration = true
     }
 
     enum State {
@@ -175,7 +178,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     mutating func nextRequested(by waiter: Waiter, now: NIODeadline) -> NextAction {
         switch state {
         case .initializing(let pending):
-            if !suppressedInit { unreportedInitMs = milliseconds(from: createdAt, to: now) }
+            if !suppressedInit && limits.reportsInitDuration {
+                unreportedInitMs = milliseconds(from: createdAt, to: now)
+            }
             if let pending {
                 state = .invoking(pending, requestID: "")
                 holder = waiter

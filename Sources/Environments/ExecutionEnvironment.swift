@@ -11,6 +11,8 @@ import NIOPosix
 struct PendingInvocation: Sendable {
     var request: InvocationRequest
     var promise: EventLoopPromise<InvocationOutcome>
+    /// The concurrency the pool placed it on (provisioned, spill-over, on-demand), for the events.
+    var capacity: InvocationEvent.Capacity = .onDemand
 }
 
 /// Refusal of an invoke by an environment that stopped being ready; the pool retries elsewhere.
@@ -38,6 +40,8 @@ final class ExecutionEnvironment {
     let loop: any EventLoop
     let spec: EnvironmentSpec
     let stream: LogStreamName
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`: on demand, or provisioned ahead of traffic.
+    let initializationType: InvocationEvent.InitializationType
     private let link: EnvironmentPoolLink
     private var machine: Machine
 
@@ -54,8 +58,12 @@ final class ExecutionEnvironment {
     /// Why the environment ends, for its `environmentStopped` event.
     private var stopReason: InvocationEvent.EnvironmentStopped.Reason?
 
-    init(id: Int, loop: any EventLoop, spec: EnvironmentSpec, link: EnvironmentPoolLink, pending: PendingInvocation?) {
+    init(
+        id: Int, loop: any EventLoop, spec: EnvironmentSpec, link: EnvironmentPoolLink, pending: PendingInvocation?,
+        initializationType: InvocationEvent.InitializationType = .onDemand
+    ) {
         self.id = id
+        self.initializationType = initializationType
         self.loop = loop
         self.spec = spec
         self.link = link
@@ -65,7 +73,8 @@ final class ExecutionEnvironment {
             functionName: spec.function.name, version: spec.version,
             groupName: logging.logGroupName(functionName: spec.function.name), format: format,
             systemLogLevel: format == .json ? logging.systemLogLevel : nil)
-        self.machine = Machine(pending: pending, limits: spec.limits, now: .now())
+        self.machine = Machine(
+            pending: pending, limits: spec.limits(initializationType: initializationType), now: .now())
     }
 
     private var events: InvocationEventBus { spec.events }
@@ -114,7 +123,7 @@ final class ExecutionEnvironment {
         let scratch = scratchDirectory
         let environment = RuntimeEnvironmentBuilder.variables(
             spec: spec, runtimeAPI: "127.0.0.1:\(runtimeAPIPort)", logStreamName: stream.streamName,
-            logGroupName: stream.groupName, scratchDirectory: scratch)
+            logGroupName: stream.groupName, scratchDirectory: scratch, initializationType: initializationType)
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         spec.threadPool.runIfActive(eventLoop: loop) { () throws -> LaunchedProcess in
@@ -176,7 +185,7 @@ final class ExecutionEnvironment {
                         .init(
                             environment: stream, version: spec.version,
                             runtimeVersion: RuntimeEnvironmentBuilder.runtimeVersion(spec.function.runtime),
-                            pid: process.pid, createdAt: .now()))))
+                            pid: process.pid, createdAt: .now(), initializationType: initializationType))))
         }
         if machine.launched() { ProcessLauncher.killGroup(process.pid) }
     }
@@ -222,7 +231,7 @@ final class ExecutionEnvironment {
         case .rejectAndStop:
             cancel(&invokeTimer)
             waiter.rejectNext()
-            stop(reason: .retired)
+            stop(reason: retireReason ?? .retired)
         }
     }
 
@@ -276,7 +285,7 @@ final class ExecutionEnvironment {
                 detail: .placed(
                     .init(
                         function: spec.function.name, version: spec.version, placement: placement,
-                        environment: stream))))
+                        environment: stream, capacity: pending.capacity))))
     }
 
     /// `Lambda-Runtime-Deadline-Ms` of the invoke in flight.
@@ -291,7 +300,9 @@ final class ExecutionEnvironment {
                 InvocationEvent(
                     at: now, requestID: request.requestID,
                     detail: .invokeStarted(
-                        .init(environment: stream, version: spec.version, receivedAt: request.receivedAt))))
+                        .init(
+                            environment: stream, version: spec.version, receivedAt: request.receivedAt,
+                            capacity: pending.capacity))))
         }
         waiter.deliver(request, deadlineEpochMs: deadlineEpochMs)
         let requestID = request.requestID
@@ -447,10 +458,15 @@ final class ExecutionEnvironment {
         }
     }
 
-    /// Retires the environment (its version was replaced): it stops now if idle, or once its invoke is over.
-    func retire() {
-        if machine.retire() { stop(reason: .retired) }
+    /// Retires the environment (its version was replaced, it reached its maximum lifetime, its provisioned
+    /// concurrency was lowered): it stops now if idle, or once its invoke is over.
+    func retire(reason: InvocationEvent.EnvironmentStopped.Reason = .retired) {
+        retireReason = retireReason ?? reason
+        if machine.retire() { stop(reason: reason) }
     }
+
+    /// Why it was retired, for the stop once its invoke is over.
+    private var retireReason: InvocationEvent.EnvironmentStopped.Reason?
 
     private func killProcess() {
         killTimer = nil
@@ -533,13 +549,15 @@ final class ExecutionEnvironment {
         if events.wants(.invokeFinished) {
             let now = NIODeadline.now()
             let total = Double((now - request.receivedAt).nanoseconds) / 1e6
-            let finished = InvocationEvent.InvokeFinished(
+            var event = InvocationEvent.InvokeFinished(
                 environment: stream, version: spec.version, memorySizeMB: spec.function.memorySize,
                 initDurationMs: initMs, durationMs: durationMs, billedDurationMs: max(billed, 1),
                 overheadMs: max(0, total - durationMs - (initMs ?? 0)), status: status, errorType: errorType,
                 errorMessage: errorMessage, timeoutSeconds: spec.function.timeout, pid: pid,
                 receivedAt: request.receivedAt, deliveredAt: nil, reportRequested: request.wantsReport,
                 xrayErrorCause: errorCause)
+            event.capacity = pending.capacity
+            let finished = event
             // One loop tick later, so output the runtime wrote before posting (already in the pipe) is emitted
             // first.
             loop.execute {

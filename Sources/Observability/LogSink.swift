@@ -215,7 +215,11 @@ public final class LogSink: InvocationEventSubscriber {
         var records: [String] = []
         switch event.detail {
         case .initStarted(let started):
-            records.append(PlatformRecord.initStart(time: time, runtimeVersion: started.runtimeVersion))
+            records.append(
+                PlatformRecord.initStart(
+                    time: time, runtimeVersion: started.runtimeVersion,
+                    initializationType: started.initializationType.rawValue,
+                    phase: started.suppressed ? "invoke" : "init"))
         case .initFinished(let finished):
             guard case .failed(let errorType, _) = finished.result else { return }
             records += PlatformRecord.initFailed(time: time, durationMs: finished.durationMs, errorType: errorType)

@@ -6,7 +6,9 @@ import LambdaModel
 /// Telemetry API's field names, written instead of the text lines when an environment's stream says `JSON`.
 enum PlatformRecord {
     /// The text line `INIT_START` becomes `platform.initStart`.
-    static func initStart(time: String, runtimeVersion: String) -> String {
+    static func initStart(
+        time: String, runtimeVersion: String, initializationType: String = "on-demand", phase: String = "init"
+    ) -> String {
         // The text form is `<version>\tRuntime Version ARN: <arn>`.
         var version = runtimeVersion
         var arn: String? = nil
@@ -15,8 +17,8 @@ enum PlatformRecord {
             arn = String(runtimeVersion[range.upperBound...])
         }
         var record = JSONObject()
-        record.string("initializationType", "on-demand")
-        record.string("phase", "init")
+        record.string("initializationType", initializationType)
+        record.string("phase", phase)
         record.string("runtimeVersion", version)
         if let arn { record.string("runtimeVersionArn", arn) }
         return envelope(time: time, type: "platform.initStart", record: record)
