@@ -185,7 +185,8 @@ final class ExecutionEnvironment {
                         .init(
                             environment: stream, version: spec.version,
                             runtimeVersion: RuntimeEnvironmentBuilder.runtimeVersion(spec.function.runtime),
-                            pid: process.pid, createdAt: .now(), initializationType: initializationType))))
+                            pid: process.pid, createdAt: .now(), initializationType: initializationType,
+                            suppressed: machine.suppressedInit))))
         }
         if machine.launched() { ProcessLauncher.killGroup(process.pid) }
     }
@@ -246,7 +247,10 @@ final class ExecutionEnvironment {
                         result: machine.suppressedInit ? .suppressed : .ready))))
     }
 
-    private func emitInitFailed(durationMs: Double, errorType: String, message: String?) {
+    private func emitInitFailed(
+        durationMs: Double, errorType: String?, message: String?, willRerun: Bool = false
+    ) {
+        if willRerun { initFailureReported = true }
         guard events.wants(.initFinished) else { return }
         events.emit(
             InvocationEvent(
@@ -254,7 +258,26 @@ final class ExecutionEnvironment {
                 detail: .initFinished(
                     .init(
                         environment: stream, durationMs: durationMs,
-                        result: .failed(errorType: errorType, message: message)))))
+                        result: errorType.map { .failed(errorType: $0, message: message) } ?? .timedOut,
+                        phase: machine.initPhase, willRerun: willRerun))))
+    }
+
+    /// The failure of the INIT being re-run was already reported (by the timer or `/init/error`).
+    private var initFailureReported = false
+
+    /// INIT failed or overran its limit with an invoke waiting: the old process group is gone; start the runtime
+    /// again, INIT now inside the invoke and under the function timeout (AWS's suppressed init).
+    private func rerunInit() {
+        if let processGroup { ProcessLauncher.killGroup(processGroup) }
+        processGroup = nil
+        if let runRecord {
+            spec.threadPool.submit { _ in runRecord.remove() }
+            self.runRecord = nil
+        }
+        initFailureReported = false
+        let deadline = machine.rerunStarted(now: .now())
+        arm(&initTimer, at: deadline) { $0.initTimerFired() }
+        launch(runtimeAPIPort: serverChannel?.localAddress?.port ?? 0)
     }
 
     /// A Runtime API connection closed: a parked `/next` before an event came, or the connection an invoke went to.
@@ -354,16 +377,18 @@ final class ExecutionEnvironment {
     }
 
     func initErrorPosted(body: ByteBuffer, errorType: String?) -> Bool {
-        let (accepted, pending, initMs) = machine.initErrorPosted(now: .now())
+        let phase = machine.initPhase
+        let (accepted, pending, initMs, rerun) = machine.initErrorPosted(now: .now())
         guard accepted else { return false }
         cancel(&initTimer)
-        stopReason = .initFailed
+        if !rerun { stopReason = .initFailed }
         let type = errorType ?? Self.errorType(in: body) ?? "Runtime.Unknown"
-        emitInitFailed(durationMs: initMs, errorType: type, message: nil)
+        emitInitFailed(durationMs: initMs, errorType: type, message: nil, willRerun: rerun)
         if let pending {
+            // A re-run's failure ends its invoke; the re-run counts as the invoke's Duration.
             finish(
                 pending, payload: body, contentType: "application/json", errorType: type, status: "error",
-                durationMs: 0, initDurationMs: nil)
+                durationMs: phase == "invoke" ? initMs : 0, initDurationMs: nil)
         }
         // The runtime is expected to exit after posting; make sure it does.
         if pid != nil {
@@ -376,10 +401,15 @@ final class ExecutionEnvironment {
 
     private func initTimerFired() {
         initTimer = nil
+        let rerunning = machine.suppressedInit
         switch machine.initTimerFired(now: .now()) {
-        case .suppressInit(let deadline):
-            arm(&initTimer, at: deadline) { $0.initTimerFired() }
+        case .initTimedOut(let durationMs, let rerun):
+            // INIT_REPORT … Status: timeout; the process goes, and with an invoke waiting INIT runs again.
+            emitInitFailed(durationMs: durationMs, errorType: nil, message: nil, willRerun: rerun)
+            if !rerun { stopReason = .initFailed }
+            killProcess()
         case .timeout(let pending, let durationMs):
+            if rerunning { emitInitFailed(durationMs: durationMs, errorType: nil, message: nil) }
             failTimedOut(pending, durationMs: durationMs)
         case .resetAfterResponse, .none:
             break
@@ -397,7 +427,7 @@ final class ExecutionEnvironment {
             stopReason = .noNextAfterResponse
             lastRequestID = requestID
             killProcess()
-        case .suppressInit, .none:
+        case .initTimedOut, .none:
             break
         }
     }
@@ -422,12 +452,26 @@ final class ExecutionEnvironment {
     func processExited(_ exit: ProcessExit) {
         pid = nil
         cancel(&killTimer)
+        let phase = machine.initPhase
         let (action, releasing) = machine.processExited(now: .now())
         for waiter in releasing { waiter.rejectNext() }
         switch action {
-        case .fail(let pending, _, let durationMs):
+        case .rerun:
+            cancel(&initTimer)
+            if !initFailureReported {
+                let message = "Runtime exited with error: \(exit.description)"
+                emitInitFailed(
+                    durationMs: machine.initElapsedMs(now: .now()), errorType: "Runtime.ExitError", message: message,
+                    willRerun: true)
+            }
+            rerunInit()
+            return
+        case .fail(let pending, let duringInit, let durationMs):
             let requestID = pending.request.requestID
             let message = "RequestId: \(requestID) Error: Runtime exited with error: \(exit.description)"
+            if duringInit && phase == "invoke" {
+                emitInitFailed(durationMs: durationMs, errorType: "Runtime.ExitError", message: nil)
+            }
             finish(
                 pending, payload: Self.errorDocument(type: "Runtime.ExitError", message: message),
                 contentType: "application/json", errorType: "Runtime.ExitError", status: "error",

@@ -614,6 +614,8 @@ struct State {
             responseWritten(written, requestID: event.requestID, at: event.at, series: series)
         case .initStarted(let started):
             let gauges = series.environments(function: started.environment.functionName)
+            // A re-run of INIT starts the same environment again.
+            if let previous = environments[started.environment.id] { previous.gauges[previous.state].decrement() }
             gauges[.initializing].increment()
             environments[started.environment.id] = Environment(
                 function: started.environment.functionName, gauges: gauges, version: started.version,
@@ -623,8 +625,10 @@ struct State {
             guard let environment = environments[finished.environment.id], environment.state == .initializing else {
                 return
             }
-            if case .failed = finished.result { return }
-            environment.set(.ready)
+            switch finished.result {
+            case .failed, .timedOut: return
+            case .ready, .suppressed: environment.set(.ready)
+            }
         case .environmentStopped(let stopped):
             if let environment = environments.removeValue(forKey: stopped.environment.id) {
                 environment.gauges[environment.state].decrement()

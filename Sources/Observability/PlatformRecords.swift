@@ -25,18 +25,20 @@ enum PlatformRecord {
     }
 
     /// A failed Init: `platform.initRuntimeDone` (status, errorType) then `platform.initReport` (its duration).
-    static func initFailed(time: String, durationMs: Double, errorType: String) -> [String] {
-        let status = errorType.hasSuffix("Timeout") || errorType == "Sandbox.Timedout" ? "timeout" : "error"
+    /// `errorType` nil: INIT ran out of its time (`status: timeout`).
+    static func initFailed(time: String, durationMs: Double, errorType: String?, phase: String = "init") -> [String] {
+        let status =
+            errorType.map { $0.hasSuffix("Timeout") || $0 == "Sandbox.Timedout" ? "timeout" : "error" } ?? "timeout"
         var done = JSONObject()
         done.string("initializationType", "on-demand")
-        done.string("phase", "init")
+        done.string("phase", phase)
         done.string("status", status)
-        done.string("errorType", errorType)
+        if let errorType { done.string("errorType", errorType) }
         var report = JSONObject()
         report.string("initializationType", "on-demand")
-        report.string("phase", "init")
+        report.string("phase", phase)
         report.string("status", status)
-        report.string("errorType", errorType)
+        if let errorType { report.string("errorType", errorType) }
         var metrics = JSONObject()
         metrics.number("durationMs", formatMilliseconds(durationMs))
         report.object("metrics", metrics)
