@@ -54,7 +54,8 @@ struct ConcurrencyConfigurationTests {
         #expect(environments.accountConcurrency == AccountConcurrency(limit: 200, minimumUnreserved: 20))
         #expect(environments.initTimeoutSeconds == 2.5)
         #expect(environments.maximumLifetimeSeconds == 3600)
-        #expect(configuration.concurrency["echo"] == FunctionConcurrency(reserved: 30, provisioned: ["1": 3, "live": 4]))
+        #expect(
+            configuration.concurrency["echo"] == FunctionConcurrency(reserved: 30, provisioned: ["1": 3, "live": 4]))
         let defaults = try Self.parse(Self.function(""))
         #expect(defaults.environments.accountConcurrency == AccountConcurrency(limit: 1000, minimumUnreserved: 100))
         #expect(defaults.environments.initTimeoutSeconds == 10)
@@ -70,7 +71,8 @@ struct ConcurrencyConfigurationTests {
                         reservedConcurrentExecutions: 2
                         versions:
                           - {version: 1, provisionedConcurrentExecutions: 3}
-                    """)).contains("Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution"))
+                    """)
+            ).contains("Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution"))
         #expect(
             Self.refusal(
                 Self.function(
@@ -79,7 +81,8 @@ struct ConcurrencyConfigurationTests {
                           - {version: 1, provisionedConcurrentExecutions: 1}
                         aliases:
                           - {name: live, version: "1", provisionedConcurrentExecutions: 1}
-                    """)).contains(
+                    """)
+            ).contains(
                 "aliases[0].provisionedConcurrentExecutions: Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version"
             ))
         #expect(
@@ -88,21 +91,24 @@ struct ConcurrencyConfigurationTests {
                     """
                         aliases:
                           - {name: dev, version: "$LATEST", provisionedConcurrentExecutions: 1}
-                    """)).contains("cannot be applied to unpublished function versions"))
+                    """)
+            ).contains("cannot be applied to unpublished function versions"))
         #expect(
             Self.refusal(
                 Self.function(
                     """
                         versions:
                           - {version: 1, reservedConcurrentExecutions: 1}
-                    """)).contains("unknown key \"reservedConcurrentExecutions\""))
+                    """)
+            ).contains("unknown key \"reservedConcurrentExecutions\""))
         #expect(
             Self.refusal(
                 Self.function(
                     """
                         versions:
                           - {version: 1, provisionedConcurrentExecutions: 0}
-                    """)).contains("provisionedConcurrentExecutions"))
+                    """)
+            ).contains("provisionedConcurrentExecutions"))
         #expect(
             Self.refusal(
                 "environments: {concurrentExecutions: 50}\n" + Self.function("    reservedConcurrentExecutions: 46")

@@ -210,15 +210,18 @@ struct ConcurrencyControlTests {
         let pid = try #require(Int32(before.text.drop { !$0.isNumber }.prefix { $0.isNumber }))
         kill(pid, SIGKILL)
         #expect(try await Self.eventually { !ProcessTree.exists(pid) })
+        // The replacement is a second provisioned INIT; once it is ready, it is the one available.
         #expect(
-            try await Self.eventually {
-                let counts = pool.provisionedCounts
-                return counts.available == 1 && counts.allocated == 1
+            try await Self.eventually(seconds: 30) {
+                let replaced = recorder.events.contains { event in
+                    if case .environmentStopped = event.detail { return true }
+                    return false
+                }
+                return replaced && pool.provisionedCounts.available == 1 && pool.provisionedCounts.allocated == 1
             })
         let after = try await harness.invoke("pk", qualifier: "1")
         #expect(after.initDurationMs == nil, "the replacement was initialised ahead of the invoke")
         #expect(after.text != before.text, "a new runtime: \(after.text)")
-        // The reservation of 1 is the replacement's: on-demand invokes are throttled meanwhile.
         try await harness.shutdown()
         await harness.events.flush()
         let provisionedInits = recorder.events.filter { event in

@@ -145,4 +145,29 @@ struct LifecycleLimitTests {
         }
         #expect(reasons.first == .lifetime, "\(reasons)")
     }
+
+    @Test func shutdownSendsSIGTERMThenSIGKILLAfterTheGrace() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // `trap '' TERM` is inherited by curl too: the whole group ignores SIGTERM and only SIGKILL ends it.
+        let stubborn = try TestFunctions.writeBash(
+            in: dir, name: "stubborn", handler: #"printf '"pid=%s"' "$$""#, initScript: "trap '' TERM")
+        let polite = try TestFunctions.writeBash(in: dir, name: "polite", handler: #"printf '"pid=%s"' "$$""#)
+        for (name, code, ignoresTerm) in [("stubborn", stubborn, true), ("polite", polite, false)] {
+            let harness = try InvokerHarness(
+                functions: [Self.function(name, at: code)], dataDirectory: dir.url("data-\(name)")
+            ) { $0.environments.terminationGraceSeconds = 1.5 }
+            let outcome = try await harness.invoke(name)
+            let pid = try #require(Int32(outcome.text.drop { !$0.isNumber }.prefix { $0.isNumber }))
+            let started = NIODeadline.now()
+            try await harness.shutdown()
+            let elapsed = NIODeadline.now() - started
+            #expect(!ProcessTree.exists(pid), "\(name): the runtime is gone after shutdown")
+            if ignoresTerm {
+                #expect(elapsed >= .milliseconds(1400) && elapsed < .seconds(6), "SIGKILL after the grace: \(elapsed)")
+            } else {
+                #expect(elapsed < .milliseconds(1400), "a runtime that ends on SIGTERM is not waited for: \(elapsed)")
+            }
+        }
+    }
 }
