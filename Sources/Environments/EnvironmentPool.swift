@@ -251,7 +251,10 @@ public final class EnvironmentPool: Sendable {
             state.provisionedTarget = max(0, target)
             state.provisionFailures = 0
             state.provisionNotBefore = .uptimeNanoseconds(0)
-            var keep = state.provisionedCount
+            // Those already leaving (lifetime, an earlier lowering) are not kept anyway.
+            var keep =
+                state.provisionedCount
+                - state.environments.values.filter { $0.provisioned && !$0.released && $0.leaving }.count
             var surplus: [EnvironmentHandle] = []
             // Idle ones first, then the others (they finish their invoke).
             let candidates =
