@@ -121,4 +121,45 @@ struct ConcurrencyLimitTests {
             #expect(text.contains("below its minimum value of [10]"), "\(text)")
         }
     }
+
+    @Test func editingReservedConcurrencyAppliesWithoutARestart() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try TestFunctions.writeBash(in: dir, name: "fast", handler: TestFunctions.albResponse(body: "fast pid=$$"))
+        func yaml(_ reserved: String) -> String {
+            """
+            dataDirectory: ./data
+            functions:
+              - {name: fn, runtime: provided.al2023, handler: h, code: ./fast\(reserved)}
+            targetGroups:
+              - {name: fn-tg, function: fn}
+            listeners:
+              - port: 0
+                defaultAction: {forward: fn-tg}
+            """
+        }
+        try dir.write("test.yaml", yaml(""))
+        let server = try await ServerHarness(yaml: yaml(""), baseDirectory: dir.path, watchesChanges: true)
+        let port = server.port
+        let first = try RawHTTPClient(port: port).request("GET", "/")
+        #expect(first.status == 200 && first.text.hasPrefix("fast pid="), "\(first)")
+
+        /// Asks until the status is `status` (the watcher polls once a second), within 30 s.
+        func status(becomes status: Int) async throws -> RawHTTPClient.Response {
+            var last = try RawHTTPClient(port: port).request("GET", "/")
+            for _ in 0..<150 where last.status != status {
+                try await Task.sleep(for: .milliseconds(200))
+                last = try RawHTTPClient(port: port).request("GET", "/")
+            }
+            return last
+        }
+        try dir.write("test.yaml", yaml(", reservedConcurrentExecutions: 0"))
+        let throttled = try await status(becomes: 502)
+        #expect(throttled.status == 502, "reserved concurrency 0 applies on reload: \(throttled)")
+        try dir.write("test.yaml", yaml(""))
+        let again = try await status(becomes: 200)
+        #expect(again.status == 200, "\(again)")
+        #expect(again.text == first.text, "the warm environment was kept: a reservation restarts nothing")
+        await server.shutdown()
+    }
 }
