@@ -148,7 +148,7 @@ public final class AlbatrossApplication: Sendable {
         try? FileManager.default.removeItem(atPath: Self.scratchDirectory(of: configuration))
         let latest = try CatalogReloader.latestVersions(of: configuration)
         // The store of versions and aliases: the configuration's declarations are applied (idempotently).
-        let catalog: FunctionCatalog
+        var catalog: FunctionCatalog
         if options.usesStore {
             let registry = try Registry(dataDirectory: configuration.dataDirectory, account: configuration.account)
             try ConfigurationApplier.apply(configuration, to: registry)
@@ -159,6 +159,7 @@ public final class AlbatrossApplication: Sendable {
                 functions: latest.mapValues { FunctionCatalog.Function(versions: ["$LATEST": $0]) })
             registry = nil
         }
+        catalog.applyConcurrency(configuration.concurrency)
         let asyncStore =
             configuration.api != nil && registry != nil ? try Self.openAsyncStore(configuration) : nil
         tlsContexts = options.listeners ? try LoadBalancer.makeTLSContexts(for: configuration.listeners) : [:]
@@ -357,7 +358,7 @@ public final class AlbatrossApplication: Sendable {
         let logSink = LogSink(dataDirectory: configuration.dataDirectory, mirror: mirror)
         logSink.attach(to: events)
         let environments = configuration.environments
-        let settings = InvokerSettings(
+        var settings = InvokerSettings(
             account: configuration.account,
             idleTimeout: options.idleTimeout ?? .seconds(Int64(environments.idleTimeoutSeconds)),
             defaultPythonInterpreter: environments.defaultPythonInterpreter,
@@ -369,6 +370,9 @@ public final class AlbatrossApplication: Sendable {
                 rate: configuration.tracing?.samplingRate ?? 0.05),
             xrayDaemonAddress: xrayDaemonAddress,
             runRecordDirectory: runRecordDirectory(of: configuration))
+        settings.accountConcurrency = environments.accountConcurrency
+        settings.initTimeoutSeconds = environments.initTimeoutSeconds
+        settings.maximumLifetime = environments.maximumLifetimeSeconds.map { .seconds(Int64($0)) }
         let invoker = Invoker(
             catalog: catalog, settings: settings, group: group, threadPool: threadPool, events: events)
         return (events, logSink, invoker)

@@ -181,7 +181,7 @@ final class CatalogReloader: Sendable {
             state.stamp = stamp
             return
         }
-        let catalog: FunctionCatalog
+        var catalog: FunctionCatalog
         if let registry {
             do {
                 catalog = try CatalogBuilder.build(registry: registry, latest: latest)
@@ -192,6 +192,7 @@ final class CatalogReloader: Sendable {
             catalog = FunctionCatalog(
                 functions: latest.mapValues { FunctionCatalog.Function(versions: ["$LATEST": $0]) })
         }
+        catalog.applyConcurrency(configuration.concurrency)
         invoker.replaceCatalog(catalog)
         state = State(
             configuration: configuration, stamp: stamp, latest: latest, storeFingerprint: fingerprint,

@@ -1,5 +1,5 @@
 public import AlbatrossApp
-import Configuration
+public import Configuration
 import Foundation
 public import Invocation
 public import InvocationModel
@@ -15,11 +15,14 @@ public final class InvokerHarness: Sendable {
     public let application: AlbatrossApplication
     private let running: Task<Void, any Error>
 
+    /// `configure` adjusts the configuration made from `functions` (environment settings, concurrency).
     public init(
-        functions: [FunctionConfiguration], dataDirectory: String, idleTimeout: TimeAmount = .minutes(10)
+        functions: [FunctionConfiguration], dataDirectory: String, idleTimeout: TimeAmount = .minutes(10),
+        configure: (inout AlbatrossConfiguration) -> Void = { _ in }
     ) throws {
         var configuration = AlbatrossConfiguration(dataDirectory: dataDirectory, functions: functions)
         configuration.environments.defaultPythonInterpreter = PackagePaths.venvPython
+        configure(&configuration)
         application = try AlbatrossApplication(
             configuration: configuration,
             options: .init(
@@ -37,12 +40,14 @@ public final class InvokerHarness: Sendable {
 
     /// Invokes and waits.
     public func invoke(
-        _ name: String, _ payload: String = "{}", wantsReport: Bool = false
+        _ name: String, _ payload: String = "{}", qualifier: String? = nil, wantsReport: Bool = false
     ) async throws
         -> InvocationOutcome
     {
         try await application.invoke(
-            InvokeRequest(functionName: name, payload: ByteBuffer(string: payload), wantsReport: wantsReport))
+            InvokeRequest(
+                functionName: name, qualifier: qualifier, payload: ByteBuffer(string: payload),
+                wantsReport: wantsReport))
     }
 
     /// Stops every environment, waits for the processes to be reaped, flushes logs, stops threads (the

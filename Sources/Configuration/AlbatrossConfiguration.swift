@@ -38,6 +38,9 @@ public struct AlbatrossConfiguration: Sendable, Hashable {
     public var declaredVersions: [String: [DeclaredVersion]] = [:]
     /// Aliases declared per function (by function name).
     public var declaredAliases: [String: [DeclaredAlias]] = [:]
+    /// Reserved and provisioned concurrency by function (`reservedConcurrentExecutions`,
+    /// `provisionedConcurrentExecutions` of versions and aliases).
+    public var concurrency: [String: FunctionConcurrency] = [:]
     /// Layers declared under `layers:`, in file order; published before functions are stored.
     public var declaredLayers: [DeclaredLayer] = []
     /// Each function's `layers:` as written (by function name); `functions[].layers` stays empty until
@@ -126,6 +129,14 @@ public struct EnvironmentSettings: Sendable, Hashable {
     public var terminationGraceSeconds: Double = 2
     /// The interpreter used for `python3.x` runtimes when a function names none (`python3` on PATH by default).
     public var defaultPythonInterpreter: String = "python3"
+    /// The account's concurrent executions and the unreserved minimum (AWS: 1,000 and 100).
+    public var accountConcurrency = AccountConcurrency()
+    /// INIT's limit for on-demand environments (AWS: 10 s); a failed or overrunning INIT runs again inside the first
+    /// invoke, under the function timeout.
+    public var initTimeoutSeconds: Double = 10
+    /// Environments older than this are stopped when idle, or after their invoke; nil: no limit (AWS recycles
+    /// environments after some hours, undocumented).
+    public var maximumLifetimeSeconds: Int?
 
     public init() {}
 }

@@ -62,6 +62,11 @@ struct ConfigurationParser {
     var targetGroupLines: [String: Int?] = [:]
     var declaredVersions: [String: [DeclaredVersion]] = [:]
     var declaredAliases: [String: [DeclaredAlias]] = [:]
+    /// Reserved and provisioned concurrency by function, with the nodes that set them (for later checks).
+    var concurrency: [String: FunctionConcurrency] = [:]
+    var concurrencyNodes: [String: ConfigNode] = [:]
+    var provisionedNodes: [String: [String: ConfigNode]] = [:]
+    var environmentSettings = EnvironmentSettings()
     /// Layer names with the line of their definition.
     var layerLines: [String: Int?] = [:]
     /// The `layers:` of each function, as written.
@@ -105,6 +110,7 @@ struct ConfigurationParser {
         }
         if let node = mapping.optional("environments") {
             configuration.environments = try parseEnvironments(node)
+            environmentSettings = configuration.environments
         }
         if let node = mapping.optional("logs") {
             configuration.logs = try parseLogSettings(node)
@@ -141,6 +147,8 @@ struct ConfigurationParser {
             configuration.layerReferences = layerReferences
             configuration.eventInvokeConfigs = eventInvokeConfigs
             configuration.deadLetterTargets = deadLetterTargets
+            try checkConcurrency()
+            configuration.concurrency = concurrency
         }
         if let node = mapping.optional("targetGroups") {
             for item in try node.sequence() {
@@ -177,6 +185,7 @@ struct ConfigurationParser {
     mutating func parseEnvironments(_ node: ConfigNode) throws(ConfigurationError) -> EnvironmentSettings {
         let mapping = try node.mapping(allowed: [
             "idleTimeoutSeconds", "shutdownGraceSeconds", "terminationGraceSeconds", "pythonInterpreter",
+            "concurrentExecutions", "minimumUnreservedConcurrency", "initTimeoutSeconds", "maximumLifetimeSeconds",
         ])
         var settings = EnvironmentSettings()
         if let value = mapping.optional("idleTimeoutSeconds") {
@@ -190,6 +199,20 @@ struct ConfigurationParser {
         }
         if let value = mapping.optional("pythonInterpreter") {
             settings.defaultPythonInterpreter = try resolveInterpreter(value)
+        }
+        if let value = mapping.optional("concurrentExecutions") {
+            settings.accountConcurrency.limit = try value.int(in: 1...100_000)
+            // AWS keeps 100 of its 1,000 unreserved: a tenth, for a smaller account.
+            settings.accountConcurrency.minimumUnreserved = min(100, settings.accountConcurrency.limit / 10)
+        }
+        if let value = mapping.optional("minimumUnreservedConcurrency") {
+            settings.accountConcurrency.minimumUnreserved = try value.int(in: 0...settings.accountConcurrency.limit)
+        }
+        if let value = mapping.optional("initTimeoutSeconds") {
+            settings.initTimeoutSeconds = try value.double(in: 0.1...900)
+        }
+        if let value = mapping.optional("maximumLifetimeSeconds") {
+            settings.maximumLifetimeSeconds = try value.int(in: 1...2_592_000)
         }
         return settings
     }

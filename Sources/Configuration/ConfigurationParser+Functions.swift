@@ -6,13 +6,14 @@ extension ConfigurationParser {
     static let functionKeys = [
         "name", "runtime", "handler", "code", "memorySize", "timeout", "environment", "maximumConcurrency",
         "pythonInterpreter", "layers", "versions", "aliases", "loggingConfig", "tracingConfig", "eventInvokeConfig",
-        "deadLetterConfig",
+        "deadLetterConfig", "reservedConcurrentExecutions",
     ]
     static let versionKeys = [
         "version", "code", "runtime", "handler", "memorySize", "timeout", "environment", "maximumConcurrency",
         "pythonInterpreter", "layers", "description", "loggingConfig", "tracingConfig",
+        "provisionedConcurrentExecutions",
     ]
-    static let aliasKeys = ["name", "version", "weights", "sticky", "description"]
+    static let aliasKeys = ["name", "version", "weights", "sticky", "description", "provisionedConcurrentExecutions"]
     /// AWS's limit on the total size of a function's environment variables (keys and values, in bytes).
     static let environmentSizeLimit = 4096
 
@@ -71,10 +72,18 @@ extension ConfigurationParser {
         }
         functionLines[name] = nameNode.line
         if !layers.isEmpty { layerReferences[name] = layers }
+        if let value = mapping.optional("reservedConcurrentExecutions") {
+            let limit = environmentSettings.accountConcurrency.limit
+            concurrency[name, default: FunctionConcurrency()].reserved = try value.int(in: 0...limit)
+            concurrencyNodes[name] = value
+        }
         if let versionsNode = mapping.optional("versions") {
             var versions: [DeclaredVersion] = []
             for (index, item) in try versionsNode.sequence().enumerated() {
                 versions.append(try parseVersion(item, base: function, layers: layers, expected: index + 1))
+                if let value = try item.mapping(allowed: Self.versionKeys).optional("provisionedConcurrentExecutions") {
+                    try addProvisioned(value, function: name, qualifier: String(index + 1))
+                }
             }
             declaredVersions[name] = versions
         }
@@ -88,6 +97,9 @@ extension ConfigurationParser {
                 }
                 seen[alias.name] = item.line
                 aliases.append(alias)
+                if let value = try item.mapping(allowed: Self.aliasKeys).optional("provisionedConcurrentExecutions") {
+                    try addProvisioned(value, function: name, qualifier: alias.name)
+                }
             }
             declaredAliases[name] = aliases
         }
@@ -312,5 +324,59 @@ extension ConfigurationParser {
 
     static func atLine(_ line: Int?) -> String {
         line.map { " at line \($0)" } ?? ""
+    }
+
+    // MARK: concurrency
+
+    private mutating func addProvisioned(
+        _ node: ConfigNode, function: String, qualifier: String
+    ) throws(ConfigurationError) {
+        let count = try node.int(in: 1...environmentSettings.accountConcurrency.limit)
+        concurrency[function, default: FunctionConcurrency()].provisioned[qualifier] = count
+        provisionedNodes[function, default: [:]][qualifier] = node
+    }
+
+    /// AWS's rules across functions (control-api.md §5.21, §5.22): the reservations leave the account its
+    /// unreserved minimum; a function's provisioned concurrency fits in its reservation; a version is provisioned
+    /// either directly or through one alias, never both.
+    mutating func checkConcurrency() throws(ConfigurationError) {
+        let account = environmentSettings.accountConcurrency
+        var total = 0
+        for (name, node) in concurrencyNodes.sorted(by: { ($0.value.line ?? 0) < ($1.value.line ?? 0) }) {
+            guard let reserved = concurrency[name]?.reserved else { continue }
+            total += reserved
+            if let problem = account.reservationProblem(totalReserved: total) { throw node.error(problem) }
+        }
+        for (name, nodes) in provisionedNodes {
+            let settings = concurrency[name] ?? FunctionConcurrency()
+            let aliases = Dictionary(
+                (declaredAliases[name] ?? []).map { ($0.name, $0.routing) }, uniquingKeysWith: { first, _ in first })
+            for (qualifier, node) in nodes.sorted(by: { ($0.value.line ?? 0) < ($1.value.line ?? 0) }) {
+                guard let routing = aliases[qualifier] else { continue }
+                let versions = [routing.primaryVersion] + (routing.additionalVersion.map { [$0] } ?? [])
+                if versions.contains("$LATEST") {
+                    throw node.error(
+                        "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+                }
+                if versions.contains(where: { settings.provisioned[$0] != nil }) {
+                    throw node.error(
+                        "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version"
+                    )
+                }
+            }
+            if let reserved = settings.reserved, settings.totalProvisioned > reserved {
+                let node = nodes.values.max(by: { ($0.line ?? 0) < ($1.line ?? 0) })!
+                throw node.error(
+                    "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for "
+                        + "function \(name) (\(settings.totalProvisioned) > \(reserved))")
+            }
+            let pool = account.limit - total
+            if settings.reserved == nil, settings.totalProvisioned > pool - account.minimumUnreserved {
+                let node = nodes.values.max(by: { ($0.line ?? 0) < ($1.line ?? 0) })!
+                throw node.error(
+                    "Requested Provisioned Concurrency (\(settings.totalProvisioned)) would leave the account's "
+                        + "UnreservedConcurrentExecution below its minimum value of [\(account.minimumUnreserved)]")
+            }
+        }
     }
 }

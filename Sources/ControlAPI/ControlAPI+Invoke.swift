@@ -141,7 +141,7 @@ extension ControlAPI {
         case .throttled:
             return APIError(
                 type: "TooManyRequestsException", status: 429, message: "Rate Exceeded.",
-                reason: "ReservedFunctionConcurrentInvocationLimitExceeded")
+                reason: error.reason ?? "ReservedFunctionConcurrentInvocationLimitExceeded")
         case .resourceNotFound:
             return .resourceNotFound(
                 "Function not found: \(account.functionARN(reference.name, qualifier: reference.qualifier ?? Registry.latest))"

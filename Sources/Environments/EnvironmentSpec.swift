@@ -23,6 +23,9 @@ public struct EnvironmentSpec: Sendable {
     public var threadPool: NIOThreadPool
     /// The INIT phase limit for on-demand environments (10 s on AWS).
     public var initTimeoutSeconds: Double = 10
+    /// The INIT limit of provisioned environments (AWS documents none; 15 minutes here, so that a runtime that
+    /// never asks for its first event does not hold its execution forever).
+    public var provisionedInitTimeoutSeconds: Double = 900
     /// Between SIGTERM and SIGKILL when the platform stops an environment.
     public var terminationGrace: TimeAmount = .seconds(2)
     /// Where each environment gets a private scratch directory of its own, handed to the runtime as `TMPDIR` and
@@ -48,9 +51,17 @@ public struct EnvironmentSpec: Sendable {
         self.threadPool = threadPool
     }
 
-    var limits: EnvironmentStateMachine<RuntimeAPIHandler, PendingInvocation>.Limits {
+    /// The limits of one environment. The INIT cap applies to on-demand environments only (runtime-api.md §2.2,
+    /// §10 item 6): a provisioned environment's INIT, which no invoke waits for, may take up to
+    /// ``provisionedInitTimeoutSeconds``.
+    func limits(
+        initializationType: InvocationEvent.InitializationType = .onDemand
+    ) -> EnvironmentStateMachine<RuntimeAPIHandler, PendingInvocation>.Limits {
         var limits = EnvironmentStateMachine<RuntimeAPIHandler, PendingInvocation>.Limits()
-        limits.initTimeout = .nanoseconds(Int64(initTimeoutSeconds * 1e9))
+        let initSeconds =
+            initializationType == .provisionedConcurrency ? provisionedInitTimeoutSeconds : initTimeoutSeconds
+        limits.initTimeout = .nanoseconds(Int64(initSeconds * 1e9))
+        limits.reportsInitDuration = initializationType == .onDemand
         limits.invokeTimeout = .seconds(Int64(function.timeout))
         limits.terminationGrace = terminationGrace
         return limits

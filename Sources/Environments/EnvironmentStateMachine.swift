@@ -4,8 +4,9 @@ import NIOCore
 ///
 /// ```
 /// initializing ──first /next──► ready ──invoke──► invoking ──/response or /error──► responded ──/next──► ready
-///      │ (INIT over its limit: suppressed,            ▲                              │ invoke (queued)
-///      │  goes on under the function timeout)        └────────────/next─────────────┘
+///      │ (INIT over its limit or failed, an invoke    ▲                              │ invoke (queued)
+///      │  waiting: the process is replaced and INIT  └────────────/next─────────────┘
+///      │  runs again under the function timeout)
 ///      │ /init/error, exit, timeout      │ exit, stop      │ timeout, exit, stop      │ exit, stop, timeout
 ///      └────────────────────────────────►┴────────────────►┴─────────────────────────►┴──► stopping ──exit──► terminated
 /// ```
@@ -34,6 +35,12 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         var terminationGrace: TimeAmount = .seconds(2)
         /// How long a runtime that posted `/init/error` has to exit before it is killed.
         var initErrorExitGrace: TimeAmount = .milliseconds(500)
+        /// Whether the first invoke's REPORT carries INIT's duration (on demand: yes; provisioned concurrency
+        /// initialised ahead of traffic: no, runtime-api.md §10 item 4).
+        var reportsInitDuration = true
+        /// Whether a failed or overrunning INIT with an invoke waiting runs again inside that invoke (on demand, as
+        /// AWS does); otherwise the invoke fails with INIT's error.
+        var rerunsInit = true
     }
 
     enum State {
@@ -60,6 +67,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         case fail(duringInit: Bool)
         /// It was only queued: it runs elsewhere.
         case refuse
+        /// INIT failed or overran its limit while it waited: INIT runs again in a new process, inside this invoke
+        /// and under the function timeout (AWS's suppressed init, runtime-api.md §2.2).
+        case rerun
     }
 
     enum PostKind {
@@ -110,6 +120,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         /// The in-flight or pending invoke fails with `Runtime.ExitError`; `duringInit` says whether INIT was
         /// still running.
         case fail(Pending, duringInit: Bool, durationMs: Double)
+        /// INIT failed with an invoke waiting: start the runtime again and call ``rerunStarted(now:)`` (the invoke
+        /// stays pending).
+        case rerun
         /// A queued invoke never reached the runtime: it can safely run elsewhere.
         case refuse(Pending)
         case none
@@ -117,9 +130,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
 
     /// What to do when a deadline passed.
     enum TimerAction {
-        /// INIT overran its limit: it goes on under the function timeout (suppressed init); arm the INIT timer
-        /// again for `deadline`.
-        case suppressInit(deadline: NIODeadline)
+        /// INIT overran its limit: report it (`Status: timeout`) and kill the process; with `rerun`, an invoke
+        /// waits and INIT runs again once the process has exited.
+        case initTimedOut(durationMs: Double, rerun: Bool)
         /// The invoke (or a suppressed INIT) ran out of time: fail it with `Sandbox.Timedout`, kill the process.
         case timeout(Pending, durationMs: Double)
         /// The runtime posted its result but did not ask for the next event in time: kill the process (a queued
@@ -146,6 +159,8 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// The first invoke after a suppressed INIT has been charged with INIT's overrun (later ones are not).
     private var initOverrunCharged = false
     private var deliveredAt: NIODeadline?
+    /// When the re-run of a failed INIT began (the invoke waiting for it counts from there).
+    private var rerunStartedAt: NIODeadline?
     /// Stop once the current invoke is over (the version was retired).
     private(set) var retiring = false
     /// A stop was asked for before the process existed.
@@ -175,7 +190,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     mutating func nextRequested(by waiter: Waiter, now: NIODeadline) -> NextAction {
         switch state {
         case .initializing(let pending):
-            if !suppressedInit { unreportedInitMs = milliseconds(from: createdAt, to: now) }
+            if !suppressedInit && limits.reportsInitDuration {
+                unreportedInitMs = milliseconds(from: createdAt, to: now)
+            }
             if let pending {
                 state = .invoking(pending, requestID: "")
                 holder = waiter
@@ -222,10 +239,10 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
             deliveredAt = now
             return now + limits.invokeTimeout
         }
-        // INIT overran its limit and went on under the function timeout (runtime-api.md §2.2): this invoke's
-        // time, and its Duration, count from INIT's deadline; the invokes after it have the whole timeout.
+        // INIT ran again inside this invoke, under the function timeout (runtime-api.md §2.2): its time, and its
+        // Duration, count from the re-run's start; the invokes after it have the whole timeout.
         initOverrunCharged = true
-        let start = min(now, initDeadline)
+        let start = min(now, rerunStartedAt ?? initDeadline)
         deliveredAt = start
         return max(now, start + limits.invokeTimeout)
     }
@@ -290,20 +307,44 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
 
     /// `POST /init/error`: only valid during INIT. Returns the pending invoke (if any) to fail with the body, and
     /// INIT's duration; the owner kills the process if it has not exited after ``Limits/initErrorExitGrace``.
-    mutating func initErrorPosted(now: NIODeadline) -> (accepted: Bool, pending: Pending?, initDurationMs: Double) {
-        guard case .initializing(let pending) = state else { return (false, nil, 0) }
+    /// A pending invoke is not failed when INIT can run again inside it (`rerun`): it stays with the machine until
+    /// the process exits (``TerminationAction/rerun``).
+    mutating func initErrorPosted(
+        now: NIODeadline
+    ) -> (accepted: Bool, pending: Pending?, initDurationMs: Double, rerun: Bool) {
+        guard case .initializing(let pending) = state else { return (false, nil, 0, false) }
+        let duration = milliseconds(from: rerunStartedAt ?? createdAt, to: now)
+        if let pending, !suppressedInit, limits.rerunsInit {
+            state = .stopping(pending: pending, fate: .rerun)
+            return (true, nil, duration, true)
+        }
         state = .stopping(pending: nil, fate: .refuse)
-        return (true, pending, milliseconds(from: createdAt, to: now))
+        return (true, pending, duration, false)
     }
+
+    /// The runtime was started again for INIT's re-run: INIT is now suppressed (no Init Duration) and must end
+    /// within the function timeout. Returns the deadline to arm the INIT timer for.
+    mutating func rerunStarted(now: NIODeadline) -> NIODeadline {
+        if case .stopping(let pending?, .rerun) = state { state = .initializing(pending: pending) }
+        suppressedInit = true
+        rerunStartedAt = now
+        return now + limits.invokeTimeout
+    }
+
+    /// Whether INIT is being re-run inside the first invoke (its report says `Phase: invoke`).
+    var initPhase: String { suppressedInit ? "invoke" : "init" }
 
     /// The INIT timer fired.
     mutating func initTimerFired(now: NIODeadline) -> TimerAction {
-        guard case .initializing(let pending) = state, let pending else { return .none }
-        if !suppressedInit {
-            // Suppressed init: INIT goes on, but now under the function timeout; no Init Duration is reported.
-            suppressedInit = true
-            return .suppressInit(deadline: initDeadline + limits.invokeTimeout)
+        guard case .initializing(let pending) = state else { return .none }
+        guard let pending, suppressedInit else {
+            // INIT overran its limit: the runtime is stopped; an invoke waiting for it gets INIT again, in a new
+            // process under the function timeout (suppressed init); without one, the environment just ends.
+            let rerun = pending != nil && limits.rerunsInit
+            state = .stopping(pending: rerun ? pending : nil, fate: rerun ? .rerun : .refuse)
+            return .initTimedOut(durationMs: milliseconds(from: createdAt, to: now), rerun: rerun)
         }
+        // The re-run ran out of the function timeout.
         state = .stopping(pending: nil, fate: .refuse)
         return .timeout(pending, durationMs: Double(limits.invokeTimeout.nanoseconds) / 1e6)
     }
@@ -330,6 +371,12 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     mutating func stop(now: NIODeadline) -> StopAction {
         var releasing = held
         switch state {
+        case .stopping(let pending, .rerun):
+            // Stopped while INIT was about to run again: the invoke fails instead when the process exits.
+            state = .stopping(pending: pending, fate: .fail(duringInit: true))
+            held = []
+            holder = nil
+            return .terminate(killAt: now + limits.terminationGrace, releasing: [])
         case .stopping, .terminated:
             return .none
         case .initializing(let pending):
@@ -375,8 +422,14 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         let duration = deliveredAt.map { milliseconds(from: $0, to: now) } ?? 0
         let action: TerminationAction
         switch previous {
+        case .initializing(let pending?) where !suppressedInit && limits.rerunsInit:
+            // The runtime died during INIT with an invoke waiting: INIT runs again inside it.
+            state = .stopping(pending: pending, fate: .rerun)
+            action = .rerun
         case .initializing(let pending):
-            action = pending.map { .fail($0, duringInit: true, durationMs: 0) } ?? .none
+            // A re-run of INIT fails its invoke; its Duration counts from the re-run's start.
+            let elapsed = suppressedInit ? milliseconds(from: rerunStartedAt ?? createdAt, to: now) : 0
+            action = pending.map { .fail($0, duringInit: true, durationMs: elapsed) } ?? .none
         case .invoking(let pending, _):
             action = .fail(pending, duringInit: false, durationMs: duration)
         case .ready(let waiter):
@@ -390,6 +443,9 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
             case (let pending?, .fail(let duringInit)):
                 action = .fail(pending, duringInit: duringInit, durationMs: duration)
             case (let pending?, .refuse): action = .refuse(pending)
+            case (_?, .rerun):
+                state = previous
+                action = .rerun
             }
         case .terminated:
             action = .none

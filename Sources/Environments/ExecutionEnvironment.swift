@@ -11,6 +11,8 @@ import NIOPosix
 struct PendingInvocation: Sendable {
     var request: InvocationRequest
     var promise: EventLoopPromise<InvocationOutcome>
+    /// The concurrency the pool placed it on (provisioned, spill-over, on-demand), for the events.
+    var capacity: InvocationEvent.Capacity = .onDemand
 }
 
 /// Refusal of an invoke by an environment that stopped being ready; the pool retries elsewhere.
@@ -38,6 +40,8 @@ final class ExecutionEnvironment {
     let loop: any EventLoop
     let spec: EnvironmentSpec
     let stream: LogStreamName
+    /// `AWS_LAMBDA_INITIALIZATION_TYPE`: on demand, or provisioned ahead of traffic.
+    let initializationType: InvocationEvent.InitializationType
     private let link: EnvironmentPoolLink
     private var machine: Machine
 
@@ -54,8 +58,12 @@ final class ExecutionEnvironment {
     /// Why the environment ends, for its `environmentStopped` event.
     private var stopReason: InvocationEvent.EnvironmentStopped.Reason?
 
-    init(id: Int, loop: any EventLoop, spec: EnvironmentSpec, link: EnvironmentPoolLink, pending: PendingInvocation?) {
+    init(
+        id: Int, loop: any EventLoop, spec: EnvironmentSpec, link: EnvironmentPoolLink, pending: PendingInvocation?,
+        initializationType: InvocationEvent.InitializationType = .onDemand
+    ) {
         self.id = id
+        self.initializationType = initializationType
         self.loop = loop
         self.spec = spec
         self.link = link
@@ -65,7 +73,8 @@ final class ExecutionEnvironment {
             functionName: spec.function.name, version: spec.version,
             groupName: logging.logGroupName(functionName: spec.function.name), format: format,
             systemLogLevel: format == .json ? logging.systemLogLevel : nil)
-        self.machine = Machine(pending: pending, limits: spec.limits, now: .now())
+        self.machine = Machine(
+            pending: pending, limits: spec.limits(initializationType: initializationType), now: .now())
     }
 
     private var events: InvocationEventBus { spec.events }
@@ -114,7 +123,7 @@ final class ExecutionEnvironment {
         let scratch = scratchDirectory
         let environment = RuntimeEnvironmentBuilder.variables(
             spec: spec, runtimeAPI: "127.0.0.1:\(runtimeAPIPort)", logStreamName: stream.streamName,
-            logGroupName: stream.groupName, scratchDirectory: scratch)
+            logGroupName: stream.groupName, scratchDirectory: scratch, initializationType: initializationType)
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         spec.threadPool.runIfActive(eventLoop: loop) { () throws -> LaunchedProcess in
@@ -176,7 +185,8 @@ final class ExecutionEnvironment {
                         .init(
                             environment: stream, version: spec.version,
                             runtimeVersion: RuntimeEnvironmentBuilder.runtimeVersion(spec.function.runtime),
-                            pid: process.pid, createdAt: .now()))))
+                            pid: process.pid, createdAt: .now(), initializationType: initializationType,
+                            suppressed: machine.suppressedInit))))
         }
         if machine.launched() { ProcessLauncher.killGroup(process.pid) }
     }
@@ -222,7 +232,7 @@ final class ExecutionEnvironment {
         case .rejectAndStop:
             cancel(&invokeTimer)
             waiter.rejectNext()
-            stop(reason: .retired)
+            stop(reason: retireReason ?? .retired)
         }
     }
 
@@ -237,7 +247,10 @@ final class ExecutionEnvironment {
                         result: machine.suppressedInit ? .suppressed : .ready))))
     }
 
-    private func emitInitFailed(durationMs: Double, errorType: String, message: String?) {
+    private func emitInitFailed(
+        durationMs: Double, errorType: String?, message: String?, willRerun: Bool = false
+    ) {
+        if willRerun { initFailureReported = true }
         guard events.wants(.initFinished) else { return }
         events.emit(
             InvocationEvent(
@@ -245,7 +258,26 @@ final class ExecutionEnvironment {
                 detail: .initFinished(
                     .init(
                         environment: stream, durationMs: durationMs,
-                        result: .failed(errorType: errorType, message: message)))))
+                        result: errorType.map { .failed(errorType: $0, message: message) } ?? .timedOut,
+                        phase: machine.initPhase, willRerun: willRerun))))
+    }
+
+    /// The failure of the INIT being re-run was already reported (by the timer or `/init/error`).
+    private var initFailureReported = false
+
+    /// INIT failed or overran its limit with an invoke waiting: the old process group is gone; start the runtime
+    /// again, INIT now inside the invoke and under the function timeout (AWS's suppressed init).
+    private func rerunInit() {
+        if let processGroup { ProcessLauncher.killGroup(processGroup) }
+        processGroup = nil
+        if let runRecord {
+            spec.threadPool.submit { _ in runRecord.remove() }
+            self.runRecord = nil
+        }
+        initFailureReported = false
+        let deadline = machine.rerunStarted(now: .now())
+        arm(&initTimer, at: deadline) { $0.initTimerFired() }
+        launch(runtimeAPIPort: serverChannel?.localAddress?.port ?? 0)
     }
 
     /// A Runtime API connection closed: a parked `/next` before an event came, or the connection an invoke went to.
@@ -276,7 +308,7 @@ final class ExecutionEnvironment {
                 detail: .placed(
                     .init(
                         function: spec.function.name, version: spec.version, placement: placement,
-                        environment: stream))))
+                        environment: stream, capacity: pending.capacity))))
     }
 
     /// `Lambda-Runtime-Deadline-Ms` of the invoke in flight.
@@ -291,7 +323,9 @@ final class ExecutionEnvironment {
                 InvocationEvent(
                     at: now, requestID: request.requestID,
                     detail: .invokeStarted(
-                        .init(environment: stream, version: spec.version, receivedAt: request.receivedAt))))
+                        .init(
+                            environment: stream, version: spec.version, receivedAt: request.receivedAt,
+                            capacity: pending.capacity))))
         }
         waiter.deliver(request, deadlineEpochMs: deadlineEpochMs)
         let requestID = request.requestID
@@ -343,16 +377,18 @@ final class ExecutionEnvironment {
     }
 
     func initErrorPosted(body: ByteBuffer, errorType: String?) -> Bool {
-        let (accepted, pending, initMs) = machine.initErrorPosted(now: .now())
+        let phase = machine.initPhase
+        let (accepted, pending, initMs, rerun) = machine.initErrorPosted(now: .now())
         guard accepted else { return false }
         cancel(&initTimer)
-        stopReason = .initFailed
+        if !rerun { stopReason = .initFailed }
         let type = errorType ?? Self.errorType(in: body) ?? "Runtime.Unknown"
-        emitInitFailed(durationMs: initMs, errorType: type, message: nil)
+        emitInitFailed(durationMs: initMs, errorType: type, message: nil, willRerun: rerun)
         if let pending {
+            // A re-run's failure ends its invoke; the re-run counts as the invoke's Duration.
             finish(
                 pending, payload: body, contentType: "application/json", errorType: type, status: "error",
-                durationMs: 0, initDurationMs: nil)
+                durationMs: phase == "invoke" ? initMs : 0, initDurationMs: nil)
         }
         // The runtime is expected to exit after posting; make sure it does.
         if pid != nil {
@@ -365,10 +401,15 @@ final class ExecutionEnvironment {
 
     private func initTimerFired() {
         initTimer = nil
+        let rerunning = machine.suppressedInit
         switch machine.initTimerFired(now: .now()) {
-        case .suppressInit(let deadline):
-            arm(&initTimer, at: deadline) { $0.initTimerFired() }
+        case .initTimedOut(let durationMs, let rerun):
+            // INIT_REPORT … Status: timeout; the process goes, and with an invoke waiting INIT runs again.
+            emitInitFailed(durationMs: durationMs, errorType: nil, message: nil, willRerun: rerun)
+            if !rerun { stopReason = .initFailed }
+            killProcess()
         case .timeout(let pending, let durationMs):
+            if rerunning { emitInitFailed(durationMs: durationMs, errorType: nil, message: nil) }
             failTimedOut(pending, durationMs: durationMs)
         case .resetAfterResponse, .none:
             break
@@ -386,7 +427,7 @@ final class ExecutionEnvironment {
             stopReason = .noNextAfterResponse
             lastRequestID = requestID
             killProcess()
-        case .suppressInit, .none:
+        case .initTimedOut, .none:
             break
         }
     }
@@ -411,12 +452,26 @@ final class ExecutionEnvironment {
     func processExited(_ exit: ProcessExit) {
         pid = nil
         cancel(&killTimer)
+        let phase = machine.initPhase
         let (action, releasing) = machine.processExited(now: .now())
         for waiter in releasing { waiter.rejectNext() }
         switch action {
-        case .fail(let pending, _, let durationMs):
+        case .rerun:
+            cancel(&initTimer)
+            if !initFailureReported {
+                let message = "Runtime exited with error: \(exit.description)"
+                emitInitFailed(
+                    durationMs: machine.initElapsedMs(now: .now()), errorType: "Runtime.ExitError", message: message,
+                    willRerun: true)
+            }
+            rerunInit()
+            return
+        case .fail(let pending, let duringInit, let durationMs):
             let requestID = pending.request.requestID
             let message = "RequestId: \(requestID) Error: Runtime exited with error: \(exit.description)"
+            if duringInit && phase == "invoke" {
+                emitInitFailed(durationMs: durationMs, errorType: "Runtime.ExitError", message: nil)
+            }
             finish(
                 pending, payload: Self.errorDocument(type: "Runtime.ExitError", message: message),
                 contentType: "application/json", errorType: "Runtime.ExitError", status: "error",
@@ -447,10 +502,15 @@ final class ExecutionEnvironment {
         }
     }
 
-    /// Retires the environment (its version was replaced): it stops now if idle, or once its invoke is over.
-    func retire() {
-        if machine.retire() { stop(reason: .retired) }
+    /// Retires the environment (its version was replaced, it reached its maximum lifetime, its provisioned
+    /// concurrency was lowered): it stops now if idle, or once its invoke is over.
+    func retire(reason: InvocationEvent.EnvironmentStopped.Reason = .retired) {
+        retireReason = retireReason ?? reason
+        if machine.retire() { stop(reason: reason) }
     }
+
+    /// Why it was retired, for the stop once its invoke is over.
+    private var retireReason: InvocationEvent.EnvironmentStopped.Reason?
 
     private func killProcess() {
         killTimer = nil
@@ -533,13 +593,15 @@ final class ExecutionEnvironment {
         if events.wants(.invokeFinished) {
             let now = NIODeadline.now()
             let total = Double((now - request.receivedAt).nanoseconds) / 1e6
-            let finished = InvocationEvent.InvokeFinished(
+            var event = InvocationEvent.InvokeFinished(
                 environment: stream, version: spec.version, memorySizeMB: spec.function.memorySize,
                 initDurationMs: initMs, durationMs: durationMs, billedDurationMs: max(billed, 1),
                 overheadMs: max(0, total - durationMs - (initMs ?? 0)), status: status, errorType: errorType,
                 errorMessage: errorMessage, timeoutSeconds: spec.function.timeout, pid: pid,
                 receivedAt: request.receivedAt, deliveredAt: nil, reportRequested: request.wantsReport,
                 xrayErrorCause: errorCause)
+            event.capacity = pending.capacity
+            let finished = event
             // One loop tick later, so output the runtime wrote before posting (already in the pipe) is emitted
             // first.
             loop.execute {

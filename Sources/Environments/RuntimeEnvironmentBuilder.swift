@@ -1,4 +1,5 @@
 import Foundation
+import InvocationModel
 import LambdaModel
 
 /// An error starting the runtime, with the error type AWS reports for it.
@@ -20,7 +21,7 @@ enum RuntimeEnvironmentBuilder {
     /// server's own environment leaks into it except AWS credentials, which stand in for the execution role.
     static func variables(
         spec: EnvironmentSpec, runtimeAPI: String, logStreamName: String, logGroupName: String,
-        scratchDirectory: String? = nil
+        scratchDirectory: String? = nil, initializationType: InvocationEvent.InitializationType = .onDemand
     )
         -> [String]
     {
@@ -33,7 +34,7 @@ enum RuntimeEnvironmentBuilder {
             ("AWS_LAMBDA_FUNCTION_NAME", function.name),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", String(function.memorySize)),
             ("AWS_LAMBDA_FUNCTION_VERSION", spec.version),
-            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand"),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", initializationType.rawValue),
             ("AWS_LAMBDA_LOG_GROUP_NAME", logGroupName),
             ("AWS_LAMBDA_LOG_STREAM_NAME", logStreamName),
             ("AWS_LAMBDA_LOG_FORMAT", function.logging.logFormat.rawValue),

@@ -33,11 +33,44 @@ public struct FunctionCatalog: Sendable {
     public struct Function: Sendable {
         public var versions: [String: Version]
         public var aliases: [String: AliasRouting]
+        /// Reserved concurrency and provisioned concurrency by qualifier. Changing it restarts nothing: the
+        /// invoker applies it to the pools it keeps.
+        public var concurrency: FunctionConcurrency
 
-        public init(versions: [String: Version] = [:], aliases: [String: AliasRouting] = [:]) {
+        public init(
+            versions: [String: Version] = [:], aliases: [String: AliasRouting] = [:],
+            concurrency: FunctionConcurrency = FunctionConcurrency()
+        ) {
             self.versions = versions
             self.aliases = aliases
+            self.concurrency = concurrency
         }
+
+        /// How many provisioned environments each version keeps: its own configuration plus its aliases', an
+        /// alias with a weighted second version splitting its count by the weight (AWS spreads it the same way).
+        /// `$LATEST` never gets any (AWS refuses it).
+        public var provisionedByVersion: [String: Int] {
+            var result: [String: Int] = [:]
+            for (qualifier, count) in concurrency.provisioned where count > 0 {
+                if versions[qualifier] != nil {
+                    result[qualifier, default: 0] += count
+                } else if let routing = aliases[qualifier] {
+                    var extra = 0
+                    if let version = routing.additionalVersion {
+                        extra = Int((Double(count) * routing.additionalWeight).rounded())
+                        result[version, default: 0] += extra
+                    }
+                    result[routing.primaryVersion, default: 0] += count - extra
+                }
+            }
+            result["$LATEST"] = nil
+            return result.filter { $0.value > 0 }
+        }
+    }
+
+    /// Sets each function's concurrency controls (functions not named keep none).
+    public mutating func applyConcurrency(_ concurrency: [String: FunctionConcurrency]) {
+        for name in functions.keys { functions[name]?.concurrency = concurrency[name] ?? FunctionConcurrency() }
     }
 
     public var functions: [String: Function]

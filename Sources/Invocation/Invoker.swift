@@ -28,6 +28,12 @@ public struct InvokerSettings: Sendable {
     public var xrayDaemonAddress: String?
     /// Where running runtimes are recorded (see ``EnvironmentSpec/runRecords``).
     public var runRecordDirectory: String?
+    /// The account's concurrent executions and the unreserved minimum (AWS: 1,000 and 100).
+    public var accountConcurrency = AccountConcurrency()
+    /// INIT's limit for on-demand environments (AWS: 10 s); past it INIT runs again inside the first invoke.
+    public var initTimeoutSeconds: Double = 10
+    /// Environments older than this are stopped (idle) or drained (busy); nil: no limit.
+    public var maximumLifetime: TimeAmount?
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
@@ -90,6 +96,8 @@ public final class Invoker: InvocationService, Sendable {
     private let retiring = NIOLockedValueBox<[ObjectIdentifier: EnvironmentPool]>([:])
     /// The alias draw generator when ``InvokerSettings/randomSeed`` is set.
     private let seeded: NIOLockedValueBox<SplitMix64>?
+    /// The account's executions, shared by every pool.
+    public let limiter: ConcurrencyLimiter
 
     public init(
         catalog: FunctionCatalog, settings: InvokerSettings, group: any EventLoopGroup, threadPool: NIOThreadPool,
@@ -100,10 +108,23 @@ public final class Invoker: InvocationService, Sendable {
         self.group = group
         self.threadPool = threadPool
         self.seeded = settings.randomSeed.map { NIOLockedValueBox(SplitMix64(seed: $0)) }
+        self.limiter = ConcurrencyLimiter(account: settings.accountConcurrency)
         self.snapshot = ManagedAtomic(Snapshot(catalog: FunctionCatalog(), pools: [:], closed: false))
-        self.snapshot.store(
-            Snapshot(catalog: catalog, pools: makePools(for: catalog, replacing: nil).pools, closed: false),
-            ordering: .releasing)
+        let pools = makePools(for: catalog, replacing: nil).pools
+        self.snapshot.store(Snapshot(catalog: catalog, pools: pools, closed: false), ordering: .releasing)
+        applyConcurrency(catalog, pools: pools)
+    }
+
+    /// Reservations go to the limiter, provisioned concurrency to the pools of the versions it lands on.
+    private func applyConcurrency(_ catalog: FunctionCatalog, pools: [PoolKey: EnvironmentPool]) {
+        var reservations: [String: Int] = [:]
+        for (name, function) in catalog.functions {
+            if let reserved = function.concurrency.reserved { reservations[name] = reserved }
+        }
+        limiter.setReservations(reservations)
+        for (key, pool) in pools {
+            pool.setProvisioned(catalog.functions[key.function]?.provisionedByVersion[key.version] ?? 0)
+        }
     }
 
     /// One pool per version of `catalog`; pools of `previous` whose version is unchanged (configuration, code
@@ -129,8 +150,10 @@ public final class Invoker: InvocationService, Sendable {
                 spec.scratchRoot = settings.scratchDirectory
                 spec.xrayDaemonAddress = settings.xrayDaemonAddress
                 spec.runRecords = settings.runRecordDirectory.map { EnvironmentRunRecords(directory: $0) }
+                spec.initTimeoutSeconds = settings.initTimeoutSeconds
                 pools[key] = EnvironmentPool(
-                    spec: spec, group: group, idleTimeout: settings.idleTimeout,
+                    spec: spec, group: group, idleTimeout: settings.idleTimeout, limiter: limiter,
+                    maximumLifetime: settings.maximumLifetime,
                     successor: { [weak self] request, loop, attempt in
                         guard let self else { return loop.makeFailedFuture(PoolClosed()) }
                         return self.placeAgain(
@@ -151,6 +174,7 @@ public final class Invoker: InvocationService, Sendable {
             guard !current.closed else { return [] }
             let (pools, retired) = makePools(for: catalog, replacing: current)
             snapshot.store(Snapshot(catalog: catalog, pools: pools, closed: false), ordering: .releasing)
+            applyConcurrency(catalog, pools: pools)
             return retired
         }
         for pool in retired { retire(pool) }

@@ -48,10 +48,14 @@ public struct InvocationError: Error, Sendable, CustomStringConvertible {
     public let kind: Kind
     public let phase: Phase
     public let message: String
+    /// Which limit refused a throttled invoke: the `Reason` of AWS's `TooManyRequestsException`
+    /// (`ReservedFunctionConcurrentInvocationLimitExceeded`, `ConcurrentInvocationLimitExceeded`, …); nil otherwise.
+    public let reason: String?
 
-    public init(_ kind: Kind, _ message: String, phase: Phase? = nil) {
+    public init(_ kind: Kind, _ message: String, phase: Phase? = nil, reason: String? = nil) {
         self.kind = kind
         self.message = message
+        self.reason = reason
         switch kind.base {
         case .throttled, .resourceNotFound, .requestTooLarge: self.phase = phase ?? .placement
         case .serviceError: self.phase = phase ?? .shutdown

@@ -33,6 +33,24 @@ public struct InvocationEvent: Sendable {
         case async(Async)
     }
 
+    /// Which concurrency an invoke ran on (CloudWatch counts provisioned invocations and spill-over apart).
+    public enum Capacity: Sendable, Hashable {
+        /// An on-demand environment of a version without provisioned concurrency.
+        case onDemand
+        /// A provisioned-concurrency environment (`ProvisionedConcurrencyInvocations`).
+        case provisioned
+        /// An on-demand environment of a version with provisioned concurrency whose provisioned environments were
+        /// all busy (`ProvisionedConcurrencySpilloverInvocations`).
+        case spillover
+    }
+
+    /// How an environment was initialised: `AWS_LAMBDA_INITIALIZATION_TYPE` and the log records'
+    /// `initializationType`.
+    public enum InitializationType: String, Sendable, Hashable {
+        case onDemand = "on-demand"
+        case provisionedConcurrency = "provisioned-concurrency"
+    }
+
     public var kind: Kinds {
         switch detail {
         case .received: return .received
@@ -153,12 +171,18 @@ public struct InvocationEvent: Sendable {
         public var placement: Placement
         /// The environment it went to (nil when throttled).
         public var environment: LogStreamName?
+        /// Provisioned, spill-over or plain on-demand (throttles: on-demand).
+        public var capacity: Capacity
 
-        public init(function: String, version: String, placement: Placement, environment: LogStreamName?) {
+        public init(
+            function: String, version: String, placement: Placement, environment: LogStreamName?,
+            capacity: Capacity = .onDemand
+        ) {
             self.function = function
             self.version = version
             self.placement = placement
             self.environment = environment
+            self.capacity = capacity
         }
     }
 
@@ -171,15 +195,23 @@ public struct InvocationEvent: Sendable {
         public var pid: Int32?
         /// When the platform began to create the environment (before the process was spawned).
         public var createdAt: NIODeadline
+        /// On demand, or ahead of traffic for provisioned concurrency.
+        public var initializationType: InitializationType
+        /// This INIT re-runs a failed or overrunning one inside the first invoke (AWS's suppressed init): its
+        /// report says `Phase: invoke`.
+        public var suppressed: Bool
 
         public init(
-            environment: LogStreamName, version: String, runtimeVersion: String, pid: Int32?, createdAt: NIODeadline
+            environment: LogStreamName, version: String, runtimeVersion: String, pid: Int32?, createdAt: NIODeadline,
+            initializationType: InitializationType = .onDemand, suppressed: Bool = false
         ) {
             self.environment = environment
             self.version = version
             self.runtimeVersion = runtimeVersion
             self.pid = pid
             self.createdAt = createdAt
+            self.initializationType = initializationType
+            self.suppressed = suppressed
         }
     }
 
@@ -191,15 +223,28 @@ public struct InvocationEvent: Sendable {
             case suppressed
             /// `/init/error`, a crash or a runtime that could not be started.
             case failed(errorType: String, message: String?)
+            /// INIT did not end within its limit (10 s on demand): the runtime is stopped, and INIT runs again
+            /// inside the first invoke.
+            case timedOut
         }
         public var environment: LogStreamName
         public var durationMs: Double
         public var result: Result
+        /// `init` for INIT ahead of the invoke, `invoke` for a re-run inside the first invoke (suppressed init):
+        /// the `Phase:` of the `INIT_REPORT` line.
+        public var phase: String
+        /// When the failed INIT will run again inside the first invoke (the caller does not see this failure).
+        public var willRerun: Bool
 
-        public init(environment: LogStreamName, durationMs: Double, result: Result) {
+        public init(
+            environment: LogStreamName, durationMs: Double, result: Result, phase: String = "init",
+            willRerun: Bool = false
+        ) {
             self.environment = environment
             self.durationMs = durationMs
             self.result = result
+            self.phase = phase
+            self.willRerun = willRerun
         }
     }
 
@@ -209,11 +254,16 @@ public struct InvocationEvent: Sendable {
         public var version: String
         /// When the invoke entered the platform, for the queueing phase.
         public var receivedAt: NIODeadline
+        /// Provisioned, spill-over or plain on-demand.
+        public var capacity: Capacity
 
-        public init(environment: LogStreamName, version: String, receivedAt: NIODeadline) {
+        public init(
+            environment: LogStreamName, version: String, receivedAt: NIODeadline, capacity: Capacity = .onDemand
+        ) {
             self.environment = environment
             self.version = version
             self.receivedAt = receivedAt
+            self.capacity = capacity
         }
     }
 
@@ -245,6 +295,8 @@ public struct InvocationEvent: Sendable {
         public var reportRequested: Bool
         /// `Lambda-Runtime-Function-XRay-Error-Cause` posted with `/error` (JSON), for the trace's `cause`.
         public var xrayErrorCause: String?
+        /// Provisioned, spill-over or plain on-demand.
+        public var capacity: Capacity = .onDemand
 
         public init(
             environment: LogStreamName, version: String, memorySizeMB: Int, initDurationMs: Double?,
@@ -334,6 +386,10 @@ public struct InvocationEvent: Sendable {
             case initFailed
             /// The runtime exited by itself (`exit status 2`, `signal: killed`).
             case exited(String)
+            /// It reached the maximum environment lifetime (`environments.maximumLifetimeSeconds`).
+            case lifetime
+            /// A provisioned environment no longer needed (its provisioned concurrency was lowered or removed).
+            case deprovisioned
         }
         public var environment: LogStreamName
         public var reason: Reason

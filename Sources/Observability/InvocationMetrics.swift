@@ -22,6 +22,9 @@ public import Prometheus
 /// - **Init duration** and **cold starts**: the REPORT's `Init Duration` (first invoke of an on-demand
 ///   environment), §1.5: a cold start is a REPORT carrying it.
 /// - **Concurrent executions**: environments processing an event (`invokeStarted` → `invokeFinished`).
+/// - **Provisioned concurrency** (§1.3 `ProvisionedConcurrency*`): invokes that ran on a provisioned environment,
+///   invokes of a provisioned version that spilled over to on-demand ones, and per version the provisioned
+///   environments processing an event now, over those allocated (initialised ahead), as utilization.
 /// - Labels (§1.2): `function`; `resource` = `function:qualifier` as invoked (alias or version, `$LATEST` when
 ///   asked for), empty for an unqualified invoke; `executed_version` = the version that ran.
 /// - **RequestCount**: requests for which a target was chosen and an invoke attempted; not redirects, fixed
@@ -149,6 +152,12 @@ final class Series: @unchecked Sendable {
         let concurrent: Gauge
         /// The same counts as plain numbers, for `/status`.
         let totals = InvocationTotals()
+        /// `ProvisionedConcurrencyInvocations` and `…SpilloverInvocations`, made on first use (most functions
+        /// have no provisioned concurrency).
+        var provisionedInvocations: Counter?
+        var spilloverInvocations: Counter?
+        /// The label set, for the series made on first use.
+        var pairs: [(String, String)] = []
 
         init(
             invocations: Counter, errors: Counter, throttles: Counter, coldStarts: Counter, duration: ValueHistogram,
@@ -188,6 +197,73 @@ final class Series: @unchecked Sendable {
     var ruleMatches: [String: [String: Counter]] = [:]
     var environments: [String: EnvironmentGauges] = [:]
     var connections: [String: Connections] = [:]
+    var provisioned: [ProvisionedKey: Provisioned] = [:]
+
+    struct ProvisionedKey: Hashable {
+        var function: String
+        var version: String
+    }
+
+    /// One version's provisioned environments: allocated (initialised ahead and not stopped), busy, and the
+    /// gauges showing them.
+    final class Provisioned: @unchecked Sendable {
+        let executions: Gauge
+        let utilization: Gauge
+        var allocated = 0
+        var busy = 0
+
+        init(executions: Gauge, utilization: Gauge) {
+            self.executions = executions
+            self.utilization = utilization
+        }
+
+        func update() {
+            executions.set(to: Double(busy))
+            utilization.set(to: allocated > 0 ? Double(busy) / Double(allocated) : 0)
+        }
+    }
+
+    func provisioned(function: String, version: String) -> Provisioned {
+        let key = ProvisionedKey(function: function, version: version)
+        if let found = provisioned[key] { return found }
+        let labels = [("function", function), ("executed_version", version)]
+        let made = Provisioned(
+            executions: registry.makeGauge(
+                descriptor: Self.name(
+                    "albatross", "lambda", "provisioned_concurrent_executions", "",
+                    "Provisioned environments processing an event now (AWS/Lambda ProvisionedConcurrentExecutions)."),
+                labels: labels),
+            utilization: registry.makeGauge(
+                descriptor: Self.name(
+                    "albatross", "lambda", "provisioned_concurrency_utilization", "",
+                    "Busy provisioned environments over those allocated (ProvisionedConcurrencyUtilization)."),
+                labels: labels))
+        provisioned[key] = made
+        return made
+    }
+
+    func provisionedInvocations(_ lambda: Lambda) -> Counter {
+        if let found = lambda.provisionedInvocations { return found }
+        let made = registry.makeCounter(
+            descriptor: Self.name(
+                "albatross", "lambda", "provisioned_concurrency_invocations", "total",
+                "Invokes that ran on provisioned concurrency (AWS/Lambda ProvisionedConcurrencyInvocations)."),
+            labels: lambda.pairs)
+        lambda.provisionedInvocations = made
+        return made
+    }
+
+    func spilloverInvocations(_ lambda: Lambda) -> Counter {
+        if let found = lambda.spilloverInvocations { return found }
+        let made = registry.makeCounter(
+            descriptor: Self.name(
+                "albatross", "lambda", "provisioned_concurrency_spillover_invocations", "total",
+                "Invokes of a provisioned version that ran on demand because every provisioned environment was busy "
+                    + "(ProvisionedConcurrencySpilloverInvocations)."),
+            labels: lambda.pairs)
+        lambda.spilloverInvocations = made
+        return made
+    }
 
     /// One listener's connection series and the counts they already show.
     final class Connections: @unchecked Sendable {
@@ -265,6 +341,7 @@ final class Series: @unchecked Sendable {
                     "albatross", "lambda", "concurrent_executions", "",
                     "Environments processing an event now (AWS/Lambda ConcurrentExecutions)."),
                 labels: pairs))
+        made.pairs = pairs
         lambda[labels] = made
         return made
     }
@@ -598,6 +675,8 @@ struct State {
         let createdAt: NIODeadline
         var lastUsed: NIODeadline
         var invocations = 0
+        /// Its version's provisioned gauges, for a provisioned-concurrency environment.
+        var provisioned: Series.Provisioned?
 
         init(
             function: String, gauges: EnvironmentGauges, version: String, stream: String, pid: Int32?,
@@ -658,6 +737,10 @@ struct State {
             if let request { finishLambda(request, event.requestID) }
         case .invokeStarted(let started):
             environments[started.environment.id]?.set(.busy)
+            if started.capacity == .provisioned, let provisioned = environments[started.environment.id]?.provisioned {
+                provisioned.busy += 1
+                provisioned.update()
+            }
             guard let request = requests[event.requestID], let lambda = request.lambda else { return }
             request.started = true
             lambda.concurrent.increment()
@@ -665,7 +748,13 @@ struct State {
             if let environment = environments[finished.environment.id] {
                 environment.invocations += 1
                 environment.lastUsed = event.at
-                if environment.state == .busy { environment.set(.ready) }
+                if environment.state == .busy {
+                    environment.set(.ready)
+                    if finished.capacity == .provisioned, let provisioned = environment.provisioned {
+                        provisioned.busy = max(0, provisioned.busy - 1)
+                        provisioned.update()
+                    }
+                }
             }
             let request = requests[event.requestID]
             let lambda =
@@ -674,6 +763,14 @@ struct State {
                     LambdaLabels(
                         function: finished.environment.functionName, resource: "", executedVersion: finished.version))
             lambda.invocations.increment()
+            switch finished.capacity {
+            case .provisioned:
+                series.provisionedInvocations(lambda).increment()
+            case .spillover:
+                series.spilloverInvocations(lambda).increment()
+            case .onDemand:
+                break
+            }
             if finished.status != nil { lambda.errors.increment() }
             lambda.totals.count(finished)
             // Only an invoke whose event reached the runtime has a Duration (an INIT failure before delivery has none).
@@ -688,20 +785,37 @@ struct State {
             responseWritten(written, requestID: event.requestID, at: event.at, series: series)
         case .initStarted(let started):
             let gauges = series.environments(function: started.environment.functionName)
+            // A re-run of INIT starts the same environment again.
+            if let previous = environments[started.environment.id] { previous.gauges[previous.state].decrement() }
             gauges[.initializing].increment()
-            environments[started.environment.id] = Environment(
+            let environment = Environment(
                 function: started.environment.functionName, gauges: gauges, version: started.version,
                 stream: started.environment.streamName, pid: started.pid, createdAt: started.createdAt,
                 lastUsed: event.at)
+            if started.initializationType == .provisionedConcurrency {
+                let provisioned = series.provisioned(
+                    function: started.environment.functionName, version: started.version)
+                provisioned.allocated += 1
+                provisioned.update()
+                environment.provisioned = provisioned
+            }
+            environments[started.environment.id] = environment
         case .initFinished(let finished):
             guard let environment = environments[finished.environment.id], environment.state == .initializing else {
                 return
             }
-            if case .failed = finished.result { return }
-            environment.set(.ready)
+            switch finished.result {
+            case .failed, .timedOut: return
+            case .ready, .suppressed: environment.set(.ready)
+            }
         case .environmentStopped(let stopped):
             if let environment = environments.removeValue(forKey: stopped.environment.id) {
                 environment.gauges[environment.state].decrement()
+                if let provisioned = environment.provisioned {
+                    provisioned.allocated -= 1
+                    if environment.state == .busy { provisioned.busy = max(0, provisioned.busy - 1) }
+                    provisioned.update()
+                }
             }
         case .async(let async):
             series.asyncEvent(async)

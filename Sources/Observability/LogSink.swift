@@ -171,11 +171,20 @@ public final class LogSink: InvocationEventSubscriber {
                 "INIT_START Runtime Version: \(started.runtimeVersion)", epochMs: epochMs, stream: stream,
                 writer: &writer)
         case .initFinished(let finished):
-            guard case .failed(let errorType, let message) = finished.result else { return }
-            append(
-                "INIT_REPORT Init Duration: \(formatMilliseconds(finished.durationMs)) ms\tPhase: init\tStatus: error\tError Type: \(errorType)",
-                epochMs: epochMs, stream: stream, writer: &writer)
-            if let message { append(message, epochMs: epochMs, stream: stream, writer: &writer) }
+            let duration = formatMilliseconds(finished.durationMs)
+            switch finished.result {
+            case .failed(let errorType, let message):
+                append(
+                    "INIT_REPORT Init Duration: \(duration) ms\tPhase: \(finished.phase)\tStatus: error\tError Type: \(errorType)",
+                    epochMs: epochMs, stream: stream, writer: &writer)
+                if let message { append(message, epochMs: epochMs, stream: stream, writer: &writer) }
+            case .timedOut:
+                append(
+                    "INIT_REPORT Init Duration: \(duration) ms\tPhase: \(finished.phase)\tStatus: timeout",
+                    epochMs: epochMs, stream: stream, writer: &writer)
+            case .ready, .suppressed:
+                break
+            }
         case .invokeStarted(let started):
             append(
                 "START RequestId: \(event.requestID) Version: \(started.version)", epochMs: epochMs, stream: stream,
@@ -215,10 +224,22 @@ public final class LogSink: InvocationEventSubscriber {
         var records: [String] = []
         switch event.detail {
         case .initStarted(let started):
-            records.append(PlatformRecord.initStart(time: time, runtimeVersion: started.runtimeVersion))
+            records.append(
+                PlatformRecord.initStart(
+                    time: time, runtimeVersion: started.runtimeVersion,
+                    initializationType: started.initializationType.rawValue,
+                    phase: started.suppressed ? "invoke" : "init"))
         case .initFinished(let finished):
-            guard case .failed(let errorType, _) = finished.result else { return }
-            records += PlatformRecord.initFailed(time: time, durationMs: finished.durationMs, errorType: errorType)
+            switch finished.result {
+            case .failed(let errorType, _):
+                records += PlatformRecord.initFailed(
+                    time: time, durationMs: finished.durationMs, errorType: errorType, phase: finished.phase)
+            case .timedOut:
+                records += PlatformRecord.initFailed(
+                    time: time, durationMs: finished.durationMs, errorType: nil, phase: finished.phase)
+            case .ready, .suppressed:
+                return
+            }
         case .invokeStarted(let started):
             records.append(PlatformRecord.start(time: time, requestID: event.requestID, version: started.version))
         case .invokeFinished(let finished):

@@ -6,7 +6,9 @@ import LambdaModel
 /// Telemetry API's field names, written instead of the text lines when an environment's stream says `JSON`.
 enum PlatformRecord {
     /// The text line `INIT_START` becomes `platform.initStart`.
-    static func initStart(time: String, runtimeVersion: String) -> String {
+    static func initStart(
+        time: String, runtimeVersion: String, initializationType: String = "on-demand", phase: String = "init"
+    ) -> String {
         // The text form is `<version>\tRuntime Version ARN: <arn>`.
         var version = runtimeVersion
         var arn: String? = nil
@@ -15,26 +17,28 @@ enum PlatformRecord {
             arn = String(runtimeVersion[range.upperBound...])
         }
         var record = JSONObject()
-        record.string("initializationType", "on-demand")
-        record.string("phase", "init")
+        record.string("initializationType", initializationType)
+        record.string("phase", phase)
         record.string("runtimeVersion", version)
         if let arn { record.string("runtimeVersionArn", arn) }
         return envelope(time: time, type: "platform.initStart", record: record)
     }
 
     /// A failed Init: `platform.initRuntimeDone` (status, errorType) then `platform.initReport` (its duration).
-    static func initFailed(time: String, durationMs: Double, errorType: String) -> [String] {
-        let status = errorType.hasSuffix("Timeout") || errorType == "Sandbox.Timedout" ? "timeout" : "error"
+    /// `errorType` nil: INIT ran out of its time (`status: timeout`).
+    static func initFailed(time: String, durationMs: Double, errorType: String?, phase: String = "init") -> [String] {
+        let status =
+            errorType.map { $0.hasSuffix("Timeout") || $0 == "Sandbox.Timedout" ? "timeout" : "error" } ?? "timeout"
         var done = JSONObject()
         done.string("initializationType", "on-demand")
-        done.string("phase", "init")
+        done.string("phase", phase)
         done.string("status", status)
-        done.string("errorType", errorType)
+        if let errorType { done.string("errorType", errorType) }
         var report = JSONObject()
         report.string("initializationType", "on-demand")
-        report.string("phase", "init")
+        report.string("phase", phase)
         report.string("status", status)
-        report.string("errorType", errorType)
+        if let errorType { report.string("errorType", errorType) }
         var metrics = JSONObject()
         metrics.number("durationMs", formatMilliseconds(durationMs))
         report.object("metrics", metrics)

@@ -133,7 +133,10 @@ public final class TraceRecorder: InvocationEventSubscriber {
             state.initializations[started.environment.id] = Initialization(start: started.createdAt)
         case .initFinished(let finished):
             state.initializations[finished.environment.id]?.end = event.at
-            if case .failed = finished.result { state.initializations[finished.environment.id]?.failed = true }
+            switch finished.result {
+            case .failed, .timedOut: state.initializations[finished.environment.id]?.failed = true
+            case .ready, .suppressed: break
+            }
         case .invokeStarted:
             state.requests[event.requestID]?.invokeStartedAt = event.at
         case .invokeFinished(let finished):

@@ -63,11 +63,38 @@ struct EnvironmentStateMachineTests {
         #expect(env.next(at: 3300) == "reject", "nothing after termination")
     }
 
-    @Test func initErrorFailsThePendingInvokeAndExitDuringInitFailsIt() {
+    @Test func initErrorOrExitDuringInitRunsInitAgainInsideThePendingInvoke() {
         let env = Env()
-        #expect(env.initError(at: 300) == "accepted(A, 300.0)")
+        #expect(env.initError(at: 300) == "accepted(-, 300.0, rerun)", "A is kept for INIT's re-run")
+        #expect(env.state == "stopping(A, rerun)")
+        #expect(env.exited(at: 310) == "rerun")
+        #expect(env.rerunStarted(at: 320) == 3320, "the re-run has the function timeout")
+        #expect(env.state == "initializing(A)")
+        #expect(env.machine.suppressedInit)
         let other = Env(pending: "B")
-        #expect(other.exited(at: 50) == "fail(B, duringInit, 0.0)", "exit during INIT fails the pending invoke")
+        #expect(other.exited(at: 50) == "rerun", "an exit during INIT re-runs it too")
+        _ = other.rerunStarted(at: 60)
+        #expect(other.exited(at: 90) == "fail(B, duringInit, 30.0)", "the re-run's failure fails B, once")
+        var noRerun = Env.limits
+        noRerun.rerunsInit = false
+        let plain = Env(pending: "C", limits: noRerun)
+        #expect(plain.initError(at: 300) == "accepted(C, 300.0)")
+    }
+
+    @Test func aFailedReRunFailsItsInvokeWithTheReRunsDuration() {
+        let env = Env()
+        _ = env.initError(at: 300)
+        _ = env.exited(at: 310)
+        _ = env.rerunStarted(at: 400)
+        #expect(env.initError(at: 650) == "accepted(A, 250.0)", "no second re-run: A fails with the error")
+        #expect(env.exited(at: 660) == "none")
+    }
+
+    @Test func aStopWhileINITIsAboutToRunAgainFailsTheInvokeInstead() {
+        let env = Env()
+        _ = env.initError(at: 300)
+        #expect(env.stop(at: 305) == "terminate(2305, -)")
+        #expect(env.exited(at: 310) == "fail(A, duringInit, 0.0)")
     }
 
     @Test func aClosedParkedNextMakesTheEnvironmentWaitForTheNextOne() {
@@ -89,26 +116,35 @@ struct EnvironmentStateMachineTests {
         #expect(Env(limits: limits).initDeadline == 1500)
     }
 
-    @Test func initOverrunIsSuppressedThenTimesOutUnderTheFunctionTimeout() {
+    @Test func initOverrunIsRunAgainThenTimesOutUnderTheFunctionTimeout() {
         let env = Env()
-        // The timer fires a little late; the function timeout still counts from INIT's deadline.
-        #expect(env.initTimer(at: 10_040) == "suppressInit(13000)", "INIT goes on under the function timeout")
+        #expect(env.initTimer(at: 10_040) == "initTimedOut(10040.0, rerun)", "the runtime is stopped")
+        #expect(env.state == "stopping(A, rerun)", "the invoke is still pending")
+        #expect(env.next(at: 10_041) == "reject", "the old runtime's INIT cannot end now")
+        #expect(env.exited(at: 10_050) == "rerun")
+        #expect(env.rerunStarted(at: 10_050) == 13_050, "INIT again, under the function timeout")
         #expect(env.machine.suppressedInit)
-        #expect(env.state == "initializing(A)", "the invoke is still pending")
-        #expect(env.initTimer(at: 13_000) == "timeout(A, 3000.0)")
+        #expect(env.state == "initializing(A)")
+        #expect(env.initTimer(at: 13_050) == "timeout(A, 3000.0)")
         #expect(env.state == "stopping(-, refuse)")
         #expect(env.next(at: 13_001) == "reject")
         #expect(env.initError(at: 13_002) == "refused")
         #expect(env.invoke("B") == "refuse(B)")
         #expect(env.release() == false, "the process is still there")
-        #expect(env.exited(at: 13_010) == "none", "A was already failed with the timeout")
+        #expect(env.exited(at: 13_060) == "none", "A was already failed with the timeout")
         #expect(env.release())
         #expect(env.release() == false)
     }
 
+    @Test func anInitOverrunWithoutAWaitingInvokeEndsTheEnvironment() {
+        let env = Env(pending: nil)
+        #expect(env.initTimer(at: 10_000) == "initTimedOut(10000.0, -)")
+        #expect(env.state == "stopping(-, refuse)")
+        #expect(env.exited(at: 10_010) == "none")
+    }
+
     @Test func suppressedInitLeavesTheRestOfTheFunctionTimeoutToTheFirstInvoke() {
-        let env = Env()
-        _ = env.initTimer(at: 10_000)
+        let env = Env.rerunning(at: 10_000)
         #expect(env.next(at: 11_500) == "deliver(A, initDone)")
         // INIT overran its 10 s limit by 1.5 s: 1.5 s of the 3 s timeout are left.
         #expect(env.delivered("a", at: 11_500) == 13_000)
@@ -124,8 +160,7 @@ struct EnvironmentStateMachineTests {
     }
 
     @Test func aSuppressedInitThatEndsAfterItsBudgetTimesOutAtOnce() {
-        let env = Env()
-        _ = env.initTimer(at: 10_000)
+        let env = Env.rerunning(at: 10_000)
         // The /next raced with the (late) suppressed-INIT timer and won.
         _ = env.next(at: 13_400)
         #expect(env.delivered("a", at: 13_400) == 13_400, "never a deadline in the past")
@@ -134,9 +169,8 @@ struct EnvironmentStateMachineTests {
         #expect(env.invokeTimer("a", at: 13_400) == "timeout(A, 3400.0)")
     }
 
-    @Test func aTimeoutAfterASuppressedInitCountsFromTheINITDeadline() {
-        let env = Env()
-        _ = env.initTimer(at: 10_000)
+    @Test func aTimeoutAfterASuppressedInitCountsFromTheReRunsStart() {
+        let env = Env.rerunning(at: 10_000)
         _ = env.next(at: 11_000)
         #expect(env.delivered("a", at: 11_000) == 13_000)
         #expect(env.invokeTimer("a", at: 13_000) == "timeout(A, 3000.0)", "the 3 s the message says")
@@ -152,7 +186,9 @@ struct EnvironmentStateMachineTests {
     }
 
     @Test func initErrorDuringINITStopsTheEnvironmentAndNothingElseIsAccepted() {
-        let env = Env()
+        var noRerun = Env.limits
+        noRerun.rerunsInit = false
+        let env = Env(limits: noRerun)
         #expect(env.initError(at: 420) == "accepted(A, 420.0)")
         #expect(env.state == "stopping(-, refuse)", "A was handed to the owner to fail")
         #expect(env.initError(at: 430) == "refused", "only once")
@@ -169,7 +205,9 @@ struct EnvironmentStateMachineTests {
     }
 
     @Test func initErrorAfterTheExitIsRefused() {
-        let env = Env()
+        var noRerun = Env.limits
+        noRerun.rerunsInit = false
+        let env = Env(limits: noRerun)
         #expect(env.exited(at: 200) == "fail(A, duringInit, 0.0)")
         #expect(env.initError(at: 201) == "refused", "A failed once, with the exit")
         #expect(env.release())
@@ -492,10 +530,9 @@ struct EnvironmentStateMachineTests {
         stopped.machine.stopBeforeLaunch()
         #expect(stopped.launched())
 
-        // The thread pool was slow to spawn the runtime: INIT, then the suppressed INIT ran out before it existed.
+        // The thread pool was slow to spawn the runtime: INIT ran out before it existed.
         let late = Env()
         _ = late.initTimer(at: 10_000)
-        #expect(late.initTimer(at: 13_000) == "timeout(A, 3000.0)")
         #expect(late.launched(), "nobody else would ever stop it")
     }
 }
@@ -567,6 +604,7 @@ final class Env {
         case .invoking(let pending, let requestID): return "invoking(\(pending), \(requestID))"
         case .responded(let queued): return "responded(\(queued ?? "-"))"
         case .stopping(let pending, .refuse): return "stopping(\(pending ?? "-"), refuse)"
+        case .stopping(let pending, .rerun): return "stopping(\(pending ?? "-"), rerun)"
         case .stopping(let pending, .fail(let duringInit)):
             return "stopping(\(pending ?? "-"), fail(\(duringInit ? "duringInit" : "-")))"
         case .terminated: return "terminated"
@@ -621,7 +659,19 @@ final class Env {
     func initError(at time: Int64) -> String {
         let result = machine.initErrorPosted(now: Self.at(time))
         guard result.accepted else { return result.pending == nil ? "refused" : "refused, but \(result.pending!)" }
-        return "accepted(\(result.pending ?? "-"), \(result.initDurationMs))"
+        return "accepted(\(result.pending ?? "-"), \(result.initDurationMs)\(result.rerun ? ", rerun" : ""))"
+    }
+
+    /// The INIT re-run's deadline.
+    func rerunStarted(at time: Int64) -> Int64 { Self.ms(machine.rerunStarted(now: Self.at(time))) }
+
+    /// INIT overran its limit at `time` and runs again from then (the old process exited at once).
+    static func rerunning(at time: Int64) -> Env {
+        let env = Env()
+        _ = env.initTimer(at: time)
+        _ = env.exited(at: time)
+        _ = env.rerunStarted(at: time)
+        return env
     }
 
     func initTimer(at time: Int64) -> String { show(machine.initTimerFired(now: Self.at(time))) }
@@ -632,7 +682,7 @@ final class Env {
 
     private func show(_ action: Machine.TimerAction) -> String {
         switch action {
-        case .suppressInit(let deadline): return "suppressInit(\(Self.ms(deadline)))"
+        case .initTimedOut(let duration, let rerun): return "initTimedOut(\(duration), \(rerun ? "rerun" : "-"))"
         case .timeout(let pending, let duration): return "timeout(\(pending), \(duration))"
         case .resetAfterResponse: return "resetAfterResponse"
         case .none: return "none"
@@ -657,6 +707,7 @@ final class Env {
         case .fail(let pending, let duringInit, let duration):
             return "fail(\(pending), \(duringInit ? "duringInit" : "-"), \(duration))" + released
         case .refuse(let pending): return "refuse(\(pending))" + released
+        case .rerun: return "rerun" + released
         case .none: return "none" + released
         }
     }

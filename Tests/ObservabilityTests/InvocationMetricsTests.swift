@@ -241,4 +241,58 @@ struct InvocationMetricsTests {
                 #"albatross_lambda_throttles_total{function="shop",resource="shop:1",executed_version="1"}"#] == 1)
         #expect(!b.exposition().contains("albatross_lambda_throttles_total"))
     }
+
+    @Test func provisionedInvocationsSpilloverAndUtilization() {
+        let metrics = InvocationMetrics()
+        var script = Script()
+        let p1 = Self.stream("pc", "1", id: 1)
+        let p2 = Self.stream("pc", "1", id: 2)
+        let od = Self.stream("pc", "1", id: 3)
+        for (stream, type) in [
+            (p1, InvocationEvent.InitializationType.provisionedConcurrency), (p2, .provisionedConcurrency),
+        ] {
+            script.add(
+                "",
+                .initStarted(
+                    .init(
+                        environment: stream, version: "1", runtimeVersion: "x", pid: nil, createdAt: script.clock,
+                        initializationType: type)))
+            script.add("", .initFinished(.init(environment: stream, durationMs: 5, result: .ready)))
+        }
+        // r1 on p1 and r2 on p2 at once, r3 spills over to an on-demand environment.
+        script.add("r1", .resolved(.init(function: "pc", qualifier: "1", alias: nil, executedVersion: "1")))
+        script.add(
+            "r1", .invokeStarted(.init(environment: p1, version: "1", receivedAt: .now(), capacity: .provisioned)))
+        script.add("r2", .resolved(.init(function: "pc", qualifier: "1", alias: nil, executedVersion: "1")))
+        script.add(
+            "r2", .invokeStarted(.init(environment: p2, version: "1", receivedAt: .now(), capacity: .provisioned)))
+        metrics.receive(script.events)
+        var busy = Self.samples(metrics.exposition())
+        let versionLabels = #"{function="pc",executed_version="1"}"#
+        #expect(busy["albatross_lambda_provisioned_concurrent_executions\(versionLabels)"] == 2)
+        #expect(busy["albatross_lambda_provisioned_concurrency_utilization\(versionLabels)"] == 1)
+        script.events = []
+        script.add("r3", .resolved(.init(function: "pc", qualifier: "1", alias: nil, executedVersion: "1")))
+        script.add(
+            "",
+            .initStarted(.init(environment: od, version: "1", runtimeVersion: "x", pid: nil, createdAt: script.clock)))
+        script.add("r3", .invokeStarted(.init(environment: od, version: "1", receivedAt: .now(), capacity: .spillover)))
+        for (id, stream, capacity) in [
+            ("r1", p1, InvocationEvent.Capacity.provisioned), ("r2", p2, .provisioned), ("r3", od, .spillover),
+        ] {
+            guard case .invokeFinished(var finished) = Self.finished(stream, version: "1", durationMs: 3) else {
+                continue
+            }
+            finished.capacity = capacity
+            script.add(id, .invokeFinished(finished))
+        }
+        metrics.receive(script.events)
+        busy = Self.samples(metrics.exposition())
+        let labels = #"{function="pc",resource="pc:1",executed_version="1"}"#
+        #expect(busy["albatross_lambda_provisioned_concurrency_invocations_total\(labels)"] == 2)
+        #expect(busy["albatross_lambda_provisioned_concurrency_spillover_invocations_total\(labels)"] == 1)
+        #expect(busy["albatross_lambda_invocations_total\(labels)"] == 3)
+        #expect(busy["albatross_lambda_provisioned_concurrent_executions\(versionLabels)"] == 0)
+        #expect(busy["albatross_lambda_provisioned_concurrency_utilization\(versionLabels)"] == 0)
+    }
 }

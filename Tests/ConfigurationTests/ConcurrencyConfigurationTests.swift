@@ -1,0 +1,117 @@
+import AlbatrossTestKit
+import Configuration
+import LambdaModel
+import Testing
+
+/// `reservedConcurrentExecutions`, `provisionedConcurrentExecutions` and the account's concurrency settings, with
+/// AWS's checks and messages.
+struct ConcurrencyConfigurationTests {
+    static func parse(_ yaml: String) throws -> AlbatrossConfiguration {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try directory.makeFunctionCode()
+        return try ConfigurationLoader.parse(yaml: yaml, file: "c.yaml", baseDirectory: directory.path)
+    }
+
+    static func refusal(_ yaml: String) -> String {
+        do {
+            _ = try parse(yaml)
+            return "accepted"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    static func function(_ extra: String) -> String {
+        """
+        functions:
+          - name: echo
+            runtime: provided.al2023
+            handler: h
+            code: ./functions/echo
+        \(extra)
+        """
+    }
+
+    @Test func keysAreParsedIntoTheConcurrencyModel() throws {
+        let configuration = try Self.parse(
+            """
+            environments:
+              concurrentExecutions: 200
+              initTimeoutSeconds: 2.5
+              maximumLifetimeSeconds: 3600
+            """ + "\n"
+                + Self.function(
+                    """
+                        reservedConcurrentExecutions: 30
+                        versions:
+                          - {version: 1, provisionedConcurrentExecutions: 3}
+                          - {version: 2}
+                        aliases:
+                          - {name: live, version: "2", provisionedConcurrentExecutions: 4}
+                    """))
+        let environments = configuration.environments
+        #expect(environments.accountConcurrency == AccountConcurrency(limit: 200, minimumUnreserved: 20))
+        #expect(environments.initTimeoutSeconds == 2.5)
+        #expect(environments.maximumLifetimeSeconds == 3600)
+        #expect(
+            configuration.concurrency["echo"] == FunctionConcurrency(reserved: 30, provisioned: ["1": 3, "live": 4]))
+        let defaults = try Self.parse(Self.function(""))
+        #expect(defaults.environments.accountConcurrency == AccountConcurrency(limit: 1000, minimumUnreserved: 100))
+        #expect(defaults.environments.initTimeoutSeconds == 10)
+        #expect(defaults.environments.maximumLifetimeSeconds == nil)
+        #expect(defaults.concurrency.isEmpty)
+    }
+
+    @Test func awsRulesAreCheckedWithAWSMessages() {
+        #expect(
+            Self.refusal(
+                Self.function(
+                    """
+                        reservedConcurrentExecutions: 2
+                        versions:
+                          - {version: 1, provisionedConcurrentExecutions: 3}
+                    """)
+            ).contains("Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution"))
+        #expect(
+            Self.refusal(
+                Self.function(
+                    """
+                        versions:
+                          - {version: 1, provisionedConcurrentExecutions: 1}
+                        aliases:
+                          - {name: live, version: "1", provisionedConcurrentExecutions: 1}
+                    """)
+            ).contains(
+                "aliases[0].provisionedConcurrentExecutions: Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version"
+            ))
+        #expect(
+            Self.refusal(
+                Self.function(
+                    """
+                        aliases:
+                          - {name: dev, version: "$LATEST", provisionedConcurrentExecutions: 1}
+                    """)
+            ).contains("cannot be applied to unpublished function versions"))
+        #expect(
+            Self.refusal(
+                Self.function(
+                    """
+                        versions:
+                          - {version: 1, reservedConcurrentExecutions: 1}
+                    """)
+            ).contains("unknown key \"reservedConcurrentExecutions\""))
+        #expect(
+            Self.refusal(
+                Self.function(
+                    """
+                        versions:
+                          - {version: 1, provisionedConcurrentExecutions: 0}
+                    """)
+            ).contains("provisionedConcurrentExecutions"))
+        #expect(
+            Self.refusal(
+                "environments: {concurrentExecutions: 50}\n" + Self.function("    reservedConcurrentExecutions: 46")
+            ).contains("below its minimum value of [5]"))
+    }
+}
