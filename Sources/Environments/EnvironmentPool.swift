@@ -218,11 +218,22 @@ public final class EnvironmentPool: Sendable {
 
     /// Shuts down environments idle for longer than the idle timeout.
     public func reapIdle() {
+        reapIdle(olderThan: idleTimeout)
+    }
+
+    /// Shuts down every idle environment now, as the idle sweep does once they time out, so that the next invoke
+    /// starts a fresh one: `albatross bench --cold`, which waits for ``counts`` to reach 0 before it invokes.
+    /// Busy environments are not touched (nothing is killed mid-invoke).
+    public func stopIdleEnvironments() {
+        reapIdle(olderThan: .zero)
+    }
+
+    private func reapIdle(olderThan limit: TimeAmount) {
         let now = NIODeadline.now()
         let expired = state.withLockedValue { state -> [EnvironmentHandle] in
             var expired: [EnvironmentHandle] = []
             state.idle.removeAll { id in
-                guard let entry = state.environments[id], let since = entry.idleSince, now - since >= idleTimeout
+                guard let entry = state.environments[id], let since = entry.idleSince, now - since >= limit
                 else { return false }
                 expired.append(entry.handle)
                 return true
