@@ -30,7 +30,10 @@ struct BenchRun: AsyncParsableCommand {
             """)
 
     @Argument(help: "Targets: FUNCTION or FUNCTION:QUALIFIER (version or alias); several are measured in turn.")
-    var targets: [String]
+    var targets: [String] = []
+
+    @Option(help: "Send HTTP requests to this listener URL of the configuration instead (http://host:port/path).")
+    var via: String?
 
     @Option(name: .shortAndLong, help: "The YAML configuration file.")
     var config: String
@@ -59,6 +62,10 @@ struct BenchRun: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The event: JSON text, or @file.")
     var payload = "{}"
 
+    @Option(
+        help: "spawn: also start each target's runtime --cold times with a bare launcher, for the platform's share.")
+    var baseline: String?
+
     @Option(help: "Write the whole report as JSON (docs/bench-schema.json).")
     var json: String?
 
@@ -77,6 +84,12 @@ struct BenchRun: AsyncParsableCommand {
             throw ValidationError("--duration: give a number with s, ms or m (30s, 500ms, 2m)")
         }
         if cold == 0 && warm == 0 && duration == nil { throw ValidationError("give --cold, --warm or --duration") }
+        if (via == nil) == targets.isEmpty { throw ValidationError("give targets, or --via URL instead of them") }
+        if via != nil && duration != nil { throw ValidationError("--via runs closed loop only (--warm)") }
+        if let baseline, baseline != "spawn" { throw ValidationError("--baseline: only spawn is known") }
+        if baseline != nil && (cold == 0 || via != nil) {
+            throw ValidationError("--baseline spawn needs --cold N and function targets")
+        }
     }
 
     static func seconds(_ text: String) -> Double? {
@@ -87,6 +100,7 @@ struct BenchRun: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let progress = BenchProgress()
         let event: Data
         if payload.hasPrefix("@") {
             guard let data = FileManager.default.contents(atPath: String(payload.dropFirst())) else {
@@ -99,25 +113,38 @@ struct BenchRun: AsyncParsableCommand {
         let application: AlbatrossApplication
         do {
             application = try AlbatrossApplication(
-                configurationPath: config, options: .init(listeners: false, watchesChanges: false))
+                configurationPath: config, options: .init(listeners: via != nil, watchesChanges: false))
         } catch {
             ConsoleOutput.error("albatross: \(error)")
             throw ExitCode(1)
         }
-        let parsed = targets.map(BenchTarget.init)
-        for target in parsed
-        where application.configuration.functions.first(where: { $0.name == target.function }) == nil {
-            ConsoleOutput.error("albatross: no function \(target.function) in \(config)")
+        let parsed = via.map { [BenchTarget($0)] } ?? targets.map(BenchTarget.init)
+        let names = Set(application.configuration.functions.map(\.name))
+        if via == nil, let unknown = parsed.first(where: { !names.contains($0.function) }) {
+            ConsoleOutput.error("albatross: no function \(unknown.function) in \(config)")
             throw ExitCode(1)
         }
-        let recorder = BenchRecorder()
+        var http: BenchHTTPDriver?
+        if let via {
+            do {
+                http = BenchHTTPDriver(
+                    url: try BenchURL(via), payload: payload == "{}" ? [] : Array(event), progress: progress)
+                try await application.startListeners()
+            } catch {
+                await application.requestShutdown()
+                try? await application.run()
+                ConsoleOutput.error("albatross: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        let recorder = BenchRecorder(frontEnd: via != nil)
         let subscription = application.events.subscribe(recorder, name: "bench", capacity: 4_000_000)
         let startedAt = ISO8601DateFormatter().string(from: Date())
-        let driver = BenchDriver(
-            application: application, payload: ByteBuffer(bytes: event), progress: BenchProgress())
-        let (reports, cpu, invocations) = try await application.whileRunning {
-            () async throws -> ([TargetReport], Double, Int) in
+        let driver = BenchDriver(application: application, payload: ByteBuffer(bytes: event), progress: progress)
+        let (reports, baselines, cpu, invocations) = try await application.whileRunning {
+            () async throws -> ([TargetReport], [BaselineReport], Double, Int) in
             var reports: [TargetReport] = []
+            var baselines: [BaselineReport] = []
             let cpuBefore = Self.cpuSeconds()
             var invocations = 0
             for target in parsed {
@@ -125,20 +152,29 @@ struct BenchRun: AsyncParsableCommand {
                 if cold > 0 {
                     driver.progress.begin("\(target.name) cold", expected: cold)
                     let start = BenchDriver.now()
-                    let records = try await driver.cold(target, count: cold, concurrency: coldConcurrency)
+                    let records = try await driver.cold(
+                        target, count: cold, concurrency: coldConcurrency, http: http)
                     let wall = Double(BenchDriver.now() - start) / 1e9
                     driver.progress.end()
                     await driver.settle()
                     invocations += records.count
-                    runs.append(
-                        RunReport(
-                            mode: .cold, requested: cold, wallSeconds: wall,
-                            samples: BenchDriver.samples(records, recorder: recorder, runStart: start)))
+                    let run = RunReport(
+                        mode: .cold, requested: cold, wallSeconds: wall,
+                        samples: BenchDriver.samples(
+                            records, recorder: recorder, runStart: start, viaListener: http != nil))
+                    runs.append(run)
+                    if baseline != nil {
+                        baselines.append(try await driver.baseline(target, count: cold, run: run))
+                    }
                 }
                 if warm > 0 || duration != nil {
                     if warmup > 0 {
                         driver.progress.begin("\(target.name) warm-up", expected: warmup)
-                        _ = await driver.closedLoop(target, count: warmup, concurrency: concurrency)
+                        if let http {
+                            _ = await http.closedLoop(count: warmup, connections: concurrency)
+                        } else {
+                            _ = await driver.closedLoop(target, count: warmup, concurrency: concurrency)
+                        }
                         driver.progress.end()
                     }
                     let records: [ClientRecord]
@@ -151,7 +187,12 @@ struct BenchRun: AsyncParsableCommand {
                     } else {
                         requested = warm
                         driver.progress.begin("\(target.name) warm", expected: warm)
-                        records = await driver.closedLoop(target, count: warm, concurrency: concurrency)
+                        records =
+                            if let http {
+                                await http.closedLoop(count: warm, connections: concurrency)
+                            } else {
+                                await driver.closedLoop(target, count: warm, concurrency: concurrency)
+                            }
                     }
                     let wall = Double(BenchDriver.now() - start) / 1e9
                     driver.progress.end()
@@ -160,13 +201,14 @@ struct BenchRun: AsyncParsableCommand {
                     runs.append(
                         RunReport(
                             mode: .warm, requested: requested, wallSeconds: wall,
-                            samples: BenchDriver.samples(records, recorder: recorder, runStart: start)))
+                            samples: BenchDriver.samples(
+                                records, recorder: recorder, runStart: start, viaListener: http != nil)))
                 }
                 let runtime =
                     application.configuration.functions.first { $0.name == target.function }?.runtime.identifier ?? ""
                 reports.append(TargetReport(name: target.name, runtime: runtime, runs: runs))
             }
-            return (reports, Self.cpuSeconds() - cpuBefore, invocations)
+            return (reports, baselines, Self.cpuSeconds() - cpuBefore, invocations)
         }
         if subscription.droppedEvents > 0 {
             ConsoleOutput.error(
@@ -178,8 +220,9 @@ struct BenchRun: AsyncParsableCommand {
             settings: .init(
                 cold: cold, coldConcurrency: coldConcurrency, warm: warm, concurrency: concurrency, warmup: warmup,
                 durationSeconds: duration.flatMap(Self.seconds), rate: rate, payloadBytes: event.count,
-                path: "invoker"),
-            targets: reports, client: .init(cpuSeconds: cpu, invocations: invocations))
+                path: via ?? "invoker"),
+            targets: reports, baseline: baselines.isEmpty ? nil : baselines,
+            client: .init(cpuSeconds: cpu, invocations: invocations))
         FileHandle.standardOutput.write(Data(report.table().utf8))
         do {
             if let json { try report.json().write(to: URL(fileURLWithPath: json)) }

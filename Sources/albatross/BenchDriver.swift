@@ -4,6 +4,7 @@ import Environments
 import Foundation
 import Invocation
 import InvocationModel
+import LambdaModel
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -81,25 +82,37 @@ struct BenchDriver: Sendable {
 
     /// Stops the function's idle environments and waits until none holds a slot, so that the next invoke
     /// starts a fresh one (``EnvironmentPool/stopIdleEnvironments()``; busy environments are not touched).
-    func retireIdle(_ target: BenchTarget) async throws {
-        let versions = application.invoker.catalog.functions[target.function]?.versions.keys.map { $0 } ?? []
-        let pools = versions.compactMap { application.invoker.pool(for: target.function, version: $0) }
+    func retireIdle(_ target: BenchTarget?) async throws {
+        let catalog = application.invoker.catalog.functions
+        let pools = catalog.flatMap { name, function -> [EnvironmentPool] in
+            guard target == nil || target?.function == name else { return [] }
+            return function.versions.keys.compactMap { application.invoker.pool(for: name, version: $0) }
+        }
         for pool in pools { pool.stopIdleEnvironments() }
         let deadline = NIODeadline.now() + .seconds(30)
         while pools.contains(where: { $0.counts.total > 0 }) {
             if NIODeadline.now() > deadline {
-                throw CommandFailure("the environments of \(target.function) did not stop within 30 s")
+                throw CommandFailure(
+                    "the environments of \(target?.function ?? "the functions") did not stop within 30 s")
             }
             try await Task.sleep(nanoseconds: 2_000_000)
         }
     }
 
     /// `count` cold samples, `concurrency` at a time, each batch on fresh environments.
-    func cold(_ target: BenchTarget, count: Int, concurrency: Int) async throws -> [ClientRecord] {
+    /// With `http`, the requests go through the listener (and every function's idle environments are stopped,
+    /// since routing chooses the function).
+    func cold(
+        _ target: BenchTarget, count: Int, concurrency: Int, http: BenchHTTPDriver? = nil
+    ) async throws -> [ClientRecord] {
         var records: [ClientRecord] = []
         while records.count < count {
-            try await retireIdle(target)
+            try await retireIdle(http == nil ? target : nil)
             let batch = min(concurrency, count - records.count)
+            if let http {
+                records += await http.closedLoop(count: batch, connections: batch)
+                continue
+            }
             let results = await withTaskGroup(of: ClientRecord.self) { group in
                 for _ in 0..<batch { group.addTask { await invoke(target) } }
                 var results: [ClientRecord] = []
@@ -109,6 +122,39 @@ struct BenchDriver: Sendable {
             records += results
         }
         return records
+    }
+
+    /// `--baseline spawn`: `count` bare starts of the target's runtime (``BareRuntimeLauncher``), one after
+    /// another on a thread of the application's blocking pool (which outlives the runtimes it starts), against
+    /// placement → first `/next` of the cold run's samples.
+    func baseline(_ target: BenchTarget, count: Int, run: RunReport) async throws -> BaselineReport {
+        guard let pool = application.invoker.pool(for: target.function, version: target.qualifier ?? "$LATEST") else {
+            throw CommandFailure("--baseline spawn: no version \(target.qualifier ?? "$LATEST") of \(target.function)")
+        }
+        try await retireIdle(target)
+        progress.begin("\(target.name) baseline spawn", expected: count)
+        var values: [Double] = []
+        for _ in 0..<count {
+            let spec = pool.spec
+            let value = try await application.threadPool.runIfActive {
+                try BareRuntimeLauncher.spawnToFirstNext(spec: spec)
+            }
+            values.append(value)
+            let now = Self.now()
+            progress.record(
+                ClientRecord(
+                    requestID: "", sent: now - Int64(value * 1e6), completed: now, outcome: .ok, errorType: nil))
+        }
+        progress.end()
+        let platform = run.samples.filter { $0.outcome == .ok }.compactMap { sample -> Double? in
+            guard let platform = sample.phase(.initPlatform), let runtime = sample.phase(.initRuntime) else {
+                return nil
+            }
+            return platform + runtime
+        }
+        return BaselineReport(
+            target: target.name, runtime: pool.spec.function.runtime.identifier,
+            spawnToNext: Distribution(valuesMs: values), platformInit: Distribution(valuesMs: platform))
     }
 
     /// `count` invocations, `concurrency` in flight at a time (closed loop).
@@ -213,16 +259,36 @@ final class BenchProgress: Sendable {
 
 extension BenchDriver {
     /// The samples of `records`, joined with what the event stream said about each (after a flush of the bus).
-    static func samples(_ records: [ClientRecord], recorder: BenchRecorder, runStart: Int64) -> [Sample] {
+    /// Records of `--via` carry the trace root they sent as their request id: the listener's event maps it to
+    /// the invocation, and its arrival time is the platform's entry.
+    static func samples(
+        _ records: [ClientRecord], recorder: BenchRecorder, runStart: Int64, viaListener: Bool = false
+    ) -> [Sample] {
         records.sorted { $0.sent < $1.sent }.map { record in
-            let (invocation, environment) = recorder.lookup(record.requestID)
+            var received: Int64?
+            var requestID = record.requestID
+            if viaListener {
+                let frontEnd = recorder.frontEnd(root: record.requestID)
+                requestID = frontEnd?.requestID ?? ""
+                received = frontEnd?.received
+            }
+            let (invocation, environment) = recorder.lookup(requestID)
             let cold = invocation?.placement == "coldStart"
             let times = SampleTimes(
-                sent: record.sent, received: invocation?.received, placed: cold ? invocation?.placed : nil,
+                sent: record.sent, received: viaListener ? received : invocation?.received,
+                placed: cold ? invocation?.placed : nil,
                 spawned: cold ? environment?.spawned : nil, ready: cold ? environment?.ready : nil,
                 delivered: invocation?.delivered, posted: invocation?.posted, completed: record.completed)
+            // Through a listener the client sees only the status (the ALB answers 502 for timeouts too): the
+            // platform's own error type refines it.
+            var outcome = record.outcome
+            var errorType = record.errorType
+            if viaListener, outcome != .ok, let platform = invocation?.errorType {
+                if platform == "Sandbox.Timedout" { outcome = .timeout }
+                errorType = "\(record.errorType ?? "") \(platform)"
+            }
             return Sample(
-                times: times, runStart: runStart, outcome: record.outcome, errorType: record.errorType,
+                times: times, runStart: runStart, outcome: outcome, errorType: errorType,
                 placement: invocation?.placement)
         }
     }

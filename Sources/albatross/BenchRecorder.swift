@@ -1,3 +1,4 @@
+import Foundation
 import InvocationModel
 import NIOConcurrencyHelpers
 import NIOCore
@@ -12,20 +13,35 @@ final class BenchRecorder: InvocationEventSubscriber {
         var environment: Int?
         var delivered: Int64?
         var posted: Int64?
+        /// The platform's error type (`invokeFinished`), for `--via`, whose client sees only the HTTP status.
+        var errorType: String?
     }
     struct Environment {
         var spawned: Int64?
         var ready: Int64?
     }
+    /// What the listener said of a request (`--via`), by the trace root the client sent.
+    struct FrontEnd {
+        var requestID: String
+        /// When the request head arrived.
+        var received: Int64
+        var albErrorReason: String?
+    }
     private struct State {
         var invocations: [String: Invocation] = [:]
         var environments: [Int: Environment] = [:]
+        var frontEnd: [String: FrontEnd] = [:]
     }
 
-    let interests: InvocationEvent.Kinds = [
-        .placements, .initStarted, .initFinished, .invokeStarted, .invokeFinished,
-    ]
+    let interests: InvocationEvent.Kinds
     private let state = NIOLockedValueBox(State())
+
+    /// `frontEnd`: also the listener's `responseWritten` events with their request details (`--via`).
+    init(frontEnd: Bool) {
+        var kinds: InvocationEvent.Kinds = [.placements, .initStarted, .initFinished, .invokeStarted, .invokeFinished]
+        if frontEnd { kinds.formUnion([.responseWritten, .requestDetails]) }
+        interests = kinds
+    }
 
     func receive(_ events: [InvocationEvent]) {
         state.withLockedValue { state in
@@ -56,14 +72,28 @@ final class BenchRecorder: InvocationEventSubscriber {
                 case .invokeFinished(let finished):
                     var invocation = state.invocations[event.requestID, default: Invocation()]
                     invocation.posted = at
+                    invocation.errorType = finished.errorType
                     invocation.received = Int64(finished.receivedAt.uptimeNanoseconds)
                     invocation.environment = invocation.environment ?? finished.environment.id
                     state.invocations[event.requestID] = invocation
+                case .responseWritten(let written):
+                    guard let request = written.request, let trace = request.traceID,
+                        let root = trace.range(of: "Root=")
+                    else { break }
+                    let id = String(trace[root.upperBound...].prefix { $0 != ";" })
+                    state.frontEnd[id] = FrontEnd(
+                        requestID: event.requestID, received: Int64(request.receivedAt.uptimeNanoseconds),
+                        albErrorReason: written.albErrorReason)
                 default:
                     break
                 }
             }
         }
+    }
+
+    /// What the listener reported for the request that sent trace root `root`.
+    func frontEnd(root: String) -> FrontEnd? {
+        state.withLockedValue { $0.frontEnd[root] }
     }
 
     /// What was seen of `requestID`, and of the INIT of the environment it ran in (for a cold start).
