@@ -62,6 +62,9 @@ struct BenchRun: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The event: JSON text, or @file.")
     var payload = "{}"
 
+    @Option(help: "A sweep over memory sizes in MB (128,512,1024): the targets' $LATEST at each size, side by side.")
+    var memory: String?
+
     @Option(
         help: "spawn: also start each target's runtime --cold times with a bare launcher, for the platform's share.")
     var baseline: String?
@@ -86,10 +89,25 @@ struct BenchRun: AsyncParsableCommand {
         if cold == 0 && warm == 0 && duration == nil { throw ValidationError("give --cold, --warm or --duration") }
         if (via == nil) == targets.isEmpty { throw ValidationError("give targets, or --via URL instead of them") }
         if via != nil && duration != nil { throw ValidationError("--via runs closed loop only (--warm)") }
+        if let memory {
+            guard let sizes = Self.memorySizes(memory) else {
+                throw ValidationError("--memory: give sizes in MB between 128 and 10240, separated by commas")
+            }
+            _ = sizes
+            if via != nil || targets.contains(where: { $0.contains(":") }) {
+                throw ValidationError("--memory sweeps the $LATEST of function targets (no qualifier, no --via)")
+            }
+        }
         if let baseline, baseline != "spawn" { throw ValidationError("--baseline: only spawn is known") }
         if baseline != nil && (cold == 0 || via != nil) {
             throw ValidationError("--baseline spawn needs --cold N and function targets")
         }
+    }
+
+    static func memorySizes(_ text: String) -> [Int]? {
+        let sizes = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && (128...10240).contains($0!) }) else { return nil }
+        return sizes.map { $0! }
     }
 
     static func seconds(_ text: String) -> Double? {
@@ -110,15 +128,68 @@ struct BenchRun: AsyncParsableCommand {
         } else {
             event = Data(payload.utf8)
         }
+        var reports: [TargetReport] = []
+        var baselines: [BaselineReport] = []
+        var cpu = 0.0
+        var invocations = 0
+        let startedAt = ISO8601DateFormatter().string(from: Date())
+        let sizes: [Int?] = memory.flatMap(Self.memorySizes) ?? [nil]
+        for size in sizes {
+            let part = try await measure(memory: size, event: event, progress: progress)
+            reports += part.reports
+            baselines += part.baselines
+            cpu += part.cpu
+            invocations += part.invocations
+        }
+        let report = BenchReport(
+            albatrossVersion: albatrossVersion, command: CommandLine.arguments, startedAt: startedAt,
+            machine: .current(),
+            settings: .init(
+                cold: cold, coldConcurrency: coldConcurrency, warm: warm, concurrency: concurrency, warmup: warmup,
+                durationSeconds: duration.flatMap(Self.seconds), rate: rate, payloadBytes: event.count,
+                path: via ?? "invoker"),
+            targets: reports, baseline: baselines.isEmpty ? nil : baselines,
+            client: .init(cpuSeconds: cpu, invocations: invocations))
+        FileHandle.standardOutput.write(Data(report.table().utf8))
+        do {
+            if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
+            if let svg { try Data(BenchCharts.svg(report).utf8).write(to: URL(fileURLWithPath: svg)) }
+            if let html { try Data(BenchCharts.html(report).utf8).write(to: URL(fileURLWithPath: html)) }
+        } catch {
+            ConsoleOutput.error("albatross: cannot write the report: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// One application (the configuration, or with `memory` its targets' $LATEST at that size) and every
+    /// target measured on it.
+    private func measure(
+        memory: Int?, event: Data, progress: BenchProgress
+    ) async throws -> (
+        reports: [TargetReport], baselines: [BaselineReport], cpu: Double, invocations: Int
+    ) {
         let application: AlbatrossApplication
         do {
-            application = try AlbatrossApplication(
-                configurationPath: config, options: .init(listeners: via != nil, watchesChanges: false))
+            if let memory {
+                // Only $LATEST, from the file alone: the sweep must not write its memory sizes into the store.
+                var configuration = try ConfigurationLoader.load(path: config)
+                let names = Set(targets.map { BenchTarget($0).function })
+                for index in configuration.functions.indices where names.contains(configuration.functions[index].name) {
+                    configuration.functions[index].memorySize = memory
+                }
+                application = try AlbatrossApplication(
+                    configuration: configuration,
+                    options: .init(usesStore: false, listeners: false, watchesChanges: false))
+            } else {
+                application = try AlbatrossApplication(
+                    configurationPath: config, options: .init(listeners: via != nil, watchesChanges: false))
+            }
         } catch {
             ConsoleOutput.error("albatross: \(error)")
             throw ExitCode(1)
         }
         let parsed = via.map { [BenchTarget($0)] } ?? targets.map(BenchTarget.init)
+        let suffix = memory.map { "@\($0)MB" } ?? ""
         let names = Set(application.configuration.functions.map(\.name))
         if via == nil, let unknown = parsed.first(where: { !names.contains($0.function) }) {
             ConsoleOutput.error("albatross: no function \(unknown.function) in \(config)")
@@ -139,7 +210,6 @@ struct BenchRun: AsyncParsableCommand {
         }
         let recorder = BenchRecorder(frontEnd: via != nil)
         let subscription = application.events.subscribe(recorder, name: "bench", capacity: 4_000_000)
-        let startedAt = ISO8601DateFormatter().string(from: Date())
         let driver = BenchDriver(application: application, payload: ByteBuffer(bytes: event), progress: progress)
         let (reports, baselines, cpu, invocations) = try await application.whileRunning {
             () async throws -> ([TargetReport], [BaselineReport], Double, Int) in
@@ -206,7 +276,7 @@ struct BenchRun: AsyncParsableCommand {
                 }
                 let runtime =
                     application.configuration.functions.first { $0.name == target.function }?.runtime.identifier ?? ""
-                reports.append(TargetReport(name: target.name, runtime: runtime, runs: runs))
+                reports.append(TargetReport(name: target.name + suffix, runtime: runtime, runs: runs))
             }
             return (reports, baselines, Self.cpuSeconds() - cpuBefore, invocations)
         }
@@ -214,24 +284,7 @@ struct BenchRun: AsyncParsableCommand {
             ConsoleOutput.error(
                 "albatross: warning: \(subscription.droppedEvents) events were dropped; phases are missing")
         }
-        let report = BenchReport(
-            albatrossVersion: albatrossVersion, command: CommandLine.arguments, startedAt: startedAt,
-            machine: .current(),
-            settings: .init(
-                cold: cold, coldConcurrency: coldConcurrency, warm: warm, concurrency: concurrency, warmup: warmup,
-                durationSeconds: duration.flatMap(Self.seconds), rate: rate, payloadBytes: event.count,
-                path: via ?? "invoker"),
-            targets: reports, baseline: baselines.isEmpty ? nil : baselines,
-            client: .init(cpuSeconds: cpu, invocations: invocations))
-        FileHandle.standardOutput.write(Data(report.table().utf8))
-        do {
-            if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
-            if let svg { try Data(BenchCharts.svg(report).utf8).write(to: URL(fileURLWithPath: svg)) }
-            if let html { try Data(BenchCharts.html(report).utf8).write(to: URL(fileURLWithPath: html)) }
-        } catch {
-            ConsoleOutput.error("albatross: cannot write the report: \(error)")
-            throw ExitCode(1)
-        }
+        return (reports, baselines, cpu, invocations)
     }
 
     /// User + system CPU of this process so far.

@@ -245,6 +245,26 @@ import Testing
         #expect(result.stdout.contains("baseline py (python3.11): spawn → first /next"))
     }
 
+    @Test func aMemorySweepMeasuresEachSizeSideBySide() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let config = try Self.write(in: directory)
+        let json = directory.url("r.json")
+        let result = try await AlbatrossCommand.run(
+            ["bench", "py", "--config", config, "--cold", "1", "--warm", "5", "--memory", "128,512", "--json", json],
+            timeout: 60)
+        #expect(result.status == 0, "\(result)")
+        let report = try BenchReport.read(Data(contentsOf: URL(fileURLWithPath: json)))
+        #expect(report.targets.map(\.name) == ["py@128MB", "py@512MB"])
+        for target in report.targets {
+            #expect(target.run(.cold)?.placements == ["coldStart": 1] && target.run(.warm)?.count(.ok) == 5)
+        }
+        let invalid = try await AlbatrossCommand.run([
+            "bench", "py:1", "--config", config, "--warm", "1", "--memory", "128",
+        ])
+        #expect(invalid.status != 0 && invalid.stderr.contains("--memory"), "\(invalid)")
+    }
+
     @Test func compareFlagsTwentyMillisecondsAndNotASecondRunOfTheSameFunction() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
