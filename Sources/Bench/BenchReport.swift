@@ -135,6 +135,7 @@ public struct TargetReport: Codable, Sendable {
 
 /// One measured run of a target, cold or warm.
 public struct RunReport: Codable, Sendable {
+    /// Cold: each sample on a fresh environment; warm: closed or open loop on running ones.
     public enum Mode: String, Codable, Sendable, CaseIterable {
         case cold, warm
     }

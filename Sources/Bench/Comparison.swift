@@ -10,6 +10,7 @@ import Foundation
 /// a 1.6 ms warm Python invoke, highly "significant"), so the effect floors (10 % and 0.5 ms by default) keep such
 /// drift from being reported as a change. See docs/bench.md, "Comparing runs".
 public struct Comparison: Sendable {
+    /// One target, run and phase: both medians, their difference with its interval, and the verdict.
     public struct Row: Sendable, Codable {
         public var target: String
         public var mode: String
