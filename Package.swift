@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // swift-prometheus brings swift-metrics (2.13.0 or newer) with it; no target uses its global bootstrap.
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // HDR histograms for `albatross bench`: fixed relative precision over a wide range (microseconds to
+        // minutes) in bounded memory, mergeable and serialisable, which latency percentiles need.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // System OpenSSL (3.0 or newer), linked through pkg-config.
@@ -215,14 +218,23 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // `albatross bench`'s pure parts: samples → phases, statistics and significance tests, the report model, its
+        // JSON, and the SVG/HTML charts.
+        .target(
+            name: "Bench",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(
             name: "albatross",
             dependencies: [
-                "AlbatrossApp", "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel",
+                "AlbatrossApp", "Bench", "Environments", "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel",
                 "LambdaModel", "Registry", "Tracing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -284,6 +296,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LambdaModelTests", dependencies: ["LambdaModel"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "AlbatrossTestKit"]),
         .testTarget(
             name: "ControlAPITests",
             dependencies: [

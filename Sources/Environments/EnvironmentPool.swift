@@ -393,6 +393,17 @@ public final class EnvironmentPool: Sendable {
     /// environments past the maximum lifetime (idle ones now, busy ones after their invoke; provisioned ones are
     /// replaced); then tops provisioned concurrency up.
     public func reapIdle() {
+        reapIdle(olderThan: idleTimeout)
+    }
+
+    /// Shuts down every idle environment now, as the idle sweep does once they time out, so that the next invoke
+    /// starts a fresh one: `albatross bench --cold`, which waits for ``counts`` to reach 0 before it invokes.
+    /// Busy environments are not touched (nothing is killed mid-invoke).
+    public func stopIdleEnvironments() {
+        reapIdle(olderThan: .zero)
+    }
+
+    private func reapIdle(olderThan limit: TimeAmount) {
         let now = NIODeadline.now()
         let idleTimeout = self.idleTimeout
         let maximumLifetime = self.maximumLifetime
@@ -400,7 +411,7 @@ public final class EnvironmentPool: Sendable {
             var expired: [EnvironmentHandle] = []
             var aged: [EnvironmentHandle] = []
             state.idle.removeAll { id in
-                guard let entry = state.environments[id], let since = entry.idleSince, now - since >= idleTimeout
+                guard let entry = state.environments[id], let since = entry.idleSince, now - since >= limit
                 else { return false }
                 expired.append(entry.handle)
                 return true

@@ -1,0 +1,348 @@
+import AlbatrossApp
+import ArgumentParser
+import Bench
+import Configuration
+import Foundation
+import InvocationModel
+import LambdaModel
+import NIOCore
+
+/// `albatross bench`: cold against warm latency of functions, split into the platform's phases from the
+/// invocation event stream, with terminal, JSON, SVG and HTML reports; `bench compare` for two reports.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure cold and warm invocation latency, phase by phase (see docs/bench.md).",
+        subcommands: [BenchRun.self, BenchCompare.self],
+        defaultSubcommand: BenchRun.self)
+}
+
+/// `albatross bench TARGET... --config FILE`.
+struct BenchRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Benchmark targets of a configuration started in-process.",
+        discussion: """
+            Starts the configuration in this process (no listener unless --via is given) and subscribes to its \
+            invocation event stream, so that every sample gets its exact phases. Cold samples each run on a fresh \
+            environment: the function's idle environments are stopped (never a busy one) and the next invoke \
+            starts a new one. Errors, throttles and timeouts are counted, not folded into the percentiles.
+            """)
+
+    @Argument(help: "Targets: FUNCTION or FUNCTION:QUALIFIER (version or alias); several are measured in turn.")
+    var targets: [String] = []
+
+    @Option(help: "Send HTTP requests to this listener URL of the configuration instead (http://host:port/path).")
+    var via: String?
+
+    @Option(name: .shortAndLong, help: "The YAML configuration file.")
+    var config: String
+
+    @Option(help: "Cold samples per target, each on a fresh environment.")
+    var cold = 0
+
+    @Option(help: "Cold samples started at once.")
+    var coldConcurrency = 1
+
+    @Option(help: "Warm invocations per target (closed loop).")
+    var warm = 0
+
+    @Option(help: "Warm invocations in flight at once (closed loop).")
+    var concurrency = 1
+
+    @Option(help: "Unmeasured invocations before the warm run.")
+    var warmup = 0
+
+    @Option(help: "Open loop: run for this long (30s, 500ms, 2m) at --rate; replaces --warm.")
+    var duration: String?
+
+    @Option(help: "Open loop: invocations per second, timed from their scheduled send (coordinated omission).")
+    var rate: Double?
+
+    @Option(name: .shortAndLong, help: "The event: JSON text, or @file.")
+    var payload = "{}"
+
+    @Option(help: "A sweep over memory sizes in MB (128,512,1024): the targets' $LATEST at each size, side by side.")
+    var memory: String?
+
+    @Option(
+        help: "spawn: also start each target's runtime --cold times with a bare launcher, for the platform's share.")
+    var baseline: String?
+
+    @Option(help: "Write the whole report as JSON (docs/bench-schema.json).")
+    var json: String?
+
+    @Option(help: "Write the charts as a self-contained SVG.")
+    var svg: String?
+
+    @Option(help: "Write the report as a self-contained HTML page.")
+    var html: String?
+
+    func validate() throws {
+        if cold < 0 || warm < 0 || warmup < 0 { throw ValidationError("counts cannot be negative") }
+        if coldConcurrency < 1 || concurrency < 1 { throw ValidationError("concurrency must be at least 1") }
+        if (duration == nil) != (rate == nil) { throw ValidationError("--duration and --rate go together") }
+        if let rate, rate <= 0 { throw ValidationError("--rate must be positive") }
+        if let duration, Self.seconds(duration) == nil {
+            throw ValidationError("--duration: give a number with s, ms or m (30s, 500ms, 2m)")
+        }
+        if cold == 0 && warm == 0 && duration == nil { throw ValidationError("give --cold, --warm or --duration") }
+        if (via == nil) == targets.isEmpty { throw ValidationError("give targets, or --via URL instead of them") }
+        if via != nil && duration != nil { throw ValidationError("--via runs closed loop only (--warm)") }
+        if let memory {
+            guard let sizes = Self.memorySizes(memory) else {
+                throw ValidationError("--memory: give sizes in MB between 128 and 10240, separated by commas")
+            }
+            _ = sizes
+            if via != nil || targets.contains(where: { $0.contains(":") }) {
+                throw ValidationError("--memory sweeps the $LATEST of function targets (no qualifier, no --via)")
+            }
+        }
+        if let baseline, baseline != "spawn" { throw ValidationError("--baseline: only spawn is known") }
+        if baseline != nil && (cold == 0 || via != nil) {
+            throw ValidationError("--baseline spawn needs --cold N and function targets")
+        }
+    }
+
+    static func memorySizes(_ text: String) -> [Int]? {
+        let sizes = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 != nil && (128...10240).contains($0!) }) else { return nil }
+        return sizes.map { $0! }
+    }
+
+    static func seconds(_ text: String) -> Double? {
+        for (suffix, factor) in [("ms", 0.001), ("s", 1.0), ("m", 60.0)] where text.hasSuffix(suffix) {
+            if let value = Double(text.dropLast(suffix.count)), value > 0 { return value * factor }
+        }
+        return nil
+    }
+
+    func run() async throws {
+        let progress = BenchProgress()
+        let event: Data
+        if payload.hasPrefix("@") {
+            guard let data = FileManager.default.contents(atPath: String(payload.dropFirst())) else {
+                throw CommandFailure("cannot read the payload file \(payload.dropFirst())")
+            }
+            event = data
+        } else {
+            event = Data(payload.utf8)
+        }
+        var reports: [TargetReport] = []
+        var baselines: [BaselineReport] = []
+        var cpu = 0.0
+        var invocations = 0
+        let startedAt = ISO8601DateFormatter().string(from: Date())
+        let sizes: [Int?] = memory.flatMap(Self.memorySizes) ?? [nil]
+        for size in sizes {
+            let part = try await measure(memory: size, event: event, progress: progress)
+            reports += part.reports
+            baselines += part.baselines
+            cpu += part.cpu
+            invocations += part.invocations
+        }
+        let report = BenchReport(
+            albatrossVersion: albatrossVersion, command: CommandLine.arguments, startedAt: startedAt,
+            machine: .current(),
+            settings: .init(
+                cold: cold, coldConcurrency: coldConcurrency, warm: warm, concurrency: concurrency, warmup: warmup,
+                durationSeconds: duration.flatMap(Self.seconds), rate: rate, payloadBytes: event.count,
+                path: via ?? "invoker"),
+            targets: reports, baseline: baselines.isEmpty ? nil : baselines,
+            client: .init(cpuSeconds: cpu, invocations: invocations))
+        FileHandle.standardOutput.write(Data(report.table().utf8))
+        do {
+            if let json { try report.json().write(to: URL(fileURLWithPath: json)) }
+            if let svg { try Data(BenchCharts.svg(report).utf8).write(to: URL(fileURLWithPath: svg)) }
+            if let html { try Data(BenchCharts.html(report).utf8).write(to: URL(fileURLWithPath: html)) }
+        } catch {
+            ConsoleOutput.error("albatross: cannot write the report: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// One application (the configuration, or with `memory` its targets' $LATEST at that size) and every
+    /// target measured on it.
+    private func measure(
+        memory: Int?, event: Data, progress: BenchProgress
+    ) async throws -> (
+        reports: [TargetReport], baselines: [BaselineReport], cpu: Double, invocations: Int
+    ) {
+        let application: AlbatrossApplication
+        do {
+            if let memory {
+                // Only $LATEST, from the file alone: the sweep must not write its memory sizes into the store.
+                var configuration = try ConfigurationLoader.load(path: config)
+                let names = Set(targets.map { BenchTarget($0).function })
+                for index in configuration.functions.indices where names.contains(configuration.functions[index].name) {
+                    configuration.functions[index].memorySize = memory
+                }
+                application = try AlbatrossApplication(
+                    configuration: configuration,
+                    options: .init(usesStore: false, listeners: false, watchesChanges: false))
+            } else {
+                application = try AlbatrossApplication(
+                    configurationPath: config, options: .init(listeners: via != nil, watchesChanges: false))
+            }
+        } catch {
+            ConsoleOutput.error("albatross: \(error)")
+            throw ExitCode(1)
+        }
+        let parsed = via.map { [BenchTarget($0)] } ?? targets.map(BenchTarget.init)
+        let suffix = memory.map { "@\($0)MB" } ?? ""
+        let names = Set(application.configuration.functions.map(\.name))
+        if via == nil, let unknown = parsed.first(where: { !names.contains($0.function) }) {
+            ConsoleOutput.error("albatross: no function \(unknown.function) in \(config)")
+            throw ExitCode(1)
+        }
+        var http: BenchHTTPDriver?
+        if let via {
+            do {
+                http = BenchHTTPDriver(
+                    url: try BenchURL(via), payload: payload == "{}" ? [] : Array(event), progress: progress)
+                try await application.startListeners()
+            } catch {
+                await application.requestShutdown()
+                try? await application.run()
+                ConsoleOutput.error("albatross: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        let recorder = BenchRecorder(frontEnd: via != nil)
+        let subscription = application.events.subscribe(recorder, name: "bench", capacity: 4_000_000)
+        let driver = BenchDriver(application: application, payload: ByteBuffer(bytes: event), progress: progress)
+        let (reports, baselines, cpu, invocations) = try await application.whileRunning {
+            () async throws -> ([TargetReport], [BaselineReport], Double, Int) in
+            var reports: [TargetReport] = []
+            var baselines: [BaselineReport] = []
+            let cpuBefore = Self.cpuSeconds()
+            var invocations = 0
+            for target in parsed {
+                var runs: [RunReport] = []
+                if cold > 0 {
+                    driver.progress.begin("\(target.name) cold", expected: cold)
+                    let start = BenchDriver.now()
+                    let records = try await driver.cold(
+                        target, count: cold, concurrency: coldConcurrency, http: http)
+                    let wall = Double(BenchDriver.now() - start) / 1e9
+                    driver.progress.end()
+                    await driver.settle()
+                    invocations += records.count
+                    let run = RunReport(
+                        mode: .cold, requested: cold, wallSeconds: wall,
+                        samples: BenchDriver.samples(
+                            records, recorder: recorder, runStart: start, viaListener: http != nil))
+                    runs.append(run)
+                    if baseline != nil {
+                        baselines.append(try await driver.baseline(target, count: cold, run: run))
+                    }
+                }
+                if warm > 0 || duration != nil {
+                    if warmup > 0 {
+                        driver.progress.begin("\(target.name) warm-up", expected: warmup)
+                        if let http {
+                            _ = await http.closedLoop(count: warmup, connections: concurrency)
+                        } else {
+                            _ = await driver.closedLoop(target, count: warmup, concurrency: concurrency)
+                        }
+                        driver.progress.end()
+                    }
+                    let records: [ClientRecord]
+                    let requested: Int
+                    let start = BenchDriver.now()
+                    if let duration, let rate, let seconds = Self.seconds(duration) {
+                        requested = Int((seconds * rate).rounded(.down))
+                        driver.progress.begin("\(target.name) open loop \(rate)/s", expected: requested)
+                        records = await driver.openLoop(target, seconds: seconds, rate: rate)
+                    } else {
+                        requested = warm
+                        driver.progress.begin("\(target.name) warm", expected: warm)
+                        records =
+                            if let http {
+                                await http.closedLoop(count: warm, connections: concurrency)
+                            } else {
+                                await driver.closedLoop(target, count: warm, concurrency: concurrency)
+                            }
+                    }
+                    let wall = Double(BenchDriver.now() - start) / 1e9
+                    driver.progress.end()
+                    await driver.settle()
+                    invocations += records.count
+                    runs.append(
+                        RunReport(
+                            mode: .warm, requested: requested, wallSeconds: wall,
+                            samples: BenchDriver.samples(
+                                records, recorder: recorder, runStart: start, viaListener: http != nil)))
+                }
+                let runtime =
+                    application.configuration.functions.first { $0.name == target.function }?.runtime.identifier ?? ""
+                reports.append(TargetReport(name: target.name + suffix, runtime: runtime, runs: runs))
+            }
+            return (reports, baselines, Self.cpuSeconds() - cpuBefore, invocations)
+        }
+        if subscription.droppedEvents > 0 {
+            ConsoleOutput.error(
+                "albatross: warning: \(subscription.droppedEvents) events were dropped; phases are missing")
+        }
+        return (reports, baselines, cpu, invocations)
+    }
+
+    /// User + system CPU of this process so far.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+}
+
+/// `albatross bench compare A.json B.json`.
+struct BenchCompare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare two bench reports and say which differences are more than noise.",
+        discussion: """
+            For each target and run in both reports, and each phase, prints the medians, their difference with a \
+            bootstrap 95% confidence interval and the Mann-Whitney U p-value. CHANGED marks a difference that is \
+            significant (p < --alpha, the interval excludes 0) and large enough (--min-effect of A's median, and \
+            --min-effect-ms). With one target in each report, those two are compared whatever their names.
+            """)
+
+    @Argument(help: "The reference report (bench --json).")
+    var a: String
+
+    @Argument(help: "The report compared with it.")
+    var b: String
+
+    @Option(help: "Significance level of the Mann-Whitney U test.")
+    var alpha = 0.01
+
+    @Option(help: "Smallest relative change of the median reported as CHANGED (0.1: 10%).")
+    var minEffect = 0.10
+
+    @Option(help: "Smallest absolute change of the median reported as CHANGED, in ms.")
+    var minEffectMs = 0.5
+
+    @Flag(help: "Exit with status 2 when a client total changed.")
+    var failOnChange = false
+
+    func run() throws {
+        let reports = try [a, b].map { path -> BenchReport in
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw CommandFailure("cannot read \(path)")
+            }
+            do {
+                return try BenchReport.read(data)
+            } catch {
+                throw CommandFailure("\(path): \(error)")
+            }
+        }
+        let comparison = Comparison(
+            reports[0], reports[1], alpha: alpha, minimumEffect: minEffect, minimumEffectMs: minEffectMs)
+        print(comparison.table(), terminator: "")
+        if failOnChange && comparison.totalChanged { throw ExitCode(2) }
+    }
+}
+
+/// The version the reports name.
+let albatrossVersion = "0.1.0-dev"

@@ -1,0 +1,295 @@
+import AlbatrossApp
+import Bench
+import Environments
+import Foundation
+import Invocation
+import InvocationModel
+import LambdaModel
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// What the client saw of one invocation.
+struct ClientRecord: Sendable {
+    var requestID: String
+    /// Intended send time (monotonic ns).
+    var sent: Int64
+    var completed: Int64
+    var outcome: SampleOutcome
+    var errorType: String?
+}
+
+/// A bench target: `FUNCTION[:QUALIFIER]`.
+struct BenchTarget: Sendable {
+    var name: String
+    var function: String
+    var qualifier: String?
+
+    init(_ text: String) {
+        name = text
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        function = parts[0]
+        qualifier = parts.count > 1 ? parts[1] : nil
+    }
+}
+
+/// Drives invocations through the in-process invoker of an ``AlbatrossApplication``: cold samples (each on a
+/// fresh environment), closed-loop warm runs and open-loop runs at a fixed rate, with a progress line.
+struct BenchDriver: Sendable {
+    let application: AlbatrossApplication
+    let payload: ByteBuffer
+    let progress: BenchProgress
+
+    static func now() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
+
+    /// One invocation, timed from `intended` (the open loop's schedule; otherwise now).
+    func invoke(_ target: BenchTarget, intended: Int64? = nil) async -> ClientRecord {
+        let requestID = UUID().uuidString.lowercased()
+        let start = NIODeadline.now()
+        let sent = intended ?? Int64(start.uptimeNanoseconds)
+        let request = InvokeRequest(
+            functionName: target.function, qualifier: target.qualifier, payload: payload, requestID: requestID,
+            receivedAt: start)
+        let record: ClientRecord
+        do {
+            let outcome = try await application.invoker.invoke(request, on: application.group.next()).get()
+            let completed = Self.now()
+            let kind: SampleOutcome =
+                outcome.errorType == "Sandbox.Timedout"
+                ? .timeout : outcome.functionError != nil ? .functionError : .ok
+            record = ClientRecord(
+                requestID: requestID, sent: sent, completed: completed, outcome: kind, errorType: outcome.errorType)
+        } catch let error as InvocationError {
+            record = ClientRecord(
+                requestID: requestID, sent: sent, completed: Self.now(),
+                outcome: error.kind == .throttled ? .throttled : .failed, errorType: "\(error.kind)")
+        } catch {
+            record = ClientRecord(
+                requestID: requestID, sent: sent, completed: Self.now(), outcome: .failed,
+                errorType: "\(type(of: error))")
+        }
+        progress.record(record)
+        return record
+    }
+
+    /// Waits until the stream has delivered every event of the invocations that completed: environments emit an
+    /// invoke's finished event one loop tick after they complete its outcome, so each event loop runs one task
+    /// first (its queue is FIFO), then the bus is flushed.
+    func settle() async {
+        for loop in application.group.makeIterator() { try? await loop.submit {}.get() }
+        await application.events.flush()
+    }
+
+    /// Stops the function's idle environments and waits until none holds a slot, so that the next invoke
+    /// starts a fresh one (``EnvironmentPool/stopIdleEnvironments()``; busy environments are not touched).
+    func retireIdle(_ target: BenchTarget?) async throws {
+        let catalog = application.invoker.catalog.functions
+        let pools = catalog.flatMap { name, function -> [EnvironmentPool] in
+            guard target == nil || target?.function == name else { return [] }
+            return function.versions.keys.compactMap { application.invoker.pool(for: name, version: $0) }
+        }
+        for pool in pools { pool.stopIdleEnvironments() }
+        let deadline = NIODeadline.now() + .seconds(30)
+        while pools.contains(where: { $0.counts.total > 0 }) {
+            if NIODeadline.now() > deadline {
+                throw CommandFailure(
+                    "the environments of \(target?.function ?? "the functions") did not stop within 30 s")
+            }
+            try await Task.sleep(nanoseconds: 2_000_000)
+        }
+    }
+
+    /// `count` cold samples, `concurrency` at a time, each batch on fresh environments.
+    /// With `http`, the requests go through the listener (and every function's idle environments are stopped,
+    /// since routing chooses the function).
+    func cold(
+        _ target: BenchTarget, count: Int, concurrency: Int, http: BenchHTTPDriver? = nil
+    ) async throws -> [ClientRecord] {
+        var records: [ClientRecord] = []
+        while records.count < count {
+            try await retireIdle(http == nil ? target : nil)
+            let batch = min(concurrency, count - records.count)
+            if let http {
+                records += await http.closedLoop(count: batch, connections: batch)
+                continue
+            }
+            let results = await withTaskGroup(of: ClientRecord.self) { group in
+                for _ in 0..<batch { group.addTask { await invoke(target) } }
+                var results: [ClientRecord] = []
+                for await record in group { results.append(record) }
+                return results
+            }
+            records += results
+        }
+        return records
+    }
+
+    /// `--baseline spawn`: `count` bare starts of the target's runtime (``BareRuntimeLauncher``), one after
+    /// another on a thread of the application's blocking pool (which outlives the runtimes it starts), against
+    /// placement → first `/next` of the cold run's samples.
+    func baseline(_ target: BenchTarget, count: Int, run: RunReport) async throws -> BaselineReport {
+        guard let pool = application.invoker.pool(for: target.function, version: target.qualifier ?? "$LATEST") else {
+            throw CommandFailure("--baseline spawn: no version \(target.qualifier ?? "$LATEST") of \(target.function)")
+        }
+        try await retireIdle(target)
+        progress.begin("\(target.name) baseline spawn", expected: count)
+        var values: [Double] = []
+        for _ in 0..<count {
+            let spec = pool.spec
+            let value = try await application.threadPool.runIfActive {
+                try BareRuntimeLauncher.spawnToFirstNext(spec: spec)
+            }
+            values.append(value)
+            let now = Self.now()
+            progress.record(
+                ClientRecord(
+                    requestID: "", sent: now - Int64(value * 1e6), completed: now, outcome: .ok, errorType: nil))
+        }
+        progress.end()
+        let platform = run.samples.filter { $0.outcome == .ok }.compactMap { sample -> Double? in
+            guard let platform = sample.phase(.initPlatform), let runtime = sample.phase(.initRuntime) else {
+                return nil
+            }
+            return platform + runtime
+        }
+        return BaselineReport(
+            target: target.name, runtime: pool.spec.function.runtime.identifier,
+            spawnToNext: Distribution(valuesMs: values), platformInit: Distribution(valuesMs: platform))
+    }
+
+    /// `count` invocations, `concurrency` in flight at a time (closed loop).
+    func closedLoop(_ target: BenchTarget, count: Int, concurrency: Int) async -> [ClientRecord] {
+        let next = NIOLockedValueBox(0)
+        return await withTaskGroup(of: [ClientRecord].self) { group in
+            for _ in 0..<max(1, min(concurrency, count)) {
+                group.addTask {
+                    var mine: [ClientRecord] = []
+                    while next.withLockedValue({ value -> Bool in
+                        defer { value += 1 }
+                        return value < count
+                    }) {
+                        mine.append(await invoke(target))
+                    }
+                    return mine
+                }
+            }
+            var records: [ClientRecord] = []
+            for await part in group { records += part }
+            return records
+        }
+    }
+
+    /// Open loop: one invocation every 1/`rate` s for `seconds`, whether or not earlier ones finished; each is
+    /// timed from its scheduled time (as wrk2 does), so a stall of the platform counts against every invocation
+    /// it delayed and not only the one that met it (coordinated omission).
+    func openLoop(_ target: BenchTarget, seconds: Double, rate: Double) async -> [ClientRecord] {
+        let total = Int((seconds * rate).rounded(.down))
+        let start = Self.now()
+        let interval = 1e9 / rate
+        return await withTaskGroup(of: ClientRecord.self) { group in
+            for index in 0..<total {
+                let intended = start + Int64(Double(index) * interval)
+                let wait = intended - Self.now()
+                if wait > 50_000 { try? await Task.sleep(nanoseconds: UInt64(wait)) }
+                group.addTask { await invoke(target, intended: intended) }
+            }
+            var records: [ClientRecord] = []
+            for await record in group { records.append(record) }
+            return records
+        }
+    }
+}
+
+/// The running p50/p99 of client totals: a rewritten line on a terminal, plain lines otherwise.
+final class BenchProgress: Sendable {
+    private struct State {
+        var label = ""
+        var expected = 0
+        var done = 0
+        var totalsMs: [Double] = []
+        var lastPrint: Int64 = 0
+    }
+    private let state = NIOLockedValueBox(State())
+    let terminal = isatty(STDERR_FILENO) != 0
+
+    func begin(_ label: String, expected: Int) {
+        state.withLockedValue { $0 = State(label: label, expected: expected) }
+    }
+
+    func record(_ record: ClientRecord) {
+        let line = state.withLockedValue { state -> String? in
+            state.done += 1
+            if record.outcome == .ok { state.totalsMs.append(Double(record.completed - record.sent) / 1e6) }
+            let now = BenchDriver.now()
+            let every: Int64 = terminal ? 200_000_000 : 5_000_000_000
+            guard now - state.lastPrint >= every else { return nil }
+            state.lastPrint = now
+            return Self.line(state)
+        }
+        if let line { show(line) }
+    }
+
+    func end() {
+        let line = state.withLockedValue { Self.line($0) }
+        if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K\(line)\n".utf8)) } else { show(line) }
+    }
+
+    private func show(_ line: String) {
+        if terminal {
+            FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+        } else {
+            FileHandle.standardError.write(Data("\(line)\n".utf8))
+        }
+    }
+
+    private static func line(_ state: State) -> String {
+        var sorted = state.totalsMs
+        sorted.sort()
+        func percentile(_ p: Double) -> String {
+            guard !sorted.isEmpty else { return "-" }
+            return String(format: "%.2f", sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
+        }
+        let width = 24
+        let filled = state.expected > 0 ? min(width, state.done * width / state.expected) : 0
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        return
+            "bench \(state.label) [\(bar)] \(state.done)/\(state.expected)  p50 \(percentile(0.5)) ms  p99 \(percentile(0.99)) ms"
+    }
+}
+
+extension BenchDriver {
+    /// The samples of `records`, joined with what the event stream said about each (after a flush of the bus).
+    /// Records of `--via` carry the trace root they sent as their request id: the listener's event maps it to
+    /// the invocation, and its arrival time is the platform's entry.
+    static func samples(
+        _ records: [ClientRecord], recorder: BenchRecorder, runStart: Int64, viaListener: Bool = false
+    ) -> [Sample] {
+        records.sorted { $0.sent < $1.sent }.map { record in
+            var received: Int64?
+            var requestID = record.requestID
+            if viaListener {
+                let frontEnd = recorder.frontEnd(root: record.requestID)
+                requestID = frontEnd?.requestID ?? ""
+                received = frontEnd?.received
+            }
+            let (invocation, environment) = recorder.lookup(requestID)
+            let cold = invocation?.placement == "coldStart"
+            let times = SampleTimes(
+                sent: record.sent, received: viaListener ? received : invocation?.received,
+                placed: cold ? invocation?.placed : nil,
+                spawned: cold ? environment?.spawned : nil, ready: cold ? environment?.ready : nil,
+                delivered: invocation?.delivered, posted: invocation?.posted, completed: record.completed)
+            // Through a listener the client sees only the status (the ALB answers 502 for timeouts too): the
+            // platform's own error type refines it.
+            var outcome = record.outcome
+            var errorType = record.errorType
+            if viaListener, outcome != .ok, let platform = invocation?.errorType {
+                if platform == "Sandbox.Timedout" { outcome = .timeout }
+                errorType = "\(record.errorType ?? "") \(platform)"
+            }
+            return Sample(
+                times: times, runStart: runStart, outcome: outcome, errorType: errorType,
+                placement: invocation?.placement)
+        }
+    }
+}

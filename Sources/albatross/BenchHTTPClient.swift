@@ -1,0 +1,186 @@
+import Bench
+import Foundation
+import NIOConcurrencyHelpers
+
+/// `bench --via URL`'s client: HTTP/1.1 keep-alive over a blocking socket, one connection per thread, as little
+/// work per request as wrk does (one write, reads until the response's Content-Length is in). Each request
+/// carries its own `X-Amzn-Trace-Id` root, which the listener keeps and reports with its events, so that every
+/// response is matched to its invocation.
+final class BenchHTTPConnection {
+    private let fd: Int32
+    private var buffer = [UInt8](repeating: 0, count: 65_536)
+
+    init(host: String, port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw CommandFailure("socket: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            let code = errno
+            close(fd)
+            throw CommandFailure("cannot connect to \(host):\(port): errno \(code)")
+        }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    deinit { close(fd) }
+
+    /// Sends `request` and reads one response; returns its status.
+    func roundTrip(_ request: [UInt8]) throws -> Int {
+        var sent = 0
+        while sent < request.count {
+            let written = request.withUnsafeBytes { write(fd, $0.baseAddress! + sent, request.count - sent) }
+            guard written > 0 else { throw CommandFailure("write failed: errno \(errno)") }
+            sent += written
+        }
+        var filled = 0
+        var headEnd: Int?
+        var bodyLength = 0
+        while true {
+            if filled == buffer.count { buffer.append(contentsOf: repeatElement(0, count: buffer.count)) }
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
+            guard count > 0 else { throw CommandFailure("the listener closed the connection") }
+            filled += count
+            if headEnd == nil, let end = Self.headEnd(buffer, filled) {
+                headEnd = end
+                bodyLength = Self.contentLength(buffer[0..<end])
+            }
+            if let headEnd, filled >= headEnd + bodyLength {
+                return Self.status(buffer)
+            }
+        }
+    }
+
+    private static func headEnd(_ bytes: [UInt8], _ count: Int) -> Int? {
+        guard count >= 4 else { return nil }
+        for index in 0...(count - 4)
+        where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
+            return index + 4
+        }
+        return nil
+    }
+
+    private static func contentLength(_ head: ArraySlice<UInt8>) -> Int {
+        let text = String(decoding: head, as: UTF8.self).lowercased()
+        guard let range = text.range(of: "\r\ncontent-length:") else { return 0 }
+        let digits = text[range.upperBound...].drop { $0 == " " }.prefix { $0.isNumber }
+        return Int(digits) ?? 0
+    }
+
+    private static func status(_ bytes: [UInt8]) -> Int {
+        // "HTTP/1.1 200 "
+        guard bytes.count >= 12 else { return 0 }
+        return Int(String(decoding: bytes[9..<12], as: UTF8.self)) ?? 0
+    }
+}
+
+/// A listener URL: `http://host:port/path`.
+struct BenchURL: Sendable {
+    var host: String
+    var port: Int
+    var path: String
+
+    init(_ text: String) throws {
+        guard let url = URL(string: text), url.scheme == "http", let host = url.host else {
+            throw CommandFailure("--via: give an http://host:port/path URL of a listener (\(text))")
+        }
+        self.host = host
+        port = url.port ?? 80
+        path = url.path.isEmpty ? "/" : url.path + (url.query.map { "?\($0)" } ?? "")
+    }
+}
+
+/// Runs the HTTP requests of a run on `connections` threads of their own (blocking sockets, never the
+/// cooperative pool) and hands back the client's records.
+struct BenchHTTPDriver: Sendable {
+    let url: BenchURL
+    let payload: [UInt8]
+    let progress: BenchProgress
+
+    /// The request bytes and the trace root that identifies it.
+    func request() -> (bytes: [UInt8], root: String) {
+        var random = SystemRandomNumberGenerator()
+        let epoch = String(UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970)), radix: 16)
+        let high = String(UInt32.random(in: 0...UInt32.max, using: &random), radix: 16)
+        let low = String(UInt64.random(in: 0...UInt64.max, using: &random), radix: 16)
+        func pad(_ text: String, _ width: Int) -> String { String(repeating: "0", count: width - text.count) + text }
+        let root = "1-\(pad(epoch, 8))-\(pad(high, 8))\(pad(low, 16))"
+        let method = payload.isEmpty ? "GET" : "POST"
+        var head =
+            "\(method) \(url.path) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\nX-Amzn-Trace-Id: Root=\(root)\r\n"
+        if !payload.isEmpty { head += "Content-Type: application/json\r\nContent-Length: \(payload.count)\r\n" }
+        head += "\r\n"
+        return (Array(head.utf8) + payload, root)
+    }
+
+    /// `count` requests over `connections` keep-alive connections, each sending its next request when the last
+    /// answer is in (closed loop). Records carry the trace root as their request id until they are joined.
+    func closedLoop(count: Int, connections: Int) async -> [ClientRecord] {
+        let next = NIOLockedValueBox(0)
+        let records = NIOLockedValueBox<[ClientRecord]>([])
+        let threads = max(1, min(connections, count))
+        let remaining = NIOLockedValueBox(threads)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            for _ in 0..<threads {
+                let thread = Thread {
+                    var mine: [ClientRecord] = []
+                    var connection: BenchHTTPConnection?
+                    while next.withLockedValue({ value -> Bool in
+                        defer { value += 1 }
+                        return value < count
+                    }) {
+                        let (bytes, root) = request()
+                        let sent = BenchDriver.now()
+                        var record = ClientRecord(
+                            requestID: root, sent: sent, completed: sent, outcome: .failed, errorType: nil)
+                        do {
+                            if connection == nil {
+                                connection = try BenchHTTPConnection(host: url.host, port: url.port)
+                            }
+                            let status = try connection!.roundTrip(bytes)
+                            record.completed = BenchDriver.now()
+                            (record.outcome, record.errorType) = Self.classify(status)
+                        } catch {
+                            record.completed = BenchDriver.now()
+                            record.errorType = "\(error)"
+                            connection = nil
+                        }
+                        progress.record(record)
+                        mine.append(record)
+                    }
+                    records.withLockedValue { $0 += mine }
+                    if remaining.withLockedValue({ value -> Bool in
+                        value -= 1
+                        return value == 0
+                    }) {
+                        continuation.resume()
+                    }
+                }
+                thread.name = "albatross-bench-client"
+                thread.start()
+            }
+        }
+        return records.withLockedValue { $0 }
+    }
+
+    /// The ALB's answers for Lambda failures (alb-lambda.md §3): 502 a function error (timeouts too, which the
+    /// platform's error type then tells apart), 503 a throttle, 504 a timeout. Any other status is the function's
+    /// own answer.
+    static func classify(_ status: Int) -> (SampleOutcome, String?) {
+        switch status {
+        case 502: return (.functionError, "HTTP 502")
+        case 503: return (.throttled, "HTTP 503")
+        case 504: return (.timeout, "HTTP 504")
+        case 100..<600: return (.ok, nil)
+        default: return (.failed, "HTTP \(status)")
+        }
+    }
+}
