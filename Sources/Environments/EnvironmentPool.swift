@@ -405,7 +405,6 @@ public final class EnvironmentPool: Sendable {
 
     private func reapIdle(olderThan limit: TimeAmount) {
         let now = NIODeadline.now()
-        let idleTimeout = self.idleTimeout
         let maximumLifetime = self.maximumLifetime
         let (expired, aged) = state.withLockedValue { state -> ([EnvironmentHandle], [EnvironmentHandle]) in
             var expired: [EnvironmentHandle] = []

@@ -82,6 +82,8 @@ struct BenchDriver: Sendable {
 
     /// Stops the function's idle environments and waits until none holds a slot, so that the next invoke
     /// starts a fresh one (``EnvironmentPool/stopIdleEnvironments()``; busy environments are not touched).
+    /// Provisioned environments are kept (the pool replaces them anyway): a version with provisioned concurrency
+    /// serves its first invokes warm, as on AWS.
     func retireIdle(_ target: BenchTarget?) async throws {
         let catalog = application.invoker.catalog.functions
         let pools = catalog.flatMap { name, function -> [EnvironmentPool] in
@@ -90,7 +92,7 @@ struct BenchDriver: Sendable {
         }
         for pool in pools { pool.stopIdleEnvironments() }
         let deadline = NIODeadline.now() + .seconds(30)
-        while pools.contains(where: { $0.counts.total > 0 }) {
+        while pools.contains(where: { $0.counts.total - $0.provisionedCounts.allocated > 0 }) {
             if NIODeadline.now() > deadline {
                 throw CommandFailure(
                     "the environments of \(target?.function ?? "the functions") did not stop within 30 s")
