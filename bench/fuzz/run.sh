@@ -82,7 +82,10 @@ for target in "${targets[@]}"; do
     corp="$(sed -n 's/.* corp: \([^ ]*\) .*/\1/p' <<<"$done_line")"
     line="$(printf '%-18s executions %-10s seconds %-5s cov %-6s ft %-6s corpus %s' "$target" \
         "${executions:-?}" "$elapsed" "${cov:-?}" "${ft:-?}" "${corp:-?}")"
-    if [ "$status" -ne 0 ]; then
+    if [ "$status" -eq 72 ] && grep -q "libFuzzer: run interrupted" "$log"; then
+        # libFuzzer's exit status after SIGINT (-interrupted_exitcode): stopped by hand, not a failure.
+        line+="  interrupted"
+    elif [ "$status" -ne 0 ]; then
         failed=1
         artifact="$(sed -n 's/.*Test unit written to \(.*\)/\1/p' "$log" | tail -1)"
         line+="  CRASH (exit $status) ${artifact:-see $log}"
