@@ -16,10 +16,13 @@ public final class InvokerHarness: Sendable {
     private let running: Task<Void, any Error>
 
     public init(
-        functions: [FunctionConfiguration], dataDirectory: String, idleTimeout: TimeAmount = .minutes(10)
+        functions: [FunctionConfiguration], dataDirectory: String, idleTimeout: TimeAmount = .minutes(10),
+        controlGroups: Bool = true, freezeIdle: Bool = true
     ) throws {
         var configuration = AlbatrossConfiguration(dataDirectory: dataDirectory, functions: functions)
         configuration.environments.defaultPythonInterpreter = PackagePaths.venvPython
+        configuration.environments.controlGroups = controlGroups
+        configuration.environments.freezeIdle = freezeIdle
         application = try AlbatrossApplication(
             configuration: configuration,
             options: .init(

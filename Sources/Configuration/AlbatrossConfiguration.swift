@@ -109,6 +109,11 @@ public struct EnvironmentSettings: Sendable, Hashable {
     public var terminationGraceSeconds: Double = 2
     /// The interpreter used for `python3.x` runtimes when a function names none (`python3` on PATH by default).
     public var defaultPythonInterpreter: String = "python3"
+    /// Each environment runs in a control group of its own when the kernel offers one (cgroup v2, else v1;
+    /// default true). false: none, as on a machine without (RLIMIT_AS for memory, SIGSTOP for freezing).
+    public var controlGroups: Bool = true
+    /// Idle environments are frozen until an invoke is placed on them (default true).
+    public var freezeIdle: Bool = true
 
     public init() {}
 }

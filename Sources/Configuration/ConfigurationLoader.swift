@@ -169,6 +169,7 @@ struct ConfigurationParser {
     mutating func parseEnvironments(_ node: ConfigNode) throws(ConfigurationError) -> EnvironmentSettings {
         let mapping = try node.mapping(allowed: [
             "idleTimeoutSeconds", "shutdownGraceSeconds", "terminationGraceSeconds", "pythonInterpreter",
+            "controlGroups", "freezeIdle",
         ])
         var settings = EnvironmentSettings()
         if let value = mapping.optional("idleTimeoutSeconds") {
@@ -183,6 +184,8 @@ struct ConfigurationParser {
         if let value = mapping.optional("pythonInterpreter") {
             settings.defaultPythonInterpreter = try resolveInterpreter(value)
         }
+        if let value = mapping.optional("controlGroups") { settings.controlGroups = try value.bool() }
+        if let value = mapping.optional("freezeIdle") { settings.freezeIdle = try value.bool() }
         return settings
     }
 

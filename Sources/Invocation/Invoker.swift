@@ -28,13 +28,20 @@ public struct InvokerSettings: Sendable {
     public var xrayDaemonAddress: String?
     /// Where running runtimes are recorded (see ``EnvironmentSpec/runRecords``).
     public var runRecordDirectory: String?
+    /// The server's control groups (see ``EnvironmentSpec/controlGroups``); nil: none usable.
+    public var controlGroups: ControlGroups?
+    /// Idle environments are frozen (see ``EnvironmentSpec/freezesIdle``).
+    public var freezesIdle: Bool
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
         defaultPythonInterpreter: String = "python3", randomSeed: UInt64? = nil,
         terminationGrace: TimeAmount = .seconds(2), scratchDirectory: String? = nil,
-        sampler: TraceSampler = TraceSampler(), xrayDaemonAddress: String? = nil, runRecordDirectory: String? = nil
+        sampler: TraceSampler = TraceSampler(), xrayDaemonAddress: String? = nil, runRecordDirectory: String? = nil,
+        controlGroups: ControlGroups? = nil, freezesIdle: Bool = true
     ) {
+        self.controlGroups = controlGroups
+        self.freezesIdle = freezesIdle
         self.scratchDirectory = scratchDirectory
         self.sampler = sampler
         self.xrayDaemonAddress = xrayDaemonAddress
@@ -129,6 +136,8 @@ public final class Invoker: InvocationService, Sendable {
                 spec.scratchRoot = settings.scratchDirectory
                 spec.xrayDaemonAddress = settings.xrayDaemonAddress
                 spec.runRecords = settings.runRecordDirectory.map { EnvironmentRunRecords(directory: $0) }
+                spec.controlGroups = settings.controlGroups
+                spec.freezesIdle = settings.freezesIdle
                 pools[key] = EnvironmentPool(
                     spec: spec, group: group, idleTimeout: settings.idleTimeout,
                     successor: { [weak self] request, loop, attempt in
