@@ -66,6 +66,8 @@ public final class AlbatrossApplication: Sendable {
     public let invoker: Invoker
     /// The control groups environments run in, or why there are none (logged at start, in `/status`).
     public let controlGroups: ControlGroups.Detection
+    /// Thaws frozen environments if this server is killed (see ``ControlGroupGuard``).
+    private let controlGroupGuard: ControlGroupGuard?
     /// The TLS context of each HTTPS listener, by index in `configuration.listeners`.
     public let tlsContexts: [Int: TLSServerContext]
     /// The front end; nil without `options.listeners`.
@@ -163,6 +165,7 @@ public final class AlbatrossApplication: Sendable {
         // From here on nothing fails.
         let controlGroups = ControlGroups.detect(enabled: configuration.environments.controlGroups)
         self.controlGroups = controlGroups
+        controlGroupGuard = controlGroups.groups.flatMap { ControlGroupGuard.start(for: $0) }
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         threadPool = NIOThreadPool(numberOfThreads: max(1, options.blockingThreads))
         threadPool.start()
@@ -287,16 +290,18 @@ public final class AlbatrossApplication: Sendable {
     /// Kills what servers no longer running left: their control groups (removed), then the process groups
     /// recorded in `<data>/run`, and says so.
     private static func endLeftovers(of configuration: AlbatrossConfiguration, logger: Logger) {
-        let killed = ControlGroups.removeLeftovers()
-        if !killed.isEmpty {
-            let pids = killed.map(String.init).joined(separator: " ")
-            logger.warning("killed processes left in the control groups of a previous run (pids \(pids))")
-        }
         let records = EnvironmentRunRecords(directory: runRecordDirectory(of: configuration))
         for leftover in records.cleanUpLeftovers() where !leftover.killed.isEmpty {
             let pids = leftover.killed.map(String.init).joined(separator: " ")
             logger.warning(
                 "killed process group \(leftover.processGroup) left by a previous run (pids \(pids))")
+        }
+        // After the records (their process groups got SIGKILL): the rest of the groups, thawed so that frozen
+        // processes die too.
+        let killed = ControlGroups.removeLeftovers()
+        if !killed.isEmpty {
+            let pids = killed.map(String.init).joined(separator: " ")
+            logger.warning("killed processes left in the control groups of a previous run (pids \(pids))")
         }
     }
 
@@ -470,6 +475,7 @@ extension AlbatrossApplication {
         try? await threadPool.shutdownGracefully()
         // Every environment's group was removed on the thread pool, which has run all its work by now.
         controlGroups.groups?.removeParents()
+        controlGroupGuard?.stop()
         try? await group.shutdownGracefully()
         try result.get()
     }

@@ -58,8 +58,10 @@ static void child(pid_t parent, const char *path, char *const argv[], char *cons
     }
     // Ends with the thread that forked it (a long-lived one, see ProcessLauncher). If the parent was already
     // gone before this was set, nothing would send the signal: check, and give up.
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) goto fail;
-    if (getppid() != parent) _exit(127);
+    if (limits == NULL || !limits->outlives_parent) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) goto fail;
+        if (getppid() != parent) _exit(127);
+    }
     // Default dispositions: exec keeps ignored signals ignored, and signals are blocked until here so that no
     // handler of the parent runs in the child.
     // The raw system call, because glibc's sigaction() refuses the signals it reserves for itself (32, 33),

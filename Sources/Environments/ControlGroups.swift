@@ -1,3 +1,4 @@
+import CAlbatrossSupport
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -239,11 +240,30 @@ public struct ControlGroups: Sendable, Equatable {
             }
             parents.append(parent)
         }
+        // The v1 freezer switches a kernel static key (code patching, ~100 us, milliseconds at worst) whenever
+        // the first group on the machine freezes and the last thaws: an empty group kept frozen for the server's
+        // life keeps it on, so that an environment's freeze or thaw is one cheap write (~9 us).
+        let pilot = "\(parents[1])/\(pilotName)"
+        guard mkdir(pilot, 0o755) == 0 || errno == EEXIST,
+            (try? writeFile("\(pilot)/freezer.state", "FROZEN")) != nil
+        else {
+            _ = rmdir(pilot)
+            parents.reversed().forEach { _ = rmdir($0) }
+            return .failure(Unusable(text: "cannot freeze a group in \(parents[1])"))
+        }
         return .success(ControlGroups(version: .v1, parents: parents))
     }
 
+    /// The empty v1 freezer group kept frozen (see ``detectV1(own:mounts:name:)``).
+    static let pilotName = "pilot"
+
     /// Removes the (empty) parent group once every environment has ended. Blocking.
     public func removeParents() {
+        if version == .v1 {
+            let pilot = "\(parents[1])/\(Self.pilotName)"
+            _ = try? writeFile("\(pilot)/freezer.state", "THAWED")
+            _ = ControlGroup.removeDirectory(pilot)
+        }
         for parent in parents.reversed() { _ = ControlGroup.removeDirectory(parent) }
     }
 
@@ -259,8 +279,8 @@ public struct ControlGroups: Sendable, Equatable {
     }
 
     /// Kills what servers that are no longer running left in their groups, and removes those groups, in every
-    /// hierarchy this process's groups are in. Returns the pids killed. Blocking; run at start-up, before
-    /// ``EnvironmentRunRecords/cleanUpLeftovers()`` (a frozen leftover dies only once thawed).
+    /// hierarchy this process's groups are in; frozen leftovers are thawed, since they die only then. Returns the
+    /// pids killed. Blocking; run at start-up, after ``EnvironmentRunRecords/cleanUpLeftovers()``.
     public static func removeLeftovers() -> [Int32] {
         let own = parseProcCgroup(readFile("/proc/self/cgroup") ?? "")
         let mounts = parseMountInfo(readFile("/proc/self/mountinfo") ?? "")
@@ -281,7 +301,7 @@ public struct ControlGroups: Sendable, Equatable {
                 }
                 let parent = "\(directory)/\(name)"
                 let children = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
-                for child in children.sorted() where child.hasPrefix("env-") {
+                for child in children.sorted() where child.hasPrefix("env-") || child == pilotName {
                     killed += ControlGroup.killEverything(in: "\(parent)/\(child)")
                     _ = ControlGroup.removeDirectory("\(parent)/\(child)")
                 }
@@ -290,6 +310,59 @@ public struct ControlGroups: Sendable, Equatable {
             }
         }
         return Array(Set(killed)).sorted()
+    }
+}
+
+/// Thaws the server's environments once the server is gone, however it ended (SIGKILL included): a frozen process
+/// dies of its parent-death signal only once thawed. A shell outside every environment group and without a
+/// parent-death signal waits for the end of a pipe whose only write end the server holds, then thaws each
+/// environment group. Its own process, because nothing can run in a server that was killed.
+public final class ControlGroupGuard: Sendable {
+    private let pid: pid_t
+    private let writeEnd: Int32
+
+    /// The script: `$@` are the parent groups.
+    static let script = """
+        exec >/dev/null 2>&1
+        cat
+        for parent in "$@"; do
+          for group in "$parent"/env-*; do
+            if [ -e "$group/freezer.state" ]; then echo THAWED > "$group/freezer.state"; fi
+            if [ -e "$group/cgroup.freeze" ]; then echo 0 > "$group/cgroup.freeze"; fi
+          done
+        done
+        """
+
+    private init(pid: pid_t, writeEnd: Int32) {
+        self.pid = pid
+        self.writeEnd = writeEnd
+    }
+
+    /// Starts the guard of `groups`; nil when it cannot be started (then a server killed while environments
+    /// are frozen leaves them frozen until the next start removes them). Blocking (fork and exec).
+    public static func start(for groups: ControlGroups) -> ControlGroupGuard? {
+        var pipe: [Int32] = [-1, -1]
+        guard pipe.withUnsafeMutableBufferPointer({ albatross_pipe_cloexec($0.baseAddress!) }) == 0 else { return nil }
+        defer { close(pipe[0]) }
+        let freezers = groups.version == .v2 ? groups.parents : [groups.parents[1]]
+        guard
+            let process = try? ProcessLauncher.launch(
+                executable: "/bin/sh", arguments: ["-c", script, "albatross-guard"] + freezers,
+                environment: ["PATH=/usr/bin:/bin"], workingDirectory: "/", standardInput: pipe[0],
+                outlivesParent: true)
+        else {
+            close(pipe[1])
+            return nil
+        }
+        close(process.outputFD)
+        return ControlGroupGuard(pid: process.pid, writeEnd: pipe[1])
+    }
+
+    /// The server ends normally: the guard finds nothing to thaw, exits, and is reaped. Blocking.
+    public func stop() {
+        close(writeEnd)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     }
 }
 

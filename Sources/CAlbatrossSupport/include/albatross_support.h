@@ -9,6 +9,8 @@ struct albatross_spawn_limits {
     const char *const *group_files;
     /// RLIMIT_AS (soft and hard) in bytes; 0: unchanged.
     unsigned long long address_space_bytes;
+    /// Non-zero: no parent-death signal (a process meant to act after the server is gone).
+    int outlives_parent;
 };
 
 /// Starts `path` in a new process group (its pid is the group id) with working directory `cwd`,
