@@ -165,6 +165,7 @@ public final class AlbatrossApplication: Sendable {
         // From here on nothing fails.
         let controlGroups = ControlGroups.detect(enabled: configuration.environments.controlGroups)
         self.controlGroups = controlGroups
+        controlGroups.groups?.record(in: Self.controlGroupRecordDirectory(of: configuration))
         controlGroupGuard = controlGroups.groups.flatMap { ControlGroupGuard.start(for: $0) }
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         threadPool = NIOThreadPool(numberOfThreads: max(1, options.blockingThreads))
@@ -282,6 +283,11 @@ public final class AlbatrossApplication: Sendable {
             store: store, daemon: daemon, recorder: TraceRecorder(account: configuration.account, store: store))
     }
 
+    /// `<data>/cgroups`: the parent control groups of each server running on this data directory.
+    static func controlGroupRecordDirectory(of configuration: AlbatrossConfiguration) -> String {
+        "\(configuration.dataDirectory)/cgroups"
+    }
+
     /// `<data>/run`: one record per running runtime (``EnvironmentRunRecords``).
     static func runRecordDirectory(of configuration: AlbatrossConfiguration) -> String {
         "\(configuration.dataDirectory)/run"
@@ -298,11 +304,12 @@ public final class AlbatrossApplication: Sendable {
         }
         // After the records (their process groups got SIGKILL): the rest of the groups, thawed so that frozen
         // processes die too.
-        let killed = ControlGroups.removeLeftovers()
+        let killed = ControlGroups.removeLeftovers(recordedIn: controlGroupRecordDirectory(of: configuration))
         if !killed.isEmpty {
             let pids = killed.map(String.init).joined(separator: " ")
             logger.warning("killed processes left in the control groups of a previous run (pids \(pids))")
         }
+        ControlGroups.removeEmptyLeftovers()
     }
 
     /// The only place that makes the event bus, the log sink (its first subscriber) and the invoker (what turns
@@ -475,6 +482,7 @@ extension AlbatrossApplication {
         try? await threadPool.shutdownGracefully()
         // Every environment's group was removed on the thread pool, which has run all its work by now.
         controlGroups.groups?.removeParents()
+        controlGroups.groups?.forgetRecord(in: Self.controlGroupRecordDirectory(of: configuration))
         controlGroupGuard?.stop()
         try? await group.shutdownGracefully()
         try result.get()

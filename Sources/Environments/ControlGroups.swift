@@ -278,10 +278,54 @@ public struct ControlGroups: Sendable, Equatable {
         }
     }
 
-    /// Kills what servers that are no longer running left in their groups, and removes those groups, in every
-    /// hierarchy this process's groups are in; frozen leftovers are thawed, since they die only then. Returns the
+    /// Records the parent groups in `directory` (`<data>/cgroups`), so that a server started after this one was
+    /// killed, on the same data directory, removes them. Blocking.
+    public func record(in directory: String) {
+        let name = (parents[0] as NSString).lastPathComponent
+        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try? Data(parents.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: "\(directory)/\(name)"))
+    }
+
+    /// Removes the record once the parent groups are gone. Blocking.
+    public func forgetRecord(in directory: String) {
+        _ = unlink("\(directory)/\((parents[0] as NSString).lastPathComponent)")
+    }
+
+    /// Kills what servers that are no longer running left in the groups they recorded in `directory`
+    /// (``record(in:)``), thawing frozen processes, which die only then, and removes those groups and records.
+    /// Only groups recorded on this data directory: other servers' leftovers are theirs to clean up. Returns the
     /// pids killed. Blocking; run at start-up, after ``EnvironmentRunRecords/cleanUpLeftovers()``.
-    public static func removeLeftovers() -> [Int32] {
+    public static func removeLeftovers(recordedIn directory: String) -> [Int32] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var killed: [Int32] = []
+        for name in names.sorted() {
+            guard let server = server(ofGroupNamed: name) else { continue }
+            if let running = EnvironmentRunRecords.stat(of: server.pid), running.startTime == server.startTime {
+                continue  // its server still runs
+            }
+            let text = readFile("\(directory)/\(name)") ?? ""
+            let parents = text.split(separator: "\n").map(String.init).filter {
+                ($0 as NSString).lastPathComponent == name
+            }
+            // Every group of every hierarchy is killed (and thawed) before any is removed: a process frozen in
+            // the freezer hierarchy keeps its memory group busy until then.
+            var groups: [String] = []
+            for parent in parents {
+                let children = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+                groups += children.sorted().filter { $0.hasPrefix("env-") || $0 == pilotName }.map { "\(parent)/\($0)" }
+            }
+            for group in groups + parents { killed += ControlGroup.killEverything(in: group) }
+            for group in groups + parents { _ = ControlGroup.removeDirectory(group) }
+            _ = unlink("\(directory)/\(name)")
+        }
+        return Array(Set(killed)).sorted()
+    }
+
+    /// Removes the *empty* groups that servers no longer running left anywhere in this process's own groups (a
+    /// server killed and never started again on its data directory, a test process that crashed). Nothing is
+    /// killed: groups with processes are left to ``removeLeftovers(recordedIn:)`` of their own data directory.
+    /// Blocking; run at start-up after it.
+    public static func removeEmptyLeftovers() {
         let own = parseProcCgroup(readFile("/proc/self/cgroup") ?? "")
         let mounts = parseMountInfo(readFile("/proc/self/mountinfo") ?? "")
         var directories: Set<String> = []
@@ -291,50 +335,50 @@ public struct ControlGroups: Sendable, Equatable {
                 if let path = own[key], let directory = directory(of: path, in: mount) { directories.insert(directory) }
             }
         }
-        var killed: [Int32] = []
         for directory in directories.sorted() {
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { continue }
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             for name in names.sorted() {
                 guard let server = server(ofGroupNamed: name) else { continue }
                 if let running = EnvironmentRunRecords.stat(of: server.pid), running.startTime == server.startTime {
-                    continue  // its server still runs
+                    continue
                 }
                 let parent = "\(directory)/\(name)"
                 let children = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
-                for child in children.sorted() where child.hasPrefix("env-") || child == pilotName {
-                    killed += ControlGroup.killEverything(in: "\(parent)/\(child)")
-                    _ = ControlGroup.removeDirectory("\(parent)/\(child)")
+                for child in children where child.hasPrefix("env-") || child == pilotName {
+                    let group = "\(parent)/\(child)"
+                    if ControlGroup.processes(in: "\(group)/cgroup.procs").isEmpty { _ = rmdir(group) }
                 }
-                killed += ControlGroup.killEverything(in: parent)
-                _ = ControlGroup.removeDirectory(parent)
+                _ = rmdir(parent)
             }
         }
-        return Array(Set(killed)).sorted()
     }
 }
 
 /// Thaws the server's environments once the server is gone, however it ended (SIGKILL included): a frozen process
 /// dies of its parent-death signal only once thawed. A shell outside every environment group and without a
 /// parent-death signal waits for the end of a pipe whose only write end the server holds, then thaws each
-/// environment group. Its own process, because nothing can run in a server that was killed.
+/// environment group. Its own process, because nothing can run in a server that was killed; detached (the shell
+/// started exits at once, leaving the guard to init), so that the server's children stay its runtimes.
 public final class ControlGroupGuard: Sendable {
-    private let pid: pid_t
     private let writeEnd: Int32
 
-    /// The script: `$@` are the parent groups.
+    /// The script: `$@` are the parent groups. An asynchronous list starts with /dev/null as its standard
+    /// input, hence the pipe through descriptor 3.
     static let script = """
-        exec >/dev/null 2>&1
-        cat
-        for parent in "$@"; do
-          for group in "$parent"/env-*; do
-            if [ -e "$group/freezer.state" ]; then echo THAWED > "$group/freezer.state"; fi
-            if [ -e "$group/cgroup.freeze" ]; then echo 0 > "$group/cgroup.freeze"; fi
+        exec 3<&0 >/dev/null 2>&1
+        (
+          exec 0<&3 3<&-
+          cat
+          for parent in "$@"; do
+            for group in "$parent"/env-*; do
+              if [ -e "$group/freezer.state" ]; then echo THAWED > "$group/freezer.state"; fi
+              if [ -e "$group/cgroup.freeze" ]; then echo 0 > "$group/cgroup.freeze"; fi
+            done
           done
-        done
+        ) &
         """
 
-    private init(pid: pid_t, writeEnd: Int32) {
-        self.pid = pid
+    private init(writeEnd: Int32) {
         self.writeEnd = writeEnd
     }
 
@@ -355,14 +399,15 @@ public final class ControlGroupGuard: Sendable {
             return nil
         }
         close(process.outputFD)
-        return ControlGroupGuard(pid: process.pid, writeEnd: pipe[1])
+        // The shell exits as soon as it has started the guard.
+        var status: Int32 = 0
+        while waitpid(process.pid, &status, 0) < 0 && errno == EINTR {}
+        return ControlGroupGuard(writeEnd: pipe[1])
     }
 
-    /// The server ends normally: the guard finds nothing to thaw, exits, and is reaped. Blocking.
+    /// The server ends normally: the guard finds nothing to thaw and exits.
     public func stop() {
         close(writeEnd)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     }
 }
 

@@ -232,8 +232,11 @@ struct ControlGroupsTests {
     }
 
     @Test(.enabled(if: available)) func leftoversOfADeadServerAreKilledEvenFrozenAndRemoved() throws {
-        // A parent group as a server that no longer runs left it (pid 0 never names a server), with a frozen
-        // process in one environment group.
+        // A parent group as a server that no longer runs left it (pid 0 never names a server), recorded in a
+        // data directory, with a frozen process in one environment group.
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let records = dir.url("cgroups")
         let detection = ControlGroups.detect()
         let groups = try #require(detection.groups)
         groups.removeParents()
@@ -245,6 +248,10 @@ struct ControlGroupsTests {
         }
         for parent in parents { #expect(mkdir(parent, 0o755) == 0) }
         try environment.create(memoryBytes: 64 * 1_048_576)
+        ControlGroups(version: groups.version, parents: parents).record(in: records)
+        // Recorded elsewhere: not this data directory's to remove.
+        #expect(ControlGroups.removeLeftovers(recordedIn: dir.url("other")).isEmpty)
+        #expect(FileManager.default.fileExists(atPath: environment.directories[0]))
         let sleeper = Process()
         sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
         sleeper.arguments = ["600"]
@@ -254,12 +261,42 @@ struct ControlGroupsTests {
         for file in environment.joinFiles { try writeFile(file, "\(pid)") }
         #expect(environment.setFrozen(true))
         #expect(ProcessTree.wait(seconds: 2) { environment.isFrozen() })
-        let killed = ControlGroups.removeLeftovers()
+        let killed = ControlGroups.removeLeftovers(recordedIn: records)
         #expect(killed.contains(pid))
         sleeper.waitUntilExit()
         #expect(sleeper.terminationReason == .uncaughtSignal && sleeper.terminationStatus == SIGKILL)
         for directory in environment.directories + parents {
             #expect(!FileManager.default.fileExists(atPath: directory), "\(directory) removed")
         }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: records).isEmpty, "the record is removed")
+    }
+
+    @Test(.enabled(if: available)) func emptyGroupsOfDeadServersAreRemovedAnywhereAndBusyOnesKept() throws {
+        let groups = try #require(ControlGroups.detect().groups)
+        groups.removeParents()
+        let base = groups.parents.map { ($0 as NSString).deletingLastPathComponent }
+        let empty = base.map { "\($0)/albatross-0-2-0" }
+        let busy = base.map { "\($0)/albatross-0-3-0" }
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["600"]
+        defer {
+            if sleeper.isRunning {
+                kill(sleeper.processIdentifier, SIGKILL)
+                sleeper.waitUntilExit()
+            }
+            for directory in (busy + empty).flatMap({ ["\($0)/env-x", "\($0)/pilot", $0] }) { _ = rmdir(directory) }
+        }
+        for parent in empty + busy {
+            #expect(mkdir(parent, 0o755) == 0)
+            #expect(mkdir("\(parent)/env-x", 0o755) == 0)
+        }
+        #expect(mkdir("\(empty[empty.count - 1])/pilot", 0o755) == 0)
+        try sleeper.run()
+        try writeFile("\(busy[0])/env-x/cgroup.procs", "\(sleeper.processIdentifier)")
+        ControlGroups.removeEmptyLeftovers()
+        for parent in empty { #expect(!FileManager.default.fileExists(atPath: parent), "\(parent) removed") }
+        #expect(FileManager.default.fileExists(atPath: "\(busy[0])/env-x"), "a group with a process is kept")
+        #expect(sleeper.isRunning, "nothing is killed")
     }
 }
