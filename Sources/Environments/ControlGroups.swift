@@ -259,6 +259,14 @@ public struct ControlGroups: Sendable, Equatable {
 
     /// Removes the (empty) parent group once every environment has ended. Blocking.
     public func removeParents() {
+        // Groups whose removal gave up while their processes were exiting.
+        for parent in parents {
+            let children = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+            for child in children where child.hasPrefix("env-") {
+                _ = ControlGroup.killEverything(in: "\(parent)/\(child)")
+                _ = ControlGroup.removeDirectory("\(parent)/\(child)", attempts: 50)
+            }
+        }
         if version == .v1 {
             let pilot = "\(parents[1])/\(Self.pilotName)"
             _ = try? writeFile("\(pilot)/freezer.state", "THAWED")
@@ -531,9 +539,11 @@ struct ControlGroup: Sendable, Equatable {
         remove()
     }
 
-    /// Removes the group's directories (each once it is empty).
+    /// Removes the group's directories (each once it is empty), waiting at most about 200 ms for the killed
+    /// processes to exit, so that a thread of the server's small pool is not held: a group still busy then is
+    /// removed with the parent when the server stops (``ControlGroups/removeParents()``), or by the next start.
     func remove() {
-        for directory in directories.reversed() { _ = Self.removeDirectory(directory) }
+        for directory in directories.reversed() { _ = Self.removeDirectory(directory, attempts: 20) }
     }
 
     static func processes(in file: String) -> [Int32] {
@@ -555,9 +565,10 @@ struct ControlGroup: Sendable, Equatable {
         return pids
     }
 
-    /// rmdir, retried while the group still has processes that are exiting (EBUSY), for up to about 2 s.
-    static func removeDirectory(_ directory: String) -> Bool {
-        for _ in 0..<200 {
+    /// rmdir, retried every 10 ms while the group still has processes that are exiting (EBUSY), `attempts`
+    /// times (200: about 2 s).
+    static func removeDirectory(_ directory: String, attempts: Int = 200) -> Bool {
+        for _ in 0..<attempts {
             if rmdir(directory) == 0 || errno == ENOENT { return true }
             guard errno == EBUSY else { return false }
             usleep(10_000)
