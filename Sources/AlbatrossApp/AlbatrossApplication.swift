@@ -4,7 +4,7 @@ public import AsyncInvocation
 public import Configuration
 public import ControlAPI
 import Deployment
-import Environments
+public import Environments
 import Foundation
 public import Invocation
 public import InvocationModel
@@ -66,6 +66,10 @@ public final class AlbatrossApplication: Sendable {
     public let events: InvocationEventBus
     public let logSink: LogSink
     public let invoker: Invoker
+    /// The control groups environments run in, or why there are none (logged at start, in `/status`).
+    public let controlGroups: ControlGroups.Detection
+    /// Thaws frozen environments if this server is killed (see ``ControlGroupGuard``).
+    private let controlGroupGuard: ControlGroupGuard?
     /// The TLS context of each HTTPS listener, by index in `configuration.listeners`.
     public let tlsContexts: [Int: TLSServerContext]
     /// The front end; nil without `options.listeners`.
@@ -167,12 +171,16 @@ public final class AlbatrossApplication: Sendable {
         let tracing = configuration.tracesEnabled ? try Self.makeTracing(configuration) : nil
         self.tracing = tracing
         // From here on nothing fails.
+        let controlGroups = ControlGroups.detect(enabled: configuration.environments.controlGroups)
+        self.controlGroups = controlGroups
+        controlGroups.groups?.record(in: Self.controlGroupRecordDirectory(of: configuration))
+        controlGroupGuard = controlGroups.groups.flatMap { ControlGroupGuard.start(for: $0) }
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, options.eventLoopThreads))
         threadPool = NIOThreadPool(numberOfThreads: max(1, options.blockingThreads))
         threadPool.start()
         (events, logSink, invoker) = Self.makeInvocation(
             configuration: configuration, options: options, catalog: catalog, group: group, threadPool: threadPool,
-            xrayDaemonAddress: tracing?.daemon.address)
+            xrayDaemonAddress: tracing?.daemon.address, controlGroups: controlGroups.groups)
         tracing?.recorder.attach(to: events)
         loadBalancer =
             options.listeners
@@ -219,7 +227,7 @@ public final class AlbatrossApplication: Sendable {
                     "/metrics": .metrics(metrics),
                     "/status": Self.statusPage(
                         configuration: configuration, bound: { state.withLockedValue { $0.listeners } },
-                        invoker: invoker, metrics: metrics),
+                        invoker: invoker, metrics: metrics, controlGroups: controlGroups.summary),
                 ],
                 group: group)
         } else {
@@ -275,7 +283,7 @@ public final class AlbatrossApplication: Sendable {
                     threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
                     tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs,
                     tracing: tracing, traps: traps, trigger: trigger, admin: admin, api: api,
-                    asyncQueue: asyncQueue, additional: services
+                    asyncQueue: asyncQueue, controlGroups: controlGroups.groups, additional: services
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
                     ServiceGroupConfiguration.ServiceConfiguration(
@@ -331,12 +339,18 @@ public final class AlbatrossApplication: Sendable {
         }
     }
 
+    /// `<data>/cgroups`: the parent control groups of each server running on this data directory.
+    static func controlGroupRecordDirectory(of configuration: AlbatrossConfiguration) -> String {
+        "\(configuration.dataDirectory)/cgroups"
+    }
+
     /// `<data>/run`: one record per running runtime (``EnvironmentRunRecords``).
     static func runRecordDirectory(of configuration: AlbatrossConfiguration) -> String {
         "\(configuration.dataDirectory)/run"
     }
 
-    /// Kills the process groups that servers no longer running left in `<data>/run`, and says so.
+    /// Kills what servers no longer running left: their control groups (removed), then the process groups
+    /// recorded in `<data>/run`, and says so.
     private static func endLeftovers(of configuration: AlbatrossConfiguration, logger: Logger) {
         let records = EnvironmentRunRecords(directory: runRecordDirectory(of: configuration))
         for leftover in records.cleanUpLeftovers() where !leftover.killed.isEmpty {
@@ -344,13 +358,22 @@ public final class AlbatrossApplication: Sendable {
             logger.warning(
                 "killed process group \(leftover.processGroup) left by a previous run (pids \(pids))")
         }
+        // After the records (their process groups got SIGKILL): the rest of the groups, thawed so that frozen
+        // processes die too.
+        let killed = ControlGroups.removeLeftovers(recordedIn: controlGroupRecordDirectory(of: configuration))
+        if !killed.isEmpty {
+            let pids = killed.map(String.init).joined(separator: " ")
+            logger.warning("killed processes left in the control groups of a previous run (pids \(pids))")
+        }
+        ControlGroups.removeEmptyLeftovers()
     }
 
     /// The only place that makes the event bus, the log sink (its first subscriber) and the invoker (what turns
     /// invokes into environments and events).
     private static func makeInvocation(
         configuration: AlbatrossConfiguration, options: Options, catalog: FunctionCatalog,
-        group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, xrayDaemonAddress: String?
+        group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, xrayDaemonAddress: String?,
+        controlGroups: ControlGroups?
     ) -> (InvocationEventBus, LogSink, Invoker) {
         var mirror: (@Sendable (String) -> Void)? = nil
         if options.mirrorLogs { mirror = { @Sendable line in ConsoleOutput.line(line) } }
@@ -369,7 +392,8 @@ public final class AlbatrossApplication: Sendable {
                 reservoirPerSecond: configuration.tracing?.reservoirPerSecond ?? 1,
                 rate: configuration.tracing?.samplingRate ?? 0.05),
             xrayDaemonAddress: xrayDaemonAddress,
-            runRecordDirectory: runRecordDirectory(of: configuration))
+            runRecordDirectory: runRecordDirectory(of: configuration), controlGroups: controlGroups,
+            freezesIdle: environments.freezeIdle)
         settings.accountConcurrency = environments.accountConcurrency
         settings.initTimeoutSeconds = environments.initTimeoutSeconds
         settings.maximumLifetime = environments.maximumLifetimeSeconds.map { .seconds(Int64($0)) }
@@ -385,11 +409,16 @@ public final class AlbatrossApplication: Sendable {
         events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext],
         loadBalancer: LoadBalancer?,
         accessLogs: ALBAccessLogWriter?, tracing: Tracing?, traps: SignalTraps?, trigger: ShutdownTrigger,
-        admin: AdminServer?, api: ControlAPIServer?, asyncQueue: AsyncInvocationQueue?, additional: [any Service]
+        admin: AdminServer?, api: ControlAPIServer?, asyncQueue: AsyncInvocationQueue?, controlGroups: ControlGroups?,
+        additional: [any Service]
     ) -> [any Service] {
         let logger = options.logger
         var services: [any Service] = []
-        if let traps { services.append(ShutdownSignalService(traps: traps, trigger: trigger, logger: logger)) }
+        if let traps {
+            services.append(
+                ShutdownSignalService(
+                    traps: traps, trigger: trigger, logger: logger, controlGroups: controlGroups))
+        }
         services.append(LogWriterService(logSink: logSink, events: events, threadPool: threadPool))
         // Traces: stopped after the environments (shutdown runs in reverse), whose last invokes they complete.
         if let tracing { services.append(TracingService(tracing: tracing, threadPool: threadPool)) }
@@ -457,13 +486,13 @@ extension AlbatrossApplication {
     /// `GET /status`: ``StatusReport`` of what serves now.
     private static func statusPage(
         configuration: AlbatrossConfiguration, bound: @escaping @Sendable () -> [LoadBalancer.BoundListener],
-        invoker: Invoker, metrics: InvocationMetrics
+        invoker: Invoker, metrics: InvocationMetrics, controlGroups: String
     ) -> AdminServer.Page {
         let startedAt = Date()
         return AdminServer.Page(contentType: "application/json") {
             StatusReport(
                 configuration: configuration, bound: bound(), catalog: invoker.catalog,
-                status: metrics.status(), startedAt: startedAt
+                status: metrics.status(), startedAt: startedAt, controlGroups: controlGroups
             ).json()
         }
     }
@@ -487,6 +516,7 @@ extension AlbatrossApplication {
         }
         state.withLockedValue { $0.listeners = bound }
         logger.info("data directory \(configuration.dataDirectory)")
+        logger.info("control groups: \(controlGroups.summary)")
         for listener in bound {
             logger.info("listening on \(listener.url) (\(listener.configuration.protocol.rawValue))")
         }
@@ -508,6 +538,10 @@ extension AlbatrossApplication {
         let result = await Result(catching: { try await serviceGroup.run() })
         trigger.detach()
         try? await threadPool.shutdownGracefully()
+        // Every environment's group was removed on the thread pool, which has run all its work by now.
+        controlGroups.groups?.removeParents()
+        controlGroups.groups?.forgetRecord(in: Self.controlGroupRecordDirectory(of: configuration))
+        controlGroupGuard?.stop()
         try? await group.shutdownGracefully()
         try result.get()
     }

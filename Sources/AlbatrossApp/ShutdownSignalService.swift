@@ -1,3 +1,4 @@
+import Environments
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -14,6 +15,8 @@ struct ShutdownSignalService: Service {
     let traps: SignalTraps
     let trigger: ShutdownTrigger
     let logger: Logger
+    /// Where frozen runtimes are, which a SIGKILL alone does not end.
+    var controlGroups: ControlGroups? = nil
 
     func run() async throws {
         var shuttingDown = false
@@ -25,6 +28,9 @@ struct ShutdownSignalService: Service {
             } else {
                 logger.notice("received \(signal) again, exiting at once")
                 ChildProcesses.killAll()
+                // Everything in the environments' groups, even what left its process group; frozen ones are
+                // thawed so that they die now.
+                controlGroups?.killEverything()
                 _exit(128 + signal.rawValue)
             }
         }

@@ -17,6 +17,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var startedAt: String
         public var uptimeSeconds: Double
         public var dataDirectory: String
+        /// What contains each environment: `cgroup v2 (...)`, `cgroup v1 (...)` or `none: <why>; ...`
+        /// (``ControlGroups/Detection/summary``).
+        public var controlGroups: String?
     }
 
     public struct Listener: Codable, Equatable, Sendable {
@@ -95,12 +98,12 @@ public struct StatusReport: Codable, Equatable, Sendable {
 
     init(
         configuration: AlbatrossConfiguration, bound: [LoadBalancer.BoundListener], catalog: FunctionCatalog,
-        status: InvocationStatus, startedAt: Date, now: Date = Date()
+        status: InvocationStatus, startedAt: Date, now: Date = Date(), controlGroups: String? = nil
     ) {
         server = Server(
             pid: getpid(), startedAt: Self.iso8601(startedAt),
             uptimeSeconds: (now.timeIntervalSince(startedAt) * 1000).rounded() / 1000,
-            dataDirectory: configuration.dataDirectory)
+            dataDirectory: configuration.dataDirectory, controlGroups: controlGroups)
         listeners = configuration.listeners.enumerated().map { index, listener in
             let bound = bound.count > index ? bound[index] : nil
             return Listener(

@@ -18,10 +18,13 @@ public final class InvokerHarness: Sendable {
     /// `configure` adjusts the configuration made from `functions` (environment settings, concurrency).
     public init(
         functions: [FunctionConfiguration], dataDirectory: String, idleTimeout: TimeAmount = .minutes(10),
+        controlGroups: Bool = true, freezeIdle: Bool = true,
         configure: (inout AlbatrossConfiguration) -> Void = { _ in }
     ) throws {
         var configuration = AlbatrossConfiguration(dataDirectory: dataDirectory, functions: functions)
         configuration.environments.defaultPythonInterpreter = PackagePaths.venvPython
+        configuration.environments.controlGroups = controlGroups
+        configuration.environments.freezeIdle = freezeIdle
         configure(&configuration)
         application = try AlbatrossApplication(
             configuration: configuration,

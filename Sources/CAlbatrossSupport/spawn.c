@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,15 +24,44 @@ static void close_from(int from, int keep, long limit) {
 
 /// Between fork and exec: only async-signal-safe calls. On failure, the errno goes to `report` and the child
 /// exits 127 (the parent reaps it).
+/// Moves the calling process into the control group whose `cgroup.procs` (or v1 `tasks`) file is `file`:
+/// "0" names the writer. Async-signal-safe.
+static int join_group(const char *file) {
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t written;
+    do {
+        written = write(fd, "0", 1);
+    } while (written < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return written == 1 ? 0 : -1;
+}
+
 static void child(pid_t parent, const char *path, char *const argv[], char *const envp[], const char *cwd,
-                  int stdin_fd, int output_fd, int report, long fd_limit, const sigset_t *none) {
+                  int stdin_fd, int output_fd, const struct albatross_spawn_limits *limits, int report,
+                  long fd_limit, const sigset_t *none) {
     int error;
     // Its own process group, as the parent also sets (whichever runs first; the parent kills the group).
     setpgid(0, 0);
+    // Into the environment's control groups before anything of the runtime runs, so that nothing it starts
+    // (even with setsid) is outside them.
+    if (limits != NULL && limits->group_files != NULL) {
+        for (const char *const *file = limits->group_files; *file != NULL; file++) {
+            if (join_group(*file) != 0) goto fail;
+        }
+    }
+    if (limits != NULL && limits->address_space_bytes > 0) {
+        struct rlimit limit = {(rlim_t)limits->address_space_bytes, (rlim_t)limits->address_space_bytes};
+        if (setrlimit(RLIMIT_AS, &limit) != 0) goto fail;
+    }
     // Ends with the thread that forked it (a long-lived one, see ProcessLauncher). If the parent was already
     // gone before this was set, nothing would send the signal: check, and give up.
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) goto fail;
-    if (getppid() != parent) _exit(127);
+    if (limits == NULL || !limits->outlives_parent) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) goto fail;
+        if (getppid() != parent) _exit(127);
+    }
     // Default dispositions: exec keeps ignored signals ignored, and signals are blocked until here so that no
     // handler of the parent runs in the child.
     // The raw system call, because glibc's sigaction() refuses the signals it reserves for itself (32, 33),
@@ -59,7 +89,7 @@ fail:
 }
 
 int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                    const char *cwd, int stdin_fd, int output_fd) {
+                    const char *cwd, int stdin_fd, int output_fd, const struct albatross_spawn_limits *limits) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return errno;
     sigset_t all, none, previous;
@@ -70,7 +100,7 @@ int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *cons
     long fd_limit = sysconf(_SC_OPEN_MAX);
     if (fd_limit < 0 || fd_limit > 1 << 20) fd_limit = 1 << 20;
     pid_t forked = fork();
-    if (forked == 0) child(parent, path, argv, envp, cwd, stdin_fd, output_fd, report[1], fd_limit, &none);
+    if (forked == 0) child(parent, path, argv, envp, cwd, stdin_fd, output_fd, limits, report[1], fd_limit, &none);
     int saved = errno;
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     close(report[1]);

@@ -137,6 +137,11 @@ public struct EnvironmentSettings: Sendable, Hashable {
     /// Environments older than this are stopped when idle, or after their invoke; nil: no limit (AWS recycles
     /// environments after some hours, undocumented).
     public var maximumLifetimeSeconds: Int?
+    /// Each environment runs in a control group of its own when the kernel offers one (cgroup v2, else v1;
+    /// default true). false: none, as on a machine without (RLIMIT_AS for memory, SIGSTOP for freezing).
+    public var controlGroups: Bool = true
+    /// Idle environments are frozen until an invoke is placed on them (default true).
+    public var freezeIdle: Bool = true
 
     public init() {}
 }

@@ -186,6 +186,7 @@ struct ConfigurationParser {
         let mapping = try node.mapping(allowed: [
             "idleTimeoutSeconds", "shutdownGraceSeconds", "terminationGraceSeconds", "pythonInterpreter",
             "concurrentExecutions", "minimumUnreservedConcurrency", "initTimeoutSeconds", "maximumLifetimeSeconds",
+            "controlGroups", "freezeIdle",
         ])
         var settings = EnvironmentSettings()
         if let value = mapping.optional("idleTimeoutSeconds") {
@@ -214,6 +215,8 @@ struct ConfigurationParser {
         if let value = mapping.optional("maximumLifetimeSeconds") {
             settings.maximumLifetimeSeconds = try value.int(in: 1...2_592_000)
         }
+        if let value = mapping.optional("controlGroups") { settings.controlGroups = try value.bool() }
+        if let value = mapping.optional("freezeIdle") { settings.freezeIdle = try value.bool() }
         return settings
     }
 

@@ -37,6 +37,12 @@ public struct EnvironmentSpec: Sendable {
     /// Where each running runtime is recorded, so that a server started after this one was killed can end what
     /// it left (nil: not recorded).
     public var runRecords: EnvironmentRunRecords? = nil
+    /// The server's control groups: each environment gets a group there (memory limit, freezer, whole-tree kill,
+    /// peak memory). nil: none usable; the memory limit is then an address-space limit
+    /// (``addressSpaceLimitBytes``) and idle environments are stopped with SIGSTOP.
+    public var controlGroups: ControlGroups? = nil
+    /// Idle environments are frozen (no CPU) until an invoke is placed on them (`environments.freezeIdle`).
+    public var freezesIdle: Bool = true
 
     public init(
         function: FunctionConfiguration, version: String, account: AccountContext, taskRoot: String,
@@ -50,6 +56,15 @@ public struct EnvironmentSpec: Sendable {
         self.events = events
         self.threadPool = threadPool
     }
+
+    /// MemorySize in bytes: the control group's limit.
+    var memoryBytes: UInt64 { UInt64(function.memorySize) * 1_048_576 }
+
+    /// RLIMIT_AS without control groups: 2 × MemorySize + 2 GiB. An address-space limit counts reserved virtual
+    /// memory, not what is used (a Go or Python runtime reserves hundreds of MB it never touches), hence the
+    /// headroom: it stops a runaway allocation, late, with a failed allocation in the runtime (Python's
+    /// `MemoryError`) rather than an OOM kill.
+    var addressSpaceLimitBytes: UInt64 { 2 * memoryBytes + 2048 * 1_048_576 }
 
     /// The limits of one environment. The INIT cap applies to on-demand environments only (runtime-api.md §2.2,
     /// §10 item 6): a provisioned environment's INIT, which no invoke waits for, may take up to

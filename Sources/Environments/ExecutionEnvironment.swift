@@ -57,6 +57,12 @@ final class ExecutionEnvironment {
     private var killTimer: Scheduled<Void>?
     /// Why the environment ends, for its `environmentStopped` event.
     private var stopReason: InvocationEvent.EnvironmentStopped.Reason?
+    /// The environment's control group (see ``ControlGroups``); nil when the server has none.
+    private let controlGroup: ControlGroup?
+    /// The runtime's tree is frozen (cgroup freezer, or SIGSTOP to its process group without one).
+    private var frozen = false
+    /// The group's peak memory in MB, read when the runtime exited (the group is removed soon after).
+    private var exitPeakMB: Int?
 
     init(
         id: Int, loop: any EventLoop, spec: EnvironmentSpec, link: EnvironmentPoolLink, pending: PendingInvocation?,
@@ -75,6 +81,7 @@ final class ExecutionEnvironment {
             systemLogLevel: format == .json ? logging.systemLogLevel : nil)
         self.machine = Machine(
             pending: pending, limits: spec.limits(initializationType: initializationType), now: .now())
+        self.controlGroup = spec.controlGroups?.group(named: String(stream.streamName.suffix(32)))
     }
 
     private var events: InvocationEventBus { spec.events }
@@ -126,15 +133,24 @@ final class ExecutionEnvironment {
             logGroupName: stream.groupName, scratchDirectory: scratch, initializationType: initializationType)
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
+        let group = controlGroup
         spec.threadPool.runIfActive(eventLoop: loop) { () throws -> LaunchedProcess in
             if let scratch {
                 try FileManager.default.createDirectory(
                     atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
             let command = try RuntimeEnvironmentBuilder.command(spec: spec)
-            return try ProcessLauncher.launch(
-                executable: command.executable, arguments: command.arguments, environment: environment,
-                workingDirectory: spec.taskRoot)
+            // The group exists (with its memory limit) before the child joins it, between fork and exec.
+            try group?.create(memoryBytes: spec.memoryBytes)
+            do {
+                return try ProcessLauncher.launch(
+                    executable: command.executable, arguments: command.arguments, environment: environment,
+                    workingDirectory: spec.taskRoot, groupFiles: group?.joinFiles ?? [],
+                    addressSpaceBytes: group == nil ? spec.addressSpaceLimitBytes : 0)
+            } catch {
+                group?.remove()
+                throw error
+            }
         }.whenComplete { result in
             let environment = bound.value
             switch result {
@@ -142,6 +158,8 @@ final class ExecutionEnvironment {
                 environment.launched(process)
             case .failure(let error as RuntimeCommandError):
                 environment.failStart(errorType: error.errorType, message: error.message)
+            case .failure(let error as ControlGroupError):
+                environment.failStart(errorType: "Sandbox.Failure", message: error.description)
             case .failure(let error):
                 environment.failStart(errorType: "Runtime.InvalidEntrypoint", message: "\(error)")
             }
@@ -160,8 +178,13 @@ final class ExecutionEnvironment {
         }
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
+        let group = controlGroup
         ProcessLauncher.reap(process.pid) { exit in
-            loop.execute { bound.value.processExited(exit) }
+            // On the reaper thread: whether the kernel's OOM killer ended it, and the tree's peak, while the group
+            // is still there.
+            let outOfMemory = (group?.outOfMemoryKills() ?? 0) > 0
+            let peakMB = group?.peakBytes().map { Int(($0 + 1_048_575) / 1_048_576) }
+            loop.execute { bound.value.processExited(exit, outOfMemory: outOfMemory, peakMB: peakMB) }
         }
         NIOPipeBootstrap(group: loop)
             .channelInitializer { channel in
@@ -223,6 +246,8 @@ final class ExecutionEnvironment {
             cancel(&initTimer)
             cancel(&invokeTimer)
             if initDone { emitInitReady(now: now) }
+            // Idle, its runtime parked in /next: frozen until an invoke is placed on it.
+            freeze()
             if becameReady { link.ready(id) }
         case .hold:
             // A concurrent /next: parked behind the current poller until it is the poller and an event comes.
@@ -289,6 +314,8 @@ final class ExecutionEnvironment {
 
     /// The pool hands over an invoke.
     func invoke(_ pending: PendingInvocation) {
+        // Before the event is handed over (its /next answered), so that the runtime runs when it arrives.
+        thaw()
         switch machine.invoke(pending, requestID: pending.request.requestID) {
         case .deliver(let waiter):
             emitPlaced(pending, .warm)
@@ -449,8 +476,11 @@ final class ExecutionEnvironment {
         if pid == nil { releaseIfEnded() }
     }
 
-    func processExited(_ exit: ProcessExit) {
+    /// The runtime was reaped; `outOfMemory`: the kernel's OOM killer ended a process of its group.
+    func processExited(_ exit: ProcessExit, outOfMemory: Bool = false, peakMB: Int? = nil) {
         pid = nil
+        frozen = false
+        exitPeakMB = peakMB
         cancel(&killTimer)
         let phase = machine.initPhase
         let (action, releasing) = machine.processExited(now: .now())
@@ -468,13 +498,15 @@ final class ExecutionEnvironment {
             return
         case .fail(let pending, let duringInit, let durationMs):
             let requestID = pending.request.requestID
+            // AWS's wording: the exit as RAPID reports it, with the type saying why (runtime-api.md §1.7).
+            let errorType = outOfMemory ? "Runtime.OutOfMemory" : "Runtime.ExitError"
             let message = "RequestId: \(requestID) Error: Runtime exited with error: \(exit.description)"
             if duringInit && phase == "invoke" {
                 emitInitFailed(durationMs: durationMs, errorType: "Runtime.ExitError", message: nil)
             }
             finish(
-                pending, payload: Self.errorDocument(type: "Runtime.ExitError", message: message),
-                contentType: "application/json", errorType: "Runtime.ExitError", status: "error",
+                pending, payload: Self.errorDocument(type: errorType, message: message),
+                contentType: "application/json", errorType: errorType, status: "error",
                 durationMs: durationMs, initDurationMs: nil, errorMessage: message)
         case .refuse(let pending):
             pending.promise.fail(EnvironmentNotReady())
@@ -492,6 +524,8 @@ final class ExecutionEnvironment {
             stopReason = stopReason ?? reason
             for waiter in waiters { waiter.rejectNext() }
             if let pid {
+                // A frozen runtime would see neither the SIGTERM nor the rejected /next.
+                thaw()
                 ProcessLauncher.signalGroup(pid, SIGTERM)
                 arm(&killTimer, at: killAt) { $0.killProcess() }
             } else {
@@ -514,7 +548,35 @@ final class ExecutionEnvironment {
 
     private func killProcess() {
         killTimer = nil
-        if let pid { ProcessLauncher.killGroup(pid) }
+        guard let pid else { return }
+        ProcessLauncher.killGroup(pid)
+        // A frozen process dies only once thawed.
+        thaw()
+    }
+
+    // MARK: freeze and thaw
+
+    /// Freezes the runtime's tree (``EnvironmentSpec/freezesIdle``): its group's freezer, or SIGSTOP to its
+    /// process group without one. A single write to a kernel file (or a kill(2)) that does not wait for the
+    /// processes, so it is done on the event loop, in order with the Runtime API's answers.
+    private func freeze() {
+        guard spec.freezesIdle, !frozen, let pid else { return }
+        if let controlGroup {
+            frozen = controlGroup.setFrozen(true)
+        } else {
+            frozen = kill(-pid, SIGSTOP) == 0
+        }
+    }
+
+    /// Thaws what ``freeze()`` froze.
+    private func thaw() {
+        guard frozen else { return }
+        frozen = false
+        if let controlGroup {
+            controlGroup.setFrozen(false)
+        } else if let processGroup {
+            _ = kill(-processGroup, SIGCONT)
+        }
     }
 
     /// Closes the listener and the output pipe once the environment has ended, then tells the pool.
@@ -523,13 +585,17 @@ final class ExecutionEnvironment {
         // Whatever the runtime started in its process group (a `sleep 600 &`, a curl waiting in /next) ends with
         // it, and the concurrency slot is free at once, not after the output pipe is drained.
         if let processGroup { ProcessLauncher.killGroup(processGroup) }
+        thaw()
         link.released(id)
         let scratch = scratchDirectory
         let runRecord = self.runRecord
-        if scratch != nil || runRecord != nil {
-            // Off the event loop; after the process group is gone nothing writes there any more, and nothing of
-            // it is left for a later server to end.
+        let group = controlGroup
+        if scratch != nil || runRecord != nil || group != nil {
+            // Off the event loop. The control group holds everything the runtime started, even what left its
+            // process group (`setsid`): all of it is killed and the group removed. After that nothing writes in
+            // the scratch directory any more, and nothing is left for a later server to end.
             spec.threadPool.submit { _ in
+                group?.killAndRemove()
                 if let scratch { try? FileManager.default.removeItem(atPath: scratch) }
                 runRecord?.remove()
             }
@@ -599,7 +665,7 @@ final class ExecutionEnvironment {
                 overheadMs: max(0, total - durationMs - (initMs ?? 0)), status: status, errorType: errorType,
                 errorMessage: errorMessage, timeoutSeconds: spec.function.timeout, pid: pid,
                 receivedAt: request.receivedAt, deliveredAt: nil, reportRequested: request.wantsReport,
-                xrayErrorCause: errorCause)
+                xrayErrorCause: errorCause, memoryPeakFile: controlGroup?.peakFile, memoryPeakMB: exitPeakMB)
             event.capacity = pending.capacity
             let finished = event
             // One loop tick later, so output the runtime wrote before posting (already in the pipe) is emitted

@@ -45,13 +45,22 @@ struct LaunchError: Error, CustomStringConvertible {
 enum ProcessLauncher {
     /// Spawns `executable` with `arguments` in its own process group. Call from a thread of a pool that lives as
     /// long as the runtime should (see the type).
+    ///
+    /// - Parameters:
+    ///   - groupFiles: the `cgroup.procs` files of the control groups the child joins before exec (so that
+    ///     nothing it runs is ever outside them).
+    ///   - addressSpaceBytes: RLIMIT_AS set in the child before exec; 0: unchanged.
+    ///   - standardInput: the child's standard input (default /dev/null).
+    ///   - outlivesParent: no parent-death signal (only for a process meant to outlive the server).
     static func launch(
-        executable: String, arguments: [String], environment: [String], workingDirectory: String
+        executable: String, arguments: [String], environment: [String], workingDirectory: String,
+        groupFiles: [String] = [], addressSpaceBytes: UInt64 = 0, standardInput: Int32? = nil,
+        outlivesParent: Bool = false
     ) throws -> LaunchedProcess {
         var pipe: [Int32] = [-1, -1]
         let pipeResult = pipe.withUnsafeMutableBufferPointer { albatross_pipe_cloexec($0.baseAddress!) }
         guard pipeResult == 0 else { throw LaunchError(description: "cannot create a pipe: \(errnoText(pipeResult))") }
-        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let devNull = standardInput.map { fcntl($0, F_DUPFD_CLOEXEC, 3) } ?? open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard devNull >= 0 else {
             close(pipe[0])
             close(pipe[1])
@@ -65,7 +74,16 @@ enum ProcessLauncher {
         let argv = [executable] + arguments
         let result = withCStrings(argv) { argvPointer in
             withCStrings(environment) { envPointer in
-                albatross_spawn(&pid, executable, argvPointer, envPointer, workingDirectory, devNull, pipe[1])
+                withCStrings(groupFiles) { groupPointer -> Int32 in
+                    let files: UnsafePointer<UnsafePointer<CChar>?>? =
+                        groupFiles.isEmpty
+                        ? nil : UnsafeRawPointer(groupPointer).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+                    var limits = albatross_spawn_limits(
+                        group_files: files, address_space_bytes: addressSpaceBytes,
+                        outlives_parent: outlivesParent ? 1 : 0)
+                    return albatross_spawn(
+                        &pid, executable, argvPointer, envPointer, workingDirectory, devNull, pipe[1], &limits)
+                }
             }
         }
         guard result == 0 else {

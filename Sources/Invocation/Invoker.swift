@@ -34,13 +34,20 @@ public struct InvokerSettings: Sendable {
     public var initTimeoutSeconds: Double = 10
     /// Environments older than this are stopped (idle) or drained (busy); nil: no limit.
     public var maximumLifetime: TimeAmount?
+    /// The server's control groups (see ``EnvironmentSpec/controlGroups``); nil: none usable.
+    public var controlGroups: ControlGroups?
+    /// Idle environments are frozen (see ``EnvironmentSpec/freezesIdle``).
+    public var freezesIdle: Bool
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
         defaultPythonInterpreter: String = "python3", randomSeed: UInt64? = nil,
         terminationGrace: TimeAmount = .seconds(2), scratchDirectory: String? = nil,
-        sampler: TraceSampler = TraceSampler(), xrayDaemonAddress: String? = nil, runRecordDirectory: String? = nil
+        sampler: TraceSampler = TraceSampler(), xrayDaemonAddress: String? = nil, runRecordDirectory: String? = nil,
+        controlGroups: ControlGroups? = nil, freezesIdle: Bool = true
     ) {
+        self.controlGroups = controlGroups
+        self.freezesIdle = freezesIdle
         self.scratchDirectory = scratchDirectory
         self.sampler = sampler
         self.xrayDaemonAddress = xrayDaemonAddress
@@ -151,6 +158,8 @@ public final class Invoker: InvocationService, Sendable {
                 spec.xrayDaemonAddress = settings.xrayDaemonAddress
                 spec.runRecords = settings.runRecordDirectory.map { EnvironmentRunRecords(directory: $0) }
                 spec.initTimeoutSeconds = settings.initTimeoutSeconds
+                spec.controlGroups = settings.controlGroups
+                spec.freezesIdle = settings.freezesIdle
                 pools[key] = EnvironmentPool(
                     spec: spec, group: group, idleTimeout: settings.idleTimeout, limiter: limiter,
                     maximumLifetime: settings.maximumLifetime,

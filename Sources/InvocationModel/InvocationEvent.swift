@@ -287,8 +287,14 @@ public struct InvocationEvent: Sendable {
         public var errorMessage: String?
         /// The function timeout in seconds (for the `Task timed out after N.NN seconds` line).
         public var timeoutSeconds: Int
-        /// The runtime's pid, for `Max Memory Used`; nil when no process ran.
+        /// The runtime's pid, for `Max Memory Used` when the environment has no control group; nil when no
+        /// process ran.
         public var pid: Int32?
+        /// The environment's control group counter of peak memory in bytes (`memory.peak`, v1
+        /// `memory.max_usage_in_bytes`): `Max Memory Used` of the whole process tree; nil without a group.
+        public var memoryPeakFile: String?
+        /// The group's peak in MB, when it was already read (at the runtime's exit, before the group is removed).
+        public var memoryPeakMB: Int?
         public var receivedAt: NIODeadline
         public var deliveredAt: NIODeadline?
         /// The caller will ask the log writer for this invoke's REPORT line (``InvocationRequest/wantsReport``).
@@ -302,8 +308,11 @@ public struct InvocationEvent: Sendable {
             environment: LogStreamName, version: String, memorySizeMB: Int, initDurationMs: Double?,
             durationMs: Double, billedDurationMs: Int, overheadMs: Double, status: String?, errorType: String?,
             errorMessage: String?, timeoutSeconds: Int, pid: Int32?, receivedAt: NIODeadline,
-            deliveredAt: NIODeadline?, reportRequested: Bool = false, xrayErrorCause: String? = nil
+            deliveredAt: NIODeadline?, reportRequested: Bool = false, xrayErrorCause: String? = nil,
+            memoryPeakFile: String? = nil, memoryPeakMB: Int? = nil
         ) {
+            self.memoryPeakFile = memoryPeakFile
+            self.memoryPeakMB = memoryPeakMB
             self.reportRequested = reportRequested
             self.xrayErrorCause = xrayErrorCause
             self.environment = environment

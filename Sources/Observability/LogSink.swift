@@ -124,7 +124,8 @@ public final class LogSink: InvocationEventSubscriber {
         }
         if case .invokeFinished(let finished) = event.detail {
             var sample = writer.memory[stream.id] ?? MemorySample()
-            if let pid = finished.pid { sample.refresh(pid: pid, nowMs: epochMs) }
+            sample.refresh(
+                pid: finished.pid, peakFile: finished.memoryPeakFile, knownMB: finished.memoryPeakMB, nowMs: epochMs)
             writer.memory[stream.id] = sample
             if stream.format == .text || finished.reportRequested {
                 let line = Self.reportFields(event.requestID, finished).line(maxMemoryUsedMB: sample.peakMB)
@@ -244,7 +245,8 @@ public final class LogSink: InvocationEventSubscriber {
             records.append(PlatformRecord.start(time: time, requestID: event.requestID, version: started.version))
         case .invokeFinished(let finished):
             var sample = writer.memory[stream.id] ?? MemorySample()
-            if let pid = finished.pid { sample.refresh(pid: pid, nowMs: epochMs) }
+            sample.refresh(
+                pid: finished.pid, peakFile: finished.memoryPeakFile, knownMB: finished.memoryPeakMB, nowMs: epochMs)
             writer.memory[stream.id] = sample
             records.append(
                 PlatformRecord.runtimeDone(
@@ -317,6 +319,22 @@ public final class LogSink: InvocationEventSubscriber {
         }
     }
 
+    /// The number in a one-value kernel file (a control group's peak memory), or nil when it is gone.
+    static func counterBytes(_ path: String) -> UInt64? {
+        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { Glibc.close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 32)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        var value: UInt64 = 0
+        for byte in buffer[..<count] {
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { break }
+            value = value &* 10 &+ UInt64(byte - 48)
+        }
+        return value
+    }
+
     /// VmHWM of a live process in MB (rounded up), or nil when it is gone. Parses the bytes of
     /// `/proc/<pid>/status` without building strings.
     static func peakResidentMB(pid: Int32) -> Int? {
@@ -354,17 +372,24 @@ enum NIODeadlineDistance {
     }
 }
 
-/// The peak memory of one environment's runtime, read from /proc at most every 250 ms: `Max Memory Used` is a
-/// maximum over the environment's life, so a slightly older sample is still a true lower bound, and under load
-/// reading /proc for every REPORT line would cost more than the invoke.
+/// The peak memory of one environment, read at most every 250 ms: `Max Memory Used` is a maximum over the
+/// environment's life, so a slightly older sample is still a true lower bound, and under load reading the kernel's
+/// files for every REPORT line would cost more than the invoke. The source is the environment's control group
+/// (the whole process tree: `memory.peak`, v1 `memory.max_usage_in_bytes`) when it has one, else the runtime
+/// process's VmHWM.
 struct MemorySample {
     var peakMB = 0
     var lastReadMs: Int64?
 
-    mutating func refresh(pid: Int32, nowMs: Int64) {
+    mutating func refresh(pid: Int32?, peakFile: String?, knownMB: Int?, nowMs: Int64) {
+        if let knownMB { peakMB = max(peakMB, knownMB) }
         if let lastReadMs, nowMs - lastReadMs < 250 { return }
         lastReadMs = nowMs
-        if let rss = LogSink.peakResidentMB(pid: pid) { peakMB = max(peakMB, rss) }
+        if let peakFile, let bytes = LogSink.counterBytes(peakFile) {
+            peakMB = max(peakMB, Int((bytes + 1_048_575) / 1_048_576))
+        } else if let pid, let rss = LogSink.peakResidentMB(pid: pid) {
+            peakMB = max(peakMB, rss)
+        }
     }
 }
 

@@ -80,7 +80,9 @@ enum StatusText {
         var out = ""
         let server = report.server
         out += "albatross pid \(server.pid), up \(duration(server.uptimeSeconds)) (since \(server.startedAt))\n"
-        out += "data directory \(server.dataDirectory)\n\nlisteners\n"
+        out += "data directory \(server.dataDirectory)\n"
+        if let groups = server.controlGroups { out += "control groups \(groups)\n" }
+        out += "\nlisteners\n"
         for listener in report.listeners {
             out += "  \(listener.url ?? "port \(listener.port)") (\(listener.protocol))\n"
             let width = listener.rules.map { String($0.priority).count }.max() ?? 0

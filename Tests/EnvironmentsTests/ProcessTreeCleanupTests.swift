@@ -42,9 +42,10 @@ struct ProcessTreeCleanupTests {
         // A background child keeps the output pipe open, so the pipe drains only when the platform closes it.
         let code = try TestFunctions.writeBash(
             in: dir, name: "single", handler: #"sleep 600 & printf '"pid=%s"' "$$""#)
+        // Not frozen while idle: a frozen runtime would die of the SIGKILL below only once thawed.
         let harness = try InvokerHarness(
             functions: [EnvironmentLifecycleTests.function("single", at: code, concurrency: 1)],
-            dataDirectory: dir.url("data"))
+            dataDirectory: dir.url("data"), freezeIdle: false)
         let first = try await harness.invoke("single")
         let pid = try #require(EnvironmentLifecycleTests.pidOf(first))
         kill(pid, SIGKILL)

@@ -57,10 +57,13 @@ struct ChaosTests {
         defer { dir.remove() }
         try TestFunctions.writeBash(
             in: dir, name: "fn", handler: #"sleep 0.3; printf '{"statusCode":200,"body":"%s"}' "$$""#)
+        // Idle environments are not frozen here: the kernel holds a SIGKILL sent from outside to a frozen process
+        // until it is thawed (the next invoke), and this test is about runtimes that die when they are killed.
         let config = try dir.write(
             "serve.yaml",
             """
             dataDirectory: ./data
+            environments: {freezeIdle: false}
             functions:
               - {name: fn, runtime: provided.al2023, handler: h, code: ./fn, timeout: \(Self.timeout), maximumConcurrency: \(Self.concurrency)}
             targetGroups:

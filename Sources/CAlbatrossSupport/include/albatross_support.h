@@ -3,14 +3,25 @@
 
 #include <sys/types.h>
 
+/// What the child applies to itself before exec.
+struct albatross_spawn_limits {
+    /// NULL-terminated paths of `cgroup.procs` files the child writes "0" to (joins), in order; NULL: none.
+    const char *const *group_files;
+    /// RLIMIT_AS (soft and hard) in bytes; 0: unchanged.
+    unsigned long long address_space_bytes;
+    /// Non-zero: no parent-death signal (a process meant to act after the server is gone).
+    int outlives_parent;
+};
+
 /// Starts `path` in a new process group (its pid is the group id) with working directory `cwd`,
 /// standard input from `stdin_fd`, standard output and error both to `output_fd`, every other
 /// descriptor closed, default signal dispositions and an empty signal mask. The child gets SIGKILL
 /// when the thread that called this exits (PR_SET_PDEATHSIG): call it from a thread that lives as
 /// long as the server. fork + exec rather than posix_spawn, which cannot set a parent-death signal.
-/// Returns 0 and sets `*pid`, or the errno value of the step that failed (chdir, dup2, exec, ...).
+/// `limits` (may be NULL): control groups joined and an address-space limit set in the child before exec.
+/// Returns 0 and sets `*pid`, or the errno value of the step that failed (joining a group, chdir, dup2, exec).
 int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-                    const char *cwd, int stdin_fd, int output_fd);
+                    const char *cwd, int stdin_fd, int output_fd, const struct albatross_spawn_limits *limits);
 
 /// pipe2(O_CLOEXEC); returns 0 or errno.
 int albatross_pipe_cloexec(int fds[2]);
