@@ -184,13 +184,26 @@ let package = Package(
             dependencies: ["Configuration", "Registry", "Invocation", "LambdaModel"],
             swiftSettings: strictSettings
         ),
+        // Deployments of an alias to a new version: CodeDeploy's configurations, alarms, hooks, rollback (pure
+        // plans and state machine), and the runner that executes them against the registry and the invoker.
+        .target(
+            name: "Rollout",
+            dependencies: [
+                "InvocationModel", "LambdaModel", "Registry",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The one composition root (configuration → store → invoker → listeners) and its services.
         .target(
             name: "AlbatrossApp",
             dependencies: [
                 "AdminServer", "AlbatrossTLS", "Configuration", "ControlAPI", "Deployment", "Environments",
-                "Invocation", "InvocationModel", "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing",
-                "Tracing",
+                "Invocation", "InvocationModel", "LambdaModel", "LoadBalancer", "Observability", "Registry", "Rollout",
+                "Routing", "Tracing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -204,7 +217,7 @@ let package = Package(
             name: "albatross",
             dependencies: [
                 "AlbatrossApp", "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel",
-                "LambdaModel", "Registry", "Tracing",
+                "LambdaModel", "Registry", "Rollout", "Tracing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -267,6 +280,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LambdaModelTests", dependencies: ["LambdaModel"]),
+        .testTarget(name: "RolloutTests", dependencies: ["Rollout"]),
         .testTarget(
             name: "ControlAPITests",
             dependencies: [
@@ -298,7 +312,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "AlbatrossTestKit", "Configuration", "AlbatrossTLS", "LambdaModel", "Registry", "Observability",
-                "AdminServer", "InvocationModel", "Tracing",
+                "AdminServer", "InvocationModel", "Rollout", "Tracing",
             ]
         ),
     ],
