@@ -51,6 +51,9 @@ public struct RolloutRecord: Sendable, Codable {
     public var steps: [StepReport] = []
     /// Every alarm evaluation at a step boundary or a state change (not every poll).
     public var evaluations: [AlarmEvaluation] = []
+    /// Set once the runner is done with the rollout: the machine finished *and* its rollback (if any) was written.
+    /// Followers wait for this, not for the machine's status, which is final before the alias is restored.
+    public var ended = false
 
     public init(machine: RolloutMachine, original: AliasSnapshot) {
         self.machine = machine

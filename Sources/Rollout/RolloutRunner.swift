@@ -222,12 +222,14 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
                 }
             }) ?? []
         for var record in loaded {
-            if !record.machine.isFinished {
-                let actions = record.machine.restarted(now: Self.wallClock)
-                if actions.contains(.rollBack) {
+            if !record.ended {
+                if !record.machine.isFinished { _ = record.machine.restarted(now: Self.wallClock) }
+                // Also a rollout that had failed but whose alias was not yet restored when the server stopped.
+                if record.machine.status != .succeeded && !record.machine.rolledBack {
                     let error = await restore(record)
                     record.machine.rolledBack(now: Self.wallClock, error: error)
                 }
+                record.ended = true
                 dependencies.logger.warning(
                     "rollout \(record.id) of \(record.machine.spec.function):\(record.machine.spec.alias) was unfinished when the server stopped: \(record.rollbackSummary)"
                 )
@@ -306,6 +308,7 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
         }
         let record = state.withLockedValue { state -> RolloutRecord in
             var record = Self.withLiveStep(state.live.removeValue(forKey: id)!)
+            record.ended = true
             if !record.steps.isEmpty, record.steps[record.steps.count - 1].endedAt == nil {
                 record.steps[record.steps.count - 1].endedAt = record.machine.endedAt
             }

@@ -137,7 +137,7 @@ struct RolloutCommand: ParsableCommand {
                     print(
                         "\(spec.id)  \(spec.function):\(spec.alias) \(spec.currentVersion) → \(spec.targetVersion)  "
                             + "\(spec.configuration.name)  \(RolloutProgress.line(record))")
-                    if record.machine.isFinished { print("  \(RolloutProgress.outcome(record))") }
+                    if record.ended { print("  \(RolloutProgress.outcome(record))") }
                 }
             }
         }
@@ -167,7 +167,7 @@ enum RolloutProgress {
             }
             let text = line(record)
             if terminal {
-                print("\r\u{1B}[2K" + text, terminator: record.machine.isFinished ? "\n" : "")
+                print("\r\u{1B}[2K" + text, terminator: record.ended ? "\n" : "")
                 fflush(nil)
             } else {
                 let key =
@@ -178,7 +178,7 @@ enum RolloutProgress {
                     last = key
                 }
             }
-            if record.machine.isFinished { return record }
+            if record.ended { return record }
             usleep(250_000)
         }
     }
