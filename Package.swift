@@ -313,6 +313,7 @@ let package = Package(
             dependencies: [
                 "AlbatrossTestKit", "Configuration", "AlbatrossTLS", "LambdaModel", "Registry", "Observability",
                 "AdminServer", "InvocationModel", "Rollout", "Tracing",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
     ],

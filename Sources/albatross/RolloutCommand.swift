@@ -69,7 +69,7 @@ struct RolloutCommand: ParsableCommand {
                     alarms: alarms, preHook: preHook, postHook: postHook, linearFinalWait: linearFinalWait)
                 let body = String(decoding: try JSONEncoder().encode(request), as: UTF8.self)
                 let (status, answer) = try AdminClient.request(
-                    host: host, port: port, method: "POST", path: "/rollouts", body: body)
+                    host: host, port: port, method: "POST", path: "/rollouts", body: body, timeoutSeconds: 30)
                 guard status == 201, let started = RolloutProgress.decode(answer) else {
                     throw CommandFailure("the rollout did not start: \(RolloutProgress.message(answer))")
                 }
@@ -161,7 +161,7 @@ enum RolloutProgress {
         var last = ""
         while true {
             let (status, answer) = try AdminClient.request(
-                host: host, port: port, method: "GET", path: "/rollouts/\(id)")
+                host: host, port: port, method: "GET", path: "/rollouts/\(id)", timeoutSeconds: 30)
             guard status == 200, let record = decode(answer) else {
                 throw CommandFailure("lost the rollout \(id): \(message(answer))")
             }

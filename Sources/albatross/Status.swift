@@ -173,8 +173,8 @@ enum StatusText {
     }
 }
 
-/// One blocking `GET` to the admin listener (which answers one request per connection and closes), with a
-/// 5-second timeout on connecting, sending and every read, and a 16 MiB bound on the answer.
+/// One blocking request to the admin listener (which answers one request per connection and closes), with a
+/// 5-second timeout by default on connecting, sending and every read, and a 16 MiB bound on the answer.
 enum AdminClient {
     /// The admin listener to ask: `--admin host:port`, or the `admin:` section of the configuration file.
     static func address(config: String?, admin: String?) throws -> (String, Int) {
@@ -217,7 +217,7 @@ enum AdminClient {
 
     /// One request; returns the status code and the body.
     static func request(
-        host: String, port: Int, method: String, path: String, body: String = ""
+        host: String, port: Int, method: String, path: String, body: String = "", timeoutSeconds: Int = 5
     ) throws -> (Int, String) {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -229,7 +229,7 @@ enum AdminClient {
         let descriptor = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
         guard descriptor >= 0 else { throw CommandFailure("cannot make a socket (errno \(errno))") }
         defer { close(descriptor) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let shown = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -250,7 +250,9 @@ enum AdminClient {
         while answer.count < 16 << 20 {
             let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count == 0 { break }
-            guard count > 0 else { throw CommandFailure("the admin listener \(shown) did not answer within 5 s") }
+            guard count > 0 else {
+                throw CommandFailure("the admin listener \(shown) did not answer within \(timeoutSeconds) s")
+            }
             answer.append(contentsOf: chunk[0..<count])
         }
         let text = String(decoding: answer, as: UTF8.self)
