@@ -159,9 +159,21 @@ enum RolloutProgress {
     static func follow(id: String, host: String, port: Int) throws -> RolloutRecord {
         let terminal = isatty(STDOUT_FILENO) == 1
         var last = ""
+        var lost = 0
         while true {
-            let (status, answer) = try AdminClient.request(
-                host: host, port: port, method: "GET", path: "/rollouts/\(id)", timeoutSeconds: 30)
+            let status: Int
+            let answer: String
+            do {
+                (status, answer) = try AdminClient.request(
+                    host: host, port: port, method: "GET", path: "/rollouts/\(id)", timeoutSeconds: 30)
+                lost = 0
+            } catch {
+                // A busy server may drop one poll; the rollout goes on without the follower, so keep asking.
+                lost += 1
+                if lost >= 20 { throw error }
+                usleep(500_000)
+                continue
+            }
             guard status == 200, let record = decode(answer) else {
                 throw CommandFailure("lost the rollout \(id): \(message(answer))")
             }

@@ -175,27 +175,29 @@ struct RolloutTests {
         defer { dir.remove() }
         let (server, admin) = try await Self.start(in: dir)
         let runner = try #require(server.application.rollouts)
+        // An alias made through the store, not declared in the YAML (which is applied again at every start).
+        try server.registry.createAlias(functionName: "shop", name: "beta", routing: AliasRouting(primaryVersion: "1"))
         let started = try await runner.start(
-            RolloutRequest(function: "shop", alias: "live", to: "2", config: "LambdaCanary10Percent30Minutes"))
+            RolloutRequest(function: "shop", alias: "beta", to: "2", config: "LambdaCanary10Percent30Minutes"))
         // Wait for the first shift, then stop through the CLI.
         let deadline = Date().addingTimeInterval(10)
-        while try server.registry.alias(functionName: "shop", name: "live").routing.additionalWeight != 0.1,
+        while try server.registry.alias(functionName: "shop", name: "beta").routing.additionalWeight != 0.1,
             Date() < deadline
         {
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(try server.registry.alias(functionName: "shop", name: "live").routing.additionalWeight == 0.1)
+        #expect(try server.registry.alias(functionName: "shop", name: "beta").routing.additionalWeight == 0.1)
         let stop = try await AlbatrossCommand.run(["rollout", "stop", started.id, "--admin", "127.0.0.1:\(admin)"])
         #expect(stop.status == 0, "\(stop)")
         let stopped = try await Self.wait(runner, started.id)
         #expect(stopped.machine.status == .stopped && stopped.machine.errorCode == "MANUAL_STOP")
         #expect(
-            try server.registry.alias(functionName: "shop", name: "live").routing == AliasRouting(primaryVersion: "1"))
+            try server.registry.alias(functionName: "shop", name: "beta").routing == AliasRouting(primaryVersion: "1"))
 
         // A record left InProgress (as kill -9 leaves it) with the alias half-way is rolled back at the next start.
         let second = try await runner.start(
-            RolloutRequest(function: "shop", alias: "live", to: "2", config: "LambdaCanary10Percent30Minutes"))
-        while try server.registry.alias(functionName: "shop", name: "live").routing.additionalWeight != 0.1,
+            RolloutRequest(function: "shop", alias: "beta", to: "2", config: "LambdaCanary10Percent30Minutes"))
+        while try server.registry.alias(functionName: "shop", name: "beta").routing.additionalWeight != 0.1,
             Date() < deadline.addingTimeInterval(10)
         {
             try await Task.sleep(for: .milliseconds(20))
@@ -208,7 +210,7 @@ struct RolloutTests {
         try halfWay.write(to: URL(fileURLWithPath: dir.url("data/rollouts/\(second.id).json")))
         let registry = try Registry(dataDirectory: dir.url("data"), account: account)
         try registry.updateAlias(
-            functionName: "shop", name: "live",
+            functionName: "shop", name: "beta",
             routing: AliasRouting(primaryVersion: "1", additionalVersion: "2", additionalWeight: 0.1))
         let (again, _) = try await Self.start(in: dir)
         let recoveredBy = Date().addingTimeInterval(10)
@@ -216,7 +218,7 @@ struct RolloutTests {
             try await Task.sleep(for: .milliseconds(20))
         }
         let recovered = try #require(again.application.rollouts?.record(second.id))
-        let alias = try again.registry.alias(functionName: "shop", name: "live")
+        let alias = try again.registry.alias(functionName: "shop", name: "beta")
         await again.shutdown()
         #expect(recovered.machine.status == .failed && recovered.machine.errorCode == "SERVER_RESTART")
         #expect(recovered.machine.rolledBack)
