@@ -77,6 +77,7 @@ struct RolloutCommand: ParsableCommand {
                 print(
                     "rollout \(spec.id): \(spec.function):\(spec.alias) \(spec.currentVersion) → \(spec.targetVersion) "
                         + "with \(spec.configuration.name) at time scale \(spec.timeScale)")
+                fflush(nil)
                 let driver = drive.flatMap(DriveTarget.init).map { TrafficDriver(target: $0, rate: rate) }
                 driver?.start()
                 defer { driver?.stop() }
@@ -187,6 +188,8 @@ enum RolloutProgress {
                     + record.machine.lastEvaluations.map(\.state.rawValue).joined()
                 if key != last {
                     print(text)
+                    // Plain lines reach a pipe (`| tee`) as they happen.
+                    fflush(nil)
                     last = key
                 }
             }

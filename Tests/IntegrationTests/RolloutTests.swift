@@ -97,7 +97,7 @@ struct RolloutTests {
                 "errors>50%/10m/min1", "--post-hook", "CodeDeployHook_ok", "--drive",
                 "http://127.0.0.1:\(server.port)/",
                 "--rate", "40", "--admin", "127.0.0.1:\(admin)", "--report", dir.url("report.json"),
-            ], timeout: 30)
+            ], timeout: 90)
         let alias = try server.registry.alias(functionName: "shop", name: "live")
         let records = server.application.rollouts!.records()
         await server.shutdown()
@@ -155,7 +155,7 @@ struct RolloutTests {
             [
                 "rollout", "shop", "--to", "2", "--config", "LambdaLinear10PercentEvery1Minute", "--time-scale", "60",
                 "--pre-hook", "CodeDeployHook_fail", "--admin", "127.0.0.1:\(admin)",
-            ], timeout: 30)
+            ], timeout: 90)
         let alias = try server.registry.alias(functionName: "shop", name: "live")
         let record = try #require(server.application.rollouts?.records().first)
         let status = try await AlbatrossCommand.run(["rollout", "status", record.id, "--admin", "127.0.0.1:\(admin)"])
