@@ -45,7 +45,7 @@ struct RolloutTests {
         try TestFunctions.writeBash(in: dir, name: "hookfail", handler: #"printf '{"status":"Failed"}'"#)
         try TestFunctions.writeBash(in: dir, name: "hookok", handler: #"printf '{"status":"Succeeded"}'"#)
         let server = try await ServerHarness(yaml: Self.yaml, baseDirectory: dir.path)
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         while server.application.admin?.port == nil && Date() < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }
