@@ -201,14 +201,26 @@ let package = Package(
             dependencies: ["Configuration", "Registry", "Invocation", "LambdaModel"],
             swiftSettings: strictSettings
         ),
+        // Deployments of an alias to a new version: CodeDeploy's configurations, alarms, hooks, rollback (pure
+        // plans and state machine), and the runner that executes them against the registry and the invoker.
+        .target(
+            name: "Rollout",
+            dependencies: [
+                "InvocationModel", "LambdaModel", "Registry",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // The one composition root (configuration → store → invoker → listeners) and its services.
         .target(
             name: "AlbatrossApp",
             dependencies: [
                 "AdminServer", "AlbatrossTLS", "AsyncInvocation", "Configuration", "ControlAPI", "Deployment",
-                "Environments",
-                "Invocation", "InvocationModel", "LambdaModel", "LoadBalancer", "Observability", "Registry", "Routing",
-                "Tracing",
+                "Environments", "Invocation", "InvocationModel", "LambdaModel", "LoadBalancer", "Observability", "Registry",
+                "Rollout", "Routing", "Tracing",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -228,8 +240,8 @@ let package = Package(
         .executableTarget(
             name: "albatross",
             dependencies: [
-                "AlbatrossApp", "Bench", "Environments", "AlbatrossTLS", "Configuration", "Deployment", "Invocation", "InvocationModel",
-                "LambdaModel", "Registry", "Tracing",
+                "AlbatrossApp", "Bench", "Environments", "AlbatrossTLS", "Configuration", "Deployment", "Invocation",
+                "InvocationModel", "LambdaModel", "Registry", "Rollout", "Tracing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -297,6 +309,7 @@ let package = Package(
         ),
         .testTarget(name: "LambdaModelTests", dependencies: ["LambdaModel"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "AlbatrossTestKit"]),
+        .testTarget(name: "RolloutTests", dependencies: ["Rollout"]),
         .testTarget(
             name: "ControlAPITests",
             dependencies: [
@@ -328,7 +341,8 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "AlbatrossTestKit", "Configuration", "AlbatrossTLS", "LambdaModel", "Registry", "Observability",
-                "AdminServer", "InvocationModel", "Tracing",
+                "AdminServer", "InvocationModel", "Rollout", "Tracing",
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
     ],

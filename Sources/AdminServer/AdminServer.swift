@@ -6,7 +6,8 @@ public import Observability
 
 /// The admin listener: `GET /metrics` (Prometheus text format) and `GET /status` (JSON) on its own address,
 /// loopback by default and never one of the ALB listeners, so that monitoring neither shares limits nor routing
-/// with the traffic it observes. What it serves is a table of ``Page``s.
+/// with the traffic it observes. What it serves is a table of ``Page``s (`GET` of a fixed path) and a table of
+/// ``Route``s (any method on a path prefix, with the request body: `/rollouts`).
 ///
 /// A plain start/stop object (the application wraps it in its service). One request per connection (answered with
 /// `Connection: close`); a connection may send at most ``Limits/maximumRequestBytes``, must complete its request
@@ -27,6 +28,37 @@ public final class AdminServer: Sendable {
         /// `/metrics`: the Prometheus exposition of `metrics`.
         public static func metrics(_ metrics: InvocationMetrics) -> Page {
             Page(contentType: InvocationMetrics.contentType) { metrics.exposition() }
+        }
+    }
+
+    /// A request as a ``Route`` sees it.
+    public struct Request: Sendable {
+        public var method: String
+        /// Without the query.
+        public var path: String
+        public var body: String
+    }
+
+    /// A route's answer.
+    public struct Response: Sendable {
+        public var status: Int
+        public var contentType: String
+        public var body: String
+
+        public init(status: Int, contentType: String = "application/json", body: String) {
+            self.status = status
+            self.contentType = contentType
+            self.body = body
+        }
+    }
+
+    /// Every request whose path is the route's prefix or below it (`/rollouts`, `/rollouts/d-X/stop`), any
+    /// method; answered by an async function off the event loop.
+    public struct Route: Sendable {
+        public var handle: @Sendable (Request) async -> Response
+
+        public init(handle: @escaping @Sendable (Request) async -> Response) {
+            self.handle = handle
         }
     }
 
@@ -52,6 +84,7 @@ public final class AdminServer: Sendable {
     private let host: String
     private let requestedPort: Int
     private let pages: [String: Page]
+    private let routes: [String: Route]
     private let group: any EventLoopGroup
     private let limits: Limits
     private let threadPool: NIOThreadPool
@@ -61,13 +94,15 @@ public final class AdminServer: Sendable {
     ///   - port: 0 asks the OS for a free port; ``port`` tells which once started.
     ///   - group: the loops connections run on (the application's).
     ///   - pages: what each path answers (`"/metrics"`, `"/status"`).
+    ///   - routes: what answers each path prefix (`"/rollouts"`).
     public init(
-        host: String = "127.0.0.1", port: Int, pages: [String: Page], group: any EventLoopGroup,
-        limits: Limits = Limits()
+        host: String = "127.0.0.1", port: Int, pages: [String: Page], routes: [String: Route] = [:],
+        group: any EventLoopGroup, limits: Limits = Limits()
     ) {
         self.host = host
         self.requestedPort = port
         self.pages = pages
+        self.routes = routes
         self.group = group
         self.limits = limits
         self.threadPool = NIOThreadPool(numberOfThreads: 1)
@@ -81,6 +116,7 @@ public final class AdminServer: Sendable {
     public func start() async throws -> Int {
         threadPool.start()
         let pages = self.pages
+        let routes = self.routes
         let limits = self.limits
         let threadPool = self.threadPool
         let bootstrap = ServerBootstrap(group: group)
@@ -93,7 +129,9 @@ public final class AdminServer: Sendable {
                     try sync.addHandler(IdleStateHandler(allTimeout: limits.idleTimeout))
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
                     try sync.addHandler(
-                        AdminHandler(pages: pages, threadPool: threadPool, requestTimeout: limits.requestTimeout))
+                        AdminHandler(
+                            pages: pages, routes: routes, threadPool: threadPool, requestTimeout: limits.requestTimeout)
+                    )
                 }
             }
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -139,20 +177,26 @@ final class RequestBudget: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Answers one request: `GET` of a page, 404 for other paths, 405 for other methods.
+/// Answers one request: `GET` of a page, a route's answer, 404 for other paths, 405 for other methods on a page.
 final class AdminHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let pages: [String: AdminServer.Page]
+    private let routes: [String: AdminServer.Route]
     private let threadPool: NIOThreadPool
     private let requestTimeout: TimeAmount
     private var head: HTTPRequestHead?
+    private var body = ""
     private var answered = false
     private var deadline: Scheduled<Void>?
 
-    init(pages: [String: AdminServer.Page], threadPool: NIOThreadPool, requestTimeout: TimeAmount) {
+    init(
+        pages: [String: AdminServer.Page], routes: [String: AdminServer.Route], threadPool: NIOThreadPool,
+        requestTimeout: TimeAmount
+    ) {
         self.pages = pages
+        self.routes = routes
         self.threadPool = threadPool
         self.requestTimeout = requestTimeout
     }
@@ -180,8 +224,8 @@ final class AdminHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let requestHead):
             head = requestHead
-        case .body:
-            break
+        case .body(let part):
+            body += String(buffer: part)
         case .end:
             guard let head, !answered else { return }
             answered = true
@@ -192,6 +236,21 @@ final class AdminHandler: ChannelInboundHandler {
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        if pages[String(path)] == nil,
+            let route = routes.first(where: { path == $0.key || path.hasPrefix($0.key + "/") })?.value
+        {
+            let request = AdminServer.Request(method: head.method.rawValue, path: String(path), body: body)
+            let promise = context.eventLoop.makePromise(of: AdminServer.Response.self)
+            promise.completeWithTask { await route.handle(request) }
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            promise.futureResult.whenSuccess { response in
+                let (handler, context) = loopBound.value
+                handler.write(
+                    context: context, status: HTTPResponseStatus(statusCode: response.status),
+                    contentType: response.contentType, body: response.body)
+            }
+            return
+        }
         guard let page = pages[String(path)] else {
             write(context: context, status: .notFound, contentType: "text/plain; charset=utf-8", body: "not found\n")
             return

@@ -16,6 +16,7 @@ import NIOCore
 public import NIOPosix
 public import Observability
 public import Registry
+public import Rollout
 import Routing
 public import ServiceLifecycle
 public import Tracing
@@ -45,6 +46,7 @@ public import Tracing
 /// | access-log writer (when `access_logs.s3.enabled`) | its subscription of the event bus | writes what is pending |
 /// | log retention sweeper (with `watchesChanges`) | sweeps old and surplus log streams | stops |
 /// | ``CatalogWatcherService`` (with `watchesChanges`) | polls the configuration file, `$LATEST`'s code and the store every second (``CatalogReloader``) | stops |
+/// | ``RolloutService`` (with the store) | rolls back rollouts a previous run left unfinished; runs rollouts | stops and rolls back those in progress |
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates and the configuration | stops |
 /// | ``SideListenerService`` (with an `admin:` section) | `GET /metrics` and `GET /status` on the admin address | closes its listener |
@@ -91,6 +93,8 @@ public final class AlbatrossApplication: Sendable {
     /// The queue of asynchronous invokes (`InvocationType: Event`) with its store in `<data>/async.sqlite`, when
     /// the control API runs (the only way events arrive).
     public let asyncQueue: AsyncInvocationQueue?
+    /// Deployments of aliases (`albatross rollout`, the admin listener's `/rollouts`); nil without the store.
+    public let rollouts: RolloutRunner?
     public var logger: Logger { options.logger }
 
     /// The parts of X-Ray tracing, made together.
@@ -206,6 +210,35 @@ public final class AlbatrossApplication: Sendable {
         } else {
             metrics = nil
         }
+        let reloader =
+            options.watchesChanges || configuration.api != nil
+            ? CatalogReloader(
+                configuration: configuration, latest: latest, registry: registry, invoker: invoker,
+                loadBalancer: loadBalancer, logger: options.logger)
+            : nil
+        if let registry {
+            let (invoker, group, logSink) = (invoker, group, logSink)
+            let runner = RolloutRunner(
+                dataDirectory: configuration.dataDirectory,
+                dependencies: RolloutRunner.Dependencies(
+                    registry: registry, threadPool: threadPool,
+                    invoke: { request in
+                        try await Self.invoke(request, invoker: invoker, group: group, logSink: logSink)
+                    },
+                    catalogChanged: {
+                        // In process, at once: the watcher's next poll would find the same change up to a second
+                        // later. Without the watcher, the catalog is rebuilt from the store here.
+                        if let reloader {
+                            reloader.check()
+                        } else if let catalog = try? CatalogBuilder.build(registry: registry, latest: latest) {
+                            invoker.replaceCatalog(catalog)
+                        }
+                    }, logger: options.logger))
+            events.subscribe(runner, name: "rollouts")
+            rollouts = runner
+        } else {
+            rollouts = nil
+        }
         trigger = ShutdownTrigger()
         traps = options.handlesSignals ? SignalTraps() : nil
         let state = NIOLockedValueBox(State())
@@ -229,18 +262,13 @@ public final class AlbatrossApplication: Sendable {
                         configuration: configuration, bound: { state.withLockedValue { $0.listeners } },
                         invoker: invoker, metrics: metrics, controlGroups: controlGroups.summary),
                 ],
+                routes: rollouts.map { ["/rollouts": RolloutEndpoints.route($0)] } ?? [:],
                 group: group)
         } else {
             admin = nil
         }
         // Keeps the invoker's catalog in step with the file, `$LATEST`'s code and the store; the control API's
         // writes call it directly, so a change is served before the write answers.
-        let reloader =
-            options.watchesChanges || configuration.api != nil
-            ? CatalogReloader(
-                configuration: configuration, latest: latest, registry: registry, invoker: invoker,
-                loadBalancer: loadBalancer, logger: options.logger)
-            : nil
         if let asyncStore {
             let (invoker, group, logSink) = (invoker, group, logSink)
             asyncQueue = AsyncInvocationQueue(
@@ -283,7 +311,8 @@ public final class AlbatrossApplication: Sendable {
                     threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
                     tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs,
                     tracing: tracing, traps: traps, trigger: trigger, admin: admin, api: api,
-                    asyncQueue: asyncQueue, controlGroups: controlGroups.groups, additional: services
+                    asyncQueue: asyncQueue, controlGroups: controlGroups.groups, rollouts: rollouts,
+                    additional: services
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
                     ServiceGroupConfiguration.ServiceConfiguration(
@@ -410,6 +439,7 @@ public final class AlbatrossApplication: Sendable {
         loadBalancer: LoadBalancer?,
         accessLogs: ALBAccessLogWriter?, tracing: Tracing?, traps: SignalTraps?, trigger: ShutdownTrigger,
         admin: AdminServer?, api: ControlAPIServer?, asyncQueue: AsyncInvocationQueue?, controlGroups: ControlGroups?,
+        rollouts: RolloutRunner?,
         additional: [any Service]
     ) -> [any Service] {
         let logger = options.logger
@@ -446,6 +476,7 @@ public final class AlbatrossApplication: Sendable {
         if let reloader {
             services.append(CatalogWatcherService(reloader: reloader, threadPool: threadPool))
         }
+        if let rollouts { services.append(RolloutService(runner: rollouts)) }
         if options.watchesChanges {
             if !tlsContexts.isEmpty {
                 services.append(
@@ -463,7 +494,7 @@ public final class AlbatrossApplication: Sendable {
             services.append(
                 SideListenerService(
                     start: { try await admin.start() }, stop: { await admin.stop() }, host: settings.address,
-                    name: "admin listener", detail: "GET /metrics, GET /status", logger: logger))
+                    name: "admin listener", detail: "GET /metrics, GET /status, /rollouts", logger: logger))
         }
         if let api, let settings = configuration.api {
             services.append(

@@ -8,6 +8,6 @@ struct Albatross: AsyncParsableCommand {
         abstract: "AWS Lambda functions behind an Application Load Balancer, on one machine.",
         subcommands: [
             Serve.self, Invoke.self, Cert.self, Functions.self, Versions.self, Publish.self, Alias.self,
-            Layers.self, Logs.self, Status.self, Traces.self, BenchCommand.self,
+            Layers.self, Logs.self, Status.self, Traces.self, BenchCommand.self, RolloutCommand.self,
         ])
 }

@@ -45,32 +45,7 @@ struct Status: ParsableCommand {
     }
 
     private func adminAddress() throws -> (String, Int) {
-        if let admin {
-            guard let colon = admin.lastIndex(of: ":"), let port = Int(admin[admin.index(after: colon)...]),
-                (1...65535).contains(port)
-            else {
-                throw CommandFailure("--admin must be host:port, got \"\(admin)\"")
-            }
-            let host = String(admin[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-            return (host, port)
-        }
-        let path = config ?? ""
-        let configuration: AlbatrossConfiguration
-        do {
-            configuration = try ConfigurationLoader.load(path: path)
-        } catch {
-            throw CommandFailure("\(error)")
-        }
-        guard let settings = configuration.admin else {
-            throw CommandFailure(
-                "\(path) has no admin: section, so the server has no admin listener to ask; add `admin: {port: 9090}`")
-        }
-        guard settings.port != 0 else {
-            throw CommandFailure("\(path) binds the admin listener to port 0 (any free port): use --admin host:port")
-        }
-        // A wildcard bind is reached on loopback.
-        let host = settings.address == "0.0.0.0" ? "127.0.0.1" : settings.address == "::" ? "::1" : settings.address
-        return (host, settings.port)
+        try AdminClient.address(config: config, admin: admin)
     }
 }
 
@@ -200,10 +175,52 @@ enum StatusText {
     }
 }
 
-/// One blocking `GET` to the admin listener (which answers one request per connection and closes), with a
-/// 5-second timeout on connecting, sending and every read, and a 16 MiB bound on the answer.
+/// One blocking request to the admin listener (which answers one request per connection and closes), with a
+/// 5-second timeout by default on connecting, sending and every read, and a 16 MiB bound on the answer.
 enum AdminClient {
+    /// The admin listener to ask: `--admin host:port`, or the `admin:` section of the configuration file.
+    static func address(config: String?, admin: String?) throws -> (String, Int) {
+        if let admin {
+            guard let colon = admin.lastIndex(of: ":"), let port = Int(admin[admin.index(after: colon)...]),
+                (1...65535).contains(port)
+            else {
+                throw CommandFailure("--admin must be host:port, got \"\(admin)\"")
+            }
+            let host = String(admin[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            return (host, port)
+        }
+        let path = config ?? ""
+        let configuration: AlbatrossConfiguration
+        do {
+            configuration = try ConfigurationLoader.load(path: path)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        guard let settings = configuration.admin else {
+            throw CommandFailure(
+                "\(path) has no admin: section, so the server has no admin listener to ask; add `admin: {port: 9090}`")
+        }
+        guard settings.port != 0 else {
+            throw CommandFailure("\(path) binds the admin listener to port 0 (any free port): use --admin host:port")
+        }
+        // A wildcard bind is reached on loopback.
+        let host = settings.address == "0.0.0.0" ? "127.0.0.1" : settings.address == "::" ? "::1" : settings.address
+        return (host, settings.port)
+    }
+
+    /// `GET path`; anything but 200 is a failure.
     static func get(host: String, port: Int, path: String) throws -> String {
+        let (status, body) = try request(host: host, port: port, method: "GET", path: path)
+        guard status == 200 else {
+            throw CommandFailure("the admin listener \(host):\(port) answered \(path) with HTTP \(status)")
+        }
+        return body
+    }
+
+    /// One request; returns the status code and the body.
+    static func request(
+        host: String, port: Int, method: String, path: String, body: String = "", timeoutSeconds: Int = 5
+    ) throws -> (Int, String) {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var found: UnsafeMutablePointer<addrinfo>?
@@ -214,7 +231,7 @@ enum AdminClient {
         let descriptor = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
         guard descriptor >= 0 else { throw CommandFailure("cannot make a socket (errno \(errno))") }
         defer { close(descriptor) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let shown = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
@@ -223,7 +240,10 @@ enum AdminClient {
                 "no server answers on the admin listener \(shown) (\(String(cString: strerror(errno)))); is "
                     + "`albatross serve` running with this configuration?")
         }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: \(shown)\r\nConnection: close\r\n\r\n".utf8)
+        let length = body.utf8.count
+        let request = Array(
+            "\(method) \(path) HTTP/1.1\r\nHost: \(shown)\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: \(length)\r\n\r\n\(body)"
+                .utf8)
         guard request.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, 0) }) == request.count else {
             throw CommandFailure("cannot send the request to \(shown)")
         }
@@ -232,7 +252,9 @@ enum AdminClient {
         while answer.count < 16 << 20 {
             let count = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
             if count == 0 { break }
-            guard count > 0 else { throw CommandFailure("the admin listener \(shown) did not answer within 5 s") }
+            guard count > 0 else {
+                throw CommandFailure("the admin listener \(shown) did not answer within \(timeoutSeconds) s")
+            }
             answer.append(contentsOf: chunk[0..<count])
         }
         let text = String(decoding: answer, as: UTF8.self)
@@ -240,9 +262,10 @@ enum AdminClient {
             throw CommandFailure("the admin listener \(shown) sent an incomplete answer")
         }
         let statusLine = text[..<split.lowerBound].prefix { $0 != "\r" }
-        guard statusLine.hasPrefix("HTTP/1.1 200") else {
+        let code = statusLine.split(separator: " ").dropFirst().first.flatMap { Int($0) }
+        guard statusLine.hasPrefix("HTTP/1.1 "), let code else {
             throw CommandFailure("the admin listener \(shown) answered \(path) with \(statusLine)")
         }
-        return String(text[split.upperBound...])
+        return (code, String(text[split.upperBound...]))
     }
 }
