@@ -30,9 +30,10 @@ struct LatestReloadTests {
             in: dir, name: "fn", handler: TestFunctions.albResponse(body: "\(revision) $GREETING pid=$$"))
     }
 
-    /// Asks until the body satisfies `done` (the watcher polls once a second), within `seconds`.
+    /// Asks until the body satisfies `done` (the watcher polls once a second), within `seconds` (generous: in a
+    /// full parallel run the server's two blocking threads, which also run the watcher, can be held for a while).
     static func body(
-        of server: ServerHarness, within seconds: Double = 15, until done: (String) -> Bool
+        of server: ServerHarness, within seconds: Double = 45, until done: (String) -> Bool
     ) throws -> String {
         let deadline = Date().addingTimeInterval(seconds)
         var last = ""

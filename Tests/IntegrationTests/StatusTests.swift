@@ -37,8 +37,8 @@ struct StatusTests {
         try TestFunctions.writeBash(in: dir, name: "shop", handler: TestFunctions.albResponse(body: "ok"))
         try TestFunctions.writeBash(in: dir, name: "two", handler: TestFunctions.albResponse(body: "two"))
         let server = try await ServerHarness(yaml: Self.yaml, baseDirectory: dir.path)
-        // The admin listener binds when the services run.
-        let deadline = Date().addingTimeInterval(10)
+        // The admin listener binds when the services run (seconds on a loaded machine).
+        let deadline = Date().addingTimeInterval(30)
         while server.application.admin?.port == nil && Date() < deadline {
             try await Task.sleep(for: .milliseconds(10))
         }

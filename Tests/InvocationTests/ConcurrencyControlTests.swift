@@ -200,7 +200,10 @@ struct ConcurrencyControlTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let code = try TestFunctions.writeBash(in: dir, name: "pk", handler: #"printf '"pid=%s"' "$$""#)
-        let harness = try InvokerHarness(functions: [Self.function("pk", at: code)], dataDirectory: dir.url("data"))
+        // Not frozen while idle: the kernel holds a SIGKILL sent to a frozen runtime until it is thawed, and this
+        // test is about a runtime that dies when it is killed.
+        let harness = try InvokerHarness(
+            functions: [Self.function("pk", at: code)], dataDirectory: dir.url("data"), freezeIdle: false)
         let recorder = EventRecorder()
         harness.events.subscribe(recorder, name: "test")
         Self.provision(harness, "pk", 1, reserved: 1)

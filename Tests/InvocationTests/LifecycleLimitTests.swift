@@ -40,7 +40,8 @@ struct LifecycleLimitTests {
         try await harness.shutdown()
 
         #expect(outcome.functionError == nil, "\(outcome.text)")
-        #expect(elapsed >= .milliseconds(1000) && elapsed < .seconds(10), "\(elapsed)")
+        // Well under the 30 s the first INIT sleeps: the re-run did not wait for it (a loaded machine adds seconds).
+        #expect(elapsed >= .milliseconds(1000) && elapsed < .seconds(20), "\(elapsed)")
         #expect(outcome.initDurationMs == nil, "suppressed init: no Init Duration")
         #expect(warm.text == outcome.text, "the re-run's runtime serves the next invoke")
         let lines = harness.logLines(functionName: "late", streamName: outcome.logStreamName)

@@ -72,7 +72,11 @@ def make_zip(files, links=None):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, content in files.items():
-            archive.writestr(name, content)
+            # A fixed time, so that the same files make the same bytes (a download is compared with its upload).
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o100644 << 16
+            archive.writestr(info, content)
         for name, target in (links or {}).items():
             info = zipfile.ZipInfo(name)
             info.create_system = 3
