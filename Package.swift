@@ -234,7 +234,8 @@ let package = Package(
         // JSON, and the SVG/HTML charts.
         .target(
             name: "Bench",
-            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            // Routing for its SplitMix64 (seeded bootstrap intervals).
+            dependencies: ["Routing", .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: strictSettings
         ),
         .executableTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import Routing
 public import Histogram
 
 /// A latency distribution as the report keeps it: the HDR histogram (microseconds, three significant digits)
@@ -168,18 +169,5 @@ public enum Significance {
         values.sort()
         let middle = values.count / 2
         return values.count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2
-    }
-}
-
-/// A small seeded generator (SplitMix64), so that bootstrap intervals are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
