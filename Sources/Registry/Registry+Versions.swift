@@ -33,12 +33,7 @@ extension Registry {
             } else {
                 try db.execute(sql: "INSERT INTO functions (name) VALUES (?)", arguments: [name])
             }
-            let row = VersionRow(
-                functionName: name, number: 0, configuration: stored, environment: sealed,
-                codeSha256: package.codeSha256, codeSize: package.size, description: description,
-                revisionId: Timestamps.newRevisionId(), lastModified: Timestamps.now())
-            try row.save(db)
-            return try record(from: row)
+            return try record(from: Self.saveLatest(db, name, stored, sealed, package, description))
         }
     }
 
@@ -137,5 +132,18 @@ extension Registry {
         var records: [FunctionVersionRecord] = []
         for row in rows { records.append(try record(from: row)) }
         return records
+    }
+
+    /// Writes `$LATEST`'s row (number 0) with a new RevisionId: the one place put, create and update store it.
+    static func saveLatest(
+        _ db: Database, _ name: String, _ stored: FunctionConfiguration, _ sealed: Data, _ package: StoredPackage,
+        _ description: String
+    ) throws -> VersionRow {
+        let row = VersionRow(
+            functionName: name, number: 0, configuration: stored, environment: sealed,
+            codeSha256: package.codeSha256, codeSize: package.size, description: description,
+            revisionId: Timestamps.newRevisionId(), lastModified: Timestamps.now())
+        try row.save(db)
+        return row
     }
 }

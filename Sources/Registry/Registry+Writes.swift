@@ -68,11 +68,7 @@ extension Registry {
             }
             try checkLayerReferences(db, stored.layers)
             try db.execute(sql: "INSERT INTO functions (name) VALUES (?)", arguments: [name])
-            let row = VersionRow(
-                functionName: name, number: 0, configuration: stored, environment: sealed,
-                codeSha256: package.codeSha256, codeSize: package.size, description: description,
-                revisionId: Timestamps.newRevisionId(), lastModified: Timestamps.now())
-            try row.save(db)
+            let row = try Self.saveLatest(db, name, stored, sealed, package, description)
             try saveTags(db, function: name, tags)
             return try record(from: row)
         }
@@ -109,12 +105,7 @@ extension Registry {
                         + account.functionARN(functionName))
             }
             try checkLayerReferences(db, stored.layers)
-            let updated = VersionRow(
-                functionName: functionName, number: 0, configuration: stored, environment: sealed,
-                codeSha256: package.codeSha256, codeSize: package.size, description: description,
-                revisionId: Timestamps.newRevisionId(), lastModified: Timestamps.now())
-            try updated.save(db)
-            return try record(from: updated)
+            return try record(from: Self.saveLatest(db, functionName, stored, sealed, package, description))
         }
     }
 
