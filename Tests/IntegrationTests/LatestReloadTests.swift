@@ -30,19 +30,26 @@ struct LatestReloadTests {
             in: dir, name: "fn", handler: TestFunctions.albResponse(body: "\(revision) $GREETING pid=$$"))
     }
 
-    /// Asks until the body satisfies `done` (the watcher polls once a second), within `seconds` (generous: in a
-    /// full parallel run the server's two blocking threads, which also run the watcher, can be held for a while).
+    /// Asks until the body satisfies `done` (the watcher polls once a second), within `seconds`. Each request runs
+    /// on a thread of its own and the wait between them is a `Task.sleep`: the watcher is an async service on the
+    /// cooperative pool (two threads here), and a poll loop that blocked one of them for the whole window, with
+    /// another test blocking the other, kept the watcher from ever running (the reload was missed, not slow).
     static func body(
         of server: ServerHarness, within seconds: Double = 45, until done: (String) -> Bool
-    ) throws -> String {
-        let deadline = Date().addingTimeInterval(seconds)
+    ) async throws -> String {
+        let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(seconds * 1000)))
         var last = ""
-        while Date() < deadline {
-            last = try server.client().request("GET", "/").text
+        while ContinuousClock.now < deadline {
+            last = try await Self.get(server)
             if done(last) { return last }
-            Thread.sleep(forTimeInterval: 0.2)
+            try await Task.sleep(for: .milliseconds(200))
         }
         return last
+    }
+
+    /// One `GET /` on a new connection, off the cooperative pool.
+    static func get(_ server: ServerHarness) async throws -> String {
+        try await offPool { try server.client().request("GET", "/").text }
     }
 
     @Test func codeAndConfigurationEditsReachNewEnvironmentsTogether() async throws {
@@ -52,28 +59,28 @@ struct LatestReloadTests {
         try dir.write("test.yaml", Self.yaml(greeting: "hello"))
         let server = try await ServerHarness(
             yaml: Self.yaml(greeting: "hello"), baseDirectory: dir.path, watchesChanges: true)
-        let first = try server.client().request("GET", "/").text
+        let first = try await Self.get(server)
         #expect(first.hasPrefix("v1 hello "))
 
         // A code edit alone: the warm environment is retired, the next one runs the new code.
         try Self.writeCode(dir, revision: "v2")
-        let second = try Self.body(of: server) { $0.hasPrefix("v2 ") }
+        let second = try await Self.body(of: server) { $0.hasPrefix("v2 ") }
         #expect(second.hasPrefix("v2 hello "))
         #expect(second != first.replacingOccurrences(of: "v1", with: "v2"), "a new environment (pid) serves it")
 
         // A configuration edit alone: the same code with the new variable.
         try dir.write("test.yaml", Self.yaml(greeting: "bye"))
-        let third = try Self.body(of: server) { $0.contains(" bye ") }
+        let third = try await Self.body(of: server) { $0.contains(" bye ") }
         #expect(third.hasPrefix("v2 bye "))
 
         // A broken edit is refused: still served as before, and a fixed one applies.
         try dir.write(
             "test.yaml", Self.yaml(greeting: "broken").replacingOccurrences(of: "handler: h", with: "handler: [h"))
         try await Task.sleep(for: .seconds(2.5))
-        let kept = try server.client().request("GET", "/").text
+        let kept = try await Self.get(server)
         #expect(kept == third, "the warm environment still serves; nothing was retired")
         try dir.write("test.yaml", Self.yaml(greeting: "again"))
-        let fixed = try Self.body(of: server) { $0.contains(" again ") }
+        let fixed = try await Self.body(of: server) { $0.contains(" again ") }
         #expect(fixed.hasPrefix("v2 again "))
 
         await server.shutdown()
@@ -87,11 +94,11 @@ struct LatestReloadTests {
         let yaml = Self.yaml(greeting: "zipped", code: "./fn.zip")
         try dir.write("test.yaml", yaml)
         let server = try await ServerHarness(yaml: yaml, baseDirectory: dir.path, watchesChanges: true)
-        #expect(try server.client().request("GET", "/").text.hasPrefix("z1 zipped "))
+        #expect(try await Self.get(server).hasPrefix("z1 zipped "))
 
         try Self.writeCode(dir, revision: "z2")
         try Self.zip(dir, "fn", into: "fn.zip")
-        let changed = try Self.body(of: server) { $0.hasPrefix("z2 ") }
+        let changed = try await Self.body(of: server) { $0.hasPrefix("z2 ") }
         #expect(changed.hasPrefix("z2 zipped "))
         // One directory per revision, at most the current one and the one before it.
         let unpacked = try FileManager.default.contentsOfDirectory(atPath: dir.url("data/code/fn"))
@@ -124,12 +131,12 @@ struct LatestReloadTests {
             """
         try dir.write("test.yaml", yaml)
         let server = try await ServerHarness(yaml: yaml, baseDirectory: dir.path, watchesChanges: true)
-        let first = try server.client().request("GET", "/").text
+        let first = try await Self.get(server)
         #expect(first.hasPrefix("cached "))
         #expect(FileManager.default.fileExists(atPath: dir.url("py/__pycache__")), "Python wrote its cache")
         // Two ticks of the watcher later, the same warm environment still serves.
         try await Task.sleep(for: .seconds(2.5))
-        let second = try server.client().request("GET", "/").text
+        let second = try await Self.get(server)
         #expect(second == first)
         await server.shutdown()
     }

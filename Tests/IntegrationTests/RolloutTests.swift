@@ -59,7 +59,9 @@ struct RolloutTests {
         async throws -> [String: Int]
     {
         let port = server.port
-        return try await Task.detached {
+        // On a thread of its own: a blocking loop on the cooperative pool (Task.detached is on it too) starved the
+        // rollout runner, an async service, of the thread it needs to shift weights and evaluate alarms.
+        return try await offPool {
             let client = try RawHTTPClient(port: port, timeout: 10)
             var seen: [String: Int] = [:]
             for _ in 0..<limit where !done() {
@@ -68,7 +70,7 @@ struct RolloutTests {
                 usleep(5000)
             }
             return seen
-        }.value
+        }
     }
 
     static func wait(_ runner: RolloutRunner, _ id: String, timeout: Double = 60) async throws -> RolloutRecord {
