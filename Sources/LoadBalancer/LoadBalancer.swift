@@ -24,7 +24,6 @@ public final class LoadBalancer: Sendable {
     }
 
     private let listeners: [ListenerConfiguration]
-    private let targetGroups: [TargetGroup]
     private let attributes: LoadBalancerAttributes
     private let invoker: any InvocationService
     private let events: InvocationEventBus
@@ -32,8 +31,16 @@ public final class LoadBalancer: Sendable {
     private let tlsContexts: [Int: TLSServerContext]
     private let inFlight = InFlightTracker()
     private let serverChannels = NIOLockedValueBox<[any Channel]>([])
-    /// The current context of each bound listener, by index in `listeners`.
-    private let slots = NIOLockedValueBox<[Int: ListenerSlot]>([:])
+    /// What routing follows now: the configuration last given (at start or by ``update(listeners:targetGroups:)``)
+    /// and the slot of each bound listener, by index in `listeners`, under one lock, so that a listener bound
+    /// after an update starts with the updated rules.
+    private let routing: NIOLockedValueBox<Routing>
+
+    private struct Routing {
+        var listeners: [ListenerConfiguration]
+        var targetGroups: [TargetGroup]
+        var slots: [Int: ListenerSlot] = [:]
+    }
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
 
     /// - Parameter tlsContexts: the TLS context of each HTTPS listener, by index in `listeners`
@@ -44,12 +51,12 @@ public final class LoadBalancer: Sendable {
         tlsContexts: [Int: TLSServerContext] = [:]
     ) {
         self.listeners = listeners
-        self.targetGroups = targetGroups
         self.attributes = attributes
         self.invoker = invoker
         self.events = events
         self.group = group
         self.tlsContexts = tlsContexts
+        routing = NIOLockedValueBox(Routing(listeners: listeners, targetGroups: targetGroups))
     }
 
     /// Requests being answered right now.
@@ -75,7 +82,21 @@ public final class LoadBalancer: Sendable {
         if configuration.protocol == .https && tls == nil {
             throw LoadBalancerError("listener on port \(configuration.port) is HTTPS but has no TLS context")
         }
-        let contextBox = NIOLockedValueBox<ListenerSlot?>(nil)
+        let routing = self.routing
+        let attributes = self.attributes
+        /// The listener's slot, made on first use (a connection can be accepted before bind() returns) from the
+        /// configuration routing follows at that moment.
+        let slot: @Sendable (_ port: Int) -> ListenerSlot = { port in
+            routing.withLockedValue { routing in
+                if let slot = routing.slots[index] { return slot }
+                let slot = ListenerSlot(
+                    ListenerContext(
+                        configuration: routing.listeners[index], boundPort: port,
+                        targetGroups: routing.targetGroups, attributes: attributes))
+                routing.slots[index] = slot
+                return slot
+            }
+        }
         let invoker = self.invoker
         let events = self.events
         let inFlight = self.inFlight
@@ -84,8 +105,6 @@ public final class LoadBalancer: Sendable {
         let counts = ListenerConnections(
             limit: attributes.maximumConnectionsPerListener
                 ?? ListenerConnections.defaultLimit(listenerCount: listeners.count))
-        let targetGroups = self.targetGroups
-        let attributes = self.attributes
         let channel: any Channel
         do {
             channel = try await ServerBootstrap(group: group)
@@ -100,17 +119,7 @@ public final class LoadBalancer: Sendable {
                         return channel.eventLoop.makeFailedFuture(ConnectionRefused())
                     }
                     return channel.eventLoop.makeCompletedFuture {
-                        let slot = contextBox.withLockedValue { box -> ListenerSlot in
-                            if let slot = box { return slot }
-                            // A connection accepted before bind() returned: take the port from the parent.
-                            let slot = ListenerSlot(
-                                ListenerContext(
-                                    configuration: configuration,
-                                    boundPort: channel.parent?.localAddress?.port ?? configuration.port,
-                                    targetGroups: targetGroups, attributes: attributes))
-                            box = slot
-                            return slot
-                        }
+                        let slot = slot(channel.parent?.localAddress?.port ?? configuration.port)
                         let id = ObjectIdentifier(channel)
                         connections.withLockedValue { $0[id] = channel }
                         channel.closeFuture.whenComplete { _ in
@@ -134,15 +143,7 @@ public final class LoadBalancer: Sendable {
                 "cannot listen on \(configuration.bindAddress):\(configuration.port): \(error)")
         }
         let port = channel.localAddress?.port ?? configuration.port
-        let slot = contextBox.withLockedValue { box -> ListenerSlot in
-            if let slot = box { return slot }
-            let slot = ListenerSlot(
-                ListenerContext(
-                    configuration: configuration, boundPort: port, targetGroups: targetGroups, attributes: attributes))
-            box = slot
-            return slot
-        }
-        slots.withLockedValue { $0[index] = slot }
+        _ = slot(port)
         serverChannels.withLockedValue { $0.append(channel) }
         let host =
             configuration.bindAddress.contains(":") ? "[\(configuration.bindAddress)]" : configuration.bindAddress
@@ -186,14 +187,17 @@ public final class LoadBalancer: Sendable {
                 )
             }
         }
-        let slots = self.slots.withLockedValue { $0 }
-        for (index, configuration) in new.enumerated() {
-            guard let slot = slots[index] else { continue }
-            let running = slot.context
-            slot.replace(
-                with: ListenerContext(
-                    configuration: configuration, boundPort: running.port, targetGroups: targetGroups,
-                    attributes: running.attributes, stickiness: running.stickiness))
+        // A listener not bound yet takes the new configuration when it binds.
+        routing.withLockedValue { routing in
+            routing.listeners = new
+            routing.targetGroups = targetGroups
+            for (index, slot) in routing.slots {
+                let running = slot.context
+                slot.replace(
+                    with: ListenerContext(
+                        configuration: new[index], boundPort: running.port, targetGroups: targetGroups,
+                        attributes: running.attributes, stickiness: running.stickiness))
+            }
         }
     }
 
