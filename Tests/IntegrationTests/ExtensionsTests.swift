@@ -40,12 +40,14 @@ struct ExtensionsTests {
         """
     }
 
-    static func yaml(layers: [String], extra: String = "", environment: String) -> String {
+    static func yaml(
+        layers: [String], extra: String = "", environment: String, freezeIdle: Bool = false, timeout: Int = 5
+    ) -> String {
         let declared = layers.map { "  - {name: \($0), code: ./layers/\($0)}" }.joined(separator: "\n")
         return """
             dataDirectory: ./data
             environments:
-              freezeIdle: false
+              freezeIdle: \(freezeIdle)
             \(extra)
             layers:
             \(declared)
@@ -54,7 +56,7 @@ struct ExtensionsTests {
                 runtime: provided.al2023
                 handler: h
                 code: ./fn
-                timeout: 5
+                timeout: \(timeout)
                 layers: [\(layers.joined(separator: ", "))]
                 environment: {EXT_DIR: \(environment)}
             targetGroups:
@@ -141,6 +143,49 @@ struct ExtensionsTests {
             deadline >= stoppedAt + 2_000 && deadline <= stoppedAt + 6_000, "the termination grace (2 s) from the stop")
         #expect(Self.lines(dir, "recorder").last == "exiting")
         #expect(!ProcessTree.exists(pid), "the extension exited")
+    }
+
+    @Test func aFrozenEnvironmentThawsItsExtensionsForTheNextInvoke() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try Self.prepare(dir)
+        try Self.write(dir, layer: "ext", extensions: ["recorder": Self.bashExtension(name: "recorder")])
+        let server = try await ServerHarness(
+            yaml: Self.yaml(layers: ["ext"], environment: dir.url("records"), freezeIdle: true), baseDirectory: dir.path
+        )
+        var outcomes: [InvocationOutcome] = []
+        for _ in 0..<3 {
+            outcomes.append(try await Self.invoke(server))
+            try await Task.sleep(for: .milliseconds(300))  // idle: the runtime and the extension are frozen
+        }
+        #expect(Set(outcomes.map(\.logStreamName)).count == 1, "one warm environment")
+        let invokes = Self.lines(dir, "recorder").filter { $0.hasPrefix(#"event {"eventType":"INVOKE""#) }
+        #expect(invokes.count == 3)
+        for (line, outcome) in zip(invokes, outcomes) { #expect(line.contains(outcome.requestID)) }
+        await server.shutdown()
+        #expect(Self.lines(dir, "recorder").last == "exiting", "thawed for its SHUTDOWN")
+    }
+
+    @Test func anExtensionThatOverrunsTheFunctionTimeoutResetsTheEnvironment() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try Self.prepare(dir)
+        try Self.write(
+            dir, layer: "slow", extensions: ["slow": Self.bashExtension(name: "slow", onInvoke: "sleep 3")])
+        let server = try await ServerHarness(
+            yaml: Self.yaml(layers: ["slow"], environment: dir.url("records"), timeout: 1), baseDirectory: dir.path)
+        let first = try await Self.invoke(server, wantsReport: false)
+        #expect(first.text == #""ok""#, "the caller has the response")
+        let pid = try #require(Self.pid(dir, "slow"))
+        // The function timeout covers the extensions: at 1 s the environment is reset, its extension told so.
+        let reset = await eventually(seconds: 10) {
+            Self.lines(dir, "slow").contains { $0.contains(#""shutdownReason":"timeout""#) } || !ProcessTree.exists(pid)
+        }
+        #expect(reset)
+        #expect(await eventually(seconds: 10) { !ProcessTree.exists(pid) })
+        let second = try await Self.invoke(server, wantsReport: false)
+        #expect(second.logStreamName != first.logStreamName, "a new environment")
+        await server.shutdown()
     }
 
     @Test func aSlowExtensionHoldsTheEnvironmentAndItsTimeIsInTheDuration() async throws {
