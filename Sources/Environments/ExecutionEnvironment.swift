@@ -209,18 +209,26 @@ final class ExecutionEnvironment {
                 case .failure: close(process.outputFD)
                 }
             }
-        if events.wants(.initStarted) {
-            events.emit(
-                InvocationEvent(
-                    requestID: "",
-                    detail: .initStarted(
-                        .init(
-                            environment: stream, version: spec.version,
-                            runtimeVersion: RuntimeEnvironmentBuilder.runtimeVersion(spec.function.runtime),
-                            pid: process.pid, createdAt: .now(), initializationType: initializationType,
-                            suppressed: machine.suppressedInit))))
-        }
+        // INIT began with the extensions already when there are any (their output follows INIT_START).
+        if !initStartEmitted { emitInitStarted(pid: process.pid) }
+        initStartEmitted = false
         if machine.launched() { ProcessLauncher.killGroup(process.pid) }
+    }
+
+    /// `initStarted` went out at the extensions' start, before the runtime existed (its pid is then unknown).
+    private var initStartEmitted = false
+
+    private func emitInitStarted(pid: pid_t?) {
+        guard events.wants(.initStarted) else { return }
+        events.emit(
+            InvocationEvent(
+                requestID: "",
+                detail: .initStarted(
+                    .init(
+                        environment: stream, version: spec.version,
+                        runtimeVersion: RuntimeEnvironmentBuilder.runtimeVersion(spec.function.runtime),
+                        pid: pid, createdAt: .now(), initializationType: initializationType,
+                        suppressed: machine.suppressedInit))))
     }
 
     /// The runtime could not be started at all: the pending invoke fails and the environment is dropped.
@@ -621,6 +629,7 @@ final class ExecutionEnvironment {
 
     private func launchExtensionsOnPool() {
         let spec = self.spec
+        spec.telemetry?.follow(stream: stream.streamName)
         let scratch = scratchDirectory
         let environment = processVariables
         let group = controlGroup
@@ -639,6 +648,11 @@ final class ExecutionEnvironment {
             let environment = bound.value
             switch result {
             case .success(let (started, failure)):
+                if !started.isEmpty {
+                    // INIT starts with the extensions (AWS's INIT_START comes before their output).
+                    environment.emitInitStarted(pid: nil)
+                    environment.initStartEmitted = true
+                }
                 for extensionProcess in started { environment.extensionLaunched(extensionProcess) }
                 let startRuntime = environment.machine.extensionsLaunched(names: started.map(\.name))
                 if let failure {

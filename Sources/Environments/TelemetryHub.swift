@@ -55,6 +55,14 @@ public final class TelemetryHub: InvocationEventSubscriber, Sendable {
         streams.withLockedValue { !($0[stream]?.subscriptions.isEmpty ?? true) }
     }
 
+    /// The environment `stream` starts extensions: its records are kept from now on (its extensions' output comes
+    /// before the runtime's `initStarted`), for a subscription during its INIT.
+    func follow(stream: String) {
+        streams.withLockedValue { streams in
+            if streams[stream] == nil { streams[stream] = Stream() }
+        }
+    }
+
     /// A subscription of the extension `name` of the environment `stream`; replays what its INIT produced so far.
     func subscribe(stream: String, extensionName: String, request: TelemetrySubscriptionRequest, loop: any EventLoop) {
         let subscription = TelemetrySubscription(request: request, loop: loop)
@@ -315,6 +323,9 @@ final class TelemetrySubscription: @unchecked Sendable {
         self.request = request
         self.loop = loop
     }
+
+    /// What is queued, dropped since the last batch, and whether a POST is in flight (for tests).
+    var counts: (queued: Int, dropped: Int, inFlight: Bool) { lock.withLock { (queued.count, dropped, inFlight) } }
 
     var extensionName: String {
         get { lock.withLock { _extensionName } }

@@ -1,5 +1,7 @@
+import AlbatrossTestKit
 import InvocationModel
 import NIOCore
+import NIOPosix
 import Testing
 
 @testable import Environments
@@ -58,5 +60,42 @@ struct TelemetryTests {
             epochMs: 0)
         #expect(output.map(\.category) == ["extension"])
         #expect(output[0].record == #""say \"hi\"""#)
+    }
+}
+
+/// A subscription whose listener does not answer stays bounded: records past the bound are dropped and counted.
+struct TelemetryBoundTests {
+    /// Accepts connections and never answers.
+    final class Silent: ChannelInboundHandler {
+        typealias InboundIn = ByteBuffer
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    }
+
+    @Test func aStalledListenerBoundsTheQueue() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let listener = try await ServerBootstrap(group: group)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Silent()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(listener.localAddress?.port)
+        var request = TelemetrySubscriptionRequest(types: ["function"], port: port, path: "/")
+        request.maxItems = 25
+        let subscription = TelemetrySubscription(request: request, loop: group.next())
+        let extra = 500
+        for index in 0..<(TelemetryHub.maximumQueuedRecords + 25 + extra) {
+            subscription.add(TelemetryRecord(epochMs: 0, type: "function", record: #""line \#(index)""#))
+        }
+        // The first batch is in flight (never answered); the rest waits, at most the bound.
+        let settled = await eventually(seconds: 10) { subscription.counts.inFlight }
+        #expect(settled)
+        let counts = subscription.counts
+        #expect(counts.queued <= TelemetryHub.maximumQueuedRecords)
+        #expect(counts.queued + counts.dropped + 25 == TelemetryHub.maximumQueuedRecords + 25 + extra)
+        #expect(counts.dropped >= extra)
+        subscription.add(TelemetryRecord(epochMs: 0, type: "platform.start", record: "{}"))
+        #expect(subscription.counts.queued == counts.queued, "types it did not ask for are not taken")
+        try await listener.close()
+        try await group.shutdownGracefully()
     }
 }
