@@ -423,6 +423,10 @@ public final class AlbatrossApplication: Sendable {
             xrayDaemonAddress: xrayDaemonAddress,
             runRecordDirectory: runRecordDirectory(of: configuration), controlGroups: controlGroups,
             freezesIdle: environments.freezeIdle)
+        // The Telemetry API (extensions subscribe from their environments): one subscriber of the bus.
+        let telemetry = TelemetryHub(group: group)
+        telemetry.attach(to: events)
+        settings.telemetry = telemetry
         settings.accountConcurrency = environments.accountConcurrency
         settings.initTimeoutSeconds = environments.initTimeoutSeconds
         settings.maximumLifetime = environments.maximumLifetimeSeconds.map { .seconds(Int64($0)) }

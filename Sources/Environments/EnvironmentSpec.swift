@@ -43,6 +43,8 @@ public struct EnvironmentSpec: Sendable {
     public var controlGroups: ControlGroups? = nil
     /// Idle environments are frozen (no CPU) until an invoke is placed on them (`environments.freezeIdle`).
     public var freezesIdle: Bool = true
+    /// Where the Telemetry API's subscriptions are delivered from (nil: `PUT /2022-07-01/telemetry` answers 404).
+    public var telemetry: TelemetryHub? = nil
 
     public init(
         function: FunctionConfiguration, version: String, account: AccountContext, taskRoot: String,

@@ -170,6 +170,15 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     private var held: [Waiter] = []
     /// The connection the invoke in flight was delivered on: only it gets that invoke again.
     private var holder: Waiter?
+    /// The extensions (runtime-api.md §1.9): INIT and each invoke wait for them.
+    private(set) var extensions = ExtensionRegistry<Waiter>()
+    /// The runtime's first `/next`, parked until every extension is ready too (INIT ends then).
+    private var initWaiter: Waiter?
+    /// The runtime is not started before every external extension has registered (AWS's Extension init comes
+    /// before Runtime init).
+    private var runtimeAwaitsRegistrations = false
+    /// The runtime posted its result, an extension still works on the invoke: when it started (for Duration).
+    private var extensionsFinishingSince: NIODeadline?
 
     init(pending: Pending?, limits: Limits = Limits(), now: NIODeadline = .now()) {
         self.state = .initializing(pending: pending)
@@ -189,17 +198,17 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// `GET /next` arrived.
     mutating func nextRequested(by waiter: Waiter, now: NIODeadline) -> NextAction {
         switch state {
-        case .initializing(let pending):
-            if !suppressedInit && limits.reportsInitDuration {
-                unreportedInitMs = milliseconds(from: createdAt, to: now)
+        case .initializing:
+            guard initWaiter == nil || initWaiter === waiter else {
+                hold(waiter)
+                return .hold
             }
-            if let pending {
-                state = .invoking(pending, requestID: "")
-                holder = waiter
-                return .deliver(pending, initDone: true)
+            // INIT ends when the runtime and every extension have asked for their next event (runtime-api.md §2.2).
+            guard extensions.initComplete else {
+                initWaiter = waiter
+                return .hold
             }
-            state = .ready(waiter)
-            return .park(becameReady: true, initDone: true)
+            return completeInit(waiter: waiter, now: now)
         case .ready(let parked):
             if parked !== waiter { hold(waiter) }
             return .hold
@@ -222,6 +231,22 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         case .stopping, .terminated:
             return .reject
         }
+    }
+
+    /// INIT is over (the runtime's first `/next`, every extension ready).
+    private mutating func completeInit(waiter: Waiter, now: NIODeadline) -> NextAction {
+        initWaiter = nil
+        guard case .initializing(let pending) = state else { return .hold }
+        if !suppressedInit && limits.reportsInitDuration {
+            unreportedInitMs = milliseconds(from: createdAt, to: now)
+        }
+        if let pending {
+            state = .invoking(pending, requestID: "")
+            holder = waiter
+            return .deliver(pending, initDone: true)
+        }
+        state = .ready(waiter)
+        return .park(becameReady: true, initDone: true)
     }
 
     private mutating func hold(_ waiter: Waiter) {
@@ -259,6 +284,8 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         // A closed connection can ask for nothing again: forget it as the holder of the invoke in flight too (so
         // that a closed handler is not kept until the result comes; the fuzz target found it kept).
         if holder === waiter { holder = nil }
+        if initWaiter === waiter { initWaiter = nil }
+        extensions.waiterGone(waiter)
         guard case .ready(let parked) = state, parked === waiter else {
             held.removeAll { $0 === waiter }
             return false
@@ -269,7 +296,8 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
 
     /// The pool hands over an invoke.
     mutating func invoke(_ pending: Pending, requestID: String) -> InvokeAction {
-        guard !retiring else { return .refuse(pending) }
+        // Not free while an extension still works on the previous invoke.
+        guard !retiring, extensionsFinishingSince == nil else { return .refuse(pending) }
         switch state {
         case .ready(let waiter):
             state = .invoking(pending, requestID: requestID)
@@ -289,15 +317,20 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         case .invoking(let pending, let current):
             guard requestID == current else { return .invalidRequestID }
             holder = nil
+            // The caller gets the result now; with an extension still working on the invoke, the environment is
+            // free (and the invoke over) only once that extension asks for its next event.
+            let extensionsWorking = extensions.anyWorking
             // A /next held behind this one already asked for the next event: the invoke is over.
-            let invokeOver = !retiring && !held.isEmpty
-            state = invokeOver ? .ready(held.removeFirst()) : .responded(queued: nil)
+            let promoted = !retiring && !held.isEmpty
+            state = promoted ? .ready(held.removeFirst()) : .responded(queued: nil)
             let duration = deliveredAt.map { milliseconds(from: $0, to: now) } ?? 0
+            if extensionsWorking { extensionsFinishingSince = deliveredAt ?? now }
             deliveredAt = nil
             let initMs = unreportedInitMs
             unreportedInitMs = nil
             return .accept(
-                pending, durationMs: duration, initDurationMs: initMs, offerToPool: !retiring, invokeOver: invokeOver)
+                pending, durationMs: duration, initDurationMs: initMs, offerToPool: !retiring && !extensionsWorking,
+                invokeOver: promoted && !extensionsWorking)
         case .responded, .ready:
             return .invalidRequestID
         case .initializing, .stopping, .terminated:
@@ -309,12 +342,14 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// INIT's duration; the owner kills the process if it has not exited after ``Limits/initErrorExitGrace``.
     /// A pending invoke is not failed when INIT can run again inside it (`rerun`): it stays with the machine until
     /// the process exits (``TerminationAction/rerun``).
+    /// `rerunnable`: false for an extension's INIT failure (the extensions are not started again here).
     mutating func initErrorPosted(
-        now: NIODeadline
+        now: NIODeadline, rerunnable: Bool = true
     ) -> (accepted: Bool, pending: Pending?, initDurationMs: Double, rerun: Bool) {
         guard case .initializing(let pending) = state else { return (false, nil, 0, false) }
+        initWaiter = nil
         let duration = milliseconds(from: rerunStartedAt ?? createdAt, to: now)
-        if let pending, !suppressedInit, limits.rerunsInit {
+        if let pending, !suppressedInit, limits.rerunsInit, rerunnable {
             state = .stopping(pending: pending, fate: .rerun)
             return (true, nil, duration, true)
         }
@@ -360,6 +395,13 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         case .responded(let queued):
             // A queued invoke stays pending: it is refused (and runs elsewhere) when the process exits.
             state = .stopping(pending: queued, fate: .refuse)
+            extensionsFinishingSince = nil
+            return .resetAfterResponse
+        case .ready(let waiter) where extensionsFinishingSince != nil:
+            // The function timeout bounds the whole invoke, extensions included (runtime-api.md §2.3).
+            state = .stopping(pending: nil, fate: .refuse)
+            extensionsFinishingSince = nil
+            held.insert(waiter, at: 0)
             return .resetAfterResponse
         default:
             return .none
@@ -370,6 +412,7 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     /// An invoke still in flight fails when the process exits.
     mutating func stop(now: NIODeadline) -> StopAction {
         var releasing = held
+        extensionsFinishingSince = nil
         switch state {
         case .stopping(let pending, .rerun):
             // Stopped while INIT was about to run again: the invoke fails instead when the process exits.
@@ -381,6 +424,8 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
             return .none
         case .initializing(let pending):
             state = .stopping(pending: pending, fate: .fail(duringInit: true))
+            if let initWaiter { releasing.insert(initWaiter, at: 0) }
+            initWaiter = nil
         case .invoking(let pending, _):
             state = .stopping(pending: pending, fate: .fail(duringInit: false))
         case .responded(let queued):
@@ -417,6 +462,10 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
         let previous = state
         state = .terminated
         var releasing = held
+        if let initWaiter { releasing.append(initWaiter) }
+        initWaiter = nil
+        extensions.removeInternal()
+        extensionsFinishingSince = nil
         held = []
         holder = nil
         let duration = deliveredAt.map { milliseconds(from: $0, to: now) } ?? 0
@@ -476,6 +525,130 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
     var isTerminated: Bool {
         if case .terminated = state { return true }
         return false
+    }
+
+    // MARK: extensions (runtime-api.md §1.9)
+
+    /// The external extensions named were started. Returns whether the runtime may start now: it starts once every
+    /// one of them has registered (Extension init comes before Runtime init).
+    mutating func extensionsLaunched(names: [String]) -> Bool {
+        extensions.expect(names)
+        runtimeAwaitsRegistrations = !extensions.expected.isEmpty
+        return !runtimeAwaitsRegistrations
+    }
+
+    enum RegisterAction: Equatable {
+        /// 200 with the identifier; `startRuntime`: that was the last external extension to register.
+        case registered(startRuntime: Bool)
+        case refused(ExtensionRegistry<Waiter>.RegisterResult)
+        /// Registration is possible only during INIT.
+        case invalidState
+    }
+
+    /// `POST /extension/register`.
+    mutating func extensionRegistered(
+        name: String, events: Set<ExtensionRegistry<Waiter>.EventType>, id: String
+    ) -> RegisterAction {
+        guard case .initializing = state else { return .invalidState }
+        let result = extensions.register(name: name, events: events, id: id)
+        guard case .registered = result else { return .refused(result) }
+        let start = runtimeAwaitsRegistrations && extensions.expected.isEmpty
+        if start { runtimeAwaitsRegistrations = false }
+        return .registered(startRuntime: start)
+    }
+
+    enum ExtensionNextAction {
+        /// 403 `Extension.InvalidExtensionIdentifier`.
+        case unknownIdentifier
+        /// Answer with this event (it came while the extension was not parked).
+        case deliver(String)
+        /// Parked until an event comes.
+        case park
+        /// That was the last extension INIT waited for, and the runtime had asked: INIT is over; perform the action
+        /// as for the runtime's `/next` on `runtime`.
+        case initDone(NextAction, runtime: Waiter)
+        /// That was the last extension the invoke waited for (the runtime posted its result before): the invoke is
+        /// over after `durationMs`. `offerToPool`: the environment is free; `runtimeParked`: the runtime asked for
+        /// its next event already (cancel the invoke timer); `stop`: it was retired and is idle now.
+        case invokeOver(durationMs: Double, offerToPool: Bool, runtimeParked: Bool, stop: Bool)
+    }
+
+    /// `GET /extension/event/next` from the extension `id`.
+    mutating func extensionNextRequested(id: String, by waiter: Waiter, now: NIODeadline) -> ExtensionNextAction {
+        switch extensions.next(id: id, waiter: waiter) {
+        case .unknown: return .unknownIdentifier
+        case .deliver(let event): return .deliver(event)
+        case .park: break
+        }
+        if case .initializing = state, let runtime = initWaiter, extensions.initComplete {
+            return .initDone(completeInit(waiter: runtime, now: now), runtime: runtime)
+        }
+        guard let since = extensionsFinishingSince, !extensions.anyWorking else { return .park }
+        extensionsFinishingSince = nil
+        let duration = milliseconds(from: since, to: now)
+        switch state {
+        case .ready:
+            return .invokeOver(durationMs: duration, offerToPool: !retiring, runtimeParked: true, stop: retiring)
+        case .responded(nil):
+            return .invokeOver(durationMs: duration, offerToPool: !retiring, runtimeParked: false, stop: false)
+        default:
+            return .invokeOver(durationMs: duration, offerToPool: false, runtimeParked: false, stop: false)
+        }
+    }
+
+    /// An INVOKE event for the extensions subscribed to it (call right after ``delivered(requestID:now:)``):
+    /// returns the parked ones to answer now.
+    mutating func invokeExtensions(event: String) -> [Waiter] {
+        extensions.send(event, to: .invoke)
+    }
+
+    /// The SHUTDOWN event for the extensions subscribed to it: returns the parked ones to answer now; the others
+    /// get it when they ask.
+    mutating func shutdownExtensions(event: String) -> [Waiter] {
+        extensions.send(event, to: .shutdown)
+    }
+
+    /// The runtime waits for external extensions to register.
+    var awaitsRegistrations: Bool { runtimeAwaitsRegistrations }
+
+    /// The runtime is being started (it waits for no registration any more).
+    mutating func runtimeStarting() {
+        runtimeAwaitsRegistrations = false
+    }
+
+    /// Told to stop (or expected to exit).
+    var isStopping: Bool {
+        if case .stopping = state { return true }
+        return false
+    }
+
+    /// Whether an extension still works on the invoke whose result the runtime posted (the invoke is not over).
+    var extensionsFinishing: Bool { extensionsFinishingSince != nil }
+
+    /// `POST /extension/init/error` from `id`: valid during INIT only. The owner then fails INIT as for the
+    /// runtime's `/init/error`, without a re-run.
+    func extensionInitErrorAllowed(id: String) -> Bool {
+        guard extensions.slot(id: id) != nil, case .initializing = state else { return false }
+        return true
+    }
+
+    enum ExtensionExitAction: Equatable {
+        /// Nothing to do (the environment is ending anyway).
+        case none
+        /// It exited during INIT: INIT fails (`Extension.Crash`).
+        case initFailed
+        /// It exited while the environment served: reset the environment (stop it).
+        case reset
+    }
+
+    /// An external extension's process exited (or could not be started).
+    mutating func extensionExited(name: String) -> ExtensionExitAction {
+        extensions.exited(name: name)
+        switch state {
+        case .initializing: return .initFailed
+        case .stopping, .terminated: return .none
+        case .ready, .invoking, .responded: return .reset
+        }
     }
 
     private func milliseconds(from start: NIODeadline, to end: NIODeadline) -> Double {

@@ -116,7 +116,8 @@ final class ExecutionEnvironment {
                         self.releaseIfEnded()
                         return
                     }
-                    self.launch(runtimeAPIPort: channel.localAddress?.port ?? 0)
+                    self.runtimeAPIPort = channel.localAddress?.port ?? 0
+                    self.launchExtensions()
                 case .failure(let error):
                     self.failStart(
                         errorType: "Sandbox.Failure", message: "cannot open the Runtime API listener: \(error)")
@@ -125,12 +126,19 @@ final class ExecutionEnvironment {
         arm(&initTimer, at: machine.initDeadline) { $0.initTimerFired() }
     }
 
+    /// The runtime's environment variables (the extensions get the same).
+    private var processVariables: [String] {
+        RuntimeEnvironmentBuilder.variables(
+            spec: spec, runtimeAPI: "127.0.0.1:\(runtimeAPIPort)", logStreamName: stream.streamName,
+            logGroupName: stream.groupName, scratchDirectory: scratchDirectory, initializationType: initializationType)
+    }
+
     private func launch(runtimeAPIPort: Int) {
+        machine.runtimeStarting()
+        runtimeLaunchInFlight = true
         let spec = self.spec
         let scratch = scratchDirectory
-        let environment = RuntimeEnvironmentBuilder.variables(
-            spec: spec, runtimeAPI: "127.0.0.1:\(runtimeAPIPort)", logStreamName: stream.streamName,
-            logGroupName: stream.groupName, scratchDirectory: scratch, initializationType: initializationType)
+        let environment = processVariables
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         let group = controlGroup
@@ -153,6 +161,7 @@ final class ExecutionEnvironment {
             }
         }.whenComplete { result in
             let environment = bound.value
+            environment.runtimeLaunchInFlight = false
             switch result {
             case .success(let process):
                 environment.launched(process)
@@ -200,18 +209,26 @@ final class ExecutionEnvironment {
                 case .failure: close(process.outputFD)
                 }
             }
-        if events.wants(.initStarted) {
-            events.emit(
-                InvocationEvent(
-                    requestID: "",
-                    detail: .initStarted(
-                        .init(
-                            environment: stream, version: spec.version,
-                            runtimeVersion: RuntimeEnvironmentBuilder.runtimeVersion(spec.function.runtime),
-                            pid: process.pid, createdAt: .now(), initializationType: initializationType,
-                            suppressed: machine.suppressedInit))))
-        }
+        // INIT began with the extensions already when there are any (their output follows INIT_START).
+        if !initStartEmitted { emitInitStarted(pid: process.pid) }
+        initStartEmitted = false
         if machine.launched() { ProcessLauncher.killGroup(process.pid) }
+    }
+
+    /// `initStarted` went out at the extensions' start, before the runtime existed (its pid is then unknown).
+    private var initStartEmitted = false
+
+    private func emitInitStarted(pid: pid_t?) {
+        guard events.wants(.initStarted) else { return }
+        events.emit(
+            InvocationEvent(
+                requestID: "",
+                detail: .initStarted(
+                    .init(
+                        environment: stream, version: spec.version,
+                        runtimeVersion: RuntimeEnvironmentBuilder.runtimeVersion(spec.function.runtime),
+                        pid: pid, createdAt: .now(), initializationType: initializationType,
+                        suppressed: machine.suppressedInit))))
     }
 
     /// The runtime could not be started at all: the pending invoke fails and the environment is dropped.
@@ -235,7 +252,12 @@ final class ExecutionEnvironment {
         if events.wants(.runtimeNext) {
             events.emit(InvocationEvent(at: now, requestID: "", detail: .runtimeNext(.init(environment: stream))))
         }
-        switch machine.nextRequested(by: waiter, now: now) {
+        perform(machine.nextRequested(by: waiter, now: now), for: waiter, now: now)
+    }
+
+    /// What the runtime's `/next` on `waiter` (or, for INIT, the last extension to become ready) leads to.
+    private func perform(_ action: Machine.NextAction, for waiter: RuntimeAPIHandler, now: NIODeadline) {
+        switch action {
         case .deliver(let pending, let initDone):
             cancel(&initTimer)
             if initDone { emitInitReady(now: now) }
@@ -244,10 +266,13 @@ final class ExecutionEnvironment {
             waiter.deliver(pending.request, deadlineEpochMs: deadlineEpochMs)
         case .park(let becameReady, let initDone):
             cancel(&initTimer)
-            cancel(&invokeTimer)
             if initDone { emitInitReady(now: now) }
-            // Idle, its runtime parked in /next: frozen until an invoke is placed on it.
-            freeze()
+            // With an extension still working on the invoke, the invoke (and its timer) is not over yet.
+            if !machine.extensionsFinishing {
+                cancel(&invokeTimer)
+                // Idle, its runtime parked in /next: frozen until an invoke is placed on it.
+                freeze()
+            }
             if becameReady { link.ready(id) }
         case .hold:
             // A concurrent /next: parked behind the current poller until it is the poller and an event comes.
@@ -355,6 +380,12 @@ final class ExecutionEnvironment {
                             capacity: pending.capacity))))
         }
         waiter.deliver(request, deadlineEpochMs: deadlineEpochMs)
+        if !machine.extensions.isEmpty {
+            let event = invokeEvent(request)
+            for extensionWaiter in machine.invokeExtensions(event: event) {
+                extensionWaiter.deliverExtensionEvent(event)
+            }
+        }
         let requestID = request.requestID
         arm(&invokeTimer, at: deadline) { $0.invokeTimerFired(requestID: requestID) }
     }
@@ -369,16 +400,18 @@ final class ExecutionEnvironment {
             // unless a held /next already has.
             if invokeOver { cancel(&invokeTimer) }
             if offerToPool { link.ready(id) }
+            // An extension still at work: the caller gets the result now, the REPORT waits for the extension.
+            let deferReport = machine.extensionsFinishing
             switch kind {
             case .response:
                 finish(
                     pending, payload: body, contentType: contentType, errorType: nil, status: nil,
-                    durationMs: duration, initDurationMs: initMs)
+                    durationMs: duration, initDurationMs: initMs, deferReport: deferReport)
             case .error:
                 let type = errorType ?? Self.errorType(in: body) ?? "Runtime.Unknown"
                 finish(
                     pending, payload: body, contentType: "application/json", errorType: type, status: "error",
-                    durationMs: duration, initDurationMs: initMs, errorCause: errorCause)
+                    durationMs: duration, initDurationMs: initMs, errorCause: errorCause, deferReport: deferReport)
             }
             return .accepted
         case .invalidRequestID:
@@ -435,6 +468,8 @@ final class ExecutionEnvironment {
             emitInitFailed(durationMs: durationMs, errorType: nil, message: nil, willRerun: rerun)
             if !rerun { stopReason = .initFailed }
             killProcess()
+            // An extension never registered, so the runtime never started: start it to end it (and INIT's re-run).
+            if pid == nil && machine.awaitsRegistrations { launch(runtimeAPIPort: runtimeAPIPort) }
         case .timeout(let pending, let durationMs):
             if rerunning { emitInitFailed(durationMs: durationMs, errorType: nil, message: nil) }
             failTimedOut(pending, durationMs: durationMs)
@@ -523,16 +558,29 @@ final class ExecutionEnvironment {
         case .terminate(let killAt, let waiters):
             stopReason = stopReason ?? reason
             for waiter in waiters { waiter.rejectNext() }
+            // A frozen runtime would see neither the SIGTERM nor the rejected /next (nor an extension its SHUTDOWN).
+            thaw()
+            shutdownExtensions(reason: Self.shutdownReason(reason), killAt: killAt)
             if let pid {
-                // A frozen runtime would see neither the SIGTERM nor the rejected /next.
-                thaw()
                 ProcessLauncher.signalGroup(pid, SIGTERM)
                 arm(&killTimer, at: killAt) { $0.killProcess() }
             } else {
                 machine.stopBeforeLaunch()
+                // Stopped while the runtime waited for the extensions to register: start it now, it is ended at once
+                // (``Machine/launched()``), and the environment with it.
+                if machine.awaitsRegistrations { launch(runtimeAPIPort: runtimeAPIPort) }
             }
         case .none:
             break
+        }
+    }
+
+    /// `shutdownReason` of the SHUTDOWN event (RAPID's lower-case spelling, runtime-api.md §1.9).
+    static func shutdownReason(_ reason: InvocationEvent.EnvironmentStopped.Reason) -> String {
+        switch reason {
+        case .timeout, .noNextAfterResponse: return "timeout"
+        case .initFailed, .exited: return "failure"
+        case .idle, .retired, .shutdown, .lifetime, .deprovisioned: return "spindown"
         }
     }
 
@@ -554,17 +602,347 @@ final class ExecutionEnvironment {
         thaw()
     }
 
+    // MARK: extensions (runtime-api.md §1.9)
+
+    /// The port of the Runtime API listener (the extensions use the same one).
+    private var runtimeAPIPort = 0
+    /// The runtime is being spawned (a stopping machine has it killed as soon as it exists).
+    private var runtimeLaunchInFlight = false
+    /// The external extensions running: pid (also their process group) → file name.
+    private var extensionProcesses: [pid_t: String] = [:]
+    private var extensionOutputs: [any Channel] = []
+    private var extensionKillTimer: Scheduled<Void>?
+    /// SHUTDOWN went out (or the environment ended): the extensions are expected to exit.
+    private var extensionsEnding = false
+    /// The invoke's REPORT, held while an extension still works on it after the runtime posted its result.
+    private var deferredReport: DeferredReport?
+
+    /// Starts the external extensions, then the runtime once each of them has registered (or at once without any).
+    private func launchExtensions() {
+        // Without layers there is no `extensions/` to look in (listing it is left to the thread pool).
+        if spec.layerRoot == nil {
+            launch(runtimeAPIPort: runtimeAPIPort)
+        } else {
+            launchExtensionsOnPool()
+        }
+    }
+
+    private func launchExtensionsOnPool() {
+        let spec = self.spec
+        spec.telemetry?.follow(stream: stream.streamName)
+        let scratch = scratchDirectory
+        let environment = processVariables
+        let group = controlGroup
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        spec.threadPool.runIfActive(eventLoop: loop) { () throws -> ([ExtensionLauncher.Started], String?) in
+            if let scratch {
+                try FileManager.default.createDirectory(
+                    atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
+            try group?.create(memoryBytes: spec.memoryBytes)
+            let (started, failed) = ExtensionLauncher.launchAll(
+                spec: spec, environment: environment, groupFiles: group?.joinFiles ?? [],
+                addressSpaceBytes: group == nil ? spec.addressSpaceLimitBytes : 0)
+            return (started, failed.map { "cannot start extension \($0.name): \($0.reason)" })
+        }.whenComplete { result in
+            let environment = bound.value
+            switch result {
+            case .success(let (started, failure)):
+                if !started.isEmpty {
+                    // INIT starts with the extensions (AWS's INIT_START comes before their output).
+                    environment.emitInitStarted(pid: nil)
+                    environment.initStartEmitted = true
+                }
+                for extensionProcess in started { environment.extensionLaunched(extensionProcess) }
+                let startRuntime = environment.machine.extensionsLaunched(names: started.map(\.name))
+                if let failure {
+                    environment.extensionInitFailed(errorType: "Extension.LaunchError", message: failure)
+                } else if startRuntime || environment.machine.isStopping {
+                    environment.launch(runtimeAPIPort: environment.runtimeAPIPort)
+                }
+            case .failure(let error as ControlGroupError):
+                environment.failStart(errorType: "Sandbox.Failure", message: error.description)
+            case .failure(let error):
+                environment.failStart(errorType: "Extension.LaunchError", message: "\(error)")
+            }
+        }
+    }
+
+    private func extensionLaunched(_ started: ExtensionLauncher.Started) {
+        let pid = started.process.pid
+        extensionProcesses[pid] = started.name
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let loop = self.loop
+        ProcessLauncher.reap(pid) { exit in
+            loop.execute { bound.value.extensionExited(pid: pid, exit) }
+        }
+        NIOPipeBootstrap(group: loop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        OutputLineHandler(environment: bound.value, fromExtension: true))
+                }
+            }
+            .takingOwnershipOfDescriptor(input: started.process.outputFD)
+            .assumeIsolated()
+            .whenComplete { result in
+                switch result {
+                case .success(let channel): self.extensionOutputs.append(channel)
+                case .failure: close(started.process.outputFD)
+                }
+            }
+    }
+
+    private func extensionExited(pid: pid_t, _ exit: ProcessExit) {
+        guard let name = extensionProcesses.removeValue(forKey: pid) else { return }
+        ProcessLauncher.killGroup(pid)
+        if extensionsEnding {
+            if extensionProcesses.isEmpty { cancel(&extensionKillTimer) }
+            releaseIfEnded()
+            return
+        }
+        switch machine.extensionExited(name: name) {
+        case .initFailed:
+            extensionInitFailed(
+                errorType: "Extension.Crash", message: "extension \(name) exited during INIT: \(exit.description)")
+        case .reset:
+            // AWS resets the environment when an extension crashes; the invoke in flight ends with the runtime.
+            stop(reason: .exited("extension \(name): \(exit.description)"))
+        case .none:
+            releaseIfEnded()
+        }
+    }
+
+    /// INIT failed because of an extension: the invoke waiting for it fails with `errorType` (no re-run: the
+    /// extensions are not started again), the runtime is killed.
+    private func extensionInitFailed(errorType: String, message: String) {
+        let (accepted, pending, initMs, _) = machine.initErrorPosted(now: .now(), rerunnable: false)
+        guard accepted else { return }
+        cancel(&initTimer)
+        stopReason = .initFailed
+        emitInitFailed(durationMs: initMs, errorType: errorType, message: message)
+        if let pending {
+            let requestID = pending.request.requestID
+            finish(
+                pending,
+                payload: Self.errorDocument(type: errorType, message: "RequestId: \(requestID) Error: \(message)"),
+                contentType: "application/json", errorType: errorType, status: "error", durationMs: 0,
+                initDurationMs: nil, errorMessage: message)
+        }
+        if pid != nil {
+            killProcess()
+        } else if !runtimeLaunchInFlight {
+            // The runtime never started (it waited for the extensions' registrations): nothing else will end it.
+            _ = machine.launchFailed()
+            releaseIfEnded()
+        }
+    }
+
+    func extensionRegister(name: String?, body: ByteBuffer) -> RuntimeAPIHandler.Reply {
+        guard let name, !name.isEmpty else {
+            return .error(.forbidden, "Extension.InvalidExtensionName", "Missing Lambda-Extension-Name header")
+        }
+        var events: Set<ExtensionRegistry<RuntimeAPIHandler>.EventType> = []
+        if body.readableBytes > 0 {
+            guard case .object(let object)? = try? JSONParser.parse(body) else {
+                return .error(.badRequest, "InvalidRequestFormat", "The request body is not a JSON object")
+            }
+            if case .array(let list)? = object["events"] {
+                for item in list {
+                    guard case .string(let text) = item,
+                        let type = ExtensionRegistry<RuntimeAPIHandler>.EventType(rawValue: text)
+                    else {
+                        return .error(.badRequest, "Extension.InvalidEventType", "Unknown event type in \(list)")
+                    }
+                    events.insert(type)
+                }
+            }
+        }
+        let id = UUID().uuidString.lowercased()
+        switch machine.extensionRegistered(name: name, events: events, id: id) {
+        case .registered(let startRuntime):
+            if startRuntime { launch(runtimeAPIPort: runtimeAPIPort) }
+            var buffer = ByteBuffer()
+            buffer.writeStaticString(#"{"functionName":"#)
+            buffer.writeJSONString(spec.function.name)
+            buffer.writeStaticString(#","functionVersion":"#)
+            buffer.writeJSONString(spec.version)
+            buffer.writeStaticString(#","handler":"#)
+            buffer.writeJSONString(spec.function.handler)
+            buffer.writeStaticString("}")
+            return .init(status: .ok, headers: [("Lambda-Extension-Identifier", id)], json: String(buffer: buffer))
+        case .refused(.tooMany):
+            return .error(
+                .forbidden, "Extension.TooManyExtensions",
+                "Too many extensions registered (at most \(ExtensionRegistry<RuntimeAPIHandler>.maximumCount))")
+        case .refused(.shutdownNotAllowed):
+            return .error(
+                .forbidden, "ShutdownEventNotSupportedForInternalExtension",
+                "Internal extensions cannot register for the SHUTDOWN event")
+        case .refused(.duplicate):
+            return .error(.forbidden, "Extension.AlreadyRegistered", "Extension \(name) is already registered")
+        case .refused(.registered), .invalidState:
+            return .error(
+                .forbidden, "Extension.InvalidState", "Extensions can register only during the INIT phase")
+        }
+    }
+
+    func extensionNextRequested(by waiter: RuntimeAPIHandler, identifier: String?) {
+        guard let identifier else {
+            waiter.rejectExtensionNext(
+                .error(.forbidden, "Extension.MissingExtensionIdentifier", "Missing Lambda-Extension-Identifier header")
+            )
+            return
+        }
+        let now = NIODeadline.now()
+        switch machine.extensionNextRequested(id: identifier, by: waiter, now: now) {
+        case .unknownIdentifier:
+            waiter.rejectExtensionNext(
+                .error(.forbidden, "Extension.InvalidExtensionIdentifier", "Invalid Lambda-Extension-Identifier"))
+        case .deliver(let event):
+            waiter.deliverExtensionEvent(event)
+        case .park:
+            break
+        case .initDone(let action, let runtime):
+            perform(action, for: runtime, now: now)
+        case .invokeOver(let durationMs, let offerToPool, let runtimeParked, let stopNow):
+            completeDeferredReport(durationMs: durationMs)
+            if runtimeParked {
+                cancel(&invokeTimer)
+                freeze()
+            }
+            if offerToPool { link.ready(id) }
+            if stopNow { stop(reason: retireReason ?? .retired) }
+        }
+    }
+
+    func extensionErrorPosted(
+        exit: Bool, identifier: String?, errorType: String?, body: ByteBuffer
+    )
+        -> RuntimeAPIHandler.Reply
+    {
+        guard let identifier else {
+            return .error(
+                .forbidden, "Extension.MissingExtensionIdentifier", "Missing Lambda-Extension-Identifier header")
+        }
+        guard let slot = machine.extensions.slot(id: identifier) else {
+            return .error(.forbidden, "Extension.InvalidExtensionIdentifier", "Invalid Lambda-Extension-Identifier")
+        }
+        let type = errorType ?? "Extension.Unknown"
+        logOutput("EXTENSION\tName: \(slot.name)\tState: \(exit ? "ExitError" : "InitError")\tError Type: \(type)")
+        if exit {
+            // The extension is about to exit with an error: AWS resets the environment (after the invoke).
+            retire(reason: .exited("extension \(slot.name): \(type)"))
+            return .accepted
+        }
+        guard machine.extensionInitErrorAllowed(id: identifier) else {
+            return .error(.forbidden, "Extension.InvalidState", "init/error is valid only during the INIT phase")
+        }
+        extensionInitFailed(
+            errorType: "Extension.InitError", message: "extension \(slot.name) failed to initialize: \(type)")
+        return .accepted
+    }
+
+    func telemetrySubscribe(identifier: String?, body: ByteBuffer) -> RuntimeAPIHandler.Reply {
+        guard let identifier, let slot = machine.extensions.slot(id: identifier) else {
+            return .error(.forbidden, "Extension.InvalidExtensionIdentifier", "Invalid Lambda-Extension-Identifier")
+        }
+        guard let telemetry = spec.telemetry else {
+            return .error(.notFound, "NotFound", "The Telemetry API is not available")
+        }
+        do {
+            let request = try TelemetrySubscriptionRequest.parse(body)
+            telemetry.subscribe(stream: stream.streamName, extensionName: slot.name, request: request, loop: loop)
+            telemetrySubscribed = true
+            return .init(status: .ok, json: #""OK""#)
+        } catch {
+            return .error(.badRequest, "ValidationError", error.message)
+        }
+    }
+
+    /// An extension subscribed to the Telemetry API: the idle environment is not frozen, so that its listener gets
+    /// the records of the invoke that just ended (AWS delivers them while the environment runs).
+    private var telemetrySubscribed = false
+
+    /// The INVOKE event for the extensions (runtime-api.md §1.9).
+    private func invokeEvent(_ request: InvocationRequest) -> String {
+        var buffer = ByteBuffer()
+        buffer.writeStaticString(#"{"eventType":"INVOKE","deadlineMs":"#)
+        buffer.writeString(String(deadlineEpochMs))
+        buffer.writeStaticString(#","requestId":"#)
+        buffer.writeJSONString(request.requestID)
+        buffer.writeStaticString(#","invokedFunctionArn":"#)
+        buffer.writeJSONString(request.invokedFunctionARN)
+        buffer.writeStaticString(#","tracing":{"type":"X-Amzn-Trace-Id","value":"#)
+        buffer.writeJSONString(request.traceHeader)
+        buffer.writeStaticString("}}")
+        return String(buffer: buffer)
+    }
+
+    /// SHUTDOWN for the extensions subscribed to it, SIGKILL for every extension at `killAt`. Also when the
+    /// environment ends for another reason (a crash, a timeout): AWS tells its extensions, then resets it.
+    private func shutdownExtensions(reason: String, killAt: NIODeadline) {
+        guard !extensionsEnding else { return }
+        extensionsEnding = true
+        if !extensionProcesses.isEmpty || !machine.extensions.isEmpty {
+            let deadlineMs = WallClock.epochMilliseconds() + max(0, (killAt - .now()).nanoseconds / 1_000_000)
+            let event = #"{"eventType":"SHUTDOWN","shutdownReason":"\#(reason)","deadlineMs":\#(deadlineMs)}"#
+            for waiter in machine.shutdownExtensions(event: event) { waiter.deliverExtensionEvent(event) }
+        }
+        guard !extensionProcesses.isEmpty else { return }
+        extensionKillTimer?.cancel()
+        extensionKillTimer = loop.assumeIsolated().scheduleTask(deadline: killAt) { [self] in
+            extensionKillTimer = nil
+            for pid in extensionProcesses.keys { ProcessLauncher.killGroup(pid) }
+            thaw()
+        }
+    }
+
+    /// What a REPORT waits for while an extension finishes the invoke.
+    private struct DeferredReport {
+        var pending: PendingInvocation
+        var outcome: InvocationOutcome
+        var event: InvocationEvent.InvokeFinished?
+    }
+
+    /// The extensions are done with the invoke (or the environment ends): its REPORT goes out, with a Duration
+    /// that covers the extensions' time after the response, as on AWS.
+    private func completeDeferredReport(durationMs: Double?) {
+        guard let report = deferredReport else { return }
+        deferredReport = nil
+        let request = report.pending.request
+        if var event = report.event {
+            let now = NIODeadline.now()
+            if let durationMs {
+                let initMs = event.initDurationMs ?? 0
+                event.durationMs = durationMs
+                event.billedDurationMs = max(1, Int((durationMs + initMs).rounded(.up)))
+                let total = Double((now - request.receivedAt).nanoseconds) / 1e6
+                event.overheadMs = max(0, total - durationMs - initMs)
+            }
+            let finished = event
+            let events = self.events
+            loop.execute {
+                events.emit(InvocationEvent(at: now, requestID: request.requestID, detail: .invokeFinished(finished)))
+                if request.wantsReport { report.pending.promise.succeed(report.outcome) }
+            }
+        } else if request.wantsReport {
+            loop.execute { report.pending.promise.succeed(report.outcome) }
+        }
+    }
+
     // MARK: freeze and thaw
 
     /// Freezes the runtime's tree (``EnvironmentSpec/freezesIdle``): its group's freezer, or SIGSTOP to its
     /// process group without one. A single write to a kernel file (or a kill(2)) that does not wait for the
     /// processes, so it is done on the event loop, in order with the Runtime API's answers.
     private func freeze() {
-        guard spec.freezesIdle, !frozen, let pid else { return }
+        guard spec.freezesIdle, !frozen, !telemetrySubscribed, let pid else { return }
         if let controlGroup {
             frozen = controlGroup.setFrozen(true)
         } else {
             frozen = kill(-pid, SIGSTOP) == 0
+            for extensionPID in extensionProcesses.keys { _ = kill(-extensionPID, SIGSTOP) }
         }
     }
 
@@ -574,13 +952,23 @@ final class ExecutionEnvironment {
         frozen = false
         if let controlGroup {
             controlGroup.setFrozen(false)
-        } else if let processGroup {
-            _ = kill(-processGroup, SIGCONT)
+        } else {
+            if let processGroup { _ = kill(-processGroup, SIGCONT) }
+            for extensionPID in extensionProcesses.keys { _ = kill(-extensionPID, SIGCONT) }
         }
     }
 
     /// Closes the listener and the output pipe once the environment has ended, then tells the pool.
     private func releaseIfEnded() {
+        guard machine.isTerminated else { return }
+        // The extensions end with the environment: SHUTDOWN (reason from why it ends) and SIGKILL at the deadline;
+        // the environment is released once the last of them has exited.
+        if !extensionProcesses.isEmpty {
+            let reason = Self.shutdownReason(stopReason ?? .shutdown)
+            shutdownExtensions(reason: reason, killAt: .now() + spec.terminationGrace)
+            return
+        }
+        completeDeferredReport(durationMs: nil)
         guard machine.releaseResources() else { return }
         // Whatever the runtime started in its process group (a `sleep 600 &`, a curl waiting in /next) ends with
         // it, and the concurrency slot is free at once, not after the output pipe is drained.
@@ -618,6 +1006,11 @@ final class ExecutionEnvironment {
             link.terminated(id)
         }
         let loop = self.loop
+        for channel in extensionOutputs {
+            loop.assumeIsolated().scheduleTask(in: .milliseconds(200)) { channel.close(promise: nil) }
+        }
+        extensionOutputs = []
+        cancel(&extensionKillTimer)
         if let outputChannel {
             // Always a loop tick later, after the finished event of the last invoke (see `finish`).
             outputChannel.closeFuture.whenComplete { _ in loop.execute { finishClose() } }
@@ -646,7 +1039,7 @@ final class ExecutionEnvironment {
     private func finish(
         _ pending: PendingInvocation, payload: ByteBuffer, contentType: String?, errorType: String?, status: String?,
         durationMs: Double, initDurationMs initMs: Double?, billedCapMs: Int? = nil, errorMessage: String? = nil,
-        errorCause: String? = nil
+        errorCause: String? = nil, deferReport: Bool = false
     ) {
         let request = pending.request
         var billed = Int((durationMs + (initMs ?? 0)).rounded(.up))
@@ -667,6 +1060,11 @@ final class ExecutionEnvironment {
                 receivedAt: request.receivedAt, deliveredAt: nil, reportRequested: request.wantsReport,
                 xrayErrorCause: errorCause, memoryPeakFile: controlGroup?.peakFile, memoryPeakMB: exitPeakMB)
             event.capacity = pending.capacity
+            if deferReport {
+                deferredReport = DeferredReport(pending: pending, outcome: outcome, event: event)
+                if !request.wantsReport { pending.promise.succeed(outcome) }
+                return
+            }
             let finished = event
             // One loop tick later, so output the runtime wrote before posting (already in the pipe) is emitted
             // first.
@@ -675,14 +1073,20 @@ final class ExecutionEnvironment {
                 if request.wantsReport { pending.promise.succeed(outcome) }
             }
         } else if request.wantsReport {
+            if deferReport {
+                deferredReport = DeferredReport(pending: pending, outcome: outcome, event: nil)
+                return
+            }
             loop.execute { pending.promise.succeed(outcome) }
         }
         if !request.wantsReport { pending.promise.succeed(outcome) }
     }
 
-    func logOutput(_ line: String) {
+    func logOutput(_ line: String, fromExtension: Bool = false) {
         guard events.wants(.output) else { return }
-        events.emit(InvocationEvent(requestID: "", detail: .output(.init(environment: stream, line: line))))
+        events.emit(
+            InvocationEvent(
+                requestID: "", detail: .output(.init(environment: stream, line: line, fromExtension: fromExtension))))
     }
 
     // MARK: helpers

@@ -1,6 +1,6 @@
 import NIOCore
 
-/// Splits a runtime's merged stdout/stderr into lines for its log stream.
+/// Splits a runtime's (or an extension's) merged stdout/stderr into lines for its log stream.
 ///
 /// Lines are bounded (256 KiB, CloudWatch's event size); a longer line is cut into several events.
 final class OutputLineHandler: ChannelInboundHandler {
@@ -8,10 +8,13 @@ final class OutputLineHandler: ChannelInboundHandler {
 
     static let maximumLineLength = 256 * 1024
     private let environment: ExecutionEnvironment
+    /// The output of an extension rather than the runtime's.
+    private let fromExtension: Bool
     private var partial = ByteBuffer()
 
-    init(environment: ExecutionEnvironment) {
+    init(environment: ExecutionEnvironment, fromExtension: Bool = false) {
         self.environment = environment
+        self.fromExtension = fromExtension
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -50,7 +53,7 @@ final class OutputLineHandler: ChannelInboundHandler {
     }
 
     private func emit(_ line: ByteBuffer) {
-        environment.logOutput(String(decoding: line.readableBytesView, as: UTF8.self))
+        environment.logOutput(String(decoding: line.readableBytesView, as: UTF8.self), fromExtension: fromExtension)
     }
 }
 

@@ -1,3 +1,5 @@
+import ALBEvents
+import Foundation
 import InvocationModel
 import NIOCore
 import NIOHTTP1
@@ -20,6 +22,32 @@ protocol RuntimeAPIEnvironment: AnyObject {
     func responseTooLarge(requestID: String)
     /// `POST /init/error`; returns whether it was accepted.
     func initErrorPosted(body: ByteBuffer, errorType: String?) -> Bool
+    /// `POST /2020-01-01/extension/register` with `Lambda-Extension-Name` (runtime-api.md §1.9).
+    func extensionRegister(name: String?, body: ByteBuffer) -> RuntimeAPIHandler.Reply
+    /// `GET /2020-01-01/extension/event/next`; answered, now or later, with
+    /// ``RuntimeAPIHandler/deliverExtensionEvent(_:)`` or ``RuntimeAPIHandler/rejectExtensionNext(_:)``.
+    func extensionNextRequested(by waiter: RuntimeAPIHandler, identifier: String?)
+    /// `POST /2020-01-01/extension/init/error` (`exit`: false) or `…/exit/error`.
+    func extensionErrorPosted(
+        exit: Bool, identifier: String?, errorType: String?, body: ByteBuffer
+    )
+        -> RuntimeAPIHandler.Reply
+    /// `PUT /2022-07-01/telemetry` (or the older `/2020-08-15/logs`).
+    func telemetrySubscribe(identifier: String?, body: ByteBuffer) -> RuntimeAPIHandler.Reply
+}
+
+extension RuntimeAPIEnvironment {
+    // An environment without extensions (the handler's tests).
+    func extensionRegister(name: String?, body: ByteBuffer) -> RuntimeAPIHandler.Reply { .notFound }
+    func extensionNextRequested(by waiter: RuntimeAPIHandler, identifier: String?) {
+        waiter.rejectExtensionNext(.notFound)
+    }
+    func extensionErrorPosted(
+        exit: Bool, identifier: String?, errorType: String?, body: ByteBuffer
+    )
+        -> RuntimeAPIHandler.Reply
+    { .notFound }
+    func telemetrySubscribe(identifier: String?, body: ByteBuffer) -> RuntimeAPIHandler.Reply { .notFound }
 }
 
 /// Serves the Lambda Runtime API (runtime-api.md §1) to the runtime of one execution environment.
@@ -38,6 +66,11 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         case response(requestID: String)
         case error(requestID: String)
         case initError
+        case extensionRegister
+        case extensionNext
+        case extensionInitError
+        case extensionExitError
+        case telemetry
         case ping
         case notFound
         case methodNotAllowed
@@ -104,6 +137,14 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         let uri = head.uri
         let path = uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
         if path == "/2018-06-01/ping" { return head.method == .GET ? .ping : .methodNotAllowed }
+        switch path {
+        case "/2020-01-01/extension/register": return head.method == .POST ? .extensionRegister : .methodNotAllowed
+        case "/2020-01-01/extension/event/next": return head.method == .GET ? .extensionNext : .methodNotAllowed
+        case "/2020-01-01/extension/init/error": return head.method == .POST ? .extensionInitError : .methodNotAllowed
+        case "/2020-01-01/extension/exit/error": return head.method == .POST ? .extensionExitError : .methodNotAllowed
+        case "/2022-07-01/telemetry", "/2020-08-15/logs": return head.method == .PUT ? .telemetry : .methodNotAllowed
+        default: break
+        }
         guard path.hasPrefix(prefix) else { return .notFound }
         let rest = path.dropFirst(prefix.count)
         if rest == "invocation/next" { return head.method == .GET ? .next : .methodNotAllowed }
@@ -161,6 +202,22 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             let accepted = environment.initErrorPosted(
                 body: payload, errorType: head.headers.first(name: "Lambda-Runtime-Function-Error-Type"))
             answerPost(accepted ? .accepted : .invalidState)
+        case .extensionRegister:
+            reply(environment.extensionRegister(name: head.headers.first(name: "Lambda-Extension-Name"), body: payload))
+        case .extensionNext:
+            isParked = true
+            environment.extensionNextRequested(
+                by: self, identifier: head.headers.first(name: "Lambda-Extension-Identifier"))
+        case .extensionInitError, .extensionExitError:
+            reply(
+                environment.extensionErrorPosted(
+                    exit: { if case .extensionExitError = route { return true } else { return false } }(),
+                    identifier: head.headers.first(name: "Lambda-Extension-Identifier"),
+                    errorType: head.headers.first(name: "Lambda-Extension-Function-Error-Type"), body: payload))
+        case .telemetry:
+            reply(
+                environment.telemetrySubscribe(
+                    identifier: head.headers.first(name: "Lambda-Extension-Identifier"), body: payload))
         case .ping:
             respond(status: .ok, contentType: "text/plain", body: "pong")
         case .notFound:
@@ -172,6 +229,47 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
                 status: .methodNotAllowed,
                 json: #"{"errorMessage":"Method not allowed","errorType":"MethodNotAllowed"}"#)
         }
+    }
+
+    /// An answer of the Extensions or Telemetry API.
+    struct Reply {
+        var status: HTTPResponseStatus
+        var headers: [(String, String)] = []
+        var json: String
+
+        static func error(_ status: HTTPResponseStatus, _ type: String, _ message: String) -> Reply {
+            var buffer = ByteBuffer()
+            buffer.writeStaticString(#"{"errorMessage":"#)
+            buffer.writeJSONString(message)
+            buffer.writeStaticString(#","errorType":"#)
+            buffer.writeJSONString(type)
+            buffer.writeStaticString("}")
+            return Reply(status: status, json: String(buffer: buffer))
+        }
+
+        static var notFound: Reply { .error(.notFound, "NotFound", "Unknown Runtime API path") }
+        static var accepted: Reply { Reply(status: .accepted, json: #"{"status":"OK"}"#) }
+    }
+
+    private func reply(_ reply: Reply) {
+        respond(status: reply.status, contentType: "application/json", body: reply.json, extraHeaders: reply.headers)
+    }
+
+    /// Answers the parked `event/next` of an extension with an event (its JSON).
+    func deliverExtensionEvent(_ json: String) {
+        guard isParked else { return }
+        isParked = false
+        let eventID = UUID().uuidString.lowercased()
+        respond(
+            status: .ok, contentType: "application/json", body: json,
+            extraHeaders: [("Lambda-Extension-Event-Identifier", eventID)])
+    }
+
+    /// Answers the parked `event/next` of an extension with an error.
+    func rejectExtensionNext(_ reply: Reply) {
+        guard isParked else { return }
+        isParked = false
+        self.reply(reply)
     }
 
     enum PostResult {
@@ -234,12 +332,15 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         respond(status: status, contentType: "application/json", body: json)
     }
 
-    private func respond(status: HTTPResponseStatus, contentType: String, body: String) {
+    private func respond(
+        status: HTTPResponseStatus, contentType: String, body: String, extraHeaders: [(String, String)] = []
+    ) {
         guard let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
         buffer.writeString(body)
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: contentType)
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         headers.add(name: "Content-Length", value: String(buffer.readableBytes))
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         context.write(

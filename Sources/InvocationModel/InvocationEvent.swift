@@ -423,10 +423,13 @@ public struct InvocationEvent: Sendable {
     public struct Output: Sendable {
         public var environment: LogStreamName
         public var line: String
+        /// Written by an extension rather than the runtime (the Telemetry API's `extension` records).
+        public var fromExtension: Bool
 
-        public init(environment: LogStreamName, line: String) {
+        public init(environment: LogStreamName, line: String, fromExtension: Bool = false) {
             self.environment = environment
             self.line = line
+            self.fromExtension = fromExtension
         }
     }
 

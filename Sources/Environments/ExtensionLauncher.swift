@@ -1,0 +1,48 @@
+import Foundation
+
+/// Starts the external extensions of an environment (runtime-api.md §1.9, §2.2): every executable file directly in
+/// the merged layers' `extensions/` directory (AWS's `/opt/extensions/`), in name order, before the runtime, each
+/// with the runtime's environment variables, working directory and control groups, in a process group of its own.
+///
+/// The one place where extension processes are started, so that a change to how processes are launched (the
+/// sandbox) has one more caller to look at, here. Blocking (directory listing, fork/exec): call on the thread pool.
+enum ExtensionLauncher {
+    /// A started extension: its file name (what it registers as) and its process.
+    struct Started: Sendable {
+        var name: String
+        var process: LaunchedProcess
+    }
+
+    /// The executables of `<layerRoot>/extensions`, sorted by name (none without layers).
+    static func executables(layerRoot: String?) -> [String] {
+        guard let layerRoot else { return [] }
+        let directory = "\(layerRoot)/extensions"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return names.sorted().filter { name in
+            var isDirectory: ObjCBool = false
+            let path = "\(directory)/\(name)"
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+                && access(path, X_OK) == 0
+        }
+    }
+
+    /// Starts every extension of `spec`. One that cannot start is returned in `failed` with the reason (AWS then
+    /// fails INIT with `Extension.LaunchError`); those already started keep running.
+    static func launchAll(
+        spec: EnvironmentSpec, environment: [String], groupFiles: [String], addressSpaceBytes: UInt64
+    ) -> (started: [Started], failed: (name: String, reason: String)?) {
+        var started: [Started] = []
+        for name in executables(layerRoot: spec.layerRoot) {
+            let path = "\(spec.layerRoot!)/extensions/\(name)"
+            do {
+                let process = try ProcessLauncher.launch(
+                    executable: path, arguments: [], environment: environment, workingDirectory: spec.taskRoot,
+                    groupFiles: groupFiles, addressSpaceBytes: addressSpaceBytes)
+                started.append(Started(name: name, process: process))
+            } catch {
+                return (started, (name, "\(error)"))
+            }
+        }
+        return (started, nil)
+    }
+}
