@@ -319,6 +319,8 @@ struct RuntimeAPIHandlerTests {
         ("POST", "/2018-06-01/runtime/invocation/abc/whatever", 404),
         ("GET", "/2018-06-01/runtime/invocation/abc/whatever", 404),
         ("GET", "/2018-06-01/runtime/invocation//response", 404),
+        ("POST", "/2018-06-01/runtime/invocation/abc/response/extra", 404),
+        ("POST", "/2018-06-01/runtime/invocation/abc", 404),
         ("POST", "/2018-06-01/runtime/invocation/next", 405),
         ("GET", "/2018-06-01/runtime/invocation/abc/response", 405),
         ("PUT", "/2018-06-01/runtime/invocation/abc/error", 405),
