@@ -197,6 +197,74 @@ public final class LoadBalancer: Sendable {
         }
     }
 
+    /// Changes the weights of one forward action of a running listener (the one on `port`; the rule of
+    /// `rulePriority`, or the default action when nil), as `aws elbv2 modify-rule` / `modify-listener` would: the
+    /// target groups stay those the action names, each named one gets its new weight (0–999), the others keep
+    /// theirs. Applied like ``update(listeners:targetGroups:)``: from the next request on, on open connections
+    /// too; stickiness cookies already issued keep routing to their group. Returns the action as it now is.
+    @discardableResult
+    public func setWeights(
+        port: Int, rulePriority: Int?, weights: [String: Int]
+    ) throws(LoadBalancerError) -> ForwardAction {
+        let slots = self.slots.withLockedValue { $0 }.values
+        guard let slot = slots.first(where: { $0.context.port == port }) else {
+            let ports = slots.map { String($0.context.port) }.sorted().joined(separator: ", ")
+            throw LoadBalancerError("no listener on port \(port) (listeners: \(ports))")
+        }
+        let running = slot.context
+        var configuration = running.configuration
+        let action: RuleAction
+        let what = rulePriority.map { "rule \($0)" } ?? "the default action"
+        if let rulePriority {
+            guard let rule = configuration.rules.first(where: { $0.priority == rulePriority }) else {
+                throw LoadBalancerError(
+                    "the listener on port \(port) has no rule with priority \(rulePriority) (rules: "
+                        + configuration.rules.map { String($0.priority) }.joined(separator: ", ") + ")")
+            }
+            action = rule.action
+        } else {
+            action = configuration.defaultAction
+        }
+        guard case .forward(var forward) = action else {
+            throw LoadBalancerError("\(what) of the listener on port \(port) is not a forward action")
+        }
+        let names = forward.targetGroups.map(\.targetGroupName)
+        for name in weights.keys where !names.contains(name) {
+            throw LoadBalancerError(
+                "\(what) of the listener on port \(port) forwards to \(names.joined(separator: ", ")), not \(name) "
+                    + "(the groups of an action are changed in the configuration file)")
+        }
+        for index in forward.targetGroups.indices {
+            if let weight = weights[forward.targetGroups[index].targetGroupName] {
+                forward.targetGroups[index].weight = weight
+            }
+        }
+        if forward.targetGroups.count < 2 {
+            throw LoadBalancerError("\(what) of the listener on port \(port) forwards to one target group: no weights")
+        }
+        if let issue = RoutingValidation.validateForward(forward) {
+            throw LoadBalancerError("\(issue.message)")
+        }
+        if let rulePriority, let index = configuration.rules.firstIndex(where: { $0.priority == rulePriority }) {
+            configuration.rules[index].action = .forward(forward)
+        } else {
+            configuration.defaultAction = .forward(forward)
+        }
+        slot.replace(
+            with: ListenerContext(
+                configuration: configuration, boundPort: running.port,
+                targetGroups: running.targetGroups.values.map(\.targetGroup).sorted { $0.name < $1.name },
+                attributes: running.attributes, stickiness: running.stickiness))
+        return forward
+    }
+
+    /// The listeners as they route now (after reloads and weight changes), by bound port.
+    public var currentListeners: [(port: Int, configuration: ListenerConfiguration)] {
+        slots.withLockedValue { $0 }.sorted { $0.key < $1.key }.map {
+            ($0.value.context.port, $0.value.context.configuration)
+        }
+    }
+
     /// Closes the listening sockets; connections already open keep being served.
     public func stopAccepting() async {
         let channels = serverChannels.withLockedValue { channels -> [any Channel] in
