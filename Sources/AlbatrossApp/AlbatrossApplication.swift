@@ -258,7 +258,8 @@ public final class AlbatrossApplication: Sendable {
         let dashboard: DashboardFeed?
         if let metrics, let settings = configuration.admin {
             let feed = DashboardFeed(
-                stream: EventStream(), rollouts: rollouts, invoker: invoker, loadBalancer: loadBalancer)
+                stream: EventStream(), rollouts: rollouts, invoker: invoker, loadBalancer: loadBalancer,
+                metrics: metrics, listeners: { state.withLockedValue { $0.listeners } })
             events.subscribe(feed, name: "dashboard")
             dashboard = feed
             admin = AdminServer(

@@ -6,13 +6,14 @@ import LambdaModel
 import LoadBalancer
 import NIOConcurrencyHelpers
 import NIOCore
+import Observability
 import Rollout
 import Routing
 import ServiceLifecycle
 
 /// The live dashboard's data: a bus subscriber that counts invocations per function and executed version (requests,
 /// errors, recent durations) and, once a second while anyone watches, sends a snapshot of them with the rollouts,
-/// aliases and weighted forward actions to the admin listener's ``EventStream`` (`/dashboard/events`), which
+/// aliases, weighted forward actions, listeners and environments by state to the admin listener's ``EventStream`` (`/dashboard/events`), which
 /// `GET /dashboard` (``DashboardPage``) renders. Counting is a dictionary update under a lock on the subscriber's
 /// own thread; the snapshot is built on the ticker's task, never on an event loop.
 final class DashboardFeed: InvocationEventSubscriber, Sendable {
@@ -32,14 +33,21 @@ final class DashboardFeed: InvocationEventSubscriber, Sendable {
     private let rollouts: RolloutRunner?
     private let invoker: Invoker
     private let loadBalancer: LoadBalancer?
+    private let metrics: InvocationMetrics
+    private let listeners: @Sendable () -> [LoadBalancer.BoundListener]
 
     var interests: InvocationEvent.Kinds { [.invokeFinished] }
 
-    init(stream: EventStream, rollouts: RolloutRunner?, invoker: Invoker, loadBalancer: LoadBalancer?) {
+    init(
+        stream: EventStream, rollouts: RolloutRunner?, invoker: Invoker, loadBalancer: LoadBalancer?,
+        metrics: InvocationMetrics, listeners: @escaping @Sendable () -> [LoadBalancer.BoundListener]
+    ) {
         self.stream = stream
         self.rollouts = rollouts
         self.invoker = invoker
         self.loadBalancer = loadBalancer
+        self.metrics = metrics
+        self.listeners = listeners
     }
 
     func receive(_ events: [InvocationEvent]) {
@@ -124,9 +132,29 @@ final class DashboardFeed: InvocationEventSubscriber, Sendable {
                 },
             ]
         }
+        // Environments by function, version and state.
+        var states: [String: [String: Int]] = [:]
+        for environment in metrics.status().environments {
+            states["\(environment.function)\u{0}\(environment.version)", default: [:]][environment.state, default: 0] +=
+                1
+        }
+        let environments: [[String: Any]] = states.sorted { $0.key < $1.key }.map { key, counts in
+            let parts = key.split(separator: "\u{0}", maxSplits: 1).map(String.init)
+            return [
+                "function": parts[0], "version": parts.count > 1 ? parts[1] : "",
+                "initializing": counts["initializing"] ?? 0, "ready": counts["ready"] ?? 0, "busy": counts["busy"] ?? 0,
+            ]
+        }
+        let listenerList: [[String: Any]] = listeners().map { listener in
+            let counts = listener.connections.snapshot
+            return [
+                "url": listener.url, "protocol": listener.configuration.protocol.rawValue, "connections": counts.active,
+                "rules": listener.configuration.rules.count,
+            ]
+        }
         let object: [String: Any] = [
             "at": Date().timeIntervalSince1970, "versions": versions, "aliases": aliases, "forwards": forwards,
-            "rollouts": rolloutList,
+            "rollouts": rolloutList, "environments": environments, "listeners": listenerList,
         ]
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
@@ -165,7 +193,7 @@ enum DashboardPage {
         body { font-family: sans-serif; margin: 1.5em; color: #222; }
         table { border-collapse: collapse; margin-bottom: 1.2em; }
         td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
-        th { background: #f3f3f3; }
+        th { background: #f3f3f3; text-align: center; }
         td.name { text-align: left; }
         .bar { display: inline-block; height: 0.8em; background: #ff7f0e; vertical-align: middle; }
         .ALARM { color: #fff; background: #d62728; } .OK { background: #c7e9c0; }
@@ -184,6 +212,10 @@ enum DashboardPage {
         <table id="aliases"><tr><td class="name">none</td></tr></table>
         <h2>Weighted forward actions</h2>
         <table id="forwards"><tr><td class="name">none</td></tr></table>
+        <h2>Environments</h2>
+        <table id="environments"><tr><td class="name">none</td></tr></table>
+        <h2>Listeners</h2>
+        <table id="listeners"><tr><td class="name">none</td></tr></table>
         <script>
         "use strict";
         let updates = 0;
@@ -235,6 +267,12 @@ enum DashboardPage {
             data.forwards.map(f => ({ id: "forward-" + f.port + "-" + (f.rule === null ? "default" : f.rule),
               cells: [cell(String(f.port)), cell(f.rule === null ? "default" : String(f.rule)),
               cell(f.targetGroups.map(g => g.name + " " + g.weight).join(", "), "name")] })));
+          fill("environments", ["function", "version", "initializing", "ready", "busy"],
+            data.environments.map(e => ({ id: "env-" + e.function + "-" + e.version, cells: [cell(e.function, "name"),
+              cell(e.version), cell(String(e.initializing)), cell(String(e.ready)), cell(String(e.busy))] })));
+          fill("listeners", ["listener", "protocol", "open connections", "rules"],
+            data.listeners.map(l => ({ id: "listener-" + l.url, cells: [cell(l.url, "name"), cell(l.protocol),
+              cell(String(l.connections)), cell(String(l.rules))] })));
         }
         const source = new EventSource("/dashboard/events");
         source.onmessage = event => render(JSON.parse(event.data));

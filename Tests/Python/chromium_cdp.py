@@ -10,7 +10,7 @@ def child_fds():
     os.dup2(to_chrome_r, 3)
     os.dup2(from_chrome_w, 4)
 chrome = subprocess.Popen(
-    ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--window-size=1200,900",
+    ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe", "--window-size=1200,1200",
      "about:blank"], pass_fds=(3, 4), preexec_fn=child_fds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 os.close(to_chrome_r); os.close(from_chrome_w)
 buffer = b""
