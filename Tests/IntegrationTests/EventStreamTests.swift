@@ -10,11 +10,15 @@ import Testing
 @Suite(.serialized)
 struct AdminEventStreamTests {
     /// A blocking loopback socket that sends one request and then reads whatever arrives.
-    final class StreamClient {
+    final class StreamClient: @unchecked Sendable {
         let descriptor: Int32
 
-        init(port: Int, path: String) throws {
+        /// - Parameter receiveBuffer: a small SO_RCVBUF makes a client that does not read stall sooner.
+        init(port: Int, path: String, receiveBuffer: Int32? = nil) throws {
             descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            if var size = receiveBuffer {
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -47,6 +51,13 @@ struct AdminEventStreamTests {
         deinit { close(descriptor) }
     }
 
+    /// Runs blocking `body` on a thread of its own (not the cooperative pool).
+    static func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: body()) }.start()
+        }
+    }
+
     @Test func slowClientsAreDroppedAndTheOthersKeepReceiving() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let stream = EventStream(limits: .init(maximumClients: 3))
@@ -60,27 +71,30 @@ struct AdminEventStreamTests {
         #expect(head.lowercased().contains("content-type: text/event-stream"))
         #expect(head.contains(#"data: {"n":0}"#), "the latest event at once")
 
-        // A client that never reads, then events far larger than any socket and channel buffer.
-        let stalled = try StreamClient(port: port, path: "/events")
+        // A client that never reads (with a small receive buffer), then far more than any buffer holds, at a pace
+        // the reading client keeps up with on its own thread.
+        let stalled = try StreamClient(port: port, path: "/events", receiveBuffer: 4096)
         let deadline = Date().addingTimeInterval(5)
         while stream.clientCount < 2 && Date() < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(stream.clientCount == 2)
-        let big = String(repeating: "x", count: 256 * 1024)
-        let reading = Task.detached { reader.read(until: #"data: {"n":"last"}"#, limit: 1 << 30) }
+        async let reading = Self.onThread { reader.read(until: #"data: {"n":"last"}"#, limit: 1 << 30) }
+        let pad = String(repeating: "x", count: 32 * 1024)
         var sent = 0
-        while stream.droppedCount == 0 && sent < 400 {
-            stream.broadcast(#"{"pad":"\#(big)"}"#)
+        while stream.droppedCount == 0 && sent < 2000 {
+            stream.broadcast(#"{"pad":"\#(pad)"}"#)
             sent += 1
             try await Task.sleep(for: .milliseconds(5))
         }
-        #expect(stream.droppedCount == 1, "the stalled client is dropped after \(sent) events")
+        #expect(stream.droppedCount == 1, "one client dropped after \(sent) events of 32 KB")
         let dropDeadline = Date().addingTimeInterval(5)
         while stream.clientCount > 1 && Date() < dropDeadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(stream.clientCount == 1)
         stream.broadcast(#"{"n":"last"}"#)
-        let seen = await reading.value
+        let seen = await reading
         #expect(seen.contains(#"data: {"n":"last"}"#), "the reading client got every event through the end")
-        _ = stalled
+        // The one dropped is the stalled client: its connection ends once it reads what was sent before.
+        let rest = stalled.read(until: "never", limit: 1 << 30)
+        #expect(!rest.contains(#"{"n":"last"}"#), "the stalled client was closed before the last event")
 
         // The limit: three clients at most; a fourth gets an empty stream.
         let second = try StreamClient(port: port, path: "/events")

@@ -59,16 +59,20 @@ struct RolloutTests {
         async throws -> [String: Int]
     {
         let port = server.port
-        return try await Task.detached {
-            let client = try RawHTTPClient(port: port, timeout: 10)
-            var seen: [String: Int] = [:]
-            for _ in 0..<limit where !done() {
-                let response = try client.request("GET", "/")
-                seen[response.header("X-Executed-Version") ?? "?", default: 0] += 1
-                usleep(5000)
+        // On a thread of its own: blocking reads on the cooperative pool, which the in-process server's tasks
+        // share, starve them when two tests drive at once.
+        return try await AdminEventStreamTests.onThread { () -> Result<[String: Int], any Error> in
+            Result {
+                let client = try RawHTTPClient(port: port, timeout: 10)
+                var seen: [String: Int] = [:]
+                for _ in 0..<limit where !done() {
+                    let response = try client.request("GET", "/")
+                    seen[response.header("X-Executed-Version") ?? "?", default: 0] += 1
+                    usleep(5000)
+                }
+                return seen
             }
-            return seen
-        }.value
+        }.get()
     }
 
     static func wait(_ runner: RolloutRunner, _ id: String, timeout: Double = 60) async throws -> RolloutRecord {
