@@ -205,8 +205,9 @@ let package = Package(
         // plans and state machine), and the runner that executes them against the registry and the invoker.
         .target(
             name: "Rollout",
+            // Bench for its SVG primitives (the report's charts).
             dependencies: [
-                "InvocationModel", "LambdaModel", "Registry",
+                "Bench", "InvocationModel", "LambdaModel", "Registry",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -6,8 +6,9 @@ public import Observability
 
 /// The admin listener: `GET /metrics` (Prometheus text format) and `GET /status` (JSON) on its own address,
 /// loopback by default and never one of the ALB listeners, so that monitoring neither shares limits nor routing
-/// with the traffic it observes. What it serves is a table of ``Page``s (`GET` of a fixed path) and a table of
-/// ``Route``s (any method on a path prefix, with the request body: `/rollouts`).
+/// with the traffic it observes. What it serves is a table of ``Page``s (`GET` of a fixed path), a table of
+/// ``Route``s (any method on a path prefix, with the request body: `/rollouts`) and a table of ``EventStream``s
+/// (Server-Sent Events, `/dashboard/events`: those connections stay open, outside the one-request rule below).
 ///
 /// A plain start/stop object (the application wraps it in its service). One request per connection (answered with
 /// `Connection: close`); a connection may send at most ``Limits/maximumRequestBytes``, must complete its request
@@ -85,6 +86,7 @@ public final class AdminServer: Sendable {
     private let requestedPort: Int
     private let pages: [String: Page]
     private let routes: [String: Route]
+    private let streams: [String: EventStream]
     private let group: any EventLoopGroup
     private let limits: Limits
     private let threadPool: NIOThreadPool
@@ -95,14 +97,16 @@ public final class AdminServer: Sendable {
     ///   - group: the loops connections run on (the application's).
     ///   - pages: what each path answers (`"/metrics"`, `"/status"`).
     ///   - routes: what answers each path prefix (`"/rollouts"`).
+    ///   - streams: Server-Sent Events feeds by path (`"/dashboard/events"`); their connections stay open.
     public init(
         host: String = "127.0.0.1", port: Int, pages: [String: Page], routes: [String: Route] = [:],
-        group: any EventLoopGroup, limits: Limits = Limits()
+        streams: [String: EventStream] = [:], group: any EventLoopGroup, limits: Limits = Limits()
     ) {
         self.host = host
         self.requestedPort = port
         self.pages = pages
         self.routes = routes
+        self.streams = streams
         self.group = group
         self.limits = limits
         self.threadPool = NIOThreadPool(numberOfThreads: 1)
@@ -117,6 +121,7 @@ public final class AdminServer: Sendable {
         threadPool.start()
         let pages = self.pages
         let routes = self.routes
+        let streams = self.streams
         let limits = self.limits
         let threadPool = self.threadPool
         let bootstrap = ServerBootstrap(group: group)
@@ -130,7 +135,8 @@ public final class AdminServer: Sendable {
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
                     try sync.addHandler(
                         AdminHandler(
-                            pages: pages, routes: routes, threadPool: threadPool, requestTimeout: limits.requestTimeout)
+                            pages: pages, routes: routes, streams: streams, threadPool: threadPool,
+                            requestTimeout: limits.requestTimeout)
                     )
                 }
             }
@@ -184,6 +190,7 @@ final class AdminHandler: ChannelInboundHandler {
 
     private let pages: [String: AdminServer.Page]
     private let routes: [String: AdminServer.Route]
+    private let streams: [String: EventStream]
     private let threadPool: NIOThreadPool
     private let requestTimeout: TimeAmount
     private var head: HTTPRequestHead?
@@ -192,11 +199,12 @@ final class AdminHandler: ChannelInboundHandler {
     private var deadline: Scheduled<Void>?
 
     init(
-        pages: [String: AdminServer.Page], routes: [String: AdminServer.Route], threadPool: NIOThreadPool,
-        requestTimeout: TimeAmount
+        pages: [String: AdminServer.Page], routes: [String: AdminServer.Route], streams: [String: EventStream],
+        threadPool: NIOThreadPool, requestTimeout: TimeAmount
     ) {
         self.pages = pages
         self.routes = routes
+        self.streams = streams
         self.threadPool = threadPool
         self.requestTimeout = requestTimeout
     }
@@ -236,6 +244,10 @@ final class AdminHandler: ChannelInboundHandler {
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
         let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        if let stream = streams[String(path)], head.method == .GET {
+            openStream(stream, context: context)
+            return
+        }
         if pages[String(path)] == nil,
             let route = routes.first(where: { path == $0.key || path.hasPrefix($0.key + "/") })?.value
         {
@@ -271,6 +283,22 @@ final class AdminHandler: ChannelInboundHandler {
                 handler.write(
                     context: context, status: .serviceUnavailable, contentType: "text/plain; charset=utf-8",
                     body: "shutting down\n")
+            }
+        }
+    }
+
+    /// The head of a `text/event-stream` answer; the stream writes the events. A full stream answers 503.
+    private func openStream(_ stream: EventStream, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: "text/event-stream")
+        headers.add(name: "Cache-Control", value: "no-cache")
+        headers.add(name: "Transfer-Encoding", value: "chunked")
+        context.writeAndFlush(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+        if !stream.attach(context.channel) {
+            // Too many clients: end the (empty) stream at once.
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
             }
         }
     }

@@ -49,7 +49,8 @@ public import Tracing
 /// | ``RolloutService`` (with the store) | rolls back rollouts a previous run left unfinished; runs rollouts | stops and rolls back those in progress |
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates and the configuration | stops |
-/// | ``SideListenerService`` (with an `admin:` section) | `GET /metrics` and `GET /status` on the admin address | closes its listener |
+/// | ``DashboardService`` (with an `admin:` section) | a dashboard snapshot a second to `/dashboard/events` while watched | stops |
+/// | ``SideListenerService`` (with an `admin:` section) | `GET /metrics`, `GET /status`, `/dashboard`, `/rollouts`, `/weights` on the admin address | closes its listener |
 /// | ``SideListenerService`` (with an `api:` section) | the Lambda control API on its address | closes its listener |
 /// | the `services:` given to the initialiser | | |
 /// | ``ListenersService`` (with `listeners`) | the bound listeners | stops accepting, drains within `shutdownGraceSeconds`, closes connections |
@@ -161,6 +162,7 @@ public final class AlbatrossApplication: Sendable {
             let registry = try Registry(dataDirectory: configuration.dataDirectory, account: configuration.account)
             try ConfigurationApplier.apply(configuration, to: registry)
             catalog = try CatalogBuilder.build(registry: registry, latest: latest)
+            try RolloutService.check(configuration, logger: options.logger)
             self.registry = registry
         } else {
             catalog = FunctionCatalog(
@@ -253,19 +255,27 @@ public final class AlbatrossApplication: Sendable {
                 }
             }
         }
+        let dashboard: DashboardFeed?
         if let metrics, let settings = configuration.admin {
+            let feed = DashboardFeed(
+                stream: EventStream(), rollouts: rollouts, invoker: invoker, loadBalancer: loadBalancer,
+                metrics: metrics, listeners: { state.withLockedValue { $0.listeners } })
+            events.subscribe(feed, name: "dashboard")
+            dashboard = feed
             admin = AdminServer(
                 host: settings.address, port: settings.port,
                 pages: [
+                    "/dashboard": AdminServer.Page(contentType: "text/html; charset=utf-8") { DashboardPage.html },
                     "/metrics": .metrics(metrics),
                     "/status": Self.statusPage(
                         configuration: configuration, bound: { state.withLockedValue { $0.listeners } },
                         invoker: invoker, metrics: metrics, controlGroups: controlGroups.summary),
                 ],
-                routes: rollouts.map { ["/rollouts": RolloutEndpoints.route($0)] } ?? [:],
-                group: group)
+                routes: Self.adminRoutes(rollouts: rollouts, loadBalancer: loadBalancer),
+                streams: ["/dashboard/events": feed.stream], group: group)
         } else {
             admin = nil
+            dashboard = nil
         }
         // Keeps the invoker's catalog in step with the file, `$LATEST`'s code and the store; the control API's
         // writes call it directly, so a change is served before the write answers.
@@ -299,7 +309,15 @@ public final class AlbatrossApplication: Sendable {
                 }, asyncQueue: asyncQueue,
                 hooks: APIWriteHooks(
                     declared: { reloader.declared() }, committed: { reloader.check() },
-                    publish: { request in try reloader.publish(request) }))
+                    publish: { request in try reloader.publish(request) },
+                    lifecycleHookStatus: rollouts.map { runner in
+                        { @Sendable request in
+                            runner.reportHookStatus(
+                                deploymentId: request.deploymentId, executionId: request.lifecycleEventHookExecutionId,
+                                status: request.status
+                            ).mapError { LifecycleHookStatusError(type: $0.type, message: $0.message) }
+                        }
+                    }))
             api = ControlAPIServer(host: settings.address, port: settings.port, api: controlAPI, group: group)
         } else {
             api = nil
@@ -312,7 +330,7 @@ public final class AlbatrossApplication: Sendable {
                     tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs,
                     tracing: tracing, traps: traps, trigger: trigger, admin: admin, api: api,
                     asyncQueue: asyncQueue, controlGroups: controlGroups.groups, rollouts: rollouts,
-                    additional: services
+                    dashboard: dashboard, additional: services
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
                     ServiceGroupConfiguration.ServiceConfiguration(
@@ -443,7 +461,7 @@ public final class AlbatrossApplication: Sendable {
         loadBalancer: LoadBalancer?,
         accessLogs: ALBAccessLogWriter?, tracing: Tracing?, traps: SignalTraps?, trigger: ShutdownTrigger,
         admin: AdminServer?, api: ControlAPIServer?, asyncQueue: AsyncInvocationQueue?, controlGroups: ControlGroups?,
-        rollouts: RolloutRunner?,
+        rollouts: RolloutRunner?, dashboard: DashboardFeed?,
         additional: [any Service]
     ) -> [any Service] {
         let logger = options.logger
@@ -480,7 +498,11 @@ public final class AlbatrossApplication: Sendable {
         if let reloader {
             services.append(CatalogWatcherService(reloader: reloader, threadPool: threadPool))
         }
-        if let rollouts { services.append(RolloutService(runner: rollouts)) }
+        if let rollouts {
+            services.append(
+                RolloutService(
+                    runner: rollouts, configuration: { reloader?.currentConfiguration() ?? configuration }))
+        }
         if options.watchesChanges {
             if !tlsContexts.isEmpty {
                 services.append(
@@ -494,11 +516,13 @@ public final class AlbatrossApplication: Sendable {
                 HangupReloadService(
                     contexts: tlsContexts, reloader: reloader, traps: traps, threadPool: threadPool, logger: logger))
         }
+        if let dashboard { services.append(DashboardService(feed: dashboard)) }
         if let admin, let settings = configuration.admin {
             services.append(
                 SideListenerService(
                     start: { try await admin.start() }, stop: { await admin.stop() }, host: settings.address,
-                    name: "admin listener", detail: "GET /metrics, GET /status, /rollouts", logger: logger))
+                    name: "admin listener", detail: "GET /metrics, GET /status, /dashboard, /rollouts, /weights",
+                    logger: logger))
         }
         if let api, let settings = configuration.api {
             services.append(
@@ -518,6 +542,16 @@ public final class AlbatrossApplication: Sendable {
 }
 
 extension AlbatrossApplication {
+    /// The admin listener's routes: `/rollouts` (with the store), `/weights` (with the listeners).
+    private static func adminRoutes(
+        rollouts: RolloutRunner?, loadBalancer: LoadBalancer?
+    ) -> [String: AdminServer.Route] {
+        var routes: [String: AdminServer.Route] = [:]
+        if let rollouts { routes["/rollouts"] = RolloutEndpoints.route(rollouts) }
+        if let loadBalancer { routes["/weights"] = WeightEndpoints.route(loadBalancer) }
+        return routes
+    }
+
     /// `GET /status`: ``StatusReport`` of what serves now.
     private static func statusPage(
         configuration: AlbatrossConfiguration, bound: @escaping @Sendable () -> [LoadBalancer.BoundListener],

@@ -93,6 +93,11 @@ final class CatalogReloader: Sendable {
         }
     }
 
+    /// The configuration as last applied (the file's, after its latest edit that loaded).
+    func currentConfiguration() -> AlbatrossConfiguration {
+        state.withLockedValue { $0.configuration }
+    }
+
     /// PublishVersion through the control API: ``ConfigurationApplier/publish(_:declaredIn:registry:description:expectedCodeSha256:expectedRevisionId:)``
     /// with the configuration as last applied, the function `albatross publish` calls too.
     func publish(_ request: APIWriteHooks.PublishRequest) throws -> FunctionVersionRecord {

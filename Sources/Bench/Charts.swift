@@ -29,14 +29,7 @@ public enum BenchCharts {
         y = cdf(report, top: y, into: &body) + 20
         y = phaseBars(report, top: y, into: &body) + 20
         y = throughput(report, top: y, into: &body) + 10
-        let xmlns = namespace ? " xmlns=\"http://www.w3.org/2000/svg\"" : ""
-        return """
-            <svg\(xmlns) width="\(Int(width))" height="\(Int(y))" viewBox="0 0 \(Int(width)) \(Int(y))" \
-            font-family="sans-serif" font-size="12">
-            <rect x="0" y="0" width="\(Int(width))" height="\(Int(y))" fill="#ffffff"/>
-            \(body)</svg>
-
-            """
+        return SVG.element(width: width, height: y, body: body, namespace: namespace)
     }
 
     // MARK: panels
@@ -190,47 +183,31 @@ public enum BenchCharts {
         return top + height
     }
 
-    // MARK: primitives
+    // MARK: primitives (``SVG``)
 
     private static func frame(left: Double, top: Double, right: Double, bottom: Double) -> String {
-        "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(right - left))\" height=\"\(f(bottom - top))\" fill=\"none\" stroke=\"#999999\"/>\n"
+        SVG.frame(left: left, top: top, right: right, bottom: bottom)
     }
 
     private static func line(
         _ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, color: String, width: Double = 1
     ) -> String {
-        "<line x1=\"\(f(x1))\" y1=\"\(f(y1))\" x2=\"\(f(x2))\" y2=\"\(f(y2))\" stroke=\"\(color)\" stroke-width=\"\(f(width))\"/>\n"
+        SVG.line(x1, y1, x2, y2, color: color, width: width)
     }
 
     private static func text(
         x: Double, y: Double, _ content: String, size: Double = 12, bold: Bool = false, anchor: String = "start"
     ) -> String {
-        let weight = bold ? " font-weight=\"bold\"" : ""
-        return
-            "<text x=\"\(f(x))\" y=\"\(f(y))\" font-size=\"\(f(size))\"\(weight) text-anchor=\"\(anchor)\">\(escape(content))</text>\n"
+        SVG.text(x: x, y: y, content, size: size, bold: bold, anchor: anchor)
     }
 
     private static func label(_ value: Double) -> String {
         value >= 1 ? String(format: "%.0f", value) : String(format: "%g", value)
     }
 
-    private static func f(_ value: Double) -> String { String(format: "%.1f", value) }
+    private static func f(_ value: Double) -> String { SVG.f(value) }
 
-    /// XML text and attribute escaping.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(character)
-            }
-        }
-        return out
-    }
+    static func escape(_ text: String) -> String { SVG.escape(text) }
 
     /// The HTML report: the tables and the drawing, in one file that is also well-formed XML, with no reference
     /// to anything outside it (no script, stylesheet, font or image).

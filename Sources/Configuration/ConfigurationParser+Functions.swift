@@ -13,7 +13,15 @@ extension ConfigurationParser {
         "pythonInterpreter", "layers", "description", "loggingConfig", "tracingConfig",
         "provisionedConcurrentExecutions",
     ]
-    static let aliasKeys = ["name", "version", "weights", "sticky", "description", "provisionedConcurrentExecutions"]
+    static let aliasKeys = [
+        "name", "version", "weights", "sticky", "description", "provisionedConcurrentExecutions",
+        "deploymentPreference",
+    ]
+    /// SAM's `DeploymentPreference` keys (`Role` and `PassthroughCondition` are accepted and have no effect here),
+    /// and Albatross's `TimeScale`.
+    static let deploymentPreferenceKeys = [
+        "Type", "Enabled", "Alarms", "Hooks", "TriggerConfigurations", "Role", "PassthroughCondition", "TimeScale",
+    ]
     /// AWS's limit on the total size of a function's environment variables (keys and values, in bytes).
     static let environmentSizeLimit = 4096
 
@@ -188,9 +196,57 @@ extension ConfigurationParser {
             routing.stickiness = stickiness
         }
         let description = try mapping.optional("description")?.string()
+        var preference: DeploymentPreference?
+        if let value = mapping.optional("deploymentPreference") {
+            preference = try parseDeploymentPreference(value)
+            if preference?.enabled == true, routing.additionalVersion != nil || Int(version) == nil {
+                throw value.error(
+                    "an alias with a deploymentPreference must point at one published version (a number, no "
+                        + "weights): deployments shift traffic from it to each newly published version")
+            }
+        }
         return DeclaredAlias(
             name: name, routing: routing, description: description,
-            site: DeclarationSite(file: node.file, line: node.line, keyPath: node.path))
+            site: DeclarationSite(file: node.file, line: node.line, keyPath: node.path),
+            deploymentPreference: preference)
+    }
+
+    /// SAM's `DeploymentPreference`: `Type` (required), `Enabled`, `Alarms` (a list), `Hooks` (a map of
+    /// `PreTraffic` / `PostTraffic`), `TriggerConfigurations`; the type and alarms are checked by the rollout
+    /// module when the application is built.
+    func parseDeploymentPreference(_ node: ConfigNode) throws(ConfigurationError) -> DeploymentPreference {
+        let mapping = try node.mapping(allowed: Self.deploymentPreferenceKeys)
+        guard let typeNode = mapping.optional("Type") else {
+            throw node.error("missing required Property 'Type'")
+        }
+        var preference = DeploymentPreference(
+            type: try typeNode.nonEmptyString(),
+            site: DeclarationSite(file: typeNode.file, line: typeNode.line, keyPath: typeNode.path))
+        if let value = mapping.optional("Enabled") { preference.enabled = try value.bool() }
+        if let value = mapping.optional("Alarms") {
+            guard case .sequence = value.node else { throw value.error("Alarms must be a list") }
+            preference.alarms = try value.sequence().map { (item) throws(ConfigurationError) in
+                try item.nonEmptyString()
+            }
+        }
+        if let value = mapping.optional("Hooks") {
+            guard case .mapping = value.node else { throw value.error("Hooks must be a map") }
+            let hooks = try value.mapping(allowed: ["PreTraffic", "PostTraffic"])
+            preference.preTrafficHook = try hooks.optional("PreTraffic")?.nonEmptyString()
+            preference.postTrafficHook = try hooks.optional("PostTraffic")?.nonEmptyString()
+        }
+        if let value = mapping.optional("TriggerConfigurations") {
+            for item in try value.sequence() {
+                let trigger = try item.mapping(allowed: ["TriggerEvents", "TriggerName", "TriggerTargetArn"])
+                preference.triggers.append(
+                    DeploymentTrigger(
+                        name: try trigger.required("TriggerName").nonEmptyString(),
+                        events: try trigger.required("TriggerEvents").stringList().map(\.0),
+                        targetArn: try trigger.required("TriggerTargetArn").nonEmptyString()))
+            }
+        }
+        if let value = mapping.optional("TimeScale") { preference.timeScale = try value.double(in: 0.001...100_000) }
+        return preference
     }
 
     /// `code`: a directory (used in place) or a `.zip` archive. For OS-only runtimes a directory must hold an

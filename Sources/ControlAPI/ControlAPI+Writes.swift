@@ -42,14 +42,23 @@ public struct APIWriteHooks: Sendable {
     /// declares it now first. The application passes `ConfigurationApplier.publish`, which `albatross publish`
     /// calls too; nil (no configuration) publishes the store's `$LATEST` with the registry's `publishVersion`.
     public var publish: (@Sendable (PublishRequest) throws -> FunctionVersionRecord)?
+    /// CodeDeploy's PutLifecycleEventHookExecutionStatus, answered by the rollout runner: the execution id, or
+    /// CodeDeploy's error. Nil answers DeploymentDoesNotExistException.
+    public var lifecycleHookStatus:
+        (@Sendable (LifecycleHookStatusRequest) async -> Result<String, LifecycleHookStatusError>)?
 
     public init(
         declared: @escaping @Sendable () -> Declared = { Declared() }, committed: @escaping @Sendable () -> Void = {},
-        publish: (@Sendable (PublishRequest) throws -> FunctionVersionRecord)? = nil
+        publish: (@Sendable (PublishRequest) throws -> FunctionVersionRecord)? = nil,
+        lifecycleHookStatus: (
+            @Sendable (LifecycleHookStatusRequest) async -> Result<String, LifecycleHookStatusError>
+        )? =
+            nil
     ) {
         self.declared = declared
         self.committed = committed
         self.publish = publish
+        self.lifecycleHookStatus = lifecycleHookStatus
     }
 }
 

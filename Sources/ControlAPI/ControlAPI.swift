@@ -129,6 +129,7 @@ public final class ControlAPI: Sendable {
 
     private func dispatch(_ request: Request, requestID: String) async throws(APIError) -> Response {
         let match = try Self.route(method: request.method, target: request.target).get()
+        if match.operation == .codeDeploy { return await codeDeploy(request, requestID: requestID) }
         if request.body.count > match.operation.maximumBodyBytes {
             throw .tooLarge(limit: match.operation.maximumBodyBytes, operation: match.operation.limitName)
         }
@@ -162,6 +163,7 @@ public final class ControlAPI: Sendable {
         case .getFunctionEventInvokeConfig: return try await getEventInvokeConfig(context)
         case .deleteFunctionEventInvokeConfig: return try await deleteEventInvokeConfig(context)
         case .listFunctionEventInvokeConfigs: return try await listEventInvokeConfigs(context)
+        case .codeDeploy: return await codeDeploy(request, requestID: requestID)
         }
     }
 

@@ -31,6 +31,8 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     case getFunctionEventInvokeConfig = "GetFunctionEventInvokeConfig"
     case deleteFunctionEventInvokeConfig = "DeleteFunctionEventInvokeConfig"
     case listFunctionEventInvokeConfigs = "ListFunctionEventInvokeConfigs"
+    /// `POST /` with a CodeDeploy JSON 1.1 `X-Amz-Target` (PutLifecycleEventHookExecutionStatus).
+    case codeDeploy = "CodeDeploy"
 
     /// The name AWS uses in limits messages (`… for the InvokeFunction operation`).
     var limitName: String {
@@ -71,6 +73,7 @@ public enum Router {
 
     static let routes: [Route] = [
         Route(method: "GET", pattern: ["2015-03-31", "functions"], operation: .listFunctions),
+        Route(method: "POST", pattern: [""], operation: .codeDeploy),
         Route(method: "GET", pattern: ["2015-03-31", "functions", "{FunctionName}"], operation: .getFunction),
         Route(
             method: "GET", pattern: ["2015-03-31", "functions", "{FunctionName}", "configuration"],

@@ -142,6 +142,14 @@ public enum ConfigurationApplier {
         do {
             let existing = try registry.aliases(functionName: functionName).first { $0.name == declared.name }
             if let existing {
+                // The declared version is where a deployed alias starts; after that, deployments move it (SAM's
+                // AutoPublishAlias), so applying the file again must not undo a rollout.
+                if declared.deploymentPreference?.enabled == true {
+                    if existing.description == description { return }
+                    try registry.updateAlias(
+                        functionName: functionName, name: declared.name, description: description)
+                    return
+                }
                 if existing.routing == declared.routing && existing.description == description { return }
                 try registry.updateAlias(
                     functionName: functionName, name: declared.name, routing: declared.routing,

@@ -201,6 +201,84 @@ public final class LoadBalancer: Sendable {
         }
     }
 
+    /// Changes the weights of one forward action of a running listener (the one on `port`; the rule of
+    /// `rulePriority`, or the default action when nil), as `aws elbv2 modify-rule` / `modify-listener` would: the
+    /// target groups stay those the action names, each named one gets its new weight (0–999), the others keep
+    /// theirs. Applied like ``update(listeners:targetGroups:)``: from the next request on, on open connections
+    /// too; stickiness cookies already issued keep routing to their group. Returns the action as it now is.
+    @discardableResult
+    public func setWeights(
+        port: Int, rulePriority: Int?, weights: [String: Int]
+    ) throws(LoadBalancerError) -> ForwardAction {
+        // Under the routing lock, so that a reload and a weight change apply one after the other.
+        try routing.withLockedValue { routing in
+            Result { () throws(LoadBalancerError) in
+                try Self.setWeights(port: port, rulePriority: rulePriority, weights: weights, in: &routing)
+            }
+        }.get()
+    }
+
+    private static func setWeights(
+        port: Int, rulePriority: Int?, weights: [String: Int], in routing: inout Routing
+    ) throws(LoadBalancerError) -> ForwardAction {
+        guard let (index, slot) = routing.slots.first(where: { $0.value.context.port == port }) else {
+            let ports = routing.slots.values.map { String($0.context.port) }.sorted().joined(separator: ", ")
+            throw LoadBalancerError("no listener on port \(port) (listeners: \(ports))")
+        }
+        let running = slot.context
+        var configuration = running.configuration
+        let action: RuleAction
+        let what = rulePriority.map { "rule \($0)" } ?? "the default action"
+        if let rulePriority {
+            guard let rule = configuration.rules.first(where: { $0.priority == rulePriority }) else {
+                throw LoadBalancerError(
+                    "the listener on port \(port) has no rule with priority \(rulePriority) (rules: "
+                        + configuration.rules.map { String($0.priority) }.joined(separator: ", ") + ")")
+            }
+            action = rule.action
+        } else {
+            action = configuration.defaultAction
+        }
+        guard case .forward(var forward) = action else {
+            throw LoadBalancerError("\(what) of the listener on port \(port) is not a forward action")
+        }
+        let names = forward.targetGroups.map(\.targetGroupName)
+        for name in weights.keys where !names.contains(name) {
+            throw LoadBalancerError(
+                "\(what) of the listener on port \(port) forwards to \(names.joined(separator: ", ")), not \(name) "
+                    + "(the groups of an action are changed in the configuration file)")
+        }
+        for index in forward.targetGroups.indices {
+            if let weight = weights[forward.targetGroups[index].targetGroupName] {
+                forward.targetGroups[index].weight = weight
+            }
+        }
+        if forward.targetGroups.count < 2 {
+            throw LoadBalancerError("\(what) of the listener on port \(port) forwards to one target group: no weights")
+        }
+        if let issue = RoutingValidation.validateForward(forward) {
+            throw LoadBalancerError("\(issue.message)")
+        }
+        if let rulePriority, let index = configuration.rules.firstIndex(where: { $0.priority == rulePriority }) {
+            configuration.rules[index].action = .forward(forward)
+        } else {
+            configuration.defaultAction = .forward(forward)
+        }
+        routing.listeners[index] = configuration
+        slot.replace(
+            with: ListenerContext(
+                configuration: configuration, boundPort: running.port, targetGroups: routing.targetGroups,
+                attributes: running.attributes, stickiness: running.stickiness))
+        return forward
+    }
+
+    /// The listeners as they route now (after reloads and weight changes), by bound port.
+    public var currentListeners: [(port: Int, configuration: ListenerConfiguration)] {
+        routing.withLockedValue { $0.slots }.sorted { $0.key < $1.key }.map {
+            ($0.value.context.port, $0.value.context.configuration)
+        }
+    }
+
     /// Closes the listening sockets; connections already open keep being served.
     public func stopAccepting() async {
         let channels = serverChannels.withLockedValue { channels -> [any Channel] in

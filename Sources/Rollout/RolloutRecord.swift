@@ -40,6 +40,25 @@ public struct StepReport: Sendable, Hashable, Codable {
     }
 }
 
+/// One point of a rollout's ``RolloutRecord/timeline``: the wall-clock time, the target version's share of the
+/// alias then, each version's requests, errors, throttles and p99 since the previous point, and the alarm states.
+public struct TimelinePoint: Sendable, Hashable, Codable {
+    public var at: Double
+    public var percent: Int
+    public var versions: [String: InvocationWindow.Stats]
+    /// Each alarm's state at the last evaluation before this point, by the alarm's name.
+    public var alarms: [String: AlarmState]?
+
+    public init(
+        at: Double, percent: Int, versions: [String: InvocationWindow.Stats], alarms: [String: AlarmState]? = nil
+    ) {
+        self.at = at
+        self.percent = percent
+        self.versions = versions
+        self.alarms = alarms
+    }
+}
+
 /// A rollout as it is persisted (`<data>/rollouts/<id>.json`, rewritten after every step) and served by the admin
 /// listener (`GET /rollouts/<id>`): the machine with its history, the alias it started from, the hook executions,
 /// each step's counts and the live counts of the step in progress.
@@ -54,6 +73,13 @@ public struct RolloutRecord: Sendable, Codable {
     /// Set once the runner is done with the rollout: the machine finished *and* its rollback (if any) was written.
     /// Followers wait for this, not for the machine's status, which is final before the alias is restored.
     public var ended = false
+    /// Per-version counts over time, for the report's charts: one point per sampling interval (a quarter second
+    /// up to ten seconds, so that a rollout has some hundred points), each with the counts since the point before.
+    /// Nil in records written before it existed.
+    public var timeline: [TimelinePoint]?
+    /// Who started it, as CodeDeploy's `creator`: nil or `user` (the CLI, `POST /rollouts`), or
+    /// `DeploymentPreference` (a version was published for an alias with one).
+    public var creator: String?
 
     public init(machine: RolloutMachine, original: AliasSnapshot) {
         self.machine = machine
@@ -70,7 +96,7 @@ public struct RolloutRecord: Sendable, Codable {
 }
 
 /// What `POST /rollouts` takes (JSON): the CLI's options.
-public struct RolloutRequest: Sendable, Codable {
+public struct RolloutRequest: Sendable, Codable, Hashable {
     public var function: String
     public var alias: String
     public var to: String
@@ -80,6 +106,8 @@ public struct RolloutRequest: Sendable, Codable {
     public var preHook: String?
     public var postHook: String?
     public var linearFinalWait: Bool?
+    /// Recorded as the rollout's ``RolloutRecord/creator``.
+    public var creator: String?
 
     public init(
         function: String, alias: String, to: String, config: String, timeScale: Double? = nil,

@@ -46,8 +46,13 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
         var window: InvocationWindow
         /// Monotonic seconds when the current step began, for its live counts.
         var stepStartedAt: Double
+        /// Monotonic seconds of the last timeline point.
+        var sampledAt: Double
         var stopRequest: String?
         var hookResults: [(RolloutMachine.HookEvent, Bool, String?)] = []
+        /// Hook events whose function reported through PutLifecycleEventHookExecutionStatus: its invoke's result
+        /// no longer counts.
+        var reportedHooks: Set<RolloutMachine.HookEvent> = []
         var task: Task<Void, Never>?
     }
 
@@ -55,6 +60,8 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
         var live: [String: Live] = [:]
         var finished: [String: RolloutRecord] = [:]
         var shuttingDown = false
+        /// `function:alias:version` an automatic deployment was started for (or refused), so each is tried once.
+        var autoAttempted: Set<String> = []
     }
 
     private let dependencies: Dependencies
@@ -145,9 +152,10 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
             currentVersion: alias.routing.primaryVersion, targetVersion: target, configuration: configuration,
             timeScale: timeScale, alarms: alarms, preTrafficHook: request.preHook, postTrafficHook: request.postHook,
             linearFinalWait: request.linearFinalWait ?? false)
-        let record = RolloutRecord(
+        var record = RolloutRecord(
             machine: RolloutMachine(spec: spec, now: Self.wallClock),
             original: AliasSnapshot(routing: alias.routing, description: alias.description))
+        record.creator = request.creator
         let longest = max(alarms.map { $0.periodSeconds / timeScale }.max() ?? 0, 60)
         let retention = max(2 * longest, spec.intervalSeconds + 60)
         let refusal = state.withLockedValue { state -> String? in
@@ -158,7 +166,8 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
                 return "conflicting deployment: \(other.record.id) is in progress for \(function):\(aliasName)"
             }
             state.live[spec.id] = Live(
-                record: record, window: InvocationWindow(retentionSeconds: retention), stepStartedAt: Self.monotonic)
+                record: record, window: InvocationWindow(retentionSeconds: retention), stepStartedAt: Self.monotonic,
+                sampledAt: Self.monotonic)
             return nil
         }
         if let refusal { throw RolloutError(refusal) }
@@ -169,6 +178,126 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
         let task = Task { await self.drive(spec.id) }
         state.withLockedValue { $0.live[spec.id]?.task = task }
         return record
+    }
+
+    /// One pass of SAM's `AutoPublishAlias` + `DeploymentPreference`: for each alias with a preference, when the
+    /// function's newest published version is newer than the one the alias points at, and no rollout of the alias
+    /// is in progress, starts one to it. Each version is deployed to an alias at most once (a failed or rolled back
+    /// one is not retried; publishing a newer version deploys that). An alias that already splits traffic is left
+    /// alone. Returns the rollouts started.
+    @discardableResult
+    public func deployNewVersions(_ preferences: [AutoDeployment]) async -> [String] {
+        var started: [String] = []
+        for preference in preferences {
+            let registry = dependencies.registry
+            let found = try? await dependencies.threadPool.runIfActive { () throws -> (Int, AliasRecord) in
+                let newest = try registry.versions(functionName: preference.function).compactMap(\.number).max() ?? 0
+                return (newest, try registry.alias(functionName: preference.function, name: preference.alias))
+            }
+            guard let found, let current = Int(found.1.routing.primaryVersion),
+                found.1.routing.additionalVersion == nil, found.0 > current
+            else { continue }
+            let newest = found.0
+            let key = "\(preference.function):\(preference.alias):\(newest)"
+            let due = state.withLockedValue { state -> Bool in
+                guard !state.shuttingDown, !state.autoAttempted.contains(key) else { return false }
+                let busy = state.live.values.contains {
+                    $0.record.machine.spec.function == preference.function
+                        && $0.record.machine.spec.alias == preference.alias
+                }
+                let tried = (state.live.values.map(\.record) + state.finished.values).contains {
+                    $0.machine.spec.function == preference.function && $0.machine.spec.alias == preference.alias
+                        && $0.machine.spec.targetVersion == String(newest)
+                }
+                if tried { state.autoAttempted.insert(key) }
+                return !busy && !tried
+            }
+            guard due else { continue }
+            state.withLockedValue { _ = $0.autoAttempted.insert(key) }
+            var request = preference.request
+            request.function = preference.function
+            request.alias = preference.alias
+            request.to = String(newest)
+            request.creator = "DeploymentPreference"
+            do {
+                let record = try await start(request)
+                started.append(record.id)
+                dependencies.logger.info(
+                    "rollout \(record.id) started by the deploymentPreference of \(preference.function):\(preference.alias): version \(newest) was published"
+                )
+            } catch {
+                dependencies.logger.error(
+                    "cannot deploy version \(newest) of \(preference.function) to alias \(preference.alias) (deploymentPreference): \(error)"
+                )
+            }
+        }
+        return started
+    }
+
+    /// CodeDeploy's `PutLifecycleEventHookExecutionStatus`: the hook function of a lifecycle event in progress
+    /// reports `Succeeded` or `Failed` with the ids its event carried. The report decides the event (its invoke's
+    /// result is then ignored, as on AWS). Errors are CodeDeploy's exception names with a message.
+    public func reportHookStatus(
+        deploymentId: String?, executionId: String?, status: String?
+    ) -> Result<String, HookStatusError> {
+        guard let deploymentId, !deploymentId.isEmpty else {
+            return .failure(HookStatusError("DeploymentIdRequiredException", "Deployment ID is required"))
+        }
+        guard deploymentId.hasPrefix("d-"), deploymentId.count == 11 else {
+            return .failure(
+                HookStatusError("InvalidDeploymentIdException", "Specified DeploymentId is not in the valid format"))
+        }
+        guard let executionId, !executionId.isEmpty else {
+            return .failure(
+                HookStatusError(
+                    "InvalidLifecycleEventHookExecutionIdException", "LifecycleEventHookExecutionId is required"))
+        }
+        guard let status, ["Succeeded", "Failed"].contains(status) else {
+            return .failure(
+                HookStatusError(
+                    "InvalidLifecycleEventHookExecutionStatusException",
+                    "The status \(status ?? "(none)") is not valid; only Succeeded and Failed may be reported"))
+        }
+        return state.withLockedValue { state -> Result<String, HookStatusError> in
+            guard var live = state.live[deploymentId] else {
+                guard let finished = state.finished[deploymentId] else {
+                    return .failure(
+                        HookStatusError(
+                            "DeploymentDoesNotExistException", "The deployment \(deploymentId) could not be found"))
+                }
+                return finished.hookExecutionIds.values.contains(executionId)
+                    ? .failure(
+                        HookStatusError(
+                            "LifecycleEventAlreadyCompletedException",
+                            "The deployment \(deploymentId) has ended (\(finished.machine.status.rawValue))"))
+                    : .failure(
+                        HookStatusError(
+                            "InvalidLifecycleEventHookExecutionIdException",
+                            "No lifecycle event hook execution \(executionId) in deployment \(deploymentId)"))
+            }
+            guard let (name, _) = live.record.hookExecutionIds.first(where: { $0.value == executionId }),
+                let event = RolloutMachine.HookEvent(rawValue: name)
+            else {
+                return .failure(
+                    HookStatusError(
+                        "InvalidLifecycleEventHookExecutionIdException",
+                        "No lifecycle event hook execution \(executionId) in deployment \(deploymentId)"))
+            }
+            guard live.record.machine.hooks[name] == .inProgress, !live.reportedHooks.contains(event) else {
+                return .failure(
+                    HookStatusError(
+                        "LifecycleEventAlreadyCompletedException",
+                        "The lifecycle event \(name) of \(deploymentId) has already completed"))
+            }
+            live.reportedHooks.insert(event)
+            live.hookResults.append(
+                (
+                    event, status == "Succeeded",
+                    "reported \(status) through PutLifecycleEventHookExecutionStatus"
+                ))
+            state.live[deploymentId] = live
+            return .success(executionId)
+        }
     }
 
     /// Asks the rollout to stop and roll back (`StopDeployment`); false when there is no such rollout in progress.
@@ -254,6 +383,8 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
     private func drive(_ id: String) async {
         let spec = state.withLockedValue { $0.live[id]!.record.machine.spec }
         let poll = min(1.0, max(0.05, 10 / spec.timeScale))
+        let planned = (spec.schedule.last?.at ?? 0) + spec.intervalSeconds
+        let sampling = min(10, max(0.25, planned / 120))
         var pending = update(id) { record, live in
             record.machine.start(now: Self.wallClock, evaluations: self.evaluations(live))
         }
@@ -297,6 +428,7 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
             try? await Task.sleep(nanoseconds: UInt64(pause * 1e9))
             pending = update(id) { record, live in
                 let now = Self.wallClock
+                if Self.monotonic - live.sampledAt >= sampling { Self.sample(&record, &live) }
                 live.window.prune(now: Self.monotonic)
                 if let reason = live.stopRequest { return record.machine.stop(now: now, reason: reason) }
                 if !live.hookResults.isEmpty {
@@ -307,7 +439,11 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
             }
         }
         let record = state.withLockedValue { state -> RolloutRecord in
-            var record = Self.withLiveStep(state.live.removeValue(forKey: id)!)
+            var live = state.live.removeValue(forKey: id)!
+            var last = live.record
+            Self.sample(&last, &live)
+            live.record = last
+            var record = Self.withLiveStep(live)
             record.ended = true
             if !record.steps.isEmpty, record.steps[record.steps.count - 1].endedAt == nil {
                 record.steps[record.steps.count - 1].endedAt = record.machine.endedAt
@@ -336,6 +472,25 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
             state.live[id] = live
             return actions
         }
+    }
+
+    /// Appends a timeline point with the counts since the last one.
+    private static func sample(_ record: inout RolloutRecord, _ live: inout Live) {
+        let spec = record.machine.spec
+        let since = live.sampledAt
+        live.sampledAt = monotonic
+        record.timeline =
+            (record.timeline ?? []) + [
+                TimelinePoint(
+                    at: wallClock, percent: record.machine.rolledBack ? 0 : record.machine.percent,
+                    versions: [
+                        spec.currentVersion: live.window.stats(version: spec.currentVersion, since: since),
+                        spec.targetVersion: live.window.stats(version: spec.targetVersion, since: since),
+                    ],
+                    alarms: Dictionary(
+                        record.machine.lastEvaluations.map { ($0.alarm, $0.state) },
+                        uniquingKeysWith: { _, last in last }))
+            ]
     }
 
     private func evaluations(_ live: Live) -> [AlarmEvaluation] {
@@ -408,9 +563,10 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
         }
     }
 
-    /// Invokes the hook function with `{"DeploymentId", "LifecycleEventHookExecutionId"}`. It succeeds unless the
-    /// invoke fails (function error, timeout, crash) or returns a JSON object whose `status` is `Failed`.
-    // TODO: once the control API serves PutLifecycleEventHookExecutionStatus, let a hook report through it too.
+    /// Invokes the hook function with `{"DeploymentId", "LifecycleEventHookExecutionId"}`. A report through
+    /// PutLifecycleEventHookExecutionStatus (``reportHookStatus(deploymentId:executionId:status:)``) decides the
+    /// event; a hook that ends without one succeeds unless the invoke fails (function error, timeout, crash) or
+    /// returns a JSON object whose `status` is `Failed`.
     private func runHook(_ id: String, event: RolloutMachine.HookEvent, function: String, spec: RolloutSpec) {
         let executionID = UUID().uuidString.lowercased()
         state.withLockedValue { $0.live[id]?.record.hookExecutionIds[event.rawValue] = executionID }
@@ -435,7 +591,11 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
             } catch {
                 result = (false, "cannot invoke \(function): \(error)")
             }
-            self.state.withLockedValue { $0.live[id]?.hookResults.append((event, result.0, result.1)) }
+            self.state.withLockedValue { state in
+                // A hook that reported through PutLifecycleEventHookExecutionStatus was judged by that report.
+                guard let live = state.live[id], !live.reportedHooks.contains(event) else { return }
+                state.live[id]?.hookResults.append((event, result.0, result.1))
+            }
         }
     }
 
@@ -450,6 +610,32 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
                 logger.error("cannot write rollout \(record.id) to \(directory): \(error)")
             }
         }
+    }
+}
+
+/// A refused PutLifecycleEventHookExecutionStatus: CodeDeploy's exception name (`__type`) and message.
+public struct HookStatusError: Error, Sendable, Hashable {
+    public var type: String
+    public var message: String
+
+    public init(_ type: String, _ message: String) {
+        self.type = type
+        self.message = message
+    }
+}
+
+/// An alias whose new versions are rolled out as soon as they are published (SAM's `DeploymentPreference`, from
+/// the YAML): ``RolloutRunner/deployNewVersions(_:)`` fills in the versions.
+public struct AutoDeployment: Sendable, Hashable {
+    public var function: String
+    public var alias: String
+    /// The configuration, alarms, hooks and time scale; its function, alias and target are set per deployment.
+    public var request: RolloutRequest
+
+    public init(function: String, alias: String, request: RolloutRequest) {
+        self.function = function
+        self.alias = alias
+        self.request = request
     }
 }
 

@@ -9,5 +9,6 @@ struct Albatross: AsyncParsableCommand {
         subcommands: [
             Serve.self, Invoke.self, Cert.self, Functions.self, Versions.self, Publish.self, Alias.self,
             Layers.self, Logs.self, Status.self, Traces.self, BenchCommand.self, RolloutCommand.self,
+            WeightsCommand.self,
         ])
 }

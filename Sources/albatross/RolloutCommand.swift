@@ -53,7 +53,8 @@ struct RolloutCommand: ParsableCommand {
         @Option(help: "Send GET requests to this http:// URL while the rollout runs (loopback traffic).")
         var drive: String?
         @Option(help: "Requests per second for --drive (at most 1000).") var rate: Double = 20
-        @Option(help: "Write the rollout's JSON report to this file when it ends.") var report: String?
+        @Option(help: "Write the rollout's report to this file when it ends: HTML (.html), SVG (.svg) or JSON.")
+        var report: String?
         @OptionGroup var target: Target
 
         func validate() throws {
@@ -83,10 +84,7 @@ struct RolloutCommand: ParsableCommand {
                 defer { driver?.stop() }
                 let final = try RolloutProgress.follow(id: spec.id, host: host, port: port)
                 if let driver { print("drove \(driver.sent) requests (\(driver.failed) failed)") }
-                if let report {
-                    try Data(final.json().utf8).write(to: URL(fileURLWithPath: report))
-                    print("report written to \(report)")
-                }
+                if let report { try RolloutProgress.write(final, to: report) }
                 print(RolloutProgress.outcome(final))
                 if final.machine.status != .succeeded { throw ExitCode(2) }
             }
@@ -114,7 +112,13 @@ struct RolloutCommand: ParsableCommand {
             commandName: "status", abstract: "Show one rollout, or every rollout the server knows.")
         @Argument(help: "The rollout id (d-…); all when omitted.") var id: String?
         @Flag(help: "Print the JSON document.") var json = false
+        @Option(help: "Write the rollout's report to this file: HTML (.html), SVG (.svg) or JSON.")
+        var report: String?
         @OptionGroup var target: Target
+
+        func validate() throws {
+            if report != nil && id == nil { throw ValidationError("--report needs the rollout id") }
+        }
 
         func run() throws {
             try reportingFailures {
@@ -122,6 +126,9 @@ struct RolloutCommand: ParsableCommand {
                 let (status, answer) = try AdminClient.request(
                     host: host, port: port, method: "GET", path: id.map { "/rollouts/\($0)" } ?? "/rollouts")
                 guard status == 200 else { throw CommandFailure(RolloutProgress.message(answer)) }
+                if let report, let record = RolloutProgress.decode(answer) {
+                    try RolloutProgress.write(record, to: report)
+                }
                 if json {
                     print(answer, terminator: "")
                     return
@@ -149,6 +156,19 @@ struct RolloutCommand: ParsableCommand {
 enum RolloutProgress {
     static func decode(_ text: String) -> RolloutRecord? {
         try? JSONDecoder().decode(RolloutRecord.self, from: Data(text.utf8))
+    }
+
+    /// The report by the file's extension: `.html`, `.svg`, else the JSON record.
+    static func write(_ record: RolloutRecord, to path: String) throws {
+        let text =
+            path.hasSuffix(".html")
+            ? RolloutReport.html(record) : path.hasSuffix(".svg") ? RolloutReport.svg(record) : record.json()
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw CommandFailure("cannot write the report to \(path): \(error)")
+        }
+        print("report written to \(path)")
     }
 
     static func message(_ text: String) -> String {

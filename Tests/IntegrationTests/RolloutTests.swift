@@ -98,12 +98,18 @@ struct RolloutTests {
                 "CodeDeployDefault.LambdaCanary10Percent5Minutes", "--time-scale", "100", "--alarm",
                 "errors>50%/10m/min1", "--post-hook", "CodeDeployHook_ok", "--drive",
                 "http://127.0.0.1:\(server.port)/",
-                "--rate", "40", "--admin", "127.0.0.1:\(admin)", "--report", dir.url("report.json"),
+                "--rate", "40", "--admin", "127.0.0.1:\(admin)", "--report", dir.url("report.html"),
             ], timeout: 90)
-        let alias = try server.registry.alias(functionName: "shop", name: "live")
         let records = server.application.rollouts!.records()
+        let id = try #require(records.first?.id)
+        let svg = try await AlbatrossCommand.run(
+            ["rollout", "status", id, "--report", dir.url("report.svg"), "--admin", "127.0.0.1:\(admin)"])
+        let json = try await AlbatrossCommand.run(
+            ["rollout", "status", id, "--report", dir.url("report.json"), "--admin", "127.0.0.1:\(admin)"])
+        let alias = try server.registry.alias(functionName: "shop", name: "live")
         await server.shutdown()
         #expect(result.status == 0, "\(result)")
+        #expect(svg.status == 0 && json.status == 0, "\(svg) \(json)")
         #expect(result.stdout.contains("Succeeded"), "\(result)")
         #expect(result.stdout.contains("v2: "), "progress lines show the new version's counts: \(result)")
         #expect(alias.routing == AliasRouting(primaryVersion: "2"), "the alias names version 2 alone")
@@ -113,6 +119,22 @@ struct RolloutTests {
         #expect((record.steps.first?.versions["2"]?.requests ?? 0) >= 1, "\(record.steps)")
         let report = try String(contentsOfFile: dir.url("report.json"), encoding: .utf8)
         #expect(report.contains("\"Succeeded\""))
+        // The HTML and SVG reports: well-formed, self-contained, and the SVG draws.
+        let html = try String(contentsOfFile: dir.url("report.html"), encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("Succeeded") && !html.contains("<script"))
+        #expect(!html.contains("http://") && !html.contains("https://"), "nothing from outside")
+        let picture = try String(contentsOfFile: dir.url("report.svg"), encoding: .utf8)
+        #expect(picture.contains("version 2 (target)") && picture.contains("10 %"))
+        #expect(picture.components(separatedBy: "<polyline").count >= 6, "share, rate and error series")
+        for file in ["report.html", "report.svg"] {
+            let lint = try await AlbatrossCommand.run(executable: "/usr/bin/xmllint", ["--noout", dir.url(file)])
+            #expect(lint.status == 0, "\(file): \(lint)")
+        }
+        let render = try await AlbatrossCommand.run(
+            executable: "/usr/bin/rsvg-convert", ["-o", dir.url("report.png"), dir.url("report.svg")])
+        #expect(render.status == 0, "\(render)")
+        let png = try #require(FileManager.default.contents(atPath: dir.url("report.png")))
+        #expect(png.count > 5000 && png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "a PNG with content")
         // Persisted in the data directory.
         #expect(FileManager.default.fileExists(atPath: dir.url("data/rollouts/\(record.id).json")))
     }
@@ -144,6 +166,9 @@ struct RolloutTests {
         #expect(after.routing == before.routing, "restored exactly: \(after.routing)")
         // The ALB answers 502 without an executed version for the crashed invokes; the record counts them.
         #expect((versions["?"] ?? 0) >= 2 && (versions["1"] ?? 0) >= 1, "\(versions)")
+        // The SVG report marks the alarm in red.
+        let picture = RolloutReport.svg(record)
+        #expect(picture.contains("fill=\"#d62728\"><title>ALARM"), "the ALARM span")
         let canary = try #require(record.steps.first)
         #expect(canary.percent == 10 && (canary.versions["3"]?.errors ?? 0) >= 2, "\(record.steps)")
         #expect(canary.versions["1"]?.errors == 0)

@@ -1,0 +1,86 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+
+/// A Server-Sent Events feed on the admin listener (`GET` of its path answers `text/event-stream` and stays
+/// open): whatever ``broadcast(_:)`` is given goes to every connected client as one `data:` event, and a client that
+/// connects gets the latest event at once.
+///
+/// Bounded and never blocking: at most ``Limits/maximumClients`` at a time (more are answered 503); a write goes to
+/// each client's event loop and returns at once; a client that does not read fast enough (its channel stops being
+/// writable, i.e. more than the write-buffer high-water mark is pending) is dropped rather than buffered for.
+public final class EventStream: Sendable {
+    public struct Limits: Sendable {
+        public var maximumClients: Int
+
+        public init(maximumClients: Int = 16) {
+            self.maximumClients = maximumClients
+        }
+    }
+
+    private struct State {
+        var clients: [ObjectIdentifier: any Channel] = [:]
+        var latest: String?
+        var dropped = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
+    public let limits: Limits
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    /// Clients connected now.
+    public var clientCount: Int { state.withLockedValue { $0.clients.count } }
+
+    /// Clients dropped so far for reading too slowly.
+    public var droppedCount: Int { state.withLockedValue { $0.dropped } }
+
+    /// Sends `data` (one line of JSON, say) to every client as an SSE `data:` event; it is also what a client that
+    /// connects later gets first.
+    public func broadcast(_ data: String) {
+        let event = Self.event(data)
+        let clients = state.withLockedValue { state -> [any Channel] in
+            state.latest = event
+            return Array(state.clients.values)
+        }
+        for channel in clients { send(event, to: channel) }
+    }
+
+    /// `data: …` with every line of `data` its own `data:` line, and the blank line that ends an event.
+    static func event(_ data: String) -> String {
+        data.split(separator: "\n", omittingEmptySubsequences: false).map { "data: \($0)\n" }.joined() + "\n"
+    }
+
+    private func send(_ event: String, to channel: any Channel) {
+        channel.eventLoop.execute {
+            guard channel.isActive else { return }
+            guard channel.isWritable else {
+                // The client is not keeping up: drop it rather than buffer without bound.
+                self.state.withLockedValue { $0.dropped += 1 }
+                channel.close(promise: nil)
+                return
+            }
+            let buffer = channel.allocator.buffer(string: event)
+            channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
+        }
+    }
+
+    /// Registers a connection whose response head was written; false when the stream is full.
+    func attach(_ channel: any Channel) -> Bool {
+        let id = ObjectIdentifier(channel)
+        let latest = state.withLockedValue { state -> String?? in
+            guard state.clients.count < limits.maximumClients else { return .none }
+            state.clients[id] = channel
+            return .some(state.latest)
+        }
+        guard case .some(let first) = latest else { return false }
+        channel.closeFuture.whenComplete { _ in
+            _ = self.state.withLockedValue { $0.clients.removeValue(forKey: id) }
+        }
+        // An SSE comment opens the body at once, then the latest event if there is one.
+        send(": albatross\n\n" + (first ?? ""), to: channel)
+        return true
+    }
+}
