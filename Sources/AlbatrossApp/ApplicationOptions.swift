@@ -1,3 +1,4 @@
+public import Configuration
 public import Logging
 public import NIOCore
 import NIOPosix
@@ -29,6 +30,9 @@ extension AlbatrossApplication {
         public var handlesSignals = false
         /// Overrides `environments.idleTimeoutSeconds` (tests that need idle environments reaped quickly).
         public var idleTimeout: TimeAmount?
+        /// Overrides `environments.isolation` (the test kit runs a whole suite in one mode with
+        /// `ALBATROSS_TEST_ISOLATION`).
+        public var isolation: EnvironmentSettings.Isolation?
         /// Where the server's own diagnostics go.
         public var logger: Logger = .silent
 

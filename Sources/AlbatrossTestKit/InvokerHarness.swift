@@ -25,6 +25,10 @@ public final class InvokerHarness: Sendable {
         configuration.environments.defaultPythonInterpreter = PackagePaths.venvPython
         configuration.environments.controlGroups = controlGroups
         configuration.environments.freezeIdle = freezeIdle
+        // Before `configure`, so that a test of one mode keeps it.
+        if let isolation = AlbatrossApplication.Options.testIsolationOverride {
+            configuration.environments.isolation = isolation
+        }
         configure(&configuration)
         application = try AlbatrossApplication(
             configuration: configuration,
@@ -75,4 +79,20 @@ public final class InvokerHarness: Sendable {
 extension InvocationOutcome {
     /// The payload as text.
     public var text: String { String(buffer: payload) }
+}
+
+extension AlbatrossApplication.Options {
+    /// `ALBATROSS_TEST_ISOLATION` (`process`, `sandbox` or `auto`) overrides `environments.isolation` of every
+    /// application the test kit starts, so that the whole suite can run in either mode
+    /// (`ALBATROSS_TEST_ISOLATION=process ./scripts/test.sh`). Unset: each configuration's own (default `auto`).
+    public func testIsolation() -> Self {
+        var options = self
+        options.isolation = Self.testIsolationOverride ?? options.isolation
+        return options
+    }
+
+    /// The mode `ALBATROSS_TEST_ISOLATION` names, if any.
+    public static var testIsolationOverride: EnvironmentSettings.Isolation? {
+        ProcessInfo.processInfo.environment["ALBATROSS_TEST_ISOLATION"].flatMap(EnvironmentSettings.Isolation.init)
+    }
 }

@@ -19,7 +19,7 @@ public final class ServerHarness: Sendable {
     public init(yaml: String, baseDirectory: String, watchesChanges: Bool = false) async throws {
         application = try AlbatrossApplication(
             yaml: yaml, baseDirectory: baseDirectory, file: "\(baseDirectory)/test.yaml",
-            options: .init(eventLoopThreads: 2, watchesChanges: watchesChanges))
+            options: .init(eventLoopThreads: 2, watchesChanges: watchesChanges).testIsolation())
         do {
             listeners = try await application.startListeners()
         } catch {

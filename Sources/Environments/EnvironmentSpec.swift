@@ -43,6 +43,8 @@ public struct EnvironmentSpec: Sendable {
     public var controlGroups: ControlGroups? = nil
     /// Idle environments are frozen (no CPU) until an invoke is placed on them (`environments.freezeIdle`).
     public var freezesIdle: Bool = true
+    /// The sandbox runtimes run in (`environments.isolation`); nil: plain processes.
+    public var sandbox: Sandbox? = nil
 
     public init(
         function: FunctionConfiguration, version: String, account: AccountContext, taskRoot: String,

@@ -38,6 +38,8 @@ public struct InvokerSettings: Sendable {
     public var controlGroups: ControlGroups?
     /// Idle environments are frozen (see ``EnvironmentSpec/freezesIdle``).
     public var freezesIdle: Bool
+    /// The sandbox runtimes run in (see ``EnvironmentSpec/sandbox``); nil: plain processes.
+    public var sandbox: Sandbox?
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
@@ -160,6 +162,7 @@ public final class Invoker: InvocationService, Sendable {
                 spec.initTimeoutSeconds = settings.initTimeoutSeconds
                 spec.controlGroups = settings.controlGroups
                 spec.freezesIdle = settings.freezesIdle
+                spec.sandbox = settings.sandbox
                 pools[key] = EnvironmentPool(
                     spec: spec, group: group, idleTimeout: settings.idleTimeout, limiter: limiter,
                     maximumLifetime: settings.maximumLifetime,
