@@ -9,6 +9,7 @@
 #   ALBATROSS=.build/release/albatross COLD_SAMPLES=50 ROUNDS=3 bench/isolation.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+unset ALBATROSS_ISOLATION # each configuration names its mode
 BIN=${ALBATROSS:-.build/debug/albatross}
 COLD=${COLD_SAMPLES:-20}
 ROUNDS=${ROUNDS:-2}

@@ -25,16 +25,15 @@ public final class InvokerHarness: Sendable {
         configuration.environments.defaultPythonInterpreter = PackagePaths.venvPython
         configuration.environments.controlGroups = controlGroups
         configuration.environments.freezeIdle = freezeIdle
-        // Before `configure`, so that a test of one mode keeps it.
-        if let isolation = AlbatrossApplication.Options.testIsolationOverride {
-            configuration.environments.isolation = isolation
-        }
+        // `ALBATROSS_ISOLATION` (process when unset), before `configure`, so that a test of one mode keeps it.
+        configuration.environments.isolation = AlbatrossApplication.Options.isolationFromEnvironment ?? .process
         configure(&configuration)
         application = try AlbatrossApplication(
             configuration: configuration,
             options: .init(
                 eventLoopThreads: 2, usesStore: false, listeners: false, watchesChanges: false,
-                idleTimeout: idleTimeout))
+                idleTimeout: idleTimeout
+            ).withIsolation(nil))
         running = Task { [application] in try await application.run() }
     }
 
@@ -82,17 +81,10 @@ extension InvocationOutcome {
 }
 
 extension AlbatrossApplication.Options {
-    /// `ALBATROSS_TEST_ISOLATION` (`process`, `sandbox` or `auto`) overrides `environments.isolation` of every
-    /// application the test kit starts, so that the whole suite can run in either mode
-    /// (`ALBATROSS_TEST_ISOLATION=process ./scripts/test.sh`). Unset: each configuration's own (default `auto`).
-    public func testIsolation() -> Self {
+    /// These options with `isolation` set.
+    public func withIsolation(_ isolation: EnvironmentSettings.Isolation?) -> Self {
         var options = self
-        options.isolation = Self.testIsolationOverride ?? options.isolation
+        options.isolation = isolation
         return options
-    }
-
-    /// The mode `ALBATROSS_TEST_ISOLATION` names, if any.
-    public static var testIsolationOverride: EnvironmentSettings.Isolation? {
-        ProcessInfo.processInfo.environment["ALBATROSS_TEST_ISOLATION"].flatMap(EnvironmentSettings.Isolation.init)
     }
 }

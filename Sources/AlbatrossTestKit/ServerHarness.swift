@@ -19,7 +19,9 @@ public final class ServerHarness: Sendable {
     public init(yaml: String, baseDirectory: String, watchesChanges: Bool = false) async throws {
         application = try AlbatrossApplication(
             yaml: yaml, baseDirectory: baseDirectory, file: "\(baseDirectory)/test.yaml",
-            options: .init(eventLoopThreads: 2, watchesChanges: watchesChanges).testIsolation())
+            // `ALBATROSS_ISOLATION`, process when unset (the suite's default, see scripts/test.sh).
+            options: .init(eventLoopThreads: 2, watchesChanges: watchesChanges).withIsolation(
+                AlbatrossApplication.Options.isolationFromEnvironment ?? .process))
         do {
             listeners = try await application.startListeners()
         } catch {
