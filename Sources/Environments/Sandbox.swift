@@ -45,11 +45,14 @@ public struct Sandbox: Sendable, Hashable {
     static let languageRoot = "/var/lang"
 
     /// `/etc` entries a runtime needs (the dynamic loader, name resolution, certificates, time zone, users);
-    /// the rest of the host's `/etc` (keys, shadow files, service configuration) stays out.
+    /// the rest of the host's `/etc` (keys: not `ssl/private`; shadow files; service configuration) stays out.
+    /// Each is a bind mount of its own: about 10 ms of a sandboxed cold start on a loaded 2-core machine
+    /// (bench/README.md, "Isolation"), kept for being live (a changed `resolv.conf` is seen at once).
     static let etcEntries = [
-        "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl", "ca-certificates",
-        "ca-certificates.conf", "pki", "resolv.conf", "hosts", "host.conf", "nsswitch.conf", "gai.conf", "services",
-        "protocols", "passwd", "group", "localtime", "timezone", "os-release", "mime.types", "debian_version",
+        "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "ssl/certs", "ssl/openssl.cnf", "ca-certificates",
+        "ca-certificates.conf", "pki/tls/certs", "pki/ca-trust/extracted", "resolv.conf", "hosts", "host.conf",
+        "nsswitch.conf", "gai.conf", "services", "protocols", "passwd", "group", "localtime", "timezone",
+        "os-release", "mime.types", "debian_version",
     ]
 
     /// How runtimes are isolated (`environments.isolation`).

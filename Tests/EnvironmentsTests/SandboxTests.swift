@@ -62,7 +62,7 @@ struct SandboxTests {
         let data = dir.url("data")
         let handler = """
             seen=""
-            for path in "\(dir.url("other"))/bootstrap" "\(data)" "\(dir.path)" /root /home /etc/shadow /var/lib; do
+            for path in "\(dir.url("other"))/bootstrap" "\(data)" "\(dir.path)" /root /home /etc/shadow /etc/ssl/private /var/lib; do
               [ -e "$path" ] && seen="$seen $path"
             done
             printf '"task=%s pwd=%s boot=%s seen=%s top=%s"' "$LAMBDA_TASK_ROOT" "$PWD" \
