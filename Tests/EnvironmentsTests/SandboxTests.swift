@@ -14,9 +14,12 @@ import Testing
 @Suite(.serialized)
 struct SandboxTests {
     static func harness(
-        _ functions: [FunctionConfiguration], in dir: TemporaryDirectory, tmpMB: Int = 512, freezeIdle: Bool = true
+        _ functions: [FunctionConfiguration], in dir: TemporaryDirectory, tmpMB: Int = 512, freezeIdle: Bool = true,
+        controlGroups: Bool = true
     ) throws -> InvokerHarness {
-        try InvokerHarness(functions: functions, dataDirectory: dir.url("data"), freezeIdle: freezeIdle) {
+        try InvokerHarness(
+            functions: functions, dataDirectory: dir.url("data"), controlGroups: controlGroups, freezeIdle: freezeIdle
+        ) {
             $0.environments.isolation = .sandbox
             $0.environments.ephemeralStorageMB = tmpMB
         }
@@ -172,6 +175,28 @@ struct SandboxTests {
         try await harness.shutdown()
         let lines = harness.logLines(functionName: "polite", streamName: outcome.logStreamName)
         #expect(lines.contains { $0.contains("got SIGTERM in 2") }, "\(lines)")
+    }
+
+    @Test func withoutControlGroupsFreezingStopsTheWholeSandboxAndItsTreeStillEnds() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let marker = "8\(Int.random(in: 10_000..<99_999)).5"
+        // A background child that counts while the environment is idle: frozen (SIGSTOP to bwrap's whole process
+        // group), it must not count; thawed for the next invoke, it goes on.
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "counter", handler: #"printf '"%s"' "$(wc -l < /tmp/ticks)""#,
+            initScript: "(while true; do echo tick >> /tmp/ticks; sleep 0.05; done) & sleep \(marker) &")
+        let harness = try Self.harness(
+            [EnvironmentLifecycleTests.function("counter", at: code)], in: dir, controlGroups: false)
+        let first = try await harness.invoke("counter")
+        try await Task.sleep(for: .milliseconds(600))
+        let second = try await harness.invoke("counter")
+        let (a, b) = (Int(first.text.dropFirst().dropLast()) ?? -1, Int(second.text.dropFirst().dropLast()) ?? -1)
+        #expect(a >= 0 && b >= a && b - a < 5, "frozen while idle: \(first.text) then \(second.text)")
+        #expect(!Self.processes(containing: marker).isEmpty)
+        try await harness.shutdown()
+        #expect(await eventually(seconds: 5) { Self.processes(containing: marker).isEmpty })
+        for pid in Self.processes(containing: marker) { kill(pid, SIGKILL) }
     }
 
     @Test func pythonRunsUnderAwslambdaricWithAWSPaths() async throws {
