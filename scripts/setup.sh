@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Albatross needs on a Debian machine that already has the Swift toolchain:
 # Debian packages (OpenSSL headers, bash, curl, Python venv support, promtool from `prometheus` for the metrics
-# tests, xmllint and rsvg-convert for the bench and rollout report tests, headless chromium for the dashboard test)
+# tests, xmllint and rsvg-convert for the bench and rollout report tests, headless chromium for the dashboard test,
+# bubblewrap for the sandbox)
 # and a project-local Python venv with awslambdaric for Python functions, and boto3 and the AWS CLI for the control API tests. Safe to run again; it only installs
 # what is missing. pip runs as `python -m pip`, so that a venv copied from another checkout (whose pip scripts
 # name the other interpreter) installs into this one.
@@ -9,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libssl-dev libsqlite3-dev pkg-config zlib1g-dev curl bash python3 python3-venv openssl procps prometheus
-  libxml2-utils librsvg2-bin chromium)
+  libxml2-utils librsvg2-bin chromium bubblewrap)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")

@@ -13,5 +13,9 @@ cd "$(dirname "$0")/.."
 swift build
 swift build --build-tests
 bin="$(swift build --show-bin-path)"
+# The suite runs in `process` isolation unless ALBATROSS_ISOLATION says otherwise (it reaches the `albatross`
+# processes the tests start, too); SandboxTests choose the sandbox themselves. Many tests read host pids or host
+# paths from inside their functions, which only the process mode shows (see docs/architecture.md, "The sandbox").
+export ALBATROSS_ISOLATION="${ALBATROSS_ISOLATION:-process}"
 exec "$bin/albatrossPackageTests.xctest" --testing-library swift-testing \
     --experimental-maximum-parallelization-width "${ALBATROSS_TEST_WIDTH:-3}" "$@"

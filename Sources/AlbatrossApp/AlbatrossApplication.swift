@@ -71,6 +71,8 @@ public final class AlbatrossApplication: Sendable {
     public let invoker: Invoker
     /// The control groups environments run in, or why there are none (logged at start, in `/status`).
     public let controlGroups: ControlGroups.Detection
+    /// The isolation runtimes run in: the sandbox, or why not (logged at start, in `/status`).
+    public let isolation: Sandbox.Detection
     /// Thaws frozen environments if this server is killed (see ``ControlGroupGuard``).
     private let controlGroupGuard: ControlGroupGuard?
     /// The TLS context of each HTTPS listener, by index in `configuration.listeners`.
@@ -176,6 +178,16 @@ public final class AlbatrossApplication: Sendable {
         // The X-Ray daemon binds before any environment can start, since runtimes get its address.
         let tracing = configuration.tracesEnabled ? try Self.makeTracing(configuration) : nil
         self.tracing = tracing
+        // The sandbox is tried once here; asked for explicitly, it must work.
+        let isolationMode = options.isolation ?? configuration.environments.isolation
+        let isolation = Sandbox.detect(
+            mode: Sandbox.Mode(rawValue: isolationMode.rawValue) ?? .auto,
+            tmpBytes: UInt64(configuration.environments.ephemeralStorageMB) * 1_048_576,
+            runtimeDirectory: Self.sandboxRuntimeDirectory(of: configuration))
+        if isolationMode == .sandbox && isolation.sandbox == nil {
+            throw AlbatrossApplicationError("environments.isolation is sandbox, but \(isolation.summary)")
+        }
+        self.isolation = isolation
         // From here on nothing fails.
         let controlGroups = ControlGroups.detect(enabled: configuration.environments.controlGroups)
         self.controlGroups = controlGroups
@@ -186,7 +198,8 @@ public final class AlbatrossApplication: Sendable {
         threadPool.start()
         (events, logSink, invoker) = Self.makeInvocation(
             configuration: configuration, options: options, catalog: catalog, group: group, threadPool: threadPool,
-            xrayDaemonAddress: tracing?.daemon.address, controlGroups: controlGroups.groups)
+            xrayDaemonAddress: tracing?.daemon.address, controlGroups: controlGroups.groups,
+            sandbox: isolation.sandbox)
         tracing?.recorder.attach(to: events)
         loadBalancer =
             options.listeners
@@ -269,7 +282,8 @@ public final class AlbatrossApplication: Sendable {
                     "/metrics": .metrics(metrics),
                     "/status": Self.statusPage(
                         configuration: configuration, bound: { state.withLockedValue { $0.listeners } },
-                        invoker: invoker, metrics: metrics, controlGroups: controlGroups.summary),
+                        invoker: invoker, metrics: metrics, controlGroups: controlGroups.summary,
+                        isolation: isolation.summary),
                 ],
                 routes: Self.adminRoutes(rollouts: rollouts, loadBalancer: loadBalancer),
                 streams: ["/dashboard/events": feed.stream], group: group)
@@ -391,6 +405,11 @@ public final class AlbatrossApplication: Sendable {
         "\(configuration.dataDirectory)/cgroups"
     }
 
+    /// `<data>/sandbox/runtime`: what the sandbox mounts at `/var/runtime` (``Sandbox/writeRuntimeDirectory(at:)``).
+    static func sandboxRuntimeDirectory(of configuration: AlbatrossConfiguration) -> String {
+        "\(configuration.dataDirectory)/sandbox/runtime"
+    }
+
     /// `<data>/run`: one record per running runtime (``EnvironmentRunRecords``).
     static func runRecordDirectory(of configuration: AlbatrossConfiguration) -> String {
         "\(configuration.dataDirectory)/run"
@@ -420,7 +439,7 @@ public final class AlbatrossApplication: Sendable {
     private static func makeInvocation(
         configuration: AlbatrossConfiguration, options: Options, catalog: FunctionCatalog,
         group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, xrayDaemonAddress: String?,
-        controlGroups: ControlGroups?
+        controlGroups: ControlGroups?, sandbox: Sandbox?
     ) -> (InvocationEventBus, LogSink, Invoker) {
         var mirror: (@Sendable (String) -> Void)? = nil
         if options.mirrorLogs { mirror = { @Sendable line in ConsoleOutput.line(line) } }
@@ -448,6 +467,7 @@ public final class AlbatrossApplication: Sendable {
         settings.accountConcurrency = environments.accountConcurrency
         settings.initTimeoutSeconds = environments.initTimeoutSeconds
         settings.maximumLifetime = environments.maximumLifetimeSeconds.map { .seconds(Int64($0)) }
+        settings.sandbox = sandbox
         let invoker = Invoker(
             catalog: catalog, settings: settings, group: group, threadPool: threadPool, events: events)
         return (events, logSink, invoker)
@@ -555,13 +575,13 @@ extension AlbatrossApplication {
     /// `GET /status`: ``StatusReport`` of what serves now.
     private static func statusPage(
         configuration: AlbatrossConfiguration, bound: @escaping @Sendable () -> [LoadBalancer.BoundListener],
-        invoker: Invoker, metrics: InvocationMetrics, controlGroups: String
+        invoker: Invoker, metrics: InvocationMetrics, controlGroups: String, isolation: String
     ) -> AdminServer.Page {
         let startedAt = Date()
         return AdminServer.Page(contentType: "application/json") {
             StatusReport(
                 configuration: configuration, bound: bound(), catalog: invoker.catalog,
-                status: metrics.status(), startedAt: startedAt, controlGroups: controlGroups
+                status: metrics.status(), startedAt: startedAt, controlGroups: controlGroups, isolation: isolation
             ).json()
         }
     }
@@ -586,6 +606,7 @@ extension AlbatrossApplication {
         state.withLockedValue { $0.listeners = bound }
         logger.info("data directory \(configuration.dataDirectory)")
         logger.info("control groups: \(controlGroups.summary)")
+        logger.info("isolation: \(isolation.summary)")
         for listener in bound {
             logger.info("listening on \(listener.url) (\(listener.configuration.protocol.rawValue))")
         }

@@ -1,5 +1,7 @@
+public import Configuration
 public import Logging
 public import NIOCore
+import Foundation
 import NIOPosix
 
 extension AlbatrossApplication {
@@ -29,6 +31,15 @@ extension AlbatrossApplication {
         public var handlesSignals = false
         /// Overrides `environments.idleTimeoutSeconds` (tests that need idle environments reaped quickly).
         public var idleTimeout: TimeAmount?
+        /// Overrides `environments.isolation`. By default the environment variable `ALBATROSS_ISOLATION`
+        /// (`process`, `sandbox` or `auto`), so that one run can leave the sandbox out (or insist on it) without
+        /// editing the configuration; `scripts/test.sh` sets it for the whole suite.
+        public var isolation: EnvironmentSettings.Isolation? = Self.isolationFromEnvironment
+
+        /// `ALBATROSS_ISOLATION`, when it names a mode.
+        public static var isolationFromEnvironment: EnvironmentSettings.Isolation? {
+            ProcessInfo.processInfo.environment["ALBATROSS_ISOLATION"].flatMap(EnvironmentSettings.Isolation.init)
+        }
         /// Where the server's own diagnostics go.
         public var logger: Logger = .silent
 

@@ -20,6 +20,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         /// What contains each environment: `cgroup v2 (...)`, `cgroup v1 (...)` or `none: <why>; ...`
         /// (``ControlGroups/Detection/summary``).
         public var controlGroups: String?
+        /// How runtimes are isolated: `sandbox (...)` or `process...` (``Sandbox/Detection/summary``).
+        public var isolation: String?
     }
 
     public struct Listener: Codable, Equatable, Sendable {
@@ -98,12 +100,13 @@ public struct StatusReport: Codable, Equatable, Sendable {
 
     init(
         configuration: AlbatrossConfiguration, bound: [LoadBalancer.BoundListener], catalog: FunctionCatalog,
-        status: InvocationStatus, startedAt: Date, now: Date = Date(), controlGroups: String? = nil
+        status: InvocationStatus, startedAt: Date, now: Date = Date(), controlGroups: String? = nil,
+        isolation: String? = nil
     ) {
         server = Server(
             pid: getpid(), startedAt: Self.iso8601(startedAt),
             uptimeSeconds: (now.timeIntervalSince(startedAt) * 1000).rounded() / 1000,
-            dataDirectory: configuration.dataDirectory, controlGroups: controlGroups)
+            dataDirectory: configuration.dataDirectory, controlGroups: controlGroups, isolation: isolation)
         listeners = configuration.listeners.enumerated().map { index, listener in
             let bound = bound.count > index ? bound[index] : nil
             return Listener(

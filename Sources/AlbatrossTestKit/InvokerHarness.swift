@@ -25,12 +25,15 @@ public final class InvokerHarness: Sendable {
         configuration.environments.defaultPythonInterpreter = PackagePaths.venvPython
         configuration.environments.controlGroups = controlGroups
         configuration.environments.freezeIdle = freezeIdle
+        // `ALBATROSS_ISOLATION` (process when unset), before `configure`, so that a test of one mode keeps it.
+        configuration.environments.isolation = AlbatrossApplication.Options.isolationFromEnvironment ?? .process
         configure(&configuration)
         application = try AlbatrossApplication(
             configuration: configuration,
             options: .init(
                 eventLoopThreads: 2, usesStore: false, listeners: false, watchesChanges: false,
-                idleTimeout: idleTimeout))
+                idleTimeout: idleTimeout
+            ).withIsolation(nil))
         running = Task { [application] in try await application.run() }
     }
 
@@ -75,4 +78,13 @@ public final class InvokerHarness: Sendable {
 extension InvocationOutcome {
     /// The payload as text.
     public var text: String { String(buffer: payload) }
+}
+
+extension AlbatrossApplication.Options {
+    /// These options with `isolation` set.
+    public func withIsolation(_ isolation: EnvironmentSettings.Isolation?) -> Self {
+        var options = self
+        options.isolation = isolation
+        return options
+    }
 }

@@ -16,10 +16,17 @@ public final class ServerHarness: Sendable {
     private let running: Task<Void, any Error>
 
     /// Parses `yaml` (relative paths against `baseDirectory`), prepares code and starts every listener.
-    public init(yaml: String, baseDirectory: String, watchesChanges: Bool = false) async throws {
+    ///
+    /// - Parameter isolation: the mode to run in; nil: `ALBATROSS_ISOLATION`, process when unset (the suite's
+    ///   default, see scripts/test.sh).
+    public init(
+        yaml: String, baseDirectory: String, watchesChanges: Bool = false,
+        isolation: EnvironmentSettings.Isolation? = nil
+    ) async throws {
         application = try AlbatrossApplication(
             yaml: yaml, baseDirectory: baseDirectory, file: "\(baseDirectory)/test.yaml",
-            options: .init(eventLoopThreads: 2, watchesChanges: watchesChanges))
+            options: .init(eventLoopThreads: 2, watchesChanges: watchesChanges).withIsolation(
+                isolation ?? AlbatrossApplication.Options.isolationFromEnvironment ?? .process))
         do {
             listeners = try await application.startListeners()
         } catch {

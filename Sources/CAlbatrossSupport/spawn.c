@@ -43,8 +43,14 @@ static void child(pid_t parent, const char *path, char *const argv[], char *cons
                   int stdin_fd, int output_fd, const struct albatross_spawn_limits *limits, int report,
                   long fd_limit, const sigset_t *none) {
     int error;
-    // Its own process group, as the parent also sets (whichever runs first; the parent kills the group).
-    setpgid(0, 0);
+    // Its own process group, as the parent also sets (whichever runs first; the parent kills the group). Or its
+    // own session, which makes it the leader of a new group as well (the parent then leaves the group alone:
+    // setsid fails for a process that already leads one).
+    if (limits != NULL && limits->new_session) {
+        if (setsid() < 0) goto fail;
+    } else {
+        setpgid(0, 0);
+    }
     // Into the environment's control groups before anything of the runtime runs, so that nothing it starts
     // (even with setsid) is outside them.
     if (limits != NULL && limits->group_files != NULL) {
@@ -109,7 +115,7 @@ int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *cons
         return saved;
     }
     // Before the parent may signal the group (fails harmlessly once the child has exec'd or set it itself).
-    (void)setpgid(forked, forked);
+    if (limits == NULL || !limits->new_session) (void)setpgid(forked, forked);
     // EOF: exec succeeded (the write end was close-on-exec); 4 bytes: the errno of the step that failed.
     int error = 0;
     ssize_t got;

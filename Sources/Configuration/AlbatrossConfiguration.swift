@@ -142,6 +142,21 @@ public struct EnvironmentSettings: Sendable, Hashable {
     public var controlGroups: Bool = true
     /// Idle environments are frozen until an invoke is placed on them (default true).
     public var freezeIdle: Bool = true
+    /// How runtimes are isolated from the host and from each other (default `auto`).
+    public var isolation: Isolation = .auto
+    /// The size of each environment's private `/tmp` in the sandbox, in MB (AWS's default ephemeral storage: 512).
+    public var ephemeralStorageMB: Int = 512
+
+    /// `environments.isolation`.
+    public enum Isolation: String, Sendable, Hashable, CaseIterable {
+        /// Plain child processes; the code and layers at their paths on the host.
+        case process
+        /// A bubblewrap sandbox laid out as Lambda's (`/var/task`, `/opt`, a private `/tmp`, its own PIDs);
+        /// the start fails when it does not work here.
+        case sandbox
+        /// `sandbox` when it works, else `process` (logged once, naming what is missing).
+        case auto
+    }
 
     public init() {}
 }

@@ -186,7 +186,7 @@ struct ConfigurationParser {
         let mapping = try node.mapping(allowed: [
             "idleTimeoutSeconds", "shutdownGraceSeconds", "terminationGraceSeconds", "pythonInterpreter",
             "concurrentExecutions", "minimumUnreservedConcurrency", "initTimeoutSeconds", "maximumLifetimeSeconds",
-            "controlGroups", "freezeIdle",
+            "controlGroups", "freezeIdle", "isolation", "ephemeralStorageMB",
         ])
         var settings = EnvironmentSettings()
         if let value = mapping.optional("idleTimeoutSeconds") {
@@ -217,6 +217,16 @@ struct ConfigurationParser {
         }
         if let value = mapping.optional("controlGroups") { settings.controlGroups = try value.bool() }
         if let value = mapping.optional("freezeIdle") { settings.freezeIdle = try value.bool() }
+        if let value = mapping.optional("isolation") {
+            let text = try value.string()
+            guard let isolation = EnvironmentSettings.Isolation(rawValue: text) else {
+                throw value.error("isolation must be process, sandbox or auto, got \"\(text)\"")
+            }
+            settings.isolation = isolation
+        }
+        if let value = mapping.optional("ephemeralStorageMB") {
+            settings.ephemeralStorageMB = try value.int(in: 1...10240)
+        }
         return settings
     }
 

@@ -2,8 +2,8 @@ import Foundation
 import LambdaModel
 import NIOCore
 
-/// `albatross bench --baseline spawn`: starts a function's runtime the way the platform does (the same command
-/// line and environment, ``RuntimeEnvironmentBuilder``, and the same spawn helper, ``ProcessLauncher``) but with
+/// `albatross bench --baseline spawn`: starts a function's runtime the way the platform does in `process` isolation
+/// (the same command line, environment and spawn helper, ``RuntimeLauncher``) but with
 /// nothing else around it: a bare Runtime API socket of its own, no environment state machine, no event loop,
 /// no log pipe reader. It measures spawn → the runtime's first `GET /next`, the reference that tells how much of
 /// a cold start under the platform is the platform's own.
@@ -29,14 +29,13 @@ public enum BareRuntimeLauncher {
         let scratch = NSTemporaryDirectory() + "albatross-baseline-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let command = try RuntimeEnvironmentBuilder.command(spec: spec)
-        let variables = RuntimeEnvironmentBuilder.variables(
-            spec: spec, runtimeAPI: "127.0.0.1:\(port)", logStreamName: "baseline",
-            logGroupName: "/aws/lambda/\(spec.function.name)", scratchDirectory: scratch)
+        // Started directly: without the sandbox too, whose cost is the platform's share of a sandboxed start.
+        var direct = spec
+        direct.sandbox = nil
         let start = NIODeadline.now()
-        let process = try ProcessLauncher.launch(
-            executable: command.executable, arguments: command.arguments, environment: variables,
-            workingDirectory: spec.taskRoot)
+        let process = try RuntimeLauncher.launch(
+            spec: direct, runtimeAPI: "127.0.0.1:\(port)", logStreamName: "baseline",
+            logGroupName: "/aws/lambda/\(spec.function.name)", scratchDirectory: scratch)
         // Drains the runtime's output so that it never blocks on a full pipe; it ends when the process group is
         // gone (the pipe's last writer), and only then is the descriptor closed.
         let output = process.outputFD

@@ -45,6 +45,8 @@ public struct EnvironmentSpec: Sendable {
     public var freezesIdle: Bool = true
     /// Where the Telemetry API's subscriptions are delivered from (nil: `PUT /2022-07-01/telemetry` answers 404).
     public var telemetry: TelemetryHub? = nil
+    /// The sandbox runtimes run in (`environments.isolation`); nil: plain processes.
+    public var sandbox: Sandbox? = nil
 
     public init(
         function: FunctionConfiguration, version: String, account: AccountContext, taskRoot: String,

@@ -88,7 +88,9 @@ final class ExecutionEnvironment {
 
     /// The environment's own `TMPDIR`: `<scratch root>/<the stream's 32 hex digits>`.
     private var scratchDirectory: String? {
-        spec.scratchRoot.map { "\($0)/\(stream.streamName.suffix(32))" }
+        // In the sandbox, /tmp is the environment's own.
+        guard spec.sandbox == nil else { return nil }
+        return spec.scratchRoot.map { "\($0)/\(stream.streamName.suffix(32))" }
     }
 
     // MARK: start
@@ -138,7 +140,8 @@ final class ExecutionEnvironment {
         runtimeLaunchInFlight = true
         let spec = self.spec
         let scratch = scratchDirectory
-        let environment = processVariables
+        let stream = self.stream
+        let initializationType = self.initializationType
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         let group = controlGroup
@@ -147,13 +150,13 @@ final class ExecutionEnvironment {
                 try FileManager.default.createDirectory(
                     atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
-            let command = try RuntimeEnvironmentBuilder.command(spec: spec)
             // The group exists (with its memory limit) before the child joins it, between fork and exec.
             try group?.create(memoryBytes: spec.memoryBytes)
             do {
-                return try ProcessLauncher.launch(
-                    executable: command.executable, arguments: command.arguments, environment: environment,
-                    workingDirectory: spec.taskRoot, groupFiles: group?.joinFiles ?? [],
+                return try RuntimeLauncher.launch(
+                    spec: spec, runtimeAPI: "127.0.0.1:\(runtimeAPIPort)", logStreamName: stream.streamName,
+                    logGroupName: stream.groupName, scratchDirectory: scratch, initializationType: initializationType,
+                    groupFiles: group?.joinFiles ?? [],
                     addressSpaceBytes: group == nil ? spec.addressSpaceLimitBytes : 0)
             } catch {
                 group?.remove()
@@ -188,7 +191,9 @@ final class ExecutionEnvironment {
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         let group = controlGroup
-        ProcessLauncher.reap(process.pid) { exit in
+        let sandboxed = spec.sandbox != nil
+        ProcessLauncher.reap(process.pid) { reaped in
+            let exit = RuntimeLauncher.exit(reaped, sandboxed: sandboxed)
             // On the reaper thread: whether the kernel's OOM killer ended it, and the tree's peak, while the group
             // is still there.
             let outOfMemory = (group?.outOfMemoryKills() ?? 0) > 0
@@ -562,7 +567,11 @@ final class ExecutionEnvironment {
             thaw()
             shutdownExtensions(reason: Self.shutdownReason(reason), killAt: killAt)
             if let pid {
-                ProcessLauncher.signalGroup(pid, SIGTERM)
+                if spec.sandbox != nil {
+                    spec.threadPool.submit { _ in RuntimeLauncher.terminate(pid, sandboxed: true) }
+                } else {
+                    RuntimeLauncher.terminate(pid, sandboxed: false)
+                }
                 arm(&killTimer, at: killAt) { $0.killProcess() }
             } else {
                 machine.stopBeforeLaunch()

@@ -35,9 +35,13 @@ enum ExtensionLauncher {
         for name in executables(layerRoot: spec.layerRoot) {
             let path = "\(spec.layerRoot!)/extensions/\(name)"
             do {
+                // In the sandbox, each extension runs in a sandbox of its own with the runtime's mounts (code at
+                // /var/task, layers at /opt) and variables; it does not share the runtime's /tmp or PID namespace.
+                var command = RuntimeEnvironmentBuilder.Command(executable: path, arguments: [])
+                if let sandbox = spec.sandbox { command = sandbox.wrap(command, spec: spec, isPython: false) }
                 let process = try ProcessLauncher.launch(
-                    executable: path, arguments: [], environment: environment, workingDirectory: spec.taskRoot,
-                    groupFiles: groupFiles, addressSpaceBytes: addressSpaceBytes)
+                    executable: command.executable, arguments: command.arguments, environment: environment,
+                    workingDirectory: spec.taskRoot, groupFiles: groupFiles, addressSpaceBytes: addressSpaceBytes)
                 started.append(Started(name: name, process: process))
             } catch {
                 return (started, (name, "\(error)"))

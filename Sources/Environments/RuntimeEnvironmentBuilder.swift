@@ -26,9 +26,8 @@ enum RuntimeEnvironmentBuilder {
         -> [String]
     {
         let function = spec.function
-        let taskRoot = spec.taskRoot
-        // AWS extracts layers into /opt; here their merged tree is `layerRoot`, so its paths stand in for /opt's.
-        let opt = spec.layerRoot ?? "/opt"
+        let paths = Paths(spec: spec)
+        let taskRoot = paths.taskRoot
         let daemon = xrayDaemon(spec.xrayDaemonAddress)
         var platform: [(String, String)] = [
             ("AWS_LAMBDA_FUNCTION_NAME", function.name),
@@ -47,13 +46,14 @@ enum RuntimeEnvironmentBuilder {
             ("_AWS_XRAY_DAEMON_PORT", daemon.port),
             ("_HANDLER", function.handler),
             ("LAMBDA_TASK_ROOT", taskRoot),
-            ("LAMBDA_RUNTIME_DIR", taskRoot),
+            ("LAMBDA_RUNTIME_DIR", paths.runtimeDirectory),
             ("LANG", "en_US.UTF-8"),
             ("TZ", ":UTC"),
-            ("PATH", "/usr/local/bin:/usr/bin/:/bin:\(opt)/bin"),
-            ("LD_LIBRARY_PATH", "\(taskRoot):\(taskRoot)/lib:\(opt)/lib"),
+            ("PATH", paths.path),
+            ("LD_LIBRARY_PATH", paths.libraryPath),
         ]
-        if let scratchDirectory { platform.append(("TMPDIR", scratchDirectory)) }
+        // In the sandbox /tmp is the environment's own, as on AWS, where TMPDIR is not set.
+        if let scratchDirectory, spec.sandbox == nil { platform.append(("TMPDIR", scratchDirectory)) }
         // As on AWS, the application log level exists only with the JSON format (default INFO).
         if function.logging.logFormat == .json {
             platform.append(("AWS_LAMBDA_LOG_LEVEL", (function.logging.applicationLogLevel ?? .info).rawValue))
@@ -62,7 +62,10 @@ enum RuntimeEnvironmentBuilder {
             platform.append(("AWS_EXECUTION_ENV", executionEnvironment))
         }
         if function.runtime.kind == .python {
-            if let layerRoot = spec.layerRoot {
+            if spec.sandbox != nil {
+                // AWS's value; the layers' directories come from /var/runtime's sitecustomize (see Sandbox).
+                platform.append(("PYTHONPATH", Sandbox.runtimeRoot))
+            } else if let layerRoot = spec.layerRoot {
                 let sitePackages = "\(layerRoot)/python/lib/\(function.runtime.identifier)/site-packages"
                 platform.append(("PYTHONPATH", "\(taskRoot):\(layerRoot)/python:\(sitePackages)"))
             } else {
@@ -85,6 +88,35 @@ enum RuntimeEnvironmentBuilder {
             result.append("\(variable.name)=\(variable.value)")
         }
         return result
+    }
+
+    /// The paths the variables name: AWS's exactly in the sandbox (runtime-api.md §3.1), where the code is at
+    /// `/var/task` and the layers at `/opt`; else the host paths of the task root and the merged layers in their
+    /// place (`LAMBDA_RUNTIME_DIR` is then the task root: there is no runtime directory).
+    struct Paths {
+        var taskRoot: String
+        var runtimeDirectory: String
+        var path: String
+        var libraryPath: String
+
+        init(spec: EnvironmentSpec) {
+            if spec.sandbox != nil {
+                taskRoot = Sandbox.taskRoot
+                runtimeDirectory = Sandbox.runtimeRoot
+                let python = spec.function.runtime.kind == .python
+                path = (python ? "/var/lang/bin:" : "") + "/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+                libraryPath =
+                    (python ? "/var/lang/lib:" : "")
+                    + "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+            } else {
+                taskRoot = spec.taskRoot
+                runtimeDirectory = spec.taskRoot
+                // AWS extracts layers into /opt; here their merged tree is `layerRoot`, so its paths stand in.
+                let opt = spec.layerRoot ?? "/opt"
+                path = "/usr/local/bin:/usr/bin/:/bin:\(opt)/bin"
+                libraryPath = "\(taskRoot):\(taskRoot)/lib:\(opt)/lib"
+            }
+        }
     }
 
     /// `host:port` of the X-Ray daemon and its parts (AWS sets all three variables; the SDK default

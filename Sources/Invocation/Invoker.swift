@@ -40,6 +40,8 @@ public struct InvokerSettings: Sendable {
     public var freezesIdle: Bool
     /// The Telemetry API's deliveries (see ``EnvironmentSpec/telemetry``).
     public var telemetry: TelemetryHub?
+    /// The sandbox runtimes run in (see ``EnvironmentSpec/sandbox``); nil: plain processes.
+    public var sandbox: Sandbox?
 
     public init(
         account: AccountContext = AccountContext(), idleTimeout: TimeAmount = .minutes(10),
@@ -163,6 +165,7 @@ public final class Invoker: InvocationService, Sendable {
                 spec.controlGroups = settings.controlGroups
                 spec.freezesIdle = settings.freezesIdle
                 spec.telemetry = settings.telemetry
+                spec.sandbox = settings.sandbox
                 pools[key] = EnvironmentPool(
                     spec: spec, group: group, idleTimeout: settings.idleTimeout, limiter: limiter,
                     maximumLifetime: settings.maximumLifetime,

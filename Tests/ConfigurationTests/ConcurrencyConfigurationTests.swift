@@ -63,6 +63,20 @@ struct ConcurrencyConfigurationTests {
         #expect(defaults.concurrency.isEmpty)
     }
 
+    @Test func isolationAndEphemeralStorageAreParsedAndChecked() throws {
+        let configuration = try Self.parse(
+            "environments:\n  isolation: sandbox\n  ephemeralStorageMB: 1024\n" + Self.function(""))
+        #expect(configuration.environments.isolation == .sandbox)
+        #expect(configuration.environments.ephemeralStorageMB == 1024)
+        let defaults = try Self.parse(Self.function(""))
+        #expect(defaults.environments.isolation == .auto && defaults.environments.ephemeralStorageMB == 512)
+        #expect(
+            Self.refusal("environments:\n  isolation: chroot\n" + Self.function(""))
+                .contains("isolation must be process, sandbox or auto, got \"chroot\""))
+        #expect(
+            Self.refusal("environments:\n  ephemeralStorageMB: 0\n" + Self.function("")).contains("ephemeralStorageMB"))
+    }
+
     @Test func awsRulesAreCheckedWithAWSMessages() {
         #expect(
             Self.refusal(

@@ -66,11 +66,14 @@ struct LayersTests {
               - {priority: 3, conditions: [{pathPattern: ["/bare"]}], action: {forward: bare}}
         """
 
-    @Test func functionsUseTheirLayersThroughTheALB() async throws {
+    /// In both isolation modes: the layers merged at their host path, or at `/opt` in the sandbox (where the
+    /// Python layer comes through `/var/runtime`'s sitecustomize and `PYTHONPATH` is AWS's `/var/runtime`).
+    @Test(arguments: [EnvironmentSettings.Isolation.process, .sandbox])
+    func functionsUseTheirLayersThroughTheALB(isolation: EnvironmentSettings.Isolation) async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try Self.writeFunctions(in: dir)
-        let server = try await ServerHarness(yaml: Self.yaml, baseDirectory: dir.path)
+        let server = try await ServerHarness(yaml: Self.yaml, baseDirectory: dir.path, isolation: isolation)
         let client = try server.client()
         let python = try client.request("GET", "/")
         let shell = try client.request("GET", "/sh")
@@ -82,7 +85,7 @@ struct LayersTests {
 
         #expect(python.status == 200)
         #expect(python.text == "hello from the common layer")
-        let root = try #require(try server.registry.layerRoot(for: [common[0].arn]))
+        let root = isolation == .sandbox ? "/opt" : try #require(try server.registry.layerRoot(for: [common[0].arn]))
         #expect(shell.status == 200)
         #expect(shell.text == "common-tool via \(root)/bin/layer-tool")
         #expect(shell2.text.hasPrefix("override-tool via "), "version 2 lists the override layer last: \(shell2.text)")

@@ -67,6 +67,11 @@ struct StatusTests {
             try await Task.sleep(for: .milliseconds(20))
             status = try Self.status(port: port)
         }
+        // The isolation detected at start (the suite's ALBATROSS_ISOLATION, process by default).
+        let serverInfo = status["server"] as? [String: Any]
+        let isolation = serverInfo?["isolation"] as? String ?? ""
+        let mode = ProcessInfo.processInfo.environment["ALBATROSS_ISOLATION"] ?? "process"
+        #expect(isolation.hasPrefix(mode == "auto" ? "" : mode) && !isolation.isEmpty, "\(isolation)")
         let listeners = try #require(status["listeners"] as? [[String: Any]])
         #expect(listeners.count == 1)
         #expect(listeners[0]["url"] as? String == "http://127.0.0.1:\(server.port)")

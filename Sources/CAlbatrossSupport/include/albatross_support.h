@@ -11,6 +11,10 @@ struct albatross_spawn_limits {
     unsigned long long address_space_bytes;
     /// Non-zero: no parent-death signal (a process meant to act after the server is gone).
     int outlives_parent;
+    /// Non-zero: a new session (setsid) instead of only a new process group: the child has no controlling
+    /// terminal, so nothing it runs can open `/dev/tty` (or push input into it with TIOCSTI). Its pid is still the
+    /// process group id.
+    int new_session;
 };
 
 /// Starts `path` in a new process group (its pid is the group id) with working directory `cwd`,
