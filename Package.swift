@@ -116,9 +116,10 @@ let package = Package(
         .target(
             name: "Tracing",
             dependencies: [
-                "ALBEvents", "InvocationModel", "LambdaModel",
+                "ALBEvents", "InvocationModel", "LambdaModel", "CZlib",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
             ],

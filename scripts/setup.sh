@@ -38,10 +38,18 @@ if ! .venv/bin/python -c "import aws_xray_sdk" 2>/dev/null; then
   echo "setup: adding aws-xray-sdk to .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "aws-xray-sdk==2.14.0"
 fi
+# OpenTelemetry, for the OTLP tests: a function exports its spans with the SDK and the OTLP/HTTP protobuf exporter
+# (which brings opentelemetry-proto, whose classes the exporter test's collector decodes with), continuing the
+# platform's trace through the X-Ray propagator.
+if ! .venv/bin/python -c "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.http, opentelemetry.propagators.aws" 2>/dev/null; then
+  echo "setup: adding opentelemetry-sdk and the OTLP/HTTP exporter to .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "opentelemetry-sdk==1.45.2" \
+    "opentelemetry-exporter-otlp-proto-http==1.45.2" "opentelemetry-propagator-aws-xray==1.0.2"
+fi
 # The versions the control API reference (../shared/reference/control-api.md) was captured with.
 if ! .venv/bin/python -c "import boto3, awscli" 2>/dev/null; then
   echo "setup: installing boto3 and the AWS CLI into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "boto3==1.43.11" "awscli==1.45.11"
 fi
-versions=$(.venv/bin/python -c 'import importlib.metadata as m; print(", ".join(p + " " + m.version(p) for p in ("awslambdaric", "boto3", "awscli")))')
+versions=$(.venv/bin/python -c 'import importlib.metadata as m; print(", ".join(p + " " + m.version(p) for p in ("awslambdaric", "boto3", "awscli", "opentelemetry-sdk")))')
 echo "setup: ready ($(.venv/bin/python --version), $versions)"

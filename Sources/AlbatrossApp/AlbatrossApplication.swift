@@ -40,7 +40,7 @@ public import Tracing
 /// | --- | --- | --- |
 /// | ``ShutdownSignalService`` (with `handlesSignals`) | waits for SIGINT/SIGTERM | stops listening (last) |
 /// | ``LogWriterService`` | the log writer thread | flushes, stops the thread |
-/// | ``TracingService`` (a `tracing:` section or an `Active` function) | the X-Ray daemon, the trace recorder | closes the daemon, writes pending segments |
+/// | ``TracingService`` (a `tracing:` section or an `Active` function) | the X-Ray daemon, the OTLP receiver, the trace recorder, the OTLP exporter (`tracing.export`) | closes the daemon and the receiver, writes pending segments, sends what is left |
 /// | ``EnvironmentsService`` | – | stops every environment, reaps every process |
 /// | ``AsyncInvocationQueue`` (with an `api:` section) | runs queued `InvocationType: Event` invokes, retries, destinations | starts nothing new, waits for the attempts running |
 /// | access-log writer (when `access_logs.s3.enabled`) | its subscription of the event bus | writes what is pending |
@@ -100,11 +100,50 @@ public final class AlbatrossApplication: Sendable {
     public let rollouts: RolloutRunner?
     public var logger: Logger { options.logger }
 
-    /// The parts of X-Ray tracing, made together.
+    /// The parts of tracing, made together: X-Ray (daemon) and OpenTelemetry (OTLP receiver) into one store.
     public struct Tracing: Sendable {
         public let store: TraceStore
         public let daemon: XRayDaemon
         public let recorder: TraceRecorder
+        /// `POST /v1/traces` on loopback, for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+        public let receiver: OTLPReceiver
+        /// Every stored document to `tracing.export.url`; nil without an `export:`.
+        public let exporter: OTLPExporter?
+
+        /// The receiver's and the exporter's counts, for `/metrics`.
+        var counters: [InvocationMetrics.ScrapedCounter] {
+            let received = receiver.counts
+            var counters = [
+                InvocationMetrics.ScrapedCounter(
+                    name: "albatross_otlp_received_spans_total",
+                    help: "Spans functions sent to the OTLP receiver, by outcome (accepted, rejected).",
+                    labels: [("outcome", "accepted")], value: received.acceptedSpans),
+                InvocationMetrics.ScrapedCounter(
+                    name: "albatross_otlp_received_spans_total",
+                    help: "Spans functions sent to the OTLP receiver, by outcome (accepted, rejected).",
+                    labels: [("outcome", "rejected")], value: received.rejectedSpans),
+            ]
+            if let exporter {
+                let counts = exporter.counts
+                counters += [
+                    InvocationMetrics.ScrapedCounter(
+                        name: "albatross_trace_export_spans_total",
+                        help: "Spans the OTLP exporter delivered to the collector.", value: counts.exported),
+                    InvocationMetrics.ScrapedCounter(
+                        name: "albatross_trace_export_dropped_spans_total",
+                        help: "Spans the OTLP exporter dropped, by reason (queue_full, failed).",
+                        labels: [("reason", "queue_full")], value: counts.droppedQueueFull),
+                    InvocationMetrics.ScrapedCounter(
+                        name: "albatross_trace_export_dropped_spans_total",
+                        help: "Spans the OTLP exporter dropped, by reason (queue_full, failed).",
+                        labels: [("reason", "failed")], value: counts.droppedFailed),
+                    InvocationMetrics.ScrapedCounter(
+                        name: "albatross_trace_export_retries_total",
+                        help: "Export attempts the OTLP exporter retried.", value: counts.retries),
+                ]
+            }
+            return counters
+        }
     }
 
     private let serviceGroup: ServiceGroup
@@ -198,8 +237,7 @@ public final class AlbatrossApplication: Sendable {
         threadPool.start()
         (events, logSink, invoker) = Self.makeInvocation(
             configuration: configuration, options: options, catalog: catalog, group: group, threadPool: threadPool,
-            xrayDaemonAddress: tracing?.daemon.address, controlGroups: controlGroups.groups,
-            sandbox: isolation.sandbox)
+            tracing: tracing, controlGroups: controlGroups.groups, sandbox: isolation.sandbox)
         tracing?.recorder.attach(to: events)
         loadBalancer =
             options.listeners
@@ -258,6 +296,9 @@ public final class AlbatrossApplication: Sendable {
         traps = options.handlesSignals ? SignalTraps() : nil
         let state = NIOLockedValueBox(State())
         self.state = state
+        if let metrics, let tracing {
+            metrics.observeCounters { tracing.counters }
+        }
         if let metrics {
             metrics.observeConnections {
                 state.withLockedValue { $0.listeners }.map { listener in
@@ -360,24 +401,43 @@ public final class AlbatrossApplication: Sendable {
         "\(configuration.dataDirectory)/tmp"
     }
 
-    /// The trace store, the daemon (bound) and the recorder, from the `tracing:` settings (or their defaults).
+    /// The trace store, the OTLP receiver and the daemon (both bound) and the recorder, from the `tracing:`
+    /// settings (or their defaults).
     private static func makeTracing(_ configuration: AlbatrossConfiguration) throws -> Tracing {
         let settings = configuration.tracing ?? TracingSettings()
         let store = TraceStore(
             dataDirectory: configuration.dataDirectory,
             limits: TraceStore.Limits(maxTraces: settings.maxTraces, retentionDays: settings.retentionDays))
+        let receiver: OTLPReceiver
+        do {
+            receiver = try OTLPReceiver(port: settings.otlpPort, store: store)
+        } catch {
+            store.shutdown()
+            throw AlbatrossApplicationError(
+                "cannot bind the OTLP receiver to 127.0.0.1:\(settings.otlpPort) (tracing.otlpPort): \(error)")
+        }
         let daemon: XRayDaemon
         do {
             daemon = try XRayDaemon(
                 port: settings.daemonPort,
                 limits: XRayDaemon.Limits(datagramsPerSecond: settings.maxDatagramsPerSecond), store: store)
         } catch {
+            receiver.closeNow()
             store.shutdown()
             throw AlbatrossApplicationError(
                 "cannot bind the X-Ray daemon to 127.0.0.1:\(settings.daemonPort) (tracing.daemonPort): \(error)")
         }
+        var exporter: OTLPExporter?
+        if let export = settings.export, let target = TraceExportSettings.parse(export.url) {
+            let made = OTLPExporter(
+                settings: OTLPExporter.Settings(
+                    host: target.host, port: target.port, path: target.path, queueCapacity: export.queueSize))
+            store.observeWrites { made.enqueue($0) }
+            exporter = made
+        }
         return Tracing(
-            store: store, daemon: daemon, recorder: TraceRecorder(account: configuration.account, store: store))
+            store: store, daemon: daemon, recorder: TraceRecorder(account: configuration.account, store: store),
+            receiver: receiver, exporter: exporter)
     }
 
     /// `<data>/async.sqlite`, with the configuration's `eventInvokeConfig` (for `$LATEST`) and `deadLetterConfig`
@@ -438,7 +498,7 @@ public final class AlbatrossApplication: Sendable {
     /// invokes into environments and events).
     private static func makeInvocation(
         configuration: AlbatrossConfiguration, options: Options, catalog: FunctionCatalog,
-        group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, xrayDaemonAddress: String?,
+        group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool, tracing: Tracing?,
         controlGroups: ControlGroups?, sandbox: Sandbox?
     ) -> (InvocationEventBus, LogSink, Invoker) {
         var mirror: (@Sendable (String) -> Void)? = nil
@@ -457,13 +517,14 @@ public final class AlbatrossApplication: Sendable {
             sampler: TraceSampler(
                 reservoirPerSecond: configuration.tracing?.reservoirPerSecond ?? 1,
                 rate: configuration.tracing?.samplingRate ?? 0.05),
-            xrayDaemonAddress: xrayDaemonAddress,
+            xrayDaemonAddress: tracing?.daemon.address,
             runRecordDirectory: runRecordDirectory(of: configuration), controlGroups: controlGroups,
             freezesIdle: environments.freezeIdle)
         // The Telemetry API (extensions subscribe from their environments): one subscriber of the bus.
         let telemetry = TelemetryHub(group: group)
         telemetry.attach(to: events)
         settings.telemetry = telemetry
+        settings.otlpEndpoint = tracing?.receiver.endpoint
         settings.accountConcurrency = environments.accountConcurrency
         settings.initTimeoutSeconds = environments.initTimeoutSeconds
         settings.maximumLifetime = environments.maximumLifetimeSeconds.map { .seconds(Int64($0)) }

@@ -26,7 +26,7 @@ extension ConfigurationParser {
     func parseTracingSettings(_ node: ConfigNode) throws(ConfigurationError) -> TracingSettings {
         let mapping = try node.mapping(allowed: [
             "samplingRate", "reservoirPerSecond", "daemonPort", "maxTraces", "retentionDays",
-            "maxDatagramsPerSecond",
+            "maxDatagramsPerSecond", "otlpPort", "export",
         ])
         var settings = TracingSettings()
         if let value = mapping.optional("samplingRate") { settings.samplingRate = try value.double(in: 0...1) }
@@ -39,6 +39,25 @@ extension ConfigurationParser {
         if let value = mapping.optional("maxDatagramsPerSecond") {
             settings.maxDatagramsPerSecond = try value.int(in: 1...10_000_000)
         }
+        if let value = mapping.optional("otlpPort") { settings.otlpPort = try value.int(in: 0...65535) }
+        if let value = mapping.optional("export") { settings.export = try parseTraceExport(value) }
+        return settings
+    }
+
+    /// `tracing.export`: `{url: http://host:port/v1/traces, queueSize: 10000}`, the collector every stored
+    /// segment is sent to as OTLP/HTTP protobuf. Only `http://` (no TLS here); the URL is used as it is, as
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` would be.
+    func parseTraceExport(_ node: ConfigNode) throws(ConfigurationError) -> TraceExportSettings {
+        let mapping = try node.mapping(allowed: ["url", "queueSize"])
+        let urlNode = try mapping.required("url")
+        let url = try urlNode.string()
+        guard TraceExportSettings.parse(url) != nil else {
+            throw urlNode.error(
+                "tracing.export.url must be http://host[:port][/path] (no TLS; the path defaults to /v1/traces), got \"\(url)\""
+            )
+        }
+        var settings = TraceExportSettings(url: url)
+        if let value = mapping.optional("queueSize") { settings.queueSize = try value.int(in: 1...10_000_000) }
         return settings
     }
 }
@@ -58,6 +77,55 @@ public struct TracingSettings: Sendable, Hashable {
     public var retentionDays: Int = 7
     /// Datagrams the daemon accepts per second (a token bucket; the rest are dropped and counted).
     public var maxDatagramsPerSecond: Int = 2_000
+    /// TCP port of the OTLP/HTTP receiver on 127.0.0.1 (`OTEL_EXPORTER_OTLP_ENDPOINT`); 0 (the default): a free one.
+    public var otlpPort: Int = 0
+    /// The collector every stored trace is exported to; nil (the default): none.
+    public var export: TraceExportSettings?
 
     public init() {}
+}
+
+/// `tracing.export`: where the OTLP exporter sends every stored segment (a Jaeger or Tempo collector's
+/// OTLP/HTTP endpoint), and how many spans may wait for it.
+public struct TraceExportSettings: Sendable, Hashable {
+    /// `http://host[:port][/path]`; the path defaults to `/v1/traces`, the port to 80.
+    public var url: String
+    /// Spans waiting to be sent at most; beyond it new ones are dropped and counted.
+    public var queueSize: Int = 10_000
+
+    public init(url: String, queueSize: Int = 10_000) {
+        self.url = url
+        self.queueSize = queueSize
+    }
+
+    /// Host, port and path of an `http://` URL; nil for anything else.
+    public static func parse(_ url: String) -> (host: String, port: Int, path: String)? {
+        guard url.lowercased().hasPrefix("http://") else { return nil }
+        let rest = url.dropFirst("http://".count)
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        var path = String(rest.dropFirst(authority.count))
+        if path.isEmpty || path == "/" { path = "/v1/traces" }
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        var host = String(authority)
+        var port = 80
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = String(authority[authority.index(after: authority.startIndex)..<close])
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":"), let value = Int(after.dropFirst()), (1...65535).contains(value) else {
+                    return nil
+                }
+                port = value
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = String(authority[..<colon])
+            guard let value = Int(authority[authority.index(after: colon)...]), (1...65535).contains(value) else {
+                return nil
+            }
+            port = value
+        }
+        guard !host.isEmpty else { return nil }
+        return (host, port, path)
+    }
 }

@@ -34,6 +34,8 @@ public struct EnvironmentSpec: Sendable {
     /// `AWS_XRAY_DAEMON_ADDRESS` (`127.0.0.1:<port>` of the embedded daemon); nil: the SDK default
     /// `127.0.0.1:2000`.
     public var xrayDaemonAddress: String? = nil
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (`http://127.0.0.1:<port>` of the embedded OTLP/HTTP receiver); nil: not set.
+    public var otlpEndpoint: String? = nil
     /// Where each running runtime is recorded, so that a server started after this one was killed can end what
     /// it left (nil: not recorded).
     public var runRecords: EnvironmentRunRecords? = nil

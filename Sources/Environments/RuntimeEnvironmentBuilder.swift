@@ -14,7 +14,7 @@ enum RuntimeEnvironmentBuilder {
     /// Names a user may set although the platform also sets them (RAPID's overridable set).
     static let overridable: Set<String> = [
         "AWS_LAMBDA_LOG_FORMAT", "AWS_LAMBDA_LOG_LEVEL", "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS",
-        "LANG", "LD_LIBRARY_PATH", "PATH", "TZ", "TMPDIR",
+        "LANG", "OTEL_EXPORTER_OTLP_ENDPOINT", "LD_LIBRARY_PATH", "PATH", "TZ", "TMPDIR",
     ]
 
     /// `KEY=value` strings for `posix_spawn`. The runtime gets a clean environment, as on AWS: nothing of the
@@ -54,6 +54,9 @@ enum RuntimeEnvironmentBuilder {
         ]
         // In the sandbox /tmp is the environment's own, as on AWS, where TMPDIR is not set.
         if let scratchDirectory, spec.sandbox == nil { platform.append(("TMPDIR", scratchDirectory)) }
+        // The OTLP/HTTP receiver, where the OpenTelemetry SDK's exporter sends to `<endpoint>/v1/traces` (the
+        // function's own value wins; a per-signal `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` of its own wins anyway).
+        if let otlpEndpoint = spec.otlpEndpoint { platform.append(("OTEL_EXPORTER_OTLP_ENDPOINT", otlpEndpoint)) }
         // As on AWS, the application log level exists only with the JSON format (default INFO).
         if function.logging.logFormat == .json {
             platform.append(("AWS_LAMBDA_LOG_LEVEL", (function.logging.applicationLogLevel ?? .info).rawValue))

@@ -26,6 +26,9 @@ public struct InvokerSettings: Sendable {
     /// `host:port` of the X-Ray daemon, handed to runtimes as `AWS_XRAY_DAEMON_ADDRESS`; nil: AWS's SDK default
     /// `127.0.0.1:2000` (no daemon runs).
     public var xrayDaemonAddress: String?
+    /// `http://127.0.0.1:<port>` of the OTLP/HTTP receiver, handed to runtimes as `OTEL_EXPORTER_OTLP_ENDPOINT`;
+    /// nil: not set (no receiver runs).
+    public var otlpEndpoint: String?
     /// Where running runtimes are recorded (see ``EnvironmentSpec/runRecords``).
     public var runRecordDirectory: String?
     /// The account's concurrent executions and the unreserved minimum (AWS: 1,000 and 100).
@@ -160,6 +163,7 @@ public final class Invoker: InvocationService, Sendable {
                 spec.terminationGrace = settings.terminationGrace
                 spec.scratchRoot = settings.scratchDirectory
                 spec.xrayDaemonAddress = settings.xrayDaemonAddress
+                spec.otlpEndpoint = settings.otlpEndpoint
                 spec.runRecords = settings.runRecordDirectory.map { EnvironmentRunRecords(directory: $0) }
                 spec.initTimeoutSeconds = settings.initTimeoutSeconds
                 spec.controlGroups = settings.controlGroups

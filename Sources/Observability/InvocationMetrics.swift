@@ -40,6 +40,8 @@ public final class InvocationMetrics: InvocationEventSubscriber {
     private let state: NIOLockedValueBox<State>
     private let series: Series
     private let connectionSource = NIOLockedValueBox<(@Sendable () -> [ConnectionCounts])?>(nil)
+    private let counterSources = NIOLockedValueBox<[@Sendable () -> [ScrapedCounter]]>([])
+    private let scraped = NIOLockedValueBox<[String: (counter: Counter, value: Int)]>([:])
 
     public var interests: InvocationEvent.Kinds {
         [
@@ -82,7 +84,47 @@ public final class InvocationMetrics: InvocationEventSubscriber {
         state.withLockedValue { _ in
             for count in counts { series.connections(count) }
         }
+        let sources = counterSources.withLockedValue { $0 }
+        let values = sources.flatMap { $0() }
+        scraped.withLockedValue { scraped in
+            for value in values {
+                let key = value.name + "\u{0}" + value.labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
+                let entry =
+                    scraped[key]
+                    ?? (
+                        registry.makeCounter(
+                            descriptor: MetricNameDescriptor(
+                                namespace: nil, subsystem: nil, metricName: value.name, unitName: "",
+                                helpText: value.help),
+                            labels: value.labels), 0
+                    )
+                if value.value > entry.value { entry.counter.increment(by: Int64(value.value - entry.value)) }
+                scraped[key] = (entry.counter, max(entry.value, value.value))
+            }
+        }
         return registry.emitToString()
+    }
+
+    /// A counter kept by another part (the trace exporter, the OTLP receiver), read at scrape time: its full
+    /// name (`..._total`), help text, labels and its count since start.
+    public struct ScrapedCounter: Sendable {
+        public var name: String
+        public var help: String
+        public var labels: [(String, String)]
+        public var value: Int
+
+        public init(name: String, help: String, labels: [(String, String)] = [], value: Int) {
+            self.name = name
+            self.help = help
+            self.labels = labels
+            self.value = value
+        }
+    }
+
+    /// Adds counters read at every scrape (exported as counters by their growth), so that a part with counts of
+    /// its own needs no event and no dependency on this module.
+    public func observeCounters(_ source: @escaping @Sendable () -> [ScrapedCounter]) {
+        counterSources.withLockedValue { $0.append(source) }
     }
 
     /// One listener's connection counts since start, as the front end keeps them.

@@ -152,17 +152,47 @@ public enum OTLPTraceDecoder {
 
     // MARK: protobuf
 
-    public static func decodeProtobuf(_ bytes: [UInt8]) throws(Failure) -> [OTLPSpan] {
-        var spans: [OTLPSpan] = []
-        var reader = ProtobufReader(bytes[...])
-        while let field = try reader.next() {
-            guard field.number == 1, case .bytes(let resourceSpans) = field.value else { continue }
-            try decodeResourceSpans(resourceSpans, into: &spans)
+    /// What a request held: the spans that passed, and how many were refused one by one (ids of the wrong
+    /// length or all zero; in OTLP/JSON also a span whose fields have the wrong types), which the receiver
+    /// reports as OTLP's partial success. A request that cannot be read at all throws instead.
+    public struct Decoded: Sendable, Hashable {
+        public var spans: [OTLPSpan] = []
+        public var rejected = 0
+        /// Why the first refused span was refused.
+        public var firstRejection: String?
+
+        mutating func reject(_ failure: Failure) {
+            rejected += 1
+            if firstRejection == nil { firstRejection = failure.description }
         }
-        return spans
     }
 
-    private static func decodeResourceSpans(_ bytes: ArraySlice<UInt8>, into spans: inout [OTLPSpan]) throws(Failure) {
+    /// Either encoding, refusing bad spans one by one (``Decoded``).
+    public static func decode(_ bytes: [UInt8], json: Bool) throws(Failure) -> Decoded {
+        var decoded = Decoded()
+        if json {
+            try decodeJSON(bytes, into: &decoded)
+        } else {
+            var reader = ProtobufReader(bytes[...])
+            while let field = try reader.next() {
+                guard field.number == 1, case .bytes(let resourceSpans) = field.value else { continue }
+                try decodeResourceSpans(resourceSpans, into: &decoded)
+            }
+        }
+        return decoded
+    }
+
+    /// The spans of a protobuf request; any refused span fails the whole request.
+    public static func decodeProtobuf(_ bytes: [UInt8]) throws(Failure) -> [OTLPSpan] {
+        try strict(decode(bytes, json: false))
+    }
+
+    private static func strict(_ decoded: Decoded) throws(Failure) -> [OTLPSpan] {
+        if let rejection = decoded.firstRejection { throw Failure(rejection) }
+        return decoded.spans
+    }
+
+    private static func decodeResourceSpans(_ bytes: ArraySlice<UInt8>, into decoded: inout Decoded) throws(Failure) {
         var reader = ProtobufReader(bytes)
         var serviceName: String?
         var scopes: [ArraySlice<UInt8>] = []
@@ -188,10 +218,17 @@ public enum OTLPTraceDecoder {
             var reader = ProtobufReader(scope)
             while let field = try reader.next() {
                 guard field.number == 2, case .bytes(let span) = field.value else { continue }
-                guard spans.count < maximumSpans else { throw Failure("more than \(maximumSpans) spans") }
-                var decoded = try decodeSpan(span)
-                decoded.serviceName = serviceName
-                spans.append(decoded)
+                guard decoded.spans.count + decoded.rejected < maximumSpans else {
+                    throw Failure("more than \(maximumSpans) spans")
+                }
+                var one = try decodeSpan(span)
+                one.serviceName = serviceName
+                do throws(Failure) {
+                    try check(one)
+                    decoded.spans.append(one)
+                } catch {
+                    decoded.reject(error)
+                }
             }
         }
     }
@@ -229,7 +266,6 @@ public enum OTLPTraceDecoder {
                 break
             }
         }
-        try check(span)
         return span
     }
 
@@ -304,11 +340,15 @@ public enum OTLPTraceDecoder {
 
     // MARK: JSON
 
+    /// The spans of an OTLP/JSON request; any refused span fails the whole request.
     public static func decodeJSON(_ bytes: [UInt8]) throws(Failure) -> [OTLPSpan] {
+        try strict(decode(bytes, json: true))
+    }
+
+    private static func decodeJSON(_ bytes: [UInt8], into decoded: inout Decoded) throws(Failure) {
         guard case .object(let request) = try? JSONParser.parse(String(decoding: bytes, as: UTF8.self)) else {
             throw Failure("the body is not a JSON object")
         }
-        var spans: [OTLPSpan] = []
         for resourceSpans in try array(request["resourceSpans"], "resourceSpans") {
             guard case .object(let resourceObject) = resourceSpans else {
                 throw Failure("resourceSpans[] is not an object")
@@ -323,39 +363,48 @@ public enum OTLPTraceDecoder {
             for scopeSpans in try array(resourceObject["scopeSpans"], "scopeSpans") {
                 guard case .object(let scope) = scopeSpans else { throw Failure("scopeSpans[] is not an object") }
                 for item in try array(scope["spans"], "spans") {
-                    guard spans.count < maximumSpans else { throw Failure("more than \(maximumSpans) spans") }
-                    guard case .object(let object) = item else { throw Failure("spans[] is not an object") }
-                    var parent: [UInt8] = []
-                    switch object["parentSpanId"] {
-                    case nil, .null?: break
-                    case .string(let text)? where text.isEmpty: break
-                    case let value: parent = try jsonID(value, bytes: 8, "parentSpanId")
+                    guard decoded.spans.count + decoded.rejected < maximumSpans else {
+                        throw Failure("more than \(maximumSpans) spans")
                     }
-                    var name = ""
-                    if case .string(let text) = object["name"] { name = text }
-                    var span = OTLPSpan(
-                        traceID: try jsonID(object["traceId"], bytes: 16, "traceId"),
-                        spanID: try jsonID(object["spanId"], bytes: 8, "spanId"), parentSpanID: parent, name: name,
-                        kind: OTLPSpan.Kind(rawValue: Int(try jsonInteger(object["kind"], "kind") ?? 0))
-                            ?? .unspecified,
-                        startNanos: try jsonInteger(object["startTimeUnixNano"], "startTimeUnixNano") ?? 0,
-                        endNanos: try jsonInteger(object["endTimeUnixNano"], "endTimeUnixNano") ?? 0,
-                        serviceName: serviceName)
-                    let attributes = try array(object["attributes"], "attributes")
-                    guard attributes.count <= maximumAttributes else {
-                        throw Failure("a span has more than \(maximumAttributes) attributes")
+                    do throws(Failure) {
+                        decoded.spans.append(try jsonSpan(item, serviceName: serviceName))
+                    } catch {
+                        decoded.reject(error)
                     }
-                    span.attributes = try attributes.map { value throws(Failure) in try jsonKeyValue(value) }
-                    if case .object(let status) = object["status"] {
-                        span.isError = try jsonInteger(status["code"], "status.code") == 2
-                        if case .string(let message) = status["message"] { span.statusMessage = message }
-                    }
-                    try check(span)
-                    spans.append(span)
                 }
             }
         }
-        return spans
+    }
+
+    private static func jsonSpan(_ item: JSONValue, serviceName: String?) throws(Failure) -> OTLPSpan {
+        guard case .object(let object) = item else { throw Failure("spans[] is not an object") }
+        var parent: [UInt8] = []
+        switch object["parentSpanId"] {
+        case nil, .null?: break
+        case .string(let text)? where text.isEmpty: break
+        case let value: parent = try jsonID(value, bytes: 8, "parentSpanId")
+        }
+        var name = ""
+        if case .string(let text) = object["name"] { name = text }
+        var span = OTLPSpan(
+            traceID: try jsonID(object["traceId"], bytes: 16, "traceId"),
+            spanID: try jsonID(object["spanId"], bytes: 8, "spanId"), parentSpanID: parent, name: name,
+            kind: OTLPSpan.Kind(rawValue: Int(try jsonInteger(object["kind"], "kind") ?? 0))
+                ?? .unspecified,
+            startNanos: try jsonInteger(object["startTimeUnixNano"], "startTimeUnixNano") ?? 0,
+            endNanos: try jsonInteger(object["endTimeUnixNano"], "endTimeUnixNano") ?? 0,
+            serviceName: serviceName)
+        let attributes = try array(object["attributes"], "attributes")
+        guard attributes.count <= maximumAttributes else {
+            throw Failure("a span has more than \(maximumAttributes) attributes")
+        }
+        span.attributes = try attributes.map { value throws(Failure) in try jsonKeyValue(value) }
+        if case .object(let status) = object["status"] {
+            span.isError = try jsonInteger(status["code"], "status.code") == 2
+            if case .string(let message) = status["message"] { span.statusMessage = message }
+        }
+        try check(span)
+        return span
     }
 
     private static func array(_ value: JSONValue?, _ name: String) throws(Failure) -> [JSONValue] {

@@ -48,6 +48,7 @@ public final class TraceStore: Sendable {
     private let files = NIOLockedValueBox(Files())
     private let signal = ConditionLock<Int>(value: 0)
     private let finished = ConditionLock<Bool>(value: false)
+    private let observer = NIOLockedValueBox<(@Sendable ([SegmentDocument]) -> Void)?>(nil)
 
     /// The traces directory of a data directory.
     public static func directory(dataDirectory: String) -> String { "\(dataDirectory)/traces" }
@@ -61,21 +62,29 @@ public final class TraceStore: Sendable {
         thread.start()
     }
 
+    /// `body` gets every batch of documents once it is written (the daemon's validated by then), on the writer
+    /// thread: it must not block (the OTLP exporter queues them).
+    public func observeWrites(_ body: @escaping @Sendable ([SegmentDocument]) -> Void) {
+        observer.withLockedValue { $0 = body }
+    }
+
     /// Documents dropped because the writer fell `queueCapacity` behind.
     public var droppedDocuments: Int { queue.withLockedValue { $0.dropped } }
 
-    /// Queues documents for writing; never blocks on I/O.
-    public func append(_ documents: [SegmentDocument]) {
-        guard !documents.isEmpty else { return }
-        let wake = queue.withLockedValue { queue -> Bool in
-            if queue.stopped { return false }
+    /// Queues documents for writing; never blocks on I/O. Returns how many were queued (the rest were dropped).
+    @discardableResult
+    public func append(_ documents: [SegmentDocument]) -> Int {
+        guard !documents.isEmpty else { return 0 }
+        let (wake, queued) = queue.withLockedValue { queue -> (Bool, Int) in
+            if queue.stopped { return (false, 0) }
             let room = max(0, limits.queueCapacity - queue.documents.count)
             queue.dropped += max(0, documents.count - room)
             let wasEmpty = queue.documents.isEmpty
             queue.documents.append(contentsOf: documents.prefix(room).map(Item.document))
-            return wasEmpty
+            return (wasEmpty, min(room, documents.count))
         }
         if wake { poke() }
+        return queued
     }
 
     /// Queues a daemon datagram (header already checked); `rejected` is called on the writer thread when its
@@ -152,6 +161,8 @@ public final class TraceStore: Sendable {
         guard !items.isEmpty else { return }
         var byTrace: [String: [UInt8]] = [:]
         var order: [String] = []
+        let notify = self.observer.withLockedValue { $0 }
+        var written: [SegmentDocument] = []
         for item in items {
             let document: SegmentDocument
             switch item {
@@ -163,6 +174,7 @@ public final class TraceStore: Sendable {
                 }
                 document = parsed
             }
+            if notify != nil { written.append(document) }
             if byTrace[document.traceID] == nil { order.append(document.traceID) }
             byTrace[document.traceID, default: []].append(contentsOf: Array(document.json.utf8) + [10])
         }
@@ -184,6 +196,7 @@ public final class TraceStore: Sendable {
             }
             close(fd)
         }
+        if let notify, !written.isEmpty { notify(written) }
         let due = files.withLockedValue { files -> Bool in
             files.newTraces += created
             files.known += created

@@ -79,3 +79,37 @@ struct TracingConfigurationTests {
         }
     }
 }
+
+/// `tracing.otlpPort` and `tracing.export` (the OTLP receiver's port and the collector traces are exported to).
+struct TraceExportConfigurationTests {
+    @Test func parsesThePortAndTheExport() throws {
+        let configuration = try LoggingConfigurationTests.parse(
+            TracingConfigurationTests.function("{Mode: PassThrough}")
+                + "\ntracing: {otlpPort: 4318, export: {url: \"http://jaeger:4318\", queueSize: 50}}\n")
+        #expect(configuration.tracing?.otlpPort == 4318)
+        #expect(configuration.tracing?.export == TraceExportSettings(url: "http://jaeger:4318", queueSize: 50))
+        #expect(configuration.tracesEnabled)
+    }
+
+    @Test func urlsOfTheCollector() {
+        #expect(TraceExportSettings.parse("http://jaeger:4318")! == ("jaeger", 4318, "/v1/traces"))
+        #expect(TraceExportSettings.parse("http://127.0.0.1")! == ("127.0.0.1", 80, "/v1/traces"))
+        #expect(TraceExportSettings.parse("HTTP://tempo:4318/otlp/v1/traces")! == ("tempo", 4318, "/otlp/v1/traces"))
+        #expect(TraceExportSettings.parse("http://[::1]:4318/")! == ("::1", 4318, "/v1/traces"))
+        for bad in [
+            "https://jaeger:4318", "jaeger:4318", "http://", "http://jaeger:0", "http://jaeger:x", "http://u@h",
+        ] {
+            #expect(TraceExportSettings.parse(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func refusesAnExportWithoutHTTPURL() {
+        #expect {
+            try LoggingConfigurationTests.parse(
+                TracingConfigurationTests.function("{Mode: Active}")
+                    + "\ntracing: {export: {url: \"https://collector:4318\"}}\n")
+        } throws: { error in
+            (error as? ConfigurationError)?.message.hasPrefix("tracing.export.url must be http://") == true
+        }
+    }
+}
