@@ -167,7 +167,7 @@ public final class AlbatrossApplication: Sendable {
                 functions: latest.mapValues { FunctionCatalog.Function(versions: ["$LATEST": $0]) })
             registry = nil
         }
-        catalog.applyConcurrency(configuration.concurrency)
+        catalog.applyConcurrency(try CatalogReloader.concurrency(of: configuration, registry: registry))
         let asyncStore =
             configuration.api != nil && registry != nil ? try Self.openAsyncStore(configuration) : nil
         tlsContexts = options.listeners ? try LoadBalancer.makeTLSContexts(for: configuration.listeners) : [:]
@@ -299,7 +299,15 @@ public final class AlbatrossApplication: Sendable {
                 }, asyncQueue: asyncQueue,
                 hooks: APIWriteHooks(
                     declared: { reloader.declared() }, committed: { reloader.check() },
-                    publish: { request in try reloader.publish(request) }))
+                    publish: { request in try reloader.publish(request) },
+                    accountConcurrency: configuration.environments.accountConcurrency,
+                    provisionedCounts: { function, version in
+                        guard let counts = invoker.pool(for: function, version: version)?.provisionedCounts else {
+                            return nil
+                        }
+                        return APIWriteHooks.ProvisionedCounts(
+                            requested: counts.requested, allocated: counts.allocated, available: counts.available)
+                    }))
             api = ControlAPIServer(host: settings.address, port: settings.port, api: controlAPI, group: group)
         } else {
             api = nil

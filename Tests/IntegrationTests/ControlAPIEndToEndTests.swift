@@ -104,6 +104,29 @@ struct ControlAPIEndToEndTests {
         await server.shutdown()
     }
 
+    /// Reserved and provisioned concurrency and layers (Tests/Python/control_api_concurrency_layers_test.py):
+    /// reserved 0 → 429 with its Reason, provisioned environments READY and used, layers published with the CLI
+    /// and used by ARN, AWS's errors, the configuration's function refused with 409.
+    @Test func concurrencyAndLayersWithBoto3AndTheAWSCLI() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (server, port) = try await Self.start(
+            in: dir,
+            api: "{port: 0, auth: sigv4, credentials: [{accessKeyId: AKIDALBATROSS, secretAccessKey: s3cr3t/key}]}",
+            extraFunctions: false)
+        defer { Task { await server.shutdown() } }
+        let result = try await AlbatrossCommand.run(
+            executable: PackagePaths.venvPython,
+            ["\(PackagePaths.root)/Tests/Python/control_api_concurrency_layers_test.py"],
+            environment: [
+                "ALBATROSS_API_ENDPOINT": "http://127.0.0.1:\(port)", "ALBATROSS_ACCESS_KEY": "AKIDALBATROSS",
+                "ALBATROSS_SECRET_KEY": "s3cr3t/key", "TMPDIR": dir.path,
+            ], timeout: 300)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stderr.contains("\nOK"), "\(result)")
+        await server.shutdown()
+    }
+
     /// Without `auth`, any request is served; the emulator endpoint invokes the only function.
     @Test func emulatorEndpointWithoutAuthentication() async throws {
         let dir = try TemporaryDirectory()
