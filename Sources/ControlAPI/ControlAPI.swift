@@ -181,6 +181,9 @@ public final class ControlAPI: Sendable {
         case .listLayers: return try await listLayers(context)
         case .listLayerVersions: return try await listLayerVersions(context)
         case .deleteLayerVersion: return try await deleteLayerVersion(context)
+        case .addPermission: return try await addPermission(context)
+        case .removePermission: return try await removePermission(context)
+        case .getPolicy: return try await getPolicy(context)
         }
     }
 

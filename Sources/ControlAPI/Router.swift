@@ -46,6 +46,9 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     case listLayers = "ListLayers"
     case listLayerVersions = "ListLayerVersions"
     case deleteLayerVersion = "DeleteLayerVersion"
+    case addPermission = "AddPermission"
+    case removePermission = "RemovePermission"
+    case getPolicy = "GetPolicy"
 
     /// The name AWS uses in limits messages (`… for the InvokeFunction operation`).
     var limitName: String {
@@ -176,6 +179,12 @@ public enum Router {
         Route(
             method: "DELETE", pattern: ["2018-10-31", "layers", "{LayerName}", "versions", "{VersionNumber}"],
             operation: .deleteLayerVersion),
+        Route(
+            method: "POST", pattern: ["2015-03-31", "functions", "{FunctionName}", "policy"], operation: .addPermission),
+        Route(method: "GET", pattern: ["2015-03-31", "functions", "{FunctionName}", "policy"], operation: .getPolicy),
+        Route(
+            method: "DELETE", pattern: ["2015-03-31", "functions", "{FunctionName}", "policy", "{StatementId}"],
+            operation: .removePermission),
     ]
 
     /// A matched request.

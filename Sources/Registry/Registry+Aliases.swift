@@ -102,6 +102,7 @@ extension Registry {
             try db.execute(
                 sql: "DELETE FROM provisioned_concurrency WHERE function_name = ? AND qualifier = ?",
                 arguments: [functionName, name])
+            try deletePolicy(db, functionName: functionName, qualifier: name)
             return deleted
         }
     }

@@ -143,7 +143,10 @@ extension Registry {
     public func deleteFunction(name: String) throws(RegistryError) {
         try write { db in
             guard try functionExists(db, name) else { throw functionNotFound(name) }
-            for table in ["tags", "reserved_concurrency", "provisioned_concurrency", "aliases", "versions"] {
+            for table in [
+                "tags", "reserved_concurrency", "provisioned_concurrency", "policy_statements", "policies", "aliases",
+                "versions",
+            ] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE function_name = ?", arguments: [name])
             }
             try db.execute(sql: "DELETE FROM functions WHERE name = ?", arguments: [name])
@@ -181,6 +184,7 @@ extension Registry {
             try db.execute(
                 sql: "DELETE FROM provisioned_concurrency WHERE function_name = ? AND qualifier = ?",
                 arguments: [functionName, version])
+            try deletePolicy(db, functionName: functionName, qualifier: version)
         }
     }
 

@@ -109,6 +109,27 @@ enum Schema {
                     ALTER TABLE layer_versions ADD COLUMN license_info TEXT;
                     """)
         }
+        migrator.registerMigration("v8: resource policies") { db in
+            // AddPermission statements per function and qualifier ('' for the unqualified function), in the order
+            // they were added, and each policy's RevisionId.
+            try db.execute(
+                sql: """
+                    CREATE TABLE policies (
+                        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+                        qualifier TEXT NOT NULL,
+                        revision_id TEXT NOT NULL,
+                        PRIMARY KEY (function_name, qualifier)
+                    );
+                    CREATE TABLE policy_statements (
+                        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+                        qualifier TEXT NOT NULL,
+                        sid TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        statement TEXT NOT NULL,
+                        PRIMARY KEY (function_name, qualifier, sid)
+                    );
+                    """)
+        }
         return migrator
     }
 }

@@ -257,5 +257,52 @@ class Layers(unittest.TestCase):
         self.assertEqual(LAMBDA.list_layer_versions(LayerName="evil")["LayerVersions"], [])
 
 
+class Policies(unittest.TestCase):
+    def test_add_permission_with_the_cli_get_policy_and_remove(self):
+        create("guarded")
+        version = LAMBDA.publish_version(FunctionName="guarded")["Version"]
+        LAMBDA.create_alias(FunctionName="guarded", Name="live", FunctionVersion=version)
+        target_group = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"
+        code, out, err = aws("add-permission", "--function-name", "guarded", "--statement-id", "elb1",
+                             "--principal", "elasticloadbalancing.amazonaws.com", "--action", "lambda:InvokeFunction",
+                             "--source-arn", target_group, "--source-account", "123456789012")
+        self.assertEqual(code, 0, err)
+        statement = json.loads(json.loads(out)["Statement"])
+        self.assertEqual(statement, {
+            "Sid": "elb1", "Effect": "Allow", "Principal": {"Service": "elasticloadbalancing.amazonaws.com"},
+            "Action": "lambda:InvokeFunction", "Resource": f"{ARN}:guarded",
+            "Condition": {"StringEquals": {"AWS:SourceAccount": "123456789012"},
+                          "ArnLike": {"AWS:SourceArn": target_group}},
+        })
+        policy = LAMBDA.get_policy(FunctionName="guarded")
+        document = json.loads(policy["Policy"])
+        self.assertEqual((document["Version"], document["Id"]), ("2012-10-17", "default"))
+        self.assertEqual(document["Statement"], [statement])
+        added = LAMBDA.add_permission(FunctionName="guarded", Qualifier="live", StatementId="sns",
+                                      Action="lambda:InvokeFunction", Principal="sns.amazonaws.com")
+        self.assertEqual(added["ResponseMetadata"]["HTTPStatusCode"], 201)
+        self.assertEqual(json.loads(added["Statement"])["Resource"], f"{ARN}:guarded:live")
+        self.assertEqual(len(json.loads(LAMBDA.get_policy(FunctionName="guarded:live")["Policy"])["Statement"]), 1)
+        duplicate = error_of(lambda: LAMBDA.add_permission(
+            FunctionName="guarded", StatementId="elb1", Action="lambda:InvokeFunction", Principal="*"))
+        self.assertEqual(duplicate["Error"]["Code"], "ResourceConflictException")
+        latest = error_of(lambda: LAMBDA.add_permission(
+            FunctionName="guarded", Qualifier="$LATEST", StatementId="x", Action="lambda:InvokeFunction",
+            Principal="*"))
+        self.assertEqual(latest["Error"]["Message"], "We currently do not support adding policies for $LATEST.")
+        stale = error_of(lambda: LAMBDA.remove_permission(
+            FunctionName="guarded", StatementId="elb1", RevisionId="00000000-0000-4000-8000-000000000000"))
+        self.assertEqual(stale["Error"]["Code"], "PreconditionFailedException")
+        LAMBDA.remove_permission(FunctionName="guarded", StatementId="elb1", RevisionId=policy["RevisionId"])
+        gone = error_of(lambda: LAMBDA.get_policy(FunctionName="guarded"))
+        self.assertEqual(gone["Error"]["Code"], "ResourceNotFoundException")
+        self.assertEqual(gone["Error"]["Message"], "The resource you requested does not exist.")
+        code, _, err = aws("remove-permission", "--function-name", "guarded", "--qualifier", "live",
+                           "--statement-id", "sns")
+        self.assertEqual(code, 0, err)
+        LAMBDA.delete_alias(FunctionName="guarded", Name="live")
+        LAMBDA.delete_function(FunctionName="guarded")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
