@@ -171,6 +171,12 @@ public final class AlbatrossApplication: Sendable {
         let asyncStore =
             configuration.api != nil && registry != nil ? try Self.openAsyncStore(configuration) : nil
         tlsContexts = options.listeners ? try LoadBalancer.makeTLSContexts(for: configuration.listeners) : [:]
+        let apiTLS: TLSServerContext?
+        do {
+            apiTLS = try configuration.api?.tls.map { try LoadBalancer.makeTLSContext(for: $0) }
+        } catch {
+            throw AlbatrossApplicationError("api (HTTPS): \(error)")
+        }
         // The X-Ray daemon binds before any environment can start, since runtimes get its address.
         let tracing = configuration.tracesEnabled ? try Self.makeTracing(configuration) : nil
         self.tracing = tracing
@@ -307,8 +313,9 @@ public final class AlbatrossApplication: Sendable {
                         }
                         return APIWriteHooks.ProvisionedCounts(
                             requested: counts.requested, allocated: counts.allocated, available: counts.available)
-                    }))
-            api = ControlAPIServer(host: settings.address, port: settings.port, api: controlAPI, group: group)
+                    }), linkScheme: settings.tls == nil ? "http" : "https")
+            api = ControlAPIServer(
+                host: settings.address, port: settings.port, api: controlAPI, group: group, tls: apiTLS)
         } else {
             api = nil
         }
@@ -508,7 +515,8 @@ public final class AlbatrossApplication: Sendable {
             services.append(
                 SideListenerService(
                     start: { try await api.start() }, stop: { await api.stop() }, host: settings.address,
-                    name: "control API", detail: "auth: \(settings.auth.rawValue)", logger: logger))
+                    name: "control API", detail: "auth: \(settings.auth.rawValue)", logger: logger,
+                    scheme: settings.tls == nil ? "http" : "https"))
         }
         services.append(contentsOf: additional)
         if let loadBalancer {

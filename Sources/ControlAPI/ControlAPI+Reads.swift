@@ -200,7 +200,8 @@ extension ControlAPI {
         let hex = Crypto.hex([UInt8](Data(base64Encoded: codeSha256) ?? Data()))
         let expires = Int(now().timeIntervalSince1970) + Self.linkLifetimeSeconds
         let signature = Crypto.hex(Crypto.hmacSHA256(key: linkKey, "\(hex):\(expires)"))
-        return "http://\(host ?? "127.0.0.1")/albatross/code/\(hex).zip?Expires=\(expires)&Signature=\(signature)"
+        return
+            "\(linkScheme)://\(host ?? "127.0.0.1")/albatross/code/\(hex).zip?Expires=\(expires)&Signature=\(signature)"
     }
 
     func downloadCode(_ context: Context) async throws(APIError) -> Response {

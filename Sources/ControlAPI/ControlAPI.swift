@@ -87,12 +87,15 @@ public final class ControlAPI: Sendable {
     /// `LastModified` of provisioned-concurrency configurations the configuration file declares (they have no
     /// stored time): when this API started, `YYYY-MM-DDThh:mm:ss+0000`.
     let startedAt: String
+    /// `http`, or `https` on a listener with TLS: the scheme of `Code.Location` / `Content.Location` links.
+    let linkScheme: String
 
     public init(
         registry: Registry, threadPool: NIOThreadPool, authentication: APIAuthentication, invoke: @escaping Invoke,
         asyncQueue: AsyncInvocationQueue? = nil, hooks: APIWriteHooks = APIWriteHooks(),
-        now: @escaping @Sendable () -> Date = { Date() }
+        now: @escaping @Sendable () -> Date = { Date() }, linkScheme: String = "http"
     ) {
+        self.linkScheme = linkScheme
         self.hooks = hooks
         self.asyncQueue = asyncQueue
         self.registry = registry

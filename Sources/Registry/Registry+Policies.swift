@@ -63,20 +63,6 @@ extension Registry {
         }
     }
 
-    /// Every function's and qualifier's policy (the ALB's permission check reads them all at once).
-    public func allPolicies() throws(RegistryError) -> [String: [String: ResourcePolicyRecord]] {
-        try read { db in
-            var result: [String: [String: ResourcePolicyRecord]] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT function_name, qualifier FROM policies") {
-                let function: String = row["function_name"]
-                let qualifier: String = row["qualifier"]
-                result[function, default: [:]][qualifier] = try fetchPolicy(
-                    db, functionName: function, qualifier: qualifier)
-            }
-            return result
-        }
-    }
-
     /// AddPermission (§5.18), one transaction: the target must exist, `$LATEST` has no policy of its own (400 `We
     /// currently do not support adding policies for $LATEST.`), a statement id is unique within its policy (409),
     /// `expectedRevisionId` is the policy's (412). `check` sees the statements with the new one and may refuse them
