@@ -154,7 +154,7 @@ let package = Package(
         .target(
             name: "ControlAPI",
             dependencies: [
-                "COpenSSL", "Registry", "LambdaModel", "InvocationModel", "AsyncInvocation",
+                "COpenSSL", "AlbatrossTLS", "Registry", "LambdaModel", "InvocationModel", "AsyncInvocation",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -210,10 +210,16 @@ public final class AlbatrossApplication: Sendable {
                 functions: latest.mapValues { FunctionCatalog.Function(versions: ["$LATEST": $0]) })
             registry = nil
         }
-        catalog.applyConcurrency(configuration.concurrency)
+        catalog.applyConcurrency(try CatalogReloader.concurrency(of: configuration, registry: registry))
         let asyncStore =
             configuration.api != nil && registry != nil ? try Self.openAsyncStore(configuration) : nil
         tlsContexts = options.listeners ? try LoadBalancer.makeTLSContexts(for: configuration.listeners) : [:]
+        let apiTLS: TLSServerContext?
+        do {
+            apiTLS = try configuration.api?.tls.map { try LoadBalancer.makeTLSContext(for: $0) }
+        } catch {
+            throw AlbatrossApplicationError("api (HTTPS): \(error)")
+        }
         // The X-Ray daemon binds before any environment can start, since runtimes get its address.
         let tracing = configuration.tracesEnabled ? try Self.makeTracing(configuration) : nil
         self.tracing = tracing
@@ -372,8 +378,17 @@ public final class AlbatrossApplication: Sendable {
                                 status: request.status
                             ).mapError { LifecycleHookStatusError(type: $0.type, message: $0.message) }
                         }
-                    }))
-            api = ControlAPIServer(host: settings.address, port: settings.port, api: controlAPI, group: group)
+                    },
+                    accountConcurrency: configuration.environments.accountConcurrency,
+                    provisionedCounts: { function, version in
+                        guard let counts = invoker.pool(for: function, version: version)?.provisionedCounts else {
+                            return nil
+                        }
+                        return APIWriteHooks.ProvisionedCounts(
+                            requested: counts.requested, allocated: counts.allocated, available: counts.available)
+                    }), linkScheme: settings.tls == nil ? "http" : "https")
+            api = ControlAPIServer(
+                host: settings.address, port: settings.port, api: controlAPI, group: group, tls: apiTLS)
         } else {
             api = nil
         }
@@ -609,7 +624,8 @@ public final class AlbatrossApplication: Sendable {
             services.append(
                 SideListenerService(
                     start: { try await api.start() }, stop: { await api.stop() }, host: settings.address,
-                    name: "control API", detail: "auth: \(settings.auth.rawValue)", logger: logger))
+                    name: "control API", detail: "auth: \(settings.auth.rawValue)", logger: logger,
+                    scheme: settings.tls == nil ? "http" : "https"))
         }
         services.append(contentsOf: additional)
         if let loadBalancer {

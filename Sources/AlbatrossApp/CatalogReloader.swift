@@ -54,7 +54,22 @@ final class CatalogReloader: Sendable {
         state = NIOLockedValueBox(
             State(
                 configuration: configuration, stamp: FileStamp(path: configuration.file), latest: latest,
-                storeFingerprint: registry.flatMap { try? CatalogBuilder.fingerprint(registry: $0) }))
+                storeFingerprint: registry.flatMap { try? Self.fingerprint(registry: $0) }))
+    }
+
+    /// The store's versions, aliases and concurrency settings, summarised to notice a change.
+    static func fingerprint(registry: Registry) throws(RegistryError) -> String {
+        try CatalogBuilder.fingerprint(registry: registry) + "#" + registry.concurrencyFingerprint()
+    }
+
+    /// The concurrency the server runs: the configuration's for what it declares, the store's (set through the
+    /// control API) for the rest.
+    static func concurrency(
+        of configuration: AlbatrossConfiguration, registry: Registry?
+    ) throws(RegistryError) -> [String: FunctionConcurrency] {
+        guard let registry else { return configuration.concurrency }
+        return Registry.effectiveConcurrency(
+            stored: try registry.storedConcurrency(), declared: declared(by: configuration).declaredConcurrency)
     }
 
     /// The `$LATEST` version of every configured function, with the revision of its code.
@@ -79,18 +94,20 @@ final class CatalogReloader: Sendable {
     /// What the configuration declares, as last applied: the control API refuses to change these (they are
     /// changed in the file).
     func declared() -> APIWriteHooks.Declared {
-        state.withLockedValue { state in
-            let configuration = state.configuration
-            var declared = APIWriteHooks.Declared(
-                file: configuration.file, functions: Set(configuration.functions.map(\.name)))
-            for (function, versions) in configuration.declaredVersions {
-                for version in versions { declared.versions.insert("\(function):\(version.number)") }
-            }
-            for (function, aliases) in configuration.declaredAliases {
-                for alias in aliases { declared.aliases.insert("\(function):\(alias.name)") }
-            }
-            return declared
+        state.withLockedValue { state in Self.declared(by: state.configuration) }
+    }
+
+    static func declared(by configuration: AlbatrossConfiguration) -> APIWriteHooks.Declared {
+        var declared = APIWriteHooks.Declared(
+            file: configuration.file, functions: Set(configuration.functions.map(\.name)),
+            concurrency: configuration.concurrency)
+        for (function, versions) in configuration.declaredVersions {
+            for version in versions { declared.versions.insert("\(function):\(version.number)") }
         }
+        for (function, aliases) in configuration.declaredAliases {
+            for alias in aliases { declared.aliases.insert("\(function):\(alias.name)") }
+        }
+        return declared
     }
 
     /// The configuration as last applied (the file's, after its latest edit that loaded).
@@ -174,7 +191,7 @@ final class CatalogReloader: Sendable {
         var fingerprint = state.storeFingerprint
         if let registry {
             do {
-                fingerprint = try CatalogBuilder.fingerprint(registry: registry)
+                fingerprint = try Self.fingerprint(registry: registry)
             } catch {
                 throw ReloadError("cannot load the changed versions or aliases: \(error)")
             }
@@ -197,7 +214,11 @@ final class CatalogReloader: Sendable {
             catalog = FunctionCatalog(
                 functions: latest.mapValues { FunctionCatalog.Function(versions: ["$LATEST": $0]) })
         }
-        catalog.applyConcurrency(configuration.concurrency)
+        do {
+            catalog.applyConcurrency(try Self.concurrency(of: configuration, registry: registry))
+        } catch {
+            throw ReloadError("cannot load the concurrency settings of the store: \(error)")
+        }
         invoker.replaceCatalog(catalog)
         state = State(
             configuration: configuration, stamp: stamp, latest: latest, storeFingerprint: fingerprint,

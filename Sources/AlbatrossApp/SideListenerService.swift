@@ -13,11 +13,13 @@ struct SideListenerService: Service {
     let name: String
     let detail: String
     let logger: Logger
+    /// `https` for a listener with TLS.
+    var scheme = "http"
 
     func run() async throws {
         let port = try await start()
         let shown = host.contains(":") ? "[\(host)]" : host
-        logger.info("\(name) on http://\(shown):\(port) (\(detail))")
+        logger.info("\(name) on \(scheme)://\(shown):\(port) (\(detail))")
         try? await gracefulShutdown()
         await stop()
     }

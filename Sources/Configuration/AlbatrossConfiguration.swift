@@ -98,6 +98,8 @@ public struct APISettings: Sendable, Hashable {
     public var port: Int = APISettings.defaultPort
     public var auth: Auth = .none
     public var credentials: [APICredential] = []
+    /// `protocol: HTTPS` with `certificates` (and `sslPolicy`), as an HTTPS listener takes them; nil is HTTP.
+    public var tls: ListenerTLSSettings?
 
     public static let defaultPort = 9001
 

@@ -254,11 +254,20 @@ struct ConfigurationParser {
         return settings
     }
 
-    /// `api:` — the control API listener's address, port, authentication and credentials.
+    /// `api:` — the control API listener's address, port, protocol (HTTP, or HTTPS with the listeners'
+    /// `certificates` and `sslPolicy`), authentication and credentials.
     func parseAPI(_ node: ConfigNode, account: AccountContext) throws(ConfigurationError) -> APISettings {
-        let mapping = try node.mapping(allowed: ["address", "port", "auth", "credentials"])
+        let mapping = try node.mapping(
+            allowed: ["address", "port", "auth", "credentials", "protocol", "certificates", "sslPolicy"])
         var settings = APISettings()
         try parseBinding(mapping, address: &settings.address, port: &settings.port)
+        var https = false
+        if let value = mapping.optional("protocol") { https = try value.choice(["HTTP", "HTTPS"]) == "HTTPS" }
+        if https {
+            settings.tls = try parseTLS(mapping)
+        } else if let extra = mapping.optional("certificates") ?? mapping.optional("sslPolicy") {
+            throw extra.error("certificates and sslPolicy need protocol: HTTPS")
+        }
         if let value = mapping.optional("auth") {
             settings.auth = APISettings.Auth(rawValue: try value.choice(["none", "sigv4"]))!
         }

@@ -420,18 +420,9 @@ extension ConfigurationParser {
                     )
                 }
             }
-            if let reserved = settings.reserved, settings.totalProvisioned > reserved {
+            if let problem = account.provisionedProblem(function: name, settings: settings, totalReserved: total) {
                 let node = nodes.values.max(by: { ($0.line ?? 0) < ($1.line ?? 0) })!
-                throw node.error(
-                    "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for "
-                        + "function \(name) (\(settings.totalProvisioned) > \(reserved))")
-            }
-            let pool = account.limit - total
-            if settings.reserved == nil, settings.totalProvisioned > pool - account.minimumUnreserved {
-                let node = nodes.values.max(by: { ($0.line ?? 0) < ($1.line ?? 0) })!
-                throw node.error(
-                    "Requested Provisioned Concurrency (\(settings.totalProvisioned)) would leave the account's "
-                        + "UnreservedConcurrentExecution below its minimum value of [\(account.minimumUnreserved)]")
+                throw node.error(problem)
             }
         }
     }

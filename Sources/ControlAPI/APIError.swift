@@ -14,6 +14,8 @@ public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     public var faultType: String?
     /// `Reason`, for TooManyRequestsException.
     public var reason: String?
+    /// The `Retry-After` header (botocore's `retryAfterSeconds`), for TooManyRequestsException.
+    public var retryAfterSeconds: String?
 
     public init(type: String, status: Int, message: String, faultType: String? = "User", reason: String? = nil) {
         self.type = type

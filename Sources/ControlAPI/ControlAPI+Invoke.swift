@@ -139,9 +139,13 @@ extension ControlAPI {
     static func apiError(_ error: InvocationError, reference: FunctionReference, account: AccountContext) -> APIError {
         switch error.kind {
         case .throttled:
-            return APIError(
+            var throttled = APIError(
                 type: "TooManyRequestsException", status: 429, message: "Rate Exceeded.",
                 reason: error.reason ?? "ReservedFunctionConcurrentInvocationLimitExceeded")
+            // The model reads `retryAfterSeconds` from this header; whether AWS sends it is unconfirmed
+            // (runtime-api.md §9 item 10). A concurrency slot frees when an invoke ends, so 1 s.
+            throttled.retryAfterSeconds = "1"
+            return throttled
         case .resourceNotFound:
             return .resourceNotFound(
                 "Function not found: \(account.functionARN(reference.name, qualifier: reference.qualifier ?? Registry.latest))"

@@ -1,5 +1,7 @@
+import AsyncInvocation
 import Foundation
 import LambdaModel
+import NIOPosix
 import Registry
 
 /// The read operations: GetFunction, GetFunctionConfiguration, ListFunctions, ListVersionsByFunction, GetAlias,
@@ -54,13 +56,23 @@ extension ControlAPI {
             sizes =
                 (try? await store { () throws(RegistryError) in
                     var sizes: [String: Int] = [:]
-                    for arn in layers { sizes[arn] = try? registry.layerVersion(arn: arn).codeSize }
+                    for arn in layers {
+                        sizes[arn] = try? registry.layerVersion(arn: arn, includingDeleted: true).codeSize
+                    }
                     return sizes
                 }) ?? [:]
         }
+        let deadLetterTarget = await deadLetterTarget(of: record.functionName)
         return Shapes.functionConfiguration(
             record, style: .init(functionArn: functionArn, forList: forList, state: state), account: account,
-            layerCodeSize: { sizes[$0] })
+            layerCodeSize: { sizes[$0] }, deadLetterTarget: deadLetterTarget)
+    }
+
+    /// The function's `DeadLetterConfig.TargetArn` (one per function, in the event queue's store), nil without
+    /// one or without a queue.
+    func deadLetterTarget(of function: String) async -> String? {
+        guard let store = asyncQueue?.store else { return nil }
+        return (try? await threadPool.runIfActive { try store.deadLetterTarget(function: function) }) ?? nil
     }
 
     func getFunctionConfiguration(_ context: Context) async throws(APIError) -> Response {
@@ -81,11 +93,16 @@ extension ControlAPI {
         let tags = try await store { () throws(RegistryError) in try registry.tags(functionName: name) }
         var members: [(String, JSONValue)] = [("Configuration", configuration), ("Code", code)]
         if !tags.isEmpty { members.append(("Tags", Self.tagsJSON(tags))) }
+        if let reserved = try await effectiveConcurrency()[name]?.reserved {
+            members.append(("Concurrency", .object([("ReservedConcurrentExecutions", .int(reserved))])))
+        }
         return .json(200, .object(members))
     }
 
     func accountSettings() async throws(APIError) -> Response {
         let registry = self.registry
+        let reserved = try await effectiveConcurrency().values.reduce(0) { $0 + ($1.reserved ?? 0) }
+        let account = hooks.accountConcurrency
         let (size, count) = try await store { () throws(RegistryError) in
             let functions = try registry.functions()
             var total = 0
@@ -94,7 +111,11 @@ extension ControlAPI {
             }
             return (total, functions.count)
         }
-        return .json(200, Shapes.accountSettings(totalCodeSize: size, functionCount: count))
+        return .json(
+            200,
+            Shapes.accountSettings(
+                totalCodeSize: size, functionCount: count, concurrentExecutions: account.limit,
+                unreservedConcurrentExecutions: account.limit - reserved))
     }
 
     func listFunctions(_ context: Context) async throws(APIError) -> Response {
@@ -170,10 +191,17 @@ extension ControlAPI {
     static let linkLifetimeSeconds = 600
 
     func codeLocation(_ record: FunctionVersionRecord, host: String?) -> String {
-        let hex = Crypto.hex([UInt8](Data(base64Encoded: record.codeSha256) ?? Data()))
+        codeLocation(codeSha256: record.codeSha256, host: host)
+    }
+
+    /// A download link for the stored package with this CodeSha256 (functions' and layers' packages share the
+    /// content-addressed store).
+    func codeLocation(codeSha256: String, host: String?) -> String {
+        let hex = Crypto.hex([UInt8](Data(base64Encoded: codeSha256) ?? Data()))
         let expires = Int(now().timeIntervalSince1970) + Self.linkLifetimeSeconds
         let signature = Crypto.hex(Crypto.hmacSHA256(key: linkKey, "\(hex):\(expires)"))
-        return "http://\(host ?? "127.0.0.1")/albatross/code/\(hex).zip?Expires=\(expires)&Signature=\(signature)"
+        return
+            "\(linkScheme)://\(host ?? "127.0.0.1")/albatross/code/\(hex).zip?Expires=\(expires)&Signature=\(signature)"
     }
 
     func downloadCode(_ context: Context) async throws(APIError) -> Response {

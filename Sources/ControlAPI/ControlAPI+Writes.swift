@@ -1,5 +1,7 @@
+import AsyncInvocation
 import Foundation
-import LambdaModel
+public import LambdaModel
+import NIOPosix
 public import Registry
 
 /// What the control API's writes need from the application around it: which functions, versions and aliases the
@@ -15,14 +17,28 @@ public struct APIWriteHooks: Sendable {
         public var versions: Set<String>
         /// `<function>:<alias>`.
         public var aliases: Set<String>
+        /// The file's `reservedConcurrentExecutions` and `provisionedConcurrentExecutions`, by function.
+        public var concurrency: [String: FunctionConcurrency]
 
         public init(
-            file: String = "", functions: Set<String> = [], versions: Set<String> = [], aliases: Set<String> = []
+            file: String = "", functions: Set<String> = [], versions: Set<String> = [], aliases: Set<String> = [],
+            concurrency: [String: FunctionConcurrency] = [:]
         ) {
             self.file = file
             self.functions = functions
             self.versions = versions
             self.aliases = aliases
+            self.concurrency = concurrency
+        }
+
+        /// The same, as the registry's rule for combining the file's concurrency with the store's takes it.
+        public var declaredConcurrency: DeclaredConcurrency {
+            var qualifiers: [String: Set<String>] = [:]
+            for entry in versions.union(aliases) {
+                guard let colon = entry.lastIndex(of: ":") else { continue }
+                qualifiers[String(entry[..<colon]), default: []].insert(String(entry[entry.index(after: colon)...]))
+            }
+            return DeclaredConcurrency(functions: functions, qualifiers: qualifiers, settings: concurrency)
         }
     }
 
@@ -46,6 +62,24 @@ public struct APIWriteHooks: Sendable {
     /// CodeDeploy's error. Nil answers DeploymentDoesNotExistException.
     public var lifecycleHookStatus:
         (@Sendable (LifecycleHookStatusRequest) async -> Result<String, LifecycleHookStatusError>)?
+    /// The account's concurrency (`environments.concurrentExecutions`, `minimumUnreservedConcurrency`).
+    public var accountConcurrency: AccountConcurrency
+    /// A version's provisioned environments as its pool has them now (AWS's Requested, Allocated and Available),
+    /// nil when the server has no pool for it: what makes a provisioned-concurrency configuration READY.
+    public var provisionedCounts: @Sendable (_ function: String, _ version: String) -> ProvisionedCounts?
+
+    /// Provisioned environments of one version's pool.
+    public struct ProvisionedCounts: Sendable, Hashable {
+        public var requested: Int
+        public var allocated: Int
+        public var available: Int
+
+        public init(requested: Int, allocated: Int, available: Int) {
+            self.requested = requested
+            self.allocated = allocated
+            self.available = available
+        }
+    }
 
     public init(
         declared: @escaping @Sendable () -> Declared = { Declared() }, committed: @escaping @Sendable () -> Void = {},
@@ -53,12 +87,16 @@ public struct APIWriteHooks: Sendable {
         lifecycleHookStatus: (
             @Sendable (LifecycleHookStatusRequest) async -> Result<String, LifecycleHookStatusError>
         )? =
-            nil
+            nil,
+        accountConcurrency: AccountConcurrency = AccountConcurrency(),
+        provisionedCounts: @escaping @Sendable (String, String) -> ProvisionedCounts? = { _, _ in nil }
     ) {
         self.declared = declared
         self.committed = committed
         self.publish = publish
         self.lifecycleHookStatus = lifecycleHookStatus
+        self.accountConcurrency = accountConcurrency
+        self.provisionedCounts = provisionedCounts
     }
 }
 
@@ -89,7 +127,7 @@ extension ControlAPI {
     ]
     /// Model members Albatross has no counterpart for: refused with InvalidParameterValueException naming them.
     static let unsupported: [String] = [
-        "VpcConfig", "DeadLetterConfig", "KMSKeyArn", "FileSystemConfigs", "ImageConfig", "CodeSigningConfigArn",
+        "VpcConfig", "KMSKeyArn", "FileSystemConfigs", "ImageConfig", "CodeSigningConfigArn",
         "SnapStart", "CapacityProviderConfig", "PublishTo", "DurableConfig", "TenancyConfig", "SourceKMSKeyArn",
     ]
 
@@ -101,6 +139,55 @@ extension ControlAPI {
         for member in unsupported where body.has(member) {
             throw .invalidParameter(
                 "\(member) is not supported by Albatross: functions run as local processes (docs/control-api.md)")
+        }
+    }
+
+    /// `DeadLetterConfig: {"TargetArn": …}` (§5.27): nil when not given, `""` to clear (an empty or absent
+    /// TargetArn), else an SQS queue or SNS topic ARN (the model's pattern, then the services a dead-letter queue
+    /// can be).
+    static func deadLetterTarget(_ body: RequestBody) throws(APIError) -> String? {
+        guard let config = try body.object("DeadLetterConfig", allowed: ["TargetArn"]) else { return nil }
+        let arn = try config.string("TargetArn") ?? ""
+        if arn.isEmpty { return "" }
+        let pattern = #"(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()"#
+        if (try? Regex(pattern).wholeMatch(in: arn)) == nil {
+            throw .validation(
+                value: arn, member: "deadLetterConfig.targetArn",
+                constraint: "Member must satisfy regular expression pattern: \(pattern)")
+        }
+        guard case .outbox(let service, _) = DestinationTarget.parse(arn), service == "sqs" || service == "sns" else {
+            throw .invalidParameter(
+                "The target ARN \(arn) of DeadLetterConfig is not an SQS queue or SNS topic ARN.")
+        }
+        return arn
+    }
+
+    /// Stores a function's dead-letter target (`""` clears it) in the event queue's store, after the registry
+    /// write committed: the two live in different databases (async.sqlite holds what the queue reads).
+    func setDeadLetterTarget(_ target: String, function: String) async throws(APIError) {
+        guard let store = asyncQueue?.store else {
+            throw .service("DeadLetterConfig needs the event queue, which this server has not started")
+        }
+        do {
+            try await threadPool.runIfActive { try store.setDeadLetterTarget(function: function, target) }
+        } catch {
+            throw .service("the dead-letter target could not be stored: \(error)")
+        }
+    }
+
+    /// What DeleteFunction leaves behind in the event queue's store: the event-invoke configurations of the
+    /// function (every qualifier) or of one version, and the function's dead-letter target.
+    func removeAsyncSettings(function: String, qualifier: String?) async {
+        guard let store = asyncQueue?.store else { return }
+        _ = try? await threadPool.runIfActive {
+            if let qualifier {
+                try store.deleteConfig(function: function, qualifier: qualifier)
+            } else {
+                for config in try store.configs(function: function) {
+                    try store.deleteConfig(function: function, qualifier: config.qualifier)
+                }
+                try store.setDeadLetterTarget(function: function, nil)
+            }
         }
     }
 
@@ -127,6 +214,10 @@ extension ControlAPI {
         let description = try body.string("Description") ?? ""
         let tags = try body.stringMap("Tags") ?? [:]
         let publish = try body.bool("Publish") ?? false
+        let deadLetter = try Self.deadLetterTarget(body)
+        if deadLetter != nil && asyncQueue == nil {
+            throw .service("DeadLetterConfig needs the event queue, which this server has not started")
+        }
         let registry = self.registry
         let hooks = self.hooks
         let checked = configuration
@@ -137,6 +228,8 @@ extension ControlAPI {
             hooks.committed()
             return (record, published)
         }
+        // The queue reads the target when an event fails, so it needs no catalog change.
+        if let deadLetter { try await setDeadLetterTarget(deadLetter, function: name) }
         // §4.3: CreateFunction's FunctionArn is unqualified, also with Publish (Version "1" then).
         let shown = published ?? record
         return .json(
@@ -457,6 +550,10 @@ extension ControlAPI {
         let handler = try body.string("Handler").map { text throws(APIError) in try Self.handler(text) }
         let description = try body.string("Description")
         let revisionId = try body.string("RevisionId")
+        let deadLetter = try Self.deadLetterTarget(body)
+        if deadLetter != nil && asyncQueue == nil {
+            throw .service("DeadLetterConfig needs the event queue, which this server has not started")
+        }
         // Checked here once on a scratch configuration, so that the store's closure cannot fail on the body.
         var scratch = FunctionConfiguration(
             name: reference.name, runtime: Runtime(identifier: "provided")!, handler: "h", code: .zip(""))
@@ -515,6 +612,7 @@ extension ControlAPI {
             hooks.committed()
             return record
         }
+        if let deadLetter { try await setDeadLetterTarget(deadLetter, function: name) }
         return .json(
             200, await configurationJSON(record, functionArn: record.unqualifiedArn, forList: false, state: .updating))
     }
@@ -538,12 +636,14 @@ extension ControlAPI {
                 try registry.deleteVersion(functionName: name, version: qualifier)
                 hooks.committed()
             }
+            await removeAsyncSettings(function: name, qualifier: qualifier)
         } else {
             try refuseDeclared(function: name, operation: "DeleteFunction")
             try await store { () throws(RegistryError) in
                 try registry.deleteFunction(name: name)
                 hooks.committed()
             }
+            await removeAsyncSettings(function: name, qualifier: nil)
         }
         return Response(status: 204)
     }
@@ -662,6 +762,7 @@ extension ControlAPI {
         try await store { () throws(RegistryError) in
             if try registry.deleteAlias(functionName: function, name: name) { hooks.committed() }
         }
+        await removeAsyncSettings(function: function, qualifier: name)
         return Response(status: 204)
     }
 

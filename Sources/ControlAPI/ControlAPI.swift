@@ -62,10 +62,11 @@ public final class ControlAPI: Sendable {
         }
 
         static func error(_ error: APIError) -> Response {
-            Response(
-                status: error.status,
-                headers: [("Content-Type", "application/json"), ("x-amzn-ErrorType", error.type)],
-                body: Array(error.body.utf8))
+            var headers: [(name: String, value: String)] = [
+                ("Content-Type", "application/json"), ("x-amzn-ErrorType", error.type),
+            ]
+            if let retryAfter = error.retryAfterSeconds { headers.append(("Retry-After", retryAfter)) }
+            return Response(status: error.status, headers: headers, body: Array(error.body.utf8))
         }
     }
 
@@ -83,12 +84,18 @@ public final class ControlAPI: Sendable {
     /// The queue of `InvocationType: Event` invokes and the store of event-invoke configurations; nil answers
     /// them with ServiceException.
     let asyncQueue: AsyncInvocationQueue?
+    /// `LastModified` of provisioned-concurrency configurations the configuration file declares (they have no
+    /// stored time): when this API started, `YYYY-MM-DDThh:mm:ss+0000`.
+    let startedAt: String
+    /// `http`, or `https` on a listener with TLS: the scheme of `Code.Location` / `Content.Location` links.
+    let linkScheme: String
 
     public init(
         registry: Registry, threadPool: NIOThreadPool, authentication: APIAuthentication, invoke: @escaping Invoke,
         asyncQueue: AsyncInvocationQueue? = nil, hooks: APIWriteHooks = APIWriteHooks(),
-        now: @escaping @Sendable () -> Date = { Date() }
+        now: @escaping @Sendable () -> Date = { Date() }, linkScheme: String = "http"
     ) {
+        self.linkScheme = linkScheme
         self.hooks = hooks
         self.asyncQueue = asyncQueue
         self.registry = registry
@@ -103,6 +110,8 @@ public final class ControlAPI: Sendable {
             verifier = nil
         }
         linkKey = Crypto.randomBytes(32)
+        let iso = CivilDate.iso8601(epochMilliseconds: Int64(now().timeIntervalSince1970 * 1000))
+        startedAt = String(iso.prefix(19)) + "+0000"
     }
 
     /// Answers one request; never throws (every failure is an AWS error response). Adds `x-amzn-RequestId`.
@@ -164,6 +173,22 @@ public final class ControlAPI: Sendable {
         case .deleteFunctionEventInvokeConfig: return try await deleteEventInvokeConfig(context)
         case .listFunctionEventInvokeConfigs: return try await listEventInvokeConfigs(context)
         case .codeDeploy: return await codeDeploy(request, requestID: requestID)
+        case .putFunctionConcurrency: return try await putFunctionConcurrency(context)
+        case .getFunctionConcurrency: return try await getFunctionConcurrency(context)
+        case .deleteFunctionConcurrency: return try await deleteFunctionConcurrency(context)
+        case .putProvisionedConcurrencyConfig: return try await putProvisionedConcurrency(context)
+        case .getProvisionedConcurrencyConfig: return try await getProvisionedConcurrency(context)
+        case .deleteProvisionedConcurrencyConfig: return try await deleteProvisionedConcurrency(context)
+        case .listProvisionedConcurrencyConfigs: return try await listProvisionedConcurrency(context)
+        case .publishLayerVersion: return try await publishLayerVersion(context)
+        case .getLayerVersion: return try await getLayerVersion(context)
+        case .getLayerVersionByArn: return try await getLayerVersionByArn(context)
+        case .listLayers: return try await listLayers(context)
+        case .listLayerVersions: return try await listLayerVersions(context)
+        case .deleteLayerVersion: return try await deleteLayerVersion(context)
+        case .addPermission: return try await addPermission(context)
+        case .removePermission: return try await removePermission(context)
+        case .getPolicy: return try await getPolicy(context)
         }
     }
 

@@ -1,3 +1,4 @@
+public import AlbatrossTLS
 import InvocationModel
 import NIOConcurrencyHelpers
 public import NIOCore
@@ -35,15 +36,21 @@ public final class ControlAPIServer: Sendable {
     private let api: ControlAPI
     private let group: any EventLoopGroup
     private let limits: Limits
+    /// HTTPS: the certificates and policy, as an HTTPS listener of the load balancer has them; nil is HTTP.
+    public let tls: TLSServerContext?
     private let channel = NIOLockedValueBox<(any Channel)?>(nil)
 
     /// - Parameter port: 0 asks the OS for a free port; ``port`` tells which once started.
-    public init(host: String, port: Int, api: ControlAPI, group: any EventLoopGroup, limits: Limits = Limits()) {
+    public init(
+        host: String, port: Int, api: ControlAPI, group: any EventLoopGroup, limits: Limits = Limits(),
+        tls: TLSServerContext? = nil
+    ) {
         self.host = host
         self.requestedPort = port
         self.api = api
         self.group = group
         self.limits = limits
+        self.tls = tls
     }
 
     /// The bound port once started.
@@ -55,12 +62,14 @@ public final class ControlAPIServer: Sendable {
         if let port { return port }
         let api = self.api
         let limits = self.limits
+        let tls = self.tls
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    if let tls { try sync.addHandler(tls.makeHandler()) }
                     try sync.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
                     try sync.addHandler(APIConnectionHandler(api: api, limits: limits))
                 }

@@ -33,6 +33,24 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     case listFunctionEventInvokeConfigs = "ListFunctionEventInvokeConfigs"
     /// `POST /` with a CodeDeploy JSON 1.1 `X-Amz-Target` (PutLifecycleEventHookExecutionStatus).
     case codeDeploy = "CodeDeploy"
+    case putFunctionConcurrency = "PutFunctionConcurrency"
+    case getFunctionConcurrency = "GetFunctionConcurrency"
+    case deleteFunctionConcurrency = "DeleteFunctionConcurrency"
+    case putProvisionedConcurrencyConfig = "PutProvisionedConcurrencyConfig"
+    case getProvisionedConcurrencyConfig = "GetProvisionedConcurrencyConfig"
+    case deleteProvisionedConcurrencyConfig = "DeleteProvisionedConcurrencyConfig"
+    /// `GET …/provisioned-concurrency?List=ALL`: the same path as Get, told apart by the query.
+    case listProvisionedConcurrencyConfigs = "ListProvisionedConcurrencyConfigs"
+    case publishLayerVersion = "PublishLayerVersion"
+    case getLayerVersion = "GetLayerVersion"
+    /// `GET /2018-10-31/layers?find=LayerVersion&Arn=…`: ListLayers' path, told apart by the query.
+    case getLayerVersionByArn = "GetLayerVersionByArn"
+    case listLayers = "ListLayers"
+    case listLayerVersions = "ListLayerVersions"
+    case deleteLayerVersion = "DeleteLayerVersion"
+    case addPermission = "AddPermission"
+    case removePermission = "RemovePermission"
+    case getPolicy = "GetPolicy"
 
     /// The name AWS uses in limits messages (`… for the InvokeFunction operation`).
     var limitName: String {
@@ -46,7 +64,7 @@ public enum Operation: String, Sendable, Hashable, CaseIterable {
     var maximumBodyBytes: Int {
         switch self {
         case .invoke, .emulatorInvoke, .invokeAsync: return Router.maximumInvokePayload
-        case .createFunction, .updateFunctionCode: return Router.maximumCodeRequest
+        case .createFunction, .updateFunctionCode, .publishLayerVersion: return Router.maximumCodeRequest
         default: return 64 * 1024
         }
     }
@@ -133,6 +151,43 @@ public enum Router {
         Route(
             method: "GET", pattern: ["2019-09-25", "functions", "{FunctionName}", "event-invoke-config", "list"],
             operation: .listFunctionEventInvokeConfigs),
+        Route(
+            method: "PUT", pattern: ["2017-10-31", "functions", "{FunctionName}", "concurrency"],
+            operation: .putFunctionConcurrency),
+        Route(
+            method: "GET", pattern: ["2019-09-30", "functions", "{FunctionName}", "concurrency"],
+            operation: .getFunctionConcurrency),
+        Route(
+            method: "DELETE", pattern: ["2017-10-31", "functions", "{FunctionName}", "concurrency"],
+            operation: .deleteFunctionConcurrency),
+        Route(
+            method: "PUT", pattern: ["2019-09-30", "functions", "{FunctionName}", "provisioned-concurrency"],
+            operation: .putProvisionedConcurrencyConfig),
+        Route(
+            method: "GET", pattern: ["2019-09-30", "functions", "{FunctionName}", "provisioned-concurrency"],
+            operation: .getProvisionedConcurrencyConfig),
+        Route(
+            method: "DELETE", pattern: ["2019-09-30", "functions", "{FunctionName}", "provisioned-concurrency"],
+            operation: .deleteProvisionedConcurrencyConfig),
+        Route(method: "GET", pattern: ["2018-10-31", "layers"], operation: .listLayers),
+        Route(
+            method: "POST", pattern: ["2018-10-31", "layers", "{LayerName}", "versions"],
+            operation: .publishLayerVersion),
+        Route(
+            method: "GET", pattern: ["2018-10-31", "layers", "{LayerName}", "versions"],
+            operation: .listLayerVersions),
+        Route(
+            method: "GET", pattern: ["2018-10-31", "layers", "{LayerName}", "versions", "{VersionNumber}"],
+            operation: .getLayerVersion),
+        Route(
+            method: "DELETE", pattern: ["2018-10-31", "layers", "{LayerName}", "versions", "{VersionNumber}"],
+            operation: .deleteLayerVersion),
+        Route(
+            method: "POST", pattern: ["2015-03-31", "functions", "{FunctionName}", "policy"], operation: .addPermission),
+        Route(method: "GET", pattern: ["2015-03-31", "functions", "{FunctionName}", "policy"], operation: .getPolicy),
+        Route(
+            method: "DELETE", pattern: ["2015-03-31", "functions", "{FunctionName}", "policy", "{StatementId}"],
+            operation: .removePermission),
     ]
 
     /// A matched request.
@@ -174,7 +229,17 @@ public enum Router {
                     break
                 }
             }
-            if matched { return Match(operation: route.operation, parameters: parameters, query: parse(rawQuery)) }
+            if matched {
+                var match = Match(operation: route.operation, parameters: parameters, query: parse(rawQuery))
+                // Two operations share a path each, told apart by a literal query member (the model's).
+                if match.operation == .getProvisionedConcurrencyConfig, match.query("List") != nil {
+                    match.operation = .listProvisionedConcurrencyConfigs
+                }
+                if match.operation == .listLayers, match.query("find") == "LayerVersion" {
+                    match.operation = .getLayerVersionByArn
+                }
+                return match
+            }
         }
         return nil
     }

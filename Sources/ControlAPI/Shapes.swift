@@ -43,7 +43,7 @@ enum Shapes {
 
     static func functionConfiguration(
         _ record: FunctionVersionRecord, style: ConfigurationStyle, account: AccountContext,
-        layerCodeSize: (String) -> Int?
+        layerCodeSize: (String) -> Int?, deadLetterTarget: String? = nil
     ) -> JSONValue {
         let configuration = record.configuration
         var members: [(String, JSONValue)] = [
@@ -60,6 +60,9 @@ enum Shapes {
             ("CodeSha256", .string(record.codeSha256)),
             ("Version", .string(record.version)),
         ]
+        if let deadLetterTarget {
+            members.append(("DeadLetterConfig", .object([("TargetArn", .string(deadLetterTarget))])))
+        }
         if !configuration.environment.isEmpty {
             members.append(
                 (
@@ -145,8 +148,11 @@ enum Shapes {
         return .object(members)
     }
 
-    /// GetAccountSettings: AWS's default quotas; the usage is the store's.
-    static func accountSettings(totalCodeSize: Int, functionCount: Int) -> JSONValue {
+    /// GetAccountSettings: AWS's default code quotas, the server's concurrency (`environments.concurrentExecutions`
+    /// less every reservation); the usage is the store's.
+    static func accountSettings(
+        totalCodeSize: Int, functionCount: Int, concurrentExecutions: Int, unreservedConcurrentExecutions: Int
+    ) -> JSONValue {
         .object([
             (
                 "AccountLimit",
@@ -154,8 +160,8 @@ enum Shapes {
                     ("TotalCodeSize", .int(80_530_636_800)),
                     ("CodeSizeUnzipped", .int(262_144_000)),
                     ("CodeSizeZipped", .int(52_428_800)),
-                    ("ConcurrentExecutions", .int(1000)),
-                    ("UnreservedConcurrentExecutions", .int(1000)),
+                    ("ConcurrentExecutions", .int(concurrentExecutions)),
+                    ("UnreservedConcurrentExecutions", .int(unreservedConcurrentExecutions)),
                 ])
             ),
             (

@@ -41,4 +41,20 @@ public struct AccountConcurrency: Sendable, Hashable {
         return "Specified ReservedConcurrentExecutions for function decreases account's "
             + "UnreservedConcurrentExecution below its minimum value of [\(minimumUnreserved)]."
     }
+
+    /// AWS's refusal of a function's provisioned concurrency (`settings.totalProvisioned`, every qualifier) that
+    /// does not fit: in its reservation when it has one, else in the unreserved pool (`limit` less every
+    /// reservation, `totalReserved`) less the unreserved minimum; nil when it fits. The configuration loader and
+    /// the control API both ask this.
+    public func provisionedProblem(function: String, settings: FunctionConcurrency, totalReserved: Int) -> String? {
+        let total = settings.totalProvisioned
+        if let reserved = settings.reserved {
+            guard total > reserved else { return nil }
+            return "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution "
+                + "for function \(function) (\(total) > \(reserved))"
+        }
+        guard total > limit - totalReserved - minimumUnreserved else { return nil }
+        return "Requested Provisioned Concurrency (\(total)) would leave the account's UnreservedConcurrentExecution "
+            + "below its minimum value of [\(minimumUnreserved)]"
+    }
 }

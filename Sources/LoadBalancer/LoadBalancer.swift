@@ -324,21 +324,25 @@ extension LoadBalancer {
         for (index, listener) in listeners.enumerated() {
             guard listener.protocol == .https, let settings = listener.tls else { continue }
             do {
-                let configuration = TLSServerConfiguration(
-                    defaultCertificate: TLSCertificateFiles(
-                        certificateChainPath: settings.defaultCertificate.certificateChainPath,
-                        privateKeyPath: settings.defaultCertificate.privateKeyPath),
-                    additionalCertificates: settings.certificates.map {
-                        TLSCertificateFiles(
-                            certificateChainPath: $0.certificateChainPath, privateKeyPath: $0.privateKeyPath)
-                    },
-                    policy: try TLSSecurityPolicy.named(settings.securityPolicy))
-                contexts[index] = try TLSServerContext(configuration: configuration)
+                contexts[index] = try makeTLSContext(for: settings)
             } catch {
                 throw LoadBalancerError("listener \(index) (HTTPS port \(listener.port)): \(error)")
             }
         }
         return contexts
+    }
+
+    /// One HTTPS listener's context (the control API's HTTPS uses it too); blocking file I/O.
+    public static func makeTLSContext(for settings: ListenerTLSSettings) throws -> TLSServerContext {
+        let configuration = TLSServerConfiguration(
+            defaultCertificate: TLSCertificateFiles(
+                certificateChainPath: settings.defaultCertificate.certificateChainPath,
+                privateKeyPath: settings.defaultCertificate.privateKeyPath),
+            additionalCertificates: settings.certificates.map {
+                TLSCertificateFiles(certificateChainPath: $0.certificateChainPath, privateKeyPath: $0.privateKeyPath)
+            },
+            policy: try TLSSecurityPolicy.named(settings.securityPolicy))
+        return try TLSServerContext(configuration: configuration)
     }
 }
 

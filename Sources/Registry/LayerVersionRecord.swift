@@ -19,4 +19,8 @@ public struct LayerVersionRecord: Sendable, Hashable {
     public var compatibleRuntimes: [String]
     /// `YYYY-MM-DDThh:mm:ss.sss+0000`.
     public var createdDate: String
+    /// `x86_64` / `arm64` as given at publish time; `[]` when none.
+    public var compatibleArchitectures: [String] = []
+    /// PublishLayerVersion's `LicenseInfo`; nil when none was given.
+    public var licenseInfo: String?
 }

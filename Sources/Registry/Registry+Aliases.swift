@@ -98,7 +98,12 @@ extension Registry {
         return try write { db in
             try db.execute(
                 sql: "DELETE FROM aliases WHERE function_name = ? AND name = ?", arguments: [functionName, name])
-            return db.changesCount > 0
+            let deleted = db.changesCount > 0
+            try db.execute(
+                sql: "DELETE FROM provisioned_concurrency WHERE function_name = ? AND qualifier = ?",
+                arguments: [functionName, name])
+            try deletePolicy(db, functionName: functionName, qualifier: name)
+            return deleted
         }
     }
 
@@ -144,13 +149,13 @@ extension Registry {
         }
     }
 
-    private func fetchAlias(_ db: Database, function: String, name: String) throws -> AliasRecord? {
+    func fetchAlias(_ db: Database, function: String, name: String) throws -> AliasRecord? {
         try Row.fetchOne(
             db, sql: "SELECT * FROM aliases WHERE function_name = ? AND name = ?", arguments: [function, name]
         ).map(aliasRecord(from:))
     }
 
-    private func aliasRecord(from row: Row) throws -> AliasRecord {
+    func aliasRecord(from row: Row) throws -> AliasRecord {
         let functionName: String = row["function_name"]
         let name: String = row["name"]
         let stickinessText: String? = row["stickiness"]

@@ -15,7 +15,7 @@ extension Registry {
         var records: [LayerVersionRecord] = []
         for arn in arns {
             do throws(RegistryError) {
-                records.append(try layerVersion(arn: arn))
+                records.append(try layerVersion(arn: arn, includingDeleted: true))
             } catch {
                 guard error.httpStatus == 404 else { throw error }
                 throw RegistryError(.invalidParameterValue, "Layer version \(arn) does not exist.")

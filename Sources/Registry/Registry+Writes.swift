@@ -93,7 +93,10 @@ extension Registry {
         var description = current.description
         try change(&configuration, &description)
         configuration.name = functionName
-        let (stored, package, sealed) = try prepareLatest(configuration, upload: upload, description: description)
+        // A layer version deleted since the function started using it stays usable by it (§5.25).
+        let keeping = current.configuration.layers
+        let (stored, package, sealed) = try prepareLatest(
+            configuration, upload: upload, description: description, keeping: keeping)
         return try write { db in
             guard let row = try fetchVersionRow(db, function: functionName, number: 0) else {
                 throw functionNotFound(functionName)
@@ -104,7 +107,7 @@ extension Registry {
                     "The operation cannot be performed at this time. An update is in progress for resource: "
                         + account.functionARN(functionName))
             }
-            try checkLayerReferences(db, stored.layers)
+            try checkLayerReferences(db, stored.layers, keeping: keeping)
             return try record(from: Self.saveLatest(db, functionName, stored, sealed, package, description))
         }
     }
@@ -114,10 +117,10 @@ extension Registry {
     /// request stores nothing. An upload's unpacked tree becomes its package's `tasks/<hex>`, so the first invoke
     /// does not unpack it again.
     private func prepareLatest(
-        _ configuration: FunctionConfiguration, upload: Data?, description: String
+        _ configuration: FunctionConfiguration, upload: Data?, description: String, keeping: [String] = []
     ) throws(RegistryError) -> (FunctionConfiguration, StoredPackage, Data) {
         try FunctionChecks.check(configuration, description: description)
-        try read { db in try checkLayerReferences(db, configuration.layers) }
+        try read { db in try checkLayerReferences(db, configuration.layers, keeping: keeping) }
         let package: StoredPackage
         if let upload {
             let staging = try checkUpload(upload)
@@ -140,7 +143,10 @@ extension Registry {
     public func deleteFunction(name: String) throws(RegistryError) {
         try write { db in
             guard try functionExists(db, name) else { throw functionNotFound(name) }
-            for table in ["tags", "aliases", "versions"] {
+            for table in [
+                "tags", "reserved_concurrency", "provisioned_concurrency", "policy_statements", "policies", "aliases",
+                "versions",
+            ] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE function_name = ?", arguments: [name])
             }
             try db.execute(sql: "DELETE FROM functions WHERE name = ?", arguments: [name])
@@ -175,6 +181,10 @@ extension Registry {
             }
             try db.execute(
                 sql: "DELETE FROM versions WHERE function_name = ? AND number = ?", arguments: [functionName, number])
+            try db.execute(
+                sql: "DELETE FROM provisioned_concurrency WHERE function_name = ? AND qualifier = ?",
+                arguments: [functionName, version])
+            try deletePolicy(db, functionName: functionName, qualifier: version)
         }
     }
 

@@ -81,6 +81,55 @@ enum Schema {
                     )
                     """)
         }
+        migrator.registerMigration("v6: concurrency") { db in
+            // PutFunctionConcurrency and PutProvisionedConcurrencyConfig through the control API, for functions and
+            // qualifiers the configuration does not declare (it keeps its own, see docs/control-api.md).
+            try db.execute(
+                sql: """
+                    CREATE TABLE reserved_concurrency (
+                        function_name TEXT PRIMARY KEY NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+                        reserved INTEGER NOT NULL CHECK (reserved >= 0)
+                    );
+                    CREATE TABLE provisioned_concurrency (
+                        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+                        qualifier TEXT NOT NULL,
+                        requested INTEGER NOT NULL CHECK (requested >= 1),
+                        last_modified TEXT NOT NULL,
+                        PRIMARY KEY (function_name, qualifier)
+                    );
+                    """)
+        }
+        migrator.registerMigration("v7: layers through the API") { db in
+            // DeleteLayerVersion hides a version (functions that use it keep running it); PublishLayerVersion's
+            // CompatibleArchitectures and LicenseInfo.
+            try db.execute(
+                sql: """
+                    ALTER TABLE layer_versions ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE layer_versions ADD COLUMN compatible_architectures TEXT NOT NULL DEFAULT '[]';
+                    ALTER TABLE layer_versions ADD COLUMN license_info TEXT;
+                    """)
+        }
+        migrator.registerMigration("v8: resource policies") { db in
+            // AddPermission statements per function and qualifier ('' for the unqualified function), in the order
+            // they were added, and each policy's RevisionId.
+            try db.execute(
+                sql: """
+                    CREATE TABLE policies (
+                        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+                        qualifier TEXT NOT NULL,
+                        revision_id TEXT NOT NULL,
+                        PRIMARY KEY (function_name, qualifier)
+                    );
+                    CREATE TABLE policy_statements (
+                        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+                        qualifier TEXT NOT NULL,
+                        sid TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        statement TEXT NOT NULL,
+                        PRIMARY KEY (function_name, qualifier, sid)
+                    );
+                    """)
+        }
         return migrator
     }
 }

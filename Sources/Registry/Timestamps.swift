@@ -8,6 +8,12 @@ enum Timestamps {
         return format(seconds: Int(now / 1000), milliseconds: Int(now % 1000))
     }
 
+    /// `YYYY-MM-DDThh:mm:ss+0000`, the form of provisioned-concurrency configurations' `LastModified`.
+    static func nowWithoutMilliseconds() -> String {
+        let text = now()
+        return String(text.prefix(19)) + "+0000"
+    }
+
     static func format(seconds: Int, milliseconds: Int) -> String {
         // CivilDate's ISO-8601 form with AWS's offset instead of `Z`.
         let iso = CivilDate.iso8601(epochMilliseconds: Int64(seconds) * 1000 + Int64(milliseconds))

@@ -486,6 +486,15 @@ struct InvalidConfigurationTests {
             message: "api.auth is sigv4 but api.credentials lists no access key; add one or use auth: none"
         ),
         .init(
+            name: "api certificates without HTTPS",
+            yaml: prefix + "api:\n  certificates:\n    - {certificate: c.pem, privateKey: k.pem}\n", line: 11,
+            keyPath: "api.certificates", message: "certificates and sslPolicy need protocol: HTTPS"
+        ),
+        .init(
+            name: "api HTTPS without certificates", yaml: prefix + "api:\n  protocol: HTTPS\n", line: 10,
+            keyPath: "api", message: "missing required key \"certificates\""
+        ),
+        .init(
             name: "api credential without secret", yaml: prefix + "api:\n  credentials:\n    - {accessKeyId: AK}\n",
             line: 11, keyPath: "api.credentials[0]", message: "missing required key \"secretAccessKey\""
         ),

@@ -17,6 +17,22 @@ struct RouterTests {
             ("POST", "/2015-03-31/functions/function/invocations", .emulatorInvoke),
             ("GET", "/2016-08-19/account-settings", .getAccountSettings),
             ("GET", "/2016-08-19/account-settings/", .getAccountSettings),
+            ("PUT", "/2017-10-31/functions/f/concurrency", .putFunctionConcurrency),
+            ("GET", "/2019-09-30/functions/f/concurrency", .getFunctionConcurrency),
+            ("DELETE", "/2017-10-31/functions/f/concurrency", .deleteFunctionConcurrency),
+            ("PUT", "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=1", .putProvisionedConcurrencyConfig),
+            ("GET", "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=1", .getProvisionedConcurrencyConfig),
+            ("GET", "/2019-09-30/functions/f/provisioned-concurrency?List=ALL", .listProvisionedConcurrencyConfigs),
+            (
+                "DELETE", "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=1",
+                .deleteProvisionedConcurrencyConfig
+            ),
+            ("POST", "/2018-10-31/layers/l/versions", .publishLayerVersion),
+            ("GET", "/2018-10-31/layers/l/versions", .listLayerVersions),
+            ("GET", "/2018-10-31/layers/l/versions/3", .getLayerVersion),
+            ("DELETE", "/2018-10-31/layers/l/versions/3", .deleteLayerVersion),
+            ("GET", "/2018-10-31/layers", .listLayers),
+            ("GET", "/2018-10-31/layers?find=LayerVersion&Arn=x", .getLayerVersionByArn),
         ]
         for (method, target, operation) in cases {
             #expect(Router.match(method: method, target: target)?.operation == operation, "\(method) \(target)")

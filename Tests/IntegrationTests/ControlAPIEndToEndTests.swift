@@ -1,3 +1,4 @@
+import AlbatrossTLS
 import AlbatrossTestKit
 import Foundation
 import Testing
@@ -101,6 +102,74 @@ struct ControlAPIEndToEndTests {
             ], timeout: 400)
         #expect(result.status == 0, "\(result)")
         #expect(result.stderr.contains("\nOK"), "\(result)")
+        await server.shutdown()
+    }
+
+    /// Reserved and provisioned concurrency and layers (Tests/Python/control_api_concurrency_layers_test.py):
+    /// reserved 0 → 429 with its Reason, provisioned environments READY and used, layers published with the CLI
+    /// and used by ARN, AWS's errors, the configuration's function refused with 409.
+    @Test func concurrencyAndLayersWithBoto3AndTheAWSCLI() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (server, port) = try await Self.start(
+            in: dir,
+            api: "{port: 0, auth: sigv4, credentials: [{accessKeyId: AKIDALBATROSS, secretAccessKey: s3cr3t/key}]}",
+            extraFunctions: false)
+        defer { Task { await server.shutdown() } }
+        let result = try await AlbatrossCommand.run(
+            executable: PackagePaths.venvPython,
+            ["\(PackagePaths.root)/Tests/Python/control_api_concurrency_layers_test.py"],
+            environment: [
+                "ALBATROSS_API_ENDPOINT": "http://127.0.0.1:\(port)", "ALBATROSS_ACCESS_KEY": "AKIDALBATROSS",
+                "ALBATROSS_SECRET_KEY": "s3cr3t/key", "TMPDIR": dir.path,
+            ], timeout: 300)
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stderr.contains("\nOK"), "\(result)")
+        await server.shutdown()
+    }
+
+    /// `protocol: HTTPS` on the API listener, with the certificates an HTTPS listener takes: boto3 with
+    /// `verify=<CA file>` lists, gets (its `Code.Location` is an https link) and invokes; plain HTTP is refused.
+    @Test func httpsWithBoto3VerifyingTheCertificate() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let certificates = dir.url("certs")
+        let authority = try CertificateAuthority.openOrCreate(in: certificates)
+        _ = try authority.issue(hostNames: ["localhost", "127.0.0.1"], fileStem: "server")
+        let (server, port) = try await Self.start(
+            in: dir,
+            api: "{port: 0, protocol: HTTPS, certificates: [{certificate: ./certs/server.pem, "
+                + "privateKey: ./certs/server-key.pem}]}",
+            extraFunctions: false)
+        defer { Task { await server.shutdown() } }
+        let script = """
+            import json, ssl, sys, urllib.request
+            import boto3
+            from botocore.config import Config
+            client = boto3.client("lambda", endpoint_url=sys.argv[1], region_name="us-east-1",
+                                  aws_access_key_id="AKID", aws_secret_access_key="s", verify=sys.argv[2],
+                                  config=Config(retries={"max_attempts": 1}))
+            names = [f["FunctionName"] for f in client.list_functions()["Functions"]]
+            location = client.get_function(FunctionName="echo")["Code"]["Location"]
+            context = ssl.create_default_context(cafile=sys.argv[2])
+            with urllib.request.urlopen(location, context=context, timeout=10) as download:
+                size = len(download.read())
+            result = json.loads(client.invoke(FunctionName="echo", Payload=b'{"a": 1}')["Payload"].read())
+            print(json.dumps({"names": names, "location": location[:8], "size": size, "event": result["event"]}))
+            """
+        let scriptPath = try dir.write("https_client.py", script)
+        let result = try await AlbatrossCommand.run(
+            executable: PackagePaths.venvPython,
+            [scriptPath, "https://localhost:\(port)", authority.certificatePath], timeout: 120)
+        #expect(result.status == 0, "\(result)")
+        let output = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any] ?? [:]
+        #expect(output["names"] as? [String] == ["echo"], "\(result)")
+        #expect(output["location"] as? String == "https://")
+        #expect((output["size"] as? Int ?? 0) > 0)
+        #expect(output["event"] as? [String: Int] == ["a": 1])
+        // Plain HTTP on the HTTPS port gets no API answer.
+        let plain = try? RawHTTPClient(port: port, timeout: 5).request("GET", "/2015-03-31/functions")
+        #expect(plain?.status != 200)
         await server.shutdown()
     }
 

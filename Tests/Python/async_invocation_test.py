@@ -13,10 +13,12 @@ The server declares (async delayScale 0.002, so the 60 s and 120 s retry delays 
 (`slow` is used by the Swift test's restart step, not here.)
 """
 import glob
+import io
 import json
 import os
 import time
 import unittest
+import zipfile
 
 import boto3
 from botocore.config import Config
@@ -280,6 +282,80 @@ class AsyncInvocation(unittest.TestCase):
     def test_8_orphan_destination_is_a_delivery_failure(self):
         # Counted in albatross_lambda_destination_delivery_failures_total (checked by the Swift test).
         self.assertEqual(invoke_event("orphan", {})["StatusCode"], 202)
+
+    def test_9_dead_letter_config_set_through_the_api_receives_the_failed_event(self):
+        created = LAMBDA.create_function(
+            FunctionName="api-dlq", Runtime="python3.12", Role="arn:aws:iam::123456789012:role/r",
+            Handler="index.handler", Code={"ZipFile": failing_zip()},
+            DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:123456789012:api-dlq"},
+        )
+        self.assertEqual(created["DeadLetterConfig"], {"TargetArn": "arn:aws:sqs:us-east-1:123456789012:api-dlq"})
+        got = LAMBDA.get_function_configuration(FunctionName="api-dlq")
+        self.assertEqual(got["DeadLetterConfig"]["TargetArn"], "arn:aws:sqs:us-east-1:123456789012:api-dlq")
+        LAMBDA.put_function_event_invoke_config(FunctionName="api-dlq", MaximumRetryAttempts=0)
+        request_id = invoke_event("api-dlq", {"n": 9})["ResponseMetadata"]["RequestId"]
+        message = outbox_line("sqs", "api-dlq", lambda m: m["Attributes"].get("RequestID") == request_id)
+        self.assertEqual(json.loads(message["Body"]), {"n": 9})
+        self.assertEqual(message["Attributes"]["ErrorMessage"], "fails here")
+        # An SNS topic replaces it; an empty TargetArn removes it.
+        updated = LAMBDA.update_function_configuration(
+            FunctionName="api-dlq", DeadLetterConfig={"TargetArn": "arn:aws:sns:us-east-1:123456789012:api-topic"}
+        )
+        self.assertEqual(updated["DeadLetterConfig"]["TargetArn"], "arn:aws:sns:us-east-1:123456789012:api-topic")
+        cleared = LAMBDA.update_function_configuration(FunctionName="api-dlq", DeadLetterConfig={"TargetArn": ""})
+        self.assertNotIn("DeadLetterConfig", cleared)
+        self.assertNotIn("DeadLetterConfig", LAMBDA.get_function_configuration(FunctionName="api-dlq"))
+        # Only an SQS queue or an SNS topic can be one; a malformed ARN is the model's pattern failing.
+        wrong = error_of(lambda: LAMBDA.update_function_configuration(
+            FunctionName="api-dlq", DeadLetterConfig={"TargetArn": f"{ARN}:working"}))
+        self.assertEqual(wrong["Error"]["Code"], "InvalidParameterValueException")
+        malformed = error_of(lambda: LAMBDA.update_function_configuration(
+            FunctionName="api-dlq", DeadLetterConfig={"TargetArn": "queue"}))
+        self.assertEqual(malformed["Error"]["Code"], "ValidationException")
+        self.assertIn("at 'deadLetterConfig.targetArn'", malformed["Error"]["Message"])
+        # The YAML's own function keeps its target: the file manages it.
+        declared = error_of(lambda: LAMBDA.update_function_configuration(
+            FunctionName="failing", DeadLetterConfig={"TargetArn": ""}))
+        self.assertEqual(declared["Error"]["Code"], "ResourceConflictException")
+
+    def test_10_delete_function_removes_its_event_invoke_configs_and_dead_letter_target(self):
+        LAMBDA.create_function(
+            FunctionName="api-gone", Runtime="python3.12", Role="arn:aws:iam::123456789012:role/r",
+            Handler="index.handler", Code={"ZipFile": failing_zip()},
+            DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:123456789012:gone"},
+        )
+        version = LAMBDA.publish_version(FunctionName="api-gone")["Version"]
+        LAMBDA.put_function_event_invoke_config(FunctionName="api-gone", MaximumRetryAttempts=1)
+        LAMBDA.put_function_event_invoke_config(FunctionName="api-gone", Qualifier=version, MaximumRetryAttempts=0)
+        LAMBDA.create_alias(FunctionName="api-gone", Name="live", FunctionVersion=version)
+        LAMBDA.put_function_event_invoke_config(FunctionName="api-gone", Qualifier="live", MaximumRetryAttempts=0)
+        # An alias's configuration goes with the alias, a version's with the version.
+        LAMBDA.delete_alias(FunctionName="api-gone", Name="live")
+        LAMBDA.create_alias(FunctionName="api-gone", Name="live", FunctionVersion=version)
+        missing = error_of(lambda: LAMBDA.get_function_event_invoke_config(FunctionName="api-gone", Qualifier="live"))
+        self.assertEqual(missing["Error"]["Code"], "ResourceNotFoundException")
+        LAMBDA.delete_alias(FunctionName="api-gone", Name="live")
+        LAMBDA.delete_function(FunctionName="api-gone", Qualifier=version)
+        listed = LAMBDA.list_function_event_invoke_configs(FunctionName="api-gone")["FunctionEventInvokeConfigs"]
+        self.assertEqual([c["FunctionArn"] for c in listed], [f"{ARN}:api-gone:$LATEST"])
+        # The whole function: a function made again under the name starts with nothing.
+        LAMBDA.delete_function(FunctionName="api-gone")
+        LAMBDA.create_function(
+            FunctionName="api-gone", Runtime="python3.12", Role="arn:aws:iam::123456789012:role/r",
+            Handler="index.handler", Code={"ZipFile": failing_zip()},
+        )
+        self.assertEqual(
+            LAMBDA.list_function_event_invoke_configs(FunctionName="api-gone")["FunctionEventInvokeConfigs"], []
+        )
+        self.assertNotIn("DeadLetterConfig", LAMBDA.get_function_configuration(FunctionName="api-gone"))
+        LAMBDA.delete_function(FunctionName="api-gone")
+
+
+def failing_zip():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    raise RuntimeError('fails here')\n")
+    return buffer.getvalue()
 
 
 if __name__ == "__main__":

@@ -151,8 +151,10 @@ YAML
 # the command, for valgrind; ALB_START_SECONDS (30) bounds the wait. BENCH_ADMIN=1 adds an admin listener on a
 # free port (`admin: {port: 0}`), which attaches the metrics subscriber: the "metrics on" configuration.
 start_albatross() {
-    local name=$1 listeners=$2 count=$3 admin=""
+    local name=$1 listeners=$2 count=$3 admin="" api=""
     [ "${BENCH_ADMIN:-0}" = 1 ] && admin="admin: {port: 0}"
+    # BENCH_API_PORT=N: the control API on that port too (bench/api.sh).
+    [ -n "${BENCH_API_PORT:-}" ] && api="api: {port: $BENCH_API_PORT}"
     # BENCH_TRACING=1: X-Ray active tracing of the function with every request sampled (the cost of tracing).
     local tracing_function="" tracing_section=""
     if [ "${BENCH_TRACING:-0}" = 1 ]; then
@@ -162,6 +164,7 @@ start_albatross() {
     cat >"$TMP/$name.yaml" <<YAML
 dataDirectory: $TMP/$name-data
 $admin
+$api
 environments:
   idleTimeoutSeconds: 600
   shutdownGraceSeconds: 2
@@ -287,13 +290,21 @@ run_wrk() {
     local name=$1 url=$2
     shift 2
     [ -s "$TMP/report.lua" ] || write_wrk_report
+    # WRK_SCRIPT: a Lua file run before the report (e.g. setting wrk.method and wrk.body), in both runs.
+    local script="$TMP/report.lua" warmup_script=()
+    if [ -n "${WRK_SCRIPT:-}" ]; then
+        script="$TMP/$name.lua"
+        cat "$WRK_SCRIPT" "$TMP/report.lua" >"$script"
+        warmup_script=(-s "$WRK_SCRIPT")
+    fi
     log "$name: warm-up $WARMUP, then wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$DURATION"
-    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WARMUP" "$url" >"$TMP/$name.warmup" 2>&1 ||
+    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WARMUP" ${warmup_script[@]+"${warmup_script[@]}"} "$url" \
+        >"$TMP/$name.warmup" 2>&1 ||
         { cat "$TMP/$name.warmup" >&2; die "wrk warm-up against $name failed"; }
     local before after
     python3 "$BENCH/lib/proctree.py" threads "$1" >"$TMP/$name.threads-before"
     before=$(python3 "$BENCH/lib/proctree.py" ticks "$@")
-    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$DURATION" --latency -s "$TMP/report.lua" "$url" \
+    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url" \
         >"$TMP/$name.wrk" 2>&1 || { cat "$TMP/$name.wrk" >&2; die "wrk against $name failed"; }
     after=$(python3 "$BENCH/lib/proctree.py" ticks "$@")
     python3 "$BENCH/lib/proctree.py" threads "$1" >"$TMP/$name.threads-after"
