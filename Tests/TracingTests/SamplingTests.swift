@@ -73,3 +73,35 @@ final class Box: @unchecked Sendable {
     init(_ values: [Double]) { self.values = values }
     func next() -> Double { values.removeFirst() }
 }
+
+/// How ``TraceHeader/context(from:sample:using:)`` reads an incoming `X-Amzn-Trace-Id`.
+struct TraceHeaderParsingTests {
+    @Test func fieldsInAnyOrderWithSpacesAndEmptyFields() {
+        var generator = SystemRandomNumberGenerator()
+        let context = TraceHeader.context(
+            from: ";Lineage=a87bd80c:1 ;  Parent=53995c3f42cd8ad8;;Sampled=1; Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700",
+            sample: nil, using: &generator)
+        #expect(context.root == "1-5bef4de7-ad49b0e87f6ef6c87fc2e700")
+        #expect(context.upstreamParent == "53995c3f42cd8ad8")
+        #expect(context.sampled == "1")
+        #expect(context.lineage == "a87bd80c:1 ", "a value keeps what follows it up to the next ';'")
+        #expect(context.parent.count == 16 && context.parent != "53995c3f42cd8ad8", "a new segment id")
+    }
+
+    @Test func theLastOfARepeatedFieldWinsAndUnknownFieldsAreIgnored() {
+        var generator = SystemRandomNumberGenerator()
+        let context = TraceHeader.context(
+            from: "Root=1-00000000-000000000000000000000001;Self=1-x;Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700",
+            sample: nil, using: &generator)
+        #expect(context.root == "1-5bef4de7-ad49b0e87f6ef6c87fc2e700")
+        #expect(context.sampled == nil && context.lineage == nil && context.upstreamParent == nil)
+    }
+
+    @Test func withoutARootANewOneIsMade() {
+        var generator = SystemRandomNumberGenerator()
+        for incoming in [nil, "", "Sampled=0", "root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700"] {
+            let context = TraceHeader.context(from: incoming, sample: nil, using: &generator)
+            #expect(context.root.hasPrefix("1-") && context.root.count == 35, "\(incoming ?? "nil")")
+        }
+    }
+}
