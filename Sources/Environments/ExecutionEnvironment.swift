@@ -104,8 +104,7 @@ final class ExecutionEnvironment {
             .serverChannelOption(.backlog, value: 64)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(RuntimeAPIHandler(environment: bound.value))
+                    try RuntimeAPIHandler.addHandlers(to: channel.pipeline.syncOperations, environment: bound.value)
                 }
             }
             .bind(host: "127.0.0.1", port: 0)

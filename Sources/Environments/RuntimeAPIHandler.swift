@@ -55,9 +55,27 @@ extension RuntimeAPIEnvironment {
 /// Every connection accepted on an environment's private listener belongs to that environment, so identity
 /// comes from the connection, never from what the runtime claims. Bodies are read completely (Content-Length
 /// or chunked, trailers ignored) before a post is answered, and are bounded at 6 MiB + 100 bytes.
-final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// The handler writes its answers as bytes, right after NIO's request decoder (``addHandlers(to:environment:)``):
+/// every answer is one of a few fixed shapes, and NIO's response encoder, pipelining and error handlers with
+/// their `HTTPHeaders` cost more per invoke than the rest of the Runtime API together (bench/README.md, "The warm
+/// path, change by change"). So this handler also does what those did: requests a runtime pipelines wait until
+/// the answer before them is written (and the socket is not read meanwhile), and a request the decoder cannot
+/// parse is answered 400 and the connection closed.
+final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// The pipeline of one Runtime API connection, as the environment, its tests and the fuzzer build it.
+    static func addHandlers(
+        to pipeline: ChannelPipeline.SynchronousOperations, environment: any RuntimeAPIEnvironment
+    ) throws {
+        try pipeline.addHandlers([
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
+            RuntimeAPIHandler(environment: environment),
+        ])
+    }
 
     static let maximumPostSize = 6 * 1024 * 1024 + 100
 
@@ -85,6 +103,16 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var context: ChannelHandlerContext?
     /// Set while this connection's `/next` is parked.
     private(set) var isParked = false
+    /// From a request's end until its answer is written; parts that arrive meanwhile wait in `waiting`.
+    private var answering = false
+    /// Request parts not handled yet: a pipelining runtime's next requests.
+    private var waiting = CircularBuffer<HTTPServerRequestPart>()
+    /// A `read` held back while requests wait, so that a pipelining runtime cannot make them pile up.
+    private var readHeld = false
+    /// Set inside ``process(context:)``, which answers may re-enter.
+    private var processing = false
+    /// The connection closes once the answer being written is out (`Connection: close`, or a 400).
+    private var closing = false
 
     init(environment: any RuntimeAPIEnvironment) {
         self.environment = environment
@@ -97,13 +125,56 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         // Also when not parked: the environment may hold this connection as the one its invoke went to.
         isParked = false
+        waiting.removeAll()
         environment.waiterGone(self)
         self.context = nil
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
+        let part = unwrapInboundIn(data)
+        if !answering && waiting.isEmpty && !closing {
+            handle(part, context: context)
+        } else if !closing {
+            waiting.append(part)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if waiting.isEmpty { context.read() } else { readHeld = true }
+    }
+
+    /// A request the decoder refused: 400 when no answer is under way (as NIO's `HTTPServerProtocolErrorHandler`
+    /// answered it), then the connection closes.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        waiting.removeAll()
+        guard !closing else { return }
+        closing = true
+        if !answering, error is HTTPParserError {
+            context.writeAndFlush(wrapOutboundOut(Self.badRequest)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        } else {
+            context.close(promise: nil)
+        }
+    }
+
+    /// Handles the parts that waited for an answer, until one of them has to wait again.
+    private func process(context: ChannelHandlerContext) {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while !answering, !closing, let part = waiting.popFirst() {
+            handle(part, context: context)
+        }
+        if waiting.isEmpty, readHeld {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    private func handle(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
+        switch part {
         case .head(let head):
             self.head = head
             keepAlive = head.isKeepAlive
@@ -113,7 +184,7 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
             // curl asks before sending large bodies; answering at once saves it a one-second wait.
             if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
                 context.writeAndFlush(
-                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+                    wrapOutboundOut(head.version.minor == 0 ? Self.continue10 : Self.continue11), promise: nil)
             }
         case .body(var chunk):
             guard !bodyTooLarge else { return }
@@ -127,6 +198,7 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
                 body!.writeBuffer(&chunk)
             }
         case .end:
+            answering = true
             dispatch(context: context)
         }
     }
@@ -287,7 +359,7 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
     private func answerPost(_ result: PostResult) {
         switch result {
         case .accepted:
-            respond(status: .accepted, json: #"{"status":"OK"}"#)
+            if keepAlive { send(Self.acceptedAnswer) } else { respond(status: .accepted, json: #"{"status":"OK"}"#) }
         case .invalidRequestID:
             respond(status: .badRequest, json: #"{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}"#)
         case .invalidState:
@@ -303,23 +375,29 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
     func deliver(_ request: InvocationRequest, deadlineEpochMs: Int64) {
         guard let context, isParked else { return }
         isParked = false
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(7)
-        headers.add(name: "Content-Type", value: "application/json")
-        headers.add(name: "Lambda-Runtime-Aws-Request-Id", value: request.requestID)
-        headers.add(name: "Lambda-Runtime-Deadline-Ms", value: String(deadlineEpochMs))
-        headers.add(name: "Lambda-Runtime-Invoked-Function-Arn", value: request.invokedFunctionARN)
-        headers.add(name: "Lambda-Runtime-Trace-Id", value: request.traceHeader)
+        var head = context.channel.allocator.buffer(capacity: 512)
+        head.writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: ")
+        head.writeFieldValue(request.requestID)
+        head.writeStaticString("\r\nLambda-Runtime-Deadline-Ms: ")
+        head.writeDecimal(deadlineEpochMs)
+        head.writeStaticString("\r\nLambda-Runtime-Invoked-Function-Arn: ")
+        head.writeFieldValue(request.invokedFunctionARN)
+        head.writeStaticString("\r\nLambda-Runtime-Trace-Id: ")
+        head.writeFieldValue(request.traceHeader)
         if let clientContext = request.clientContext {
-            headers.add(name: "Lambda-Runtime-Client-Context", value: clientContext)
+            head.writeStaticString("\r\nLambda-Runtime-Client-Context: ")
+            head.writeFieldValue(clientContext)
         }
-        headers.add(name: "Content-Length", value: String(request.payload.readableBytes))
-        context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(request.payload))), promise: nil)
-        let keepAlive = self.keepAlive
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            if !keepAlive { context.close(promise: nil) }
+        head.writeStaticString("\r\nContent-Length: ")
+        head.writeDecimal(Int64(request.payload.readableBytes))
+        head.writeStaticString(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
+        if request.payload.readableBytes <= 4096 {
+            var payload = request.payload
+            head.writeBuffer(&payload)
+            send(head)
+        } else {
+            context.write(wrapOutboundOut(head), promise: nil)
+            send(request.payload)
         }
     }
 
@@ -342,19 +420,80 @@ final class RuntimeAPIHandler: ChannelInboundHandler, RemovableChannelHandler {
         status: HTTPResponseStatus, contentType: String, body: String, extraHeaders: [(String, String)] = []
     ) {
         guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: body.utf8.count)
+        var buffer = context.channel.allocator.buffer(capacity: 128 + body.utf8.count)
+        buffer.writeStaticString("HTTP/1.1 ")
+        buffer.writeDecimal(Int64(status.code))
+        buffer.writeStaticString(" ")
+        buffer.writeString(status.reasonPhrase)
+        buffer.writeStaticString("\r\nContent-Type: ")
+        buffer.writeString(contentType)
+        for (name, value) in extraHeaders {
+            buffer.writeStaticString("\r\n")
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeFieldValue(value)
+        }
+        buffer.writeStaticString("\r\nContent-Length: ")
+        buffer.writeDecimal(Int64(body.utf8.count))
+        buffer.writeStaticString(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
         buffer.writeString(body)
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: contentType)
-        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
-        headers.add(name: "Content-Length", value: String(buffer.readableBytes))
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-        let keepAlive = self.keepAlive
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            if !keepAlive { context.close(promise: nil) }
+        send(buffer)
+    }
+
+    /// Writes the last bytes of an answer, then handles whatever the runtime sent after that request.
+    private func send(_ bytes: ByteBuffer) {
+        guard let context else { return }
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+        } else {
+            closing = true
+            waiting.removeAll()
+            context.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+        }
+        answering = false
+        process(context: context)
+    }
+
+    private static let acceptedAnswer = ByteBuffer(
+        string: "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"OK\"}")
+    private static let badRequest = ByteBuffer(
+        string: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    private static let continue11 = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
+    private static let continue10 = ByteBuffer(string: "HTTP/1.0 100 Continue\r\n\r\n")
+}
+
+extension ByteBuffer {
+    /// A non-negative integer's decimal digits, without making a `String` of it.
+    fileprivate mutating func writeDecimal(_ value: Int64) {
+        guard value > 0 else {
+            writeInteger(UInt8(ascii: "0"))
+            return
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 24 digits, written from the end
+        let start = withUnsafeMutableBytes(of: &digits) { scratch in
+            var rest = UInt64(value)
+            var start = scratch.count
+            while rest > 0 {
+                start -= 1
+                scratch[start] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            }
+            return start
+        }
+        _ = withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+    }
+
+    /// A header field value; a control character (a client context's JSON may hold line breaks between its
+    /// tokens) becomes a space, so no value can end the field or the head early.
+    fileprivate mutating func writeFieldValue(_ value: String) {
+        let start = writerIndex - readerIndex
+        let count = writeString(value)
+        withUnsafeMutableReadableBytes { bytes in
+            for index in start..<(start + count) where bytes[index] < 0x20 || bytes[index] == 0x7F {
+                bytes[index] = UInt8(ascii: " ")
+            }
         }
     }
 }

@@ -77,6 +77,49 @@ struct RuntimeAPIHandlerTests {
         #expect(event.text == "{}")
     }
 
+    /// A runtime that pipelines: its result and its next `/next` in one write. The `/next` waits until the 202 is
+    /// written, then parks; the next invoke answers it on the same connection, in order.
+    @Test func pipelinedRequestsAreAnsweredInOrder() throws {
+        let environment = MachineEnvironment(pending: Self.request(id: "req-1"))
+        let runtime = try RuntimeConnection(environment)
+        try runtime.send(Self.next())
+        _ = try runtime.responses()
+        let ping = "GET /2018-06-01/ping HTTP/1.1\r\nHost: x\r\n\r\n"
+        try runtime.send(Self.post("invocation/req-1/response", #""done""#) + ping + Self.next() + ping)
+        #expect(try runtime.responses().map(\.status) == [202, 200], "the ping after the parked /next waits")
+        #expect(environment.log.last == "park")
+        environment.invoke(Self.request(id: "req-2", payload: "{}"))
+        let answers = try runtime.responses()
+        #expect(answers.map(\.status) == [200, 200])
+        #expect(answers.first?.header("Lambda-Runtime-Aws-Request-Id") == "req-2")
+        #expect(answers.last?.text == "pong")
+        #expect(runtime.channel.isActive)
+    }
+
+    /// What NIO's `HTTPServerProtocolErrorHandler` answered before the handler wrote its own answers.
+    @Test func aRequestTheDecoderRefusesIs400AndTheConnectionCloses() throws {
+        let runtime = try RuntimeConnection(MachineEnvironment(pending: nil))
+        try runtime.send("GET /2018-06-01/ping HTTP/1.1\r\nHost x\r\n\r\n")
+        let answers = try runtime.responses()
+        #expect(answers.map(\.status) == [400])
+        #expect(answers.first?.header("Connection") == "close")
+        runtime.channel.embeddedEventLoop.run()
+        #expect(!runtime.channel.isActive)
+    }
+
+    /// A client context is any JSON object, which may hold line breaks between its tokens: they must not end the
+    /// header field (or the head) the runtime reads.
+    @Test func lineBreaksInAClientContextCannotEndItsField() throws {
+        let context = "{\r\n\"client\": 1,\n\"x\":\t2}"
+        let environment = MachineEnvironment(pending: Self.request(id: "req-1", clientContext: context))
+        let runtime = try RuntimeConnection(environment)
+        try runtime.send(Self.next())
+        let event = try #require(try runtime.responses().first)
+        #expect(event.header("Lambda-Runtime-Client-Context") == #"{  "client": 1, "x": 2}"#)
+        #expect(event.header("Lambda-Runtime-Aws-Request-Id") == "req-1")
+        #expect(event.text == #"{"hello":"runtime"}"#)
+    }
+
     @Test func aNextBeforeTheResultOnTheSameConnectionGetsTheSameInvokeAgain() throws {
         let environment = MachineEnvironment(pending: Self.request(id: "req-1"))
         let runtime = try RuntimeConnection(environment)
@@ -478,8 +521,7 @@ final class RuntimeConnection {
     private var reader = HTTPResponseReader()
 
     init(_ environment: MachineEnvironment) throws {
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-        try channel.pipeline.syncOperations.addHandler(RuntimeAPIHandler(environment: environment))
+        try RuntimeAPIHandler.addHandlers(to: channel.pipeline.syncOperations, environment: environment)
         channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 40000), promise: nil)
     }
 

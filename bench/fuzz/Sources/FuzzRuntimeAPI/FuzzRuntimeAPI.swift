@@ -94,8 +94,7 @@ public func fuzzRuntimeAPI(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
     let environment = FuzzEnvironment()
     let channel = EmbeddedChannel()
     do {
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-        try channel.pipeline.syncOperations.addHandler(RuntimeAPIHandler(environment: environment))
+        try RuntimeAPIHandler.addHandlers(to: channel.pipeline.syncOperations, environment: environment)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 40000)).wait()
     } catch {
         fatalError("pipeline: \(error)")
@@ -110,7 +109,7 @@ public func fuzzRuntimeAPI(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
             break  // The codec's error (the error handler has answered 400 and closed).
         }
     }
-    while (try? channel.readOutbound(as: IOData.self)) != nil {}
+    while (try? channel.readOutbound(as: ByteBuffer.self)) != nil {}
     _ = try? channel.close().wait()
     _ = try? channel.finish()
     // A close started inside the pipeline (the codec's error handler) tears the pipeline down in a task: run it,
