@@ -381,7 +381,7 @@ final class ExecutionEnvironment {
                     detail: .invokeStarted(
                         .init(
                             environment: stream, version: spec.version, receivedAt: request.receivedAt,
-                            capacity: pending.capacity))))
+                            capacity: pending.capacity, reportRequested: request.wantsReport))))
         }
         waiter.deliver(request, deadlineEpochMs: deadlineEpochMs)
         if !machine.extensions.isEmpty {

@@ -457,7 +457,8 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private static let acceptedAnswer = ByteBuffer(
-        string: "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"OK\"}")
+        string:
+            "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"OK\"}")
     private static let badRequest = ByteBuffer(
         string: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
     private static let continue11 = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")

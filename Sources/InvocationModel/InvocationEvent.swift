@@ -256,14 +256,18 @@ public struct InvocationEvent: Sendable {
         public var receivedAt: NIODeadline
         /// Provisioned, spill-over or plain on-demand.
         public var capacity: Capacity
+        /// The caller wants the REPORT line and the log tail (`LogType: Tail`), as ``InvokeFinished`` says again.
+        public var reportRequested: Bool
 
         public init(
-            environment: LogStreamName, version: String, receivedAt: NIODeadline, capacity: Capacity = .onDemand
+            environment: LogStreamName, version: String, receivedAt: NIODeadline, capacity: Capacity = .onDemand,
+            reportRequested: Bool = false
         ) {
             self.environment = environment
             self.version = version
             self.receivedAt = receivedAt
             self.capacity = capacity
+            self.reportRequested = reportRequested
         }
     }
 

@@ -116,7 +116,10 @@ public final class LogSink: InvocationEventSubscriber {
             return
         }
         guard let stream = Self.environment(of: event) else { return }
-        if case .invokeStarted = event.detail { writer.capture[stream.id] = [] }
+        if case .invokeStarted(let started) = event.detail {
+            // Only an invoke that asked for its log tail has its lines kept.
+            writer.capture[stream.id] = started.reportRequested ? [] : nil
+        }
         if stream.format == .json {
             writeJSON(event, stream: stream, epochMs: epochMs, into: &writer)
         } else {
@@ -127,11 +130,15 @@ public final class LogSink: InvocationEventSubscriber {
             sample.refresh(
                 pid: finished.pid, peakFile: finished.memoryPeakFile, knownMB: finished.memoryPeakMB, nowMs: epochMs)
             writer.memory[stream.id] = sample
-            if stream.format == .text || finished.reportRequested {
-                let line = Self.reportFields(event.requestID, finished).line(maxMemoryUsedMB: sample.peakMB)
-                if stream.format == .text { append(line, epochMs: epochMs, stream: stream, writer: &writer) }
-                // Kept only for callers that will ask for it (the CLI's `invoke --log`).
-                if finished.reportRequested { remember(line, for: event.requestID, in: &writer) }
+            let fields = Self.reportFields(event.requestID, finished)
+            if stream.format == .text {
+                append(epochMs: epochMs, stream: stream, writer: &writer) { bytes in
+                    fields.write(maxMemoryUsedMB: sample.peakMB, into: &bytes)
+                }
+            }
+            // Kept only for callers that will ask for it (the CLI's `invoke --log`).
+            if finished.reportRequested {
+                remember(fields.line(maxMemoryUsedMB: sample.peakMB), for: event.requestID, in: &writer)
             }
             if let captured = writer.capture.removeValue(forKey: stream.id), finished.reportRequested {
                 writer.tails[event.requestID] = Array(captured.suffix(Self.tailBytes))
@@ -187,9 +194,12 @@ public final class LogSink: InvocationEventSubscriber {
                 break
             }
         case .invokeStarted(let started):
-            append(
-                "START RequestId: \(event.requestID) Version: \(started.version)", epochMs: epochMs, stream: stream,
-                writer: &writer)
+            append(epochMs: epochMs, stream: stream, writer: &writer) { bytes in
+                bytes.append(contentsOf: "START RequestId: ".utf8)
+                bytes.append(contentsOf: event.requestID.utf8)
+                bytes.append(contentsOf: " Version: ".utf8)
+                bytes.append(contentsOf: started.version.utf8)
+            }
         case .invokeFinished(let finished):
             switch finished.errorType {
             case "Sandbox.Timedout":
@@ -205,7 +215,10 @@ public final class LogSink: InvocationEventSubscriber {
             default:
                 break
             }
-            append("END RequestId: \(event.requestID)", epochMs: epochMs, stream: stream, writer: &writer)
+            append(epochMs: epochMs, stream: stream, writer: &writer) { bytes in
+                bytes.append(contentsOf: "END RequestId: ".utf8)
+                bytes.append(contentsOf: event.requestID.utf8)
+            }
         case .environmentStopped(let stopped):
             if case .noNextAfterResponse = stopped.reason {
                 append(
@@ -279,15 +292,14 @@ public final class LogSink: InvocationEventSubscriber {
     }
 
     private func append(_ text: String, epochMs: Int64, stream: LogStreamName, writer: inout Writer) {
-        mirror?("[\(stream.functionName)] \(text)")
-        if writer.capture[stream.id] != nil {
-            writer.capture[stream.id]!.append(contentsOf: text.utf8)
-            writer.capture[stream.id]!.append(UInt8(ascii: "\n"))
-            // Bounded: only the last 4 KB are ever returned.
-            if writer.capture[stream.id]!.count > 4 * Self.tailBytes {
-                writer.capture[stream.id]!.removeFirst(writer.capture[stream.id]!.count - Self.tailBytes)
-            }
-        }
+        append(epochMs: epochMs, stream: stream, writer: &writer) { $0.append(contentsOf: text.utf8) }
+    }
+
+    /// One line of `stream`: its timestamp, a space, what `message` appends, a line feed. The platform's lines are
+    /// written straight into the file's pending bytes (no `String` made for them).
+    private func append(
+        epochMs: Int64, stream: LogStreamName, writer: inout Writer, message: (inout [UInt8]) -> Void
+    ) {
         let fd: Int32
         if let open = writer.files[stream.id] {
             fd = open
@@ -296,13 +308,44 @@ public final class LogSink: InvocationEventSubscriber {
             let directory = String(path[..<path.lastIndex(of: "/")!])
             try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             fd = Glibc.open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-            if fd < 0 { return }
+            if fd < 0 {
+                var bytes: [UInt8] = []
+                message(&bytes)
+                keep(bytes[...], stream: stream, writer: &writer)
+                return
+            }
             writer.files[stream.id] = fd
         }
-        writer.clock.append(epochMilliseconds: epochMs, to: &writer.pendingBytes[fd, default: []])
-        writer.pendingBytes[fd, default: []].append(UInt8(ascii: " "))
-        writer.pendingBytes[fd, default: []].append(contentsOf: text.utf8)
-        writer.pendingBytes[fd, default: []].append(UInt8(ascii: "\n"))
+        let range = Self.appendLine(
+            to: &writer.pendingBytes[fd, default: []], epochMs: epochMs, clock: &writer.clock, message: message)
+        if mirror != nil || writer.capture[stream.id] != nil {
+            keep(writer.pendingBytes[fd]![range], stream: stream, writer: &writer)
+        }
+    }
+
+    /// Returns where the message is in `bytes`.
+    private static func appendLine(
+        to bytes: inout [UInt8], epochMs: Int64, clock: inout TimestampFormatter, message: (inout [UInt8]) -> Void
+    ) -> Range<Int> {
+        clock.append(epochMilliseconds: epochMs, to: &bytes)
+        bytes.append(UInt8(ascii: " "))
+        let start = bytes.count
+        message(&bytes)
+        let end = bytes.count
+        bytes.append(UInt8(ascii: "\n"))
+        return start..<end
+    }
+
+    /// The line's message for the mirror and the invoke's captured tail.
+    private func keep(_ line: ArraySlice<UInt8>, stream: LogStreamName, writer: inout Writer) {
+        if let mirror { mirror("[\(stream.functionName)] \(String(decoding: line, as: UTF8.self))") }
+        guard writer.capture[stream.id] != nil else { return }
+        writer.capture[stream.id]!.append(contentsOf: line)
+        writer.capture[stream.id]!.append(UInt8(ascii: "\n"))
+        // Bounded: only the last 4 KB are ever returned.
+        if writer.capture[stream.id]!.count > 4 * Self.tailBytes {
+            writer.capture[stream.id]!.removeFirst(writer.capture[stream.id]!.count - Self.tailBytes)
+        }
     }
 
     private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) {
