@@ -18,11 +18,18 @@ public struct RolloutSpec: Sendable, Hashable, Codable {
     public var postTrafficHook: String?
     /// One more interval before the last linear shift (see ``DeploymentConfiguration/plan(linearFinalWait:)``).
     public var linearFinalWait: Bool
+    /// How long a lifecycle event waits for its hook's verdict, in real seconds; nil: CodeDeploy's hour. The time
+    /// scale does not shorten it (a hook runs real tests at real speed); a test sets a short one.
+    public var hookTimeoutSeconds: Double?
+
+    /// The hook deadline in effect: ``hookTimeoutSeconds`` or CodeDeploy's 3600 s.
+    public var hookDeadlineSeconds: Double { hookTimeoutSeconds ?? 3600 }
 
     public init(
         id: String, function: String, alias: String, currentVersion: String, targetVersion: String,
         configuration: DeploymentConfiguration, timeScale: Double = 1, alarms: [AlarmRule] = [],
-        preTrafficHook: String? = nil, postTrafficHook: String? = nil, linearFinalWait: Bool = false
+        preTrafficHook: String? = nil, postTrafficHook: String? = nil, linearFinalWait: Bool = false,
+        hookTimeoutSeconds: Double? = nil
     ) {
         self.id = id
         self.function = function
@@ -35,6 +42,7 @@ public struct RolloutSpec: Sendable, Hashable, Codable {
         self.preTrafficHook = preTrafficHook
         self.postTrafficHook = postTrafficHook
         self.linearFinalWait = linearFinalWait
+        self.hookTimeoutSeconds = hookTimeoutSeconds
     }
 
     /// A new deployment id: `d-` and nine upper-case letters and digits.
@@ -142,6 +150,8 @@ public struct RolloutMachine: Sendable, Codable {
     public private(set) var heldSeconds = 0.0
     public private(set) var holdingSince: Double?
     public private(set) var hooks: [String: HookStatus] = [:]
+    /// When each hook was invoked, by lifecycle event, for the hook deadline (nil in records from before it).
+    public private(set) var hookStartedAt: [String: Double]?
     public private(set) var errorCode: String?
     public private(set) var reason: String?
     /// Set once the alias was restored (or its restore failed: ``rollbackError``).
@@ -181,17 +191,30 @@ public struct RolloutMachine: Sendable, Codable {
         if let hook = spec.preTrafficHook {
             phase = .beforeAllowTraffic
             hooks[HookEvent.beforeAllowTraffic.rawValue] = .inProgress
+            hookStartedAt = (hookStartedAt ?? [:]).merging([HookEvent.beforeAllowTraffic.rawValue: now]) { $1 }
             history.append(Entry(at: now, event: "BeforeAllowTraffic: invoking \(hook)"))
             return [.runHook(.beforeAllowTraffic, function: hook)]
         }
         return beginTraffic(now: now)
     }
 
-    /// The time passed and the alarms were evaluated.
+    /// The time passed and the alarms were evaluated. A hook that has not given its verdict by the hook deadline
+    /// (``RolloutSpec/hookDeadlineSeconds``) fails its lifecycle event, as CodeDeploy fails one that hears nothing
+    /// from PutLifecycleEventHookExecutionStatus within an hour.
     public mutating func tick(now: Double, evaluations: [AlarmEvaluation]) -> [Action] {
         guard status == .inProgress else { return [] }
         if !evaluations.isEmpty { lastEvaluations = evaluations }
         if let stopped = stopOnAlarm(evaluations, now: now) { return stopped }
+        for event in [HookEvent.beforeAllowTraffic, .afterAllowTraffic] where hooks[event.rawValue] == .inProgress {
+            guard let started = hookStartedAt?[event.rawValue], now - started >= spec.hookDeadlineSeconds else {
+                continue
+            }
+            let limit = String(format: "%g", spec.hookDeadlineSeconds)
+            return hookFinished(
+                event, succeeded: false,
+                message: "no verdict within the hook deadline of \(limit) s (PutLifecycleEventHookExecutionStatus)",
+                now: now)
+        }
         guard phase == .allowTraffic, let due = nextShiftAt else { return [] }
         guard now >= due else { return [.waitUntil(due)] }
         let lacking = evaluations.filter { $0.state == .insufficientData }.map(\.alarm)
@@ -309,6 +332,7 @@ public struct RolloutMachine: Sendable, Codable {
         if let hook = spec.postTrafficHook {
             phase = .afterAllowTraffic
             hooks[HookEvent.afterAllowTraffic.rawValue] = .inProgress
+            hookStartedAt = (hookStartedAt ?? [:]).merging([HookEvent.afterAllowTraffic.rawValue: now]) { $1 }
             history.append(Entry(at: now, event: "AfterAllowTraffic: invoking \(hook)"))
             return [.runHook(.afterAllowTraffic, function: hook)]
         }

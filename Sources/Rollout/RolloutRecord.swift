@@ -106,12 +106,15 @@ public struct RolloutRequest: Sendable, Codable, Hashable {
     public var preHook: String?
     public var postHook: String?
     public var linearFinalWait: Bool?
+    /// The hook deadline in real seconds (nil: CodeDeploy's hour); see ``RolloutSpec/hookTimeoutSeconds``.
+    public var hookTimeoutSeconds: Double?
     /// Recorded as the rollout's ``RolloutRecord/creator``.
     public var creator: String?
 
     public init(
         function: String, alias: String, to: String, config: String, timeScale: Double? = nil,
-        alarms: [String]? = nil, preHook: String? = nil, postHook: String? = nil, linearFinalWait: Bool? = nil
+        alarms: [String]? = nil, preHook: String? = nil, postHook: String? = nil, linearFinalWait: Bool? = nil,
+        hookTimeoutSeconds: Double? = nil
     ) {
         self.function = function
         self.alias = alias
@@ -122,5 +125,6 @@ public struct RolloutRequest: Sendable, Codable, Hashable {
         self.preHook = preHook
         self.postHook = postHook
         self.linearFinalWait = linearFinalWait
+        self.hookTimeoutSeconds = hookTimeoutSeconds
     }
 }

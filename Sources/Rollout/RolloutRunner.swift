@@ -119,6 +119,9 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
         guard alarms.count <= 10 else { throw RolloutError("at most 10 alarms (CodeDeploy's limit)") }
         let timeScale = request.timeScale ?? 1
         guard timeScale > 0, timeScale <= 100_000 else { throw RolloutError("the time scale must be in (0, 100000]") }
+        if let hookTimeout = request.hookTimeoutSeconds, !(hookTimeout > 0 && hookTimeout <= 3600) {
+            throw RolloutError("the hook timeout must be in (0, 3600] seconds (CodeDeploy's limit is an hour)")
+        }
         guard Int(request.to).map({ $0 >= 1 }) == true else {
             throw RolloutError("--to must be a published version number, got \"\(request.to)\"")
         }
@@ -151,7 +154,7 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
             id: RolloutSpec.newID(), function: function, alias: aliasName,
             currentVersion: alias.routing.primaryVersion, targetVersion: target, configuration: configuration,
             timeScale: timeScale, alarms: alarms, preTrafficHook: request.preHook, postTrafficHook: request.postHook,
-            linearFinalWait: request.linearFinalWait ?? false)
+            linearFinalWait: request.linearFinalWait ?? false, hookTimeoutSeconds: request.hookTimeoutSeconds)
         var record = RolloutRecord(
             machine: RolloutMachine(spec: spec, now: Self.wallClock),
             original: AliasSnapshot(routing: alias.routing, description: alias.description))
@@ -541,10 +544,17 @@ public final class RolloutRunner: InvocationEventSubscriber, Sendable {
         return await writeAlias(spec, routing: routing, description: nil)
     }
 
-    /// Writes the alias back as it was; nil when done, else why not.
+    /// Writes the alias back as it was; nil when done, else why not. An alias that is already as it was (no shift
+    /// was made: a failed PreTraffic hook, a stop before traffic) is left alone, as CodeDeploy leaves it: no
+    /// `UpdateAlias`, so its `RevisionId` is unchanged.
     private func restore(_ record: RolloutRecord) async -> String? {
-        await writeAlias(
-            record.machine.spec, routing: record.original.routing, description: record.original.description)
+        let (registry, spec, original) = (dependencies.registry, record.machine.spec, record.original)
+        let unchanged = try? await dependencies.threadPool.runIfActive { () throws -> Bool in
+            let alias = try registry.alias(functionName: spec.function, name: spec.alias)
+            return alias.routing == original.routing && alias.description == original.description
+        }
+        if unchanged == true { return nil }
+        return await writeAlias(spec, routing: original.routing, description: original.description)
     }
 
     private func writeAlias(_ spec: RolloutSpec, routing: AliasRouting, description: String?) async -> String? {

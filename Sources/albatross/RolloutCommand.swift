@@ -50,6 +50,8 @@ struct RolloutCommand: ParsableCommand {
         @Option(help: "The PreTraffic (BeforeAllowTraffic) hook function.") var preHook: String?
         @Option(help: "The PostTraffic (AfterAllowTraffic) hook function.") var postHook: String?
         @Flag(help: "Wait one more interval before the last linear shift.") var linearFinalWait = false
+        @Option(help: "Seconds a hook has to give its verdict, in real time (default 3600, CodeDeploy's hour).")
+        var hookTimeout: Double?
         @Option(help: "Send GET requests to this http:// URL while the rollout runs (loopback traffic).")
         var drive: String?
         @Option(help: "Requests per second for --drive (at most 1000).") var rate: Double = 20
@@ -60,6 +62,9 @@ struct RolloutCommand: ParsableCommand {
         func validate() throws {
             if let drive, DriveTarget(drive) == nil { throw ValidationError("--drive must be http://host:port/path") }
             if !(0.1...1000).contains(rate) { throw ValidationError("--rate must be within 0.1–1000") }
+            if let hookTimeout, !(hookTimeout > 0 && hookTimeout <= 3600) {
+                throw ValidationError("--hook-timeout must be within (0, 3600] seconds")
+            }
         }
 
         func run() throws {
@@ -67,7 +72,8 @@ struct RolloutCommand: ParsableCommand {
                 let (host, port) = try target.address()
                 let request = RolloutRequest(
                     function: function, alias: alias, to: to, config: deploymentConfig, timeScale: timeScale,
-                    alarms: alarms, preHook: preHook, postHook: postHook, linearFinalWait: linearFinalWait)
+                    alarms: alarms, preHook: preHook, postHook: postHook, linearFinalWait: linearFinalWait,
+                    hookTimeoutSeconds: hookTimeout)
                 let body = String(decoding: try JSONEncoder().encode(request), as: UTF8.self)
                 let (status, answer) = try AdminClient.request(
                     host: host, port: port, method: "POST", path: "/rollouts", body: body, timeoutSeconds: 30)
@@ -175,11 +181,14 @@ enum RolloutProgress {
         (try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["message"] as? String ?? text
     }
 
-    /// Polls `GET /rollouts/<id>` until the rollout ends: on a terminal one line rewritten in place, otherwise a
-    /// line whenever the step, the status or the alarm state changes.
+    /// Polls `GET /rollouts/<id>` until the rollout ends: on a terminal one line rewritten in place four times a
+    /// second; otherwise (a pipe, a log) a line whenever the step, the status or the alarm state changes, and at
+    /// most once a second while the step's live counts change, so that a piped follower sees them grow too.
     static func follow(id: String, host: String, port: Int) throws -> RolloutRecord {
         let terminal = isatty(STDOUT_FILENO) == 1
         var last = ""
+        var lastText = ""
+        var printedAt = Date.distantPast
         var lost = 0
         while true {
             let status: Int
@@ -206,11 +215,13 @@ enum RolloutProgress {
                 let key =
                     "\(record.machine.status) \(record.machine.phase) \(record.machine.step) "
                     + record.machine.lastEvaluations.map(\.state.rawValue).joined()
-                if key != last {
+                if key != last || (text != lastText && Date().timeIntervalSince(printedAt) >= 1) {
                     print(text)
                     // Plain lines reach a pipe (`| tee`) as they happen.
                     fflush(nil)
                     last = key
+                    lastText = text
+                    printedAt = Date()
                 }
             }
             if record.ended { return record }
@@ -218,7 +229,10 @@ enum RolloutProgress {
         }
     }
 
-    /// `step 1/2  10 %  v6: 45 req 0 err p99 3.1 ms  v7: 5 req 0 err p99 4.0 ms  alarms errors>1%: OK`.
+    /// The step in progress with each version's live counts since the step began: its requests and its share of
+    /// them, errors (and their rate), throttles when there are any, and p99 duration; then the alarm states.
+    /// `InProgress AllowTraffic  step 1/2  10 %  v6: 45 req (90.0 %) 0 err (0.0 %) p99 3.1 ms  v7: 5 req (10.0 %)
+    /// 1 err (20.0 %) p99 4.0 ms  alarms errors>1%: ALARM`.
     static func line(_ record: RolloutRecord) -> String {
         let machine = record.machine
         let spec = machine.spec
@@ -227,10 +241,11 @@ enum RolloutProgress {
             "step \(max(0, machine.step + 1))/\(spec.schedule.count)", "\(machine.percent) %",
         ]
         if let step = record.steps.last {
-            for version in [spec.currentVersion, spec.targetVersion] {
+            let versions = [spec.currentVersion, spec.targetVersion]
+            let total = versions.map { step.versions[$0]?.requests ?? 0 }.reduce(0, +)
+            for version in versions {
                 let stats = step.versions[version] ?? InvocationWindow.Stats()
-                let p99 = stats.p99Ms.map { String(format: "%.1f ms", $0) } ?? "-"
-                parts.append("v\(version): \(stats.requests) req \(stats.errors) err p99 \(p99)")
+                parts.append("v\(version): " + figures(stats, total: total))
             }
         }
         if !machine.lastEvaluations.isEmpty {
@@ -238,6 +253,18 @@ enum RolloutProgress {
                 "alarms " + machine.lastEvaluations.map { "\($0.alarm): \($0.state.rawValue)" }.joined(separator: ", "))
         }
         return parts.joined(separator: "  ")
+    }
+
+    /// `45 req (90.0 %) 2 err (4.4 %) p99 3.1 ms`, with `N throttled` when some were.
+    static func figures(_ stats: InvocationWindow.Stats, total: Int) -> String {
+        let percent = { (part: Int, whole: Int) in
+            whole == 0 ? "-" : String(format: "%.1f %%", Double(part) * 100 / Double(whole))
+        }
+        var text = "\(stats.requests) req (\(percent(stats.requests, total))) "
+        text += "\(stats.errors) err (\(percent(stats.errors, stats.invocations)))"
+        if stats.throttles > 0 { text += " \(stats.throttles) throttled" }
+        text += " p99 " + (stats.p99Ms.map { String(format: "%.1f ms", $0) } ?? "-")
+        return text
     }
 
     static func outcome(_ record: RolloutRecord) -> String {

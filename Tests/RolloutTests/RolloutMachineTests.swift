@@ -92,6 +92,29 @@ import Testing
         #expect(machine.history.allSatisfy { ($0.percent ?? 0) == 0 })
     }
 
+    @Test func aHookWithoutAVerdictFailsAtTheHookDeadline() throws {
+        // CodeDeploy's hour by default, in real seconds whatever the time scale.
+        var machine = RolloutMachine(spec: try Self.spec(pre: "pre"), now: 0)
+        _ = machine.start(now: 0)
+        #expect(machine.tick(now: 3599, evaluations: []) == [])
+        #expect(machine.tick(now: 3600, evaluations: []) == [.rollBack, .finish(.failed)])
+        #expect(machine.errorCode == "HOOK_EXECUTION_FAILURE" && machine.hooks["BeforeAllowTraffic"] == .failed)
+        #expect(machine.reason?.contains("no verdict within the hook deadline of 3600 s") == true, "\(machine.reason!)")
+        // A configured one, for the PostTraffic hook too; a verdict after it changes nothing.
+        var spec = try Self.spec(post: "post")
+        spec.hookTimeoutSeconds = 2
+        var short = RolloutMachine(spec: spec, now: 0)
+        _ = short.start(now: 0)
+        #expect(
+            short.tick(now: 5, evaluations: []) == [
+                .setWeight(percent: 100), .runHook(.afterAllowTraffic, function: "post"),
+            ])
+        #expect(short.tick(now: 6.9, evaluations: []) == [])
+        #expect(short.tick(now: 7, evaluations: []) == [.rollBack, .finish(.failed)])
+        #expect(short.hookFinished(.afterAllowTraffic, succeeded: true, now: 8) == [])
+        #expect(short.status == .failed && short.hooks["AfterAllowTraffic"] == .failed)
+    }
+
     @Test func aFailedPostTrafficHookRollsBackFromAllTraffic() throws {
         var machine = RolloutMachine(spec: try Self.spec(post: "post"), now: 0)
         _ = machine.start(now: 0)
