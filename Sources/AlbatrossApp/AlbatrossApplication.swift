@@ -353,7 +353,8 @@ public final class AlbatrossApplication: Sendable {
                     guard let function = invoker.catalog.functions[name] else { return false }
                     let qualifier = qualifier ?? "$LATEST"
                     return function.versions[qualifier] != nil || function.aliases[qualifier] != nil
-                })
+                },
+                zeroReservedConcurrency: { name in invoker.catalog.functions[name]?.concurrency.reserved == 0 })
         } else {
             asyncQueue = nil
         }
