@@ -252,6 +252,10 @@ public final class AlbatrossApplication: Sendable {
                 attributes: configuration.loadBalancerAttributes, invoker: invoker, events: events, group: group,
                 tlsContexts: tlsContexts)
             : nil
+        // Before any listener accepts: with `albatross.lambda_permissions.enforced` no request may slip through
+        // before the first reload computes the set.
+        loadBalancer?.updateLambdaPermissions(
+            denied: CatalogReloader.deniedTargetGroups(of: configuration, registry: registry))
         let attributes = configuration.loadBalancerAttributes
         if loadBalancer != nil, attributes.accessLogsEnabled, let directory = attributes.accessLogsDirectory {
             let writer = ALBAccessLogWriter(
