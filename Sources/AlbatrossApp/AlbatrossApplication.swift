@@ -252,6 +252,10 @@ public final class AlbatrossApplication: Sendable {
                 attributes: configuration.loadBalancerAttributes, invoker: invoker, events: events, group: group,
                 tlsContexts: tlsContexts)
             : nil
+        // Before any listener accepts: with `albatross.lambda_permissions.enforced` no request may slip through
+        // before the first reload computes the set.
+        loadBalancer?.updateLambdaPermissions(
+            denied: CatalogReloader.deniedTargetGroups(of: configuration, registry: registry))
         let attributes = configuration.loadBalancerAttributes
         if loadBalancer != nil, attributes.accessLogsEnabled, let directory = attributes.accessLogsDirectory {
             let writer = ALBAccessLogWriter(
@@ -353,7 +357,8 @@ public final class AlbatrossApplication: Sendable {
                     guard let function = invoker.catalog.functions[name] else { return false }
                     let qualifier = qualifier ?? "$LATEST"
                     return function.versions[qualifier] != nil || function.aliases[qualifier] != nil
-                })
+                },
+                zeroReservedConcurrency: { name in invoker.catalog.functions[name]?.concurrency.reserved == 0 })
         } else {
             asyncQueue = nil
         }
@@ -397,7 +402,8 @@ public final class AlbatrossApplication: Sendable {
                 services: Self.makeServices(
                     configuration: configuration, options: options, reloader: reloader, group: group,
                     threadPool: threadPool, events: events, logSink: logSink, invoker: invoker,
-                    tlsContexts: tlsContexts, loadBalancer: loadBalancer, accessLogs: accessLogs,
+                    tlsContexts: tlsContexts, apiTLS: api == nil ? nil : apiTLS, loadBalancer: loadBalancer,
+                    accessLogs: accessLogs,
                     tracing: tracing, traps: traps, trigger: trigger, admin: admin, api: api,
                     asyncQueue: asyncQueue, controlGroups: controlGroups.groups, rollouts: rollouts,
                     dashboard: dashboard, additional: services
@@ -554,7 +560,7 @@ public final class AlbatrossApplication: Sendable {
         configuration: AlbatrossConfiguration, options: Options, reloader: CatalogReloader?,
         group: MultiThreadedEventLoopGroup, threadPool: NIOThreadPool,
         events: InvocationEventBus, logSink: LogSink, invoker: Invoker, tlsContexts: [Int: TLSServerContext],
-        loadBalancer: LoadBalancer?,
+        apiTLS: TLSServerContext?, loadBalancer: LoadBalancer?,
         accessLogs: ALBAccessLogWriter?, tracing: Tracing?, traps: SignalTraps?, trigger: ShutdownTrigger,
         admin: AdminServer?, api: ControlAPIServer?, asyncQueue: AsyncInvocationQueue?, controlGroups: ControlGroups?,
         rollouts: RolloutRunner?, dashboard: DashboardFeed?,
@@ -599,18 +605,22 @@ public final class AlbatrossApplication: Sendable {
                 RolloutService(
                     runner: rollouts, configuration: { reloader?.currentConfiguration() ?? configuration }))
         }
+        var certificates = tlsContexts.sorted { $0.key < $1.key }.map {
+            (name: "listener \($0.key)", context: $0.value)
+        }
+        if let apiTLS { certificates.append((name: "the API listener", context: apiTLS)) }
         if options.watchesChanges {
-            if !tlsContexts.isEmpty {
+            if !certificates.isEmpty {
                 services.append(
                     CertificateWatcherService(
-                        contexts: tlsContexts, interval: options.certificateCheckInterval, threadPool: threadPool,
+                        contexts: certificates, interval: options.certificateCheckInterval, threadPool: threadPool,
                         logger: logger))
             }
         }
         if let traps {
             services.append(
                 HangupReloadService(
-                    contexts: tlsContexts, reloader: reloader, traps: traps, threadPool: threadPool, logger: logger))
+                    contexts: certificates, reloader: reloader, traps: traps, threadPool: threadPool, logger: logger))
         }
         if let dashboard { services.append(DashboardService(feed: dashboard)) }
         if let admin, let settings = configuration.admin {

@@ -8,6 +8,7 @@ import LoadBalancer
 import Logging
 import NIOConcurrencyHelpers
 import Registry
+import Routing
 
 /// Keeps what the invoker serves in step with its three sources: the configuration file (functions, their
 /// versions, aliases and layers), the code `$LATEST` runs from in place (a directory or a .zip), and the store
@@ -110,6 +111,35 @@ final class CatalogReloader: Sendable {
         return declared
     }
 
+    /// With `albatross.lambda_permissions.enforced`, the target groups whose function's resource policy (as the
+    /// group names it) does not let the load balancer invoke it (``AccessPolicy/allowsLoadBalancer(statements:functionARN:targetGroupARN:account:)``);
+    /// empty otherwise. A function the store does not know is left to the invoker (`LambdaResourceNotFound`).
+    /// Blocking (SQLite): run it on the thread pool.
+    static func deniedTargetGroups(of configuration: AlbatrossConfiguration, registry: Registry?) -> Set<String> {
+        guard configuration.loadBalancerAttributes.lambdaPermissionsEnforced else { return [] }
+        var denied: Set<String> = []
+        for group in configuration.targetGroups {
+            guard let function = group.functionName else { continue }
+            let qualifier = group.qualifier == "$LATEST" ? nil : group.qualifier
+            let statements: [String]
+            if let registry {
+                do {
+                    statements =
+                        try registry.policy(functionName: function, qualifier: qualifier)?.statements.map(\.json) ?? []
+                } catch {
+                    continue
+                }
+            } else {
+                statements = []
+            }
+            let allowed = AccessPolicy.allowsLoadBalancer(
+                statements: statements, functionARN: configuration.account.functionARN(function, qualifier: qualifier),
+                targetGroupARN: group.arn, account: configuration.account.accountID)
+            if !allowed { denied.insert(group.name) }
+        }
+        return denied
+    }
+
     /// The configuration as last applied (the file's, after its latest edit that loaded).
     func currentConfiguration() -> AlbatrossConfiguration {
         state.withLockedValue { $0.configuration }
@@ -129,6 +159,11 @@ final class CatalogReloader: Sendable {
     /// the configuration file is read even if it looks unchanged.
     func check(rereadConfiguration: Bool = false) {
         state.withLockedValue { state in
+            defer {
+                // Policies change without changing the catalog; the set is cheap (one read per target group).
+                loadBalancer?.updateLambdaPermissions(
+                    denied: Self.deniedTargetGroups(of: state.configuration, registry: registry))
+            }
             do {
                 try check(&state, rereadConfiguration: rereadConfiguration)
                 state.reported = nil

@@ -19,6 +19,8 @@ public final class AsyncInvocationQueue: Service, Sendable {
     public typealias Invoke = @Sendable (InvokeRequest) async throws -> InvocationOutcome
     /// Whether a function (and qualifier, when given) exists now, for Lambda destinations.
     public typealias FunctionExists = @Sendable (_ name: String, _ qualifier: String?) -> Bool
+    /// Whether a function's reserved concurrency is 0 now (PutFunctionConcurrency with 0: every invoke throttles).
+    public typealias ZeroReservedConcurrency = @Sendable (_ name: String) -> Bool
 
     /// How the queue runs.
     public struct Settings: Sendable {
@@ -41,6 +43,7 @@ public final class AsyncInvocationQueue: Service, Sendable {
     let threadPool: NIOThreadPool
     let invoke: Invoke
     let functionExists: FunctionExists
+    let zeroReservedConcurrency: ZeroReservedConcurrency
     let events: InvocationEventBus
     let account: AccountContext
     private let state = NIOLockedValueBox(State())
@@ -55,8 +58,10 @@ public final class AsyncInvocationQueue: Service, Sendable {
     public init(
         store: AsyncEventStore, outbox: Outbox, settings: Settings = Settings(), threadPool: NIOThreadPool,
         events: InvocationEventBus, account: AccountContext, invoke: @escaping Invoke,
-        functionExists: @escaping FunctionExists
+        functionExists: @escaping FunctionExists,
+        zeroReservedConcurrency: @escaping ZeroReservedConcurrency = { _ in false }
     ) {
+        self.zeroReservedConcurrency = zeroReservedConcurrency
         self.store = store
         self.outbox = outbox
         self.settings = settings
@@ -172,6 +177,13 @@ public final class AsyncInvocationQueue: Service, Sendable {
             await finish(event, progress: event.progress, condition: .eventAgeExceeded, response: nil, config: config)
             return
         }
+        if zeroReservedConcurrency(event.function) {
+            // AWS does not retry these: a function that may never run goes to its on-failure destination (and
+            // dead-letter target) at once, with condition ZeroReservedConcurrency and no invoke counted.
+            await finish(
+                event, progress: event.progress, condition: .zeroReservedConcurrency, response: nil, config: config)
+            return
+        }
         emit(
             event.id, function: event.function, qualifier: event.qualifier,
             .attempted(ageMs: (start - event.progress.enqueuedAt) * 1000))
@@ -224,7 +236,7 @@ public final class AsyncInvocationQueue: Service, Sendable {
             emit(event.id, function: event.function, qualifier: event.qualifier, .dropped(reason: condition.rawValue))
             if let destination = config.onFailure { await deliver(record, to: destination, event: event) }
             if let target = (try? await blocking({ try store.deadLetterTarget(function: event.function) })) ?? nil {
-                await deadLetter(event, response: response, target: target)
+                await deadLetter(event, response: response, target: target, condition: condition)
             }
         }
         try? await blocking { try store.remove(event.id) }
@@ -266,15 +278,19 @@ public final class AsyncInvocationQueue: Service, Sendable {
     }
 
     /// The dead-letter message of a failed event: its body is the event itself, with AWS's attributes.
-    private func deadLetter(_ event: AsyncEventStore.Event, response: DestinationRecord.Response?, target: String) async
-    {
+    private func deadLetter(
+        _ event: AsyncEventStore.Event, response: DestinationRecord.Response?, target: String,
+        condition: RetryPolicy.Condition
+    ) async {
         let failed = {
             self.emit(event.id, function: event.function, qualifier: event.qualifier, .deadLetterFailed(target: target))
         }
         guard case .outbox(let service, let name) = DestinationTarget.parse(target),
             service == "sqs" || service == "sns"
         else { return failed() }
-        var attributes = [("RequestID", event.id), ("ErrorCode", String(response?.statusCode ?? 200))]
+        // Never attempted for want of concurrency: the throttle's status.
+        let status = condition == .zeroReservedConcurrency ? 429 : response?.statusCode ?? 200
+        var attributes = [("RequestID", event.id), ("ErrorCode", String(status))]
         if let payload = response?.payload,
             let object = try? JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any],
             let message = object["errorMessage"] as? String

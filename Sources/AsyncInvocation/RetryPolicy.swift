@@ -41,6 +41,8 @@ public struct RetryPolicy: Sendable, Hashable {
         case success = "Success"
         case retriesExhausted = "RetriesExhausted"
         case eventAgeExceeded = "EventAgeExceeded"
+        /// The function's reserved concurrency is 0: the event is not attempted (or retried) at all.
+        case zeroReservedConcurrency = "ZeroReservedConcurrency"
     }
 
     /// What the queue does next with the event.

@@ -274,7 +274,9 @@ struct ConfigurationParser {
         if let value = mapping.optional("credentials") {
             var seen: Set<String> = []
             for item in try value.sequence() {
-                let entry = try item.mapping(allowed: ["accessKeyId", "secretAccessKey", "sessionToken", "accountId"])
+                let entry = try item.mapping(allowed: [
+                    "accessKeyId", "secretAccessKey", "sessionToken", "accountId", "principalArn", "policy",
+                ])
                 let key = try entry.required("accessKeyId").nonEmptyString()
                 let secret = try entry.required("secretAccessKey").nonEmptyString()
                 guard seen.insert(key).inserted else {
@@ -290,6 +292,31 @@ struct ConfigurationParser {
                             "accountId must be exactly 12 digits, got \"\(accountID)\"; quote it in YAML")
                     }
                     credential.accountId = accountID
+                }
+                if let principal = entry.optional("principalArn") {
+                    let text = try principal.nonEmptyString()
+                    guard
+                        text.hasPrefix("arn:aws:iam::\(credential.accountId):")
+                            || text.hasPrefix("arn:aws:sts::\(credential.accountId):")
+                    else {
+                        throw principal.error(
+                            "principalArn must be an IAM or STS ARN of the key's account (\(credential.accountId)), got \"\(text)\""
+                        )
+                    }
+                    credential.principalArn = text
+                }
+                if let policy = entry.optional("policy") {
+                    let text = try policy.nonEmptyString()
+                    // The control API evaluates it; here only its outline is checked, so that a typo fails the load
+                    // instead of denying every call.
+                    guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                        object["Statement"] is [Any] || object["Statement"] is [String: Any]
+                    else {
+                        throw policy.error(
+                            "policy must be an IAM policy document as JSON text: {\"Version\": \"2012-10-17\", \"Statement\": [...]}"
+                        )
+                    }
+                    credential.policy = text
                 }
                 settings.credentials.append(credential)
             }
@@ -314,7 +341,7 @@ struct ConfigurationParser {
         "routing.http.x_amzn_tls_version_and_cipher_suite.enabled", "idle_timeout.timeout_seconds",
         "albatross.multi_value_header_order", "albatross.executed_version_header", "access_logs.s3.enabled",
         "access_logs.s3.bucket", "access_logs.s3.prefix", "albatross.request_header_timeout_seconds",
-        "albatross.max_connections_per_listener",
+        "albatross.max_connections_per_listener", "albatross.lambda_permissions.enforced",
     ]
 
     func parseAttributes(_ node: ConfigNode) throws(ConfigurationError) -> LoadBalancerAttributes {
@@ -337,6 +364,8 @@ struct ConfigurationParser {
                 attributes.idleTimeoutSeconds = try value.int(in: 1...4000)
             case "albatross.request_header_timeout_seconds":
                 attributes.requestHeaderTimeoutSeconds = try value.int(in: 1...4000)
+            case "albatross.lambda_permissions.enforced":
+                attributes.lambdaPermissionsEnforced = try value.bool()
             case "albatross.max_connections_per_listener":
                 attributes.maximumConnectionsPerListener = try value.int(in: 1...1_000_000)
             case "albatross.executed_version_header":

@@ -89,11 +89,12 @@ extension ControlAPI {
         if !condition.isEmpty { members.append(("Condition", .object(condition))) }
         let statement = JSONValue.object(members).serialized
         let registry = self.registry
+        let hooks = self.hooks
         let function = reference.name
         let qualifier = reference.qualifier
         do {
             _ = try await store { () throws(RegistryError) in
-                try registry.addPermission(
+                let record = try registry.addPermission(
                     functionName: function, qualifier: qualifier, statementId: statementId, statement: statement,
                     expectedRevisionId: revisionId
                 ) { statements throws(RegistryError) in
@@ -104,6 +105,9 @@ extension ControlAPI {
                             "The final policy size (\(size)) is bigger than the limit (\(Self.maximumPolicyBytes)).")
                     }
                 }
+                // The catalog's revisions and the load balancer's permissions (LambdaAccessDenied) follow at once.
+                hooks.committed()
+                return record
             }
         } catch  where error.message.hasPrefix("The final policy size") {
             // The registry's error types have no PolicyLengthExceededException; the wording is ours (§9).
@@ -145,10 +149,13 @@ extension ControlAPI {
         try Self.check(statementId, member: "statementId", pattern: "([a-zA-Z0-9-_.]+)", maximum: 100)
         let revisionId = context.match.query("RevisionId")
         let registry = self.registry
+        let hooks = self.hooks
         try await store { () throws(RegistryError) in
             try registry.removePermission(
                 functionName: reference.name, qualifier: reference.qualifier, statementId: statementId,
                 expectedRevisionId: revisionId)
+            // The catalog's revisions and the load balancer's permissions (LambdaAccessDenied) follow at once.
+            hooks.committed()
         }
         return Response(status: 204)
     }

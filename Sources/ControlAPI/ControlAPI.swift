@@ -75,6 +75,10 @@ public final class ControlAPI: Sendable {
     let invoke: Invoke
     let authentication: APIAuthentication
     let verifier: SigV4Verifier?
+    /// The `sigv4` credentials by access key, and the identity policies of those that carry one (a document that
+    /// does not parse allows nothing).
+    let credentials: [String: APICredential]
+    let identityPolicies: [String: AccessPolicy]
     let account: AccountContext
     /// Signs `Code.Location` download links (random per process, so links end with the process, as AWS's expire).
     let linkKey: [UInt8]
@@ -106,8 +110,17 @@ public final class ControlAPI: Sendable {
         self.now = now
         if case .sigv4(let credentials) = authentication {
             verifier = SigV4Verifier(credentials: credentials)
+            self.credentials = Dictionary(credentials.map { ($0.accessKeyId, $0) }) { first, _ in first }
+            var policies: [String: AccessPolicy] = [:]
+            for credential in credentials {
+                guard let document = credential.policy else { continue }
+                policies[credential.accessKeyId] = AccessPolicy(document: document) ?? AccessPolicy(statements: [])
+            }
+            identityPolicies = policies
         } else {
             verifier = nil
+            credentials = [:]
+            identityPolicies = [:]
         }
         linkKey = Crypto.randomBytes(32)
         let iso = CivilDate.iso8601(epochMilliseconds: Int64(now().timeIntervalSince1970 * 1000))
@@ -142,8 +155,9 @@ public final class ControlAPI: Sendable {
         if request.body.count > match.operation.maximumBodyBytes {
             throw .tooLarge(limit: match.operation.maximumBodyBytes, operation: match.operation.limitName)
         }
-        let region = try authenticate(request, operation: match.operation)
+        let (region, identity) = try authenticate(request, operation: match.operation)
         let context = Context(request: request, match: match, region: region, requestID: requestID)
+        try await authorize(identity, context)
         switch match.operation {
         case .getFunction: return try await getFunction(context)
         case .getFunctionConfiguration: return try await getFunctionConfiguration(context)
@@ -192,20 +206,23 @@ public final class ControlAPI: Sendable {
         }
     }
 
-    /// The region requests are answered for: the credential scope's (verified with `sigv4`), else the platform's.
-    private func authenticate(_ request: Request, operation: Operation) throws(APIError) -> String {
-        if operation == .downloadCode { return account.region }
+    /// The region requests are answered for: the credential scope's (verified with `sigv4`), else the platform's;
+    /// and with `sigv4`, who signed.
+    private func authenticate(
+        _ request: Request, operation: Operation
+    ) throws(APIError) -> (region: String, identity: SigV4Verifier.Identity?) {
+        if operation == .downloadCode { return (account.region, nil) }
         if let verifier {
             let identity = try verifier.verify(
                 SigV4Verifier.Request(
                     method: request.method, target: request.target, headers: request.headers, body: request.body),
                 now: now())
-            return identity.region
+            return (identity.region, identity)
         }
         if let header = request.header("authorization"), let parsed = SigV4Verifier.parseAuthorization(header) {
-            return parsed.region
+            return (parsed.region, nil)
         }
-        return account.region
+        return (account.region, nil)
     }
 
     /// One request's matched operation and caller region.

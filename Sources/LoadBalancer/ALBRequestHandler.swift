@@ -263,6 +263,12 @@ final class ALBRequestHandler: ChannelInboundHandler {
                 writeErrorPage(context: context, status: 503, close: false)
                 return
             }
+            if !listener.deniedTargetGroups.isEmpty, listener.deniedTargetGroups.contains(name) {
+                // The function's resource policy does not let the load balancer invoke it (alb-lambda.md §3).
+                errorReason = "LambdaAccessDenied"
+                writeErrorPage(context: context, status: 502, close: false)
+                return
+            }
             forwardRequest(context: context, albHead: albHead, target: target, peer: peer)
         }
     }

@@ -24,6 +24,10 @@ public final class ListenerContext: Sendable {
     public let name: String
     /// Seals and opens the `AWSALBTG` cookies of forward actions with stickiness.
     let stickiness: TargetGroupStickiness
+    /// Target groups the load balancer may not invoke (their function's resource policy has no statement for
+    /// them): forwards to them are answered 502 `LambdaAccessDenied`. Empty unless
+    /// `albatross.lambda_permissions.enforced` is set.
+    let deniedTargetGroups: Set<String>
 
     public convenience init(
         configuration: ListenerConfiguration, boundPort: Int, targetGroups: [TargetGroup],
@@ -36,10 +40,11 @@ public final class ListenerContext: Sendable {
 
     init(
         configuration: ListenerConfiguration, boundPort: Int, targetGroups: [TargetGroup],
-        attributes: LoadBalancerAttributes, stickiness: TargetGroupStickiness
+        attributes: LoadBalancerAttributes, stickiness: TargetGroupStickiness, denied: Set<String> = []
     ) {
         self.configuration = configuration
         self.stickiness = stickiness
+        self.deniedTargetGroups = attributes.lambdaPermissionsEnforced ? denied : []
         self.router = ListenerRouter(configuration)
         self.attributes = attributes
         self.port = boundPort

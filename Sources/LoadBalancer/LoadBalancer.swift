@@ -39,6 +39,9 @@ public final class LoadBalancer: Sendable {
     private struct Routing {
         var listeners: [ListenerConfiguration]
         var targetGroups: [TargetGroup]
+        /// Target groups whose function's resource policy does not let the load balancer invoke it (only with
+        /// `albatross.lambda_permissions.enforced`; see ``updateLambdaPermissions(denied:)``).
+        var denied: Set<String> = []
         var slots: [Int: ListenerSlot] = [:]
     }
     private let connections = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
@@ -92,7 +95,8 @@ public final class LoadBalancer: Sendable {
                 let slot = ListenerSlot(
                     ListenerContext(
                         configuration: routing.listeners[index], boundPort: port,
-                        targetGroups: routing.targetGroups, attributes: attributes))
+                        targetGroups: routing.targetGroups, attributes: attributes,
+                        stickiness: TargetGroupStickiness(), denied: routing.denied))
                 routing.slots[index] = slot
                 return slot
             }
@@ -196,7 +200,27 @@ public final class LoadBalancer: Sendable {
                 slot.replace(
                     with: ListenerContext(
                         configuration: new[index], boundPort: running.port, targetGroups: targetGroups,
-                        attributes: running.attributes, stickiness: running.stickiness))
+                        attributes: running.attributes, stickiness: running.stickiness, denied: routing.denied))
+            }
+        }
+    }
+
+    /// With the load-balancer attribute `albatross.lambda_permissions.enforced`, the target groups (by name) whose
+    /// registered function's resource policy, as last read, does not allow `elasticloadbalancing.amazonaws.com` to
+    /// invoke it for the group's ARN: from the next request on, a forward to one of them is answered 502 with error
+    /// reason `LambdaAccessDenied` without invoking anything. The catalog reloader computes the set after every
+    /// policy change (the store is never read on an event loop); unchanged sets change nothing.
+    public func updateLambdaPermissions(denied: Set<String>) {
+        routing.withLockedValue { routing in
+            guard routing.denied != denied else { return }
+            routing.denied = denied
+            for (index, slot) in routing.slots {
+                let running = slot.context
+                slot.replace(
+                    with: ListenerContext(
+                        configuration: routing.listeners[index], boundPort: running.port,
+                        targetGroups: routing.targetGroups, attributes: running.attributes,
+                        stickiness: running.stickiness, denied: denied))
             }
         }
     }
@@ -268,7 +292,7 @@ public final class LoadBalancer: Sendable {
         slot.replace(
             with: ListenerContext(
                 configuration: configuration, boundPort: running.port, targetGroups: routing.targetGroups,
-                attributes: running.attributes, stickiness: running.stickiness))
+                attributes: running.attributes, stickiness: running.stickiness, denied: routing.denied))
         return forward
     }
 

@@ -3,8 +3,10 @@ internal import GRDB
 import LambdaModel
 
 /// A function's (or one qualifier's) resource-based policy as stored: AddPermission's statements in the order they
-/// were added, each the JSON text of one IAM statement (the control API builds and reads them), and the policy's
-/// RevisionId (new on every change; AddPermission and RemovePermission's precondition).
+/// were added, each the JSON text of one IAM statement (the control API builds and reads them), and the RevisionId
+/// of what the policy belongs to (`$LATEST`'s for the unqualified function, the version's or the alias's), as on
+/// AWS: every policy change gives that a new RevisionId, and AddPermission and RemovePermission's precondition is
+/// checked against it.
 public struct ResourcePolicyRecord: Sendable, Hashable {
     public var statements: [(sid: String, json: String)]
     public var revisionId: String
@@ -37,12 +39,49 @@ extension Registry {
         }
     }
 
+    /// The RevisionId of what a policy belongs to: `$LATEST` for `""`, else the version or the alias.
+    func policyTargetRevision(_ db: Database, functionName: String, qualifier: String) throws -> String? {
+        if qualifier.isEmpty {
+            return try String.fetchOne(
+                db, sql: "SELECT revision_id FROM versions WHERE function_name = ? AND number = 0",
+                arguments: [functionName])
+        }
+        if let number = Self.versionNumber(qualifier) {
+            return try String.fetchOne(
+                db, sql: "SELECT revision_id FROM versions WHERE function_name = ? AND number = ?",
+                arguments: [functionName, number])
+        }
+        return try String.fetchOne(
+            db, sql: "SELECT revision_id FROM aliases WHERE function_name = ? AND name = ?",
+            arguments: [functionName, qualifier])
+    }
+
+    /// A policy change: what the policy belongs to gets a new RevisionId (returned).
+    func renewPolicyTargetRevision(_ db: Database, functionName: String, qualifier: String) throws -> String {
+        let revision = Timestamps.newRevisionId()
+        if qualifier.isEmpty {
+            try db.execute(
+                sql: "UPDATE versions SET revision_id = ? WHERE function_name = ? AND number = 0",
+                arguments: [revision, functionName])
+        } else if let number = Self.versionNumber(qualifier) {
+            try db.execute(
+                sql: "UPDATE versions SET revision_id = ? WHERE function_name = ? AND number = ?",
+                arguments: [revision, functionName, number])
+        } else {
+            try db.execute(
+                sql: "UPDATE aliases SET revision_id = ? WHERE function_name = ? AND name = ?",
+                arguments: [revision, functionName, qualifier])
+        }
+        return revision
+    }
+
     func fetchPolicy(_ db: Database, functionName: String, qualifier: String) throws -> ResourcePolicyRecord? {
         guard
-            let revision = try String.fetchOne(
+            let stored = try String.fetchOne(
                 db, sql: "SELECT revision_id FROM policies WHERE function_name = ? AND qualifier = ?",
                 arguments: [functionName, qualifier])
         else { return nil }
+        let revision = try policyTargetRevision(db, functionName: functionName, qualifier: qualifier) ?? stored
         let rows = try Row.fetchAll(
             db,
             sql: """
@@ -65,7 +104,7 @@ extension Registry {
 
     /// AddPermission (§5.18), one transaction: the target must exist, `$LATEST` has no policy of its own (400 `We
     /// currently do not support adding policies for $LATEST.`), a statement id is unique within its policy (409),
-    /// `expectedRevisionId` is the policy's (412). `check` sees the statements with the new one and may refuse them
+    /// `expectedRevisionId` is the target's RevisionId (412), which the change renews. `check` sees the statements with the new one and may refuse them
     /// (the policy size limit).
     public func addPermission(
         functionName: String, qualifier: String?, statementId: String, statement: String,
@@ -78,7 +117,9 @@ extension Registry {
             try checkPolicyTarget(db, functionName: functionName, qualifier: qualifier)
             let key = qualifier ?? ""
             let current = try fetchPolicy(db, functionName: functionName, qualifier: key)
-            if let expectedRevisionId, expectedRevisionId != current?.revisionId {
+            if let expectedRevisionId,
+                try expectedRevisionId != policyTargetRevision(db, functionName: functionName, qualifier: key)
+            {
                 throw RegistryError(LambdaError.revisionMismatch)
             }
             let statements = current?.statements ?? []
@@ -89,7 +130,7 @@ extension Registry {
                         + "or remove the existing statement.")
             }
             try check(statements.map(\.json) + [statement])
-            let revision = Timestamps.newRevisionId()
+            let revision = try renewPolicyTargetRevision(db, functionName: functionName, qualifier: key)
             try db.execute(
                 sql: "INSERT OR REPLACE INTO policies (function_name, qualifier, revision_id) VALUES (?, ?, ?)",
                 arguments: [functionName, key, revision])
@@ -129,6 +170,7 @@ extension Registry {
             if let expectedRevisionId, expectedRevisionId != current.revisionId {
                 throw RegistryError(LambdaError.revisionMismatch)
             }
+            let revision = try renewPolicyTargetRevision(db, functionName: functionName, qualifier: key)
             guard current.statements.contains(where: { $0.sid == statementId }) else {
                 throw RegistryError(.resourceNotFound, "Statement \(statementId) is not found in resource policy.")
             }
@@ -142,7 +184,7 @@ extension Registry {
             } else {
                 try db.execute(
                     sql: "UPDATE policies SET revision_id = ? WHERE function_name = ? AND qualifier = ?",
-                    arguments: [Timestamps.newRevisionId(), functionName, key])
+                    arguments: [revision, functionName, key])
             }
         }
     }

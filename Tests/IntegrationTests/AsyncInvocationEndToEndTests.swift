@@ -120,7 +120,7 @@ struct AsyncInvocationEndToEndTests {
         let result = try await Self.python([], port: apiPort, dir: dir)
         #expect(result.status == 0, "\(result)")
         #expect(result.stderr.contains("\nOK"), "\(result)")
-        #expect(result.stderr.contains("Ran 10 tests"), "\(result)")
+        #expect(result.stderr.contains("Ran 11 tests"), "\(result)")
 
         // The metrics of what the script did (observability.md's async rows).
         let labels = #"function="failing",resource="""#

@@ -56,7 +56,7 @@ struct CertificateReloadTests {
         _ = try authority.issue(hostNames: ["localhost"])
         #expect(
             await ShutdownTests.wait(seconds: 15) {
-                server.output.contains("albatross: certificates changed on disk, reloaded")
+                server.output.contains("albatross: listener 0: certificates changed on disk, reloaded")
             }, "\(server.output)")
         #expect(Self.occurrences(of: broken, in: server.output) == 1, "reported once, not at every check")
 

@@ -142,6 +142,50 @@ struct ServeTLSTests {
         #expect(stopped.exited && stopped.status == 0, "\(stopped.output)")
     }
 
+    /// The control API's HTTPS listener takes part in SIGHUP like the ALB's: after the files are replaced and the
+    /// real server gets SIGHUP, a new TLS handshake with the API listener presents the new certificate.
+    @Test func sighupReloadsTheControlAPIListenersCertificates() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let certificates = try Certificates(in: dir)
+        let old = try await certificates.fingerprint()
+        let config = try dir.write(
+            "serve.yaml",
+            """
+            dataDirectory: ./data
+            api:
+              port: 0
+              protocol: HTTPS
+              certificates:
+                - {certificate: \(certificates.certificatePath), privateKey: \(certificates.keyPath)}
+            listeners:
+              - port: 0
+                defaultAction: {fixedResponse: {statusCode: 200, contentType: text/plain, messageBody: "ok"}}
+            """)
+        let server = try await ServeProcess.start(configPath: config)
+        defer { server.cleanUp() }
+        #expect(await server.waitForOutput("albatross: control API on https://127.0.0.1:"), "\(server.output)")
+        let port = try #require(
+            server.output.firstMatch(of: #/control API on https://127\.0\.0\.1:(\d+) /#).map { Int($0.1)! })
+        // An unknown path still gets the API's (JSON) answer: what matters is the handshake's certificate.
+        let before = try await Self.newConnection(port: port, ca: certificates.caPath)
+        #expect(before.fingerprint == old, "\(before)")
+
+        try certificates.issue()
+        let new = try await certificates.fingerprint()
+        #expect(new != old)
+        server.signal(SIGHUP)
+        #expect(
+            await server.waitForOutput("albatross: SIGHUP: reloaded the certificates of the API listener"),
+            "\(server.output)")
+        let after = try await Self.newConnection(port: port, ca: certificates.caPath)
+        #expect(after.fingerprint == new, "new handshakes with the API listener get the new certificate: \(after)")
+        #expect(after.status == before.status)
+        // The ALB listener (HTTP here) is untouched, and the server stops cleanly.
+        let stopped = await server.stop()
+        #expect(stopped.exited && stopped.status == 0, "\(stopped.output)")
+    }
+
     @Test func replacedCertificateFilesAreServedWithinSecondsWithoutASignal() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -155,7 +199,8 @@ struct ServeTLSTests {
         let new = try await certificates.fingerprint()
         let replaced = Date()
         // The watcher checks every 5 s; 15 s leaves room for a loaded machine.
-        let noticed = await server.waitForOutput("albatross: certificates changed on disk, reloaded", timeout: 15)
+        let noticed = await server.waitForOutput(
+            "albatross: listener 0: certificates changed on disk, reloaded", timeout: 15)
         let seconds = Date().timeIntervalSince(replaced)
         #expect(noticed, "the file watcher noticed the new files: \(server.output)")
         #expect(seconds <= 15)

@@ -350,6 +350,60 @@ class AsyncInvocation(unittest.TestCase):
         self.assertNotIn("DeadLetterConfig", LAMBDA.get_function_configuration(FunctionName="api-gone"))
         LAMBDA.delete_function(FunctionName="api-gone")
 
+    def test_11_reserved_concurrency_zero_sends_the_event_to_its_failure_destination_at_once(self):
+        LAMBDA.create_function(
+            FunctionName="api-zero", Runtime="python3.12", Role="arn:aws:iam::123456789012:role/r",
+            Handler="index.handler", Code={"ZipFile": failing_zip()},
+            DeadLetterConfig={"TargetArn": "arn:aws:sqs:us-east-1:123456789012:zero-dlq"},
+        )
+        LAMBDA.put_function_event_invoke_config(
+            FunctionName="api-zero",
+            DestinationConfig={"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:123456789012:zero"}},
+        )
+        LAMBDA.put_function_concurrency(FunctionName="api-zero", ReservedConcurrentExecutions=0)
+        # Synchronously: 429 with its Reason; asynchronously: accepted, never run, not retried.
+        throttled = error_of(lambda: LAMBDA.invoke(FunctionName="api-zero", Payload=b"{}"))
+        self.assertEqual(throttled["Error"]["Code"], "TooManyRequestsException")
+        self.assertEqual(throttled["Reason"], "ReservedFunctionConcurrentInvocationLimitExceeded")
+        started = time.time()
+        response = invoke_event("api-zero", {"n": 11})
+        self.assertEqual(response["StatusCode"], 202)
+        request_id = response["ResponseMetadata"]["RequestId"]
+        message = outbox_line("sqs", "zero", lambda m: json.loads(m["Body"])["requestContext"]["requestId"] == request_id)
+        # The first throttle back-off alone is 1 s scaled; no retry schedule at all is far quicker than the
+        # 6 hours of maximum age a throttled event would otherwise be retried for.
+        self.assertLess(time.time() - started, 10)
+        record = json.loads(message["Body"])
+        self.assertEqual(record["version"], "1.0")
+        self.assertEqual(
+            record["requestContext"],
+            {
+                "requestId": request_id,
+                "functionArn": f"{ARN}:api-zero:$LATEST",
+                "condition": "ZeroReservedConcurrency",
+                "approximateInvokeCount": 0,
+            },
+        )
+        self.assertEqual(record["requestPayload"], {"n": 11})
+        self.assertNotIn("responseContext", record)
+        self.assertNotIn("responsePayload", record)
+        # The dead-letter queue gets the event too, with the throttle's status.
+        dead = outbox_line("sqs", "zero-dlq", lambda m: m["Attributes"].get("RequestID") == request_id)
+        self.assertEqual(json.loads(dead["Body"]), {"n": 11})
+        self.assertEqual(dead["Attributes"]["ErrorCode"], "429")
+        # Reserved concurrency removed: the next event runs (and fails, as its code does, after its retries).
+        LAMBDA.delete_function_concurrency(FunctionName="api-zero")
+        LAMBDA.put_function_event_invoke_config(
+            FunctionName="api-zero", MaximumRetryAttempts=0,
+            DestinationConfig={"OnFailure": {"Destination": "arn:aws:sqs:us-east-1:123456789012:zero"}},
+        )
+        request_id = invoke_event("api-zero", {"n": 12})["ResponseMetadata"]["RequestId"]
+        message = outbox_line("sqs", "zero", lambda m: json.loads(m["Body"])["requestContext"]["requestId"] == request_id)
+        record = json.loads(message["Body"])
+        self.assertEqual(record["requestContext"]["condition"], "RetriesExhausted")
+        self.assertEqual(record["requestContext"]["approximateInvokeCount"], 1)
+        LAMBDA.delete_function(FunctionName="api-zero")
+
 
 def failing_zip():
     buffer = io.BytesIO()
