@@ -31,7 +31,15 @@ final class BenchHTTPConnection {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    deinit { close(fd) }
+    private var owned = true
+
+    deinit { if owned { close(fd) } }
+
+    /// Hands the socket over to the caller, who closes it.
+    func detach() -> Int32 {
+        owned = false
+        return fd
+    }
 
     /// Sends `request` and reads one response; returns its status.
     func roundTrip(_ request: [UInt8]) throws -> Int {
@@ -125,20 +133,57 @@ struct BenchHTTPDriver: Sendable {
     /// answer is in (closed loop). Records carry the trace root as their request id until they are joined.
     func closedLoop(count: Int, connections: Int) async -> [ClientRecord] {
         let next = NIOLockedValueBox(0)
+        return await onConnections(max(1, min(connections, count))) { _ in
+            next.withLockedValue { value -> Int64? in
+                defer { value += 1 }
+                return value < count ? BenchDriver.now() : nil
+            }
+        }
+    }
+
+    /// Open loop over `connections` keep-alive connections: `seconds × rate` requests scheduled 1/`rate` s apart,
+    /// connection `j` sending the scheduled requests `j`, `j + connections`, … (as wrk2 does). A connection that is
+    /// behind its schedule sends at once; every request is timed from its scheduled time, not its actual send, so
+    /// a stall counts against every request it delayed (coordinated-omission correction).
+    func openLoop(seconds: Double, rate: Double, connections: Int) async -> [ClientRecord] {
+        let total = Int((seconds * rate).rounded(.down))
+        let start = BenchDriver.now() + 1_000_000
+        let interval = 1e9 / rate
+        let threads = max(1, min(connections, total))
+        let next = NIOLockedValueBox([Int](repeating: 0, count: threads))
+        return await onConnections(threads) { connection in
+            let index = next.withLockedValue { counts -> Int in
+                defer { counts[connection] += 1 }
+                return connection + counts[connection] * threads
+            }
+            guard index < total else { return nil }
+            let intended = start + Int64(Double(index) * interval)
+            let wait = intended - BenchDriver.now()
+            if wait > 20_000 {
+                var time = timespec(tv_sec: Int(wait / 1_000_000_000), tv_nsec: Int(wait % 1_000_000_000))
+                var left = timespec()
+                while nanosleep(&time, &left) != 0 && errno == EINTR { time = left }
+            }
+            return intended
+        }
+    }
+
+    /// Runs `threads` connections, each on a thread of its own, until `schedule(connection)` (called on that
+    /// thread before each request) returns nil; otherwise it returns the time the request is timed from.
+    private func onConnections(
+        _ threads: Int, schedule: @escaping @Sendable (Int) -> Int64?
+    ) async -> [ClientRecord] {
         let records = NIOLockedValueBox<[ClientRecord]>([])
-        let threads = max(1, min(connections, count))
         let remaining = NIOLockedValueBox(threads)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            for _ in 0..<threads {
+            for index in 0..<threads {
                 let thread = Thread {
                     var mine: [ClientRecord] = []
                     var connection: BenchHTTPConnection?
-                    while next.withLockedValue({ value -> Bool in
-                        defer { value += 1 }
-                        return value < count
-                    }) {
+                    while true {
+                        // Built before the schedule's time is taken, so that building is not timed.
                         let (bytes, root) = request()
-                        let sent = BenchDriver.now()
+                        guard let sent = schedule(index) else { break }
                         var record = ClientRecord(
                             requestID: root, sent: sent, completed: sent, outcome: .failed, errorType: nil)
                         do {

@@ -1,0 +1,180 @@
+import AlbatrossTestKit
+import Bench
+import Foundation
+import Testing
+
+/// `albatross bench --server`: a real `albatross serve` process, measured by a second `albatross bench` process
+/// through one of its listeners, with the phases from its admin listener's `/invocations/events`.
+@Suite struct BenchServerTests {
+    /// A server with two listeners, `fast` (a bash function) and `slow` (one that sleeps 200 ms), and an admin
+    /// listener on a port the OS chooses.
+    static func serve(in directory: TemporaryDirectory) async throws -> (ServeProcess, admin: Int, fast: Int, slow: Int)
+    {
+        try TestFunctions.writeBash(in: directory, name: "fast", handler: TestFunctions.albResponse(body: "hi"))
+        try TestFunctions.writeBash(
+            in: directory, name: "slow", handler: "sleep 0.2; " + TestFunctions.albResponse(body: "late"))
+        let (fast, slow) = (try FreePort.next(), try FreePort.next())
+        let config = try directory.write(
+            "serve.yaml",
+            """
+            dataDirectory: \(directory.url("data"))
+            admin:
+              address: 127.0.0.1
+              port: 0
+            listeners:
+              - port: \(fast)
+                bindAddress: 127.0.0.1
+                protocol: HTTP
+                defaultAction:
+                  forward: fast-tg
+              - port: \(slow)
+                bindAddress: 127.0.0.1
+                protocol: HTTP
+                defaultAction:
+                  forward: slow-tg
+            targetGroups:
+              - name: fast-tg
+                function: fast
+              - name: slow-tg
+                function: slow
+            functions:
+              - name: fast
+                runtime: provided.al2023
+                handler: x
+                code: ./fast
+                timeout: 30
+              - name: slow
+                runtime: provided.al2023
+                handler: x
+                code: ./slow
+                timeout: 30
+            """)
+        let server = try await ServeProcess.start(configPath: config, listenerCount: 2)
+        guard await server.waitForOutput("admin listener on http://127.0.0.1:"),
+            let match = server.output.firstMatch(of: #/admin listener on http://127\.0\.0\.1:(\d+)/#),
+            let admin = Int(match.1)
+        else {
+            server.cleanUp()
+            throw ChildProcessError("no admin listener announced:\n\(server.output)")
+        }
+        return (server, admin, fast, slow)
+    }
+
+    @Test func coldAndWarmAgainstARunningServerHaveEveryPhaseAndExactCounts() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (server, admin, fast, _) = try await Self.serve(in: directory)
+        defer { server.cleanUp() }
+        let json = directory.url("r.json")
+        let result = try await AlbatrossCommand.run(
+            [
+                "bench", "--server", "http://127.0.0.1:\(admin)", "--via", "http://127.0.0.1:\(fast)/x", "--cold", "3",
+                "--warm", "20", "--concurrency", "2", "--warmup", "2", "--json", json,
+            ], timeout: 90)
+        #expect(result.status == 0, "\(result)")
+        #expect(!result.stderr.contains("warning"), "\(result.stderr)")
+        let report = try BenchReport.read(Data(contentsOf: URL(fileURLWithPath: json)))
+        let target = try #require(report.targets.first)
+        let cold = try #require(target.run(.cold))
+        let warm = try #require(target.run(.warm))
+        // Every cold sample on a fresh environment of the server (POST /environments/retire-idle), every
+        // invocation matched to its events.
+        #expect(cold.samples.count == 3 && cold.count(.ok) == 3, "\(cold.outcomes)")
+        #expect(cold.placements == ["coldStart": 3], "\(cold.placements)")
+        #expect(warm.samples.count == 20 && warm.count(.ok) == 20, "\(warm.outcomes)")
+        #expect(warm.placements["coldStart"] == nil, "\(warm.placements)")
+        for phase in Phase.allCases { #expect(cold.phase(phase)?.count == 3, "cold \(phase)") }
+        for phase in [Phase.send, .queueing, .invoke, .returnPath, .total] {
+            #expect(warm.phase(phase)?.count == 20, "warm \(phase)")
+        }
+        #expect(warm.phase(.initRuntime) == nil)
+        #expect((cold.phase(.initRuntime)?.p50Ms ?? 0) > 0)
+        // The server's timestamps and the client's are of one clock: every phase is positive and they add up.
+        for sample in cold.samples + warm.samples {
+            for phase in Phase.parts {
+                if let value = sample.phase(phase) { #expect(value >= 0, "\(phase) \(sample)") }
+            }
+            let parts = Phase.parts.compactMap { sample.phase($0) }.reduce(0, +)
+            #expect(abs(parts - sample.phase(.total)!) < 0.001, "\(sample)")
+        }
+        // bench's own CPU only: the server is another process.
+        #expect(report.client.invocations == 23)
+
+        // The server kept serving, and no longer feeds anyone: a second bench finds it as the first did.
+        let again = try await AlbatrossCommand.run(
+            [
+                "bench", "--server", "http://127.0.0.1:\(admin)", "--via", "http://127.0.0.1:\(fast)/x", "--cold", "1",
+                "--json", json,
+            ], timeout: 60)
+        #expect(again.status == 0, "\(again)")
+        let second = try #require(try BenchReport.read(Data(contentsOf: URL(fileURLWithPath: json))).targets.first)
+        #expect(second.run(.cold)?.placements == ["coldStart": 1])
+        #expect(await server.stop().status == 0)
+    }
+
+    /// `--via --duration --rate` against the function that takes 200 ms, on one connection at 20 requests a
+    /// second: the connection falls further behind with every request, and each is timed from its scheduled
+    /// send (wrk2's correction). Timed from its actual send, every total would be about 200 ms.
+    @Test func openLoopThroughTheListenerCorrectsForCoordinatedOmission() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let (server, admin, fast, slow) = try await Self.serve(in: directory)
+        defer { server.cleanUp() }
+        let json = directory.url("r.json")
+        let stalled = try await AlbatrossCommand.run(
+            [
+                "bench", "--server", "http://127.0.0.1:\(admin)", "--via", "http://127.0.0.1:\(slow)/", "--duration",
+                "1s", "--rate", "20", "--concurrency", "1", "--json", json,
+            ], timeout: 90)
+        #expect(stalled.status == 0, "\(stalled)")
+        let run = try #require(
+            try BenchReport.read(Data(contentsOf: URL(fileURLWithPath: json))).targets.first?.run(.warm))
+        #expect(run.requested == 20 && run.samples.count == 20 && run.count(.ok) == 20, "\(run.outcomes)")
+        let samples = run.samples.sorted { $0.startMs < $1.startMs }
+        // Scheduled 50 ms apart, however late each was sent.
+        #expect(abs(samples[1].startMs - samples[0].startMs - 50) < 0.01)
+        #expect(abs(samples[19].startMs - samples[0].startMs - 950) < 0.01)
+        // The last was sent after 19 earlier ones of 200 ms each: about 19 × 150 ms behind its schedule, and that
+        // wait is in its send phase and its total.
+        let last = try #require(samples.last)
+        #expect((last.phase(.send) ?? 0) > 2_000, "\(last)")
+        #expect((last.phase(.total) ?? 0) > 2_200, "\(last)")
+        #expect((samples[0].phase(.total) ?? 0) < 1_000, "\(samples[0])")
+        for phase in [Phase.send, .queueing, .invoke, .returnPath, .total] {
+            #expect(run.phase(phase)?.count == 20, "\(phase)")
+        }
+        for sample in samples {
+            let parts = Phase.parts.compactMap { sample.phase($0) }.reduce(0, +)
+            #expect(abs(parts - sample.phase(.total)!) < 0.001, "\(sample)")
+        }
+
+        // On schedule when the server keeps up: 10 a second over 4 connections (one request every 400 ms each) to
+        // the bash function (a warm invoke of it takes tens of ms, forking curl twice): no lag in `send`.
+        let steady = try await AlbatrossCommand.run(
+            [
+                "bench", "--server", "http://127.0.0.1:\(admin)", "--via", "http://127.0.0.1:\(fast)/", "--duration",
+                "2s", "--rate", "10", "--concurrency", "4", "--warmup", "4", "--json", json,
+            ], timeout: 60)
+        #expect(steady.status == 0, "\(steady)")
+        let onTime = try #require(
+            try BenchReport.read(Data(contentsOf: URL(fileURLWithPath: json))).targets.first?.run(.warm))
+        #expect(onTime.requested == 20 && onTime.samples.count == 20 && onTime.count(.ok) == 20, "\(onTime.outcomes)")
+        #expect((onTime.phase(.send)?.p50Ms ?? 1_000) < 100, "\(String(describing: onTime.phase(.send)))")
+    }
+
+    @Test func serverOptionsAreChecked() async throws {
+        let noVia = try await AlbatrossCommand.run(["bench", "fn", "--server", "http://127.0.0.1:1", "--warm", "1"])
+        #expect(noVia.status != 0 && noVia.stderr.contains("--via"), "\(noVia)")
+        let both = try await AlbatrossCommand.run([
+            "bench", "--via", "http://127.0.0.1:1/", "--server", "http://127.0.0.1:1", "--config", "x.yaml",
+            "--warm", "1",
+        ])
+        #expect(both.status != 0 && both.stderr.contains("--config FILE"), "\(both)")
+        // Nothing listens there: a clear error, not a hang.
+        let port = try FreePort.next()
+        let absent = try await AlbatrossCommand.run(
+            ["bench", "--via", "http://127.0.0.1:\(port)/", "--server", "http://127.0.0.1:\(port)", "--warm", "1"],
+            timeout: 30)
+        #expect(absent.status == 1 && absent.stderr.contains("cannot connect"), "\(absent)")
+    }
+}
