@@ -282,13 +282,19 @@ extension BenchDriver {
                 placed: cold ? invocation?.placed : nil,
                 spawned: cold ? environment?.spawned : nil, ready: cold ? environment?.ready : nil,
                 delivered: invocation?.delivered, posted: invocation?.posted, completed: record.completed)
-            // Through a listener the client sees only the status (the ALB answers 502 for timeouts too): the
-            // platform's own error type refines it.
+            // Through a listener the client sees only the status (the ALB answers 502 for function errors,
+            // timeouts and throttles alike, alb-lambda.md §3): the platform's own error type refines it, and for
+            // an invoke that never ran (a throttle) the listener's `error_reason`.
             var outcome = record.outcome
             var errorType = record.errorType
-            if viaListener, outcome != .ok, let platform = invocation?.errorType {
-                if platform == "Sandbox.Timedout" { outcome = .timeout }
-                errorType = "\(record.errorType ?? "") \(platform)"
+            if viaListener, outcome != .ok {
+                if let platform = invocation?.errorType {
+                    if platform == "Sandbox.Timedout" { outcome = .timeout }
+                    errorType = "\(record.errorType ?? "") \(platform)"
+                } else if let reason = recorder.frontEnd(root: record.requestID)?.albErrorReason {
+                    if reason == "LambdaThrottling" { outcome = .throttled }
+                    errorType = "\(record.errorType ?? "") \(reason)"
+                }
             }
             return Sample(
                 times: times, runStart: runStart, outcome: outcome, errorType: errorType,

@@ -216,13 +216,13 @@ struct BenchHTTPDriver: Sendable {
         return records.withLockedValue { $0 }
     }
 
-    /// The ALB's answers for Lambda failures (alb-lambda.md §3): 502 a function error (timeouts too, which the
-    /// platform's error type then tells apart), 503 a throttle, 504 a timeout. Any other status is the function's
-    /// own answer.
+    /// The ALB's answers for Lambda failures (alb-lambda.md §3): 502 a function error (timeouts and throttles
+    /// too, which the platform's error type and the listener's `error_reason` then tell apart), 503 no target,
+    /// 504 a timeout. Any other status is the function's own answer.
     static func classify(_ status: Int) -> (SampleOutcome, String?) {
         switch status {
         case 502: return (.functionError, "HTTP 502")
-        case 503: return (.throttled, "HTTP 503")
+        case 503: return (.failed, "HTTP 503")
         case 504: return (.timeout, "HTTP 504")
         case 100..<600: return (.ok, nil)
         default: return (.failed, "HTTP \(status)")

@@ -6,14 +6,16 @@ import Testing
 /// `albatross bench --server`: a real `albatross serve` process, measured by a second `albatross bench` process
 /// through one of its listeners, with the phases from its admin listener's `/invocations/events`.
 @Suite struct BenchServerTests {
-    /// A server with two listeners, `fast` (a bash function) and `slow` (one that sleeps 200 ms), and an admin
-    /// listener on a port the OS chooses.
-    static func serve(in directory: TemporaryDirectory) async throws -> (ServeProcess, admin: Int, fast: Int, slow: Int)
-    {
+    /// A server with three listeners, `fast` (a bash function), `slow` (one that sleeps 200 ms) and `stuck` (one
+    /// that overruns its 1 s timeout, one at a time at most), and an admin listener on a port the OS chooses.
+    static func serve(
+        in directory: TemporaryDirectory
+    ) async throws -> (ServeProcess, admin: Int, fast: Int, slow: Int, stuck: Int) {
         try TestFunctions.writeBash(in: directory, name: "fast", handler: TestFunctions.albResponse(body: "hi"))
         try TestFunctions.writeBash(
             in: directory, name: "slow", handler: "sleep 0.2; " + TestFunctions.albResponse(body: "late"))
-        let (fast, slow) = (try FreePort.next(), try FreePort.next())
+        try TestFunctions.writeBash(in: directory, name: "stuck", handler: "sleep 3; echo '{}'")
+        let (fast, slow, stuck) = (try FreePort.next(), try FreePort.next(), try FreePort.next())
         let config = try directory.write(
             "serve.yaml",
             """
@@ -32,11 +34,18 @@ import Testing
                 protocol: HTTP
                 defaultAction:
                   forward: slow-tg
+              - port: \(stuck)
+                bindAddress: 127.0.0.1
+                protocol: HTTP
+                defaultAction:
+                  forward: stuck-tg
             targetGroups:
               - name: fast-tg
                 function: fast
               - name: slow-tg
                 function: slow
+              - name: stuck-tg
+                function: stuck
             functions:
               - name: fast
                 runtime: provided.al2023
@@ -48,8 +57,14 @@ import Testing
                 handler: x
                 code: ./slow
                 timeout: 30
+              - name: stuck
+                runtime: provided.al2023
+                handler: x
+                code: ./stuck
+                timeout: 1
+                maximumConcurrency: 1
             """)
-        let server = try await ServeProcess.start(configPath: config, listenerCount: 2)
+        let server = try await ServeProcess.start(configPath: config, listenerCount: 3)
         guard await server.waitForOutput("admin listener on http://127.0.0.1:"),
             let match = server.output.firstMatch(of: #/admin listener on http://127\.0\.0\.1:(\d+)/#),
             let admin = Int(match.1)
@@ -57,13 +72,13 @@ import Testing
             server.cleanUp()
             throw ChildProcessError("no admin listener announced:\n\(server.output)")
         }
-        return (server, admin, fast, slow)
+        return (server, admin, fast, slow, stuck)
     }
 
     @Test func coldAndWarmAgainstARunningServerHaveEveryPhaseAndExactCounts() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let (server, admin, fast, _) = try await Self.serve(in: directory)
+        let (server, admin, fast, _, stuck) = try await Self.serve(in: directory)
         defer { server.cleanUp() }
         let json = directory.url("r.json")
         let result = try await AlbatrossCommand.run(
@@ -73,6 +88,7 @@ import Testing
             ], timeout: 90)
         #expect(result.status == 0, "\(result)")
         #expect(!result.stderr.contains("warning"), "\(result.stderr)")
+        #expect(try await schemaErrors(json) == [])
         let report = try BenchReport.read(Data(contentsOf: URL(fileURLWithPath: json)))
         let target = try #require(report.targets.first)
         let cold = try #require(target.run(.cold))
@@ -109,6 +125,21 @@ import Testing
         #expect(again.status == 0, "\(again)")
         let second = try #require(try BenchReport.read(Data(contentsOf: URL(fileURLWithPath: json))).targets.first)
         #expect(second.run(.cold)?.placements == ["coldStart": 1])
+
+        // Failures through the listener are counted by kind, from the ALB's status and the platform's error type
+        // (the feed's invokeFinished): one timeout (the ALB answers 502 for it, as for a function error) and two
+        // throttles (503), none of them in the percentiles.
+        let failing = try await AlbatrossCommand.run(
+            [
+                "bench", "--server", "http://127.0.0.1:\(admin)", "--via", "http://127.0.0.1:\(stuck)/", "--warm", "3",
+                "--concurrency", "3", "--json", json,
+            ], timeout: 60)
+        #expect(failing.status == 0, "\(failing)")
+        let failed = try #require(
+            try BenchReport.read(Data(contentsOf: URL(fileURLWithPath: json))).targets.first?.run(.warm))
+        #expect(failed.count(.timeout) == 1 && failed.count(.throttled) == 2, "\(failed.outcomes)")
+        #expect(failed.errorTypes["HTTP 502 Sandbox.Timedout"] == 1, "\(failed.errorTypes)")
+        #expect(failed.samples.count == 3 && failed.phase(.total) == nil)
         #expect(await server.stop().status == 0)
     }
 
@@ -118,7 +149,7 @@ import Testing
     @Test func openLoopThroughTheListenerCorrectsForCoordinatedOmission() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let (server, admin, fast, slow) = try await Self.serve(in: directory)
+        let (server, admin, fast, slow, _) = try await Self.serve(in: directory)
         defer { server.cleanUp() }
         let json = directory.url("r.json")
         let stalled = try await AlbatrossCommand.run(
