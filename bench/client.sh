@@ -65,18 +65,19 @@ for round in $(seq "$ROUNDS"); do
     after=$(server_ticks)
     grep -q warning "$TMP/bench$round.err" && { cat "$TMP/bench$round.err" >&2; die "bench warned"; }
     python3 - "$TMP/bench$round.json" "$round" "$wrk_rate" "$requests" "$wrk_server_ticks" \
-        "$((after - before))" "$ticks_per_second" >>"$results" <<'PY'
+        "$((after - before))" "$ticks_per_second" "$BENCH_WARMUP" >>"$results" <<'PY'
 import json, sys
-path, round_, wrk_rate, wrk_requests, wrk_ticks, bench_ticks, hz = sys.argv[1:]
+path, round_, wrk_rate, wrk_requests, wrk_ticks, bench_ticks, hz, warmup = sys.argv[1:]
 report = json.load(open(path))
 run = report["targets"][0]["runs"][0]
 ok = run["outcomes"]["ok"]
 phases = run["phases"]
-# Server CPU per request: the whole run including warm-ups would skew it, so per measured request only roughly.
+# The server's CPU per request: wrk's measured run alone; bench's whole command (its warm-up requests included,
+# and the cold start of the feed's subscription), so a little high.
 print(round_, wrk_rate, f'{run["throughputPerSecond"]:.0f}', ok, len(run["samples"]),
       f'{report["client"]["cpuMicrosecondsPerInvocation"]:.1f}',
       f'{int(wrk_ticks) / int(hz) * 1e6 / int(wrk_requests):.1f}',
-      f'{int(bench_ticks) / int(hz) * 1e6 / len(run["samples"]):.1f}',
+      f'{int(bench_ticks) / int(hz) * 1e6 / (len(run["samples"]) + int(warmup)):.1f}',
       all(phases.get(p, {}).get("count") == ok for p in ["send", "queueing", "invoke", "returnPath", "total"]))
 PY
     tail -1 "$results" >&2

@@ -50,7 +50,7 @@ public import Tracing
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates and the configuration | stops |
 /// | ``DashboardService`` (with an `admin:` section) | a dashboard snapshot a second to `/dashboard/events` while watched | stops |
-/// | ``SideListenerService`` (with an `admin:` section) | `GET /metrics`, `GET /status`, `/dashboard`, `/rollouts`, `/weights`, `/invocations/events`, `POST /environments/retire-idle` on the admin address | closes its listener |
+/// | ``SideListenerService`` (with an `admin:` section) | `GET /metrics`, `GET /status`, `/dashboard`, `/rollouts`, `/weights`, `/invocations/events`, `POST /environments/retire-idle`, `POST /invoke` on the admin address | closes its listener |
 /// | ``SideListenerService`` (with an `api:` section) | the Lambda control API on its address | closes its listener |
 /// | the `services:` given to the initialiser | | |
 /// | ``InvocationFeedService`` (with an `admin:` section) | `/invocations/events` for `bench --server`: subscribed while watched | unsubscribes |
@@ -336,7 +336,10 @@ public final class AlbatrossApplication: Sendable {
                         isolation: isolation.summary),
                 ],
                 routes: Self.adminRoutes(rollouts: rollouts, loadBalancer: loadBalancer).merging(
-                    ["/environments": BenchEndpoints.route(invoker)]) { first, _ in first },
+                    [
+                        "/environments": BenchEndpoints.route(invoker),
+                        "/invoke": BenchEndpoints.invokeRoute(invoker, group: group),
+                    ]) { first, _ in first },
                 streams: ["/dashboard/events": feed.stream, "/invocations/events": invocationFeed!.stream],
                 group: group)
         } else {

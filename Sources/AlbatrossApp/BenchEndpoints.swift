@@ -1,7 +1,8 @@
 import AdminServer
 import Environments
 import Foundation
-import Invocation
+public import Invocation
+public import InvocationModel
 public import NIOCore
 import ServiceLifecycle
 
@@ -44,13 +45,59 @@ extension AlbatrossApplication {
     }
 }
 
+extension AlbatrossApplication {
+    /// One invoke as `albatross bench` counts it, in-process and through the admin listener's `POST /invoke` alike:
+    /// the outcome (`ok`, `functionError`, `timeout`, `throttled`, `failed`, the names of bench's `SampleOutcome`)
+    /// and the error type.
+    public static func benchInvoke(
+        _ request: InvokeRequest, invoker: Invoker, on loop: any EventLoop
+    ) async -> (outcome: String, errorType: String?) {
+        do {
+            let outcome = try await invoker.invoke(request, on: loop).get()
+            let kind =
+                outcome.errorType == "Sandbox.Timedout"
+                ? "timeout" : outcome.functionError != nil ? "functionError" : "ok"
+            return (kind, outcome.errorType)
+        } catch let error as InvocationError {
+            return (error.kind == .throttled ? "throttled" : "failed", "\(error.kind)")
+        } catch {
+            return ("failed", "\(type(of: error))")
+        }
+    }
+}
+
 /// The admin listener's part for `albatross bench --server`: `POST /environments/retire-idle` with
 /// `{"function": "name"}` (or `{}` for every function) answers 200 `{"retired": true}` once the next invoke of the
 /// function starts a fresh environment (see ``AlbatrossApplication/retireIdleEnvironments(function:timeout:)``),
 /// 404 for an unknown function, 503 when busy environments did not finish within 30 s.
+///
+/// `POST /invoke/FUNCTION[:QUALIFIER]/REQUEST-ID` with the event as its body invokes through the server's own
+/// invoker with that request id (bench's function targets, whose events it then finds in `/invocations/events`)
+/// and answers 200 `{"outcome", "errorType"}` (``AlbatrossApplication/benchInvoke(_:invoker:on:)``). The admin
+/// listener's request budget bounds the event (16 KB).
 enum BenchEndpoints {
     struct Body: Decodable {
         var function: String?
+    }
+
+    static func invokeRoute(_ invoker: Invoker, group: any EventLoopGroup) -> AdminServer.Route {
+        AdminServer.Route { request in
+            let parts = request.path.split(separator: "/").map(String.init)
+            guard parts.count == 3, request.method == "POST", !parts[2].isEmpty else {
+                return WeightEndpoints.json(
+                    400, ["message": "use POST /invoke/FUNCTION[:QUALIFIER]/REQUEST-ID with the event as the body"])
+            }
+            let receivedAt = NIODeadline.now()
+            let target = parts[1].split(separator: ":", maxSplits: 1).map(String.init)
+            let invoke = InvokeRequest(
+                functionName: target[0], qualifier: target.count > 1 ? target[1] : nil,
+                payload: ByteBuffer(string: request.body.isEmpty ? "{}" : request.body), requestID: parts[2],
+                receivedAt: receivedAt)
+            let (outcome, errorType) = await AlbatrossApplication.benchInvoke(
+                invoke, invoker: invoker, on: group.next())
+            return WeightEndpoints.json(
+                200, ["outcome": outcome, "errorType": errorType.map { $0 as Any } ?? NSNull()])
+        }
     }
 
     static func route(_ invoker: Invoker) -> AdminServer.Route {

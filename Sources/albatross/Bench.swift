@@ -40,7 +40,8 @@ struct BenchRun: AsyncParsableCommand {
     @Option(name: .shortAndLong, help: "The YAML configuration file, started in this process.")
     var config: String?
 
-    @Option(help: "Instead of --config: the admin listener of a running server (http://127.0.0.1:9464); needs --via.")
+    @Option(
+        help: "Instead of --config: the admin listener of a running server on this machine (http://127.0.0.1:9464).")
     var server: String?
 
     @Option(help: "Cold samples per target, each on a fresh environment.")
@@ -97,10 +98,6 @@ struct BenchRun: AsyncParsableCommand {
             throw ValidationError("give --config FILE (started in-process) or --server URL (a running server)")
         }
         if server != nil {
-            if via == nil {
-                throw ValidationError(
-                    "--server: give --via URL of one of its listeners (function targets run with --config only)")
-            }
             if memory != nil || baseline != nil { throw ValidationError("--memory and --baseline need --config") }
             if let server, (try? BenchURL(server)) == nil {
                 throw ValidationError("--server: give the http://host:port URL of the admin listener")
@@ -255,14 +252,13 @@ struct BenchRun: AsyncParsableCommand {
         )
     }
 
-    /// `--server`: the targets measured on a running server, through `--via`, with the phases from its admin
-    /// listener's event feed.
+    /// `--server`: the targets measured on a running server, through `--via` or (function targets) its admin
+    /// listener's `POST /invoke`, with the phases from its admin listener's event feed.
     private func measureRemote(
         server: String, event: Data, progress: BenchProgress
     ) async throws -> (
         reports: [TargetReport], baselines: [BaselineReport], cpu: Double, invocations: Int
     ) {
-        guard let via else { throw CommandFailure("--server needs --via") }
         let recorder = BenchRecorder(frontEnd: true)
         let remote: BenchRemote
         do {
@@ -275,11 +271,11 @@ struct BenchRun: AsyncParsableCommand {
                 throw CommandFailure(
                     "the admin listener at \(server) sent no event stream (\(feed.failure ?? "no heartbeat in 10 s"))")
             }
+            let body = payload == "{}" ? [] : Array(event)
             remote = BenchRemote(
                 admin: admin,
-                http: BenchHTTPDriver(
-                    url: try BenchURL(via), payload: payload == "{}" ? [] : Array(event), progress: progress),
-                feed: feed)
+                listener: try via.map { BenchHTTPDriver(url: try BenchURL($0), payload: body, progress: progress) },
+                payload: body, feed: feed, progress: progress)
         } catch {
             ConsoleOutput.error("albatross: \(error)")
             throw ExitCode(1)
@@ -288,7 +284,9 @@ struct BenchRun: AsyncParsableCommand {
         let droppedBefore = remote.feed.droppedEvents
         let result: (reports: [TargetReport], baselines: [BaselineReport], cpu: Double, invocations: Int)
         do {
-            result = try await runTargets([BenchTarget(via)], backend: remote, recorder: recorder) { _ in "" }
+            result = try await runTargets(
+                via.map { [BenchTarget($0)] } ?? targets.map(BenchTarget.init), backend: remote, recorder: recorder
+            ) { _ in "" }
         } catch {
             ConsoleOutput.error("albatross: \(error)")
             throw ExitCode(1)

@@ -52,24 +52,12 @@ struct BenchDriver: BenchBackend {
         let request = InvokeRequest(
             functionName: target.function, qualifier: target.qualifier, payload: payload, requestID: requestID,
             receivedAt: start)
-        let record: ClientRecord
-        do {
-            let outcome = try await application.invoker.invoke(request, on: application.group.next()).get()
-            let completed = Self.now()
-            let kind: SampleOutcome =
-                outcome.errorType == "Sandbox.Timedout"
-                ? .timeout : outcome.functionError != nil ? .functionError : .ok
-            record = ClientRecord(
-                requestID: requestID, sent: sent, completed: completed, outcome: kind, errorType: outcome.errorType)
-        } catch let error as InvocationError {
-            record = ClientRecord(
-                requestID: requestID, sent: sent, completed: Self.now(),
-                outcome: error.kind == .throttled ? .throttled : .failed, errorType: "\(error.kind)")
-        } catch {
-            record = ClientRecord(
-                requestID: requestID, sent: sent, completed: Self.now(), outcome: .failed,
-                errorType: "\(type(of: error))")
-        }
+        let (outcome, errorType) = await AlbatrossApplication.benchInvoke(
+            request, invoker: application.invoker, on: application.group.next())
+        let record = ClientRecord(
+            requestID: requestID, sent: sent, completed: Self.now(),
+            outcome: SampleOutcome(rawValue: outcome) ?? .failed,
+            errorType: errorType)
         progress.record(record)
         return record
     }

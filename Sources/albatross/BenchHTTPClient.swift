@@ -32,6 +32,10 @@ final class BenchHTTPConnection {
     }
 
     private var owned = true
+    private var lastBody = 0..<0
+
+    /// The body of the last response ``roundTrip(_:)`` read.
+    var body: [UInt8] { Array(buffer[lastBody]) }
 
     deinit { if owned { close(fd) } }
 
@@ -62,6 +66,7 @@ final class BenchHTTPConnection {
                 bodyLength = Self.contentLength(buffer[0..<end])
             }
             if let headEnd, filled >= headEnd + bodyLength {
+                lastBody = headEnd..<(headEnd + bodyLength)
                 return Self.status(buffer)
             }
         }
@@ -112,9 +117,21 @@ struct BenchHTTPDriver: Sendable {
     let url: BenchURL
     let payload: [UInt8]
     let progress: BenchProgress
+    /// `FUNCTION[:QUALIFIER]`: function targets through a running server's admin listener instead of a listener
+    /// (`POST /invoke/TARGET/REQUEST-ID`, answered with the outcome; one connection per request, as the admin
+    /// listener closes each).
+    var adminInvoke: String? = nil
 
-    /// The request bytes and the trace root that identifies it.
+    /// The request bytes and the trace root that identifies it (the request id, with ``adminInvoke``).
     func request() -> (bytes: [UInt8], root: String) {
+        if let adminInvoke {
+            let id = UUID().uuidString.lowercased()
+            let body = payload.isEmpty ? Array("{}".utf8) : payload
+            let head =
+                "POST /invoke/\(adminInvoke)/\(id) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            return (Array(head.utf8) + body, id)
+        }
         var random = SystemRandomNumberGenerator()
         let epoch = String(UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970)), radix: 16)
         let high = String(UInt32.random(in: 0...UInt32.max, using: &random), radix: 16)
@@ -192,7 +209,12 @@ struct BenchHTTPDriver: Sendable {
                             }
                             let status = try connection!.roundTrip(bytes)
                             record.completed = BenchDriver.now()
-                            (record.outcome, record.errorType) = Self.classify(status)
+                            if adminInvoke != nil {
+                                (record.outcome, record.errorType) = Self.invokeAnswer(status, connection!.body)
+                                connection = nil
+                            } else {
+                                (record.outcome, record.errorType) = Self.classify(status)
+                            }
                         } catch {
                             record.completed = BenchDriver.now()
                             record.errorType = "\(error)"
@@ -214,6 +236,14 @@ struct BenchHTTPDriver: Sendable {
             }
         }
         return records.withLockedValue { $0 }
+    }
+
+    /// The admin listener's answer to `POST /invoke`: `{"outcome", "errorType"}`.
+    static func invokeAnswer(_ status: Int, _ body: [UInt8]) -> (SampleOutcome, String?) {
+        guard status == 200, let object = FlatJSON.parse(body[...]),
+            let outcome = object["outcome"]?.string.flatMap(SampleOutcome.init(rawValue:))
+        else { return (.failed, "admin listener: HTTP \(status) \(String(decoding: body.prefix(200), as: UTF8.self))") }
+        return (outcome, object["errorType"]?.string)
     }
 
     /// The ALB's answers for Lambda failures (alb-lambda.md §3): 502 a function error (timeouts and throttles

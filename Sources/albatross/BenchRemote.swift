@@ -3,15 +3,22 @@ import Foundation
 import NIOConcurrencyHelpers
 
 /// `bench --server URL`: the platform is a running `albatross serve` whose admin listener is at `URL`. Requests
-/// go through one of its listeners (`--via`), fresh environments for cold samples are asked for with
+/// go through one of its listeners (`--via`), or for function targets to the admin listener's `POST /invoke`
+/// (the server's own invoker); fresh environments for cold samples are asked for with
 /// `POST /environments/retire-idle`, and the phases come from its `/invocations/events` feed
 /// (``BenchEventFeedClient``), read into the same ``BenchRecorder`` as in-process.
 struct BenchRemote: BenchBackend {
     let admin: BenchURL
-    let http: BenchHTTPDriver
+    /// `--via`; nil for function targets.
+    let listener: BenchHTTPDriver?
+    let payload: [UInt8]
     let feed: BenchEventFeedClient
-    var progress: BenchProgress { http.progress }
-    var viaListener: Bool { true }
+    let progress: BenchProgress
+    var viaListener: Bool { listener != nil }
+
+    private func client(_ target: BenchTarget) -> BenchHTTPDriver {
+        listener ?? BenchHTTPDriver(url: admin, payload: payload, progress: progress, adminInvoke: target.name)
+    }
 
     func retireIdle(_ target: BenchTarget?) async throws {
         let body = target.map { #"{"function":\#(BenchRemote.quoted($0.function))}"# } ?? "{}"
@@ -38,11 +45,11 @@ struct BenchRemote: BenchBackend {
     }
 
     func closedLoop(_ target: BenchTarget, count: Int, concurrency: Int) async -> [ClientRecord] {
-        await http.closedLoop(count: count, connections: concurrency)
+        await client(target).closedLoop(count: count, connections: concurrency)
     }
 
     func openLoop(_ target: BenchTarget, seconds: Double, rate: Double, concurrency: Int) async -> [ClientRecord] {
-        await http.openLoop(seconds: seconds, rate: rate, connections: concurrency)
+        await client(target).openLoop(seconds: seconds, rate: rate, connections: concurrency)
     }
 
     /// Waits for a heartbeat of the feed stamped 100 ms after the last answer: the server sends one only once
