@@ -132,7 +132,11 @@ struct InvocationEventFeedTests {
         }
         // 200 emits never took long: none waited for the client (a blocked write would take until the drop).
         #expect(slowest < .milliseconds(500), "\(slowest)")
-        #expect(feed.stream.droppedCount == 1, "dropped after \(emitted) events of 1 KB")
+        // The feed's thread may still be formatting what was queued (a loaded machine): the drop comes when it
+        // next writes to the stalled client.
+        #expect(
+            await eventually(seconds: 60) { feed.stream.droppedCount == 1 },
+            "dropped after \(emitted) events of 1 KB")
         #expect(await eventually(seconds: 5) { feed.stream.clientCount == 0 })
         // The listener answers as before.
         let status = try Client(port: port, path: "/status")
