@@ -84,6 +84,8 @@ final class BenchEventFeedClient: Sendable {
         var liveAt: Int64 = 0
         var dropped = 0
         var failure: String?
+        /// The reading thread closed the socket: ``stop()`` must not touch the number (it may be reused).
+        var closed = false
     }
     private let state = NIOLockedValueBox(State())
     private let fd: Int32
@@ -109,7 +111,11 @@ final class BenchEventFeedClient: Sendable {
     }
 
     /// Shuts the connection down; the reading thread ends (and closes it).
-    func stop() { shutdown(fd, Int32(SHUT_RDWR)) }
+    func stop() {
+        state.withLockedValue { state in
+            if !state.closed { shutdown(fd, Int32(SHUT_RDWR)) }
+        }
+    }
 
     /// Why the feed ended, when it did.
     var failure: String? { state.withLockedValue { $0.failure } }
@@ -132,7 +138,12 @@ final class BenchEventFeedClient: Sendable {
 
     /// The reading loop: the response head, then chunks, then SSE lines. Returns why it ended.
     private static func read(fd: Int32, recorder: BenchRecorder, state: NIOLockedValueBox<State>) -> String {
-        defer { Foundation.close(fd) }
+        defer {
+            state.withLockedValue { state in
+                state.closed = true
+                Foundation.close(fd)
+            }
+        }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var pending: [UInt8] = []  // raw bytes not parsed yet
         var body: [UInt8] = []  // de-chunked bytes not yet split into lines
