@@ -129,7 +129,7 @@ let package = Package(
         .target(
             name: "AdminServer",
             dependencies: [
-                "Observability",
+                "Observability", "InvocationModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -312,7 +312,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "LambdaModelTests", dependencies: ["LambdaModel"]),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "AlbatrossTestKit"]),
+        .testTarget(
+            name: "BenchTests",
+            dependencies: [
+                "Bench", "AlbatrossTestKit", "AdminServer", "InvocationModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         .testTarget(name: "RolloutTests", dependencies: ["Rollout"]),
         .testTarget(
             name: "ControlAPITests",

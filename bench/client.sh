@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# Is `albatross bench` itself a bottleneck? Its client against wrk, both through an ALB listener, on the same
-# no-op function (the C runtime of bench/runtime/bootstrap.c), in one run:
+# Is `albatross bench` itself a bottleneck? Its client against wrk, both through the same ALB listener of the same
+# `albatross serve`, on the same no-op function (the C runtime of bench/runtime/bootstrap.c), interleaved:
 #
-#   bench/client.sh
+#   BUILD_PATH=.build-release bench/client.sh
 #
-#   1. `albatross serve` with one HTTP listener; wrk -t2 -c32 for WARMUP, then DURATION: invocations per second.
-#   2. `albatross bench --via URL --config (the same file) --concurrency 32`: the configuration runs in the bench
-#      process and its own HTTP/1.1 keep-alive client sends BENCH_REQUESTS requests after BENCH_WARMUP.
-# Both runs have the server and the client on the same cores (in step 1 two processes, in step 2 one), so the
-# figure says whether bench's client takes more of the machine per request than wrk does.
-# Environment: DURATION [10s] WARMUP [2s] BENCH_REQUESTS [20000] BENCH_WARMUP [2000] CONNECTIONS [32];
-# SKIP_BUILD=1 uses the existing .build/release/albatross; BUILD=debug uses .build/debug/albatross as it is.
+# One server (one HTTP listener, an admin listener), then ROUNDS rounds of
+#   A. wrk -t2 -c32: WARMUP, then DURATION; invocations per second;
+#   B. albatross bench --server ADMIN --via URL --concurrency 32 --warmup BENCH_WARMUP --warm N, N being what wrk
+#      did in the round's DURATION (so both run about as long); its invocations per second and its own CPU per
+#      invocation (user + system of the bench process: the server is the other process).
+# A and B alternate (A B A B ...), so that the load of the shared machine drifts over both alike; the figure is the
+# ratio bench/wrk per round and its median. The server's CPU per request in each run is printed too: during B it
+# also feeds bench its invocation events (/invocations/events), which wrk does without.
+# Environment: ROUNDS [3] DURATION [10s] WARMUP [2s] BENCH_WARMUP [2000] CONNECTIONS [32]; BUILD_PATH [.build]
+# (the release build's scratch path); SKIP_BUILD=1 uses the existing $BUILD_PATH/release/albatross; BUILD=debug uses
+# .build/debug/albatross as it is.
 set -euo pipefail
 
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 WRK_THREADS=2
 WRK_CONNECTIONS=${CONNECTIONS:-32}
-BENCH_REQUESTS=${BENCH_REQUESTS:-20000}
 BENCH_WARMUP=${BENCH_WARMUP:-2000}
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -33,27 +37,64 @@ fi
 compile_backends
 
 PORT=$(free_port)
-start_albatross client "$(http_listener "$PORT")" 1
-run_wrk client "http://127.0.0.1:$PORT/" "$ALB_PID"
-wrk_line=$(grep '^BENCH ' "$TMP/client.wrk")
+ADMIN_PORT=$(free_port)
+BENCH_ADMIN=1 BENCH_ADMIN_PORT=$ADMIN_PORT start_albatross client "$(http_listener "$PORT")" 1
+URL="http://127.0.0.1:$PORT/"
+server_ticks() { python3 "$BENCH/lib/proctree.py" ticks "$ALB_PID" | awk '{print $2}'; }
+ticks_per_second=$(getconf CLK_TCK)
+seconds=$(python3 -c "import sys; t = sys.argv[1]; print(float(t[:-1]) * (60 if t.endswith('m') else 1))" "$DURATION")
+
+results="$TMP/rounds"
+: >"$results"
+for round in $(seq "$ROUNDS"); do
+    run_wrk "wrk$round" "$URL" "$ALB_PID"
+    wrk_line=$(grep '^BENCH ' "$TMP/wrk$round.wrk")
+    requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$wrk_line")
+    duration_us=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$wrk_line")
+    read -r _ wrk_server_ticks _ <"$TMP/wrk$round.cpu"
+    wrk_rate=$(python3 -c "print(f'{$requests / ($duration_us / 1e6):.0f}')")
+    log "round $round wrk: $wrk_rate invocations/s ($wrk_line)"
+
+    count=$(python3 -c "print(max(1000, int($wrk_rate * $seconds)))")
+    log "round $round bench: --warm $count --warmup $BENCH_WARMUP --concurrency $WRK_CONNECTIONS"
+    before=$(server_ticks)
+    "$ALBATROSS" bench --server "http://127.0.0.1:$ADMIN_PORT" --via "$URL" --warm "$count" \
+        --warmup "$BENCH_WARMUP" --concurrency "$WRK_CONNECTIONS" --json "$TMP/bench$round.json" \
+        >"$TMP/bench$round.out" 2>"$TMP/bench$round.err" ||
+        { cat "$TMP/bench$round.out" "$TMP/bench$round.err" >&2; die "albatross bench failed"; }
+    after=$(server_ticks)
+    grep -q warning "$TMP/bench$round.err" && { cat "$TMP/bench$round.err" >&2; die "bench warned"; }
+    python3 - "$TMP/bench$round.json" "$round" "$wrk_rate" "$requests" "$wrk_server_ticks" \
+        "$((after - before))" "$ticks_per_second" "$BENCH_WARMUP" >>"$results" <<'PY'
+import json, sys
+path, round_, wrk_rate, wrk_requests, wrk_ticks, bench_ticks, hz, warmup = sys.argv[1:]
+report = json.load(open(path))
+run = report["targets"][0]["runs"][0]
+ok = run["outcomes"]["ok"]
+phases = run["phases"]
+# The server's CPU per request: wrk's measured run alone; bench's whole command (its warm-up requests included,
+# and the cold start of the feed's subscription), so a little high.
+print(round_, wrk_rate, f'{run["throughputPerSecond"]:.0f}', ok, len(run["samples"]),
+      f'{report["client"]["cpuMicrosecondsPerInvocation"]:.1f}',
+      f'{int(wrk_ticks) / int(hz) * 1e6 / int(wrk_requests):.1f}',
+      f'{int(bench_ticks) / int(hz) * 1e6 / (len(run["samples"]) + int(warmup)):.1f}',
+      all(phases.get(p, {}).get("count") == ok for p in ["send", "queueing", "invoke", "returnPath", "total"]))
+PY
+    tail -1 "$results" >&2
+done
 stop_started "$ALB_PID"
 
-requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$wrk_line")
-duration_us=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$wrk_line")
-wrk_rate=$(python3 -c "print(f'{$requests / ($duration_us / 1e6):.0f}')")
-log "wrk: $wrk_line"
-
-"$ALBATROSS" bench --via "http://127.0.0.1:$PORT/" --config "$TMP/client.yaml" --warm "$BENCH_REQUESTS" \
-    --warmup "$BENCH_WARMUP" --concurrency "$WRK_CONNECTIONS" --json "$TMP/bench.json" >"$TMP/bench.out" \
-    2>"$TMP/bench.err" || { cat "$TMP/bench.out" "$TMP/bench.err" >&2; die "albatross bench failed"; }
-read -r bench_rate bench_ok bench_cpu < <(python3 - "$TMP/bench.json" <<'PY'
-import json, sys
-report = json.load(open(sys.argv[1]))
-run = report["targets"][0]["runs"][0]
-print(f'{run["throughputPerSecond"]:.0f} {run["outcomes"]["ok"]} {report["client"]["cpuMicrosecondsPerInvocation"]:.1f}')
+python3 - "$results" "$WRK_THREADS" "$WRK_CONNECTIONS" "$DURATION" <<'PY'
+import statistics, sys
+path, threads, connections, duration = sys.argv[1:]
+rows = [line.split() for line in open(path) if line.strip()]
+print(f"| round | wrk -t{threads} -c{connections} -d{duration} (inv/s) | bench --server --via --concurrency {connections} (inv/s)"
+      " | bench/wrk | bench CPU per invocation (µs) | server CPU per request, wrk / bench run (µs) | phases of every sample |")
+print("| --- | --- | --- | --- | --- | --- | --- |")
+ratios = []
+for round_, wrk, bench, ok, samples, cpu, server_wrk, server_bench, phases in rows:
+    ratio = float(bench) / float(wrk)
+    ratios.append(ratio)
+    print(f"| {round_} | {wrk} | {bench} ({ok}/{samples} ok) | {ratio:.2f} | {cpu} | {server_wrk} / {server_bench} | {phases} |")
+print(f"median bench/wrk: {statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
 PY
-)
-echo "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d$DURATION through albatross serve: $wrk_rate invocations/s"
-echo "albatross bench --via --concurrency $WRK_CONNECTIONS ($BENCH_REQUESTS requests, $bench_ok ok):" \
-    "$bench_rate invocations/s, $bench_cpu µs of CPU per invocation for the whole process (server included)"
-python3 -c "print(f'bench/wrk: {$bench_rate / $wrk_rate:.2f}')"

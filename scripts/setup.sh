@@ -51,5 +51,10 @@ if ! .venv/bin/python -c "import boto3, awscli" 2>/dev/null; then
   echo "setup: installing boto3 and the AWS CLI into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "boto3==1.43.11" "awscli==1.45.11"
 fi
+# jsonschema, for the bench tests: a `bench --json` report must validate against docs/bench-schema.json.
+if ! .venv/bin/python -c "import jsonschema" 2>/dev/null; then
+  echo "setup: adding jsonschema to .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "jsonschema==4.26.0"
+fi
 versions=$(.venv/bin/python -c 'import importlib.metadata as m; print(", ".join(p + " " + m.version(p) for p in ("awslambdaric", "boto3", "awscli", "opentelemetry-sdk")))')
 echo "setup: ready ($(.venv/bin/python --version), $versions)"

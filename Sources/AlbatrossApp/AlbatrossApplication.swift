@@ -50,9 +50,10 @@ public import Tracing
 /// | ``CertificateWatcherService`` (HTTPS, `watchesChanges`) | compares certificate files every 5 s | stops |
 /// | ``HangupReloadService`` (with `handlesSignals`) | SIGHUP reloads certificates and the configuration | stops |
 /// | ``DashboardService`` (with an `admin:` section) | a dashboard snapshot a second to `/dashboard/events` while watched | stops |
-/// | ``SideListenerService`` (with an `admin:` section) | `GET /metrics`, `GET /status`, `/dashboard`, `/rollouts`, `/weights` on the admin address | closes its listener |
+/// | ``SideListenerService`` (with an `admin:` section) | `GET /metrics`, `GET /status`, `/dashboard`, `/rollouts`, `/weights`, `/invocations/events`, `POST /environments/retire-idle`, `POST /invoke` on the admin address | closes its listener |
 /// | ``SideListenerService`` (with an `api:` section) | the Lambda control API on its address | closes its listener |
 /// | the `services:` given to the initialiser | | |
+/// | ``InvocationFeedService`` (with an `admin:` section) | `/invocations/events` for `bench --server`: subscribed while watched | unsubscribes |
 /// | ``ListenersService`` (with `listeners`) | the bound listeners | stops accepting, drains within `shutdownGraceSeconds`, closes connections |
 ///
 /// So SIGTERM stops accepting first, lets requests in flight finish, closes what is left, stops the watchers,
@@ -320,12 +321,14 @@ public final class AlbatrossApplication: Sendable {
             }
         }
         let dashboard: DashboardFeed?
+        let invocationFeed: InvocationEventFeed?
         if let metrics, let settings = configuration.admin {
             let feed = DashboardFeed(
                 stream: EventStream(), rollouts: rollouts, invoker: invoker, loadBalancer: loadBalancer,
                 metrics: metrics, listeners: { state.withLockedValue { $0.listeners } })
             events.subscribe(feed, name: "dashboard")
             dashboard = feed
+            invocationFeed = InvocationEventFeed(bus: events, threadPool: threadPool)
             admin = AdminServer(
                 host: settings.address, port: settings.port,
                 pages: [
@@ -336,11 +339,17 @@ public final class AlbatrossApplication: Sendable {
                         invoker: invoker, metrics: metrics, controlGroups: controlGroups.summary,
                         isolation: isolation.summary),
                 ],
-                routes: Self.adminRoutes(rollouts: rollouts, loadBalancer: loadBalancer),
-                streams: ["/dashboard/events": feed.stream], group: group)
+                routes: Self.adminRoutes(rollouts: rollouts, loadBalancer: loadBalancer).merging(
+                    [
+                        "/environments": BenchEndpoints.route(invoker),
+                        "/invoke": BenchEndpoints.invokeRoute(invoker, group: group),
+                    ]) { first, _ in first },
+                streams: ["/dashboard/events": feed.stream, "/invocations/events": invocationFeed!.stream],
+                group: group)
         } else {
             admin = nil
             dashboard = nil
+            invocationFeed = nil
         }
         // Keeps the invoker's catalog in step with the file, `$LATEST`'s code and the store; the control API's
         // writes call it directly, so a change is served before the write answers.
@@ -406,7 +415,8 @@ public final class AlbatrossApplication: Sendable {
                     accessLogs: accessLogs,
                     tracing: tracing, traps: traps, trigger: trigger, admin: admin, api: api,
                     asyncQueue: asyncQueue, controlGroups: controlGroups.groups, rollouts: rollouts,
-                    dashboard: dashboard, additional: services
+                    dashboard: dashboard,
+                    additional: services + (invocationFeed.map { [InvocationFeedService(feed: $0)] } ?? [])
                 ).map {
                     // Whichever service ends or fails, the others are still shut down in order.
                     ServiceGroupConfiguration.ServiceConfiguration(
@@ -627,7 +637,8 @@ public final class AlbatrossApplication: Sendable {
             services.append(
                 SideListenerService(
                     start: { try await admin.start() }, stop: { await admin.stop() }, host: settings.address,
-                    name: "admin listener", detail: "GET /metrics, GET /status, /dashboard, /rollouts, /weights",
+                    name: "admin listener",
+                    detail: "GET /metrics, GET /status, /dashboard, /rollouts, /weights, /invocations/events",
                     logger: logger))
         }
         if let api, let settings = configuration.api {

@@ -183,9 +183,11 @@ extension BenchReport {
                 line.target, line.runtime, line.spawnToNext.p50Ms, line.platformInit.p50Ms, line.platformShareMs,
                 line.platformShareRatio * 100)
         }
+        // With --server the platform is another process; otherwise it runs in bench's own.
+        let platform = command.contains("--server") ? "the server not included" : "platform included"
         text += String(
-            format: "\nbench process CPU: %.1f µs per invocation (%d invocations, platform included)\n",
-            client.cpuMicrosecondsPerInvocation, client.invocations)
+            format: "\nbench process CPU: %.1f µs per invocation (%d invocations, %@)\n",
+            client.cpuMicrosecondsPerInvocation, client.invocations, platform)
         return text
     }
 }

@@ -21,10 +21,12 @@ struct BenchCommand: AsyncParsableCommand {
 struct BenchRun: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Benchmark targets of a configuration started in-process.",
+        abstract: "Benchmark targets of a configuration started in-process, or of a running server.",
         discussion: """
-            Starts the configuration in this process (no listener unless --via is given) and subscribes to its \
-            invocation event stream, so that every sample gets its exact phases. Cold samples each run on a fresh \
+            With --config, starts the configuration in this process (no listener unless --via is given) and \
+            subscribes to its invocation event stream, so that every sample gets its exact phases. With --server \
+            (the admin listener of a running `albatross serve`, on this machine), sends the requests to --via and \
+            reads the same events from the admin listener's /invocations/events. Cold samples each run on a fresh \
             environment: the function's idle environments are stopped (never a busy one) and the next invoke \
             starts a new one. Errors, throttles and timeouts are counted, not folded into the percentiles.
             """)
@@ -35,8 +37,12 @@ struct BenchRun: AsyncParsableCommand {
     @Option(help: "Send HTTP requests to this listener URL of the configuration instead (http://host:port/path).")
     var via: String?
 
-    @Option(name: .shortAndLong, help: "The YAML configuration file.")
-    var config: String
+    @Option(name: .shortAndLong, help: "The YAML configuration file, started in this process.")
+    var config: String?
+
+    @Option(
+        help: "Instead of --config: the admin listener of a running server on this machine (http://127.0.0.1:9464).")
+    var server: String?
 
     @Option(help: "Cold samples per target, each on a fresh environment.")
     var cold = 0
@@ -47,7 +53,7 @@ struct BenchRun: AsyncParsableCommand {
     @Option(help: "Warm invocations per target (closed loop).")
     var warm = 0
 
-    @Option(help: "Warm invocations in flight at once (closed loop).")
+    @Option(help: "Warm invocations in flight at once (closed loop); through --via, the connections (open loop too).")
     var concurrency = 1
 
     @Option(help: "Unmeasured invocations before the warm run.")
@@ -88,7 +94,15 @@ struct BenchRun: AsyncParsableCommand {
         }
         if cold == 0 && warm == 0 && duration == nil { throw ValidationError("give --cold, --warm or --duration") }
         if (via == nil) == targets.isEmpty { throw ValidationError("give targets, or --via URL instead of them") }
-        if via != nil && duration != nil { throw ValidationError("--via runs closed loop only (--warm)") }
+        if (config == nil) == (server == nil) {
+            throw ValidationError("give --config FILE (started in-process) or --server URL (a running server)")
+        }
+        if server != nil {
+            if memory != nil || baseline != nil { throw ValidationError("--memory and --baseline need --config") }
+            if let server, (try? BenchURL(server)) == nil {
+                throw ValidationError("--server: give the http://host:port URL of the admin listener")
+            }
+        }
         if let memory {
             guard let sizes = Self.memorySizes(memory) else {
                 throw ValidationError("--memory: give sizes in MB between 128 and 10240, separated by commas")
@@ -135,7 +149,12 @@ struct BenchRun: AsyncParsableCommand {
         let startedAt = ISO8601DateFormatter().string(from: Date())
         let sizes: [Int?] = memory.flatMap(Self.memorySizes) ?? [nil]
         for size in sizes {
-            let part = try await measure(memory: size, event: event, progress: progress)
+            let part =
+                if let server {
+                    try await measureRemote(server: server, event: event, progress: progress)
+                } else {
+                    try await measure(memory: size, event: event, progress: progress)
+                }
             reports += part.reports
             baselines += part.baselines
             cpu += part.cpu
@@ -168,6 +187,7 @@ struct BenchRun: AsyncParsableCommand {
     ) async throws -> (
         reports: [TargetReport], baselines: [BaselineReport], cpu: Double, invocations: Int
     ) {
+        guard let config else { throw CommandFailure("--config is missing") }
         let application: AlbatrossApplication
         do {
             if let memory {
@@ -210,81 +230,137 @@ struct BenchRun: AsyncParsableCommand {
         }
         let recorder = BenchRecorder(frontEnd: via != nil)
         let subscription = application.events.subscribe(recorder, name: "bench", capacity: 4_000_000)
-        let driver = BenchDriver(application: application, payload: ByteBuffer(bytes: event), progress: progress)
-        let (reports, baselines, cpu, invocations) = try await application.whileRunning {
-            () async throws -> ([TargetReport], [BaselineReport], Double, Int) in
-            var reports: [TargetReport] = []
-            var baselines: [BaselineReport] = []
-            let cpuBefore = Self.cpuSeconds()
-            var invocations = 0
-            for target in parsed {
-                var runs: [RunReport] = []
-                if cold > 0 {
-                    driver.progress.begin("\(target.name) cold", expected: cold)
-                    let start = BenchDriver.now()
-                    let records = try await driver.cold(
-                        target, count: cold, concurrency: coldConcurrency, http: http)
-                    let wall = Double(BenchDriver.now() - start) / 1e9
-                    driver.progress.end()
-                    await driver.settle()
-                    invocations += records.count
-                    let run = RunReport(
-                        mode: .cold, requested: cold, wallSeconds: wall,
-                        samples: BenchDriver.samples(
-                            records, recorder: recorder, runStart: start, viaListener: http != nil))
-                    runs.append(run)
-                    if baseline != nil {
-                        baselines.append(try await driver.baseline(target, count: cold, run: run))
-                    }
-                }
-                if warm > 0 || duration != nil {
-                    if warmup > 0 {
-                        driver.progress.begin("\(target.name) warm-up", expected: warmup)
-                        if let http {
-                            _ = await http.closedLoop(count: warmup, connections: concurrency)
-                        } else {
-                            _ = await driver.closedLoop(target, count: warmup, concurrency: concurrency)
-                        }
-                        driver.progress.end()
-                    }
-                    let records: [ClientRecord]
-                    let requested: Int
-                    let start = BenchDriver.now()
-                    if let duration, let rate, let seconds = Self.seconds(duration) {
-                        requested = Int((seconds * rate).rounded(.down))
-                        driver.progress.begin("\(target.name) open loop \(rate)/s", expected: requested)
-                        records = await driver.openLoop(target, seconds: seconds, rate: rate)
-                    } else {
-                        requested = warm
-                        driver.progress.begin("\(target.name) warm", expected: warm)
-                        records =
-                            if let http {
-                                await http.closedLoop(count: warm, connections: concurrency)
-                            } else {
-                                await driver.closedLoop(target, count: warm, concurrency: concurrency)
-                            }
-                    }
-                    let wall = Double(BenchDriver.now() - start) / 1e9
-                    driver.progress.end()
-                    await driver.settle()
-                    invocations += records.count
-                    runs.append(
-                        RunReport(
-                            mode: .warm, requested: requested, wallSeconds: wall,
-                            samples: BenchDriver.samples(
-                                records, recorder: recorder, runStart: start, viaListener: http != nil)))
-                }
-                let runtime =
-                    application.configuration.functions.first { $0.name == target.function }?.runtime.identifier ?? ""
-                reports.append(TargetReport(name: target.name + suffix, runtime: runtime, runs: runs))
+        let driver = BenchDriver(
+            application: application, payload: ByteBuffer(bytes: event), progress: progress, http: http)
+        let result = try await application.whileRunning {
+            try await runTargets(parsed, backend: driver, recorder: recorder) { target in
+                application.configuration.functions.first { $0.name == target.function }?.runtime.identifier ?? ""
+            } baseline: { target, run in
+                try await driver.baseline(target, count: cold, run: run)
             }
-            return (reports, baselines, Self.cpuSeconds() - cpuBefore, invocations)
         }
         if subscription.droppedEvents > 0 {
             ConsoleOutput.error(
                 "albatross: warning: \(subscription.droppedEvents) events were dropped; phases are missing")
         }
-        return (reports, baselines, cpu, invocations)
+        return (
+            result.reports.map { report in
+                var report = report
+                report.name += suffix
+                return report
+            }, result.baselines, result.cpu, result.invocations
+        )
+    }
+
+    /// `--server`: the targets measured on a running server, through `--via` or (function targets) its admin
+    /// listener's `POST /invoke`, with the phases from its admin listener's event feed.
+    private func measureRemote(
+        server: String, event: Data, progress: BenchProgress
+    ) async throws -> (
+        reports: [TargetReport], baselines: [BaselineReport], cpu: Double, invocations: Int
+    ) {
+        let recorder = BenchRecorder(frontEnd: true)
+        let remote: BenchRemote
+        do {
+            let admin = try BenchURL(server)
+            let connected = BenchDriver.now()
+            let feed = try BenchEventFeedClient(admin: admin, recorder: recorder)
+            // The server subscribes the feed when a client connects; its first heartbeat after that says so.
+            guard await feed.waitLive(after: connected, timeout: 10) else {
+                feed.stop()
+                throw CommandFailure(
+                    "the admin listener at \(server) sent no event stream (\(feed.failure ?? "no heartbeat in 10 s"))")
+            }
+            let body = payload == "{}" ? [] : Array(event)
+            remote = BenchRemote(
+                admin: admin,
+                listener: try via.map { BenchHTTPDriver(url: try BenchURL($0), payload: body, progress: progress) },
+                payload: body, feed: feed, progress: progress)
+        } catch {
+            ConsoleOutput.error("albatross: \(error)")
+            throw ExitCode(1)
+        }
+        defer { remote.feed.stop() }
+        let droppedBefore = remote.feed.droppedEvents
+        let result: (reports: [TargetReport], baselines: [BaselineReport], cpu: Double, invocations: Int)
+        do {
+            result = try await runTargets(
+                via.map { [BenchTarget($0)] } ?? targets.map(BenchTarget.init), backend: remote, recorder: recorder
+            ) { _ in "" }
+        } catch {
+            ConsoleOutput.error("albatross: \(error)")
+            throw ExitCode(1)
+        }
+        let dropped = remote.feed.droppedEvents - droppedBefore
+        if dropped > 0 {
+            ConsoleOutput.error(
+                "albatross: warning: the server dropped \(dropped) events of its feed; phases are missing")
+        }
+        return result
+    }
+
+    /// Every target's cold and warm runs on `backend`, joined with what `recorder` saw; the CPU this process
+    /// used meanwhile.
+    private func runTargets(
+        _ parsed: [BenchTarget], backend: some BenchBackend, recorder: BenchRecorder,
+        runtime: (BenchTarget) -> String,
+        baseline spawnBaseline: ((BenchTarget, RunReport) async throws -> BaselineReport)? = nil
+    ) async throws -> (reports: [TargetReport], baselines: [BaselineReport], cpu: Double, invocations: Int) {
+        let progress = backend.progress
+        var reports: [TargetReport] = []
+        var baselines: [BaselineReport] = []
+        let cpuBefore = Self.cpuSeconds()
+        var invocations = 0
+        for target in parsed {
+            var runs: [RunReport] = []
+            if cold > 0 {
+                progress.begin("\(target.name) cold", expected: cold)
+                let start = BenchDriver.now()
+                let records = try await backend.cold(target, count: cold, concurrency: coldConcurrency)
+                let wall = Double(BenchDriver.now() - start) / 1e9
+                progress.end()
+                await backend.settle(records)
+                invocations += records.count
+                let run = RunReport(
+                    mode: .cold, requested: cold, wallSeconds: wall,
+                    samples: BenchDriver.samples(
+                        records, recorder: recorder, runStart: start, viaListener: backend.viaListener))
+                runs.append(run)
+                if baseline != nil, let spawnBaseline {
+                    baselines.append(try await spawnBaseline(target, run))
+                }
+            }
+            if warm > 0 || duration != nil {
+                if warmup > 0 {
+                    progress.begin("\(target.name) warm-up", expected: warmup)
+                    _ = await backend.closedLoop(target, count: warmup, concurrency: concurrency)
+                    progress.end()
+                }
+                let records: [ClientRecord]
+                let requested: Int
+                let start = BenchDriver.now()
+                if let duration, let rate, let seconds = Self.seconds(duration) {
+                    requested = Int((seconds * rate).rounded(.down))
+                    progress.begin("\(target.name) open loop \(rate)/s", expected: requested)
+                    records = await backend.openLoop(target, seconds: seconds, rate: rate, concurrency: concurrency)
+                } else {
+                    requested = warm
+                    progress.begin("\(target.name) warm", expected: warm)
+                    records = await backend.closedLoop(target, count: warm, concurrency: concurrency)
+                }
+                let wall = Double(BenchDriver.now() - start) / 1e9
+                progress.end()
+                await backend.settle(records)
+                invocations += records.count
+                runs.append(
+                    RunReport(
+                        mode: .warm, requested: requested, wallSeconds: wall,
+                        samples: BenchDriver.samples(
+                            records, recorder: recorder, runStart: start, viaListener: backend.viaListener)))
+            }
+            reports.append(TargetReport(name: target.name, runtime: runtime(target), runs: runs))
+        }
+        return (reports, baselines, Self.cpuSeconds() - cpuBefore, invocations)
     }
 
     /// User + system CPU of this process so far.

@@ -35,10 +35,12 @@ struct BenchTarget: Sendable {
 
 /// Drives invocations through the in-process invoker of an ``AlbatrossApplication``: cold samples (each on a
 /// fresh environment), closed-loop warm runs and open-loop runs at a fixed rate, with a progress line.
-struct BenchDriver: Sendable {
+struct BenchDriver: BenchBackend {
     let application: AlbatrossApplication
     let payload: ByteBuffer
     let progress: BenchProgress
+    /// `--via`: the requests go through this listener client instead of the invoker.
+    let http: BenchHTTPDriver?
 
     static func now() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
 
@@ -50,24 +52,12 @@ struct BenchDriver: Sendable {
         let request = InvokeRequest(
             functionName: target.function, qualifier: target.qualifier, payload: payload, requestID: requestID,
             receivedAt: start)
-        let record: ClientRecord
-        do {
-            let outcome = try await application.invoker.invoke(request, on: application.group.next()).get()
-            let completed = Self.now()
-            let kind: SampleOutcome =
-                outcome.errorType == "Sandbox.Timedout"
-                ? .timeout : outcome.functionError != nil ? .functionError : .ok
-            record = ClientRecord(
-                requestID: requestID, sent: sent, completed: completed, outcome: kind, errorType: outcome.errorType)
-        } catch let error as InvocationError {
-            record = ClientRecord(
-                requestID: requestID, sent: sent, completed: Self.now(),
-                outcome: error.kind == .throttled ? .throttled : .failed, errorType: "\(error.kind)")
-        } catch {
-            record = ClientRecord(
-                requestID: requestID, sent: sent, completed: Self.now(), outcome: .failed,
-                errorType: "\(type(of: error))")
-        }
+        let (outcome, errorType) = await AlbatrossApplication.benchInvoke(
+            request, invoker: application.invoker, on: application.group.next())
+        let record = ClientRecord(
+            requestID: requestID, sent: sent, completed: Self.now(),
+            outcome: SampleOutcome(rawValue: outcome) ?? .failed,
+            errorType: errorType)
         progress.record(record)
         return record
     }
@@ -75,55 +65,19 @@ struct BenchDriver: Sendable {
     /// Waits until the stream has delivered every event of the invocations that completed: environments emit an
     /// invoke's finished event one loop tick after they complete its outcome, so each event loop runs one task
     /// first (its queue is FIFO), then the bus is flushed.
-    func settle() async {
+    func settle(_ records: [ClientRecord]) async {
         for loop in application.group.makeIterator() { try? await loop.submit {}.get() }
         await application.events.flush()
     }
 
-    /// Stops the function's idle environments and waits until none holds a slot, so that the next invoke
-    /// starts a fresh one (``EnvironmentPool/stopIdleEnvironments()``; busy environments are not touched).
-    /// Provisioned environments are kept (the pool replaces them anyway): a version with provisioned concurrency
-    /// serves its first invokes warm, as on AWS.
+    /// Stops the idle environments of the target's function (every function's without a target) and waits until
+    /// none holds a slot (``AlbatrossApplication/retireIdleEnvironments(function:timeout:)``).
     func retireIdle(_ target: BenchTarget?) async throws {
-        let catalog = application.invoker.catalog.functions
-        let pools = catalog.flatMap { name, function -> [EnvironmentPool] in
-            guard target == nil || target?.function == name else { return [] }
-            return function.versions.keys.compactMap { application.invoker.pool(for: name, version: $0) }
+        do {
+            try await application.retireIdleEnvironments(function: target?.function)
+        } catch {
+            throw CommandFailure("\(error)")
         }
-        for pool in pools { pool.stopIdleEnvironments() }
-        let deadline = NIODeadline.now() + .seconds(30)
-        while pools.contains(where: { $0.counts.total - $0.provisionedCounts.allocated > 0 }) {
-            if NIODeadline.now() > deadline {
-                throw CommandFailure(
-                    "the environments of \(target?.function ?? "the functions") did not stop within 30 s")
-            }
-            try await Task.sleep(nanoseconds: 2_000_000)
-        }
-    }
-
-    /// `count` cold samples, `concurrency` at a time, each batch on fresh environments.
-    /// With `http`, the requests go through the listener (and every function's idle environments are stopped,
-    /// since routing chooses the function).
-    func cold(
-        _ target: BenchTarget, count: Int, concurrency: Int, http: BenchHTTPDriver? = nil
-    ) async throws -> [ClientRecord] {
-        var records: [ClientRecord] = []
-        while records.count < count {
-            try await retireIdle(http == nil ? target : nil)
-            let batch = min(concurrency, count - records.count)
-            if let http {
-                records += await http.closedLoop(count: batch, connections: batch)
-                continue
-            }
-            let results = await withTaskGroup(of: ClientRecord.self) { group in
-                for _ in 0..<batch { group.addTask { await invoke(target) } }
-                var results: [ClientRecord] = []
-                for await record in group { results.append(record) }
-                return results
-            }
-            records += results
-        }
-        return records
     }
 
     /// `--baseline spawn`: `count` bare starts of the target's runtime (``BareRuntimeLauncher``), one after
@@ -161,6 +115,7 @@ struct BenchDriver: Sendable {
 
     /// `count` invocations, `concurrency` in flight at a time (closed loop).
     func closedLoop(_ target: BenchTarget, count: Int, concurrency: Int) async -> [ClientRecord] {
+        if let http { return await http.closedLoop(count: count, connections: concurrency) }
         let next = NIOLockedValueBox(0)
         return await withTaskGroup(of: [ClientRecord].self) { group in
             for _ in 0..<max(1, min(concurrency, count)) {
@@ -184,7 +139,8 @@ struct BenchDriver: Sendable {
     /// Open loop: one invocation every 1/`rate` s for `seconds`, whether or not earlier ones finished; each is
     /// timed from its scheduled time (as wrk2 does), so a stall of the platform counts against every invocation
     /// it delayed and not only the one that met it (coordinated omission).
-    func openLoop(_ target: BenchTarget, seconds: Double, rate: Double) async -> [ClientRecord] {
+    func openLoop(_ target: BenchTarget, seconds: Double, rate: Double, concurrency: Int) async -> [ClientRecord] {
+        if let http { return await http.openLoop(seconds: seconds, rate: rate, connections: concurrency) }
         let total = Int((seconds * rate).rounded(.down))
         let start = Self.now()
         let interval = 1e9 / rate
@@ -199,6 +155,39 @@ struct BenchDriver: Sendable {
             for await record in group { records.append(record) }
             return records
         }
+    }
+}
+
+/// What a run needs of the platform: the in-process ``BenchDriver``, or ``BenchRemote`` for a running server
+/// (`--server`). The loops, the statistics and the report are the same for both.
+protocol BenchBackend: Sendable {
+    var progress: BenchProgress { get }
+    /// Whether the requests go through a listener (`--via`): their records carry trace roots, not request ids.
+    var viaListener: Bool { get }
+    /// After it returns, the next invoke of `target`'s function (every function's when nil) starts a fresh
+    /// environment.
+    func retireIdle(_ target: BenchTarget?) async throws
+    func closedLoop(_ target: BenchTarget, count: Int, concurrency: Int) async -> [ClientRecord]
+    func openLoop(_ target: BenchTarget, seconds: Double, rate: Double, concurrency: Int) async -> [ClientRecord]
+    /// Waits until the recorder has every event of the invocations of `records`.
+    func settle(_ records: [ClientRecord]) async
+}
+
+extension BenchDriver {
+    var viaListener: Bool { http != nil }
+}
+
+extension BenchBackend {
+    /// `count` cold samples, `concurrency` at a time, each batch on fresh environments. Through a listener every
+    /// function's idle environments are stopped, since routing chooses the function.
+    func cold(_ target: BenchTarget, count: Int, concurrency: Int) async throws -> [ClientRecord] {
+        var records: [ClientRecord] = []
+        while records.count < count {
+            try await retireIdle(viaListener ? nil : target)
+            let batch = min(concurrency, count - records.count)
+            records += await closedLoop(target, count: batch, concurrency: batch)
+        }
+        return records
     }
 }
 
@@ -281,13 +270,19 @@ extension BenchDriver {
                 placed: cold ? invocation?.placed : nil,
                 spawned: cold ? environment?.spawned : nil, ready: cold ? environment?.ready : nil,
                 delivered: invocation?.delivered, posted: invocation?.posted, completed: record.completed)
-            // Through a listener the client sees only the status (the ALB answers 502 for timeouts too): the
-            // platform's own error type refines it.
+            // Through a listener the client sees only the status (the ALB answers 502 for function errors,
+            // timeouts and throttles alike, alb-lambda.md §3): the platform's own error type refines it, and for
+            // an invoke that never ran (a throttle) the listener's `error_reason`.
             var outcome = record.outcome
             var errorType = record.errorType
-            if viaListener, outcome != .ok, let platform = invocation?.errorType {
-                if platform == "Sandbox.Timedout" { outcome = .timeout }
-                errorType = "\(record.errorType ?? "") \(platform)"
+            if viaListener, outcome != .ok {
+                if let platform = invocation?.errorType {
+                    if platform == "Sandbox.Timedout" { outcome = .timeout }
+                    errorType = "\(record.errorType ?? "") \(platform)"
+                } else if let reason = recorder.frontEnd(root: record.requestID)?.albErrorReason {
+                    if reason == "LambdaThrottling" { outcome = .throttled }
+                    errorType = "\(record.errorType ?? "") \(reason)"
+                }
             }
             return Sample(
                 times: times, runStart: runStart, outcome: outcome, errorType: errorType,

@@ -31,7 +31,19 @@ final class BenchHTTPConnection {
         setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    deinit { close(fd) }
+    private var owned = true
+    private var lastBody = 0..<0
+
+    /// The body of the last response ``roundTrip(_:)`` read.
+    var body: [UInt8] { Array(buffer[lastBody]) }
+
+    deinit { if owned { close(fd) } }
+
+    /// Hands the socket over to the caller, who closes it.
+    func detach() -> Int32 {
+        owned = false
+        return fd
+    }
 
     /// Sends `request` and reads one response; returns its status.
     func roundTrip(_ request: [UInt8]) throws -> Int {
@@ -54,6 +66,7 @@ final class BenchHTTPConnection {
                 bodyLength = Self.contentLength(buffer[0..<end])
             }
             if let headEnd, filled >= headEnd + bodyLength {
+                lastBody = headEnd..<(headEnd + bodyLength)
                 return Self.status(buffer)
             }
         }
@@ -104,9 +117,21 @@ struct BenchHTTPDriver: Sendable {
     let url: BenchURL
     let payload: [UInt8]
     let progress: BenchProgress
+    /// `FUNCTION[:QUALIFIER]`: function targets through a running server's admin listener instead of a listener
+    /// (`POST /invoke/TARGET/REQUEST-ID`, answered with the outcome; one connection per request, as the admin
+    /// listener closes each).
+    var adminInvoke: String? = nil
 
-    /// The request bytes and the trace root that identifies it.
+    /// The request bytes and the trace root that identifies it (the request id, with ``adminInvoke``).
     func request() -> (bytes: [UInt8], root: String) {
+        if let adminInvoke {
+            let id = UUID().uuidString.lowercased()
+            let body = payload.isEmpty ? Array("{}".utf8) : payload
+            let head =
+                "POST /invoke/\(adminInvoke)/\(id) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\n"
+                + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+            return (Array(head.utf8) + body, id)
+        }
         var random = SystemRandomNumberGenerator()
         let epoch = String(UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970)), radix: 16)
         let high = String(UInt32.random(in: 0...UInt32.max, using: &random), radix: 16)
@@ -125,20 +150,57 @@ struct BenchHTTPDriver: Sendable {
     /// answer is in (closed loop). Records carry the trace root as their request id until they are joined.
     func closedLoop(count: Int, connections: Int) async -> [ClientRecord] {
         let next = NIOLockedValueBox(0)
+        return await onConnections(max(1, min(connections, count))) { _ in
+            next.withLockedValue { value -> Int64? in
+                defer { value += 1 }
+                return value < count ? BenchDriver.now() : nil
+            }
+        }
+    }
+
+    /// Open loop over `connections` keep-alive connections: `seconds × rate` requests scheduled 1/`rate` s apart,
+    /// connection `j` sending the scheduled requests `j`, `j + connections`, … (as wrk2 does). A connection that is
+    /// behind its schedule sends at once; every request is timed from its scheduled time, not its actual send, so
+    /// a stall counts against every request it delayed (coordinated-omission correction).
+    func openLoop(seconds: Double, rate: Double, connections: Int) async -> [ClientRecord] {
+        let total = Int((seconds * rate).rounded(.down))
+        let start = BenchDriver.now() + 1_000_000
+        let interval = 1e9 / rate
+        let threads = max(1, min(connections, total))
+        let next = NIOLockedValueBox([Int](repeating: 0, count: threads))
+        return await onConnections(threads) { connection in
+            let index = next.withLockedValue { counts -> Int in
+                defer { counts[connection] += 1 }
+                return connection + counts[connection] * threads
+            }
+            guard index < total else { return nil }
+            let intended = start + Int64(Double(index) * interval)
+            let wait = intended - BenchDriver.now()
+            if wait > 20_000 {
+                var time = timespec(tv_sec: Int(wait / 1_000_000_000), tv_nsec: Int(wait % 1_000_000_000))
+                var left = timespec()
+                while nanosleep(&time, &left) != 0 && errno == EINTR { time = left }
+            }
+            return intended
+        }
+    }
+
+    /// Runs `threads` connections, each on a thread of its own, until `schedule(connection)` (called on that
+    /// thread before each request) returns nil; otherwise it returns the time the request is timed from.
+    private func onConnections(
+        _ threads: Int, schedule: @escaping @Sendable (Int) -> Int64?
+    ) async -> [ClientRecord] {
         let records = NIOLockedValueBox<[ClientRecord]>([])
-        let threads = max(1, min(connections, count))
         let remaining = NIOLockedValueBox(threads)
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            for _ in 0..<threads {
+            for index in 0..<threads {
                 let thread = Thread {
                     var mine: [ClientRecord] = []
                     var connection: BenchHTTPConnection?
-                    while next.withLockedValue({ value -> Bool in
-                        defer { value += 1 }
-                        return value < count
-                    }) {
+                    while true {
+                        // Built before the schedule's time is taken, so that building is not timed.
                         let (bytes, root) = request()
-                        let sent = BenchDriver.now()
+                        guard let sent = schedule(index) else { break }
                         var record = ClientRecord(
                             requestID: root, sent: sent, completed: sent, outcome: .failed, errorType: nil)
                         do {
@@ -147,7 +209,12 @@ struct BenchHTTPDriver: Sendable {
                             }
                             let status = try connection!.roundTrip(bytes)
                             record.completed = BenchDriver.now()
-                            (record.outcome, record.errorType) = Self.classify(status)
+                            if adminInvoke != nil {
+                                (record.outcome, record.errorType) = Self.invokeAnswer(status, connection!.body)
+                                connection = nil
+                            } else {
+                                (record.outcome, record.errorType) = Self.classify(status)
+                            }
                         } catch {
                             record.completed = BenchDriver.now()
                             record.errorType = "\(error)"
@@ -171,13 +238,21 @@ struct BenchHTTPDriver: Sendable {
         return records.withLockedValue { $0 }
     }
 
-    /// The ALB's answers for Lambda failures (alb-lambda.md §3): 502 a function error (timeouts too, which the
-    /// platform's error type then tells apart), 503 a throttle, 504 a timeout. Any other status is the function's
-    /// own answer.
+    /// The admin listener's answer to `POST /invoke`: `{"outcome", "errorType"}`.
+    static func invokeAnswer(_ status: Int, _ body: [UInt8]) -> (SampleOutcome, String?) {
+        guard status == 200, let object = FlatJSON.parse(body[...]),
+            let outcome = object["outcome"]?.string.flatMap(SampleOutcome.init(rawValue:))
+        else { return (.failed, "admin listener: HTTP \(status) \(String(decoding: body.prefix(200), as: UTF8.self))") }
+        return (outcome, object["errorType"]?.string)
+    }
+
+    /// The ALB's answers for Lambda failures (alb-lambda.md §3): 502 a function error (timeouts and throttles
+    /// too, which the platform's error type and the listener's `error_reason` then tell apart), 503 no target,
+    /// 504 a timeout. Any other status is the function's own answer.
     static func classify(_ status: Int) -> (SampleOutcome, String?) {
         switch status {
         case 502: return (.functionError, "HTTP 502")
-        case 503: return (.throttled, "HTTP 503")
+        case 503: return (.failed, "HTTP 503")
         case 504: return (.timeout, "HTTP 504")
         case 100..<600: return (.ok, nil)
         default: return (.failed, "HTTP \(status)")

@@ -31,6 +31,35 @@ final class BenchRecorder: InvocationEventSubscriber {
         var invocations: [String: Invocation] = [:]
         var environments: [Int: Environment] = [:]
         var frontEnd: [String: FrontEnd] = [:]
+
+        mutating func placed(_ id: String, at: Int64, placement: String) {
+            invocations[id, default: Invocation()].placement = placement
+            if placement == "coldStart" { invocations[id]!.placed = at }
+        }
+
+        mutating func invokeStarted(_ id: String, at: Int64, environment: Int, received: Int64) {
+            var invocation = invocations[id, default: Invocation()]
+            invocation.delivered = at
+            invocation.received = received
+            invocation.environment = environment
+            invocations[id] = invocation
+        }
+
+        mutating func invokeFinished(_ id: String, at: Int64, environment: Int, received: Int64, errorType: String?) {
+            var invocation = invocations[id, default: Invocation()]
+            invocation.posted = at
+            invocation.errorType = errorType
+            invocation.received = received
+            invocation.environment = invocation.environment ?? environment
+            invocations[id] = invocation
+        }
+
+        /// A listener's answer, by the trace root the client sent (`Root=…`).
+        mutating func responseWritten(_ id: String, trace: String?, received: Int64, albErrorReason: String?) {
+            guard let trace, let root = trace.range(of: "Root=") else { return }
+            let key = String(trace[root.upperBound...].prefix { $0 != ";" })
+            frontEnd[key] = FrontEnd(requestID: id, received: received, albErrorReason: albErrorReason)
+        }
     }
 
     let interests: InvocationEvent.Kinds
@@ -56,34 +85,66 @@ final class BenchRecorder: InvocationEventSubscriber {
                     case .coldStart: name = "coldStart"
                     case .throttled: name = "throttled"
                     }
-                    state.invocations[event.requestID, default: Invocation()].placement = name
-                    if case .coldStart = placed.placement { state.invocations[event.requestID]!.placed = at }
+                    state.placed(event.requestID, at: at, placement: name)
                 case .initStarted(let started):
                     state.environments[started.environment.id, default: Environment()].spawned = at
                 case .initFinished(let finished):
                     if case .failed = finished.result { break }
                     state.environments[finished.environment.id, default: Environment()].ready = at
                 case .invokeStarted(let started):
-                    var invocation = state.invocations[event.requestID, default: Invocation()]
-                    invocation.delivered = at
-                    invocation.received = Int64(started.receivedAt.uptimeNanoseconds)
-                    invocation.environment = started.environment.id
-                    state.invocations[event.requestID] = invocation
+                    state.invokeStarted(
+                        event.requestID, at: at, environment: started.environment.id,
+                        received: Int64(started.receivedAt.uptimeNanoseconds))
                 case .invokeFinished(let finished):
-                    var invocation = state.invocations[event.requestID, default: Invocation()]
-                    invocation.posted = at
-                    invocation.errorType = finished.errorType
-                    invocation.received = Int64(finished.receivedAt.uptimeNanoseconds)
-                    invocation.environment = invocation.environment ?? finished.environment.id
-                    state.invocations[event.requestID] = invocation
+                    state.invokeFinished(
+                        event.requestID, at: at, environment: finished.environment.id,
+                        received: Int64(finished.receivedAt.uptimeNanoseconds), errorType: finished.errorType)
                 case .responseWritten(let written):
-                    guard let request = written.request, let trace = request.traceID,
-                        let root = trace.range(of: "Root=")
-                    else { break }
-                    let id = String(trace[root.upperBound...].prefix { $0 != ";" })
-                    state.frontEnd[id] = FrontEnd(
-                        requestID: event.requestID, received: Int64(request.receivedAt.uptimeNanoseconds),
+                    guard let request = written.request else { break }
+                    state.responseWritten(
+                        event.requestID, trace: request.traceID, received: Int64(request.receivedAt.uptimeNanoseconds),
                         albErrorReason: written.albErrorReason)
+                default:
+                    break
+                }
+            }
+        }
+    }
+
+    /// The lines of a server's `/invocations/events` (``InvocationEventFeed``), as ``receive(_:)`` takes events
+    /// in-process: the same timestamps, so the same phases. Lines it does not know are skipped.
+    func receive(lines: [[String: FlatJSON.Value]]) {
+        state.withLockedValue { state in
+            for line in lines {
+                guard case .string(let kind) = line["k"], let at = line["at"]?.integer else { continue }
+                let id = line["id"]?.string ?? ""
+                switch kind {
+                case "placed":
+                    if let placement = line["placement"]?.string { state.placed(id, at: at, placement: placement) }
+                case "initStarted":
+                    if let env = line["env"]?.integer {
+                        state.environments[Int(env), default: Environment()].spawned = at
+                    }
+                case "initFinished":
+                    // As in-process: only a failed INIT leaves the environment without a ready time.
+                    if let env = line["env"]?.integer, line["result"]?.string != "failed" {
+                        state.environments[Int(env), default: Environment()].ready = at
+                    }
+                case "invokeStarted":
+                    if let env = line["env"]?.integer, let received = line["received"]?.integer {
+                        state.invokeStarted(id, at: at, environment: Int(env), received: received)
+                    }
+                case "invokeFinished":
+                    if let env = line["env"]?.integer, let received = line["received"]?.integer {
+                        state.invokeFinished(
+                            id, at: at, environment: Int(env), received: received, errorType: line["errorType"]?.string)
+                    }
+                case "responseWritten":
+                    if let received = line["received"]?.integer {
+                        state.responseWritten(
+                            id, trace: line["trace"]?.string, received: received,
+                            albErrorReason: line["albErrorReason"]?.string)
+                    }
                 default:
                     break
                 }

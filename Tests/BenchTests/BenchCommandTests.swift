@@ -101,6 +101,7 @@ import Testing
         #expect(result.stderr.contains("bench bash cold [") && !result.stderr.contains("\u{1B}[K"))
 
         let data = try Data(contentsOf: URL(fileURLWithPath: json))
+        #expect(try await schemaErrors(json) == [])
         // The schema's required fields, as plain JSON.
         let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(!Self.required(nil).isEmpty)
@@ -122,14 +123,18 @@ import Testing
             #expect(cold.samples.count == 3 && cold.count(.ok) == 3, "\(target.name)")
             #expect(cold.placements == ["coldStart": 3], "\(target.name)")
             #expect(warm.samples.count == 20 && warm.count(.ok) == 20, "\(target.name)")
-            #expect(warm.placements["coldStart"] == nil, "\(target.name)")
+            // The warm-up may have run its two invokes one after the other on the cold run's environment (a
+            // loaded machine); then the warm run's second concurrent invoke starts the second one. Only that one,
+            // and it is the only warm sample with INIT phases.
+            let warmColdStarts = warm.placements["coldStart"] ?? 0
+            #expect(warmColdStarts <= 1, "\(target.name) \(warm.placements)")
             for phase in Phase.allCases {
                 #expect(cold.phase(phase)?.count == 3, "\(target.name) cold \(phase)")
             }
             for phase in [Phase.send, .queueing, .invoke, .returnPath, .total] {
                 #expect(warm.phase(phase)?.count == 20, "\(target.name) warm \(phase)")
             }
-            #expect(warm.phase(.initRuntime) == nil)
+            #expect((warm.phase(.initRuntime)?.count ?? 0) == warmColdStarts, "\(target.name)")
             let coldP50 = try #require(cold.phase(.total)?.p50Ms)
             let warmP50 = try #require(warm.phase(.total)?.p50Ms)
             #expect((cold.phase(.initRuntime)?.p50Ms ?? 0) > 0, "\(target.name): a cold start has an INIT")

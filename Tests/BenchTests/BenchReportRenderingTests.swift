@@ -40,6 +40,24 @@ func syntheticReport(shiftMs: Double = 0) -> BenchReport {
         targets: targets, client: .init(cpuSeconds: 0.1, invocations: 642))
 }
 
+/// The errors of validating the JSON file `path` against docs/bench-schema.json (JSON Schema 2020-12, with the
+/// jsonschema package of the project's venv); empty when it validates.
+func schemaErrors(_ path: String) async throws -> [String] {
+    let script = """
+        import json, sys, jsonschema
+        schema = json.load(open(sys.argv[1]))
+        jsonschema.Draft202012Validator.check_schema(schema)
+        errors = jsonschema.Draft202012Validator(schema).iter_errors(json.load(open(sys.argv[2])))
+        print("checked")
+        for error in sorted(errors, key=str)[:10]:
+            print("/".join(map(str, error.absolute_path)) + ": " + error.message[:200])
+        """
+    let result = try await AlbatrossCommand.run(
+        executable: PackagePaths.venvPython, ["-c", script, "\(PackagePaths.root)/docs/bench-schema.json", path])
+    #expect(result.status == 0 && result.lines.first == "checked", "\(result)")
+    return Array(result.lines.dropFirst())
+}
+
 /// Checks with xmllint that `path` is well-formed XML.
 func expectWellFormed(_ path: String) async throws {
     let result = try await AlbatrossCommand.run(executable: "/usr/bin/xmllint", ["--noout", path])
@@ -90,6 +108,28 @@ func expectSelfContained(_ html: String) {
         var text = String(decoding: data, as: UTF8.self)
         text = text.replacingOccurrences(of: "albatross-bench/1", with: "albatross-bench/9")
         #expect(throws: BenchReportError.self) { try BenchReport.read(Data(text.utf8)) }
+    }
+
+    /// The documented schema holds the report, and is strict enough to refuse a broken one.
+    @Test func theJSONValidatesAgainstTheDocumentedSchema() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let data = try syntheticReport().json()
+        let valid = directory.url("valid.json")
+        try data.write(to: URL(fileURLWithPath: valid))
+        #expect(try await schemaErrors(valid) == [])
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        var targets = try #require(object["targets"] as? [[String: Any]])
+        var runs = try #require(targets[0]["runs"] as? [[String: Any]])
+        runs[0]["mode"] = "lukewarm"
+        targets[0]["runs"] = runs
+        object["targets"] = targets
+        object.removeValue(forKey: "machine")
+        let invalid = directory.url("invalid.json")
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: invalid))
+        let errors = try await schemaErrors(invalid)
+        #expect(errors.contains { $0.contains("machine") }, "\(errors)")
+        #expect(errors.contains { $0.contains("lukewarm") }, "\(errors)")
     }
 
     @Test func svgAndHTMLAreWellFormedSelfContainedAndDrawSomething() async throws {

@@ -11,6 +11,8 @@ SKIP_INSTALL=${SKIP_INSTALL:-0}
 KEEP_TMP=${KEEP_TMP:-0}
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 REPO=$(cd "$BENCH/.." && pwd)
+# BUILD_PATH: the release build's scratch path (swift build --scratch-path), .build of the checkout by default.
+BUILD_PATH=$(cd "$REPO" && mkdir -p "${BUILD_PATH:-.build}" && cd "${BUILD_PATH:-.build}" && pwd)
 export PATH="$PATH:/usr/sbin:/sbin"
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -117,10 +119,10 @@ wait_for_line() { # wait_for_line FILE PATTERN PID SECONDS [COUNT]: waits until 
 build_albatross() { # sets ALBATROSS
     if [ "$SKIP_BUILD" != 1 ]; then
         log "building albatross (release)"
-        (cd "$REPO" && swift build -c release --product albatross >"$TMP/swift-build.log" 2>&1) ||
-            { tail -40 "$TMP/swift-build.log" >&2; die "swift build failed"; }
+        (cd "$REPO" && swift build -c release --scratch-path "$BUILD_PATH" --product albatross \
+            >"$TMP/swift-build.log" 2>&1) || { tail -40 "$TMP/swift-build.log" >&2; die "swift build failed"; }
     fi
-    ALBATROSS="$REPO/.build/release/albatross"
+    ALBATROSS="$BUILD_PATH/release/albatross"
     [ -x "$ALBATROSS" ] || die "$ALBATROSS not found (run without SKIP_BUILD=1)"
 }
 
@@ -149,10 +151,11 @@ YAML
 # runtime, its target group, and the given listeners), runs `albatross serve` on it and waits until every
 # listener listens. Sets ALB_PID, ALB_OUT, ALB_ERR. ALB_WRAPPER (an array, empty by default) goes in front of
 # the command, for valgrind; ALB_START_SECONDS (30) bounds the wait. BENCH_ADMIN=1 adds an admin listener on a
-# free port (`admin: {port: 0}`), which attaches the metrics subscriber: the "metrics on" configuration.
+# free port (`admin: {port: 0}`, or BENCH_ADMIN_PORT), which attaches the metrics subscriber: the "metrics on"
+# configuration.
 start_albatross() {
     local name=$1 listeners=$2 count=$3 admin="" api=""
-    [ "${BENCH_ADMIN:-0}" = 1 ] && admin="admin: {port: 0}"
+    [ "${BENCH_ADMIN:-0}" = 1 ] && admin="admin: {port: ${BENCH_ADMIN_PORT:-0}}"
     # BENCH_API_PORT=N: the control API on that port too (bench/api.sh).
     [ -n "${BENCH_API_PORT:-}" ] && api="api: {port: $BENCH_API_PORT}"
     # BENCH_TRACING=1: X-Ray active tracing of the function with every request sampled (the cost of tracing).

@@ -1,0 +1,152 @@
+import AdminServer
+import AlbatrossTestKit
+import Foundation
+import InvocationModel
+import NIOCore
+import NIOPosix
+import Testing
+
+/// The admin listener's `/invocations/events` (``InvocationEventFeed``), on a real admin listener and a real
+/// event bus: subscribed only while someone listens, one line per event with its timestamps, heartbeats that
+/// follow the events before them, and a client that stops reading dropped without slowing the emitters or the
+/// listener's other answers.
+@Suite(.serialized)
+struct InvocationEventFeedTests {
+    /// A loopback socket that sends one GET and reads what arrives.
+    final class Client: @unchecked Sendable {
+        let descriptor: Int32
+
+        init(port: Int, path: String, receiveBuffer: Int32? = nil) throws {
+            descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            if var size = receiveBuffer {
+                setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            let connected = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            guard connected else { throw POSIXError(.ECONNREFUSED) }
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let request = Array("GET \(path) HTTP/1.1\r\nHost: admin\r\n\r\n".utf8)
+            _ = request.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        }
+
+        func read(until text: String, limit: Int = 1 << 24) -> String {
+            var received: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while received.count < limit {
+                let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+                if count <= 0 { break }
+                received += buffer[0..<count]
+                if String(decoding: received.suffix(text.utf8.count + 65536), as: UTF8.self).contains(text) { break }
+            }
+            return String(decoding: received, as: UTF8.self)
+        }
+
+        /// Ends the connection (the descriptor is closed at deinit).
+        func hangUp() { shutdown(descriptor, Int32(SHUT_RDWR)) }
+
+        deinit { close(descriptor) }
+    }
+
+    static func placed(_ id: String, at: NIODeadline = .now()) -> InvocationEvent {
+        InvocationEvent(
+            at: at, requestID: id,
+            detail: .placed(.init(function: "fn", version: "$LATEST", placement: .coldStart, environment: nil)))
+    }
+
+    @Test func subscribedWhileWatchedWithALinePerEventAndHeartbeatsAfterThem() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let bus = InvocationEventBus()
+        let feed = InvocationEventFeed(bus: bus, threadPool: pool)
+        let admin = AdminServer(port: 0, pages: [:], streams: ["/invocations/events": feed.stream], group: group)
+        let port = try await admin.start()
+        let running = Task { await feed.run(interval: .milliseconds(20)) }
+
+        // Nobody listens: no subscription, so emitters build nothing for the feed.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!feed.isSubscribed && !bus.wants(.placed))
+
+        let client = try Client(port: port, path: "/invocations/events")
+        #expect(await eventually(seconds: 5) { feed.isSubscribed })
+        #expect(bus.wants(.placed) && bus.wants(.requestDetails))
+        let at = NIODeadline.now()
+        bus.emit(Self.placed(#"a"b"#, at: at))
+        let text = try await offPool { client.read(until: #""k":"live""#) + client.read(until: #""k":"live""#) }
+        #expect(text.hasPrefix("HTTP/1.1 200 OK") && text.lowercased().contains("text/event-stream"), "\(text)")
+        let line =
+            #"data: {"k":"placed","id":"a\"b","at":\#(at.uptimeNanoseconds),"function":"fn","placement":"coldStart"}"#
+        #expect(text.contains(line), "\(text)")
+        // A heartbeat that comes after the event is stamped after it.
+        let heartbeats = text.matches(of: #/"k":"live","at":(\d+),"dropped":0/#).compactMap { UInt64($0.1) }
+        let eventOffset = try #require(text.range(of: line)).lowerBound
+        let later = text[eventOffset...].matches(of: #/"k":"live","at":(\d+)/#).compactMap { UInt64($0.1) }
+        #expect(!heartbeats.isEmpty && (later.first ?? 0) >= at.uptimeNanoseconds, "\(text)")
+
+        // The last client left: unsubscribed a second later.
+        client.hangUp()
+        #expect(await eventually(seconds: 5) { !feed.isSubscribed })
+        #expect(!bus.wants(.placed))
+        running.cancel()
+        await running.value
+        await admin.stop()
+        try await pool.shutdownGracefully()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func aClientThatStopsReadingIsDroppedAndNothingWaitsForIt() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        let bus = InvocationEventBus()
+        let feed = InvocationEventFeed(bus: bus, threadPool: pool)
+        let admin = AdminServer(
+            port: 0, pages: ["/status": .init(contentType: "text/plain") { "up\n" }],
+            streams: ["/invocations/events": feed.stream], group: group)
+        let port = try await admin.start()
+        let running = Task { await feed.run(interval: .milliseconds(20)) }
+
+        let stalled = try Client(port: port, path: "/invocations/events", receiveBuffer: 4096)
+        #expect(await eventually(seconds: 5) { feed.isSubscribed })
+        // Far more than the socket buffers and the channel's high-water mark hold, emitted as fast as the bus takes
+        // them: emitting never waits for the feed.
+        let id = String(repeating: "x", count: 1000)
+        let started = NIODeadline.now()
+        var emitted = 0
+        var slowest: TimeAmount = .zero
+        while feed.stream.droppedCount == 0 && emitted < 100_000 {
+            let before = NIODeadline.now()
+            for _ in 0..<200 { bus.emit(Self.placed(id)) }
+            slowest = max(slowest, NIODeadline.now() - before)
+            emitted += 200
+            try await Task.sleep(for: .milliseconds(2))
+            if NIODeadline.now() - started > .seconds(30) { break }
+        }
+        // 200 emits never took long: none waited for the client (a blocked write would take until the drop).
+        #expect(slowest < .milliseconds(500), "\(slowest)")
+        // The feed's thread may still be formatting what was queued (a loaded machine): the drop comes when it
+        // next writes to the stalled client.
+        #expect(
+            await eventually(seconds: 60) { feed.stream.droppedCount == 1 },
+            "dropped after \(emitted) events of 1 KB")
+        #expect(await eventually(seconds: 5) { feed.stream.clientCount == 0 })
+        // The listener answers as before.
+        let status = try Client(port: port, path: "/status")
+        let answer = try await offPool { status.read(until: "up\n") }
+        #expect(answer.hasPrefix("HTTP/1.1 200") && answer.hasSuffix("up\n"), "\(answer)")
+        stalled.hangUp()
+        running.cancel()
+        await running.value
+        await admin.stop()
+        try await pool.shutdownGracefully()
+        try await group.shutdownGracefully()
+    }
+}
