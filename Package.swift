@@ -345,7 +345,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "AlbatrossTestKit", "Configuration", "AlbatrossTLS", "LambdaModel", "Registry", "Observability",
-                "AdminServer", "InvocationModel", "Rollout", "Tracing",
+                "AdminServer", "InvocationModel", "Rollout", "Tracing", "Environments",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
