@@ -59,7 +59,7 @@ public final class InvocationMetrics: InvocationEventSubscriber {
     }
 
     /// Subscribes to `bus`; the returned subscription reports dropped events. Its thread takes the events in
-    /// batches at most ``batchPause`` apart (a scrape, `/status` and a flush see them at once after a flush).
+    /// batches up to ``batchPause`` apart; a flush of the bus delivers what is queued at once.
     @discardableResult
     public func attach(to bus: InvocationEventBus) -> InvocationEventSubscription {
         bus.subscribe(self, name: "metrics", pause: Self.batchPause)
