@@ -352,7 +352,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "AlbatrossTestKit", "Configuration", "AlbatrossTLS", "LambdaModel", "Registry", "Observability",
-                "AdminServer", "InvocationModel", "Rollout", "Tracing", "Routing",
+                "AdminServer", "InvocationModel", "Rollout", "Tracing", "Routing", "Environments",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -123,6 +123,10 @@ public final class AlbatrossApplication: Sendable {
                     name: "albatross_otlp_received_spans_total",
                     help: "Spans functions sent to the OTLP receiver, by outcome (accepted, rejected).",
                     labels: [("outcome", "rejected")], value: received.rejectedSpans),
+                InvocationMetrics.ScrapedCounter(
+                    name: "albatross_otlp_refused_connections_total",
+                    help: "Connections the OTLP receiver closed at once because tracing.otlpMaxConnections were open.",
+                    value: received.refusedConnections),
             ]
             if let exporter {
                 let counts = exporter.counts
@@ -326,7 +330,8 @@ public final class AlbatrossApplication: Sendable {
             let feed = DashboardFeed(
                 stream: EventStream(), rollouts: rollouts, invoker: invoker, loadBalancer: loadBalancer,
                 metrics: metrics, listeners: { state.withLockedValue { $0.listeners } })
-            events.subscribe(feed, name: "dashboard")
+            // Snapshots go out once a second: its events can come in batches as far apart as the metrics'.
+            events.subscribe(feed, name: "dashboard", pause: InvocationMetrics.batchPause)
             dashboard = feed
             invocationFeed = InvocationEventFeed(bus: events, threadPool: threadPool)
             admin = AdminServer(
@@ -441,7 +446,9 @@ public final class AlbatrossApplication: Sendable {
             limits: TraceStore.Limits(maxTraces: settings.maxTraces, retentionDays: settings.retentionDays))
         let receiver: OTLPReceiver
         do {
-            receiver = try OTLPReceiver(port: settings.otlpPort, store: store)
+            receiver = try OTLPReceiver(
+                port: settings.otlpPort, limits: OTLPReceiver.Limits(maximumConnections: settings.otlpMaxConnections),
+                store: store)
         } catch {
             store.shutdown()
             throw AlbatrossApplicationError(
@@ -551,7 +558,8 @@ public final class AlbatrossApplication: Sendable {
             xrayDaemonAddress: tracing?.daemon.address,
             runRecordDirectory: runRecordDirectory(of: configuration), controlGroups: controlGroups,
             freezesIdle: environments.freezeIdle)
-        // The Telemetry API (extensions subscribe from their environments): one subscriber of the bus.
+        // The Telemetry API (extensions subscribe from their environments): one subscriber of the bus, from the first
+        // environment that can have extensions on.
         let telemetry = TelemetryHub(group: group)
         telemetry.attach(to: events)
         settings.telemetry = telemetry

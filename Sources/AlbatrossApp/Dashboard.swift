@@ -17,24 +17,59 @@ import ServiceLifecycle
 /// `GET /dashboard` (``DashboardPage``) renders. Counting is a dictionary update under a lock on the subscriber's
 /// own thread; the snapshot is built on the ticker's task, never on an event loop.
 final class DashboardFeed: InvocationEventSubscriber, Sendable {
-    struct Counter {
+    /// One function version's counts. A class, so that counting an invocation updates it in place: as a struct in
+    /// the dictionary, every update copied its `durations` out and back (a copy-on-write of up to 2,000 entries per
+    /// invocation, most of the dashboard's cost per request).
+    final class Counter: @unchecked Sendable {
         var requests = 0
         var errors = 0
         /// Requests and errors at the last snapshot, for the per-second rates.
         var lastRequests = 0
         var lastErrors = 0
-        /// (monotonic seconds, duration ms) of the last invocations, for p99 over the last 10 s; bounded.
+        /// (monotonic seconds, duration ms) of the last invocations, for p99 over the last 10 s: a ring of at most
+        /// ``DashboardFeed/durationCapacity``, the oldest at `next` once full.
         var durations: [(Double, Double)] = []
+        var next = 0
+
+        func record(at: Double, durationMs: Double) {
+            if durations.count < DashboardFeed.durationCapacity {
+                durations.append((at, durationMs))
+            } else {
+                durations[next] = (at, durationMs)
+                next = (next + 1) % DashboardFeed.durationCapacity
+            }
+        }
     }
 
     static let durationCapacity = 2000
-    private let counters = NIOLockedValueBox<[String: [String: Counter]]>([:])
+    /// By function, then version; touched only under its lock.
+    private let counters = NIOLockedValueBox<Counters>(Counters())
     let stream: EventStream
     private let rollouts: RolloutRunner?
     private let invoker: Invoker
     private let loadBalancer: LoadBalancer?
     private let metrics: InvocationMetrics
     private let listeners: @Sendable () -> [LoadBalancer.BoundListener]
+
+    struct Counters {
+        var byFunction: [String: [String: Counter]] = [:]
+        /// The counter of the last invocation counted: the same function and version repeat from one to the next,
+        /// and their strings are then the same objects, cheaper to compare than to hash.
+        var last: (function: String, version: String, counter: Counter)?
+
+        mutating func counter(function: String, version: String) -> Counter {
+            if let last, last.function == function, last.version == version { return last.counter }
+            let found: Counter
+            if let known = byFunction[function]?[version] {
+                found = known
+            } else {
+                found = Counter()
+                byFunction[function, default: [:]][version] = found
+            }
+            last = (function, version, found)
+            return found
+        }
+    }
 
     var interests: InvocationEvent.Kinds { [.invokeFinished] }
 
@@ -52,18 +87,16 @@ final class DashboardFeed: InvocationEventSubscriber, Sendable {
 
     func receive(_ events: [InvocationEvent]) {
         counters.withLockedValue { counters in
-            for event in events {
-                guard case .invokeFinished(let finished) = event.detail else { continue }
-                let at = Double(event.at.uptimeNanoseconds) / 1e9
-                var counter = counters[finished.environment.functionName, default: [:]][
-                    finished.version, default: Counter()]
-                counter.requests += 1
-                if finished.status != nil { counter.errors += 1 }
-                counter.durations.append((at, finished.durationMs))
-                if counter.durations.count > Self.durationCapacity {
-                    counter.durations.removeFirst(counter.durations.count - Self.durationCapacity)
+            events.withUnsafeBufferPointer { buffer in
+                for index in buffer.indices {
+                    guard case .invokeFinished(let finished) = buffer[index].detail else { continue }
+                    let counter = counters.counter(
+                        function: finished.environment.functionName, version: finished.version)
+                    counter.requests += 1
+                    if finished.status != nil { counter.errors += 1 }
+                    counter.record(
+                        at: Double(buffer[index].at.uptimeNanoseconds) / 1e9, durationMs: finished.durationMs)
                 }
-                counters[finished.environment.functionName, default: [:]][finished.version] = counter
             }
         }
     }
@@ -73,7 +106,7 @@ final class DashboardFeed: InvocationEventSubscriber, Sendable {
         let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
         var versions: [[String: Any]] = []
         counters.withLockedValue { counters in
-            for (function, byVersion) in counters.sorted(by: { $0.key < $1.key }) {
+            for (function, byVersion) in counters.byFunction.sorted(by: { $0.key < $1.key }) {
                 for (version, counter) in byVersion.sorted(by: { $0.key < $1.key }) {
                     let recent = counter.durations.filter { $0.0 >= now - 10 }.map(\.1).sorted()
                     let p99 =
@@ -87,8 +120,8 @@ final class DashboardFeed: InvocationEventSubscriber, Sendable {
                         "errorPercent": newRequests == 0 ? NSNull() : Double(newErrors) * 100 / Double(newRequests),
                         "p99Ms": p99.map { $0 as Any } ?? NSNull(),
                     ])
-                    counters[function]?[version]?.lastRequests = counter.requests
-                    counters[function]?[version]?.lastErrors = counter.errors
+                    counter.lastRequests = counter.requests
+                    counter.lastErrors = counter.errors
                 }
             }
         }
@@ -143,6 +176,7 @@ final class DashboardFeed: InvocationEventSubscriber, Sendable {
             return [
                 "function": parts[0], "version": parts.count > 1 ? parts[1] : "",
                 "initializing": counts["initializing"] ?? 0, "ready": counts["ready"] ?? 0, "busy": counts["busy"] ?? 0,
+                "frozen": counts["frozen"] ?? 0,
             ]
         }
         let listenerList: [[String: Any]] = listeners().map { listener in
@@ -267,9 +301,10 @@ enum DashboardPage {
             data.forwards.map(f => ({ id: "forward-" + f.port + "-" + (f.rule === null ? "default" : f.rule),
               cells: [cell(String(f.port)), cell(f.rule === null ? "default" : String(f.rule)),
               cell(f.targetGroups.map(g => g.name + " " + g.weight).join(", "), "name")] })));
-          fill("environments", ["function", "version", "initializing", "ready", "busy"],
+          fill("environments", ["function", "version", "initializing", "ready", "busy", "frozen"],
             data.environments.map(e => ({ id: "env-" + e.function + "-" + e.version, cells: [cell(e.function, "name"),
-              cell(e.version), cell(String(e.initializing)), cell(String(e.ready)), cell(String(e.busy))] })));
+              cell(e.version), cell(String(e.initializing)), cell(String(e.ready)), cell(String(e.busy)),
+              cell(String(e.frozen))] })));
           fill("listeners", ["listener", "protocol", "open connections", "rules"],
             data.listeners.map(l => ({ id: "listener-" + l.url, cells: [cell(l.url, "name"), cell(l.protocol),
               cell(String(l.connections)), cell(String(l.rules))] })));

@@ -26,7 +26,7 @@ extension ConfigurationParser {
     func parseTracingSettings(_ node: ConfigNode) throws(ConfigurationError) -> TracingSettings {
         let mapping = try node.mapping(allowed: [
             "samplingRate", "reservoirPerSecond", "daemonPort", "maxTraces", "retentionDays",
-            "maxDatagramsPerSecond", "otlpPort", "export",
+            "maxDatagramsPerSecond", "otlpPort", "otlpMaxConnections", "export",
         ])
         var settings = TracingSettings()
         if let value = mapping.optional("samplingRate") { settings.samplingRate = try value.double(in: 0...1) }
@@ -40,6 +40,9 @@ extension ConfigurationParser {
             settings.maxDatagramsPerSecond = try value.int(in: 1...10_000_000)
         }
         if let value = mapping.optional("otlpPort") { settings.otlpPort = try value.int(in: 0...65535) }
+        if let value = mapping.optional("otlpMaxConnections") {
+            settings.otlpMaxConnections = try value.int(in: 1...100_000)
+        }
         if let value = mapping.optional("export") { settings.export = try parseTraceExport(value) }
         return settings
     }
@@ -79,6 +82,8 @@ public struct TracingSettings: Sendable, Hashable {
     public var maxDatagramsPerSecond: Int = 2_000
     /// TCP port of the OTLP/HTTP receiver on 127.0.0.1 (`OTEL_EXPORTER_OTLP_ENDPOINT`); 0 (the default): a free one.
     public var otlpPort: Int = 0
+    /// Connections the OTLP receiver keeps open at once; more are closed at once and counted (default 64).
+    public var otlpMaxConnections: Int = 64
     /// The collector every stored trace is exported to; nil (the default): none.
     public var export: TraceExportSettings?
 

@@ -343,15 +343,19 @@ final class ExecutionEnvironment {
 
     /// The pool hands over an invoke.
     func invoke(_ pending: PendingInvocation) {
-        // Before the event is handed over (its /next answered), so that the runtime runs when it arrives.
+        // Before the event is handed over (its /next answered), so that the runtime runs when it arrives. Its
+        // invokeStarted says it runs again; only a thaw that no invokeStarted follows has its own event.
+        let wasFrozen = frozen
         thaw()
         switch machine.invoke(pending, requestID: pending.request.requestID) {
         case .deliver(let waiter):
             emitPlaced(pending, .warm)
             deliver(pending, to: waiter, now: .now())
         case .queued:
+            if wasFrozen { emitFreeze(false) }
             emitPlaced(pending, .queued)
         case .refuse(let pending):
+            if wasFrozen { emitFreeze(false) }
             pending.promise.fail(EnvironmentNotReady())
         }
     }
@@ -944,6 +948,8 @@ final class ExecutionEnvironment {
     /// Freezes the runtime's tree (``EnvironmentSpec/freezesIdle``): its group's freezer, or SIGSTOP to its
     /// process group without one. A single write to a kernel file (or a kill(2)) that does not wait for the
     /// processes, so it is done on the event loop, in order with the Runtime API's answers.
+    /// This is the one place that knows whether the environment is frozen: it tells the event stream (`freeze`
+    /// events, for `/status` and the metrics' environments by state).
     private func freeze() {
         guard spec.freezesIdle, !frozen, !telemetrySubscribed, let pid else { return }
         if let controlGroup {
@@ -952,9 +958,11 @@ final class ExecutionEnvironment {
             frozen = kill(-pid, SIGSTOP) == 0
             for extensionPID in extensionProcesses.keys { _ = kill(-extensionPID, SIGSTOP) }
         }
+        if frozen { emitFreeze(true) }
     }
 
-    /// Thaws what ``freeze()`` froze.
+    /// Thaws what ``freeze()`` froze. Sends no event: the invoke placed on it sends its `invokeStarted` (or the
+    /// thaw, when none follows), an environment that stops its `environmentStopped`.
     private func thaw() {
         guard frozen else { return }
         frozen = false
@@ -964,6 +972,11 @@ final class ExecutionEnvironment {
             if let processGroup { _ = kill(-processGroup, SIGCONT) }
             for extensionPID in extensionProcesses.keys { _ = kill(-extensionPID, SIGCONT) }
         }
+    }
+
+    private func emitFreeze(_ frozen: Bool) {
+        guard events.wants(.freezes) else { return }
+        events.emit(InvocationEvent(requestID: "", detail: .freeze(.init(environment: stream, frozen: frozen))))
     }
 
     /// Closes the listener and the output pipe once the environment has ended, then tells the pool.

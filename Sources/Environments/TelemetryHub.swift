@@ -13,8 +13,13 @@ import NIOPosix
 /// `platform.report`, the function's and the extensions' output lines…) made from the invocation event stream.
 ///
 /// One subscriber of the bus for the whole server (one thread), routing each environment's events to that
-/// environment's subscriptions. Records of an INIT that come before the subscription (the extension subscribes
-/// during INIT, after `platform.initStart`) are kept until INIT ends and replayed to it, as AWS delivers them.
+/// environment's subscriptions. It subscribes only once it can matter: when an environment of a function with
+/// layers (the only place external extensions come from) starts, or when a Telemetry API subscription is made (an
+/// internal extension of a function without layers); until then a server pays nothing for it per request.
+/// Records of an INIT that come before the subscription (the extension subscribes during INIT, after
+/// `platform.initStart`) are kept until INIT ends and replayed to it, as AWS delivers them, for environments that
+/// start once the hub is subscribed (the first subscription of an internal extension in a server without layers
+/// gets the records from its subscription on).
 /// Every buffer is bounded: past ``maximumQueuedRecords`` records (or ``maximumQueuedBytes``) a subscription
 /// drops what comes and then tells its listener with a `platform.logsDropped` record.
 ///
@@ -39,14 +44,29 @@ public final class TelemetryHub: InvocationEventSubscriber, Sendable {
     private let group: any EventLoopGroup
     private let streams = NIOLockedValueBox([String: Stream]())
     private let attachment = BusAttachment()
+    /// The bus to subscribe to once needed, and whether that was done.
+    private let bus: NIOLockedValueBox<(events: InvocationEventBus?, attached: Bool)> = NIOLockedValueBox((nil, false))
 
     public init(group: any EventLoopGroup) {
         self.group = group
     }
 
-    /// Subscribes to `events` (the composition root does this once).
+    /// The bus to subscribe to once an environment needs it (the composition root does this once).
     public func attach(to events: InvocationEventBus) {
-        attachment.attach(self, to: events, name: "telemetry", capacity: 100_000)
+        bus.withLockedValue { $0.events = events }
+    }
+
+    /// Whether the hub is subscribed to the bus (it is from the first environment that can have extensions on).
+    public var isAttached: Bool { bus.withLockedValue { $0.attached } }
+
+    /// Subscribes to the bus, once. Called on an event loop: the first call starts the subscription's thread.
+    private func attachIfNeeded() {
+        let events: InvocationEventBus? = bus.withLockedValue { state in
+            guard !state.attached, let events = state.events else { return nil }
+            state.attached = true
+            return events
+        }
+        if let events { attachment.attach(self, to: events, name: "telemetry", capacity: 100_000) }
     }
 
     /// Whether an environment's subscription exists (its idle environment is then not frozen, see
@@ -61,10 +81,12 @@ public final class TelemetryHub: InvocationEventSubscriber, Sendable {
         streams.withLockedValue { streams in
             if streams[stream] == nil { streams[stream] = Stream() }
         }
+        attachIfNeeded()
     }
 
     /// A subscription of the extension `name` of the environment `stream`; replays what its INIT produced so far.
     func subscribe(stream: String, extensionName: String, request: TelemetrySubscriptionRequest, loop: any EventLoop) {
+        attachIfNeeded()
         let subscription = TelemetrySubscription(request: request, loop: loop)
         let replay: [TelemetryRecord] = streams.withLockedValue { streams in
             var entry = streams[stream] ?? Stream()

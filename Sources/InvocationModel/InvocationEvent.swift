@@ -31,6 +31,7 @@ public struct InvocationEvent: Sendable {
         case output(Output)
         case runtimeNext(RuntimeNext)
         case async(Async)
+        case freeze(Freeze)
     }
 
     /// Which concurrency an invoke ran on (CloudWatch counts provisioned invocations and spill-over apart).
@@ -65,6 +66,7 @@ public struct InvocationEvent: Sendable {
         case .output: return .output
         case .runtimeNext: return .runtimeNext
         case .async: return .async
+        case .freeze: return .freezes
         }
     }
 
@@ -96,7 +98,10 @@ public struct InvocationEvent: Sendable {
         /// The asynchronous-invocation queue's events (``Async``).
         public static let async = Kinds(rawValue: 1 << 12)
 
-        public static let all = Kinds(rawValue: (1 << 13) - 1)
+        /// An idle environment was frozen, or thawed without an invoke (``Freeze``).
+        public static let freezes = Kinds(rawValue: 1 << 13)
+
+        public static let all = Kinds(rawValue: (1 << 14) - 1)
         /// Not an event kind but a detail: `responseWritten` events carry the request as the front end saw it
         /// (``ResponseWritten/request``, what an access log needs). Building it costs the front end a copy of the
         /// request's facts for every request, so only subscribers that use it ask for it.
@@ -420,6 +425,20 @@ public struct InvocationEvent: Sendable {
 
         public init(environment: LogStreamName) {
             self.environment = environment
+        }
+    }
+
+    /// The environment's processes were frozen (cgroup freezer or SIGSTOP: an idle environment, its runtime parked
+    /// in `/next`), or thawed. The thaw an invoke placed on it starts with is not sent: its `invokeStarted`
+    /// follows at once and says the environment runs; nor the thaw before it stops (`environmentStopped` follows).
+    /// A thaw without either (an invoke placed on it that waits or is refused) is sent with `frozen` false.
+    public struct Freeze: Sendable {
+        public var environment: LogStreamName
+        public var frozen: Bool
+
+        public init(environment: LogStreamName, frozen: Bool) {
+            self.environment = environment
+            self.frozen = frozen
         }
     }
 

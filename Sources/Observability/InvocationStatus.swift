@@ -12,7 +12,8 @@ public struct InvocationStatus: Sendable, Codable, Equatable {
         /// Its CloudWatch-style log stream (`2026/12/01/[$LATEST]<32 hex>`).
         public var logStream: String
         public var pid: Int32?
-        /// `initializing` (INIT running), `ready` (waiting for an invoke) or `busy` (running one).
+        /// `initializing` (INIT running), `ready` (waiting for an invoke), `busy` (running one) or `frozen` (waiting
+        /// for one, its processes frozen: `environments.freezeIdle`).
         public var state: String
         public var ageSeconds: Double
         /// Since its last invoke finished (or since INIT started, before its first).

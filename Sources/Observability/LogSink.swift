@@ -160,7 +160,7 @@ public final class LogSink: InvocationEventSubscriber {
         case .invokeStarted(let started): return started.environment
         case .invokeFinished(let finished): return finished.environment
         case .environmentStopped(let stopped): return stopped.environment
-        case .received, .resolved, .placed, .responseWritten, .runtimeNext, .async: return nil
+        case .received, .resolved, .placed, .responseWritten, .runtimeNext, .async, .freeze: return nil
         }
     }
 
@@ -225,7 +225,7 @@ public final class LogSink: InvocationEventSubscriber {
                     "RequestId: \(event.requestID) Error: runtime did not ask for the next event before the timeout; resetting the environment",
                     epochMs: epochMs, stream: stream, writer: &writer)
             }
-        case .output, .received, .resolved, .placed, .responseWritten, .runtimeNext, .async:
+        case .output, .received, .resolved, .placed, .responseWritten, .runtimeNext, .async, .freeze:
             break
         }
     }
@@ -269,7 +269,8 @@ public final class LogSink: InvocationEventSubscriber {
                 PlatformRecord.report(
                     time: time, fields: Self.reportFields(event.requestID, finished), errorType: finished.errorType,
                     maxMemoryUsedMB: sample.peakMB))
-        case .environmentStopped, .output, .received, .resolved, .placed, .responseWritten, .runtimeNext, .async:
+        case .environmentStopped, .output, .received, .resolved, .placed, .responseWritten, .runtimeNext, .async,
+            .freeze:
             break
         }
         for record in records { append(record, epochMs: epochMs, stream: stream, writer: &writer) }

@@ -25,10 +25,20 @@ public final class OTLPReceiver: Sendable {
         public var maximumBodyBytes: Int
         /// Seconds without traffic after which a connection is closed.
         public var idleTimeoutSeconds: Int
+        /// Connections open at once at most (`tracing.otlpMaxConnections`); one more is accepted and closed at
+        /// once, before anything is read, and counted (``Counts/refusedConnections``). Exporters keep one
+        /// connection each, so this bounds what many functions (or one misbehaving) can hold open.
+        public var maximumConnections: Int
 
-        public init(maximumBodyBytes: Int = 4 * 1024 * 1024, idleTimeoutSeconds: Int = 60) {
+        public static let defaultMaximumConnections = 64
+
+        public init(
+            maximumBodyBytes: Int = 4 * 1024 * 1024, idleTimeoutSeconds: Int = 60,
+            maximumConnections: Int = Self.defaultMaximumConnections
+        ) {
             self.maximumBodyBytes = maximumBodyBytes
             self.idleTimeoutSeconds = idleTimeoutSeconds
+            self.maximumConnections = max(1, maximumConnections)
         }
     }
 
@@ -38,11 +48,16 @@ public final class OTLPReceiver: Sendable {
         public var rejectedSpans = 0
         /// Requests answered with a 4xx.
         public var refusedRequests = 0
+        /// Connections closed at once because ``Limits/maximumConnections`` were open.
+        public var refusedConnections = 0
 
-        public init(acceptedSpans: Int = 0, rejectedSpans: Int = 0, refusedRequests: Int = 0) {
+        public init(
+            acceptedSpans: Int = 0, rejectedSpans: Int = 0, refusedRequests: Int = 0, refusedConnections: Int = 0
+        ) {
             self.acceptedSpans = acceptedSpans
             self.rejectedSpans = rejectedSpans
             self.refusedRequests = refusedRequests
+            self.refusedConnections = refusedConnections
         }
     }
 
@@ -64,7 +79,13 @@ public final class OTLPReceiver: Sendable {
             channel = try ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
                 .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
+                    // Over the bound: closed at once (the bootstrap closes a channel whose initializer fails). One
+                    // event loop runs every connection, so the count needs no more than an atomic.
+                    guard counters.admit(limit: limits.maximumConnections) else {
+                        return channel.eventLoop.makeFailedFuture(ConnectionRefused())
+                    }
+                    channel.closeFuture.whenComplete { _ in counters.release() }
+                    return channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         try sync.addHandler(IdleStateHandler(allTimeout: .seconds(Int64(limits.idleTimeoutSeconds))))
                         try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
@@ -87,8 +108,12 @@ public final class OTLPReceiver: Sendable {
         Counts(
             acceptedSpans: counters.accepted.load(ordering: .relaxed),
             rejectedSpans: counters.rejected.load(ordering: .relaxed),
-            refusedRequests: counters.refused.load(ordering: .relaxed))
+            refusedRequests: counters.refused.load(ordering: .relaxed),
+            refusedConnections: counters.refusedConnections.load(ordering: .relaxed))
     }
+
+    /// Connections open now.
+    public var openConnections: Int { counters.open.load(ordering: .relaxed) }
 
     /// Closes the listener and its event loop (open connections with it).
     public func close() async {
@@ -107,7 +132,24 @@ final class OTLPCounters: Sendable {
     let accepted = ManagedAtomic(0)
     let rejected = ManagedAtomic(0)
     let refused = ManagedAtomic(0)
+    let open = ManagedAtomic(0)
+    let refusedConnections = ManagedAtomic(0)
+
+    /// Counts a new connection unless `limit` are open (then counts it as refused).
+    func admit(limit: Int) -> Bool {
+        if open.loadThenWrappingIncrement(ordering: .relaxed) < limit { return true }
+        open.wrappingDecrement(ordering: .relaxed)
+        refusedConnections.wrappingIncrement(ordering: .relaxed)
+        return false
+    }
+
+    func release() {
+        open.wrappingDecrement(ordering: .relaxed)
+    }
 }
+
+/// The initializer's failure for a connection over ``OTLPReceiver/Limits/maximumConnections``.
+struct ConnectionRefused: Error {}
 
 /// What one export request asks for, and the answers the receiver gives (pure, for tests).
 enum OTLPExport {

@@ -171,7 +171,7 @@ public final class TraceRecorder: InvocationEventSubscriber {
             if let pending = state.pending.removeValue(forKey: stopped.environment.id) {
                 documents += Self.documents(pending.invocation, random: &state.random)
             }
-        case .received, .output, .responseWritten, .async:
+        case .received, .output, .responseWritten, .async, .freeze:
             break
         }
     }

@@ -1,4 +1,5 @@
 import AlbatrossTestKit
+import Environments
 import Foundation
 import InvocationModel
 import NIOCore
@@ -344,7 +345,10 @@ struct ExtensionsTests {
             dir, layer: "tele", extensions: ["tele": Self.bashExtension(name: "tele", beforeLoop: subscribe)])
         let server = try await ServerHarness(
             yaml: Self.yaml(layers: ["tele"], environment: dir.url("records")), baseDirectory: dir.path)
+        let hub = try #require(server.application.invoker.settings.telemetry)
+        #expect(!hub.isAttached, "no environment yet: the hub is not a subscriber of the bus")
         let first = try await Self.invoke(server)
+        #expect(hub.isAttached, "an environment of a function with layers subscribed it")
         let second = try await Self.invoke(server)
         #expect((try? String(contentsOfFile: dir.url("records/subscribed"), encoding: .utf8)) == #""OK""#)
         let complete = await eventually(seconds: 15) {
@@ -384,6 +388,22 @@ struct ExtensionsTests {
             records.contains { $0["type"] as? String == "extension" && $0["record"] as? String == "tele: registered" })
         let time = try #require(records.first?["time"] as? String)
         #expect(time.wholeMatch(of: #/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/#) != nil, "\(time)")
+        await server.shutdown()
+    }
+
+    /// A function without layers can have no external extension: its environments do not subscribe the Telemetry
+    /// API's hub to the bus, so a server without extensions pays no bus subscriber per request for it.
+    @Test func withoutLayersTheTelemetryHubIsNoSubscriber() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try Self.prepare(dir)
+        let yaml = Self.yaml(layers: [], environment: dir.url("records"))
+            .replacingOccurrences(of: "layers:\n\n", with: "").replacingOccurrences(of: "    layers: []\n", with: "")
+        #expect(!yaml.contains("layers"), "\(yaml)")
+        let server = try await ServerHarness(yaml: yaml, baseDirectory: dir.path)
+        let hub = try #require(server.application.invoker.settings.telemetry)
+        for _ in 0..<2 { #expect(try await Self.invoke(server).text == #""ok""#) }
+        #expect(!hub.isAttached)
         await server.shutdown()
     }
 

@@ -134,13 +134,21 @@ struct MetricsTests {
         #expect(tooLarge.status == 413 && noTarget.status == 503)
         #expect(Set(versions.keys) == ["1", "2"], "seed 7 draws both versions: \(versions)")
 
-        // The finished event of the last invoke is emitted a loop tick after its response: wait for it.
+        // The finished event of the last invoke is emitted a loop tick after its response (and a flush before it
+        // was emitted does not wait for it): wait until every invoke is counted, the last /shop one included.
         let tool = #"function="tool",resource="",executed_version="$LATEST""#
         var text = ""
         for _ in 0..<50 {
             await server.events.flush()
             text = try RawHTTPClient(port: adminPort, timeout: 5).request("GET", "/metrics").text
-            if Self.samples(text)["albatross_lambda_invocations_total{\(tool)}"] == 5 { break }
+            let counted = Self.samples(text)
+            let shop = ["1", "2"].map {
+                counted[
+                    #"albatross_lambda_invocations_total{function="shop",resource="shop:live",executed_version="\#($0)"}"#
+                ]
+                    ?? 0
+            }
+            if counted["albatross_lambda_invocations_total{\(tool)}"] == 5 && shop.reduce(0, +) == 10 { break }
             usleep(100_000)
         }
         let scrape = try RawHTTPClient(port: adminPort, timeout: 5).request("GET", "/metrics")

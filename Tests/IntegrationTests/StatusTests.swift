@@ -61,8 +61,10 @@ struct StatusTests {
         // The environment's invokeFinished can reach the subscribers just after the client has its answer.
         var status = try Self.status(port: port)
         let until = Date().addingTimeInterval(10)
+        // Its freeze comes with the runtime's next /next, just after.
         while Date() < until,
             (status["environments"] as? [[String: Any]])?.first?["invocations"] as? Int != 3
+                || (status["environments"] as? [[String: Any]])?.first?["state"] as? String != "frozen"
         {
             try await Task.sleep(for: .milliseconds(20))
             status = try Self.status(port: port)
@@ -97,10 +99,11 @@ struct StatusTests {
         #expect(alias["additionalVersionWeights"] as? [String: Double] == ["2": 0.25])
         #expect(alias["stickiness"] as? String == "header:x-user")
 
-        // Sticky: one caller, one version, one warm environment serving all three.
+        // Sticky: one caller, one version, one warm environment serving all three; idle, it is frozen
+        // (`environments.freezeIdle` is on by default), which its `freeze` event tells.
         let environments = try #require(status["environments"] as? [[String: Any]])
         #expect(environments.count == 1, "\(environments)")
-        #expect(environments.first?["state"] as? String == "ready")
+        #expect(environments.first?["state"] as? String == "frozen")
         #expect(environments.first?["invocations"] as? Int == 3)
         let pid = try #require(environments.first?["pid"] as? Int)
         #expect(kill(pid_t(pid), 0) == 0, "the pid shown is the live runtime")
@@ -128,8 +131,67 @@ struct StatusTests {
         #expect(text.stdout.contains("    5  path-pattern /nothing* → forward empty"), "\(text.stdout)")
         #expect(text.stdout.contains("    default → forward shop"))
         #expect(text.lines.contains { $0.hasPrefix("  shop") && $0.contains("live") && $0.contains("2 at 25 %") })
-        #expect(text.lines.contains { $0.contains("shop") && $0.contains(" ready ") && $0.contains("\(pid)") })
+        #expect(text.lines.contains { $0.contains("shop") && $0.contains(" frozen ") && $0.contains("\(pid)") })
         await server.shutdown()
+    }
+
+    /// The state of one environment through its life with `freezeIdle` on: frozen while idle, busy while an
+    /// invoke placed on it runs (thawed), frozen again after; with `freezeIdle: false` an idle one is `ready`.
+    @Test func aFrozenEnvironmentShowsAsFrozenAndAThawedOneAsBusy() async throws {
+        for freezes in [true, false] {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            try TestFunctions.writeBash(
+                in: dir, name: "slow",
+                handler: #"case "$1" in *slow*) sleep 2 ;; esac; "# + TestFunctions.albResponse(body: "ok"))
+            let yaml = """
+                dataDirectory: ./data
+                admin: {port: 0}
+                environments: {freezeIdle: \(freezes)}
+                functions:
+                  - {name: slow, runtime: provided.al2023, handler: h, code: ./slow}
+                targetGroups:
+                  - {name: slow, function: slow}
+                listeners:
+                  - port: 0
+                    defaultAction: {forward: slow}
+                """
+            let server = try await ServerHarness(yaml: yaml, baseDirectory: dir.path)
+            let deadline = Date().addingTimeInterval(30)
+            while server.application.admin?.port == nil && Date() < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let port = try #require(server.application.admin?.port)
+            func state() throws -> String? {
+                let status = try Self.status(port: port)
+                return (status["environments"] as? [[String: Any]])?.first?["state"] as? String
+            }
+            func reaches(_ wanted: String) async throws -> Bool {
+                let until = Date().addingTimeInterval(10)
+                while Date() < until {
+                    if try state() == wanted { return true }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                return false
+            }
+            let idle = freezes ? "frozen" : "ready"
+            #expect(try server.client().request("GET", "/").status == 200)
+            #expect(try await reaches(idle), "idle after its first invoke: \(idle)")
+            // A slow invoke: thawed, busy while it runs.
+            let port80 = server.port
+            let slow = Task {
+                try await offPool { try RawHTTPClient(port: port80, timeout: 20).request("GET", "/slow").status }
+            }
+            #expect(try await reaches("busy"), "busy while the invoke placed on it runs")
+            #expect(try await slow.value == 200)
+            #expect(try await reaches(idle), "idle again: \(idle)")
+            if !freezes {
+                // Never frozen: after a while idle it is still ready.
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(try state() == "ready")
+            }
+            await server.shutdown()
+        }
     }
 
     @Test func theCommandNamesWhatIsMissing() async throws {

@@ -34,6 +34,7 @@ final class EventRecorder: InvocationEventSubscriber {
             case .output(let e): return e.environment.streamName == stream
             case .placed(let e): return e.environment?.streamName == stream
             case .runtimeNext(let e): return e.environment.streamName == stream
+            case .freeze(let e): return e.environment.streamName == stream
             case .received, .resolved, .responseWritten, .async: return false
             }
         }
@@ -61,6 +62,7 @@ extension InvocationEvent {
         case .output: return "output"
         case .runtimeNext: return "runtimeNext"
         case .async: return "async"
+        case .freeze(let freeze): return freeze.frozen ? "frozen" : "thawed"
         }
     }
 
@@ -124,6 +126,10 @@ struct InvocationEventStreamTests {
         let environment = recorder.events(ofEnvironment: cold.logStreamName).map(\.kindName)
         #expect(Array(environment.prefix(3)) == ["initStarted", "initFinished", "invokeStarted"])
         #expect(environment.last == "environmentStopped")
+        // Idle after an invoke, it was frozen (`freezeIdle`).
+        let frozenAt = try #require(environment.firstIndex(of: "frozen"), "\(environment)")
+        #expect(environment[..<frozenAt].last == "invokeFinished", "\(environment)")
+        #expect(!environment.contains("thawed"), "an invoke's thaw is its invokeStarted: \(environment)")
         let coldFinished = try #require(recorder.events(of: cold.requestID).compactMap(\.finished).first)
         let initMs = try #require(coldFinished.initDurationMs)
         #expect(initMs > 0 && initMs < elapsedMs)

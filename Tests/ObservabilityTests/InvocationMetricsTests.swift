@@ -212,6 +212,55 @@ struct InvocationMetricsTests {
         #expect(text.contains("# TYPE albatross_lambda_duration_seconds histogram"))
     }
 
+    /// `freeze` events: an idle environment frozen shows as `frozen` (in `albatross_environments` and `/status`),
+    /// the invoke placed on it makes it `busy`, its end `ready` until the next freeze; a thaw with no invoke makes it
+    /// `ready`. Request ids of the platform's length (the request table hashes their last 16 bytes).
+    @Test func frozenEnvironmentsAreCountedAndShownAsFrozen() {
+        let metrics = InvocationMetrics()
+        // Distinct streams, so that `/status` lists them in a known order.
+        let one = LogStreamName(
+            functionName: "shop", version: "1", epochSeconds: 0, hex: String(repeating: "a", count: 32), id: 1)
+        let two = LogStreamName(
+            functionName: "shop", version: "1", epochSeconds: 0, hex: String(repeating: "b", count: 32), id: 2)
+        let first = "8f1c2d3e-0000-4a5b-9c6d-7e8f90a1b2c3"
+        let second = "8f1c2d3e-0000-4a5b-9c6d-7e8f90a1b2c4"
+        var script = Script()
+        for (environment, request) in [(one, first), (two, second)] {
+            script.add(
+                request,
+                .initStarted(
+                    .init(environment: environment, version: "1", runtimeVersion: "x", pid: 7, createdAt: .now())))
+            script.add(request, .initFinished(.init(environment: environment, durationMs: 40, result: .ready)))
+            script.add(request, Self.resolved(nil, alias: nil, version: "1"))
+            script.add(request, .invokeStarted(.init(environment: environment, version: "1", receivedAt: .now())))
+            script.add(request, Self.finished(environment, version: "1", initMs: 40, durationMs: 5))
+            script.add("", .freeze(.init(environment: environment, frozen: true)))
+        }
+        func check(_ expected: [String: Double], _ states: [String], _ comment: Comment) {
+            metrics.receive(script.events)
+            script.events = []
+            let samples = Self.samples(metrics.exposition())
+            for (state, count) in expected {
+                #expect(samples[#"albatross_environments{function="shop",state="\#(state)"}"#] == count, comment)
+            }
+            #expect(metrics.status().environments.map(\.state) == states, comment)
+        }
+        check(["frozen": 2, "ready": 0, "busy": 0, "initializing": 0], ["frozen", "frozen"], "both idle and frozen")
+        // An invoke placed on the first: thawed, and its invokeStarted says it runs.
+        script.add("r3", Self.resolved(nil, alias: nil, version: "1"))
+        script.add("r3", .invokeStarted(.init(environment: one, version: "1", receivedAt: .now())))
+        check(["frozen": 1, "busy": 1, "ready": 0], ["busy", "frozen"], "thawed for an invoke")
+        script.add("r3", Self.finished(one, version: "1", durationMs: 5))
+        check(["frozen": 1, "busy": 0, "ready": 1], ["ready", "frozen"], "idle again, not frozen yet")
+        script.add("", .freeze(.init(environment: one, frozen: true)))
+        // A thaw that no invoke follows (the invoke placed on it waits for its next /next).
+        script.add("", .freeze(.init(environment: two, frozen: false)))
+        check(["frozen": 1, "busy": 0, "ready": 1], ["frozen", "ready"], "frozen again; the other thawed")
+        script.add("", .environmentStopped(.init(environment: one, reason: .idle)))
+        check(["frozen": 0, "ready": 1], ["ready"], "a frozen environment that stops is no longer counted")
+        #expect(metrics.status().totals.first?.invocations == 3)
+    }
+
     @Test func aServiceErrorIsAnInternalErrorAndNoInvocation() {
         let metrics = InvocationMetrics()
         var script = Script()

@@ -104,6 +104,39 @@ struct OTLPReceiverTests {
         await fixture.close()
     }
 
+    /// More connections than `maximumConnections`: each extra one is closed at once (before anything is read)
+    /// and counted, while the connections held go on being served, and a new one is served once one of them
+    /// closes.
+    @Test func connectionsBeyondTheBoundAreClosedWhileServingGoesOn() async throws {
+        let fixture = try Fixture(limits: OTLPReceiver.Limits(maximumConnections: 3))
+        var held: [RawHTTPClient] = []
+        for _ in 0..<3 {
+            let client = try fixture.client()
+            #expect(try fixture.post(Proto.protobuf, on: client).status == 200)
+            held.append(client)
+        }
+        #expect(fixture.receiver.openConnections == 3)
+        // Eight more at once: the kernel accepts them, the receiver closes each without reading.
+        let extra = try (0..<8).map { _ in try fixture.client() }
+        for client in extra {
+            #expect(client.waitForData(seconds: 10), "closed at once, not left waiting")
+            #expect(client.isClosedOrResetByPeer())
+        }
+        #expect(fixture.receiver.counts.refusedConnections == 8)
+        #expect(fixture.receiver.openConnections == 3)
+        for client in held {
+            #expect(try fixture.post(Proto.protobuf, on: client).status == 200, "the held connections still serve")
+        }
+        held.removeLast()  // closes its socket
+        let freed = await eventually(seconds: 10) { fixture.receiver.openConnections == 2 }
+        #expect(freed)
+        let fresh = try fixture.client()
+        #expect(try fixture.post(Proto.protobuf, on: fresh).status == 200, "a new connection once one closed")
+        #expect(fixture.receiver.counts == OTLPReceiver.Counts(acceptedSpans: 14, refusedConnections: 8))
+        held.removeAll()
+        await fixture.close()
+    }
+
     @Test func badSpansAreRefusedOneByOneAsPartialSuccess() async throws {
         let fixture = try Fixture()
         let zeroID = Proto.span(id: Array(repeating: 0, count: 8), name: "bad", kind: 1, start: 1, end: 2)

@@ -122,7 +122,8 @@ build_albatross() { # sets ALBATROSS
         (cd "$REPO" && swift build -c release --scratch-path "$BUILD_PATH" --product albatross \
             >"$TMP/swift-build.log" 2>&1) || { tail -40 "$TMP/swift-build.log" >&2; die "swift build failed"; }
     fi
-    ALBATROSS="$BUILD_PATH/release/albatross"
+    # ALBATROSS_BINARY: another release binary to measure (one kept from an earlier commit, for a before/after).
+    ALBATROSS="${ALBATROSS_BINARY:-$BUILD_PATH/release/albatross}"
     [ -x "$ALBATROSS" ] || die "$ALBATROSS not found (run without SKIP_BUILD=1)"
 }
 
@@ -164,10 +165,20 @@ start_albatross() {
         tracing_function="    tracingConfig: {Mode: Active}"
         tracing_section="tracing: {samplingRate: 1.0}"
     fi
+    # BENCH_LAYER=1: the function gets a layer (with no extension in it), so that its environments can have
+    # extensions and the Telemetry API's hub subscribes to the bus (what a server pays for the hub; issue 9).
+    local layer_function="" layer_section=""
+    if [ "${BENCH_LAYER:-0}" = 1 ]; then
+        mkdir -p "$TMP/layer"
+        echo "a layer without extensions" >"$TMP/layer/README"
+        layer_function="    layers: [bench-layer]"
+        layer_section="layers: [{name: bench-layer, code: $TMP/layer}]"
+    fi
     cat >"$TMP/$name.yaml" <<YAML
 dataDirectory: $TMP/$name-data
 $admin
 $api
+$layer_section
 environments:
   idleTimeoutSeconds: 600
   shutdownGraceSeconds: 2
@@ -180,6 +191,7 @@ functions:
     timeout: 10
     maximumConcurrency: $MAX_CONCURRENCY
 $tracing_function
+$layer_function
 $tracing_section
 targetGroups:
   - name: bench-tg
