@@ -7,7 +7,7 @@ import Testing
 
 @testable import Environments
 
-/// `RuntimeAPIHandler` on `EmbeddedChannel`s behind the real HTTP/1.1 codec, serving an environment made of the
+/// `RuntimeAPIHandler` on `EmbeddedChannel`s behind NIO's real request decoder, serving an environment made of the
 /// real lifecycle state machine on a test clock (``MachineEnvironment``): every route, the answers RAPID gives,
 /// bodies (Content-Length, chunked, the 6 MiB + 100 limit), `Expect: 100-continue`, keep-alive and a parked
 /// `/next` whose connection closes.
@@ -514,8 +514,8 @@ final class MachineEnvironment: RuntimeAPIEnvironment {
 }
 
 /// One runtime connection to the environment's Runtime API: an `EmbeddedChannel` with the pipeline
-/// ``ExecutionEnvironment`` builds for each connection (HTTP/1.1 codec with error handling, the handler), fed raw
-/// bytes. Synchronous: an `EmbeddedEventLoop` may only be used from the thread that made it.
+/// ``ExecutionEnvironment`` builds for each connection (`RuntimeAPIHandler.addHandlers`: the request decoder, the
+/// handler), fed raw bytes. Synchronous: an `EmbeddedEventLoop` may only be used from the thread that made it.
 final class RuntimeConnection {
     let channel = EmbeddedChannel()
     private var reader = HTTPResponseReader()

@@ -1,6 +1,6 @@
 // libFuzzer target: the Runtime API as a runtime process reaches it. The bytes go, as raw HTTP/1.1 from the
-// runtime, through the pipeline ExecutionEnvironment builds for each connection (NIOHTTP1 server codec with error
-// handling, then RuntimeAPIHandler) on an EmbeddedChannel. The handler serves an environment made of the real
+// runtime, through the pipeline ExecutionEnvironment builds for each connection (RuntimeAPIHandler.addHandlers:
+// NIO's request decoder, then RuntimeAPIHandler, which writes its answers as bytes) on an EmbeddedChannel. The handler serves an environment made of the real
 // lifecycle state machine on a fixed clock, which holds one invoke at the start and is handed a new one every
 // time it becomes ready, as the pool would; at the end the connection closes (a parked `/next` is let go).
 //
@@ -106,13 +106,13 @@ public func fuzzRuntimeAPI(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
         do {
             try channel.writeInbound(ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: part)))
         } catch {
-            break  // The codec's error (the error handler has answered 400 and closed).
+            break  // The decoder's error (the handler has answered 400 and closed).
         }
     }
     while (try? channel.readOutbound(as: ByteBuffer.self)) != nil {}
     _ = try? channel.close().wait()
     _ = try? channel.finish()
-    // A close started inside the pipeline (the codec's error handler) tears the pipeline down in a task: run it,
+    // A close started inside the pipeline (the handler's, after a 400 or `Connection: close`) tears the pipeline down in a task: run it,
     // or the channel, its handlers and the environment keep one another alive (LeakSanitizer reports it).
     channel.embeddedEventLoop.run()
     return 0
