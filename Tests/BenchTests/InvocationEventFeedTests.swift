@@ -12,49 +12,6 @@ import Testing
 /// listener's other answers.
 @Suite(.serialized)
 struct InvocationEventFeedTests {
-    /// A loopback socket that sends one GET and reads what arrives.
-    final class Client: @unchecked Sendable {
-        let descriptor: Int32
-
-        init(port: Int, path: String, receiveBuffer: Int32? = nil) throws {
-            descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            if var size = receiveBuffer {
-                setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-            }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            address.sin_port = UInt16(port).bigEndian
-            let connected = withUnsafePointer(to: &address) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-                }
-            }
-            guard connected else { throw POSIXError(.ECONNREFUSED) }
-            var timeout = timeval(tv_sec: 5, tv_usec: 0)
-            setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            let request = Array("GET \(path) HTTP/1.1\r\nHost: admin\r\n\r\n".utf8)
-            _ = request.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-        }
-
-        func read(until text: String, limit: Int = 1 << 24) -> String {
-            var received: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 65536)
-            while received.count < limit {
-                let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-                if count <= 0 { break }
-                received += buffer[0..<count]
-                if String(decoding: received.suffix(text.utf8.count + 65536), as: UTF8.self).contains(text) { break }
-            }
-            return String(decoding: received, as: UTF8.self)
-        }
-
-        /// Ends the connection (the descriptor is closed at deinit).
-        func hangUp() { shutdown(descriptor, Int32(SHUT_RDWR)) }
-
-        deinit { close(descriptor) }
-    }
-
     static func placed(_ id: String, at: NIODeadline = .now()) -> InvocationEvent {
         InvocationEvent(
             at: at, requestID: id,
@@ -75,7 +32,7 @@ struct InvocationEventFeedTests {
         try await Task.sleep(for: .milliseconds(100))
         #expect(!feed.isSubscribed && !bus.wants(.placed))
 
-        let client = try Client(port: port, path: "/invocations/events")
+        let client = try StreamClient(port: port, path: "/invocations/events")
         #expect(await eventually(seconds: 5) { feed.isSubscribed })
         #expect(bus.wants(.placed) && bus.wants(.requestDetails))
         let at = NIODeadline.now()
@@ -114,7 +71,7 @@ struct InvocationEventFeedTests {
         let port = try await admin.start()
         let running = Task { await feed.run(interval: .milliseconds(20)) }
 
-        let stalled = try Client(port: port, path: "/invocations/events", receiveBuffer: 4096)
+        let stalled = try StreamClient(port: port, path: "/invocations/events", receiveBuffer: 4096)
         #expect(await eventually(seconds: 5) { feed.isSubscribed })
         // Far more than the socket buffers and the channel's high-water mark hold, emitted as fast as the bus takes
         // them: emitting never waits for the feed.
@@ -139,7 +96,7 @@ struct InvocationEventFeedTests {
             "dropped after \(emitted) events of 1 KB")
         #expect(await eventually(seconds: 5) { feed.stream.clientCount == 0 })
         // The listener answers as before.
-        let status = try Client(port: port, path: "/status")
+        let status = try StreamClient(port: port, path: "/status")
         let answer = try await offPool { status.read(until: "up\n") }
         #expect(answer.hasPrefix("HTTP/1.1 200") && answer.hasSuffix("up\n"), "\(answer)")
         stalled.hangUp()
