@@ -199,7 +199,7 @@ let package = Package(
         // Applying a configuration to the store, and building the invoker's catalog from it.
         .target(
             name: "Deployment",
-            dependencies: ["Configuration", "Registry", "Invocation", "LambdaModel"],
+            dependencies: ["Configuration", "Registry", "Invocation", "LambdaModel", "Routing"],
             swiftSettings: strictSettings
         ),
         // Deployments of an alias to a new version: CodeDeploy's configurations, alarms, hooks, rollback (pure

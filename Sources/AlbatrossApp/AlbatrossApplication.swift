@@ -257,10 +257,11 @@ public final class AlbatrossApplication: Sendable {
                 attributes: configuration.loadBalancerAttributes, invoker: invoker, events: events, group: group,
                 tlsContexts: tlsContexts)
             : nil
-        // Before any listener accepts: with `albatross.lambda_permissions.enforced` no request may slip through
-        // before the first reload computes the set.
-        loadBalancer?.updateLambdaPermissions(
-            denied: CatalogReloader.deniedTargetGroups(of: configuration, registry: registry))
+        // Before any listener accepts: no request to a target group whose function's policy does not allow the
+        // load balancer may slip through before the reloader's first check.
+        let denied = CatalogReloader.lambdaPermissions(
+            of: configuration, registry: registry, logger: options.logger)
+        loadBalancer?.updateLambdaPermissions(denied: denied)
         let attributes = configuration.loadBalancerAttributes
         if loadBalancer != nil, attributes.accessLogsEnabled, let directory = attributes.accessLogsDirectory {
             let writer = ALBAccessLogWriter(
@@ -282,7 +283,7 @@ public final class AlbatrossApplication: Sendable {
             options.watchesChanges || configuration.api != nil
             ? CatalogReloader(
                 configuration: configuration, latest: latest, registry: registry, invoker: invoker,
-                loadBalancer: loadBalancer, logger: options.logger)
+                loadBalancer: loadBalancer, denied: denied, logger: options.logger)
             : nil
         if let registry {
             let (invoker, group, logSink) = (invoker, group, logSink)

@@ -34,6 +34,10 @@ final class CatalogReloader: Sendable {
         var storeFingerprint: String?
         /// The last failure reported, so that one broken edit is reported once, not every second.
         var reported: String?
+        /// The target groups answered `LambdaAccessDenied`, as last computed.
+        var denied: Set<String>
+        /// What `denied` (and the grants) were last computed for.
+        var permissionsComputed: (stamp: FileStamp?, fingerprint: String?)?
     }
 
     private let state: NIOLockedValueBox<State>
@@ -46,7 +50,7 @@ final class CatalogReloader: Sendable {
     ///   - latest: the `$LATEST` versions the application started with (their `codeRevision` set).
     init(
         configuration: AlbatrossConfiguration, latest: [String: FunctionCatalog.Version], registry: Registry?,
-        invoker: Invoker, loadBalancer: LoadBalancer? = nil, logger: Logger
+        invoker: Invoker, loadBalancer: LoadBalancer? = nil, denied: Set<String> = [], logger: Logger
     ) {
         self.registry = registry
         self.invoker = invoker
@@ -55,7 +59,7 @@ final class CatalogReloader: Sendable {
         state = NIOLockedValueBox(
             State(
                 configuration: configuration, stamp: FileStamp(path: configuration.file), latest: latest,
-                storeFingerprint: registry.flatMap { try? Self.fingerprint(registry: $0) }))
+                storeFingerprint: registry.flatMap { try? Self.fingerprint(registry: $0) }, denied: denied))
     }
 
     /// The store's versions, aliases and concurrency settings, summarised to notice a change.
@@ -111,31 +115,56 @@ final class CatalogReloader: Sendable {
         return declared
     }
 
-    /// With `albatross.lambda_permissions.enforced`, the target groups whose function's resource policy (as the
-    /// group names it) does not let the load balancer invoke it (``AccessPolicy/allowsLoadBalancer(statements:functionARN:targetGroupARN:account:)``);
-    /// empty otherwise. A function the store does not know is left to the invoker (`LambdaResourceNotFound`).
-    /// Blocking (SQLite): run it on the thread pool.
-    static func deniedTargetGroups(of configuration: AlbatrossConfiguration, registry: Registry?) -> Set<String> {
+    /// The target groups whose function's resource policy (as the group names it) does not let the load balancer
+    /// invoke it (``AccessPolicy/allowsLoadBalancer(statements:functionARN:targetGroupARN:account:)``), with
+    /// `albatross.lambda_permissions.enforced` (the default); empty when it is off or there is no store (no
+    /// policy can exist, so the YAML's groups hold the permission as declared). First the store's grants are made
+    /// to match the configuration's target groups (``Registry/reconcileLoadBalancerGrants(_:)``: new groups, and
+    /// groups whose function, version or alias exists only now, get their statement; groups that left take theirs
+    /// away), each change logged. Groups denied now that were not in `previous` are logged, with what to do. A function the store does not know is left to the invoker
+    /// (`LambdaResourceNotFound`). Blocking (SQLite): run it on the thread pool.
+    static func lambdaPermissions(
+        of configuration: AlbatrossConfiguration, registry: Registry?, previous: Set<String> = [], logger: Logger
+    ) -> Set<String> {
+        guard let registry else { return [] }
+        do {
+            for change in try registry.reconcileLoadBalancerGrants(
+                ConfigurationApplier.loadBalancerGrants(of: configuration))
+            {
+                logger.info("\(change)")
+            }
+        } catch {
+            logger.error("target groups: the resource policy statements for the load balancer: \(error.message)")
+        }
         guard configuration.loadBalancerAttributes.lambdaPermissionsEnforced else { return [] }
         var denied: Set<String> = []
         for group in configuration.targetGroups {
             guard let function = group.functionName else { continue }
-            let qualifier = group.qualifier == "$LATEST" ? nil : group.qualifier
+            let qualifier = group.qualifier == Registry.latest ? nil : group.qualifier
             let statements: [String]
-            if let registry {
-                do {
-                    statements =
-                        try registry.policy(functionName: function, qualifier: qualifier)?.statements.map(\.json) ?? []
-                } catch {
-                    continue
-                }
-            } else {
-                statements = []
+            do {
+                statements =
+                    try registry.policy(functionName: function, qualifier: qualifier)?.statements.map(\.json) ?? []
+            } catch {
+                continue
             }
+            let functionARN = configuration.account.functionARN(function, qualifier: qualifier)
             let allowed = AccessPolicy.allowsLoadBalancer(
-                statements: statements, functionARN: configuration.account.functionARN(function, qualifier: qualifier),
-                targetGroupARN: group.arn, account: configuration.account.accountID)
-            if !allowed { denied.insert(group.name) }
+                statements: statements, functionARN: functionARN, targetGroupARN: group.arn,
+                account: configuration.account.accountID)
+            guard !allowed else { continue }
+            denied.insert(group.name)
+            if !previous.contains(group.name) {
+                let command =
+                    "aws lambda add-permission --function-name \(functionARN) --statement-id "
+                    + "AlbatrossLoadBalancer-\(group.name) --action lambda:InvokeFunction --principal "
+                    + "elasticloadbalancing.amazonaws.com --source-arn \(group.arn)"
+                let message =
+                    "target group \(group.name): the resource policy of \(functionARN) has no statement allowing "
+                    + "elasticloadbalancing.amazonaws.com to invoke it for \(group.arn); its requests are answered "
+                    + "502 (LambdaAccessDenied) until one is added: \(command)"
+                logger.warning("\(message)")
+            }
         }
         return denied
     }
@@ -160,9 +189,16 @@ final class CatalogReloader: Sendable {
     func check(rereadConfiguration: Bool = false) {
         state.withLockedValue { state in
             defer {
-                // Policies change without changing the catalog; the set is cheap (one read per target group).
-                loadBalancer?.updateLambdaPermissions(
-                    denied: Self.deniedTargetGroups(of: state.configuration, registry: registry))
+                // Every policy change renews a RevisionId the store's fingerprint holds, and every target group
+                // change is a change of the file: with neither, the grants and the set are as last computed.
+                if state.permissionsComputed?.stamp != state.stamp
+                    || state.permissionsComputed?.fingerprint != state.storeFingerprint
+                {
+                    state.permissionsComputed = (state.stamp, state.storeFingerprint)
+                    state.denied = Self.lambdaPermissions(
+                        of: state.configuration, registry: registry, previous: state.denied, logger: logger)
+                    loadBalancer?.updateLambdaPermissions(denied: state.denied)
+                }
             }
             do {
                 try check(&state, rereadConfiguration: rereadConfiguration)
@@ -257,7 +293,7 @@ final class CatalogReloader: Sendable {
         invoker.replaceCatalog(catalog)
         state = State(
             configuration: configuration, stamp: stamp, latest: latest, storeFingerprint: fingerprint,
-            reported: nil)
+            reported: nil, denied: state.denied)
         if changes == ["versions or aliases changed in the store"] {
             logger.info("versions or aliases changed in the store; now serving them")
         } else {

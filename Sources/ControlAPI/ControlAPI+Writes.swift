@@ -223,7 +223,7 @@ extension ControlAPI {
         let checked = configuration
         let (record, published) = try await store { () throws(RegistryError) in
             let record = try registry.createFunction(
-                checked, upload: source.upload, description: description, tags: tags)
+                checked, upload: source.upload, description: description, role: role, tags: tags)
             let published = publish ? try registry.publishVersion(functionName: name) : nil
             hooks.committed()
             return (record, published)
@@ -272,7 +272,7 @@ extension ControlAPI {
     static let rolePattern = #"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+"#
 
     static func checkRole(_ role: String) throws(APIError) {
-        // Not stored: functions here run as the local user (Role shows `albatross-<function>`).
+        // Stored and shown as given; functions here run as the local user whatever it names.
         let matches = (try? Regex(rolePattern).wholeMatch(in: role)) != nil
         if !matches {
             throw .validation(
@@ -545,7 +545,8 @@ extension ControlAPI {
         let reference = try latestReference(context, operation: "UpdateFunctionConfiguration")
         let body = try RequestBody(context.request.body, allowed: Self.updateConfigurationMembers)
         try Self.refuseUnsupported(body)
-        if let role = try body.string("Role") { try Self.checkRole(role) }
+        let role = try body.string("Role")
+        if let role { try Self.checkRole(role) }
         let runtime = try body.string("Runtime").map { name throws(APIError) in try Self.runtime(name) }
         let handler = try body.string("Handler").map { text throws(APIError) in try Self.handler(text) }
         let description = try body.string("Description")
@@ -593,7 +594,7 @@ extension ControlAPI {
         let hooks = self.hooks
         let name = reference.name
         let record = try await store { () throws(RegistryError) in
-            let record = try registry.updateLatest(functionName: name, expectedRevisionId: revisionId) {
+            let record = try registry.updateLatest(functionName: name, expectedRevisionId: revisionId, role: role) {
                 (configuration, currentDescription) throws(RegistryError) in
                 if let runtime {
                     var runtime = runtime

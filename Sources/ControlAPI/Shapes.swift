@@ -27,10 +27,11 @@ enum Shapes {
         case updating
     }
 
-    /// The execution role shown for every function: the registry stores none (functions here run as the local
-    /// user), and AWS always returns one.
+    /// The execution role: the one CreateFunction or UpdateFunctionConfiguration gave (functions here run as the
+    /// local user whatever it names), and for a function of the configuration file, which names none,
+    /// `albatross-<function>`, since AWS always returns one.
     static func role(_ record: FunctionVersionRecord, account: AccountContext) -> String {
-        "arn:aws:iam::\(account.accountID):role/albatross-\(record.functionName)"
+        record.role ?? "arn:aws:iam::\(account.accountID):role/albatross-\(record.functionName)"
     }
 
     static let architecture: String = {

@@ -1,6 +1,7 @@
 public import Configuration
 import LambdaModel
 public import Registry
+import Routing
 
 /// Makes the store match what a configuration declares: its layers, each function's `$LATEST`, its published
 /// versions and its aliases.
@@ -40,6 +41,28 @@ public enum ConfigurationApplier {
             for alias in configuration.declaredAliases[function.name] ?? [] {
                 try applyAlias(alias, functionName: function.name, registry: registry)
             }
+        }
+    }
+
+    /// The statement each target group of the configuration needs in the resource policy of its function as it
+    /// names it, for the load balancer to invoke it (alb-lambda.md §3): what `aws lambda add-permission
+    /// --principal elasticloadbalancing.amazonaws.com --source-arn <target group ARN>` writes, and what a SAM
+    /// template adds for an ALB event. Its id is `AlbatrossLoadBalancer-<target group>`. The server keeps the store's
+    /// grants in step with them (``Registry/reconcileLoadBalancerGrants(_:)``).
+    public static func loadBalancerGrants(of configuration: AlbatrossConfiguration) -> [LoadBalancerGrant] {
+        configuration.targetGroups.compactMap { group in
+            guard let function = group.functionName else { return nil }
+            let qualifier = group.qualifier == Registry.latest ? nil : group.qualifier
+            let statementId = "AlbatrossLoadBalancer-\(group.name)"
+            let resource = configuration.account.functionARN(function, qualifier: qualifier)
+            let statement =
+                #"{"Sid":\#(JSONText.quoted(statementId)),"Effect":"Allow","#
+                + #""Principal":{"Service":"elasticloadbalancing.amazonaws.com"},"#
+                + #""Action":"lambda:InvokeFunction","Resource":\#(JSONText.quoted(resource)),"#
+                + #""Condition":{"ArnLike":{"AWS:SourceArn":\#(JSONText.quoted(group.arn))}}}"#
+            return LoadBalancerGrant(
+                targetGroup: group.name, functionName: function, qualifier: qualifier, targetGroupARN: group.arn,
+                statementId: statementId, statement: statement)
         }
     }
 

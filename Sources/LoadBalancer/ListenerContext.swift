@@ -25,8 +25,8 @@ public final class ListenerContext: Sendable {
     /// Seals and opens the `AWSALBTG` cookies of forward actions with stickiness.
     let stickiness: TargetGroupStickiness
     /// Target groups the load balancer may not invoke (their function's resource policy has no statement for
-    /// them): forwards to them are answered 502 `LambdaAccessDenied`. Empty unless
-    /// `albatross.lambda_permissions.enforced` is set.
+    /// them): forwards to them are answered 502 `LambdaAccessDenied`. Empty when
+    /// `albatross.lambda_permissions.enforced` is off.
     let deniedTargetGroups: Set<String>
 
     public convenience init(

@@ -39,8 +39,8 @@ public final class LoadBalancer: Sendable {
     private struct Routing {
         var listeners: [ListenerConfiguration]
         var targetGroups: [TargetGroup]
-        /// Target groups whose function's resource policy does not let the load balancer invoke it (only with
-        /// `albatross.lambda_permissions.enforced`; see ``updateLambdaPermissions(denied:)``).
+        /// Target groups whose function's resource policy does not let the load balancer invoke it (empty with
+        /// `albatross.lambda_permissions.enforced` off; see ``updateLambdaPermissions(denied:)``).
         var denied: Set<String> = []
         var slots: [Int: ListenerSlot] = [:]
     }
@@ -205,7 +205,7 @@ public final class LoadBalancer: Sendable {
         }
     }
 
-    /// With the load-balancer attribute `albatross.lambda_permissions.enforced`, the target groups (by name) whose
+    /// With the load-balancer attribute `albatross.lambda_permissions.enforced` (the default), the target groups (by name) whose
     /// registered function's resource policy, as last read, does not allow `elasticloadbalancing.amazonaws.com` to
     /// invoke it for the group's ARN: from the next request on, a forward to one of them is answered 502 with error
     /// reason `LambdaAccessDenied` without invoking anything. The catalog reloader computes the set after every

@@ -21,6 +21,9 @@ public struct FunctionVersionRecord: Sendable, Hashable, CustomDebugStringConver
     public var lastModified: String
     /// The description; `""` when none was given.
     public var description: String
+    /// The execution role CreateFunction or UpdateFunctionConfiguration gave, kept by each published version;
+    /// nil for a function the configuration file declares (it names no role).
+    public var role: String? = nil
     /// `arn:aws:lambda:<region>:<account>:function:<name>:<version>`.
     public var arn: String
     /// `arn:aws:lambda:<region>:<account>:function:<name>`.

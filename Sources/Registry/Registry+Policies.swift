@@ -130,21 +130,8 @@ extension Registry {
                         + "or remove the existing statement.")
             }
             try check(statements.map(\.json) + [statement])
-            let revision = try renewPolicyTargetRevision(db, functionName: functionName, qualifier: key)
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO policies (function_name, qualifier, revision_id) VALUES (?, ?, ?)",
-                arguments: [functionName, key, revision])
-            let position =
-                try Int.fetchOne(
-                    db,
-                    sql: "SELECT MAX(position) FROM policy_statements WHERE function_name = ? AND qualifier = ?",
-                    arguments: [functionName, key]) ?? 0
-            try db.execute(
-                sql: """
-                    INSERT INTO policy_statements (function_name, qualifier, sid, position, statement)
-                    VALUES (?, ?, ?, ?, ?)
-                    """,
-                arguments: [functionName, key, statementId, position + 1, statement])
+            let revision = try appendStatement(
+                db, functionName: functionName, qualifier: key, statementId: statementId, statement: statement)
             return ResourcePolicyRecord(
                 statements: statements + [(sid: statementId, json: statement)], revisionId: revision)
         }
@@ -170,28 +157,60 @@ extension Registry {
             if let expectedRevisionId, expectedRevisionId != current.revisionId {
                 throw RegistryError(LambdaError.revisionMismatch)
             }
-            let revision = try renewPolicyTargetRevision(db, functionName: functionName, qualifier: key)
             guard current.statements.contains(where: { $0.sid == statementId }) else {
                 throw RegistryError(.resourceNotFound, "Statement \(statementId) is not found in resource policy.")
             }
+            try dropStatement(
+                db, functionName: functionName, qualifier: key, statementId: statementId,
+                remaining: current.statements.count - 1)
+        }
+    }
+
+    /// Adds one statement at the end of a policy (created if need be) and renews its target's RevisionId
+    /// (returned). `qualifier` is the key: `""` for the unqualified function.
+    func appendStatement(
+        _ db: Database, functionName: String, qualifier: String, statementId: String, statement: String
+    ) throws -> String {
+        let revision = try renewPolicyTargetRevision(db, functionName: functionName, qualifier: qualifier)
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO policies (function_name, qualifier, revision_id) VALUES (?, ?, ?)",
+            arguments: [functionName, qualifier, revision])
+        let position =
+            try Int.fetchOne(
+                db, sql: "SELECT MAX(position) FROM policy_statements WHERE function_name = ? AND qualifier = ?",
+                arguments: [functionName, qualifier]) ?? 0
+        try db.execute(
+            sql: """
+                INSERT INTO policy_statements (function_name, qualifier, sid, position, statement)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+            arguments: [functionName, qualifier, statementId, position + 1, statement])
+        return revision
+    }
+
+    /// Removes one statement that exists, renewing its target's RevisionId; the policy goes with its last
+    /// statement (`remaining` is how many are left).
+    func dropStatement(
+        _ db: Database, functionName: String, qualifier: String, statementId: String, remaining: Int
+    ) throws {
+        let revision = try renewPolicyTargetRevision(db, functionName: functionName, qualifier: qualifier)
+        try db.execute(
+            sql: "DELETE FROM policy_statements WHERE function_name = ? AND qualifier = ? AND sid = ?",
+            arguments: [functionName, qualifier, statementId])
+        if remaining == 0 {
             try db.execute(
-                sql: "DELETE FROM policy_statements WHERE function_name = ? AND qualifier = ? AND sid = ?",
-                arguments: [functionName, key, statementId])
-            if current.statements.count == 1 {
-                try db.execute(
-                    sql: "DELETE FROM policies WHERE function_name = ? AND qualifier = ?",
-                    arguments: [functionName, key])
-            } else {
-                try db.execute(
-                    sql: "UPDATE policies SET revision_id = ? WHERE function_name = ? AND qualifier = ?",
-                    arguments: [revision, functionName, key])
-            }
+                sql: "DELETE FROM policies WHERE function_name = ? AND qualifier = ?",
+                arguments: [functionName, qualifier])
+        } else {
+            try db.execute(
+                sql: "UPDATE policies SET revision_id = ? WHERE function_name = ? AND qualifier = ?",
+                arguments: [revision, functionName, qualifier])
         }
     }
 
     /// Deletes the policy of one version or alias (with the version or alias).
     func deletePolicy(_ db: Database, functionName: String, qualifier: String) throws {
-        for table in ["policy_statements", "policies"] {
+        for table in ["policy_statements", "policies", "load_balancer_grants"] {
             try db.execute(
                 sql: "DELETE FROM \(table) WHERE function_name = ? AND qualifier = ?",
                 arguments: [functionName, qualifier])

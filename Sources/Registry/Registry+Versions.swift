@@ -23,7 +23,8 @@ extension Registry {
         let sealed = try seal(configuration.environment, function: name, number: 0)
         return try write { db in
             try checkLayerReferences(db, configuration.layers)
-            if let existing = try fetchVersionRow(db, function: name, number: 0) {
+            let existing = try fetchVersionRow(db, function: name, number: 0)
+            if let existing {
                 let current = try record(from: existing)
                 if current.configuration == stored && current.codeSha256 == package.codeSha256
                     && current.description == description
@@ -33,7 +34,8 @@ extension Registry {
             } else {
                 try db.execute(sql: "INSERT INTO functions (name) VALUES (?)", arguments: [name])
             }
-            return try record(from: Self.saveLatest(db, name, stored, sealed, package, description))
+            return try record(
+                from: Self.saveLatest(db, name, stored, sealed, package, description, role: existing?.role ?? ""))
         }
     }
 
@@ -81,7 +83,9 @@ extension Registry {
                 let previousRow = try fetchVersionRow(db, function: functionName, number: lastPublished)
             {
                 let previous = try record(from: previousRow)
-                if previous.configuration == latest.configuration && previous.codeSha256 == latest.codeSha256 {
+                if previous.configuration == latest.configuration && previous.codeSha256 == latest.codeSha256
+                    && previousRow.role == latestRow.role
+                {
                     return previous
                 }
             }
@@ -90,8 +94,8 @@ extension Registry {
                 functionName: functionName, number: number, configuration: latest.configuration,
                 environment: try seal(latest.configuration.environment, function: functionName, number: number),
                 codeSha256: latestRow.codeSha256, codeSize: latestRow.codeSize,
-                description: description ?? latestRow.description, revisionId: Timestamps.newRevisionId(),
-                lastModified: Timestamps.now())
+                description: description ?? latestRow.description, role: latestRow.role,
+                revisionId: Timestamps.newRevisionId(), lastModified: Timestamps.now())
             try row.save(db)
             try db.execute(
                 sql: "UPDATE functions SET last_published = ? WHERE name = ?", arguments: [number, functionName])
@@ -137,11 +141,11 @@ extension Registry {
     /// Writes `$LATEST`'s row (number 0) with a new RevisionId: the one place put, create and update store it.
     static func saveLatest(
         _ db: Database, _ name: String, _ stored: FunctionConfiguration, _ sealed: Data, _ package: StoredPackage,
-        _ description: String
+        _ description: String, role: String
     ) throws -> VersionRow {
         let row = VersionRow(
             functionName: name, number: 0, configuration: stored, environment: sealed,
-            codeSha256: package.codeSha256, codeSize: package.size, description: description,
+            codeSha256: package.codeSha256, codeSize: package.size, description: description, role: role,
             revisionId: Timestamps.newRevisionId(), lastModified: Timestamps.now())
         try row.save(db)
         return row

@@ -49,11 +49,11 @@ extension Registry {
         return (SHA256.base64(SHA256.digest(data)), data.count)
     }
 
-    /// CreateFunction (§5.1): stores a new function's `$LATEST` and its tags; 409 `Function already exist: <name>`
-    /// when the name is taken. One transaction.
+    /// CreateFunction (§5.1): stores a new function's `$LATEST`, its execution role and its tags; 409 `Function
+    /// already exist: <name>` when the name is taken. One transaction.
     @discardableResult
     public func createFunction(
-        _ configuration: FunctionConfiguration, upload: Data? = nil, description: String = "",
+        _ configuration: FunctionConfiguration, upload: Data? = nil, description: String = "", role: String = "",
         tags: [String: String] = [:]
     ) throws(RegistryError) -> FunctionVersionRecord {
         try Self.checkTags(tags)
@@ -68,21 +68,22 @@ extension Registry {
             }
             try checkLayerReferences(db, stored.layers)
             try db.execute(sql: "INSERT INTO functions (name) VALUES (?)", arguments: [name])
-            let row = try Self.saveLatest(db, name, stored, sealed, package, description)
+            let row = try Self.saveLatest(db, name, stored, sealed, package, description, role: role)
             try saveTags(db, function: name, tags)
             return try record(from: row)
         }
     }
 
     /// UpdateFunctionCode / UpdateFunctionConfiguration (§5.5, §5.6): `change` edits the current `$LATEST`
-    /// (configuration and description); the result is checked like CreateFunction's and stored with a new
-    /// RevisionId and LastModified, even when nothing changed (AWS does the same).
+    /// (configuration and description), `role` replaces its execution role (nil keeps it); the result is checked
+    /// like CreateFunction's and stored with a new RevisionId and LastModified, even when nothing changed (AWS does
+    /// the same).
     ///
     /// Errors: 404 `Function not found: <ARN>`; 412 when `expectedRevisionId` is not `$LATEST`'s; 409 when another
     /// writer changed `$LATEST` between the read and the write (AWS's "update is in progress" answer).
     @discardableResult
     public func updateLatest(
-        functionName: String, upload: Data? = nil, expectedRevisionId: String? = nil,
+        functionName: String, upload: Data? = nil, expectedRevisionId: String? = nil, role: String? = nil,
         _ change: (inout FunctionConfiguration, inout String) throws(RegistryError) -> Void
     ) throws(RegistryError) -> FunctionVersionRecord {
         let current = try version(functionName: functionName, version: Self.latest)
@@ -108,7 +109,9 @@ extension Registry {
                         + account.functionARN(functionName))
             }
             try checkLayerReferences(db, stored.layers, keeping: keeping)
-            return try record(from: Self.saveLatest(db, functionName, stored, sealed, package, description))
+            return try record(
+                from: Self.saveLatest(
+                    db, functionName, stored, sealed, package, description, role: role ?? row.role))
         }
     }
 
@@ -144,8 +147,8 @@ extension Registry {
         try write { db in
             guard try functionExists(db, name) else { throw functionNotFound(name) }
             for table in [
-                "tags", "reserved_concurrency", "provisioned_concurrency", "policy_statements", "policies", "aliases",
-                "versions",
+                "tags", "reserved_concurrency", "provisioned_concurrency", "policy_statements", "policies",
+                "load_balancer_grants", "aliases", "versions",
             ] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE function_name = ?", arguments: [name])
             }

@@ -105,6 +105,8 @@ public final class Registry: Sendable {
         var codeSha256: String
         var codeSize: Int
         var description: String
+        /// The execution role; '' for none (a function of the configuration file).
+        var role: String
         var revisionId: String
         var lastModified: String
         /// The layer version ARNs as a JSON array of strings.
@@ -127,6 +129,7 @@ public final class Registry: Sendable {
             codeSha256 = row["code_sha256"]
             codeSize = row["code_size"]
             description = row["description"]
+            role = row["role"]
             revisionId = row["revision_id"]
             lastModified = row["last_modified"]
             layers = row["layers"]
@@ -136,7 +139,8 @@ public final class Registry: Sendable {
 
         init(
             functionName: String, number: Int, configuration: FunctionConfiguration, environment: Data,
-            codeSha256: String, codeSize: Int, description: String, revisionId: String, lastModified: String
+            codeSha256: String, codeSize: Int, description: String, role: String, revisionId: String,
+            lastModified: String
         ) {
             self.functionName = functionName
             self.number = number
@@ -150,6 +154,7 @@ public final class Registry: Sendable {
             self.codeSha256 = codeSha256
             self.codeSize = codeSize
             self.description = description
+            self.role = role
             self.revisionId = revisionId
             self.lastModified = lastModified
             layers = Registry.encodeStrings(configuration.layers)
@@ -164,13 +169,13 @@ public final class Registry: Sendable {
                     INSERT \(number == 0 ? "OR REPLACE " : "")INTO versions (function_name, number, runtime,
                         python_interpreter, handler, memory_size, timeout, maximum_concurrency, environment,
                         code_sha256, code_size, description, revision_id, last_modified, layers, logging_config,
-                        tracing_mode)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        tracing_mode, role)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     functionName, number, runtime, pythonInterpreter, handler, memorySize, timeout,
                     maximumConcurrency, environment, codeSha256, codeSize, description, revisionId, lastModified,
-                    layers, loggingConfig, tracingMode,
+                    layers, loggingConfig, tracingMode, role,
                 ])
         }
     }
@@ -237,7 +242,7 @@ public final class Registry: Sendable {
         return FunctionVersionRecord(
             functionName: row.functionName, version: version, configuration: configuration,
             codeSha256: row.codeSha256, codeSize: row.codeSize, revisionId: row.revisionId,
-            lastModified: row.lastModified, description: row.description,
+            lastModified: row.lastModified, description: row.description, role: row.role.isEmpty ? nil : row.role,
             arn: account.functionARN(row.functionName, qualifier: version),
             unqualifiedArn: account.functionARN(row.functionName))
     }

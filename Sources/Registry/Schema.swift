@@ -130,6 +130,26 @@ enum Schema {
                     );
                     """)
         }
+        migrator.registerMigration("v9: load balancer grants") { db in
+            // The statements Albatross added to resource policies for the target groups of the YAML (as SAM adds
+            // an AWS::Lambda::Permission for an ALB event), one per target group: what was granted, so a statement
+            // the user removed is not added again, and a group that leaves the YAML takes its statement with it.
+            try db.execute(
+                sql: """
+                    CREATE TABLE load_balancer_grants (
+                        target_group TEXT PRIMARY KEY,
+                        function_name TEXT NOT NULL REFERENCES functions(name) ON DELETE CASCADE,
+                        qualifier TEXT NOT NULL,
+                        target_group_arn TEXT NOT NULL,
+                        sid TEXT NOT NULL
+                    );
+                    """)
+        }
+        migrator.registerMigration("v10: execution roles") { db in
+            // CreateFunction's Role, kept by every version published from it; '' for a function of the
+            // configuration file.
+            try db.execute(sql: "ALTER TABLE versions ADD COLUMN role TEXT NOT NULL DEFAULT ''")
+        }
         return migrator
     }
 }

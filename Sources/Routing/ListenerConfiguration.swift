@@ -84,12 +84,13 @@ public struct LoadBalancerAttributes: Sendable, Hashable {
     /// A response header naming the function version that ran (`albatross.executed_version_header`); nil, the
     /// default, sends none, as an ALB does.
     public var executedVersionHeader: String?
-    /// `albatross.lambda_permissions.enforced`, default false: a target group invokes its function only when the
+    /// `albatross.lambda_permissions.enforced`, default true: a target group invokes its function only when the
     /// function's resource policy (as the group names it: the alias's for `web:live`) has a statement allowing
     /// `elasticloadbalancing.amazonaws.com` `lambda:InvokeFunction` for the group's ARN, as on AWS; other requests
-    /// get 502 `LambdaAccessDenied`. Off, target groups declared in the YAML hold that permission implicitly (as a
-    /// SAM template adds it), so configurations written before the check keep working.
-    public var lambdaPermissionsEnforced: Bool = false
+    /// get 502 `LambdaAccessDenied`. Each target group of the YAML gets that statement added to the policy when it
+    /// appears (as a SAM template adds an `AWS::Lambda::Permission`), so configurations keep working. Off, the
+    /// policies are not consulted (the statements are still added).
+    public var lambdaPermissionsEnforced: Bool = true
     /// `access_logs.s3.enabled`, default false: write ALB access logs.
     public var accessLogsEnabled: Bool = false
     /// `access_logs.s3.bucket`: in Albatross a local directory standing in for the bucket (absolute once loaded).

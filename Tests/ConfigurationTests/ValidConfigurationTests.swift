@@ -25,6 +25,7 @@ struct ValidConfigurationTests {
             albatross.multi_value_header_order: shuffle
             albatross.request_header_timeout_seconds: 3
             albatross.max_connections_per_listener: "200"
+            albatross.lambda_permissions.enforced: false
         functions:
           - name: echo
             runtime: provided.al2023
@@ -123,6 +124,7 @@ struct ValidConfigurationTests {
             attributes.multiValueHeaderOrder = .shuffle
             attributes.requestHeaderTimeoutSeconds = 3
             attributes.maximumConnectionsPerListener = 200
+            attributes.lambdaPermissionsEnforced = false
             expected.loadBalancerAttributes = attributes
             expected.functions = [
                 FunctionConfiguration(
@@ -263,6 +265,8 @@ struct ValidConfigurationTests {
             #expect(configuration.account == AccountContext())
             #expect(configuration.environments == EnvironmentSettings())
             #expect(configuration.loadBalancerAttributes == LoadBalancerAttributes())
+            // As on AWS, the load balancer needs the function's permission (each YAML group gets a statement).
+            #expect(configuration.loadBalancerAttributes.lambdaPermissionsEnforced)
             #expect(configuration.admin == nil, "no admin listener without an admin section")
             let function = try #require(configuration.functions.first)
             #expect(function.memorySize == 128)

@@ -155,6 +155,7 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(created["StateReasonCode"], "Creating")
         self.assertNotIn("LastUpdateStatus", created)
         self.assertEqual(created["TracingConfig"], {"Mode": "PassThrough"})
+        self.assertEqual(created["Role"], ROLE)
         self.assertEqual(len(created["CodeSha256"]), 44)
         LAMBDA.get_waiter("function_active_v2").wait(FunctionName="life", WaiterConfig={"Delay": 1, "MaxAttempts": 3})
         got = LAMBDA.get_function(FunctionName="life")
@@ -173,6 +174,7 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(first["Version"], "1")
         self.assertEqual(first["FunctionArn"], f"{ARN}:life:1")
         self.assertEqual(first["Description"], "first")
+        self.assertEqual(first["Role"], ROLE)
         LAMBDA.get_waiter("published_version_active").wait(
             FunctionName="life", Qualifier="1", WaiterConfig={"Delay": 1, "MaxAttempts": 3}
         )
@@ -367,6 +369,17 @@ class Configuration(unittest.TestCase):
         cleared = LAMBDA.update_function_configuration(FunctionName="conf", Environment={"Variables": {}}, Handler="index.handler")
         self.assertNotIn("Environment", cleared)
         self.assertIsNone(invoke("conf")[1]["env"])
+        # The execution role is stored as given and kept by a published version; a change of role alone is a
+        # change of configuration, so it publishes a new version.
+        self.assertEqual(cleared["Role"], ROLE)
+        first = LAMBDA.publish_version(FunctionName="conf")["Version"]
+        other = "arn:aws:iam::123456789012:role/other"
+        self.assertEqual(LAMBDA.update_function_configuration(FunctionName="conf", Role=other)["Role"], other)
+        self.assertEqual(LAMBDA.get_function_configuration(FunctionName="conf")["Role"], other)
+        second = LAMBDA.publish_version(FunctionName="conf")
+        self.assertNotEqual(second["Version"], first)
+        self.assertEqual(second["Role"], other)
+        self.assertEqual(LAMBDA.get_function_configuration(FunctionName="conf", Qualifier=first)["Role"], ROLE)
 
     def test_seed_example_with_the_cli(self):
         path = os.path.join(tempfile.gettempdir(), "seed-function.zip")
@@ -581,6 +594,9 @@ class Errors(unittest.TestCase):
         self.assertEqual(declared_version["Error"]["Code"], "ResourceConflictException")
         alias = error_of(lambda: LAMBDA.update_alias(FunctionName="echo", Name="live", FunctionVersion="$LATEST"))
         self.assertEqual(alias["Error"]["Code"], "ResourceConflictException")
+        # The file names no role: AWS always shows one.
+        self.assertEqual(LAMBDA.get_function_configuration(FunctionName="echo")["Role"],
+                         "arn:aws:iam::123456789012:role/albatross-echo")
         # Publishing and aliases the file does not declare are allowed, as with `albatross publish` / `alias set`.
         self.assertEqual(LAMBDA.publish_version(FunctionName="echo")["Version"], "1")
         LAMBDA.create_alias(FunctionName="echo", Name="api-made", FunctionVersion="1")

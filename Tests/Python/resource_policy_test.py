@@ -1,11 +1,11 @@
 """Resource policies that the running server enforces, with real boto3 and the real AWS CLI.
 
-Run by Tests/IntegrationTests/ResourcePolicyEnforcementTests.swift, which starts the server with the load-balancer
-attribute `albatross.lambda_permissions.enforced: true` and sets:
+Run by Tests/IntegrationTests/ResourcePolicyEnforcementTests.swift, which starts the server with the default
+`albatross.lambda_permissions.enforced` (true) and sets:
   ALBATROSS_API_ENDPOINT   http://127.0.0.1:<port> (auth: none)
   ALBATROSS_ALB            http://127.0.0.1:<port> of the ALB listener: `/` forwards to web-tg (function `web`),
-                           `/live` to live-tg (`web:live`)
-  ALBATROSS_WEB_TG / ALBATROSS_LIVE_TG   the two target groups' ARNs
+                           `/live` to live-tg (`web:live`), `/v1` to v1-tg (`web:1`)
+  ALBATROSS_WEB_TG / ALBATROSS_LIVE_TG / ALBATROSS_V1_TG   the three target groups' ARNs
 The function `web` (version 1, alias `live`) is declared in the YAML and answers 200 "web".
 """
 import json
@@ -24,6 +24,8 @@ ENDPOINT = os.environ["ALBATROSS_API_ENDPOINT"]
 ALB = os.environ["ALBATROSS_ALB"]
 WEB_TG = os.environ["ALBATROSS_WEB_TG"]
 LIVE_TG = os.environ["ALBATROSS_LIVE_TG"]
+V1_TG = os.environ["ALBATROSS_V1_TG"]
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:web"
 ELB = "elasticloadbalancing.amazonaws.com"
 LAMBDA = boto3.client(
     "lambda", endpoint_url=ENDPOINT, region_name="us-east-1", aws_access_key_id="AKIDLOCAL",
@@ -68,12 +70,55 @@ def revision(qualifier=None):
     return LAMBDA.get_alias(FunctionName="web", Name=qualifier)["RevisionId"]
 
 
+def statements(qualifier=None):
+    """The statements of web's policy (or one qualifier's) by Sid; {} when it has none."""
+    arguments = {"FunctionName": "web"}
+    if qualifier:
+        arguments["Qualifier"] = qualifier
+    try:
+        policy = LAMBDA.get_policy(**arguments)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ResourceNotFoundException":
+            return {}
+        raise
+    return {statement["Sid"]: statement for statement in json.loads(policy["Policy"])["Statement"]}
+
+
 class LoadBalancerPermission(unittest.TestCase):
+    def test_0_each_yaml_target_group_has_a_real_statement_in_the_policy_its_function_is_named_by(self):
+        for group, arn, qualifier in (("web-tg", WEB_TG, None), ("live-tg", LIVE_TG, "live"), ("v1-tg", V1_TG, "1")):
+            found = statements(qualifier)
+            self.assertEqual(list(found), ["AlbatrossLoadBalancer-" + group], found)
+            self.assertEqual(found["AlbatrossLoadBalancer-" + group], {
+                "Sid": "AlbatrossLoadBalancer-" + group, "Effect": "Allow", "Principal": {"Service": ELB},
+                "Action": "lambda:InvokeFunction",
+                "Resource": FUNCTION + (":" + qualifier if qualifier else ""),
+                "Condition": {"ArnLike": {"AWS:SourceArn": arn}},
+            })
+        # The AWS CLI reads the same document.
+        code, out, err = aws("get-policy", "--function-name", "web", "--qualifier", "live")
+        self.assertEqual(code, 0, err)
+        self.assertIn("AlbatrossLoadBalancer-live-tg", json.loads(json.loads(out)["Policy"])["Statement"][0]["Sid"])
+        self.assertEqual(alb("/"), (200, "web"))
+        self.assertEqual(alb("/live"), (200, "web"))
+        self.assertEqual(alb("/v1"), (200, "web"))
+
     def test_1_without_a_statement_the_alb_answers_502_and_invokes_nothing(self):
+        before = revision()
+        code, _, err = aws("remove-permission", "--function-name", "web", "--statement-id",
+                           "AlbatrossLoadBalancer-web-tg")
+        self.assertEqual(code, 0, err)
+        self.assertNotEqual(revision(), before, "removing the statement renews the RevisionId")
+        self.assertEqual(statements(), {})
         self.assertEqual(alb("/")[0], 502)
-        self.assertEqual(alb("/live")[0], 502)
+        self.assertEqual(alb("/")[0], 502)
+        # Each group's statement is its own: web:live keeps its.
+        self.assertEqual(alb("/live"), (200, "web"))
         # The control API's own Invoke is the account's own caller: not subject to the ALB's permission.
         self.assertEqual(LAMBDA.invoke(FunctionName="web", Payload=b"{}")["StatusCode"], 200)
+        # A removed statement is not put back by the server's next checks.
+        self.assertEqual(alb("/")[0], 502)
+        self.assertEqual(statements(), {})
 
     def test_2_a_statement_for_the_target_group_lets_it_invoke_and_renews_the_revision(self):
         before = revision()
@@ -88,8 +133,6 @@ class LoadBalancerPermission(unittest.TestCase):
                              "--source-account", "123456789012")
         self.assertEqual(code, 0, err)
         self.assertEqual(alb("/"), (200, "web"))
-        # The unqualified function's policy is not the alias's: /live (web:live) stays denied.
-        self.assertEqual(alb("/live")[0], 502)
         after = revision()
         self.assertNotEqual(after, before)
         self.assertEqual(LAMBDA.get_policy(FunctionName="web")["RevisionId"], after)
@@ -124,6 +167,10 @@ class LoadBalancerPermission(unittest.TestCase):
         self.assertEqual(alb("/"), (200, "web"))
 
     def test_4_the_alias_needs_its_own_statement_matched_by_arn_like(self):
+        # The unqualified function's statement (test 2) does not cover the alias: without its own, /live is denied.
+        LAMBDA.remove_permission(FunctionName="web", Qualifier="live", StatementId="AlbatrossLoadBalancer-live-tg")
+        self.assertEqual(alb("/"), (200, "web"))
+        self.assertEqual(alb("/live")[0], 502)
         alias_before = revision("live")
         version_before = revision("1")
         LAMBDA.add_permission(FunctionName="web", Qualifier="live", StatementId="wrong-tg",
