@@ -99,7 +99,8 @@ extension Registry {
             guard apply else { continue }
             try db.execute(
                 sql: "DELETE FROM load_balancer_grants WHERE target_group = ?", arguments: [record.targetGroup])
-            let statements = try fetchPolicy(db, functionName: record.functionName, qualifier: record.qualifier)?
+            let statements =
+                try fetchPolicy(db, functionName: record.functionName, qualifier: record.qualifier)?
                 .statements ?? []
             if statements.contains(where: { $0.sid == record.statementId }) {
                 try dropStatement(

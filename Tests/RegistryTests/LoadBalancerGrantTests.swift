@@ -27,12 +27,15 @@ struct LoadBalancerGrantTests {
         let registry = fixture.registry
         let before = try registry.version(functionName: "orders", version: "$LATEST").revisionId
         let changes = try registry.reconcileLoadBalancerGrants([Self.grant("web")])
-        #expect(changes.map(\.description) == [
-            "target group web: statement AlbatrossLoadBalancer-web allowing elasticloadbalancing.amazonaws.com added "
-                + "to the resource policy of \(Self.arn)"
-        ])
+        #expect(
+            changes.map(\.description) == [
+                "target group web: statement AlbatrossLoadBalancer-web allowing elasticloadbalancing.amazonaws.com added "
+                    + "to the resource policy of \(Self.arn)"
+            ])
         #expect(try Self.sids(registry) == ["AlbatrossLoadBalancer-web"])
-        #expect(try registry.policy(functionName: "orders", qualifier: nil)?.statements.first?.json == Self.grant("web").statement)
+        #expect(
+            try registry.policy(functionName: "orders", qualifier: nil)?.statements.first?.json
+                == Self.grant("web").statement)
         let granted = try registry.version(functionName: "orders", version: "$LATEST").revisionId
         #expect(granted != before, "a policy change renews the RevisionId")
         // Nothing to do the second time: no write, no new RevisionId.
@@ -61,10 +64,11 @@ struct LoadBalancerGrantTests {
         #expect(try Self.sids(registry, "live") == ["AlbatrossLoadBalancer-live", "by-hand"])
 
         let changes = try registry.reconcileLoadBalancerGrants([Self.grant("web")])
-        #expect(changes.map(\.description) == [
-            "target group live is gone or names another function: statement AlbatrossLoadBalancer-live removed from "
-                + "the resource policy of \(Self.arn):live"
-        ])
+        #expect(
+            changes.map(\.description) == [
+                "target group live is gone or names another function: statement AlbatrossLoadBalancer-live removed from "
+                    + "the resource policy of \(Self.arn):live"
+            ])
         #expect(try Self.sids(registry, "live") == ["by-hand"])
         #expect(try Self.sids(registry) == ["AlbatrossLoadBalancer-web"])
 
@@ -117,6 +121,7 @@ struct LoadBalancerGrantTests {
             functionName: "orders", qualifier: nil, statementId: "AlbatrossLoadBalancer-web",
             statement: #"{"Sid":"mine"}"#, expectedRevisionId: nil, check: { _ in })
         #expect(try registry.reconcileLoadBalancerGrants([Self.grant("web")]).count == 1)
-        #expect(try registry.policy(functionName: "orders", qualifier: nil)?.statements.map(\.json) == [#"{"Sid":"mine"}"#])
+        #expect(
+            try registry.policy(functionName: "orders", qualifier: nil)?.statements.map(\.json) == [#"{"Sid":"mine"}"#])
     }
 }
