@@ -121,8 +121,9 @@ final class CatalogReloader: Sendable {
     /// policy can exist, so the YAML's groups hold the permission as declared). First the store's grants are made
     /// to match the configuration's target groups (``Registry/reconcileLoadBalancerGrants(_:)``: new groups, and
     /// groups whose function, version or alias exists only now, get their statement; groups that left take theirs
-    /// away), each change logged. Groups denied now that were not in `previous` are logged, with what to do. A function the store does not know is left to the invoker
-    /// (`LambdaResourceNotFound`). Blocking (SQLite): run it on the thread pool.
+    /// away), each change logged. Groups denied now that were not in `previous` are logged, with what to do. A
+    /// function the store does not know is left to the invoker (`LambdaResourceNotFound`). Blocking (SQLite): run it
+    /// on the thread pool.
     static func lambdaPermissions(
         of configuration: AlbatrossConfiguration, registry: Registry?, previous: Set<String> = [], logger: Logger
     ) -> Set<String> {

@@ -205,11 +205,12 @@ public final class LoadBalancer: Sendable {
         }
     }
 
-    /// With the load-balancer attribute `albatross.lambda_permissions.enforced` (the default), the target groups (by name) whose
-    /// registered function's resource policy, as last read, does not allow `elasticloadbalancing.amazonaws.com` to
-    /// invoke it for the group's ARN: from the next request on, a forward to one of them is answered 502 with error
-    /// reason `LambdaAccessDenied` without invoking anything. The catalog reloader computes the set after every
-    /// policy change (the store is never read on an event loop); unchanged sets change nothing.
+    /// With the load-balancer attribute `albatross.lambda_permissions.enforced` (the default), the target groups (by
+    /// name) whose registered function's resource policy, as last read, does not allow
+    /// `elasticloadbalancing.amazonaws.com` to invoke it for the group's ARN: from the next request on, a forward to
+    /// one of them is answered 502 with error reason `LambdaAccessDenied` without invoking anything. The catalog
+    /// reloader computes the set after every policy change (the store is never read on an event loop); unchanged
+    /// sets change nothing.
     public func updateLambdaPermissions(denied: Set<String>) {
         routing.withLockedValue { routing in
             guard routing.denied != denied else { return }

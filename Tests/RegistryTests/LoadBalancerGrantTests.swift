@@ -29,7 +29,8 @@ struct LoadBalancerGrantTests {
         let changes = try registry.reconcileLoadBalancerGrants([Self.grant("web")])
         #expect(
             changes.map(\.description) == [
-                "target group web: statement AlbatrossLoadBalancer-web allowing elasticloadbalancing.amazonaws.com added "
+                "target group web: statement AlbatrossLoadBalancer-web allowing "
+                    + "elasticloadbalancing.amazonaws.com added "
                     + "to the resource policy of \(Self.arn)"
             ])
         #expect(try Self.sids(registry) == ["AlbatrossLoadBalancer-web"])
@@ -66,7 +67,8 @@ struct LoadBalancerGrantTests {
         let changes = try registry.reconcileLoadBalancerGrants([Self.grant("web")])
         #expect(
             changes.map(\.description) == [
-                "target group live is gone or names another function: statement AlbatrossLoadBalancer-live removed from "
+                "target group live is gone or names another function: "
+                    + "statement AlbatrossLoadBalancer-live removed from "
                     + "the resource policy of \(Self.arn):live"
             ])
         #expect(try Self.sids(registry, "live") == ["by-hand"])
