@@ -7,6 +7,12 @@ import Foundation
 protocol ByteSource {
     /// Fills at most `buffer.count` bytes; 0 at the end.
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(TarError) -> Int
+    /// Moves past `count` bytes without reading them, when the source can (a file); false: read them instead.
+    mutating func skip(_ count: UInt64) -> Bool
+}
+
+extension ByteSource {
+    mutating func skip(_ count: UInt64) -> Bool { false }
 }
 
 extension ByteSource {
@@ -42,6 +48,13 @@ final class FileRangeSource: ByteSource {
     }
 
     deinit { close(fd) }
+
+    func skip(_ count: UInt64) -> Bool {
+        guard count <= remaining else { return false }
+        position += count
+        remaining -= count
+        return true
+    }
 
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(TarError) -> Int {
         let wanted = Int(min(UInt64(buffer.count), remaining))

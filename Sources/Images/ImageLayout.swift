@@ -13,7 +13,8 @@ struct ImageLayout {
         var range: FileRange
         var compression: Compression
         /// The SHA-256 of the uncompressed tar to check while unpacking (a classic `docker save`'s layers have
-        /// no digest of their own but the config's `rootfs.diff_ids`); nil when the blob's digest was checked.
+        /// no digest of their own but the config's `rootfs.diff_ids`); nil when the blob's `digest` is checked
+        /// before unpacking instead.
         var diffID: String?
     }
 
@@ -83,7 +84,7 @@ struct ImageLayout {
             let digest = try digestOf(item, image: image)
             let mediaType = item["mediaType"] as? String ?? ""
             let compression = try compression(ofMediaType: mediaType, image: image, layer: digest)
-            let range = try verifiedBlob(files, item, image: image)
+            let range = try sizedBlob(files, item, image: image)
             layers.append(
                 Layer(digest: digest, mediaType: mediaType, range: range, compression: compression, diffID: nil))
         }
@@ -226,6 +227,16 @@ struct ImageLayout {
     private static func verifiedBlob(
         _ files: ImageFiles, _ descriptor: [String: Any], image: String
     ) throws(ImageError) -> FileRange {
+        let range = try sizedBlob(files, descriptor, image: image)
+        try verify(range, digest: try digestOf(descriptor, image: image), image: image)
+        return range
+    }
+
+    /// The blob a descriptor names, after checking its size only (a layer's digest is checked when it is
+    /// unpacked, so that reusing a rootfs does not hash every layer again).
+    private static func sizedBlob(
+        _ files: ImageFiles, _ descriptor: [String: Any], image: String
+    ) throws(ImageError) -> FileRange {
         let digest = try digestOf(descriptor, image: image)
         guard let size = (descriptor["size"] as? NSNumber)?.int64Value, size >= 0 else {
             throw ImageError(image: image, layer: digest, "has a descriptor without a size")
@@ -235,6 +246,11 @@ struct ImageLayout {
             throw ImageError(
                 image: image, layer: digest, "is \(range.length) bytes, but its descriptor says \(size)")
         }
+        return range
+    }
+
+    /// Checks that the bytes of `range` have the SHA-256 `digest` (`sha256:<hex>`).
+    static func verify(_ range: FileRange, digest: String, image: String) throws(ImageError) {
         let actual: String
         do {
             actual = "sha256:" + (try FileRangeSource.digest(of: range)).hex
@@ -244,7 +260,6 @@ struct ImageLayout {
         guard actual == digest else {
             throw ImageError(image: image, layer: digest, "fails its digest check: its content has \(actual)")
         }
-        return range
     }
 
     private static func blobJSON(

@@ -4,8 +4,8 @@ import Foundation
 /// digest (an OCI manifest's; a classic `docker save`'s config, Docker's image ID) and shared by every function
 /// and environment running it. A rootfs is built in a staging directory beside it and renamed into place, so a
 /// crash mid-unpack leaves no half-made rootfs (only a `.staging-*` directory, removed by the next build of
-/// that image); an existing rootfs is reused as it is, and only the image's manifest and config are read and
-/// verified again.
+/// that image); an existing rootfs is reused as it is, and only the image's index, manifest and config are read
+/// and verified again (each layer's digest is checked when it is unpacked).
 public enum ImageStore {
     /// An image ready to run.
     public struct Prepared: Sendable, Hashable {
@@ -28,6 +28,10 @@ public enum ImageStore {
         let prepared = Prepared(digest: layout.digest, rootfs: rootfs, config: layout.config)
         var info = stat()
         if lstat(rootfs, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR { return prepared }
+        // Every layer blob with a digest of its own is checked before anything is written.
+        for layer in layout.layers where layer.diffID == nil {
+            try ImageLayout.verify(layer.range, digest: layer.digest, image: image)
+        }
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {

@@ -188,6 +188,16 @@ struct TarReader<Source: ByteSource> {
 
     private mutating func skip(_ count: UInt64) throws(TarError) {
         var left = count
+        // What is buffered first; the rest without reading it when the source can (an uncompressed tarball's
+        // members are skipped by offset, not read).
+        let buffered = Int(min(UInt64(end - start), left))
+        start += buffered
+        position += UInt64(buffered)
+        left -= UInt64(buffered)
+        if left > 0 && source.skip(left) {
+            position += left
+            return
+        }
         while left > 0 {
             if start == end { try fill() }
             let take = Int(min(UInt64(end - start), left))
