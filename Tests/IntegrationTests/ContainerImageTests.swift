@@ -51,6 +51,39 @@ struct ContainerImageTests {
         done
         """#
 
+    /// An external extension in bash builtins only, in the image's /opt/extensions: registers, then prints every
+    /// event it gets (to the function's log stream) until SHUTDOWN.
+    static let probeExtension = #"""
+        #!/bin/bash
+        export LC_ALL=C
+        host=${AWS_LAMBDA_RUNTIME_API%:*}
+        port=${AWS_LAMBDA_RUNTIME_API##*:}
+        request() {
+          exec 3<>"/dev/tcp/$host/$port" || exit 1
+          printf '%s %s HTTP/1.1\r\nHost: x\r\n%s\r\nContent-Length: %d\r\n\r\n%s' "$1" "$2" "$3" "${#4}" "$4" >&3
+          local line length=0
+          IFS= read -r line <&3
+          while IFS= read -r line <&3; do
+            line=${line%$'\r'}
+            [ -z "$line" ] && break
+            case "${line,,}" in
+              lambda-extension-identifier:*) id=${line#*: } ;;
+              content-length:*) length=${line#*: } ;;
+            esac
+          done
+          reply_body=""
+          if [ "$length" -gt 0 ]; then IFS= read -r -N "$length" reply_body <&3; fi
+          exec 3>&-
+        }
+        request POST /2020-01-01/extension/register "Lambda-Extension-Name: probe" '{"events":["INVOKE","SHUTDOWN"]}'
+        echo "probe: registered in $PWD"
+        while true; do
+          request GET /2020-01-01/extension/event/next "Lambda-Extension-Identifier: $id" ""
+          echo "probe: $reply_body"
+          case "$reply_body" in *'"SHUTDOWN"'*) exit 0 ;; esac
+        done
+        """#
+
     /// bash, its libraries and the bootstrap, as one layer; a second layer adds the working directory.
     static func layers(extra: [TestImages.Entry] = []) throws -> [[TestImages.Entry]] {
         let ldd = Process()
@@ -100,6 +133,16 @@ struct ContainerImageTests {
               - {priority: 1, conditions: [{pathPattern: ["/tar*"]}], action: {forward: tarred}}
         """
 
+    /// Every log stream of `function`, concatenated.
+    static func logText(of function: String, in dir: TemporaryDirectory) throws -> String {
+        let root = dir.url("data/aws/lambda/\(function)")
+        var text = ""
+        for file in FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? [] {
+            text += (try? String(contentsOfFile: "\(root)/\(file)", encoding: .utf8)) ?? ""
+        }
+        return text
+    }
+
     static func rootfsStamp(_ path: String) -> (ino_t, Int, Int)? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
@@ -110,7 +153,9 @@ struct ContainerImageTests {
     func servesAnOCILayoutAndADockerSaveTarballThroughTheALB() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let layers = try Self.layers()
+        let layers = try Self.layers(extra: [
+            TestImages.Entry("opt/extensions/probe", content: Self.probeExtension, mode: 0o755)
+        ])
         let digest = try TestImages.write(
             format: "oci", output: dir.url("image"), layers: layers, config: Self.imageConfig, gzip: true)
         try TestImages.write(format: "docker", output: dir.url("image.tar"), layers: layers, config: Self.imageConfig)
@@ -130,6 +175,12 @@ struct ContainerImageTests {
             tarred.text
                 == "path=/tarred/x handler=override.handler arg=override.handler foo=from-image bar=from-image "
                 + "pwd=/var/task task=/var/task exec=AWS_Lambda_Image")
+
+        // The image's own extension ran beside the runtime, in the image's sandbox, and saw the invoke and the end.
+        let logs = try Self.logText(of: "oci", in: dir)
+        #expect(logs.contains("probe: registered in /srv"), "\(logs)")
+        #expect(logs.contains(#""eventType":"INVOKE""#), "\(logs)")
+        #expect(logs.contains(#""eventType":"SHUTDOWN""#), "\(logs)")
 
         // A second start reuses the unpacked rootfs as it is.
         let rootfs = dir.url("data/images/\(digest)/rootfs")
