@@ -28,8 +28,4 @@ public struct ImageConfig: Sendable, Hashable {
             return (String(entry[..<equals]), String(entry[entry.index(after: equals)...]))
         }
     }
-
-    /// The process to run, as AWS runs an image: ENTRYPOINT is the executable and CMD its arguments; without
-    /// ENTRYPOINT, CMD's first element is the executable. Empty when the image names neither.
-    public var processArguments: [String] { (entryPoint ?? []) + (command ?? []) }
 }
