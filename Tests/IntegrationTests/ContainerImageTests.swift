@@ -46,7 +46,7 @@ struct ContainerImageTests {
           path=""
           [[ $reply_body =~ \"path\":[[:space:]]*\"([^\"]*)\" ]] && path=${BASH_REMATCH[1]}
           body="path=$path handler=$_HANDLER arg=$1 foo=$FOO bar=$BAR pwd=$PWD task=$LAMBDA_TASK_ROOT"
-          body="$body exec=$AWS_EXECUTION_ENV"
+          body="$body exec=$AWS_EXECUTION_ENV tz=$TZ"
           request POST "/2018-06-01/runtime/invocation/$id/response" "{\"statusCode\":200,\"body\":\"$body\"}"
         done
         """#
@@ -108,9 +108,14 @@ struct ContainerImageTests {
         return [base, [TestImages.Entry("srv/", type: "dir")] + extra]
     }
 
+    /// The image's ENV names the Runtime API too: the platform's value must win (the runtime could not connect
+    /// otherwise); its TZ is kept.
     nonisolated(unsafe) static let imageConfig: [String: Any] = [
         "Entrypoint": ["/bin/bash", "/var/task/bootstrap"], "Cmd": ["app.handler"], "WorkingDir": "/srv",
-        "Env": ["PATH=/bin", "LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/lib64", "FOO=from-image", "BAR=from-image"],
+        "Env": [
+            "PATH=/bin", "LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/lib64", "FOO=from-image", "BAR=from-image",
+            "AWS_LAMBDA_RUNTIME_API=127.0.0.1:1", "TZ=Europe/Paris",
+        ],
         "User": "nobody",
     ]
 
@@ -168,13 +173,13 @@ struct ContainerImageTests {
         #expect(
             oci.text
                 == "path=/oci/hello handler=app.handler arg=app.handler foo=from-function bar=from-image pwd=/srv "
-                + "task=/var/task exec=AWS_Lambda_Image")
+                + "task=/var/task exec=AWS_Lambda_Image tz=Europe/Paris")
         // ImageConfig replaces CMD and WORKDIR; the image's ENV stays.
         #expect(tarred.status == 200, "\(tarred.text)")
         #expect(
             tarred.text
                 == "path=/tarred/x handler=override.handler arg=override.handler foo=from-image bar=from-image "
-                + "pwd=/var/task task=/var/task exec=AWS_Lambda_Image")
+                + "pwd=/var/task task=/var/task exec=AWS_Lambda_Image tz=Europe/Paris")
 
         // The image's own extension ran beside the runtime, in the image's sandbox, and saw the invoke and the end.
         let logs = try Self.logText(of: "oci", in: dir)
