@@ -48,6 +48,10 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Code packages: unpacking .zip archives safely.
         .target(name: "CodeStore", dependencies: ["CZlib"], swiftSettings: strictSettings),
+        // Container images (OCI layouts, `docker save` tarballs): reading, verifying and unpacking them safely
+        // into a content-addressed rootfs. A module of its own: it needs SHA-256 (OpenSSL) and tar, which code
+        // packages do not, and nothing in it decides how an image runs.
+        .target(name: "Images", dependencies: ["CZlib", "AlbatrossCrypto"], swiftSettings: strictSettings),
         // Process spawning helpers glibc does not export to Swift (posix_spawn chdir/closefrom).
         .target(name: "CAlbatrossSupport"),
         .target(
@@ -154,7 +158,7 @@ let package = Package(
         .target(
             name: "ControlAPI",
             dependencies: [
-                "COpenSSL", "AlbatrossTLS", "Registry", "LambdaModel", "InvocationModel", "AsyncInvocation",
+                "COpenSSL", "AlbatrossCrypto", "AlbatrossTLS", "Registry", "LambdaModel", "InvocationModel", "AsyncInvocation",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -176,7 +180,7 @@ let package = Package(
         .target(
             name: "Invocation",
             dependencies: [
-                "LambdaModel", "InvocationModel", "Environments", "CodeStore", "Routing",
+                "LambdaModel", "InvocationModel", "Environments", "CodeStore", "Images", "Routing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -267,6 +271,7 @@ let package = Package(
         .testTarget(
             name: "ALBEventsTests", dependencies: ["ALBEvents", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "CodeStoreTests", dependencies: ["CodeStore", "AlbatrossTestKit"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "AlbatrossTestKit"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "LambdaModel"]),
         .testTarget(
             name: "AsyncInvocationTests", dependencies: ["AsyncInvocation", "LambdaModel", "AlbatrossTestKit"]),

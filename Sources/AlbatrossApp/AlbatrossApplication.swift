@@ -237,6 +237,11 @@ public final class AlbatrossApplication: Sendable {
         if isolationMode == .sandbox && isolation.sandbox == nil {
             throw AlbatrossApplicationError("environments.isolation is sandbox, but \(isolation.summary)")
         }
+        if isolation.sandbox == nil, let function = configuration.functions.first(where: { $0.code.isImage }) {
+            throw AlbatrossApplicationError(
+                "function \(function.name) runs the container image \(function.code.path), which runs only in the "
+                    + "sandbox isolation mode; this server runs in \(isolation.summary)")
+        }
         self.isolation = isolation
         // From here on nothing fails.
         let controlGroups = ControlGroups.detect(enabled: configuration.environments.controlGroups)

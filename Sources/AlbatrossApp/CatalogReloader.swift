@@ -1,6 +1,7 @@
 import Configuration
 import ControlAPI
 import Deployment
+import Environments
 import Foundation
 import Invocation
 import LambdaModel
@@ -86,6 +87,13 @@ final class CatalogReloader: Sendable {
             let revision = CodePreparer.revision(of: function)
             if let known = previous[function.name], known.configuration == function, known.codeRevision == revision {
                 latest[function.name] = known
+                continue
+            }
+            if function.code.isImage {
+                let image = try CodePreparer.image(for: function, dataDirectory: configuration.dataDirectory)
+                latest[function.name] = FunctionCatalog.Version(
+                    configuration: function, version: "$LATEST", taskRoot: image.rootfs, codeRevision: revision,
+                    image: image)
                 continue
             }
             let root = try CodePreparer.taskRoot(

@@ -6,8 +6,13 @@ extension ConfigurationParser {
     static let functionKeys = [
         "name", "runtime", "handler", "code", "memorySize", "timeout", "environment", "maximumConcurrency",
         "pythonInterpreter", "layers", "versions", "aliases", "loggingConfig", "tracingConfig", "eventInvokeConfig",
-        "deadLetterConfig", "reservedConcurrentExecutions",
+        "deadLetterConfig", "reservedConcurrentExecutions", "image", "imageConfig",
     ]
+    /// AWS's `ImageConfig` keys.
+    static let imageConfigKeys = ["entryPoint", "command", "workingDirectory"]
+    /// CreateFunction's message for a Runtime, Handler or Layers given with PackageType Image.
+    static let imageRefusesRuntime =
+        "Please don't provide Handler or Runtime or Layer when the intended function PackageType is Image."
     static let versionKeys = [
         "version", "code", "runtime", "handler", "memorySize", "timeout", "environment", "maximumConcurrency",
         "pythonInterpreter", "layers", "description", "loggingConfig", "tracingConfig",
@@ -34,6 +39,12 @@ extension ConfigurationParser {
             throw nameNode.error("function \"\(name)\" is already defined" + Self.atLine(firstLine))
         }
 
+        if let imageNode = mapping.optional("image") {
+            return try parseImageFunction(mapping, name: name, nameNode: nameNode, imageNode: imageNode)
+        }
+        if let value = mapping.optional("imageConfig") {
+            throw value.error("imageConfig applies only to functions with an image (give image: instead of code:)")
+        }
         let runtimeNode = try mapping.required("runtime")
         let identifier = try runtimeNode.string()
         guard var runtime = Runtime(identifier: identifier) else {
@@ -60,31 +71,9 @@ extension ConfigurationParser {
         let code = try parseCode(try mapping.required("code"), runtime: runtime, hasLayers: !layers.isEmpty)
 
         var function = FunctionConfiguration(name: name, runtime: runtime, handler: handler, code: code)
-        if let value = mapping.optional("memorySize") { function.memorySize = try value.int(in: 128...10240) }
-        if let value = mapping.optional("timeout") { function.timeout = try value.int(in: 1...900) }
-        if let value = mapping.optional("maximumConcurrency") {
-            function.maximumConcurrency = try value.int(in: 1...1000)
-        }
-        if let value = mapping.optional("environment") {
-            function.environment = try parseEnvironmentVariables(value)
-        }
-        if let value = mapping.optional("loggingConfig") { function.logging = try parseLogging(value) }
-        if let value = mapping.optional("tracingConfig") {
-            function.tracing = try parseTracing(value, function: name)
-        }
-        if let value = mapping.optional("eventInvokeConfig") {
-            eventInvokeConfigs[name] = try parseEventInvokeConfig(value, function: name)
-        }
-        if let value = mapping.optional("deadLetterConfig") {
-            deadLetterTargets[name] = try parseDeadLetterConfig(value, function: name)
-        }
+        try parseCommonSettings(mapping, into: &function)
         functionLines[name] = nameNode.line
         if !layers.isEmpty { layerReferences[name] = layers }
-        if let value = mapping.optional("reservedConcurrentExecutions") {
-            let limit = environmentSettings.accountConcurrency.limit
-            concurrency[name, default: FunctionConcurrency()].reserved = try value.int(in: 0...limit)
-            concurrencyNodes[name] = value
-        }
         if let versionsNode = mapping.optional("versions") {
             var versions: [DeclaredVersion] = []
             for (index, item) in try versionsNode.sequence().enumerated() {
@@ -112,6 +101,102 @@ extension ConfigurationParser {
             declaredAliases[name] = aliases
         }
         return function
+    }
+
+    /// A function whose code is a container image (AWS's PackageType `Image`): `image:` (an OCI image layout
+    /// directory or a `docker save` tarball) and optional `imageConfig:`; AWS refuses a runtime, a handler and
+    /// layers for it. Image functions run as `$LATEST` from the configuration: no versions or aliases.
+    private mutating func parseImageFunction(
+        _ mapping: ConfigMapping, name: String, nameNode: ConfigNode, imageNode: ConfigNode
+    ) throws(ConfigurationError) -> FunctionConfiguration {
+        if let value = mapping.optional("code") {
+            throw value.error("give either code or image, not both")
+        }
+        for key in ["runtime", "handler", "layers"] {
+            if let value = mapping.optional(key) { throw value.error(Self.imageRefusesRuntime) }
+        }
+        for key in ["pythonInterpreter", "versions", "aliases"] {
+            if let value = mapping.optional(key) {
+                throw value.error(
+                    key == "pythonInterpreter"
+                        ? "pythonInterpreter applies only to python runtimes, not to container images"
+                        : "\(key) are not supported for container image functions: they run as $LATEST only")
+            }
+        }
+        let image = try parseImage(imageNode)
+        // The runtime of an image function is the image's: `provided` stands in (no AWS_EXECUTION_ENV of a
+        // runtime, no handler), and the environment builder names it AWS_Lambda_Image.
+        var function = FunctionConfiguration(
+            name: name, runtime: Runtime(identifier: "provided.al2023")!, handler: "", code: image)
+        if let value = mapping.optional("imageConfig") { function.imageConfig = try parseImageConfig(value) }
+        try parseCommonSettings(mapping, into: &function)
+        functionLines[name] = nameNode.line
+        return function
+    }
+
+    /// `image`: an OCI image layout directory (with `index.json`) or a `docker save` tarball.
+    func parseImage(_ node: ConfigNode) throws(ConfigurationError) -> CodeLocation {
+        let path = FilePaths.absolute(try node.nonEmptyString(), relativeTo: baseDirectory)
+        switch FilePaths.kind(path) {
+        case .missing:
+            throw node.error("image path \(path) does not exist")
+        case .directory:
+            guard FilePaths.kind(path + "/index.json") == .file else {
+                throw node.error(
+                    "image directory \(path) is not an OCI image layout (no index.json); give a layout directory "
+                        + "or a docker save tarball")
+            }
+        case .file:
+            break
+        }
+        return .image(path)
+    }
+
+    /// AWS's `ImageConfig`: `entryPoint` and `command` (lists of strings), `workingDirectory` (an absolute path).
+    func parseImageConfig(_ node: ConfigNode) throws(ConfigurationError) -> ImageConfigOverrides {
+        let mapping = try node.mapping(allowed: Self.imageConfigKeys)
+        var overrides = ImageConfigOverrides()
+        if let value = mapping.optional("entryPoint") { overrides.entryPoint = try value.stringList().map(\.0) }
+        if let value = mapping.optional("command") { overrides.command = try value.stringList().map(\.0) }
+        if let value = mapping.optional("workingDirectory") {
+            let directory = try value.nonEmptyString()
+            guard directory.hasPrefix("/") else {
+                throw value.error("workingDirectory must be an absolute path inside the image, got \(directory)")
+            }
+            overrides.workingDirectory = directory
+        }
+        return overrides
+    }
+
+    /// The settings every function has, whatever its code: limits, variables, logging, tracing, asynchronous
+    /// invocation and reserved concurrency.
+    private mutating func parseCommonSettings(
+        _ mapping: ConfigMapping, into function: inout FunctionConfiguration
+    ) throws(ConfigurationError) {
+        let name = function.name
+        if let value = mapping.optional("memorySize") { function.memorySize = try value.int(in: 128...10240) }
+        if let value = mapping.optional("timeout") { function.timeout = try value.int(in: 1...900) }
+        if let value = mapping.optional("maximumConcurrency") {
+            function.maximumConcurrency = try value.int(in: 1...1000)
+        }
+        if let value = mapping.optional("environment") {
+            function.environment = try parseEnvironmentVariables(value)
+        }
+        if let value = mapping.optional("loggingConfig") { function.logging = try parseLogging(value) }
+        if let value = mapping.optional("tracingConfig") {
+            function.tracing = try parseTracing(value, function: name)
+        }
+        if let value = mapping.optional("eventInvokeConfig") {
+            eventInvokeConfigs[name] = try parseEventInvokeConfig(value, function: name)
+        }
+        if let value = mapping.optional("deadLetterConfig") {
+            deadLetterTargets[name] = try parseDeadLetterConfig(value, function: name)
+        }
+        if let value = mapping.optional("reservedConcurrentExecutions") {
+            let limit = environmentSettings.accountConcurrency.limit
+            concurrency[name, default: FunctionConcurrency()].reserved = try value.int(in: 0...limit)
+            concurrencyNodes[name] = value
+        }
     }
 
     /// A published version: the function's settings, with the keys given here replacing them.

@@ -26,7 +26,8 @@ public enum ConfigurationApplier {
                 throw layer.site.error(error.message)
             }
         }
-        for (index, var function) in configuration.functions.enumerated() {
+        // Container image functions run from the configuration as $LATEST only; the store keeps code packages.
+        for (index, var function) in configuration.functions.enumerated() where !function.code.isImage {
             let declared = configuration.declaredVersions[function.name] ?? []
             for version in declared {
                 try applyVersion(version, registry: registry)

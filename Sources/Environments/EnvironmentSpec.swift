@@ -49,6 +49,9 @@ public struct EnvironmentSpec: Sendable {
     public var telemetry: TelemetryHub? = nil
     /// The sandbox runtimes run in (`environments.isolation`); nil: plain processes.
     public var sandbox: Sandbox? = nil
+    /// The container image the function runs (its rootfs is then ``taskRoot``); nil: a code package. Images run
+    /// only in the sandbox.
+    public var image: ImageRun? = nil
 
     public init(
         function: FunctionConfiguration, version: String, account: AccountContext, taskRoot: String,
@@ -86,5 +89,33 @@ public struct EnvironmentSpec: Sendable {
         limits.invokeTimeout = .seconds(Int64(function.timeout))
         limits.terminationGrace = terminationGrace
         return limits
+    }
+}
+
+/// How a container image function runs, resolved from the image's config and the function's `ImageConfig`: the
+/// unpacked rootfs (the sandbox's `/`), the command line, the working directory and the image's ENV.
+public struct ImageRun: Sendable, Hashable {
+    /// `sha256:<hex>` of the image.
+    public var digest: String
+    public var rootfs: String
+    /// ENTRYPOINT + CMD (never empty): the first element is the executable, looked up in the image's PATH.
+    public var arguments: [String]
+    /// WORKDIR inside the image (`/` when it names none).
+    public var workingDirectory: String
+    /// The image's ENV, in its order; the function's variables and the platform's win over it.
+    public var environment: [EnvironmentVariable]
+    /// `_HANDLER`: CMD's first element (as the runtime interface emulator sets it), empty without CMD.
+    public var handler: String
+
+    public init(
+        digest: String, rootfs: String, arguments: [String], workingDirectory: String,
+        environment: [EnvironmentVariable], handler: String
+    ) {
+        self.digest = digest
+        self.rootfs = rootfs
+        self.arguments = arguments
+        self.workingDirectory = workingDirectory
+        self.environment = environment
+        self.handler = handler
     }
 }

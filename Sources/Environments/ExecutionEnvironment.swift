@@ -631,8 +631,9 @@ final class ExecutionEnvironment {
 
     /// Starts the external extensions, then the runtime once each of them has registered (or at once without any).
     private func launchExtensions() {
-        // Without layers there is no `extensions/` to look in (listing it is left to the thread pool).
-        if spec.layerRoot == nil {
+        // Without layers (or an image's /opt) there is no `extensions/` to look in (listing it is left to the
+        // thread pool).
+        if spec.layerRoot == nil && spec.image == nil {
             launch(runtimeAPIPort: runtimeAPIPort)
         } else {
             launchExtensionsOnPool()

@@ -32,13 +32,21 @@ enum ExtensionLauncher {
         spec: EnvironmentSpec, environment: [String], groupFiles: [String], addressSpaceBytes: UInt64
     ) -> (started: [Started], failed: (name: String, reason: String)?) {
         var started: [Started] = []
-        for name in executables(layerRoot: spec.layerRoot) {
-            let path = "\(spec.layerRoot!)/extensions/\(name)"
+        // A container image brings its extensions in its own /opt/extensions, and runs only in the sandbox.
+        if spec.image != nil && spec.sandbox == nil { return ([], nil) }
+        let root = spec.image.map { "\($0.rootfs)/opt" } ?? spec.layerRoot
+        for name in executables(layerRoot: root) {
+            let path = "\(root!)/extensions/\(name)"
             do {
                 // In the sandbox, each extension runs in a sandbox of its own with the runtime's mounts (code at
-                // /var/task, layers at /opt) and variables; it does not share the runtime's /tmp or PID namespace.
+                // /var/task, layers at /opt; an image's rootfs as /) and variables; it does not share the
+                // runtime's /tmp or PID namespace.
                 var command = RuntimeEnvironmentBuilder.Command(executable: path, arguments: [])
-                if let sandbox = spec.sandbox { command = sandbox.wrap(command, spec: spec, isPython: false) }
+                if let image = spec.image, let sandbox = spec.sandbox {
+                    command = sandbox.imageCommand(image, executable: "/opt/extensions/\(name)")
+                } else if let sandbox = spec.sandbox {
+                    command = sandbox.wrap(command, spec: spec, isPython: false)
+                }
                 let process = try ProcessLauncher.launch(
                     executable: command.executable, arguments: command.arguments, environment: environment,
                     workingDirectory: spec.taskRoot, groupFiles: groupFiles, addressSpaceBytes: addressSpaceBytes)

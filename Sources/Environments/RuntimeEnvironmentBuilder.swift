@@ -17,6 +17,9 @@ enum RuntimeEnvironmentBuilder {
         "LANG", "OTEL_EXPORTER_OTLP_ENDPOINT", "LD_LIBRARY_PATH", "PATH", "TZ", "TMPDIR",
     ]
 
+    /// The platform's variables an image's ENV replaces (those describing its own file system).
+    static let imageOwned: Set<String> = ["PATH", "LD_LIBRARY_PATH", "LANG", "TZ"]
+
     /// `KEY=value` strings for `posix_spawn`. The runtime gets a clean environment, as on AWS: nothing of the
     /// server's own environment leaks into it except AWS credentials, which stand in for the execution role.
     static func variables(
@@ -44,7 +47,7 @@ enum RuntimeEnvironmentBuilder {
             ("AWS_XRAY_DAEMON_ADDRESS", daemon.address),
             ("_AWS_XRAY_DAEMON_ADDRESS", daemon.host),
             ("_AWS_XRAY_DAEMON_PORT", daemon.port),
-            ("_HANDLER", function.handler),
+            ("_HANDLER", spec.image?.handler ?? function.handler),
             ("LAMBDA_TASK_ROOT", taskRoot),
             ("LAMBDA_RUNTIME_DIR", paths.runtimeDirectory),
             ("LANG", "en_US.UTF-8"),
@@ -61,10 +64,12 @@ enum RuntimeEnvironmentBuilder {
         if function.logging.logFormat == .json {
             platform.append(("AWS_LAMBDA_LOG_LEVEL", (function.logging.applicationLogLevel ?? .info).rawValue))
         }
-        if let executionEnvironment = function.runtime.executionEnvironment {
+        if spec.image != nil {
+            platform.append(("AWS_EXECUTION_ENV", "AWS_Lambda_Image"))
+        } else if let executionEnvironment = function.runtime.executionEnvironment {
             platform.append(("AWS_EXECUTION_ENV", executionEnvironment))
         }
-        if function.runtime.kind == .python {
+        if spec.image == nil, function.runtime.kind == .python {
             if spec.sandbox != nil {
                 // AWS's value; the layers' directories come from /var/runtime's sitecustomize (see Sandbox).
                 platform.append(("PYTHONPATH", Sandbox.runtimeRoot))
@@ -82,7 +87,21 @@ enum RuntimeEnvironmentBuilder {
         var result: [String] = []
         result.reserveCapacity(platform.count + function.environment.count)
         let userNames = Set(function.environment.map(\.name))
+        // An image's ENV comes first and gives way to the function's variables and the platform's, except for the
+        // search paths and locale the image sets for its own file system (an image's PATH is what finds its
+        // programs; AWS's base images set PATH and LD_LIBRARY_PATH in their ENV).
+        var imageNames: Set<String> = []
+        if let image = spec.image {
+            let platformNames = Set(platform.map(\.0))
+            for variable in image.environment where !variable.name.isEmpty && !userNames.contains(variable.name) {
+                if platformNames.contains(variable.name) && !imageOwned.contains(variable.name) { continue }
+                if imageNames.contains(variable.name) { continue }
+                imageNames.insert(variable.name)
+                result.append("\(variable.name)=\(variable.value)")
+            }
+        }
         for (name, value) in platform where !(userNames.contains(name) && overridable.contains(name)) {
+            if imageNames.contains(name) { continue }
             result.append("\(name)=\(value)")
         }
         for variable in function.environment {

@@ -22,8 +22,20 @@ enum RuntimeLauncher {
         let environment = RuntimeEnvironmentBuilder.variables(
             spec: spec, runtimeAPI: runtimeAPI, logStreamName: logStreamName, logGroupName: logGroupName,
             scratchDirectory: scratchDirectory, initializationType: initializationType)
-        var command = try RuntimeEnvironmentBuilder.command(spec: spec)
-        if let sandbox = spec.sandbox {
+        var command: RuntimeEnvironmentBuilder.Command
+        if let image = spec.image {
+            // Checked at start too; this is for a configuration reloaded with an image while in process mode.
+            guard let sandbox = spec.sandbox else {
+                throw RuntimeCommandError(
+                    errorType: "Runtime.InvalidEntrypoint",
+                    message: "function \(spec.function.name) runs a container image, which needs the sandbox "
+                        + "isolation mode; this server runs in process mode")
+            }
+            command = sandbox.imageCommand(image)
+        } else {
+            command = try RuntimeEnvironmentBuilder.command(spec: spec)
+        }
+        if spec.image == nil, let sandbox = spec.sandbox {
             command = sandbox.wrap(command, spec: spec, isPython: spec.function.runtime.kind == .python)
         }
         return try ProcessLauncher.launch(

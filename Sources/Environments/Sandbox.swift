@@ -240,6 +240,22 @@ public struct Sandbox: Sendable, Hashable {
         return arguments + commandArguments
     }
 
+    /// bwrap's command for a container image: the rootfs read-only as `/` (as Lambda's image file system is), with
+    /// the private `/proc`, `/dev` and `/tmp` of every environment (the unpacker makes their mount points), the
+    /// image's working directory, and ENTRYPOINT + CMD run as they are (the executable is looked up in the PATH of
+    /// the runtime's environment, the image's ENV). Nothing of the host's file system is mounted; the network is
+    /// still the host's, so the Runtime API stays reachable on 127.0.0.1.
+    func imageCommand(_ image: ImageRun, executable: String? = nil) -> RuntimeEnvironmentBuilder.Command {
+        var arguments = ["--ro-bind", image.rootfs, "/", "--proc", "/proc", "--dev", "/dev"]
+        arguments += ["--perms", "1777", "--size", String(tmpBytes), "--tmpfs", "/tmp"]
+        arguments += [
+            "--chdir", image.workingDirectory, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+            "--cap-drop", "ALL", "--",
+        ]
+        let command = executable.map { [$0] } ?? image.arguments
+        return RuntimeEnvironmentBuilder.Command(executable: self.executable, arguments: arguments + command)
+    }
+
     /// The runtime's command as it runs in the sandbox: host paths under the task root and the layers become
     /// `/var/task/...` and `/opt/...`; a Python interpreter brings its prefix (``interpreterBinds(_:)``).
     /// Blocking (reads the file system).

@@ -1,4 +1,6 @@
+public import Environments
 import Foundation
+import Images
 public import LambdaModel
 
 /// Turns a function's code location into a task root directory, and tells when that code has changed.
@@ -27,7 +29,39 @@ public enum CodePreparer {
             return try ZipUnpacker.unpack(
                 archive: path, functionName: function.name, revision: revision ?? self.revision(of: function),
                 dataDirectory: dataDirectory)
+        case .image:
+            return try image(for: function, dataDirectory: dataDirectory).rootfs
         }
+    }
+
+    /// A container image function's image, unpacked once per digest (``ImageStore``), and how it runs: the
+    /// image's ENTRYPOINT, CMD and WORKDIR, each replaced by the function's `ImageConfig` value when it has one
+    /// (as on AWS). Blocking; call it off event loops.
+    public static func image(for function: FunctionConfiguration, dataDirectory: String) throws -> ImageRun {
+        guard case .image(let path) = function.code else {
+            throw PreparationError(description: "function \(function.name) does not run a container image")
+        }
+        let prepared: ImageStore.Prepared
+        do {
+            prepared = try ImageStore.prepare(image: path, dataDirectory: dataDirectory)
+        } catch {
+            throw PreparationError(description: "function \(function.name): \(error)")
+        }
+        let overrides = function.imageConfig
+        let entryPoint = overrides.entryPoint ?? prepared.config.entryPoint ?? []
+        let command = overrides.command ?? prepared.config.command ?? []
+        let arguments = entryPoint + command
+        guard !arguments.isEmpty else {
+            throw PreparationError(
+                description: "function \(function.name): the image \(path) has neither ENTRYPOINT nor CMD; give "
+                    + "imageConfig.command")
+        }
+        let workingDirectory = overrides.workingDirectory ?? prepared.config.workingDirectory ?? ""
+        return ImageRun(
+            digest: prepared.digest, rootfs: prepared.rootfs, arguments: arguments,
+            workingDirectory: workingDirectory.isEmpty ? "/" : workingDirectory,
+            environment: prepared.config.environmentPairs.map { EnvironmentVariable(name: $0.name, value: $0.value) },
+            handler: command.first ?? "")
     }
 
     /// A summary of the code `function` runs from, which changes whenever a file in its directory (or its .zip)
@@ -43,6 +77,10 @@ public enum CodePreparer {
             walk(path, relative: "", into: &hash, budget: &budget)
         case .zip(let path):
             add(path: "", at: path, into: &hash)
+        case .image(let path):
+            // A layout directory's index.json changes with every new image written into it; a tarball is a file.
+            add(path: "", at: path, into: &hash)
+            add(path: "index.json", at: "\(path)/index.json", into: &hash)
         }
         return hash.hex
     }

@@ -1,3 +1,4 @@
+public import Environments
 public import LambdaModel
 
 /// What can be invoked: every function's versions (each with its configuration and prepared task root) and its
@@ -17,16 +18,19 @@ public struct FunctionCatalog: Sendable {
         /// instead of letting new environments run new code with the old settings. Nil for published versions,
         /// whose stored code never changes.
         public var codeRevision: String?
+        /// A container image function's rootfs (also `taskRoot`) and how it runs; nil for code packages.
+        public var image: ImageRun?
 
         public init(
             configuration: FunctionConfiguration, version: String, taskRoot: String, layerRoot: String? = nil,
-            codeRevision: String? = nil
+            codeRevision: String? = nil, image: ImageRun? = nil
         ) {
             self.configuration = configuration
             self.version = version
             self.taskRoot = taskRoot
             self.layerRoot = layerRoot
             self.codeRevision = codeRevision
+            self.image = image
         }
     }
 

@@ -170,6 +170,7 @@ public final class Invoker: InvocationService, Sendable {
                 spec.freezesIdle = settings.freezesIdle
                 spec.telemetry = settings.telemetry
                 spec.sandbox = settings.sandbox
+                spec.image = version.image
                 pools[key] = EnvironmentPool(
                     spec: spec, group: group, idleTimeout: settings.idleTimeout, limiter: limiter,
                     maximumLifetime: settings.maximumLifetime,

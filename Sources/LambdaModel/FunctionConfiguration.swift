@@ -24,6 +24,9 @@ public struct FunctionConfiguration: Sendable, Hashable {
     public var logging: LoggingConfiguration
     /// AWS's `TracingConfig`: `PassThrough` (the default) or `Active`.
     public var tracing: TracingConfiguration
+    /// AWS's `ImageConfig` for a function whose code is a container image (``CodeLocation/image(_:)``): each value
+    /// given replaces the image's own.
+    public var imageConfig: ImageConfigOverrides = ImageConfigOverrides()
 
     public init(
         name: String,
@@ -68,4 +71,32 @@ public enum CodeLocation: Sendable, Hashable {
     case directory(String)
     /// A .zip archive unpacked into a private task root before the first environment starts.
     case zip(String)
+    /// A container image (AWS's PackageType `Image`): an OCI image layout directory or a `docker save` tarball,
+    /// unpacked into a rootfs that the sandbox runs as `/`.
+    case image(String)
+
+    /// The path of the directory, archive or image.
+    public var path: String {
+        switch self {
+        case .directory(let path), .zip(let path), .image(let path): return path
+        }
+    }
+
+    public var isImage: Bool {
+        if case .image = self { return true }
+        return false
+    }
+}
+
+/// AWS's `ImageConfig`: what replaces the image's ENTRYPOINT, CMD and WORKDIR (nil: the image's own is kept).
+public struct ImageConfigOverrides: Sendable, Hashable {
+    public var entryPoint: [String]?
+    public var command: [String]?
+    public var workingDirectory: String?
+
+    public init(entryPoint: [String]? = nil, command: [String]? = nil, workingDirectory: String? = nil) {
+        self.entryPoint = entryPoint
+        self.command = command
+        self.workingDirectory = workingDirectory
+    }
 }

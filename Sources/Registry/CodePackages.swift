@@ -1,3 +1,4 @@
+import AlbatrossCrypto
 import CodeStore
 import Foundation
 public import LambdaModel
@@ -36,6 +37,11 @@ extension Registry {
                     "Could not unzip uploaded file. Please check your file, then try to upload again. (\(error))")
             }
             return data
+        case .image(let path):
+            throw RegistryError(
+                .invalidParameterValue,
+                "\(what) runs the container image \(path): image functions run from the configuration as "
+                    + "$LATEST and are not stored (no versions)")
         }
     }
 

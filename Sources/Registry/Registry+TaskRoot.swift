@@ -1,3 +1,4 @@
+import AlbatrossCrypto
 import CodeStore
 import Foundation
 

@@ -1,3 +1,4 @@
+import AlbatrossCrypto
 import CodeStore
 public import Foundation
 internal import GRDB

@@ -1,3 +1,4 @@
+import AlbatrossCrypto
 import Foundation
 internal import GRDB
 public import LambdaModel
