@@ -1,6 +1,7 @@
 import Bench
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
 import NIOPosix
 
 /// One blocking HTTP/1.1 exchange with a server's admin listener (`bench --server`'s one-off requests, and the
@@ -61,9 +62,11 @@ final class BenchHTTPConnection {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
             guard count > 0 else { throw CommandFailure("the listener closed the connection") }
             filled += count
-            if headEnd == nil, let head = buffer.withUnsafeBytes({
-                BenchHTTPWire.head(in: UnsafeRawBufferPointer(rebasing: $0[0..<filled]))
-            }) {
+            if headEnd == nil,
+                let head = buffer.withUnsafeBytes({
+                    BenchHTTPWire.head(in: UnsafeRawBufferPointer(rebasing: $0[0..<filled]))
+                })
+            {
                 headEnd = head.end
                 bodyLength = head.bodyLength
             }
@@ -168,7 +171,6 @@ struct BenchHTTPDriver: Sendable {
         _ connections: Int, schedule: @escaping @Sendable (Int) -> Int64?
     ) async -> [ClientRecord] {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: min(connections, Self.loopThreads))
-        defer { try? group.syncShutdownGracefully() }
         let collected = NIOLockedValueBox<(records: [ClientRecord], remaining: Int)>(([], connections))
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             for index in 0..<connections {
@@ -186,6 +188,7 @@ struct BenchHTTPDriver: Sendable {
                 loop.execute { connection.next() }
             }
         }
+        try? await group.shutdownGracefully()
         return collected.withLockedValue { $0.records }
     }
 
