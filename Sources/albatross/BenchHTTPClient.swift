@@ -1,11 +1,12 @@
 import Bench
 import Foundation
 import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
 
-/// `bench --via URL`'s client: HTTP/1.1 keep-alive over a blocking socket, one connection per thread, as little
-/// work per request as wrk does (one write, reads until the response's Content-Length is in). Each request
-/// carries its own `X-Amzn-Trace-Id` root, which the listener keeps and reports with its events, so that every
-/// response is matched to its invocation.
+/// One blocking HTTP/1.1 exchange with a server's admin listener (`bench --server`'s one-off requests, and the
+/// event feed's connection): one write, reads until the response's Content-Length is in. On a thread of its own,
+/// never the cooperative pool. A run's requests go through ``BenchLoopConnection`` instead.
 final class BenchHTTPConnection {
     private let fd: Int32
     private var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -61,37 +62,19 @@ final class BenchHTTPConnection {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
             guard count > 0 else { throw CommandFailure("the listener closed the connection") }
             filled += count
-            if headEnd == nil, let end = Self.headEnd(buffer, filled) {
-                headEnd = end
-                bodyLength = Self.contentLength(buffer[0..<end])
+            if headEnd == nil,
+                let head = buffer.withUnsafeBytes({
+                    BenchHTTPWire.head(in: UnsafeRawBufferPointer(rebasing: $0[0..<filled]))
+                })
+            {
+                headEnd = head.end
+                bodyLength = head.bodyLength
             }
             if let headEnd, filled >= headEnd + bodyLength {
                 lastBody = headEnd..<(headEnd + bodyLength)
-                return Self.status(buffer)
+                return buffer.withUnsafeBytes { BenchHTTPWire.status($0) }
             }
         }
-    }
-
-    private static func headEnd(_ bytes: [UInt8], _ count: Int) -> Int? {
-        guard count >= 4 else { return nil }
-        for index in 0...(count - 4)
-        where bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 && bytes[index + 3] == 10 {
-            return index + 4
-        }
-        return nil
-    }
-
-    private static func contentLength(_ head: ArraySlice<UInt8>) -> Int {
-        let text = String(decoding: head, as: UTF8.self).lowercased()
-        guard let range = text.range(of: "\r\ncontent-length:") else { return 0 }
-        let digits = text[range.upperBound...].drop { $0 == " " }.prefix { $0.isNumber }
-        return Int(digits) ?? 0
-    }
-
-    private static func status(_ bytes: [UInt8]) -> Int {
-        // "HTTP/1.1 200 "
-        guard bytes.count >= 12 else { return 0 }
-        return Int(String(decoding: bytes[9..<12], as: UTF8.self)) ?? 0
     }
 }
 
@@ -111,8 +94,10 @@ struct BenchURL: Sendable {
     }
 }
 
-/// Runs the HTTP requests of a run on `connections` threads of their own (blocking sockets, never the
-/// cooperative pool) and hands back the client's records.
+/// `bench --via URL`'s client: the HTTP requests of a run over keep-alive connections on two event-loop threads
+/// (``BenchLoopConnection``), as little work per request as wrk does; it hands back the client's records. Each
+/// request carries its own `X-Amzn-Trace-Id` root, which the listener keeps and reports with its events, so that
+/// every response is matched to its invocation.
 struct BenchHTTPDriver: Sendable {
     let url: BenchURL
     let payload: [UInt8]
@@ -166,77 +151,49 @@ struct BenchHTTPDriver: Sendable {
         let total = Int((seconds * rate).rounded(.down))
         let start = BenchDriver.now() + 1_000_000
         let interval = 1e9 / rate
-        let threads = max(1, min(connections, total))
-        let next = NIOLockedValueBox([Int](repeating: 0, count: threads))
-        return await onConnections(threads) { connection in
+        let used = max(1, min(connections, total))
+        let next = NIOLockedValueBox([Int](repeating: 0, count: used))
+        return await onConnections(used) { connection in
             let index = next.withLockedValue { counts -> Int in
                 defer { counts[connection] += 1 }
-                return connection + counts[connection] * threads
+                return connection + counts[connection] * used
             }
             guard index < total else { return nil }
-            let intended = start + Int64(Double(index) * interval)
-            let wait = intended - BenchDriver.now()
-            if wait > 20_000 {
-                var time = timespec(tv_sec: Int(wait / 1_000_000_000), tv_nsec: Int(wait % 1_000_000_000))
-                var left = timespec()
-                while nanosleep(&time, &left) != 0 && errno == EINTR { time = left }
-            }
-            return intended
+            return start + Int64(Double(index) * interval)
         }
     }
 
-    /// Runs `threads` connections, each on a thread of its own, until `schedule(connection)` (called on that
-    /// thread before each request) returns nil; otherwise it returns the time the request is timed from.
+    /// Runs `connections` keep-alive connections on a few event-loop threads (as wrk runs its connections on a few
+    /// epoll threads: a thread per connection costs a context switch per response) until `schedule(connection)`
+    /// returns nil for each; otherwise it returns the time the request is timed from, which in an open loop may
+    /// be ahead: the connection then sends at that time (a timer of its loop).
     private func onConnections(
-        _ threads: Int, schedule: @escaping @Sendable (Int) -> Int64?
+        _ connections: Int, schedule: @escaping @Sendable (Int) -> Int64?
     ) async -> [ClientRecord] {
-        let records = NIOLockedValueBox<[ClientRecord]>([])
-        let remaining = NIOLockedValueBox(threads)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: min(connections, Self.loopThreads))
+        let collected = NIOLockedValueBox<(records: [ClientRecord], remaining: Int)>(([], connections))
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            for index in 0..<threads {
-                let thread = Thread {
-                    var mine: [ClientRecord] = []
-                    var connection: BenchHTTPConnection?
-                    while true {
-                        // Built before the schedule's time is taken, so that building is not timed.
-                        let (bytes, root) = request()
-                        guard let sent = schedule(index) else { break }
-                        var record = ClientRecord(
-                            requestID: root, sent: sent, completed: sent, outcome: .failed, errorType: nil)
-                        do {
-                            if connection == nil {
-                                connection = try BenchHTTPConnection(host: url.host, port: url.port)
-                            }
-                            let status = try connection!.roundTrip(bytes)
-                            record.completed = BenchDriver.now()
-                            if adminInvoke != nil {
-                                (record.outcome, record.errorType) = Self.invokeAnswer(status, connection!.body)
-                                connection = nil
-                            } else {
-                                (record.outcome, record.errorType) = Self.classify(status)
-                            }
-                        } catch {
-                            record.completed = BenchDriver.now()
-                            record.errorType = "\(error)"
-                            connection = nil
+            for index in 0..<connections {
+                let loop = group.next()
+                let connection = BenchLoopConnection(
+                    index: index, loop: loop, driver: self, schedule: schedule,
+                    finished: { records in
+                        let last = collected.withLockedValue { state -> Bool in
+                            state.records += records
+                            state.remaining -= 1
+                            return state.remaining == 0
                         }
-                        progress.record(record)
-                        mine.append(record)
-                    }
-                    records.withLockedValue { $0 += mine }
-                    if remaining.withLockedValue({ value -> Bool in
-                        value -= 1
-                        return value == 0
-                    }) {
-                        continuation.resume()
-                    }
-                }
-                thread.name = "albatross-bench-client"
-                thread.start()
+                        if last { continuation.resume() }
+                    })
+                loop.execute { connection.next() }
             }
         }
-        return records.withLockedValue { $0 }
+        try? await group.shutdownGracefully()
+        return collected.withLockedValue { $0.records }
     }
+
+    /// Event-loop threads of a run: two, as `wrk -t2` (on a 2-core machine the server needs the rest).
+    static let loopThreads = 2
 
     /// The admin listener's answer to `POST /invoke`: `{"outcome", "errorType"}`.
     static func invokeAnswer(_ status: Int, _ body: [UInt8]) -> (SampleOutcome, String?) {
