@@ -1,6 +1,6 @@
+import AlbatrossCrypto
 internal import COpenSSL
 import Foundation
-import AlbatrossCrypto
 import Registry
 
 /// SHA-256 and HMAC-SHA256 from the system OpenSSL: what SigV4 and the code download links need.
