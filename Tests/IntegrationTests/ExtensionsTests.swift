@@ -425,15 +425,22 @@ struct ExtensionsTests {
         try TestFunctions.writeBash(in: dir, name: "fn", handler: #"printf '"ok"'"#, initScript: initScript)
         try FileManager.default.createDirectory(atPath: dir.url("records"), withIntermediateDirectories: true)
         try dir.write("layers/empty/README", "a layer without extensions")
-        let server = try await ServerHarness(
-            yaml: Self.yaml(layers: ["empty"], environment: dir.url("records")), baseDirectory: dir.path)
+        // A grace far longer than the trap needs: on a loaded machine (CI's two cores running three suites) the
+        // default 2 s between SIGTERM and SIGKILL is not a bound on how soon bash runs its trap.
+        let yaml = Self.yaml(layers: ["empty"], environment: dir.url("records"))
+            .replacingOccurrences(of: "freezeIdle: false", with: "freezeIdle: false\n  terminationGraceSeconds: 20")
+        let server = try await ServerHarness(yaml: yaml, baseDirectory: dir.path)
         let first = try await Self.invoke(server)
         let second = try await Self.invoke(server)
         #expect(first.text == #""ok""# && second.text == #""ok""#, "INIT ended, the internal extension holds nothing")
         let registered = (try? String(contentsOfFile: dir.url("records/registered"), encoding: .utf8)) ?? ""
         #expect(registered.contains(#""functionName":"fn""#), "\(registered)")
+        let log = Self.logLines(server, first.logStreamName)
+        let started = ContinuousClock.now
         await server.shutdown()
-        #expect((try? String(contentsOfFile: dir.url("records/sigterm"), encoding: .utf8)) == "SIGTERM received\n")
+        #expect(
+            (try? String(contentsOfFile: dir.url("records/sigterm"), encoding: .utf8)) == "SIGTERM received\n",
+            "shutdown took \(ContinuousClock.now - started); the log: \(log.suffix(12))")
         let answered = (try? String(contentsOfFile: dir.url("records/next-answered"), encoding: .utf8)) ?? ""
         #expect(!answered.contains("eventType"), "its /event/next never got an event")
     }
