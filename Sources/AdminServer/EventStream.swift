@@ -22,6 +22,11 @@ public final class EventStream: Sendable {
         var clients: [ObjectIdentifier: any Channel] = [:]
         var latest: String?
         var dropped = 0
+        /// Tasks in ``waitForClient()``, by ticket; resumed when a client connects or their task is cancelled.
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// Tickets whose task was cancelled before it could wait.
+        var cancelled: Set<Int> = []
+        var nextTicket = 0
     }
 
     private let state = NIOLockedValueBox(State())
@@ -33,6 +38,34 @@ public final class EventStream: Sendable {
 
     /// Clients connected now.
     public var clientCount: Int { state.withLockedValue { $0.clients.count } }
+
+    /// Returns once a client is connected (at once when one is), or when the calling task is cancelled: what a
+    /// feed that works only while watched waits on, instead of polling ``clientCount``.
+    public func waitForClient() async {
+        let ticket = state.withLockedValue { state -> Int in
+            state.nextTicket += 1
+            return state.nextTicket
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLockedValue { state -> Bool in
+                    if !state.clients.isEmpty || state.cancelled.remove(ticket) != nil { return true }
+                    state.waiters[ticket] = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+                if let waiter = state.waiters.removeValue(forKey: ticket) { return waiter }
+                state.cancelled.insert(ticket)
+                return nil
+            }
+            waiter?.resume()
+        }
+        // A cancellation that came after the wait ended leaves its ticket behind.
+        state.withLockedValue { _ = $0.cancelled.remove(ticket) }
+    }
 
     /// Clients dropped so far for reading too slowly.
     public var droppedCount: Int { state.withLockedValue { $0.dropped } }
@@ -70,11 +103,14 @@ public final class EventStream: Sendable {
     /// Registers a connection whose response head was written; false when the stream is full.
     func attach(_ channel: any Channel) -> Bool {
         let id = ObjectIdentifier(channel)
-        let latest = state.withLockedValue { state -> String?? in
-            guard state.clients.count < limits.maximumClients else { return .none }
+        let (latest, waiters) = state.withLockedValue {
+            state -> (String??, [CheckedContinuation<Void, Never>]) in
+            guard state.clients.count < limits.maximumClients else { return (.none, []) }
             state.clients[id] = channel
-            return .some(state.latest)
+            defer { state.waiters.removeAll() }
+            return (.some(state.latest), Array(state.waiters.values))
         }
+        for waiter in waiters { waiter.resume() }
         guard case .some(let first) = latest else { return false }
         channel.closeFuture.whenComplete { _ in
             _ = self.state.withLockedValue { $0.clients.removeValue(forKey: id) }

@@ -56,6 +56,12 @@ public final class InvocationEventFeed: Sendable {
         while !Task.isCancelled {
             let clients = stream.clientCount
             let current = subscription.withLockedValue { $0 }
+            if clients == 0 && current == nil {
+                // Nobody watches and nothing is subscribed: sleep until someone connects (a feed nobody reads
+                // costs nothing, not a wake every interval).
+                await stream.waitForClient()
+                continue
+            }
             if clients > 0 {
                 idleSince = nil
                 let active: InvocationEventSubscription

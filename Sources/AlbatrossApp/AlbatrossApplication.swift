@@ -336,8 +336,9 @@ public final class AlbatrossApplication: Sendable {
             let feed = DashboardFeed(
                 stream: EventStream(), rollouts: rollouts, invoker: invoker, loadBalancer: loadBalancer,
                 metrics: metrics, listeners: { state.withLockedValue { $0.listeners } })
-            // Snapshots go out once a second: its events can come in batches as far apart as the metrics'.
-            events.subscribe(feed, name: "dashboard", pause: InvocationMetrics.batchPause)
+            // Snapshots go out once a second, each after the feed and the metrics have taken what is queued for
+            // them (``DashboardService``): its events can come in batches as far apart as the metrics'.
+            feed.subscription = events.subscribe(feed, name: "dashboard", pause: InvocationMetrics.batchPause)
             dashboard = feed
             invocationFeed = InvocationEventFeed(bus: events, threadPool: threadPool)
             admin = AdminServer(
@@ -691,7 +692,9 @@ extension AlbatrossApplication {
     ) -> AdminServer.Page {
         let startedAt = Date()
         return AdminServer.Page(contentType: "application/json") {
-            StatusReport(
+            // On the admin thread pool: it may wait for the metrics to take what is queued for them.
+            metrics.catchUpBlocking()
+            return StatusReport(
                 configuration: configuration, bound: bound(), catalog: invoker.catalog,
                 status: metrics.status(), startedAt: startedAt, controlGroups: controlGroups, isolation: isolation
             ).json()

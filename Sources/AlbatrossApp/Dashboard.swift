@@ -48,7 +48,7 @@ final class DashboardFeed: InvocationEventSubscriber, Sendable {
     private let rollouts: RolloutRunner?
     private let invoker: Invoker
     private let loadBalancer: LoadBalancer?
-    private let metrics: InvocationMetrics
+    let metrics: InvocationMetrics
     private let listeners: @Sendable () -> [LoadBalancer.BoundListener]
 
     struct Counters {
@@ -72,6 +72,13 @@ final class DashboardFeed: InvocationEventSubscriber, Sendable {
     }
 
     var interests: InvocationEvent.Kinds { [.invokeFinished] }
+
+    /// Its subscription of the bus, set once it is subscribed (``DashboardService`` flushes it before a snapshot).
+    var subscription: InvocationEventSubscription? {
+        get { attachment.withLockedValue { $0 } }
+        set { attachment.withLockedValue { $0 = newValue } }
+    }
+    private let attachment = NIOLockedValueBox<InvocationEventSubscription?>(nil)
 
     init(
         stream: EventStream, rollouts: RolloutRunner?, invoker: Invoker, loadBalancer: LoadBalancer?,
@@ -206,6 +213,10 @@ struct DashboardService: Service {
                 try await Task.sleep(nanoseconds: 1_000_000_000)
                 let now = Date()
                 if feed.stream.clientCount > 0 {
+                    // Their subscriptions take events in batches up to a second apart: a snapshot counts every
+                    // invocation up to now.
+                    await feed.subscription?.flush()
+                    await feed.metrics.catchUp()
                     feed.stream.broadcast(feed.snapshot(interval: now.timeIntervalSince(last)))
                 }
                 last = now

@@ -213,7 +213,7 @@ public final class EnvironmentPool: Sendable {
                 detail: .placed(
                     .init(
                         function: spec.function.name, version: spec.version, placement: placement, environment: nil,
-                        capacity: capacity)))
+                        capacity: capacity, qualifier: request.qualifier)))
         )
     }
 

@@ -368,7 +368,7 @@ final class ExecutionEnvironment {
                 detail: .placed(
                     .init(
                         function: spec.function.name, version: spec.version, placement: placement,
-                        environment: stream, capacity: pending.capacity))))
+                        environment: stream, capacity: pending.capacity, qualifier: pending.request.qualifier))))
     }
 
     /// `Lambda-Runtime-Deadline-Ms` of the invoke in flight.
@@ -385,7 +385,8 @@ final class ExecutionEnvironment {
                     detail: .invokeStarted(
                         .init(
                             environment: stream, version: spec.version, receivedAt: request.receivedAt,
-                            capacity: pending.capacity, reportRequested: request.wantsReport))))
+                            capacity: pending.capacity, reportRequested: request.wantsReport,
+                            qualifier: request.qualifier))))
         }
         waiter.deliver(request, deadlineEpochMs: deadlineEpochMs)
         if !machine.extensions.isEmpty {
@@ -1080,7 +1081,8 @@ final class ExecutionEnvironment {
                 overheadMs: max(0, total - durationMs - (initMs ?? 0)), status: status, errorType: errorType,
                 errorMessage: errorMessage, timeoutSeconds: spec.function.timeout, pid: pid,
                 receivedAt: request.receivedAt, deliveredAt: nil, reportRequested: request.wantsReport,
-                xrayErrorCause: errorCause, memoryPeakFile: controlGroup?.peakFile, memoryPeakMB: exitPeakMB)
+                xrayErrorCause: errorCause, memoryPeakFile: controlGroup?.peakFile, memoryPeakMB: exitPeakMB,
+                qualifier: request.qualifier)
             event.capacity = pending.capacity
             if deferReport {
                 deferredReport = DeferredReport(pending: pending, outcome: outcome, event: event)

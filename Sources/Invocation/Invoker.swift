@@ -260,7 +260,8 @@ public final class Invoker: InvocationService, Sendable {
             requestID: requestID, payload: request.payload,
             invokedFunctionARN: settings.account.functionARN(request.functionName, qualifier: request.qualifier),
             traceHeader: trace.header,
-            clientContext: request.clientContext, wantsReport: request.wantsReport, receivedAt: request.receivedAt)
+            clientContext: request.clientContext, wantsReport: request.wantsReport, receivedAt: request.receivedAt,
+            qualifier: request.qualifier)
         return pool.invoke(environmentRequest, on: eventLoop)
     }
 

@@ -101,5 +101,18 @@ public struct InvocationError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether an invoke was attempted before it failed: the invoker had resolved the function to a version
+    /// (throttling, a platform failure while placing or running it). False for an unknown function or qualifier,
+    /// a payload over the limit and a shutdown, which are refused before a version is resolved (the rare shutdown
+    /// or vanished version that races with placing an already resolved invoke counts among these too). The ALB's
+    /// `RequestCount` and `TargetResponseTime` count the requests for which it is true.
+    public var attemptedInvoke: Bool {
+        switch kind.base {
+        case .throttled: return true
+        case .resourceNotFound, .requestTooLarge: return false
+        case .serviceError: return phase != .shutdown
+        }
+    }
+
     public var description: String { "\(awsErrorType): \(message)" }
 }

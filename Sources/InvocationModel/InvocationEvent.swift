@@ -18,15 +18,19 @@ public struct InvocationEvent: Sendable {
         self.detail = detail
     }
 
+    /// The large payloads are `indirect` (boxed): an event is copied into the queue of every subscriber that
+    /// wants it and out again, and with them inline every event, however small, would be as large as the largest
+    /// (`ResponseWritten` with its `FrontEndRequest`, some 400 bytes) and copy all its fields; boxed, a copy is a
+    /// retain. Emitting a boxed event costs one allocation.
     public enum Detail: Sendable {
         case received(Received)
-        case resolved(Resolved)
+        indirect case resolved(Resolved)
         case placed(Placed)
-        case initStarted(InitStarted)
-        case initFinished(InitFinished)
+        indirect case initStarted(InitStarted)
+        indirect case initFinished(InitFinished)
         case invokeStarted(InvokeStarted)
-        case invokeFinished(InvokeFinished)
-        case responseWritten(ResponseWritten)
+        indirect case invokeFinished(InvokeFinished)
+        indirect case responseWritten(ResponseWritten)
         case environmentStopped(EnvironmentStopped)
         case output(Output)
         case runtimeNext(RuntimeNext)
@@ -178,11 +182,14 @@ public struct InvocationEvent: Sendable {
         public var environment: LogStreamName?
         /// Provisioned, spill-over or plain on-demand (throttles: on-demand).
         public var capacity: Capacity
+        /// The qualifier as invoked (``InvocationRequest/qualifier``; nil: unqualified).
+        public var qualifier: String?
 
         public init(
             function: String, version: String, placement: Placement, environment: LogStreamName?,
-            capacity: Capacity = .onDemand
+            capacity: Capacity = .onDemand, qualifier: String? = nil
         ) {
+            self.qualifier = qualifier
             self.function = function
             self.version = version
             self.placement = placement
@@ -263,11 +270,14 @@ public struct InvocationEvent: Sendable {
         public var capacity: Capacity
         /// The caller wants the REPORT line and the log tail (`LogType: Tail`), as ``InvokeFinished`` says again.
         public var reportRequested: Bool
+        /// The qualifier as invoked (``InvocationRequest/qualifier``; nil: unqualified).
+        public var qualifier: String?
 
         public init(
             environment: LogStreamName, version: String, receivedAt: NIODeadline, capacity: Capacity = .onDemand,
-            reportRequested: Bool = false
+            reportRequested: Bool = false, qualifier: String? = nil
         ) {
+            self.qualifier = qualifier
             self.environment = environment
             self.version = version
             self.receivedAt = receivedAt
@@ -312,14 +322,17 @@ public struct InvocationEvent: Sendable {
         public var xrayErrorCause: String?
         /// Provisioned, spill-over or plain on-demand.
         public var capacity: Capacity = .onDemand
+        /// The qualifier as invoked (``InvocationRequest/qualifier``; nil: unqualified).
+        public var qualifier: String?
 
         public init(
             environment: LogStreamName, version: String, memorySizeMB: Int, initDurationMs: Double?,
             durationMs: Double, billedDurationMs: Int, overheadMs: Double, status: String?, errorType: String?,
             errorMessage: String?, timeoutSeconds: Int, pid: Int32?, receivedAt: NIODeadline,
             deliveredAt: NIODeadline?, reportRequested: Bool = false, xrayErrorCause: String? = nil,
-            memoryPeakFile: String? = nil, memoryPeakMB: Int? = nil
+            memoryPeakFile: String? = nil, memoryPeakMB: Int? = nil, qualifier: String? = nil
         ) {
+            self.qualifier = qualifier
             self.memoryPeakFile = memoryPeakFile
             self.memoryPeakMB = memoryPeakMB
             self.reportRequested = reportRequested
@@ -357,6 +370,10 @@ public struct InvocationEvent: Sendable {
         /// What routing decided, as the `received` event said it (nil: answered before routing), so that a
         /// subscriber that counts requests needs this one event of the front end, not two.
         public var routing: Routing?
+        /// An invoke was attempted: the invoker resolved the target group's function to a version (the answer is the
+        /// function's, or a failure after that: throttling, a function error, a timeout, a platform failure). False
+        /// for answers before or without an invoke (an unknown function, a payload over the limit, fixed responses).
+        public var invoked: Bool
 
         /// The rule that matched and where it sent the request.
         public struct Routing: Sendable {
@@ -376,8 +393,9 @@ public struct InvocationEvent: Sendable {
 
         public init(
             status: Int, bytes: Int, albErrorReason: String?, listener: String = "", request: FrontEndRequest? = nil,
-            routing: Routing? = nil
+            routing: Routing? = nil, invoked: Bool = false
         ) {
+            self.invoked = invoked
             self.status = status
             self.bytes = bytes
             self.albErrorReason = albErrorReason

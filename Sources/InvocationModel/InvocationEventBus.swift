@@ -30,6 +30,10 @@ public final class InvocationEventBus: Sendable {
     }
 
     private let snapshot = ManagedAtomic(Snapshot([]))
+    /// The snapshot's `interests`, on their own: ``wants(_:)`` runs several times per request, and loading the
+    /// snapshot (a strong reference: a double-word compare-and-swap, a retain and a release) costs about ten times
+    /// what loading a plain integer does. Stored after the snapshot, under `changes`.
+    private let interests = ManagedAtomic<UInt32>(0)
     private let changes = NIOLock()
 
     public init() {}
@@ -37,14 +41,14 @@ public final class InvocationEventBus: Sendable {
     /// Whether any subscriber wants events of `kind`.
     @inline(__always)
     public func wants(_ kind: InvocationEvent.Kinds) -> Bool {
-        snapshot.load(ordering: .acquiring).interests & kind.rawValue != 0
+        interests.load(ordering: .relaxed) & kind.rawValue != 0
     }
 
     /// Hands `event` to every subscriber that wants its kind.
     public func emit(_ event: InvocationEvent) {
-        let current = snapshot.load(ordering: .acquiring)
         let kind = event.kind.rawValue
-        guard current.interests & kind != 0 else { return }
+        guard interests.load(ordering: .relaxed) & kind != 0 else { return }
+        let current = snapshot.load(ordering: .acquiring)
         for subscription in current.subscriptions where subscription.interests.rawValue & kind != 0 {
             subscription.enqueue(event)
         }
@@ -66,7 +70,7 @@ public final class InvocationEventBus: Sendable {
             subscriber: subscriber, name: name, capacity: capacity, pause: pause)
         changes.withLock {
             let current = snapshot.load(ordering: .relaxed)
-            snapshot.store(Snapshot(current.subscriptions + [subscription]), ordering: .releasing)
+            replace(with: current.subscriptions + [subscription])
         }
         return subscription
     }
@@ -75,9 +79,16 @@ public final class InvocationEventBus: Sendable {
     public func unsubscribe(_ subscription: InvocationEventSubscription) {
         changes.withLock {
             let current = snapshot.load(ordering: .relaxed)
-            snapshot.store(Snapshot(current.subscriptions.filter { $0 !== subscription }), ordering: .releasing)
+            replace(with: current.subscriptions.filter { $0 !== subscription })
         }
         subscription.stop()
+    }
+
+    /// Swaps the list of subscriptions (under `changes`).
+    private func replace(with subscriptions: [InvocationEventSubscription]) {
+        let next = Snapshot(subscriptions)
+        snapshot.store(next, ordering: .releasing)
+        interests.store(next.interests, ordering: .releasing)
     }
 
     /// Completes once every event emitted before the call has been delivered to every subscriber.
@@ -95,7 +106,7 @@ public final class InvocationEventBus: Sendable {
     public func shutdown() {
         let subscriptions = changes.withLock { () -> [InvocationEventSubscription] in
             let current = snapshot.load(ordering: .relaxed)
-            snapshot.store(Snapshot([]), ordering: .releasing)
+            replace(with: [])
             return current.subscriptions
         }
         for subscription in subscriptions { subscription.stop() }

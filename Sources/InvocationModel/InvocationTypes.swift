@@ -18,11 +18,16 @@ public struct InvocationRequest: Sendable {
     public var wantsReport: Bool
     /// When the invoke entered the platform (monotonic), for the queueing phase of the events.
     public var receivedAt: NIODeadline
+    /// The qualifier as invoked (an alias or a version; nil: unqualified), which the invoke's events carry so that
+    /// their subscribers label them by resource without waiting for ``InvocationEvent/Resolved``.
+    public var qualifier: String?
 
     public init(
         requestID: String, payload: ByteBuffer, invokedFunctionARN: String, traceHeader: String,
-        clientContext: String? = nil, wantsReport: Bool = false, receivedAt: NIODeadline = .now()
+        clientContext: String? = nil, wantsReport: Bool = false, receivedAt: NIODeadline = .now(),
+        qualifier: String? = nil
     ) {
+        self.qualifier = qualifier
         self.requestID = requestID
         self.payload = payload
         self.invokedFunctionARN = invokedFunctionARN

@@ -56,6 +56,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
     private var access: FrontEndRequest?
     /// Where the rules sent the request being answered, when events are observed.
     private var routing: InvocationEvent.ResponseWritten.Routing?
+    /// The invoker attempted an invoke for the request being answered (``InvocationEvent/ResponseWritten/invoked``).
+    private var invoked = false
     /// The `AWSALBTG` / `AWSALBTGCORS` cookies the answer being prepared carries (a forward with stickiness).
     private var stickinessCookies: [(name: String, value: String)] = []
     /// This connection's `conn_trace_id`, drawn with its first observed request.
@@ -122,6 +124,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
             requestID = events.wants([.received, .responseWritten]) ? RequestID.make(using: &random) : ""
             errorReason = nil
             routing = nil
+            invoked = false
             access = events.wants(.requestDetails) ? makeAccess(context: context, head: head) : nil
             // After CONNECT or an upgrade request the decoder stops parsing (it drops the rest as another
             // protocol's bytes), so no further request could be read: close once this one is answered.
@@ -306,6 +309,10 @@ final class ALBRequestHandler: ChannelInboundHandler {
         invoker.invoke(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
             self.access?.targetRespondedAt = .now()
             switch result {
+            case .success: self.invoked = true
+            case .failure(let error): self.invoked = (error as? InvocationError)?.attemptedInvoke ?? true
+            }
+            switch result {
             case .success(let outcome):
                 guard outcome.functionError == nil else {
                     // LambdaUnhandled: function error, crash, timeout.
@@ -422,10 +429,11 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     detail: .responseWritten(
                         .init(
                             status: response.status, bytes: bodyBytes, albErrorReason: errorReason,
-                            listener: listenerName, request: access, routing: routing))))
+                            listener: listenerName, request: access, routing: routing, invoked: invoked))))
         }
         access = nil
         routing = nil
+        invoked = false
         endRequest()
         context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             guard !keepAlive else { return }

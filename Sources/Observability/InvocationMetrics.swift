@@ -42,12 +42,14 @@ public final class InvocationMetrics: InvocationEventSubscriber {
     private let connectionSource = NIOLockedValueBox<(@Sendable () -> [ConnectionCounts])?>(nil)
     private let counterSources = NIOLockedValueBox<[@Sendable () -> [ScrapedCounter]]>([])
     private let scraped = NIOLockedValueBox<[String: (counter: Counter, value: Int)]>([:])
+    /// Its subscription, once attached (``catchUp()``).
+    private let subscription = NIOLockedValueBox<InvocationEventSubscription?>(nil)
 
     public var interests: InvocationEvent.Kinds {
         [
-            // Not `received` (`responseWritten` carries the routing) nor the warm placements: per request, only
-            // the events that count something.
-            .resolved, .throttled, .initStarted, .initFinished, .invokeStarted, .invokeFinished, .responseWritten,
+            // Not `received` (`responseWritten` carries the routing), nor `resolved` (the invoke's events carry
+            // its qualifier), nor the warm placements: per request, only the events that count something.
+            .throttled, .initStarted, .initFinished, .invokeStarted, .invokeFinished, .responseWritten,
             .environmentStopped, .async, .freezes,
         ]
     }
@@ -59,15 +61,30 @@ public final class InvocationMetrics: InvocationEventSubscriber {
     }
 
     /// Subscribes to `bus`; the returned subscription reports dropped events. Its thread takes the events in
-    /// batches up to ``batchPause`` apart; a flush of the bus delivers what is queued at once.
+    /// batches up to ``batchPause`` apart; ``exposition()`` and a flush of the bus deliver what is queued at once.
     @discardableResult
     public func attach(to bus: InvocationEventBus) -> InvocationEventSubscription {
-        bus.subscribe(self, name: "metrics", pause: Self.batchPause)
+        let made = bus.subscribe(self, name: "metrics", pause: Self.batchPause)
+        subscription.withLockedValue { $0 = made }
+        return made
     }
 
-    /// Seconds between two batches of events: metrics are read at scrape intervals, so waking less often than
-    /// the log writer (2 ms) costs them nothing, and saves a wake of this thread for almost every request.
-    public static let batchPause = 0.05
+    /// Seconds between two batches of events. A scrape (``exposition()``, `/status`) first takes what is queued
+    /// (``catchUpBlocking()``), so the pause delays nothing anyone reads: it only gathers events into larger batches, and
+    /// each batch saves a wake of this thread (its locks, a context switch) and a wake-up call from an event loop.
+    public static let batchPause = 1.0
+
+    /// Delivers what is queued for the metrics before returning, so that what is read next counts every event
+    /// emitted before the call. Blocks: not on an event loop (nor on the subscription's own thread).
+    public func catchUpBlocking() {
+        subscription.withLockedValue { $0 }?.flushBlocking()
+    }
+
+    /// ``catchUpBlocking()`` for async callers.
+    public func catchUp() async {
+        guard let subscription = subscription.withLockedValue({ $0 }) else { return }
+        await subscription.flush()
+    }
 
     public func receive(_ events: [InvocationEvent]) {
         state.withLockedValue { state in
@@ -75,13 +92,13 @@ public final class InvocationMetrics: InvocationEventSubscriber {
             events.withUnsafeBufferPointer { buffer in
                 for index in buffer.indices { state.handle(buffer[index], series: series) }
             }
-            state.sweep(now: events.last?.at ?? .now())
         }
     }
 
     /// The Prometheus text exposition (format 0.0.4), with the process gauges read now. Reads `/proc`: call it
     /// from a thread that may block.
     public func exposition() -> String {
+        catchUpBlocking()
         let process = ProcessStatistics.read()
         if let resident = process.residentMemoryBytes { series.residentMemory.set(to: Double(resident)) }
         if let descriptors = process.openDescriptors { series.openDescriptors.set(to: Double(descriptors)) }
@@ -694,48 +711,13 @@ enum EnvironmentState: String, CaseIterable, Hashable {
 
 // MARK: - counting
 
-/// A request id as the key of the request table: hashed on its last 16 bytes only (random hex in every id the
-/// platform draws), which costs a fraction of hashing all 36 characters, for the 4 look-ups of every request.
-struct RequestKey: Hashable {
-    let id: String
-
-    init(_ id: String) { self.id = id }
-
-    static func == (lhs: RequestKey, rhs: RequestKey) -> Bool { lhs.id == rhs.id }
-
-    func hash(into hasher: inout Hasher) {
-        var id = id
-        let hashed = id.withUTF8 { bytes -> Bool in
-            guard bytes.count >= 16 else { return false }
-            let raw = UnsafeRawBufferPointer(bytes)
-            hasher.combine(raw.loadUnaligned(fromByteOffset: bytes.count - 16, as: UInt64.self))
-            hasher.combine(raw.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self))
-            return true
-        }
-        if !hashed { hasher.combine(id) }
-    }
-}
-
-/// What is known about one request or environment between its events. Touched only under the lock.
+/// What is known about each environment between its events. Touched only under the lock.
 ///
-/// Requests and environments are objects in their tables, so that an event hashes the request id once and
-/// updates the entry in place; a request keeps the collectors its later events need (looked up once): with
-/// metrics on, this bookkeeping runs for every request.
+/// Environments are objects in their table (keyed by their stream's small integer id), so that an event updates
+/// its entry in place; the invoke an environment runs keeps the collectors its later events need (looked up once).
+/// No table of requests: the invoke's events carry its qualifier (so its labels) and the front end's
+/// `responseWritten` says whether an invoke was attempted, so no event waits for another of its request.
 struct State {
-    /// One request's facts, gathered from its events (which come from several threads, but in causal order).
-    final class Request: @unchecked Sendable {
-        var at: NIODeadline
-        /// The Lambda collectors of its label set, once resolved.
-        var lambda: Series.Lambda?
-        /// An invoke was resolved and has not finished or been throttled yet.
-        var lambdaPending = false
-        var started = false
-        /// The front end wrote its answer (`responseWritten` came first).
-        var answered = false
-
-        init(at: NIODeadline) { self.at = at }
-    }
-
     final class Environment: @unchecked Sendable {
         let function: String
         let gauges: EnvironmentGauges
@@ -748,6 +730,8 @@ struct State {
         var invocations = 0
         /// Its version's provisioned gauges, for a provisioned-concurrency environment.
         var provisioned: Series.Provisioned?
+        /// The collectors of the invoke it runs, from its `invokeStarted` until its `invokeFinished`.
+        var running: Series.Lambda?
 
         init(
             function: String, gauges: EnvironmentGauges, version: String, stream: String, pid: Int32?,
@@ -771,52 +755,41 @@ struct State {
         }
     }
 
-    var requests: [RequestKey: Request] = [:]
     var environments: [Int: Environment] = [:]
-
-    /// Requests whose last events never came (an invoke cut short by a shutdown) are forgotten after this long;
-    /// longer than any invoke (15 minutes) plus INIT.
-    static let forgetAfter = TimeAmount.minutes(30)
-    private var nextSweep = NIODeadline.uptimeNanoseconds(0)
-
-    /// The request's entry, made if needed.
-    private mutating func entry(_ requestID: String, at: NIODeadline) -> Request {
-        if let found = requests[RequestKey(requestID)] { return found }
-        let made = Request(at: at)
-        requests[RequestKey(requestID)] = made
-        return made
-    }
 
     mutating func handle(_ event: InvocationEvent, series: Series) {
         switch event.detail {
         case .received:
             // Not subscribed: `responseWritten` carries the routing.
             break
-        case .resolved(let resolved):
-            let request = entry(event.requestID, at: event.at)
-            request.lambda = series.lambda(
-                function: resolved.function, qualifier: resolved.qualifier, executedVersion: resolved.executedVersion)
-            request.lambdaPending = true
+        case .resolved:
+            // Not subscribed: the invoke's events carry its qualifier.
+            break
         case .placed(let placed):
             guard case .throttled = placed.placement else { return }
-            let request = requests[RequestKey(event.requestID)]
-            let lambda =
-                request?.lambda
-                ?? series.lambda(LambdaLabels(function: placed.function, resource: "", executedVersion: placed.version))
+            let lambda = series.lambda(
+                function: placed.function, qualifier: placed.qualifier, executedVersion: placed.version)
             lambda.throttles.increment()
             lambda.totals.throttles += 1
-            if let request { finishLambda(request, event.requestID) }
         case .invokeStarted(let started):
-            environments[started.environment.id]?.set(.busy)
-            if started.capacity == .provisioned, let provisioned = environments[started.environment.id]?.provisioned {
+            guard let environment = environments[started.environment.id] else { return }
+            let lambda = series.lambda(
+                function: started.environment.functionName, qualifier: started.qualifier,
+                executedVersion: started.version)
+            lambda.concurrent.increment()
+            environment.set(.busy)
+            environment.running = lambda
+            if started.capacity == .provisioned, let provisioned = environment.provisioned {
                 provisioned.busy += 1
                 provisioned.update()
             }
-            guard let request = requests[RequestKey(event.requestID)], let lambda = request.lambda else { return }
-            request.started = true
-            lambda.concurrent.increment()
         case .invokeFinished(let finished):
-            if let environment = environments[finished.environment.id] {
+            let environment = environments[finished.environment.id]
+            // The invoke's `invokeStarted` came (its event reached the runtime): it has a Duration and was
+            // counted as a concurrent execution.
+            let running = environment?.running
+            if let environment {
+                environment.running = nil
                 environment.invocations += 1
                 environment.lastUsed = event.at
                 if environment.state == .busy {
@@ -827,12 +800,11 @@ struct State {
                     }
                 }
             }
-            let request = requests[RequestKey(event.requestID)]
             let lambda =
-                request?.lambda
+                running
                 ?? series.lambda(
-                    LambdaLabels(
-                        function: finished.environment.functionName, resource: "", executedVersion: finished.version))
+                    function: finished.environment.functionName, qualifier: finished.qualifier,
+                    executedVersion: finished.version)
             lambda.invocations.increment()
             switch finished.capacity {
             case .provisioned:
@@ -844,16 +816,17 @@ struct State {
             }
             if finished.status != nil { lambda.errors.increment() }
             lambda.totals.count(finished)
-            // Only an invoke whose event reached the runtime has a Duration (an INIT failure before delivery has none).
-            if request?.started ?? (finished.durationMs > 0) { lambda.duration.record(finished.durationMs / 1000) }
+            // Only an invoke whose event reached the runtime has a Duration (an INIT failure before delivery has
+            // none); without the environment's events (a subscriber attached late), a Duration says it did.
+            let started = running != nil || (environment == nil && finished.durationMs > 0)
+            if started { lambda.duration.record(finished.durationMs / 1000) }
             if let initMs = finished.initDurationMs {
                 lambda.coldStarts.increment()
                 lambda.initDuration.record(initMs / 1000)
             }
-            if request?.started == true { lambda.concurrent.decrement() }
-            if let request { finishLambda(request, event.requestID) }
+            if running != nil { lambda.concurrent.decrement() }
         case .responseWritten(let written):
-            responseWritten(written, requestID: event.requestID, at: event.at, series: series)
+            responseWritten(written, at: event.at, series: series)
         case .initStarted(let started):
             let gauges = series.environments(function: started.environment.functionName)
             // A re-run of INIT starts the same environment again.
@@ -902,26 +875,16 @@ struct State {
         }
     }
 
-    /// The Lambda side of a request is done; the entry goes if the front end has answered, else it waits for
-    /// `responseWritten` (or the sweep, for an invoke without the front end: the CLI, tests).
-    private mutating func finishLambda(_ request: Request, _ requestID: String) {
-        request.lambdaPending = false
-        if request.answered { requests[RequestKey(requestID)] = nil }
-    }
-
     /// `error_reason` codes that CloudWatch counts as LambdaInternalError (observability.md §3.5); every other
     /// `Lambda*` code is a LambdaUserError.
     static let internalReasons: Set<String> = [
         "LambdaConnectionError", "LambdaConnectionTimeout", "LambdaServiceException", "LambdaUnhandledException",
     ]
 
-    private mutating func responseWritten(
-        _ written: InvocationEvent.ResponseWritten, requestID: String, at: NIODeadline, series: Series
-    ) {
-        let request = requests[RequestKey(requestID)]
+    private mutating func responseWritten(_ written: InvocationEvent.ResponseWritten, at: NIODeadline, series: Series) {
         let listener = written.listener
         let reason = written.albErrorReason
-        let invoked = request?.lambda != nil
+        let invoked = written.invoked
         let routing = written.routing
         let group = routing?.targetGroup
         if let routing { series.ruleMatch(listener: listener, rule: routing.rule).increment() }
@@ -938,7 +901,7 @@ struct State {
         if group != nil, invoked || (reason != nil && reason != "LambdaRequestTooLarge") {
             targetCollectors().requests.increment()
         }
-        if invoked, let start = routing?.at ?? request?.at {
+        if invoked, let start = routing?.at {
             targetCollectors().responseTime.record(Double((at - start).nanoseconds) / 1e9)
         }
         if invoked && reason == nil {
@@ -956,20 +919,5 @@ struct State {
         if let reason, reason.hasPrefix("Lambda") {
             series.lambdaError(labels, isInternal: Self.internalReasons.contains(reason)).increment()
         }
-        // The entry goes once both sides are done (a timeout's answer can come before its invokeFinished).
-        guard let request else { return }
-        if request.lambdaPending {
-            request.answered = true
-        } else {
-            requests[RequestKey(requestID)] = nil
-        }
-    }
-
-    /// Forgets requests whose remaining events will never come, so that the table stays bounded.
-    mutating func sweep(now: NIODeadline) {
-        guard now >= nextSweep else { return }
-        nextSweep = now + .minutes(1)
-        let limit = now - Self.forgetAfter
-        requests = requests.filter { $0.value.at > limit }
     }
 }

@@ -59,4 +59,33 @@ struct AdminEventStreamTests {
         await admin.stop()
         try await group.shutdownGracefully()
     }
+
+    /// `waitForClient()`, what a feed that works only while watched sleeps on: it returns when a client connects
+    /// (at once while one is connected), and when its task is cancelled with nobody connected.
+    @Test func waitingForAClientEndsWhenOneConnectsOrTheTaskIsCancelled() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let stream = EventStream()
+        let admin = AdminServer(port: 0, pages: [:], streams: ["/events": stream], group: group)
+        let port = try await admin.start()
+
+        let cancelled = Task { await stream.waitForClient() }
+        try await Task.sleep(for: .milliseconds(50))
+        cancelled.cancel()
+        let started = ContinuousClock.now
+        await cancelled.value
+        #expect(ContinuousClock.now - started < .seconds(5), "cancellation ends the wait")
+
+        let waiting = Task { () -> Int in
+            await stream.waitForClient()
+            return stream.clientCount
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let client = try StreamClient(port: port, path: "/events")
+        _ = client.read(until: ": albatross")
+        #expect(await waiting.value == 1, "a client connected")
+        // With a client connected, it returns at once.
+        await stream.waitForClient()
+        await admin.stop()
+        try await group.shutdownGracefully()
+    }
 }

@@ -21,22 +21,38 @@ struct InvocationMetricsTests {
         return result
     }
 
-    /// Builds events with increasing timestamps, 10 ms apart. As the front end does, a `responseWritten` carries
-    /// the routing of its request's `received`.
+    /// Builds events with increasing timestamps, 10 ms apart. As the emitters do, a `responseWritten` carries the
+    /// routing of its request's `received` and says whether an invoke was attempted (a `resolved` came), and the
+    /// invoke's `placed`, `invokeStarted` and `invokeFinished` carry the qualifier its `resolved` names.
     struct Script {
         var clock = NIODeadline.uptimeNanoseconds(1_000_000_000)
         var events: [InvocationEvent] = []
         var routing: [String: InvocationEvent.ResponseWritten.Routing] = [:]
+        /// Request id → the qualifier of its `resolved` (nil inside: unqualified).
+        var resolved: [String: String?] = [:]
 
         mutating func add(_ requestID: String, _ detail: InvocationEvent.Detail) {
             clock = clock + .milliseconds(10)
             var detail = detail
+            let qualifier = resolved[requestID] ?? nil
             switch detail {
             case .received(let received):
                 routing[requestID] = .init(rule: received.rule, targetGroup: received.targetGroup, at: clock)
-            case .responseWritten(var written) where written.routing == nil:
-                written.routing = routing[requestID]
+            case .resolved(let resolution):
+                resolved[requestID] = .some(resolution.qualifier)
+            case .responseWritten(var written):
+                if written.routing == nil { written.routing = routing[requestID] }
+                written.invoked = resolved[requestID] != nil
                 detail = .responseWritten(written)
+            case .placed(var placed) where placed.qualifier == nil:
+                placed.qualifier = qualifier
+                detail = .placed(placed)
+            case .invokeStarted(var started) where started.qualifier == nil:
+                started.qualifier = qualifier
+                detail = .invokeStarted(started)
+            case .invokeFinished(var finished) where finished.qualifier == nil:
+                finished.qualifier = qualifier
+                detail = .invokeFinished(finished)
             default:
                 break
             }
@@ -274,6 +290,29 @@ struct InvocationMetricsTests {
         #expect(s[#"albatross_alb_lambda_user_errors_total{listener="HTTP:8080",target_group="gone"}"#] == 1)
         #expect(s[#"albatross_alb_requests_total{listener="HTTP:8080",target_group="live"}"#] == 1)
         #expect(s.keys.contains { $0.hasPrefix("albatross_lambda_invocations_total") } == false)
+    }
+
+    /// Attached to a bus, the subscriber takes its events in batches up to ``InvocationMetrics/batchPause`` (a
+    /// second) apart; a scrape first takes what is queued, so it counts every event emitted before it without a
+    /// flush of the bus, and at once.
+    @Test func aScrapeCountsWhatWasEmittedJustBefore() {
+        let bus = InvocationEventBus()
+        let metrics = InvocationMetrics()
+        let subscription = metrics.attach(to: bus)
+        defer { bus.unsubscribe(subscription) }
+        #expect(InvocationMetrics.batchPause >= 0.5, "the pause this test is about")
+        let stream = Self.stream("shop", "1", id: 1)
+        let name = #"albatross_lambda_invocations_total{function="shop",resource="shop:live",executed_version="1"}"#
+        for round in 1...3 {
+            var script = Script()
+            script.add("r\(round)", Self.resolved("live", alias: "live", version: "1"))
+            script.add("r\(round)", Self.finished(stream, version: "1", durationMs: 4))
+            for event in script.events { bus.emit(event) }
+            let started = ContinuousClock.now
+            let samples = Self.samples(metrics.exposition())
+            #expect(samples[name] == Double(round), "round \(round)")
+            #expect(ContinuousClock.now - started < .milliseconds(500), "without waiting for the pause")
+        }
     }
 
     /// Two subscribers in one process keep their own series.
