@@ -147,8 +147,13 @@ public final class InvocationEventSubscription: Sendable {
         self.interests = subscriber.interests
         self.capacity = capacity
         self.pause = pause
-        let thread = Thread { [self] in self.run() }
-        thread.name = "albatross-events-\(name)"
+        // Named from inside, so that the kernel's name (`comm`, what top -H and bench/run.sh's breakdown by
+        // thread show) is set too; it holds 15 bytes. Set from outside, it stays the creating thread's name.
+        let threadName = String("events-\(name)".utf8.prefix(15)) ?? "events"
+        let thread = Thread { [self] in
+            Thread.current.name = threadName
+            self.run()
+        }
         thread.start()
     }
 
