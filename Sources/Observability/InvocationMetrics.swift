@@ -855,6 +855,8 @@ struct State {
         case .environmentStopped(let stopped):
             if let environment = environments.removeValue(forKey: stopped.environment.id) {
                 environment.gauges[environment.state].decrement()
+                // An invoke whose end never came (cut short by a shutdown) no longer runs.
+                environment.running?.concurrent.decrement()
                 if let provisioned = environment.provisioned {
                     provisioned.allocated -= 1
                     if environment.state == .busy { provisioned.busy = max(0, provisioned.busy - 1) }

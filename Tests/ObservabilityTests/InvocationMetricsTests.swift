@@ -315,6 +315,27 @@ struct InvocationMetricsTests {
         }
     }
 
+    /// An environment that stops in the middle of an invoke (a shutdown) no longer counts as a concurrent
+    /// execution, though its `invokeFinished` never comes.
+    @Test func anEnvironmentStoppedWhileBusyIsNoLongerConcurrent() {
+        let metrics = InvocationMetrics()
+        let stream = Self.stream("shop", "1", id: 1)
+        var script = Script()
+        let started = InvocationEvent.InitStarted(
+            environment: stream, version: "1", runtimeVersion: "x", pid: nil, createdAt: .now())
+        script.add("r1", .initStarted(started))
+        script.add("r1", .initFinished(.init(environment: stream, durationMs: 5, result: .ready)))
+        script.add("r1", Self.resolved("live", alias: "live", version: "1"))
+        script.add("r1", .invokeStarted(.init(environment: stream, version: "1", receivedAt: .now())))
+        metrics.receive(script.events)
+        let name = #"albatross_lambda_concurrent_executions{function="shop",resource="shop:live",executed_version="1"}"#
+        #expect(Self.samples(metrics.exposition())[name] == 1)
+        script.events = []
+        script.add("", .environmentStopped(.init(environment: stream, reason: .shutdown)))
+        metrics.receive(script.events)
+        #expect(Self.samples(metrics.exposition())[name] == 0)
+    }
+
     /// Two subscribers in one process keep their own series.
     @Test func registriesAreIsolated() {
         let a = InvocationMetrics()
