@@ -25,7 +25,7 @@ public struct InvocationEvent: Sendable {
     public enum Detail: Sendable {
         case received(Received)
         indirect case resolved(Resolved)
-        case placed(Placed)
+        indirect case placed(Placed)
         indirect case initStarted(InitStarted)
         indirect case initFinished(InitFinished)
         case invokeStarted(InvokeStarted)

@@ -41,13 +41,13 @@ public final class InvocationEventBus: Sendable {
     /// Whether any subscriber wants events of `kind`.
     @inline(__always)
     public func wants(_ kind: InvocationEvent.Kinds) -> Bool {
-        interests.load(ordering: .relaxed) & kind.rawValue != 0
+        interests.load(ordering: .acquiring) & kind.rawValue != 0
     }
 
     /// Hands `event` to every subscriber that wants its kind.
     public func emit(_ event: InvocationEvent) {
         let kind = event.kind.rawValue
-        guard interests.load(ordering: .relaxed) & kind != 0 else { return }
+        guard interests.load(ordering: .acquiring) & kind != 0 else { return }
         let current = snapshot.load(ordering: .acquiring)
         for subscription in current.subscriptions where subscription.interests.rawValue & kind != 0 {
             subscription.enqueue(event)
