@@ -363,7 +363,18 @@ public struct InvocationEvent: Sendable {
         public var albErrorReason: String?
         /// What an access-log line needs beyond the above (``FrontEndRequest``); the front end fills it when a
         /// subscriber asked for ``Kinds/requestDetails``, and leaves it nil otherwise.
-        public var request: FrontEndRequest?
+        public var request: FrontEndRequest? {
+            get { requestBox?.value }
+            set { requestBox = newValue.map(RequestBox.init) }
+        }
+        /// ``request`` boxed: some 290 bytes that every `responseWritten` would otherwise carry (and copy into
+        /// each queue and out again) even when nil, as it is unless access logs are on.
+        private var requestBox: RequestBox?
+
+        private final class RequestBox: Sendable {
+            let value: FrontEndRequest
+            init(_ value: FrontEndRequest) { self.value = value }
+        }
         /// `HTTP:8080` / `HTTPS:8443`, as in ``Received/listener``: answers given before routing (400, 405, 413)
         /// have no `received` event, and their metrics still need the listener.
         public var listener: String
@@ -400,7 +411,7 @@ public struct InvocationEvent: Sendable {
             self.bytes = bytes
             self.albErrorReason = albErrorReason
             self.listener = listener
-            self.request = request
+            self.requestBox = request.map(RequestBox.init)
             self.routing = routing
         }
     }
