@@ -309,11 +309,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
         invoker.invoke(request, on: context.eventLoop).assumeIsolated().whenComplete { result in
             self.access?.targetRespondedAt = .now()
             switch result {
-            case .success: self.invoked = true
-            case .failure(let error): self.invoked = (error as? InvocationError)?.attemptedInvoke ?? true
-            }
-            switch result {
             case .success(let outcome):
+                self.invoked = true
                 guard outcome.functionError == nil else {
                     // LambdaUnhandled: function error, crash, timeout.
                     self.errorReason = outcome.albErrorReason
@@ -336,6 +333,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
                     self.writeErrorPage(context: context, status: 502, close: false)
                 }
             case .failure(let error):
+                self.invoked = (error as? InvocationError)?.attemptedInvoke ?? true
                 // Throttling (LambdaThrottling), unknown function (LambdaResourceNotFound), service errors.
                 self.errorReason = (error as? InvocationError)?.albErrorReason ?? "LambdaServiceException"
                 self.writeErrorPage(context: context, status: 502, close: false)

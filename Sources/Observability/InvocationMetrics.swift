@@ -764,11 +764,8 @@ struct State {
     mutating func handle(_ pointer: UnsafePointer<InvocationEvent>, series: Series) {
         let at = pointer.pointee.at
         switch pointer.pointee.detail {
-        case .received:
-            // Not subscribed: `responseWritten` carries the routing.
-            break
-        case .resolved:
-            // Not subscribed: the invoke's events carry its qualifier.
+        case .received, .resolved:
+            // Not subscribed: `responseWritten` carries the routing, the invoke's events its qualifier.
             break
         case .placed(let placed):
             guard case .throttled = placed.placement else { return }
