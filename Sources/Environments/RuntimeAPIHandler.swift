@@ -379,7 +379,7 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
         head.writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: ")
         head.writeFieldValue(request.requestID)
         head.writeStaticString("\r\nLambda-Runtime-Deadline-Ms: ")
-        head.writeDecimal(deadlineEpochMs)
+        head.writeDecimal(Int(deadlineEpochMs))
         head.writeStaticString("\r\nLambda-Runtime-Invoked-Function-Arn: ")
         head.writeFieldValue(request.invokedFunctionARN)
         head.writeStaticString("\r\nLambda-Runtime-Trace-Id: ")
@@ -389,7 +389,7 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
             head.writeFieldValue(clientContext)
         }
         head.writeStaticString("\r\nContent-Length: ")
-        head.writeDecimal(Int64(request.payload.readableBytes))
+        head.writeDecimal(request.payload.readableBytes)
         head.writeStaticString(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
         if request.payload.readableBytes <= 4096 {
             var payload = request.payload
@@ -422,7 +422,7 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: 128 + body.utf8.count)
         buffer.writeStaticString("HTTP/1.1 ")
-        buffer.writeDecimal(Int64(status.code))
+        buffer.writeDecimal(Int(status.code))
         buffer.writeStaticString(" ")
         buffer.writeString(status.reasonPhrase)
         buffer.writeStaticString("\r\nContent-Type: ")
@@ -434,7 +434,7 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
             buffer.writeFieldValue(value)
         }
         buffer.writeStaticString("\r\nContent-Length: ")
-        buffer.writeDecimal(Int64(body.utf8.count))
+        buffer.writeDecimal(body.utf8.count)
         buffer.writeStaticString(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
         buffer.writeString(body)
         send(buffer)
@@ -464,40 +464,3 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private static let continue11 = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
     private static let continue10 = ByteBuffer(string: "HTTP/1.0 100 Continue\r\n\r\n")
 }
-
-extension ByteBuffer {
-    /// A non-negative integer's decimal digits, without making a `String` of it.
-    fileprivate mutating func writeDecimal(_ value: Int64) {
-        guard value > 0 else {
-            writeInteger(UInt8(ascii: "0"))
-            return
-        }
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 24 digits, written from the end
-        let start = withUnsafeMutableBytes(of: &digits) { scratch in
-            var rest = UInt64(value)
-            var start = scratch.count
-            while rest > 0 {
-                start -= 1
-                scratch[start] = UInt8(ascii: "0") + UInt8(rest % 10)
-                rest /= 10
-            }
-            return start
-        }
-        _ = withUnsafeBytes(of: &digits) { writeBytes(UnsafeRawBufferPointer(rebasing: $0[start...])) }
-    }
-
-    /// A header field value; a control character (a client context's JSON may hold line breaks between its
-    /// tokens) becomes a space, so no value can end the field or the head early.
-    fileprivate mutating func writeFieldValue(_ value: String) {
-        let start = writerIndex - readerIndex
-        let count = writeString(value)
-        withUnsafeMutableReadableBytes { bytes in
-            for index in start..<(start + count) where bytes[index] < 0x20 || bytes[index] == 0x7F {
-                bytes[index] = UInt8(ascii: " ")
-            }
-        }
-    }
-}
-
-@available(*, unavailable)
-extension RuntimeAPIHandler: Sendable {}

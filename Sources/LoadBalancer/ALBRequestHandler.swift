@@ -10,12 +10,16 @@ import Routing
 /// responses and redirects, and forwards that turn the request into a Lambda event, invoke the function and
 /// turn its result into the response.
 ///
-/// Requests arrive one at a time (`HTTPServerPipelineHandler` holds pipelined ones back until the previous
-/// response has ended). The body is collected up to the ALB's 1 MiB limit; a larger one is answered with 413
-/// without invoking anything.
-final class ALBRequestHandler: ChannelInboundHandler {
+/// Requests are answered one at a time: a pipelining client's next requests (and a parser error that follows
+/// them) wait in ``waiting`` until the answer before them is written, and reads are held while they wait (what
+/// NIO's `HTTPServerPipelineHandler` did). The body is collected up to the ALB's 1 MiB limit; a larger one is
+/// answered with 413 without invoking anything. Answers are written as bytes (``ALBResponse/writeHead(into:date:keepAlive:)``),
+/// with no response encoder or `HTTPHeaders` in between: the function's headers are checked by
+/// `ALBResultDecoder`, and every value is written with control characters replaced.
+final class ALBRequestHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private enum State {
         case idle
@@ -63,6 +67,22 @@ final class ALBRequestHandler: ChannelInboundHandler {
     /// This connection's `conn_trace_id`, drawn with its first observed request.
     private var connectionTraceID: String?
     private let now: @Sendable () -> Int
+    /// The connection's head deadline, told when each answer has been written.
+    var headDeadline: RequestHeadDeadlineHandler?
+
+    /// What arrived while an answer was owed: a pipelining client's next requests, and a parser error after them.
+    private enum Waiting {
+        case part(HTTPServerRequestPart)
+        case error(any Error)
+    }
+    private var waiting = CircularBuffer<Waiting>()
+    /// A `read` held back while requests wait, so that a pipelining client cannot make them pile up.
+    private var readHeld = false
+    /// Set inside ``drain(context:)``, which a synchronous answer re-enters.
+    private var draining = false
+    /// Set once an answer with `Connection: close` is written: no later request on the connection is answered
+    /// (RFC 9112 §9.6).
+    private var closing = false
 
     /// - Parameters:
     ///   - random: the source of trace ids, request ids, target-group draws and shuffled header orders (a
@@ -96,6 +116,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         endRequest()
+        waiting.removeAll()
         context.fireChannelInactive()
     }
 
@@ -112,12 +133,49 @@ final class ALBRequestHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        if !waiting.isEmpty {
+            waiting.append(.part(part))
+            return
+        }
+        if case .head = part, case .responding = state {
+            // Pipelined: answered once the request before it is.
+            waiting.append(.part(part))
+            return
+        }
+        receive(part, context: context)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if waiting.isEmpty { context.read() } else { readHeld = true }
+    }
+
+    /// Handles what waited for an answer, until a request has to wait for its own.
+    private func drain(context: ChannelHandlerContext) {
+        guard !draining else { return }
+        draining = true
+        defer { draining = false }
+        while let next = waiting.first {
+            if case .responding = state { break }
+            waiting.removeFirst()
+            switch next {
+            case .part(let part): receive(part, context: context)
+            case .error(let error): answer(error, context: context)
+            }
+        }
+        if waiting.isEmpty, readHeld {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    private func receive(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         if lingerTimer != nil {
             lingered(part, context: context)
             return
         }
         switch part {
         case .head(let head):
+            guard !closing else { return }
             beginRequest()
             if let slot { listener = slot.context }
             // Drawn before anything else, so that answers the ALB gives itself (413, 400, 405, …) have events too.
@@ -154,7 +212,7 @@ final class ALBRequestHandler: ChannelInboundHandler {
             // An ALB answers `Expect: 100-continue` itself, so clients do not wait before sending the body.
             if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
                 context.writeAndFlush(
-                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+                    wrapOutboundOut(head.version == .http1_0 ? Self.continue10 : Self.continue11), promise: nil)
             }
         case .body(var chunk):
             guard case .receiving(let head, let albHead) = state else { return }
@@ -364,6 +422,20 @@ final class ALBRequestHandler: ChannelInboundHandler {
             context.fireErrorCaught(error)
             return
         }
+        if !waiting.isEmpty {
+            waiting.append(.error(error))
+            return
+        }
+        if case .responding = state {
+            // After a complete request: answered once that request is (a 400 now would land inside its answer).
+            waiting.append(.error(error))
+            return
+        }
+        answer(error, context: context)
+    }
+
+    /// Answers a parser error.
+    private func answer(_ error: any Error, context: ChannelHandlerContext) {
         // A request NIO's parser refused (bad method, malformed header, invalid chunk, obs-fold, ...): the ALB's
         // 400 page, then close; the decoder cannot go on after an error. What comes after it only repeats it.
         guard !protocolErrorAnswered else { return }
@@ -382,8 +454,8 @@ final class ALBRequestHandler: ChannelInboundHandler {
             // Answered already (413 and friends), and the body that was to be drained is malformed.
             closeLingering(context: context)
         case .responding:
-            // The pipelining handler delivers parser errors only between responses; should one come now, the
-            // answer under way is the last.
+            // Parser errors wait for the answer under way (``errorCaught(context:error:)``); should one come
+            // now, that answer is the last.
             keepAlive = false
         }
     }
@@ -404,23 +476,25 @@ final class ALBRequestHandler: ChannelInboundHandler {
             response.headers += stickinessCookies
             stickinessCookies = []
         }
-        // 204 and 304 have no body (the codec drops their Content-Length): one a function gave them is not sent, or
-        // the client would read it as the start of the next response.
-        let hasBody = response.status != 204 && response.status != 304
-        let head = Self.responseHead(for: response, date: dateCache.current(), keepAlive: keepAlive)
-        let status = head.status
-        let headers = head.headers
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if !isHead && hasBody && response.body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        // 204 and 304 have no body (nor `Content-Length`): one a function gave them is not sent, or the client
+        // would read it as the start of the next response.
+        let hasBody = !response.forbidsBody
+        let date = dateCache.current()
+        let bodyBytes = isHead || !hasBody ? 0 : response.body.readableBytes
+        // Small bodies go out in the head's buffer: one write, one flush.
+        let inline = bodyBytes <= Self.inlineBodyLimit
+        var bytes = context.channel.allocator.buffer(
+            capacity: Self.headCapacity(response, dateLength: date.utf8.count) + (inline ? bodyBytes : 0))
+        response.writeHead(into: &bytes, date: date, keepAlive: keepAlive)
+        let headBytes = bytes.readableBytes
+        if inline && bodyBytes > 0 {
+            var body = response.body
+            bytes.writeBuffer(&body)
         }
         let keepAlive = self.keepAlive
         if case .responding = state { state = .idle }
         if !requestID.isEmpty, events.wants(.responseWritten) {
-            let bodyBytes = isHead || !hasBody ? 0 : response.body.readableBytes
-            if access != nil {
-                access!.sentBytes = Self.headSize(status: status, headers: headers) + bodyBytes
-            }
+            if access != nil { access!.sentBytes = headBytes + bodyBytes }
             events.emit(
                 InvocationEvent(
                     requestID: requestID,
@@ -433,8 +507,20 @@ final class ALBRequestHandler: ChannelInboundHandler {
         routing = nil
         invoked = false
         endRequest()
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
-            guard !keepAlive else { return }
+        headDeadline?.responseEnded()
+        if !inline {
+            context.write(wrapOutboundOut(bytes), promise: nil)
+            bytes = response.body
+        }
+        guard !keepAlive else {
+            context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+            drain(context: context)
+            return
+        }
+        // The connection ends with this answer: what was pipelined behind it is not answered.
+        closing = true
+        waiting.removeAll()
+        context.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { _ in
             if case .discarding = self.state {
                 // Answered before the body was read (413 and friends): keep reading and discarding it for a
                 // bounded time and size before closing, so that a client that writes its whole body before it
@@ -446,25 +532,18 @@ final class ALBRequestHandler: ChannelInboundHandler {
         }
     }
 
-    /// The head of every response the front end writes: `Server: awselb/2.0`, `Date`, the response's own headers,
-    /// `Content-Length` and `Connection`.
-    static func responseHead(for response: ALBResponse, date: String, keepAlive: Bool) -> HTTPResponseHead {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(response.headers.count + 4)
-        headers.add(name: "Server", value: "awselb/2.0")
-        headers.add(name: "Date", value: date)
-        for header in response.headers { headers.add(name: header.name, value: header.value) }
-        headers.add(name: "Content-Length", value: String(response.body.readableBytes))
-        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        // NIO keeps its own phrase for the codes it knows; the function's `statusDescription` or the IANA phrase
-        // (`413 Content Too Large`) is what the ALB sends. 204 and 304 keep NIO's status, by which the codec knows
-        // that they have no body.
-        var status = HTTPResponseStatus(statusCode: response.status)
-        if response.status != 204 && response.status != 304, status.reasonPhrase != response.reasonPhrase {
-            status = .custom(code: UInt(response.status), reasonPhrase: response.reasonPhrase)
-        }
-        return HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+    /// Bodies up to this size are copied into the head's buffer; larger ones are written as they are.
+    static let inlineBodyLimit = 4096
+
+    /// Room for a head, so that writing it does not grow the buffer.
+    private static func headCapacity(_ response: ALBResponse, dateLength: Int) -> Int {
+        var size = 128 + response.reasonPhrase.utf8.count + dateLength
+        for header in response.headers { size += header.name.utf8.count + header.value.utf8.count + 4 }
+        return size
     }
+
+    static let continue11 = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
+    static let continue10 = ByteBuffer(string: "HTTP/1.0 100 Continue\r\n\r\n")
 
     /// How long, and how many more body bytes, a connection answered early is read before it is closed.
     static let lingerTime = TimeAmount.seconds(2)
@@ -537,12 +616,6 @@ final class ALBRequestHandler: ChannelInboundHandler {
         if forward.targetGroups.count == 1 {
             access?.targetGroupARN = listener.targetGroups[forward.targetGroups[0].targetGroupName]?.targetGroup.arn
         }
-    }
-
-    private static func headSize(status: HTTPResponseStatus, headers: HTTPHeaders) -> Int {
-        var size = 15 + status.reasonPhrase.utf8.count
-        for (name, value) in headers { size += name.utf8.count + value.utf8.count + 4 }
-        return size + 2
     }
 
     private static func hex(_ value: UInt64, digits: Int) -> String {

@@ -157,21 +157,14 @@ public final class LoadBalancer: Sendable {
     }
 
     /// The HTTP part of a connection's pipeline: the listener's own request decoder (custom methods, as an ALB
-    /// accepts them), NIO's response encoder and pipelining, the head deadline right after the decoder, and the ALB
-    /// handler (which answers parser errors itself, with the ALB's page). The ALB handler leaves out HEAD bodies
-    /// itself.
+    /// accepts them), the head deadline right after it, and the ALB handler, which holds pipelined requests back,
+    /// answers parser errors itself (with the ALB's page), leaves out HEAD bodies and writes its answers as bytes.
     static func addHTTPHandlers(
         to sync: ChannelPipeline.SynchronousOperations, handler: ALBRequestHandler, headerTimeout: TimeAmount
     ) throws {
-        let encoder = HTTPResponseEncoder()
-        try sync.addHandlers([
-            encoder,
-            ByteToMessageHandler(HTTP1RequestDecoder()),
-            RequestHeadDeadlineHandler(timeout: headerTimeout),
-            HTTPServerPipelineHandler(),
-            NIOHTTPResponseHeadersValidator(),
-            handler,
-        ])
+        let deadline = RequestHeadDeadlineHandler(timeout: headerTimeout)
+        handler.headDeadline = deadline
+        try sync.addHandlers([ByteToMessageHandler(HTTP1RequestDecoder()), deadline, handler])
     }
 
     /// Routes with new rules and target groups from the next request on, on every open connection too (nothing is

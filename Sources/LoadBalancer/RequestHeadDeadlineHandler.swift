@@ -7,17 +7,17 @@ import NIOHTTP1
 /// ever). When the deadline passes the client gets the ALB's 408 page with `Connection: close` (or, while an
 /// earlier request on the connection is still being answered, just the close) and the connection is closed.
 ///
-/// It sits right after the HTTP decoder, before the pipelining handler, so it sees each head when it is parsed
-/// (a pipelined head is complete even while the pipelining handler holds it back). A read that produced no
+/// It sits right after the HTTP decoder, before the ALB handler, so it sees each head when it is parsed (a
+/// pipelined head is complete even while the ALB handler holds it back). A read that produced no
 /// request part while a head was awaited carried the first bytes of one: only then is a timer armed, so a head
 /// that arrives in one read (the usual case) costs no timer. Bytes of the next head that arrive in the same read
 /// as the end of the previous request start the deadline at the next read (at worst the idle timeout applies).
-/// It watches the end of each response to know whether one is still owed.
-final class RequestHeadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
+/// The ALB handler tells it when each answer has been written (``responseEnded()``), so it knows whether one is
+/// still owed.
+final class RequestHeadDeadlineHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundOut = ByteBuffer
 
     private let timeout: TimeAmount
     /// Between the end of a request (or the connection's start) and the next head.
@@ -56,9 +56,9 @@ final class RequestHeadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
         context.fireChannelReadComplete()
     }
 
-    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data), owedResponses > 0 { owedResponses -= 1 }
-        context.write(data, promise: promise)
+    /// An answer has been written in full.
+    func responseEnded() {
+        if owedResponses > 0 { owedResponses -= 1 }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -91,10 +91,11 @@ final class RequestHeadDeadlineHandler: ChannelDuplexHandler, RemovableChannelHa
         }
         var date = HTTPDateCache()
         let page = ALBErrorPage.response(status: 408, allocator: context.channel.allocator)
-        let head = ALBRequestHandler.responseHead(for: page, date: date.current(), keepAlive: false)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(page.body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+        var bytes = context.channel.allocator.buffer(capacity: 256 + page.body.readableBytes)
+        page.writeHead(into: &bytes, date: date.current(), keepAlive: false)
+        var body = page.body
+        bytes.writeBuffer(&body)
+        context.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
     }

@@ -421,6 +421,52 @@ struct ALBRequestHandlerTests {
         #expect(connection.inFlight.current == 0)
     }
 
+    @Test func aParserErrorBehindAWaitingRequestIsAnsweredAfterIt() throws {
+        let connection = try Connection(.hold)
+        try connection.send(Self.get("/first") + "GET / HTTP/1.1\r\nHost: example.com\r\nBad Header\r\n\r\n")
+        #expect(try connection.responses().isEmpty, "the 400 waits for the answer before it")
+        #expect(connection.channel.isActive)
+        connection.service.complete(with: FakeInvocationService.outcome(#"{"statusCode":200,"body":"1"}"#))
+        let responses = try connection.responses()
+        #expect(responses.map(\.status) == [200, 400])
+        #expect(responses.last?.header("Connection") == "close")
+        #expect(!connection.channel.isActive)
+        #expect(connection.service.requests.count == 1)
+    }
+
+    @Test func readsAreHeldWhileRequestsWait() throws {
+        let connection = try Connection(.hold)
+        let reads = ReadCounter()
+        try connection.channel.pipeline.syncOperations.addHandler(reads, position: .first)
+        connection.channel.read()
+        #expect(reads.count == 1, "nothing waits: reads pass")
+        try connection.send(Self.get("/first") + Self.get("/second"))
+        connection.channel.read()
+        #expect(reads.count == 1, "/second waits: the read is held")
+        connection.service.complete(with: FakeInvocationService.outcome(#"{"statusCode":200}"#))
+        #expect(connection.service.requests.count == 2)
+        #expect(reads.count == 2, "nothing waits any more: the held read is made")
+        connection.service.complete(with: FakeInvocationService.outcome(#"{"statusCode":200}"#))
+        #expect(try connection.responses().map(\.status) == [200, 200])
+    }
+
+    @Test func nothingPipelinedBehindConnectionCloseIsAnswered() throws {
+        let connection = try Connection(.hold)
+        try connection.send(Self.get("/first", "Connection: close\r\n") + Self.get("/second") + Self.get("/fixed"))
+        connection.service.complete(with: FakeInvocationService.outcome(#"{"statusCode":200,"body":"1"}"#))
+        let responses = try connection.responses()
+        #expect(responses.map(\.text) == ["1"])
+        #expect(responses.first?.header("Connection") == "close")
+        #expect(connection.service.requests.count == 1)
+        #expect(!connection.channel.isActive)
+        #expect(connection.inFlight.current == 0)
+        // Answered at once (a fixed response): the request behind it in the same read is not answered either.
+        let fixed = try Connection()
+        try fixed.send(Self.get("/fixed", "Connection: close\r\n") + Self.get("/fixed"))
+        #expect(try fixed.responses().count == 1)
+        #expect(fixed.inFlight.current == 0)
+    }
+
     @Test func theIdleTimeoutClosesOnlyAConnectionWithoutRequest() throws {
         let connection = try Connection(.hold)
         try connection.send(Self.get("/"))
@@ -453,5 +499,16 @@ struct ALBRequestHandlerTests {
         connection.service.complete(with: FakeInvocationService.outcome(#"{"statusCode":200}"#))
         #expect(try connection.responses().isEmpty)
         #expect(connection.events() == ["received(HTTP:8080, default, fn)"])
+    }
+}
+
+/// Counts the `read` calls that reach the front of the pipeline.
+private final class ReadCounter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    private(set) var count = 0
+
+    func read(context: ChannelHandlerContext) {
+        count += 1
+        context.read()
     }
 }
