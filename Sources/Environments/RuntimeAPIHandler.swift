@@ -203,39 +203,47 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    private static let prefix = "/2018-06-01/runtime/"
-
-    /// Matched on the target's UTF-8 bytes: every separator is ASCII, and the `Character` operations this did
-    /// before (grapheme breaking on every index step) cost tens of thousands of instructions a request.
+    /// Matched on the target's UTF-8 bytes, in place (a native `String`'s storage): every separator is ASCII.
+    /// `Character` operations (grapheme breaking on every index step) and generic `Substring.UTF8View` algorithms
+    /// cost tens of thousands of instructions a request; this costs a few hundred.
     private static func route(for head: HTTPRequestHead) -> Route {
-        var path = Substring(head.uri).utf8
-        if let query = path.firstIndex(of: UInt8(ascii: "?")) { path = path[..<query] }
-        if path.starts(with: prefix.utf8) {
-            let rest = path.dropFirst(prefix.utf8.count)
-            if rest.elementsEqual("invocation/next".utf8) { return head.method == .GET ? .next : .methodNotAllowed }
-            if rest.elementsEqual("init/error".utf8) { return head.method == .POST ? .initError : .methodNotAllowed }
-            let invocation = "invocation/".utf8
-            guard rest.starts(with: invocation) else { return .notFound }
-            let tail = rest.dropFirst(invocation.count)
-            guard let slash = tail.firstIndex(of: UInt8(ascii: "/")), slash != tail.startIndex else {
-                return .notFound
+        var uri = head.uri
+        let method = head.method
+        return uri.withUTF8 { target in
+            var path = target
+            if let query = target.firstIndex(of: UInt8(ascii: "?")) {
+                path = UnsafeBufferPointer(rebasing: target[..<query])
             }
-            let kind = tail[tail.index(after: slash)...]
-            let isResponse = kind.elementsEqual("response".utf8)
-            guard isResponse || kind.elementsEqual("error".utf8) else { return .notFound }
-            guard head.method == .POST else { return .methodNotAllowed }
-            let requestID = String(Substring(tail[..<slash]))
+            return route(path: path, method: method)
+        }
+    }
+
+    private static func route(path: UnsafeBufferPointer<UInt8>, method: HTTPMethod) -> Route {
+        if let rest = path.dropping(prefix: "/2018-06-01/runtime/") {
+            if rest.equals("invocation/next") { return method == .GET ? .next : .methodNotAllowed }
+            if rest.equals("init/error") { return method == .POST ? .initError : .methodNotAllowed }
+            guard let tail = rest.dropping(prefix: "invocation/"),
+                let slash = tail.firstIndex(of: UInt8(ascii: "/")), slash != 0
+            else { return .notFound }
+            let kind = UnsafeBufferPointer(rebasing: tail[(slash + 1)...])
+            let isResponse = kind.equals("response")
+            guard isResponse || kind.equals("error") else { return .notFound }
+            guard method == .POST else { return .methodNotAllowed }
+            let requestID = String(decoding: UnsafeBufferPointer(rebasing: tail[..<slash]), as: UTF8.self)
             return isResponse ? .response(requestID: requestID) : .error(requestID: requestID)
         }
-        switch String(Substring(path)) {
-        case "/2018-06-01/ping": return head.method == .GET ? .ping : .methodNotAllowed
-        case "/2020-01-01/extension/register": return head.method == .POST ? .extensionRegister : .methodNotAllowed
-        case "/2020-01-01/extension/event/next": return head.method == .GET ? .extensionNext : .methodNotAllowed
-        case "/2020-01-01/extension/init/error": return head.method == .POST ? .extensionInitError : .methodNotAllowed
-        case "/2020-01-01/extension/exit/error": return head.method == .POST ? .extensionExitError : .methodNotAllowed
-        case "/2022-07-01/telemetry", "/2020-08-15/logs": return head.method == .PUT ? .telemetry : .methodNotAllowed
-        default: return .notFound
+        if path.equals("/2018-06-01/ping") { return method == .GET ? .ping : .methodNotAllowed }
+        if let rest = path.dropping(prefix: "/2020-01-01/extension/") {
+            if rest.equals("register") { return method == .POST ? .extensionRegister : .methodNotAllowed }
+            if rest.equals("event/next") { return method == .GET ? .extensionNext : .methodNotAllowed }
+            if rest.equals("init/error") { return method == .POST ? .extensionInitError : .methodNotAllowed }
+            if rest.equals("exit/error") { return method == .POST ? .extensionExitError : .methodNotAllowed }
+            return .notFound
         }
+        if path.equals("/2022-07-01/telemetry") || path.equals("/2020-08-15/logs") {
+            return method == .PUT ? .telemetry : .methodNotAllowed
+        }
+        return .notFound
     }
 
     private func dispatch(context: ChannelHandlerContext) {
@@ -463,4 +471,18 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
         string: "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
     private static let continue11 = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
     private static let continue10 = ByteBuffer(string: "HTTP/1.0 100 Continue\r\n\r\n")
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    /// Whether these bytes are exactly `literal`'s.
+    fileprivate func equals(_ literal: StaticString) -> Bool {
+        count == literal.utf8CodeUnitCount && (count == 0 || memcmp(baseAddress!, literal.utf8Start, count) == 0)
+    }
+
+    /// The bytes after `literal`, when they start with it.
+    fileprivate func dropping(prefix literal: StaticString) -> UnsafeBufferPointer<UInt8>? {
+        let length = literal.utf8CodeUnitCount
+        guard count >= length, memcmp(baseAddress!, literal.utf8Start, length) == 0 else { return nil }
+        return UnsafeBufferPointer(rebasing: self[length...])
+    }
 }

@@ -369,6 +369,19 @@ struct RuntimeAPIHandlerTests {
         ("PUT", "/2018-06-01/runtime/invocation/abc/error", 405),
         ("GET", "/2018-06-01/runtime/init/error", 405),
         ("POST", "/2018-06-01/ping", 405),
+        ("GET", "/2018-06-01/pingpong", 404),
+        ("GET", "/", 404),
+        ("GET", "/2018-06-01/runtime/", 404),
+        ("GET", "/2018-06-01/runtime/invocation/", 404),
+        ("GET", "/2020-01-01/extension/register", 405),
+        ("POST", "/2020-01-01/extension/event/next", 405),
+        ("GET", "/2020-01-01/extension/init/error", 405),
+        ("GET", "/2020-01-01/extension/exit/error", 405),
+        ("GET", "/2020-01-01/extension/unknown", 404),
+        ("POST", "/2020-01-01/extension", 404),
+        ("POST", "/2022-07-01/telemetry", 405),
+        ("GET", "/2020-08-15/logs", 405),
+        ("PUT", "/2022-07-01/telemetry/x", 404),
     ])
     func unknownPathsAre404AndWrongMethods405(method: String, path: String, status: Int) throws {
         let environment = MachineEnvironment(pending: Self.request(id: "abc"))
