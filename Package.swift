@@ -291,7 +291,7 @@ let package = Package(
         .testTarget(
             name: "EnvironmentsTests",
             dependencies: [
-                "Environments", "Invocation", "InvocationModel", "LambdaModel", "AlbatrossTestKit",
+                "Environments", "Invocation", "InvocationModel", "LambdaModel", "AlbatrossTestKit", "Configuration",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -573,6 +573,7 @@ public final class AlbatrossApplication: Sendable {
         settings.otlpEndpoint = tracing?.receiver.endpoint
         settings.accountConcurrency = environments.accountConcurrency
         settings.initTimeoutSeconds = environments.initTimeoutSeconds
+        settings.batchScheduling = environments.runtimeScheduling == .batch
         settings.maximumLifetime = environments.maximumLifetimeSeconds.map { .seconds(Int64($0)) }
         settings.sandbox = sandbox
         let invoker = Invoker(

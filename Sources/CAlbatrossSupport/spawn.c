@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -57,6 +58,10 @@ static void child(pid_t parent, const char *path, char *const argv[], char *cons
         for (const char *const *file = limits->group_files; *file != NULL; file++) {
             if (join_group(*file) != 0) goto fail;
         }
+    }
+    if (limits != NULL && limits->batch_scheduling) {
+        struct sched_param param = {0};
+        if (sched_setscheduler(0, SCHED_BATCH, &param) != 0) goto fail;
     }
     if (limits != NULL && limits->address_space_bytes > 0) {
         struct rlimit limit = {(rlim_t)limits->address_space_bytes, (rlim_t)limits->address_space_bytes};

@@ -144,10 +144,20 @@ public struct EnvironmentSettings: Sendable, Hashable {
     public var controlGroups: Bool = true
     /// Idle environments are frozen until an invoke is placed on them (default true).
     public var freezeIdle: Bool = true
+    /// The scheduling policy of runtime processes (default `normal`).
+    public var runtimeScheduling: RuntimeScheduling = .normal
     /// How runtimes are isolated from the host and from each other (default `auto`).
     public var isolation: Isolation = .auto
     /// The size of each environment's private `/tmp` in the sandbox, in MB (AWS's default ephemeral storage: 512).
     public var ephemeralStorageMB: Int = 512
+
+    /// `environments.runtimeScheduling`.
+    public enum RuntimeScheduling: String, Sendable, Hashable, CaseIterable {
+        /// The kernel's default policy (`SCHED_OTHER`), as every other process.
+        case normal
+        /// `SCHED_BATCH`: a runtime the front end wakes does not preempt it.
+        case batch
+    }
 
     /// `environments.isolation`.
     public enum Isolation: String, Sendable, Hashable, CaseIterable {

@@ -186,7 +186,7 @@ struct ConfigurationParser {
         let mapping = try node.mapping(allowed: [
             "idleTimeoutSeconds", "shutdownGraceSeconds", "terminationGraceSeconds", "pythonInterpreter",
             "concurrentExecutions", "minimumUnreservedConcurrency", "initTimeoutSeconds", "maximumLifetimeSeconds",
-            "controlGroups", "freezeIdle", "isolation", "ephemeralStorageMB",
+            "controlGroups", "freezeIdle", "isolation", "ephemeralStorageMB", "runtimeScheduling",
         ])
         var settings = EnvironmentSettings()
         if let value = mapping.optional("idleTimeoutSeconds") {
@@ -217,6 +217,13 @@ struct ConfigurationParser {
         }
         if let value = mapping.optional("controlGroups") { settings.controlGroups = try value.bool() }
         if let value = mapping.optional("freezeIdle") { settings.freezeIdle = try value.bool() }
+        if let value = mapping.optional("runtimeScheduling") {
+            let text = try value.string()
+            guard let scheduling = EnvironmentSettings.RuntimeScheduling(rawValue: text) else {
+                throw value.error("runtimeScheduling must be normal or batch, got \"\(text)\"")
+            }
+            settings.runtimeScheduling = scheduling
+        }
         if let value = mapping.optional("isolation") {
             let text = try value.string()
             guard let isolation = EnvironmentSettings.Isolation(rawValue: text) else {

@@ -45,6 +45,9 @@ public struct EnvironmentSpec: Sendable {
     public var controlGroups: ControlGroups? = nil
     /// Idle environments are frozen (no CPU) until an invoke is placed on them (`environments.freezeIdle`).
     public var freezesIdle: Bool = true
+    /// Runtimes run under `SCHED_BATCH` (`environments.runtimeScheduling: batch`): woken by the front end, they
+    /// do not preempt it (bench/README.md, "Runtimes under SCHED_BATCH").
+    public var batchScheduling: Bool = false
     /// Where the Telemetry API's subscriptions are delivered from (nil: `PUT /2022-07-01/telemetry` answers 404).
     public var telemetry: TelemetryHub? = nil
     /// The sandbox runtimes run in (`environments.isolation`); nil: plain processes.

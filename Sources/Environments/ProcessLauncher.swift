@@ -53,10 +53,11 @@ enum ProcessLauncher {
     ///   - standardInput: the child's standard input (default /dev/null).
     ///   - outlivesParent: no parent-death signal (only for a process meant to outlive the server).
     ///   - newSession: a session of its own (no controlling terminal) rather than only a process group.
+    ///   - batchScheduling: the child and what it starts run under `SCHED_BATCH`.
     static func launch(
         executable: String, arguments: [String], environment: [String], workingDirectory: String,
         groupFiles: [String] = [], addressSpaceBytes: UInt64 = 0, standardInput: Int32? = nil,
-        outlivesParent: Bool = false, newSession: Bool = false
+        outlivesParent: Bool = false, newSession: Bool = false, batchScheduling: Bool = false
     ) throws -> LaunchedProcess {
         var pipe: [Int32] = [-1, -1]
         let pipeResult = pipe.withUnsafeMutableBufferPointer { albatross_pipe_cloexec($0.baseAddress!) }
@@ -81,7 +82,8 @@ enum ProcessLauncher {
                         ? nil : UnsafeRawPointer(groupPointer).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
                     var limits = albatross_spawn_limits(
                         group_files: files, address_space_bytes: addressSpaceBytes,
-                        outlives_parent: outlivesParent ? 1 : 0, new_session: newSession ? 1 : 0)
+                        outlives_parent: outlivesParent ? 1 : 0, new_session: newSession ? 1 : 0,
+                        batch_scheduling: batchScheduling ? 1 : 0)
                     return albatross_spawn(
                         &pid, executable, argvPointer, envPointer, workingDirectory, devNull, pipe[1], &limits)
                 }

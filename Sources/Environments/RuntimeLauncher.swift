@@ -41,7 +41,7 @@ enum RuntimeLauncher {
         return try ProcessLauncher.launch(
             executable: command.executable, arguments: command.arguments, environment: environment,
             workingDirectory: spec.taskRoot, groupFiles: groupFiles, addressSpaceBytes: addressSpaceBytes,
-            newSession: spec.sandbox != nil)
+            newSession: spec.sandbox != nil, batchScheduling: spec.batchScheduling)
     }
 
     /// SIGTERM to what the runtime runs: its process group; in the sandbox, every member but bwrap (whose death

@@ -41,6 +41,8 @@ public struct InvokerSettings: Sendable {
     public var controlGroups: ControlGroups?
     /// Idle environments are frozen (see ``EnvironmentSpec/freezesIdle``).
     public var freezesIdle: Bool
+    /// Runtimes run under `SCHED_BATCH` (see ``EnvironmentSpec/batchScheduling``).
+    public var batchScheduling: Bool = false
     /// The Telemetry API's deliveries (see ``EnvironmentSpec/telemetry``).
     public var telemetry: TelemetryHub?
     /// The sandbox runtimes run in (see ``EnvironmentSpec/sandbox``); nil: plain processes.
@@ -168,6 +170,7 @@ public final class Invoker: InvocationService, Sendable {
                 spec.initTimeoutSeconds = settings.initTimeoutSeconds
                 spec.controlGroups = settings.controlGroups
                 spec.freezesIdle = settings.freezesIdle
+                spec.batchScheduling = settings.batchScheduling
                 spec.telemetry = settings.telemetry
                 spec.sandbox = settings.sandbox
                 spec.image = version.image

@@ -77,6 +77,15 @@ struct ConcurrencyConfigurationTests {
             Self.refusal("environments:\n  ephemeralStorageMB: 0\n" + Self.function("")).contains("ephemeralStorageMB"))
     }
 
+    @Test func runtimeSchedulingIsParsedAndChecked() throws {
+        let batch = try Self.parse("environments:\n  runtimeScheduling: batch\n" + Self.function(""))
+        #expect(batch.environments.runtimeScheduling == .batch)
+        #expect(try Self.parse(Self.function("")).environments.runtimeScheduling == .normal)
+        #expect(
+            Self.refusal("environments:\n  runtimeScheduling: fifo\n" + Self.function(""))
+                .contains("runtimeScheduling must be normal or batch, got \"fifo\""))
+    }
+
     @Test func awsRulesAreCheckedWithAWSMessages() {
         #expect(
             Self.refusal(

@@ -1,4 +1,5 @@
 import AlbatrossTestKit
+import Configuration
 import Environments
 import Foundation
 import Invocation
@@ -44,6 +45,27 @@ struct EnvironmentLifecycleTests {
         let pid = try #require(Self.pidOf(first))
         try await harness.shutdown()
         #expect(!ProcessTree.exists(pid), "the runtime process is gone after shutdown")
+    }
+
+    /// `environments.runtimeScheduling`: `batch` starts runtimes (and what they start) under SCHED_BATCH, policy 3
+    /// in field 41 of `/proc/<pid>/stat`; the default leaves them under SCHED_OTHER (0).
+    @Test(arguments: [(EnvironmentSettings.RuntimeScheduling.normal, "0"), (.batch, "3")])
+    func runtimesRunUnderTheConfiguredSchedulingPolicy(
+        scheduling: EnvironmentSettings.RuntimeScheduling, policy: String
+    ) async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "policy",
+            handler:
+                #"printf 'runtime=%s child=%s' "$(cut -d' ' -f41 /proc/$$/stat)" "$(awk '{print $41}' /proc/self/stat)""#
+        )
+        let harness = try InvokerHarness(
+            functions: [Self.function("policy", at: code)], dataDirectory: dir.url("data"),
+            configure: { $0.environments.runtimeScheduling = scheduling })
+        let outcome = try await harness.invoke("policy")
+        try await harness.shutdown()
+        #expect(outcome.text == "runtime=\(policy) child=\(policy)")
     }
 
     @Test func logStreamHasStartEndReportAroundTheFunctionOutput() async throws {

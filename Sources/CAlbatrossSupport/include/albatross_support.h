@@ -15,6 +15,9 @@ struct albatross_spawn_limits {
     /// terminal, so nothing it runs can open `/dev/tty` (or push input into it with TIOCSTI). Its pid is still the
     /// process group id.
     int new_session;
+    /// Non-zero: the child runs under SCHED_BATCH (a CPU-bound, non-interactive task to the scheduler: it does not
+    /// preempt the task that woke it), inherited by everything it starts.
+    int batch_scheduling;
 };
 
 /// Starts `path` in a new process group (its pid is the group id) with working directory `cwd`,
