@@ -574,6 +574,7 @@ public final class AlbatrossApplication: Sendable {
         settings.accountConcurrency = environments.accountConcurrency
         settings.initTimeoutSeconds = environments.initTimeoutSeconds
         settings.batchScheduling = environments.runtimeScheduling == .batch
+        settings.freezeDelay = .milliseconds(Int64(environments.freezeDelayMs))
         settings.maximumLifetime = environments.maximumLifetimeSeconds.map { .seconds(Int64($0)) }
         settings.sandbox = sandbox
         let invoker = Invoker(

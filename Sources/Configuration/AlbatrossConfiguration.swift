@@ -144,6 +144,8 @@ public struct EnvironmentSettings: Sendable, Hashable {
     public var controlGroups: Bool = true
     /// Idle environments are frozen until an invoke is placed on them (default true).
     public var freezeIdle: Bool = true
+    /// How long an environment stays idle before it is frozen, in milliseconds (default 0: at once).
+    public var freezeDelayMs: Int = 0
     /// The scheduling policy of runtime processes (default `normal`).
     public var runtimeScheduling: RuntimeScheduling = .normal
     /// How runtimes are isolated from the host and from each other (default `auto`).

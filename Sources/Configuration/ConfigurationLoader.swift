@@ -187,6 +187,7 @@ struct ConfigurationParser {
             "idleTimeoutSeconds", "shutdownGraceSeconds", "terminationGraceSeconds", "pythonInterpreter",
             "concurrentExecutions", "minimumUnreservedConcurrency", "initTimeoutSeconds", "maximumLifetimeSeconds",
             "controlGroups", "freezeIdle", "isolation", "ephemeralStorageMB", "runtimeScheduling",
+            "freezeDelayMs",
         ])
         var settings = EnvironmentSettings()
         if let value = mapping.optional("idleTimeoutSeconds") {
@@ -217,6 +218,7 @@ struct ConfigurationParser {
         }
         if let value = mapping.optional("controlGroups") { settings.controlGroups = try value.bool() }
         if let value = mapping.optional("freezeIdle") { settings.freezeIdle = try value.bool() }
+        if let value = mapping.optional("freezeDelayMs") { settings.freezeDelayMs = try value.int(in: 0...60_000) }
         if let value = mapping.optional("runtimeScheduling") {
             let text = try value.string()
             guard let scheduling = EnvironmentSettings.RuntimeScheduling(rawValue: text) else {

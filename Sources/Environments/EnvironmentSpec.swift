@@ -45,6 +45,9 @@ public struct EnvironmentSpec: Sendable {
     public var controlGroups: ControlGroups? = nil
     /// Idle environments are frozen (no CPU) until an invoke is placed on them (`environments.freezeIdle`).
     public var freezesIdle: Bool = true
+    /// How long an environment stays idle before it is frozen (`environments.freezeDelayMs`); zero: at once, as
+    /// Lambda freezes (the default).
+    public var freezeDelay: TimeAmount = .zero
     /// Runtimes run under `SCHED_BATCH` (`environments.runtimeScheduling: batch`): woken by the front end, they
     /// do not preempt it (bench/README.md, "Runtimes under SCHED_BATCH").
     public var batchScheduling: Bool = false

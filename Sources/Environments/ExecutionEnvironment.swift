@@ -61,6 +61,11 @@ final class ExecutionEnvironment {
     private let controlGroup: ControlGroup?
     /// The runtime's tree is frozen (cgroup freezer, or SIGSTOP to its process group without one).
     private var frozen = false
+    /// Idle and not frozen yet: when it is to be frozen (``EnvironmentSpec/freezeDelay``); nil otherwise.
+    private var freezeDue: NIODeadline?
+    /// Fires at the earliest `freezeDue`; one at a time, kept across invokes (so a busy environment arms it once
+    /// a delay, not once a request).
+    private var freezeTimer: Scheduled<Void>?
     /// The group's peak memory in MB, read when the runtime exited (the group is removed soon after).
     private var exitPeakMB: Int?
 
@@ -275,7 +280,7 @@ final class ExecutionEnvironment {
             if !machine.extensionsFinishing {
                 cancel(&invokeTimer)
                 // Idle, its runtime parked in /next: frozen until an invoke is placed on it.
-                freeze()
+                freezeWhenIdle()
             }
             if becameReady { link.ready(id) }
         case .hold:
@@ -823,7 +828,7 @@ final class ExecutionEnvironment {
             completeDeferredReport(durationMs: durationMs)
             if runtimeParked {
                 cancel(&invokeTimer)
-                freeze()
+                freezeWhenIdle()
             }
             if offerToPool { link.ready(id) }
             if stopNow { stop(reason: retireReason ?? .retired) }
@@ -963,9 +968,38 @@ final class ExecutionEnvironment {
         if frozen { emitFreeze(true) }
     }
 
+    /// Freezes the idle environment now, or once it has stayed idle for ``EnvironmentSpec/freezeDelay``
+    /// (`environments.freezeDelayMs`): an invoke placed before then finds it running, and nothing was written to
+    /// the freezer for it.
+    private func freezeWhenIdle() {
+        guard spec.freezesIdle else { return }
+        guard spec.freezeDelay > .zero else {
+            freeze()
+            return
+        }
+        let due = NIODeadline.now() + spec.freezeDelay
+        freezeDue = due
+        if freezeTimer == nil { armFreezeTimer(at: due) }
+    }
+
+    private func armFreezeTimer(at deadline: NIODeadline) {
+        freezeTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            freezeTimer = nil
+            // Busy again (or ended) since: nothing to freeze. Busy and idle again: not idle long enough yet.
+            guard let due = freezeDue else { return }
+            if NIODeadline.now() >= due {
+                freezeDue = nil
+                freeze()
+            } else {
+                armFreezeTimer(at: due)
+            }
+        }
+    }
+
     /// Thaws what ``freeze()`` froze. Sends no event: the invoke placed on it sends its `invokeStarted` (or the
     /// thaw, when none follows), an environment that stops its `environmentStopped`.
     private func thaw() {
+        freezeDue = nil
         guard frozen else { return }
         frozen = false
         if let controlGroup {
@@ -1014,6 +1048,8 @@ final class ExecutionEnvironment {
         cancel(&initTimer)
         cancel(&invokeTimer)
         cancel(&killTimer)
+        cancel(&freezeTimer)
+        freezeDue = nil
         serverChannel?.close(promise: nil)
         serverChannel = nil
         // Output still buffered in the pipe is read until EOF; the stream is closed after it.

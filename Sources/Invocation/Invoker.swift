@@ -43,6 +43,8 @@ public struct InvokerSettings: Sendable {
     public var freezesIdle: Bool
     /// Runtimes run under `SCHED_BATCH` (see ``EnvironmentSpec/batchScheduling``).
     public var batchScheduling: Bool = false
+    /// How long an idle environment runs before it is frozen (see ``EnvironmentSpec/freezeDelay``).
+    public var freezeDelay: TimeAmount = .zero
     /// The Telemetry API's deliveries (see ``EnvironmentSpec/telemetry``).
     public var telemetry: TelemetryHub?
     /// The sandbox runtimes run in (see ``EnvironmentSpec/sandbox``); nil: plain processes.
@@ -171,6 +173,7 @@ public final class Invoker: InvocationService, Sendable {
                 spec.controlGroups = settings.controlGroups
                 spec.freezesIdle = settings.freezesIdle
                 spec.batchScheduling = settings.batchScheduling
+                spec.freezeDelay = settings.freezeDelay
                 spec.telemetry = settings.telemetry
                 spec.sandbox = settings.sandbox
                 spec.image = version.image

@@ -77,10 +77,14 @@ struct ConcurrencyConfigurationTests {
             Self.refusal("environments:\n  ephemeralStorageMB: 0\n" + Self.function("")).contains("ephemeralStorageMB"))
     }
 
-    @Test func runtimeSchedulingIsParsedAndChecked() throws {
+    @Test func runtimeSchedulingAndFreezeDelayAreParsedAndChecked() throws {
         let batch = try Self.parse("environments:\n  runtimeScheduling: batch\n" + Self.function(""))
         #expect(batch.environments.runtimeScheduling == .batch)
         #expect(try Self.parse(Self.function("")).environments.runtimeScheduling == .normal)
+        #expect(try Self.parse(Self.function("")).environments.freezeDelayMs == 0)
+        #expect(
+            try Self.parse("environments:\n  freezeDelayMs: 20\n" + Self.function("")).environments.freezeDelayMs == 20)
+        #expect(Self.refusal("environments:\n  freezeDelayMs: -1\n" + Self.function("")).contains("freezeDelayMs"))
         #expect(
             Self.refusal("environments:\n  runtimeScheduling: fifo\n" + Self.function(""))
                 .contains("runtimeScheduling must be normal or batch, got \"fifo\""))

@@ -209,6 +209,36 @@ struct ControlGroupsTests {
         #expect(!ProcessTree.exists(pid))
     }
 
+    /// `environments.freezeDelayMs`: an idle environment is frozen only once it has stayed idle that long, so one
+    /// that is reused sooner is never frozen, and one left idle still ends up frozen.
+    @Test(.enabled(if: available)) func withAFreezeDelayAnEnvironmentIsFrozenOnlyAfterStayingIdle() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let code = try TestFunctions.writeBash(in: dir, name: "sleeper", handler: #"printf '"pid=%s"' "$$""#)
+        let harness = try InvokerHarness(
+            functions: [EnvironmentLifecycleTests.function("sleeper", at: code)], dataDirectory: dir.url("data"),
+            configure: { $0.environments.freezeDelayMs = 1500 })
+        let first = try await harness.invoke("sleeper")
+        let idleSince = ContinuousClock.now
+        let pid = try #require(EnvironmentLifecycleTests.pidOf(first))
+        let groups = try #require(Self.groupDirectories(of: pid))
+        // Reused within the delay, three times: never frozen meanwhile.
+        for _ in 0..<3 {
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(!Self.isFrozen(groups.freezer), "idle for less than the delay: running")
+            #expect(try await harness.invoke("sleeper").text == first.text)
+        }
+        let lastInvoke = ContinuousClock.now
+        #expect(!Self.isFrozen(groups.freezer))
+        #expect(await eventually(seconds: 10) { Self.isFrozen(groups.freezer) }, "idle past the delay: FROZEN")
+        #expect(ContinuousClock.now - lastInvoke >= .milliseconds(1400), "not before the delay")
+        #expect(ContinuousClock.now - idleSince >= .milliseconds(1900))
+        let thawed = try await harness.invoke("sleeper")
+        #expect(thawed.text == first.text, "thawed and served by the same runtime")
+        try await harness.shutdown()
+        #expect(!ProcessTree.exists(pid))
+    }
+
     @Test func withoutControlGroupsAnIdleEnvironmentIsStoppedAndItsAddressSpaceLimited() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

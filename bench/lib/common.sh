@@ -153,7 +153,9 @@ YAML
 # listener listens. Sets ALB_PID, ALB_OUT, ALB_ERR. ALB_WRAPPER (an array, empty by default) goes in front of
 # the command, for valgrind; ALB_START_SECONDS (30) bounds the wait. BENCH_ADMIN=1 adds an admin listener on a
 # free port (`admin: {port: 0}`, or BENCH_ADMIN_PORT), which attaches the metrics subscriber: the "metrics on"
-# configuration. BENCH_SCHEDULING=batch runs the runtimes under SCHED_BATCH (`environments.runtimeScheduling`).
+# configuration. BENCH_SCHEDULING=batch runs the runtimes under SCHED_BATCH (`environments.runtimeScheduling`);
+# BENCH_FREEZE_IDLE=false leaves idle environments running (`environments.freezeIdle`), BENCH_FREEZE_DELAY_MS=N
+# freezes them only after N ms idle (`environments.freezeDelayMs`).
 start_albatross() {
     local name=$1 listeners=$2 count=$3 admin="" api=""
     [ "${BENCH_ADMIN:-0}" = 1 ] && admin="admin: {port: ${BENCH_ADMIN_PORT:-0}}"
@@ -183,6 +185,8 @@ environments:
   idleTimeoutSeconds: 600
   shutdownGraceSeconds: 2
   runtimeScheduling: ${BENCH_SCHEDULING:-normal}
+  freezeIdle: ${BENCH_FREEZE_IDLE:-true}
+  freezeDelayMs: ${BENCH_FREEZE_DELAY_MS:-0}
 functions:
   - name: bench
     runtime: provided.al2023
