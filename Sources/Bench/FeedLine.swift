@@ -224,13 +224,20 @@ public enum RequestKey: Hashable, Sendable {
 public enum BenchTraceRoot {
     /// The root's 35 bytes.
     public static func bytes(epoch: UInt32, nonce: UInt32, index: UInt64) -> [UInt8] {
-        var bytes = Array("1-".utf8)
+        var bytes: [UInt8] = []
         bytes.reserveCapacity(35)
+        append(epoch: epoch, nonce: nonce, index: index, to: &bytes)
+        return bytes
+    }
+
+    /// Appends the root's 35 bytes to `bytes`.
+    public static func append(epoch: UInt32, nonce: UInt32, index: UInt64, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "1"))
+        bytes.append(UInt8(ascii: "-"))
         hex(UInt64(epoch), digits: 8, into: &bytes)
         bytes.append(UInt8(ascii: "-"))
         hex(UInt64(nonce), digits: 8, into: &bytes)
         hex(index, digits: 16, into: &bytes)
-        return bytes
     }
 
     /// The index of `root` when it has this form and `nonce`; nil otherwise.

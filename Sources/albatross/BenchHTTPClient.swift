@@ -107,6 +107,23 @@ struct BenchHTTPDriver: Sendable {
     /// listener closes each).
     var adminInvoke: String? = nil
 
+    init(url: BenchURL, payload: [UInt8], progress: BenchProgress, adminInvoke: String? = nil) {
+        self.url = url
+        self.payload = payload
+        self.progress = progress
+        self.adminInvoke = adminInvoke
+        let method = payload.isEmpty ? "GET" : "POST"
+        var suffix = "\r\n"
+        if !payload.isEmpty {
+            suffix += "Content-Type: application/json\r\nContent-Length: \(payload.count)\r\n"
+        }
+        suffix += "\r\n"
+        wire = (
+            Array("\(method) \(url.path) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\nX-Amzn-Trace-Id: Root=".utf8),
+            Array(suffix.utf8) + payload
+        )
+    }
+
     /// The request bytes, and what identifies it: with ``adminInvoke`` its request id; through a listener the index
     /// of its trace root (``BenchTraceRoot``: the listener reports the root back, and the index is the request's
     /// slot in the recorder).
@@ -124,19 +141,17 @@ struct BenchHTTPDriver: Sendable {
             return issued
         }
         let epoch = UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970))
-        let method = payload.isEmpty ? "GET" : "POST"
-        var bytes = Array(
-            "\(method) \(url.path) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\nX-Amzn-Trace-Id: Root=".utf8)
-        bytes.reserveCapacity(bytes.count + 128 + payload.count)
-        bytes += BenchTraceRoot.bytes(epoch: epoch, nonce: Self.rootNonce, index: UInt64(index))
-        bytes += Array("\r\n".utf8)
-        if !payload.isEmpty {
-            bytes += Array("Content-Type: application/json\r\nContent-Length: \(payload.count)\r\n".utf8)
-        }
-        bytes += Array("\r\n".utf8)
-        bytes += payload
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(wire.prefix.count + 35 + wire.suffix.count)
+        bytes += wire.prefix
+        BenchTraceRoot.append(epoch: epoch, nonce: Self.rootNonce, index: UInt64(index), to: &bytes)
+        bytes += wire.suffix
         return (bytes, "", index)
     }
+
+    /// What every request through the listener has before its trace root (through `Root=`) and after it (the rest of
+    /// the head and the payload), made once per run.
+    private var wire: (prefix: [UInt8], suffix: [UInt8])
 
     /// The nonce of this process's trace roots, drawn once.
     static let rootNonce = UInt32.random(in: 0...UInt32.max)
