@@ -14,7 +14,8 @@
 # also feeds bench its invocation events (/invocations/events), which wrk does without.
 # Environment: ROUNDS [3] DURATION [10s] WARMUP [2s] BENCH_WARMUP [2000] CONNECTIONS [32]; BUILD_PATH [.build]
 # (the release build's scratch path); SKIP_BUILD=1 uses the existing $BUILD_PATH/release/albatross; BUILD=debug uses
-# .build/debug/albatross as it is.
+# .build/debug/albatross as it is; ALBATROSS_BINARY=PATH measures that release binary instead (server and bench alike,
+# for a before/after in one session).
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}

@@ -73,7 +73,12 @@ public final class EventStream: Sendable {
     /// Sends `data` (one line of JSON, say) to every client as an SSE `data:` event; it is also what a client that
     /// connects later gets first.
     public func broadcast(_ data: String) {
-        let event = Self.event(data)
+        broadcast(sse: Self.event(data))
+    }
+
+    /// Sends `event`, already in SSE form (its `data:` lines and the blank line that ends it), to every client: for
+    /// a feed that writes its lines that way as it formats them, instead of splitting its text again.
+    func broadcast(sse event: String) {
         let clients = state.withLockedValue { state -> [any Channel] in
             state.latest = event
             return Array(state.clients.values)

@@ -5,27 +5,47 @@ public import NIOCore
 public import NIOPosix
 
 /// The admin listener's invocation event stream (`/invocations/events`): what `albatross bench --server` needs of
-/// the invocation events of a server it did not start, one JSON object per `data:` line of a Server-Sent Events
-/// feed, so that each of its samples is split into phases as exactly as when bench runs the server in-process.
+/// the invocation events of a server it did not start, as a Server-Sent Events feed of compact text lines (one
+/// `data:` line each), so that each of its samples is split into phases as exactly as when bench runs the server
+/// in-process.
+///
+/// One line per invocation, not one per event: the feed's subscription thread joins an invocation's events by
+/// request id (``InvocationFeedJoiner``) and writes its line once the invocation has ended, which is what makes the
+/// feed cheap enough to follow a fast server (about a quarter of the bytes, the formatting and the client's parsing
+/// that a line per event cost). The environments' INIT events have lines of their own, since they belong to an
+/// environment, not to one invocation. It asks for no request details: the `responseWritten` event carries the
+/// trace header and the head's arrival time itself.
 ///
 /// It costs the server nothing while nobody listens: ``run(interval:)`` subscribes to the bus when the first client
-/// connects and unsubscribes a second after the last one left (so the front end builds no request details for
-/// it otherwise). Bounded and never blocking: the subscription's queue is bounded (what falls behind is dropped and
-/// counted, and every heartbeat says how many), the ``EventStream`` drops a client that does not read, and at most
-/// ``EventStream/Limits/maximumClients`` clients are served at once.
+/// connects and unsubscribes a second after the last one left. Bounded and never blocking: the subscription's queue
+/// is bounded (what falls behind is dropped and counted, and every heartbeat says how many), the ``EventStream``
+/// drops a client that does not read, and at most ``EventStream/Limits/maximumClients`` clients are served at once.
 ///
-/// Lines (timestamps `at`, `received` are `CLOCK_MONOTONIC` nanoseconds, comparable with a client's on the same
-/// machine: the admin listener is loopback):
-/// - `{"k":"placed","id","at","function","placement"}` (`warm`, `queued`, `coldStart`, `throttled`)
-/// - `{"k":"initStarted","at","env","function"}`, `{"k":"initFinished","at","env","result"}` (`ready`, `suppressed`, `failed`, `timedOut`)
-/// - `{"k":"invokeStarted","id","at","env","received"}`, `{"k":"invokeFinished","id","at","env","received","errorType"}`
-/// - `{"k":"responseWritten","id","at","status","trace","received","albErrorReason"}`
-/// - `{"k":"live","at","dropped"}`: a heartbeat every interval while subscribed; every event emitted before `at` was
-///   sent before it, so a client that saw it has seen everything up to `at`.
+/// Lines: fields separated by one space, in a fixed order; `-` for a field that is absent. Timestamps are
+/// `CLOCK_MONOTONIC` nanoseconds, comparable with a client's on the same machine (the admin listener is loopback).
+/// Text fields are written with every byte at or below `0x20`, `%` and `0x7F` as `%XX` (and a text that is `-`
+/// as `%2D`), so that a line never holds a space, a newline or a lone `-` it did not mean.
+/// - `i ID ROOT RECEIVED PLACEMENT PLACED ENV INVOKE-RECEIVED DELIVERED POSTED STATUS ALB-REASON ERROR-TYPE`: an
+///   invocation: its request id; the `Root=` of the trace header the listener forwarded and when the listener had
+///   the request's head (`responseWritten`); the placement (`w` warm, `q` queued, `c` cold start, `t` throttled) and
+///   its time (`placed`); the environment, when the invoke entered the platform, when the event was handed to the
+///   runtime (`invokeStarted`) and when its response or error was posted (`invokeFinished`); the HTTP status the
+///   listener wrote, the ALB's `error_reason` and the platform's error type (`invokeFinished`).
+/// - `s ENV AT FUNCTION`: an environment's INIT started (`initStarted`).
+/// - `f ENV AT RESULT`: its INIT ended (`initFinished`): `r` ready, `s` suppressed, `f` failed, `t` timed out.
+/// - `l AT DROPPED`: a heartbeat every interval while subscribed, with the events the feed dropped so far. Every
+///   event emitted before `AT` was sent before it, but for invocations still under way (neither `invokeFinished`
+///   nor `responseWritten` yet): their events come with their line when they end.
+///
+/// An invocation's line is written when its last event arrives: `responseWritten` and `invokeFinished` both, or
+/// `responseWritten` alone for an answer without an invoke (fixed responses, throttles); one that ends without
+/// the other (an invoke through the admin listener or the control API has no `responseWritten`) is written with
+/// the next heartbeat. An event that arrives after its invocation's line was written (rare: the two ends are
+/// emitted on different event loops) gets a second line with the same id, whose fields complete the first.
 public final class InvocationEventFeed: Sendable {
     /// The event kinds the feed carries.
     public static let kinds: InvocationEvent.Kinds = [
-        .placements, .initStarted, .initFinished, .invokeStarted, .invokeFinished, .responseWritten, .requestDetails,
+        .placements, .initStarted, .initFinished, .invokeStarted, .invokeFinished, .responseWritten,
     ]
 
     /// Events queued for the feed at most before they are dropped.
@@ -34,7 +54,7 @@ public final class InvocationEventFeed: Sendable {
     public let stream: EventStream
     private let bus: InvocationEventBus
     private let threadPool: NIOThreadPool
-    private let subscription = NIOLockedValueBox<InvocationEventSubscription?>(nil)
+    private let subscription = NIOLockedValueBox<(InvocationEventSubscription, Formatter)?>(nil)
 
     /// - Parameters:
     ///   - bus: the application's event stream.
@@ -53,6 +73,9 @@ public final class InvocationEventFeed: Sendable {
     /// Subscribes while anyone listens and sends the heartbeats, until the task is cancelled; then unsubscribes.
     public func run(interval: TimeAmount = .milliseconds(50)) async {
         var idleSince: NIODeadline?
+        // Events gather for up to this long before the feed's thread formats them (a heartbeat's flush cuts it
+        // short): fewer wakes of that thread, and fewer, larger writes to the clients.
+        let pause = min(0.02, Double(interval.nanoseconds) / 1e9)
         while !Task.isCancelled {
             let clients = stream.clientCount
             let current = subscription.withLockedValue { $0 }
@@ -64,22 +87,27 @@ public final class InvocationEventFeed: Sendable {
             }
             if clients > 0 {
                 idleSince = nil
-                let active: InvocationEventSubscription
+                let active: (InvocationEventSubscription, Formatter)
                 if let current {
                     active = current
                 } else {
                     let (bus, stream) = (self.bus, self.stream)
                     guard
                         let made = try? await threadPool.runIfActive({
-                            bus.subscribe(Formatter(stream: stream), name: "admin-feed", capacity: Self.capacity)
+                            let formatter = Formatter(stream: stream)
+                            return (
+                                bus.subscribe(
+                                    formatter, name: "admin-feed", capacity: Self.capacity, pause: pause),
+                                formatter
+                            )
                         })
                     else { break }
                     subscription.withLockedValue { $0 = made }
                     active = made
                 }
                 let at = NIODeadline.now().uptimeNanoseconds
-                await active.flush()
-                stream.broadcast(#"{"k":"live","at":\#(at),"dropped":\#(active.droppedEvents)}"#)
+                await active.0.flush()
+                active.1.heartbeat(at: at, dropped: active.0.droppedEvents)
             } else if current != nil {
                 let since = idleSince ?? .now()
                 idleSince = since
@@ -92,7 +120,7 @@ public final class InvocationEventFeed: Sendable {
 
     /// Unsubscribes (what was queued is delivered first); ``isSubscribed`` is false once the bus has let go.
     private func unsubscribe() async {
-        guard let current = subscription.withLockedValue({ $0 }) else { return }
+        guard let current = subscription.withLockedValue({ $0 })?.0 else { return }
         let bus = self.bus
         do {
             try await threadPool.runIfActive { bus.unsubscribe(current) }
@@ -102,88 +130,214 @@ public final class InvocationEventFeed: Sendable {
         subscription.withLockedValue { $0 = nil }
     }
 
-    /// The feed's line for `event`, or nil for kinds it does not carry.
-    public static func line(_ event: InvocationEvent) -> String? {
-        let at = event.at.uptimeNanoseconds
-        let id = quoted(event.requestID)
-        switch event.detail {
-        case .placed(let placed):
-            let placement: String
-            switch placed.placement {
-            case .warm: placement = "warm"
-            case .queued: placement = "queued"
-            case .coldStart: placement = "coldStart"
-            case .throttled: placement = "throttled"
-            }
-            return
-                #"{"k":"placed","id":\#(id),"at":\#(at),"function":\#(quoted(placed.function)),"placement":"\#(placement)"}"#
-        case .initStarted(let started):
-            return
-                #"{"k":"initStarted","at":\#(at),"env":\#(started.environment.id),"function":\#(quoted(started.environment.functionName))}"#
-        case .initFinished(let finished):
-            let result: String
-            switch finished.result {
-            case .ready: result = "ready"
-            case .suppressed: result = "suppressed"
-            case .failed: result = "failed"
-            case .timedOut: result = "timedOut"
-            }
-            return #"{"k":"initFinished","at":\#(at),"env":\#(finished.environment.id),"result":"\#(result)"}"#
-        case .invokeStarted(let started):
-            return
-                #"{"k":"invokeStarted","id":\#(id),"at":\#(at),"env":\#(started.environment.id),"received":\#(started.receivedAt.uptimeNanoseconds)}"#
-        case .invokeFinished(let finished):
-            return
-                #"{"k":"invokeFinished","id":\#(id),"at":\#(at),"env":\#(finished.environment.id),"received":\#(finished.receivedAt.uptimeNanoseconds),"errorType":\#(quoted(finished.errorType))}"#
-        case .responseWritten(let written):
-            let received = written.request.map { String($0.receivedAt.uptimeNanoseconds) } ?? "null"
-            return
-                #"{"k":"responseWritten","id":\#(id),"at":\#(at),"status":\#(written.status),"trace":\#(quoted(written.request?.traceID)),"received":\#(received),"albErrorReason":\#(quoted(written.albErrorReason))}"#
-        default:
-            return nil
-        }
-    }
-
-    /// `text` as a JSON string (`null` for nil).
-    static func quoted(_ text: String?) -> String {
-        guard let text else { return "null" }
-        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) { return "\"\(text)\"" }
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    result.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return result + "\""
-    }
-
-    /// The bus subscriber: a batch of events becomes one SSE event with a line per event.
+    /// The bus subscriber: a batch of events becomes one SSE event with the lines it completes.
     private final class Formatter: InvocationEventSubscriber, Sendable {
         let stream: EventStream
+        /// Locked: batches come on the subscription's thread, heartbeats from the feed's task.
+        private let joiner = NIOLockedValueBox(InvocationFeedJoiner())
         var interests: InvocationEvent.Kinds { InvocationEventFeed.kinds }
 
         init(stream: EventStream) { self.stream = stream }
 
         func receive(_ events: [InvocationEvent]) {
-            var text = ""
-            text.reserveCapacity(events.count * 160)
-            for event in events {
-                guard let line = InvocationEventFeed.line(event) else { continue }
-                if !text.isEmpty { text += "\n" }
-                text += line
+            let text = joiner.withLockedValue { joiner -> String in
+                var text = ""
+                text.reserveCapacity(events.count * 40)
+                for event in events { joiner.add(event, to: &text) }
+                return text
             }
-            if !text.isEmpty { stream.broadcast(text) }
+            if !text.isEmpty { stream.broadcast(sse: text + "\n") }
+        }
+
+        /// After a flush of the subscription: the lines of the invocations that ended, then the heartbeat.
+        func heartbeat(at: UInt64, dropped: Int) {
+            let text = joiner.withLockedValue { joiner -> String in
+                var text = ""
+                joiner.flushEnded(now: NIODeadline.now().uptimeNanoseconds, to: &text)
+                text += "data: l \(at) \(dropped)\n\n"
+                return text
+            }
+            stream.broadcast(sse: text)
+        }
+    }
+}
+
+/// Joins the events of each invocation into one line of ``InvocationEventFeed`` (see there for the format), by
+/// request id, on the feed's subscription thread: events of one invocation come from the front end's connection
+/// loop and the environment's loop, in either order.
+public struct InvocationFeedJoiner: Sendable {
+    struct Pending {
+        var traceID: String?
+        var frontReceived: UInt64?
+        var placement: Character?
+        var placedAt: UInt64?
+        var environment: Int?
+        var received: UInt64?
+        var delivered: UInt64?
+        var posted: UInt64?
+        var status: Int?
+        var albErrorReason: String?
+        var errorType: String?
+        var finished = false
+        var written = false
+        /// From `responseWritten`: false when no invoke was attempted (no `invokeFinished` will come).
+        var invoked = true
+        /// The first event's time, to let go of an invocation whose end was never seen.
+        var first: UInt64
+
+        /// Nothing more is expected for it.
+        var complete: Bool { written && (finished || !invoked || placement == "t") }
+    }
+
+    private var pending: [String: Pending] = [:]
+
+    /// An invocation that has not ended after this long (the Lambda maximum timeout is 15 minutes) lost its end to a
+    /// dropped event, and is let go of with the next heartbeat.
+    static let abandonAfter: UInt64 = 16 * 60 * 1_000_000_000
+    /// At most this many invocations are held; past it, every one is written as it stands.
+    static let maximumPending = 100_000
+
+    public init() {}
+
+    /// Invocations joined but not written yet.
+    public var pendingCount: Int { pending.count }
+
+    /// Takes `event`; appends to `text` the SSE lines (`data: LINE\n`) it completes.
+    public mutating func add(_ event: InvocationEvent, to text: inout String) {
+        let at = event.at.uptimeNanoseconds
+        switch event.detail {
+        case .initStarted(let started):
+            text += "data: s \(started.environment.id) \(at) "
+            Self.appendText(started.environment.functionName, to: &text)
+            text += "\n"
+            return
+        case .initFinished(let finished):
+            let result: String
+            switch finished.result {
+            case .ready: result = "r"
+            case .suppressed: result = "s"
+            case .failed: result = "f"
+            case .timedOut: result = "t"
+            }
+            text += "data: f \(finished.environment.id) \(at) \(result)\n"
+            return
+        case .placed, .invokeStarted, .invokeFinished, .responseWritten:
+            break
+        default:
+            return
+        }
+        let id = event.requestID
+        var entry = pending.removeValue(forKey: id) ?? Pending(first: at)
+        switch event.detail {
+        case .placed(let placed):
+            switch placed.placement {
+            case .warm: entry.placement = "w"
+            case .queued: entry.placement = "q"
+            case .coldStart: entry.placement = "c"
+            case .throttled: entry.placement = "t"
+            }
+            entry.placedAt = at
+        case .invokeStarted(let started):
+            entry.environment = started.environment.id
+            entry.received = started.receivedAt.uptimeNanoseconds
+            entry.delivered = at
+        case .invokeFinished(let finished):
+            entry.environment = entry.environment ?? finished.environment.id
+            entry.received = finished.receivedAt.uptimeNanoseconds
+            entry.posted = at
+            entry.errorType = finished.errorType
+            entry.finished = true
+        case .responseWritten(let written):
+            entry.traceID = written.traceID
+            entry.frontReceived = written.receivedAt?.uptimeNanoseconds
+            entry.status = written.status
+            entry.albErrorReason = written.albErrorReason
+            entry.invoked = written.invoked
+            entry.written = true
+        default:
+            break
+        }
+        if entry.complete {
+            Self.append(id, entry, to: &text)
+        } else {
+            pending[id] = entry
+        }
+    }
+
+    /// Appends the lines of the invocations that have ended (one of their ends arrived; the other one will not, or
+    /// is late) and of those held too long, and lets go of them; the invocations still under way stay.
+    public mutating func flushEnded(now: UInt64, to text: inout String) {
+        guard !pending.isEmpty else { return }
+        let all = pending.count > Self.maximumPending
+        var kept: [String: Pending] = [:]
+        for (id, entry) in pending {
+            if all || entry.finished || entry.written || now &- entry.first > Self.abandonAfter {
+                Self.append(id, entry, to: &text)
+            } else {
+                kept[id] = entry
+            }
+        }
+        pending = kept
+    }
+
+    private static func append(_ id: String, _ entry: Pending, to text: inout String) {
+        text += "data: i "
+        appendText(id, to: &text)
+        text += " "
+        if let trace = entry.traceID, let root = Self.root(of: trace) {
+            appendText(String(root), to: &text)
+        } else {
+            text += "-"
+        }
+        func number(_ value: UInt64?) {
+            text += " "
+            if let value { text += String(value) } else { text += "-" }
+        }
+        number(entry.frontReceived)
+        text += " "
+        if let placement = entry.placement { text.append(placement) } else { text += "-" }
+        number(entry.placedAt)
+        number(entry.environment.map { UInt64(truncatingIfNeeded: $0) })
+        number(entry.received)
+        number(entry.delivered)
+        number(entry.posted)
+        number(entry.status.map { UInt64(truncatingIfNeeded: $0) })
+        text += " "
+        appendText(entry.albErrorReason, to: &text)
+        text += " "
+        appendText(entry.errorType, to: &text)
+        text += "\n"
+    }
+
+    /// The `Root=` value of a trace header (`Root=1-…` or `Self=…;Root=1-…;…`).
+    static func root(of trace: String) -> Substring? {
+        guard let start = trace.range(of: "Root=") else { return nil }
+        let root = trace[start.upperBound...].prefix { $0 != ";" }
+        return root.isEmpty ? nil : root
+    }
+
+    /// A text field: `-` when absent or empty, and with the bytes that would break a line (at or below `0x20`, `%`,
+    /// `0x7F`) as `%XX`.
+    public static func appendText(_ value: String?, to text: inout String) {
+        guard let value, !value.isEmpty else {
+            text += "-"
+            return
+        }
+        if value == "-" {
+            text += "%2D"
+            return
+        }
+        if !value.utf8.contains(where: { $0 <= 0x20 || $0 == 0x25 || $0 == 0x7F }) {
+            text += value
+            return
+        }
+        for scalar in value.unicodeScalars {
+            if scalar.value <= 0x20 || scalar.value == 0x25 || scalar.value == 0x7F {
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                text += "%" + (hex.count < 2 ? "0" : "") + hex
+            } else {
+                text.unicodeScalars.append(scalar)
+            }
         }
     }
 }

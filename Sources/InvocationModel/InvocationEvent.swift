@@ -381,9 +381,18 @@ public struct InvocationEvent: Sendable {
         /// What routing decided, as the `received` event said it (nil: answered before routing), so that a
         /// subscriber that counts requests needs this one event of the front end, not two.
         public var routing: Routing?
+        /// The `X-Amzn-Trace-Id` the ALB forwarded to the function (`Root=…` or `Self=…;Root=…`, as
+        /// ``FrontEndRequest/traceID``); nil when nothing was forwarded. Carried without ``Kinds/requestDetails``
+        /// (the front end has the string anyway), so that a client that sent its own trace root (`albatross bench
+        /// --via`) can find its request's events without the access-log facts being built for every request.
+        public var traceID: String?
+        /// Monotonic time the request head arrived (``FrontEndRequest/receivedAt``); nil when the front end took
+        /// none (a request whose events nobody wanted).
+        public var receivedAt: NIODeadline?
         /// An invoke was attempted: the invoker resolved the target group's function to a version (the answer is the
         /// function's, or a failure after that: throttling, a function error, a timeout, a platform failure). False
         /// for answers before or without an invoke (an unknown function, a payload over the limit, fixed responses).
+        /// Declared last: with it after the optionals the struct stays within 128 bytes.
         public var invoked: Bool
 
         /// The rule that matched and where it sent the request.
@@ -404,9 +413,11 @@ public struct InvocationEvent: Sendable {
 
         public init(
             status: Int, bytes: Int, albErrorReason: String?, listener: String = "", request: FrontEndRequest? = nil,
-            routing: Routing? = nil, invoked: Bool = false
+            routing: Routing? = nil, invoked: Bool = false, traceID: String? = nil, receivedAt: NIODeadline? = nil
         ) {
             self.invoked = invoked
+            self.traceID = traceID
+            self.receivedAt = receivedAt
             self.status = status
             self.bytes = bytes
             self.albErrorReason = albErrorReason

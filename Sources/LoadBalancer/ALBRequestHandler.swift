@@ -62,6 +62,9 @@ final class ALBRequestHandler: ChannelDuplexHandler {
     private var routing: InvocationEvent.ResponseWritten.Routing?
     /// The invoker attempted an invoke for the request being answered (``InvocationEvent/ResponseWritten/invoked``).
     private var invoked = false
+    /// The trace header forwarded and the head's arrival, for `responseWritten` (nil when its events are not wanted).
+    private var traceID: String?
+    private var receivedAt: NIODeadline?
     /// The `AWSALBTG` / `AWSALBTGCORS` cookies the answer being prepared carries (a forward with stickiness).
     private var stickinessCookies: [(name: String, value: String)] = []
     /// This connection's `conn_trace_id`, drawn with its first observed request.
@@ -183,6 +186,8 @@ final class ALBRequestHandler: ChannelDuplexHandler {
             errorReason = nil
             routing = nil
             invoked = false
+            traceID = nil
+            receivedAt = requestID.isEmpty ? nil : .now()
             access = events.wants(.requestDetails) ? makeAccess(context: context, head: head) : nil
             // After CONNECT or an upgrade request the decoder stops parsing (it drops the rest as another
             // protocol's bytes), so no further request could be read: close once this one is answered.
@@ -355,6 +360,7 @@ final class ALBRequestHandler: ChannelDuplexHandler {
         }
         body = nil
         access?.traceID = traceHeader
+        if !requestID.isEmpty { traceID = traceHeader }
         let group = target.targetGroup
         let request = InvokeRequest(
             functionName: group.functionName ?? "", qualifier: group.qualifier, payload: event,
@@ -501,11 +507,14 @@ final class ALBRequestHandler: ChannelDuplexHandler {
                     detail: .responseWritten(
                         .init(
                             status: response.status, bytes: bodyBytes, albErrorReason: errorReason,
-                            listener: listenerName, request: access, routing: routing, invoked: invoked))))
+                            listener: listenerName, request: access, routing: routing, invoked: invoked,
+                            traceID: traceID, receivedAt: receivedAt))))
         }
         access = nil
         routing = nil
         invoked = false
+        traceID = nil
+        receivedAt = nil
         endRequest()
         headDeadline?.responseEnded()
         if !inline {

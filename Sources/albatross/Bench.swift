@@ -268,8 +268,11 @@ struct BenchRun: AsyncParsableCommand {
             // The server subscribes the feed when a client connects; its first heartbeat after that says so.
             guard await feed.waitLive(after: connected, timeout: 10) else {
                 feed.stop()
+                let unread = recorder.malformedLines
                 throw CommandFailure(
-                    "the admin listener at \(server) sent no event stream (\(feed.failure ?? "no heartbeat in 10 s"))")
+                    "the admin listener at \(server) sent no event stream (\(feed.failure ?? "no heartbeat in 10 s")"
+                        + (unread > 0 ? "; \(unread) lines in another format: a server older than this bench?" : "")
+                        + ")")
             }
             let body = payload == "{}" ? [] : Array(event)
             remote = BenchRemote(
@@ -295,6 +298,11 @@ struct BenchRun: AsyncParsableCommand {
         if dropped > 0 {
             ConsoleOutput.error(
                 "albatross: warning: the server dropped \(dropped) events of its feed; phases are missing")
+        }
+        if recorder.malformedLines > 0 {
+            ConsoleOutput.error(
+                "albatross: warning: \(recorder.malformedLines) lines of the server's event feed could not be read; "
+                    + "phases may be missing")
         }
         return result
     }

@@ -11,7 +11,11 @@ import NIOPosix
 
 /// What the client saw of one invocation.
 struct ClientRecord: Sendable {
+    /// The request id bench chose (in-process, and function targets through `--server`); empty through a listener.
     var requestID: String
+    /// Through a listener (`--via`): the index of the trace root the request carried (``BenchTraceRoot``); -1
+    /// otherwise.
+    var rootIndex: Int = -1
     /// Intended send time (monotonic ns).
     var sent: Int64
     var completed: Int64
@@ -250,23 +254,24 @@ final class BenchProgress: Sendable {
 
 extension BenchDriver {
     /// The samples of `records`, joined with what the event stream said about each (after a flush of the bus).
-    /// Records of `--via` carry the trace root they sent as their request id: the listener's event maps it to
-    /// the invocation, and its arrival time is the platform's entry.
+    /// Records of `--via` carry the index of the trace root they sent: the listener's event maps it to the
+    /// invocation, and its arrival time is the platform's entry.
     static func samples(
         _ records: [ClientRecord], recorder: BenchRecorder, runStart: Int64, viaListener: Bool = false
     ) -> [Sample] {
         records.sorted { $0.sent < $1.sent }.map { record in
-            var received: Int64?
-            var requestID = record.requestID
+            let frontEnd: BenchRecorder.FrontEnd?
+            let invocation: BenchRecorder.Invocation?
+            let environment: BenchRecorder.Environment?
             if viaListener {
-                let frontEnd = recorder.frontEnd(root: record.requestID)
-                requestID = frontEnd?.requestID ?? ""
-                received = frontEnd?.received
+                (frontEnd, invocation, environment) = recorder.viaListener(index: record.rootIndex)
+            } else {
+                frontEnd = nil
+                (invocation, environment) = recorder.lookup(record.requestID)
             }
-            let (invocation, environment) = recorder.lookup(requestID)
             let cold = invocation?.placement == "coldStart"
             let times = SampleTimes(
-                sent: record.sent, received: viaListener ? received : invocation?.received,
+                sent: record.sent, received: viaListener ? frontEnd?.received : invocation?.received,
                 placed: cold ? invocation?.placed : nil,
                 spawned: cold ? environment?.spawned : nil, ready: cold ? environment?.ready : nil,
                 delivered: invocation?.delivered, posted: invocation?.posted, completed: record.completed)
@@ -279,7 +284,7 @@ extension BenchDriver {
                 if let platform = invocation?.errorType {
                     if platform == "Sandbox.Timedout" { outcome = .timeout }
                     errorType = "\(record.errorType ?? "") \(platform)"
-                } else if let reason = recorder.frontEnd(root: record.requestID)?.albErrorReason {
+                } else if let reason = frontEnd?.albErrorReason {
                     if reason == "LambdaThrottling" { outcome = .throttled }
                     errorType = "\(record.errorType ?? "") \(reason)"
                 }

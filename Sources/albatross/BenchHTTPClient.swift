@@ -107,29 +107,57 @@ struct BenchHTTPDriver: Sendable {
     /// listener closes each).
     var adminInvoke: String? = nil
 
-    /// The request bytes and the trace root that identifies it (the request id, with ``adminInvoke``).
-    func request() -> (bytes: [UInt8], root: String) {
+    init(url: BenchURL, payload: [UInt8], progress: BenchProgress, adminInvoke: String? = nil) {
+        self.url = url
+        self.payload = payload
+        self.progress = progress
+        self.adminInvoke = adminInvoke
+        let method = payload.isEmpty ? "GET" : "POST"
+        var suffix = "\r\n"
+        if !payload.isEmpty {
+            suffix += "Content-Type: application/json\r\nContent-Length: \(payload.count)\r\n"
+        }
+        suffix += "\r\n"
+        wire = (
+            Array("\(method) \(url.path) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\nX-Amzn-Trace-Id: Root=".utf8),
+            Array(suffix.utf8) + payload
+        )
+    }
+
+    /// The request bytes, and what identifies it: with ``adminInvoke`` its request id; through a listener the index
+    /// of its trace root (``BenchTraceRoot``: the listener reports the root back, and the index is the request's
+    /// slot in the recorder).
+    func request() -> (bytes: [UInt8], requestID: String, index: Int) {
         if let adminInvoke {
             let id = UUID().uuidString.lowercased()
             let body = payload.isEmpty ? Array("{}".utf8) : payload
             let head =
                 "POST /invoke/\(adminInvoke)/\(id) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\n"
                 + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-            return (Array(head.utf8) + body, id)
+            return (Array(head.utf8) + body, id, -1)
         }
-        var random = SystemRandomNumberGenerator()
-        let epoch = String(UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970)), radix: 16)
-        let high = String(UInt32.random(in: 0...UInt32.max, using: &random), radix: 16)
-        let low = String(UInt64.random(in: 0...UInt64.max, using: &random), radix: 16)
-        func pad(_ text: String, _ width: Int) -> String { String(repeating: "0", count: width - text.count) + text }
-        let root = "1-\(pad(epoch, 8))-\(pad(high, 8))\(pad(low, 16))"
-        let method = payload.isEmpty ? "GET" : "POST"
-        var head =
-            "\(method) \(url.path) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\nX-Amzn-Trace-Id: Root=\(root)\r\n"
-        if !payload.isEmpty { head += "Content-Type: application/json\r\nContent-Length: \(payload.count)\r\n" }
-        head += "\r\n"
-        return (Array(head.utf8) + payload, root)
+        let index = Self.roots.withLockedValue { issued -> Int in
+            defer { issued += 1 }
+            return issued
+        }
+        let epoch = UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(wire.prefix.count + 35 + wire.suffix.count)
+        bytes += wire.prefix
+        BenchTraceRoot.append(epoch: epoch, nonce: Self.rootNonce, index: UInt64(index), to: &bytes)
+        bytes += wire.suffix
+        return (bytes, "", index)
     }
+
+    /// What every request through the listener has before its trace root (through `Root=`) and after it (the rest of
+    /// the head and the payload), made once per run.
+    private var wire: (prefix: [UInt8], suffix: [UInt8])
+
+    /// The nonce of this process's trace roots, drawn once.
+    static let rootNonce = UInt32.random(in: 0...UInt32.max)
+    /// Trace roots issued so far in this process (the next one's index).
+    private static let roots = NIOLockedValueBox(0)
+    static var issuedRoots: Int { roots.withLockedValue { $0 } }
 
     /// `count` requests over `connections` keep-alive connections, each sending its next request when the last
     /// answer is in (closed loop). Records carry the trace root as their request id until they are joined.

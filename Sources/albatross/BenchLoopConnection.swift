@@ -34,14 +34,15 @@ final class BenchLoopConnection: @unchecked Sendable {
     /// Builds the next request and sends it when its time comes, or ends the connection's part of the run.
     func next() {
         // Built before the schedule's time is taken, so that building is not timed.
-        let (bytes, root) = driver.request()
+        let (bytes, requestID, rootIndex) = driver.request()
         guard let sent = schedule(index) else {
             drop()
             finished(records)
             records = []
             return
         }
-        let record = ClientRecord(requestID: root, sent: sent, completed: sent, outcome: .failed, errorType: nil)
+        let record = ClientRecord(
+            requestID: requestID, rootIndex: rootIndex, sent: sent, completed: sent, outcome: .failed, errorType: nil)
         if sent - BenchDriver.now() > 20_000 {
             loop.scheduleTask(deadline: .uptimeNanoseconds(UInt64(sent))) { self.send(bytes, record) }
         } else {

@@ -1,4 +1,5 @@
 import AlbatrossApp
+import Bench
 import Foundation
 import NIOConcurrencyHelpers
 
@@ -78,7 +79,7 @@ struct BenchRemote: BenchBackend {
 }
 
 /// Reads a server's `/invocations/events` (Server-Sent Events, chunked) on a thread of its own, handing every
-/// `data:` line to the recorder and keeping the last heartbeat (`{"k":"live","at":…}`).
+/// `data:` line to the recorder (parsed as ``FeedLine``s) and keeping the last heartbeat (`l AT DROPPED`).
 final class BenchEventFeedClient: Sendable {
     private struct State {
         var liveAt: Int64 = 0
@@ -186,25 +187,27 @@ final class BenchEventFeedClient: Sendable {
                 }
             }
             pending.removeFirst(position)
-            // Complete lines of the body.
-            var lines: [[String: FlatJSON.Value]] = []
+            // Complete lines of the body: `data: LINE`, parsed in place (``FeedLine``); SSE comments and the blank
+            // lines that end events are skipped, a line that cannot be read is counted.
+            var lines: [FeedLine] = []
+            var malformed = 0
             var start = 0
             var live: (Int64, Int)?
-            while let newline = body[start...].firstIndex(of: 10) {
-                // "data: " + JSON
-                if newline - start > 6, body[start] == 100, body[start + 5] == 32,
-                    let object = FlatJSON.parse(body[(start + 6)..<newline])
-                {
-                    if object["k"] == .string("live"), let at = object["at"]?.integer {
-                        live = (at, Int(object["dropped"]?.integer ?? 0))
-                    } else {
-                        lines.append(object)
+            body.withUnsafeBytes { bytes in
+                while let newline = bytes[start...].firstIndex(of: 10) {
+                    defer { start = newline + 1 }
+                    guard newline - start >= 5, bytes[start] == 100 else { continue }  // "data:"
+                    let from = bytes[start + 5] == 32 ? start + 6 : start + 5
+                    let text = UnsafeRawBufferPointer(rebasing: bytes[from..<newline])
+                    switch FeedLine.parse(text, nonce: BenchHTTPDriver.rootNonce) {
+                    case .live(let at, let dropped)?: live = (at, dropped)
+                    case let line?: lines.append(line)
+                    case nil: malformed += 1
                     }
                 }
-                start = newline + 1
             }
             body.removeFirst(start)
-            if !lines.isEmpty { recorder.receive(lines: lines) }
+            if !lines.isEmpty || malformed > 0 { recorder.receive(feed: lines, malformed: malformed) }
             if let live {
                 state.withLockedValue {
                     $0.liveAt = max($0.liveAt, live.0)
@@ -225,8 +228,8 @@ final class BenchEventFeedClient: Sendable {
     }
 }
 
-/// A parser of flat JSON objects (string, number, boolean and null values; no nesting), the shape of every line
-/// of ``InvocationEventFeed``: cheap enough for the client to read a fast server's feed without falling behind.
+/// A parser of flat JSON objects (string, number, boolean and null values; no nesting): the admin listener's
+/// answer to `POST /invoke` (`{"outcome", "errorType"}`).
 enum FlatJSON {
     enum Value: Equatable, Sendable {
         case string(String)

@@ -1,6 +1,9 @@
+import AdminServer
 import AlbatrossTestKit
 import Bench
 import Foundation
+import NIOCore
+import NIOPosix
 import Testing
 
 /// `albatross bench --server`: a real `albatross serve` process, measured by a second `albatross bench` process
@@ -183,6 +186,51 @@ import Testing
         let unknown = try await AlbatrossCommand.run(
             ["bench", "nope", "--server", "http://127.0.0.1:\(admin)", "--cold", "1"], timeout: 30)
         #expect(unknown.status == 1 && unknown.stderr.contains("404"), "\(unknown)")
+    }
+
+    /// A feed line bench cannot read (truncated, or in another format) is counted and reported, and the rest of
+    /// the feed is read as before: against a stand-in for a server's admin listener (a real ``AdminServer`` whose
+    /// `/invocations/events` the test writes itself, and whose `POST /invoke` answers at once and writes the
+    /// invocation's line).
+    @Test func unreadableFeedLinesAreCountedAndTheRestIsRead() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let stream = EventStream()
+        let invoke = AdminServer.Route { request in
+            // POST /invoke/fn/ID: the invocation's line, as the server's feed joins it, before the answer.
+            let id = request.path.split(separator: "/").last.map(String.init) ?? ""
+            let at = NIODeadline.now().uptimeNanoseconds
+            stream.broadcast("i \(id) - - w \(at) 1 \(at) \(at + 1000) \(at + 2000) - - -")
+            // Two lines bench cannot read: one cut short, one of an older server's format.
+            stream.broadcast("i \(id) - - w")
+            stream.broadcast(#"{"k":"placed","id":"x","at":1,"function":"fn","placement":"warm"}"#)
+            return .init(status: 200, body: #"{"outcome":"ok","errorType":null}"#)
+        }
+        let admin = AdminServer(
+            port: 0, pages: [:], routes: ["/invoke": invoke], streams: ["/invocations/events": stream], group: group)
+        let port = try await admin.start()
+        let heartbeats = Task {
+            while !Task.isCancelled {
+                stream.broadcast("l \(NIODeadline.now().uptimeNanoseconds) 0")
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        defer { heartbeats.cancel() }
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let json = directory.url("r.json")
+        let result = try await AlbatrossCommand.run(
+            ["bench", "fn", "--server", "http://127.0.0.1:\(port)", "--warm", "3", "--json", json], timeout: 60)
+        heartbeats.cancel()
+        await admin.stop()
+        try await group.shutdownGracefully()
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stderr.contains("6 lines of the server's event feed could not be read"), "\(result.stderr)")
+        let warm = try #require(
+            try BenchReport.read(Data(contentsOf: URL(fileURLWithPath: json))).targets.first?.run(.warm))
+        #expect(warm.samples.count == 3 && warm.count(.ok) == 3, "\(warm.outcomes)")
+        for phase in [Phase.send, .queueing, .invoke, .returnPath, .total] {
+            #expect(warm.phase(phase)?.count == 3, "warm \(phase)")
+        }
     }
 
     /// `--via --duration --rate` against the function that takes 200 ms, on one connection at 20 requests a

@@ -7,7 +7,7 @@ import NIOPosix
 import Testing
 
 /// The admin listener's `/invocations/events` (``InvocationEventFeed``), on a real admin listener and a real
-/// event bus: subscribed only while someone listens, one line per event with its timestamps, heartbeats that
+/// event bus: subscribed only while someone listens, one line per invocation with its timestamps, heartbeats that
 /// follow the events before them, and a client that stops reading dropped without slowing the emitters or the
 /// listener's other answers.
 @Suite(.serialized)
@@ -18,7 +18,15 @@ struct InvocationEventFeedTests {
             detail: .placed(.init(function: "fn", version: "$LATEST", placement: .coldStart, environment: nil)))
     }
 
-    @Test func subscribedWhileWatchedWithALinePerEventAndHeartbeatsAfterThem() async throws {
+    /// An answer of the listener that needed no invoke (a fixed response): a line of its own at once.
+    static func answered(_ id: String, at: NIODeadline = .now()) -> InvocationEvent {
+        InvocationEvent(
+            at: at, requestID: id,
+            detail: .responseWritten(
+                .init(status: 200, bytes: 0, albErrorReason: nil, listener: "HTTP:80", invoked: false)))
+    }
+
+    @Test func subscribedWhileWatchedWithALinePerInvocationAndHeartbeatsAfterThem() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
@@ -34,18 +42,22 @@ struct InvocationEventFeedTests {
 
         let client = try StreamClient(port: port, path: "/invocations/events")
         #expect(await eventually(seconds: 5) { feed.isSubscribed })
-        #expect(bus.wants(.placed) && bus.wants(.requestDetails))
+        // The request details (the access log's facts) are not asked for: `responseWritten` carries what it needs.
+        #expect(bus.wants(.placed) && bus.wants(.responseWritten) && !bus.wants(.requestDetails))
         let at = NIODeadline.now()
-        bus.emit(Self.placed(#"a"b"#, at: at))
-        let text = try await offPool { client.read(until: #""k":"live""#) + client.read(until: #""k":"live""#) }
+        // Placed, never ended: under way, no line. Placed then ended without an invoke: one line, escaped.
+        bus.emit(Self.placed("running", at: at))
+        bus.emit(Self.placed("a b", at: at))
+        bus.emit(Self.answered("a b", at: at + .microseconds(1)))
+        let text = try await offPool { client.read(until: "data: l ") + client.read(until: "data: l ") }
         #expect(text.hasPrefix("HTTP/1.1 200 OK") && text.lowercased().contains("text/event-stream"), "\(text)")
-        let line =
-            #"data: {"k":"placed","id":"a\"b","at":\#(at.uptimeNanoseconds),"function":"fn","placement":"coldStart"}"#
+        let line = "data: i a%20b - - c \(at.uptimeNanoseconds) - - - - 200 - -\n"
         #expect(text.contains(line), "\(text)")
+        #expect(!text.contains("running"), "\(text)")
         // A heartbeat that comes after the event is stamped after it.
-        let heartbeats = text.matches(of: #/"k":"live","at":(\d+),"dropped":0/#).compactMap { UInt64($0.1) }
+        let heartbeats = text.matches(of: #/data: l (\d+) 0\n/#).compactMap { UInt64($0.1) }
         let eventOffset = try #require(text.range(of: line)).lowerBound
-        let later = text[eventOffset...].matches(of: #/"k":"live","at":(\d+)/#).compactMap { UInt64($0.1) }
+        let later = text[eventOffset...].matches(of: #/data: l (\d+) /#).compactMap { UInt64($0.1) }
         #expect(!heartbeats.isEmpty && (later.first ?? 0) >= at.uptimeNanoseconds, "\(text)")
 
         // The last client left: unsubscribed a second later.
@@ -81,7 +93,7 @@ struct InvocationEventFeedTests {
         var slowest: TimeAmount = .zero
         while feed.stream.droppedCount == 0 && emitted < 100_000 {
             let before = NIODeadline.now()
-            for _ in 0..<200 { bus.emit(Self.placed(id)) }
+            for _ in 0..<200 { bus.emit(Self.answered(id)) }
             slowest = max(slowest, NIODeadline.now() - before)
             emitted += 200
             try await Task.sleep(for: .milliseconds(2))
