@@ -78,9 +78,11 @@ struct WeightedSplitTests {
         #expect(Set(counts.keys) == Set(Self.weights.map(\.0)), "only the five groups answered: \(counts)")
         let chiSquared = Self.chiSquared(counts, Self.weights)
         #expect(chiSquared < Self.bound, "\(counts): chi-squared \(chiSquared)")
-        // The bound has power: the same counts against a split that swaps the two smallest weights fail it.
+        // The bound has power: the same counts against a split that swaps the two smallest weights fail it. (Its
+        // expected statistic is about 300 with a wide spread, 221 was seen once: so the check is the bound itself,
+        // not a multiple of it.)
         let wrong = [("a", 20), ("b", 10), ("c", 50), ("d", 120), ("e", 300)]
-        #expect(Self.chiSquared(counts, wrong) > 10 * Self.bound, "\(counts)")
+        #expect(Self.chiSquared(counts, wrong) > Self.bound, "\(counts)")
         print("WeightedSplitTests: 10,000 requests in \(String(format: "%.1f", elapsed)) s, chi-squared \(chiSquared)")
     }
 }
