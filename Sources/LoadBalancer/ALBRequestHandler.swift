@@ -13,9 +13,10 @@ import Routing
 /// Requests are answered one at a time: a pipelining client's next requests (and a parser error that follows
 /// them) wait in ``waiting`` until the answer before them is written, and reads are held while they wait (what
 /// NIO's `HTTPServerPipelineHandler` did). The body is collected up to the ALB's 1 MiB limit; a larger one is
-/// answered with 413 without invoking anything. Answers are written as bytes (``ALBResponse/writeHead(into:date:keepAlive:)``),
-/// with no response encoder or `HTTPHeaders` in between: the function's headers are checked by
-/// `ALBResultDecoder`, and every value is written with control characters replaced.
+/// answered with 413 without invoking anything. Answers are written as bytes
+/// (``ALBResponse/writeHead(into:date:keepAlive:)``), with no response encoder or `HTTPHeaders` in between: the
+/// function's headers are checked by `ALBResultDecoder`, and every value is written with control characters
+/// replaced.
 final class ALBRequestHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
