@@ -8,9 +8,11 @@ import NIOConcurrencyHelpers
 ///
 /// Two kernels' interfaces are supported: cgroup v2 (one unified hierarchy; the memory controller delegated to
 /// the server's group, `cgroup.freeze`, `cgroup.kill`) and cgroup v1 (separate `memory` and `freezer`
-/// hierarchies; the environment's process is placed in both). ``detect(instance:)`` picks v2 when it is usable,
-/// else v1, else none (then ``ExecutionEnvironment`` falls back to an address-space limit and SIGSTOP). Groups are
-/// made under the server's own group in each hierarchy, never elsewhere.
+/// hierarchies; the environment's process is placed in both). ``detect(enabled:)`` picks v2 when it is usable
+/// with its memory controller, else v1, else v2 without the memory controller (a unified hierarchy where memory
+/// is not delegated to the server: groups freeze and kill the whole tree, memory is limited by an address-space
+/// limit, ``limitsMemory`` false), else none (then ``ExecutionEnvironment`` falls back to an address-space limit
+/// and SIGSTOP). Groups are made under the server's own group in each hierarchy, never elsewhere.
 ///
 /// The layout and what is written where are pure (``ControlGroup``'s paths and contents, the parsers), unit-tested
 /// without a kernel; the I/O functions around them are thin.
@@ -23,15 +25,20 @@ public struct ControlGroups: Sendable, Equatable {
     public let version: Version
     /// The server instance's parent group: v2 one directory; v1 the memory one, then the freezer one.
     public let parents: [String]
+    /// Whether the groups limit and measure memory: false only for v2 without its memory controller.
+    public let limitsMemory: Bool
 
-    init(version: Version, parents: [String]) {
+    init(version: Version, parents: [String], limitsMemory: Bool = true) {
         self.version = version
         self.parents = parents
+        self.limitsMemory = version == .v1 || limitsMemory
     }
 
     /// One line for the start-up log and `/status`.
     public var summary: String {
         switch version {
+        case .v2 where !limitsMemory:
+            return "cgroup v2 (\(parents[0])) without the memory controller; memory limited by RLIMIT_AS"
         case .v2: return "cgroup v2 (\(parents[0]))"
         case .v1: return "cgroup v1 (memory \(parents[0]), freezer \(parents[1]))"
         }
@@ -39,7 +46,7 @@ public struct ControlGroups: Sendable, Equatable {
 
     /// The group of one environment, `env-<name>` in every hierarchy.
     func group(named name: String) -> ControlGroup {
-        ControlGroup(version: version, directories: parents.map { "\($0)/env-\(name)" })
+        ControlGroup(version: version, directories: parents.map { "\($0)/env-\(name)" }, limitsMemory: limitsMemory)
     }
 
     /// What the server uses, with the reason when it is none.
@@ -168,13 +175,18 @@ public struct ControlGroups: Sendable, Equatable {
         let mounts = parseMountInfo(readFile("/proc/self/mountinfo") ?? "")
         let name = parentName(pid: server.pid, startTime: server.startTime, sequence: sequence.next())
         var reasons: [String] = []
-        switch detectV2(own: own, mounts: mounts, name: name, server: server) {
+        switch detectV2(own: own, mounts: mounts, name: name, server: server, withMemory: true) {
         case .success(let groups): return Detection(groups: groups, summary: groups.summary)
         case .failure(let reason): reasons.append("v2: \(reason.text)")
         }
         switch detectV1(own: own, mounts: mounts, name: name) {
         case .success(let groups): return Detection(groups: groups, summary: groups.summary)
         case .failure(let reason): reasons.append("v1: \(reason.text)")
+        }
+        // A unified hierarchy whose memory controller is not ours still freezes and kills the whole tree.
+        if case .success(let groups) = detectV2(own: own, mounts: mounts, name: name, server: server, withMemory: false)
+        {
+            return Detection(groups: groups, summary: groups.summary)
         }
         return Detection(groups: nil, summary: noneSummary(reasons.joined(separator: "; ")))
     }
@@ -183,12 +195,26 @@ public struct ControlGroups: Sendable, Equatable {
         var text: String
     }
 
+    /// The v2 parent group; `withMemory`: with the memory controller enabled for it (else only the core
+    /// interface: `cgroup.procs`, `cgroup.freeze`, `cgroup.kill`).
     private static func detectV2(
-        own: [String: String], mounts: [Mount], name: String, server: EnvironmentRunRecords.ProcessStat
+        own: [String: String], mounts: [Mount], name: String, server: EnvironmentRunRecords.ProcessStat,
+        withMemory: Bool
     ) -> Result<ControlGroups, Unusable> {
         guard let path = own[""], let mount = mounts.first(where: { $0.type == "cgroup2" }),
             let directory = directory(of: path, in: mount)
         else { return .failure(Unusable(text: "no cgroup2 hierarchy")) }
+        guard withMemory else {
+            let parent = "\(directory)/\(name)"
+            guard mkdir(parent, 0o755) == 0 || errno == EEXIST else {
+                return .failure(Unusable(text: "cannot create \(parent): \(errnoText(errno))"))
+            }
+            guard FileManager.default.fileExists(atPath: "\(parent)/cgroup.freeze") else {
+                _ = rmdir(parent)
+                return .failure(Unusable(text: "no cgroup.freeze in \(parent)"))
+            }
+            return .success(ControlGroups(version: .v2, parents: [parent], limitsMemory: false))
+        }
         let controllers = (readFile("\(directory)/cgroup.controllers") ?? "").split(whereSeparator: \.isWhitespace)
         guard controllers.contains("memory") else {
             return .failure(Unusable(text: "the memory controller is not delegated to \(directory)"))
@@ -425,6 +451,8 @@ struct ControlGroup: Sendable, Equatable {
     var version: ControlGroups.Version
     /// v2: one; v1: memory, then freezer.
     var directories: [String]
+    /// False for v2 without the memory controller: no limit is written, no peak or OOM kill is read.
+    var limitsMemory = true
 
     /// The `cgroup.procs` files the child writes "0" to before exec.
     var joinFiles: [String] { directories.map { "\($0)/cgroup.procs" } }
@@ -446,6 +474,7 @@ struct ControlGroup: Sendable, Equatable {
     /// accounts swap.
     func memoryLimitWrites(bytes: UInt64) -> [(file: String, content: String, required: Bool)] {
         let memory = directories[0]
+        guard limitsMemory else { return [] }
         switch version {
         case .v2:
             return [
@@ -461,13 +490,16 @@ struct ControlGroup: Sendable, Equatable {
     }
 
     /// The group's peak memory use in bytes: `memory.peak` (v2, Linux 5.19+) or `memory.max_usage_in_bytes`.
-    var peakFile: String {
-        version == .v2 ? "\(directories[0])/memory.peak" : "\(directories[0])/memory.max_usage_in_bytes"
+    /// Nil without the memory controller.
+    var peakFile: String? {
+        guard limitsMemory else { return nil }
+        return version == .v2 ? "\(directories[0])/memory.peak" : "\(directories[0])/memory.max_usage_in_bytes"
     }
 
-    /// The file that counts OOM kills in the group (`oom_kill N`).
-    var oomFile: String {
-        version == .v2 ? "\(directories[0])/memory.events" : "\(directories[0])/memory.oom_control"
+    /// The file that counts OOM kills in the group (`oom_kill N`); nil without the memory controller.
+    var oomFile: String? {
+        guard limitsMemory else { return nil }
+        return version == .v2 ? "\(directories[0])/memory.events" : "\(directories[0])/memory.oom_control"
     }
 
     /// The file that lists every process of the group, all of which are in the freezer's.
@@ -516,12 +548,12 @@ struct ControlGroup: Sendable, Equatable {
 
     /// OOM kills in the group so far.
     func outOfMemoryKills() -> UInt64 {
-        readFile(oomFile).flatMap { ControlGroups.keyedValue("oom_kill", in: $0) } ?? 0
+        oomFile.flatMap(readFile).flatMap { ControlGroups.keyedValue("oom_kill", in: $0) } ?? 0
     }
 
     /// The group's peak memory use in bytes, or nil when the kernel has no such counter.
     func peakBytes() -> UInt64? {
-        readFile(peakFile).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        peakFile.flatMap(readFile).flatMap { UInt64($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     /// SIGKILL to every process of the group (v2 `cgroup.kill`; else frozen, killed one by one, thawed, so none

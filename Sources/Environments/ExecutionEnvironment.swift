@@ -161,7 +161,7 @@ final class ExecutionEnvironment {
                     spec: spec, runtimeAPI: "127.0.0.1:\(runtimeAPIPort)", logStreamName: stream.streamName,
                     logGroupName: stream.groupName, scratchDirectory: scratch, initializationType: initializationType,
                     groupFiles: group?.joinFiles ?? [],
-                    addressSpaceBytes: group == nil ? spec.addressSpaceLimitBytes : 0)
+                    addressSpaceBytes: group?.limitsMemory == true ? 0 : spec.addressSpaceLimitBytes)
             } catch {
                 group?.remove()
                 throw error
@@ -661,7 +661,7 @@ final class ExecutionEnvironment {
             try group?.create(memoryBytes: spec.memoryBytes)
             let (started, failed) = ExtensionLauncher.launchAll(
                 spec: spec, environment: environment, groupFiles: group?.joinFiles ?? [],
-                addressSpaceBytes: group == nil ? spec.addressSpaceLimitBytes : 0)
+                addressSpaceBytes: group?.limitsMemory == true ? 0 : spec.addressSpaceLimitBytes)
             return (started, failed.map { "cannot start extension \($0.name): \($0.reason)" })
         }.whenComplete { result in
             let environment = bound.value

@@ -66,7 +66,8 @@ struct ControlGroupsTests {
         #expect(v2.joinFiles == ["/cg/albatross-1-2-0/env-abc/cgroup.procs"])
         #expect(v2.freezeFile == "/cg/albatross-1-2-0/env-abc/cgroup.freeze")
         #expect(ControlGroup.freezeContent(.v2, frozen: true) == "1")
-        #expect(v2.peakFile.hasSuffix("env-abc/memory.peak") && v2.oomFile.hasSuffix("env-abc/memory.events"))
+        #expect(v2.peakFile == "/cg/albatross-1-2-0/env-abc/memory.peak")
+        #expect(v2.oomFile == "/cg/albatross-1-2-0/env-abc/memory.events")
         let v2Limits = v2.memoryLimitWrites(bytes: 134_217_728).map { "\($0.file)=\($0.content)" }
         #expect(
             v2Limits == [
@@ -84,6 +85,27 @@ struct ControlGroupsTests {
             v1Limits == [
                 "/m/p/env-abc/memory.limit_in_bytes=1024=true", "/m/p/env-abc/memory.memsw.limit_in_bytes=1024=false",
             ])
+        // v1 always has its memory hierarchy, whatever the argument says.
+        #expect(ControlGroups(version: .v1, parents: ["/m/p", "/f/p"], limitsMemory: false).limitsMemory)
+    }
+
+    /// A unified hierarchy without the memory controller: the group freezes, kills and lists the tree, and has
+    /// nothing to do with memory (the environment then sets RLIMIT_AS).
+    @Test func v2WithoutTheMemoryControllerOnlyFreezesAndKills() {
+        let groups = ControlGroups(version: .v2, parents: ["/cg/albatross-1-2-0"], limitsMemory: false)
+        #expect(!groups.limitsMemory)
+        #expect(
+            groups.summary
+                == "cgroup v2 (/cg/albatross-1-2-0) without the memory controller; memory limited by RLIMIT_AS")
+        #expect(ControlGroups(version: .v2, parents: ["/cg/p"]).summary == "cgroup v2 (/cg/p)")
+        let group = groups.group(named: "abc")
+        #expect(!group.limitsMemory)
+        #expect(group.joinFiles == ["/cg/albatross-1-2-0/env-abc/cgroup.procs"])
+        #expect(group.freezeFile == "/cg/albatross-1-2-0/env-abc/cgroup.freeze")
+        #expect(group.processesFile == "/cg/albatross-1-2-0/env-abc/cgroup.procs")
+        #expect(group.memoryLimitWrites(bytes: 134_217_728).isEmpty)
+        #expect(group.peakFile == nil && group.oomFile == nil)
+        #expect(group.peakBytes() == nil && group.outOfMemoryKills() == 0)
     }
 
     @Test func keyedFilesAreRead() {
