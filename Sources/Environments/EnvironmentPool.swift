@@ -177,22 +177,28 @@ public final class EnvironmentPool: Sendable {
     /// Takes the most recently used idle environment (provisioned or on-demand), preferring one on the caller's own
     /// event loop (no thread hop).
     private static func takeIdle(provisioned: Bool, state: inout State, preferring eventLoop: any EventLoop) -> Int? {
-        var list = provisioned ? state.idleProvisioned : state.idle
-        defer {
-            if provisioned { state.idleProvisioned = list } else { state.idle = list }
-        }
+        // The list is changed in place: a copy of it, changed, would be copied again (an allocation per invoke).
+        let taken =
+            provisioned
+            ? take(from: &state.idleProvisioned, environments: state.environments, preferring: eventLoop)
+            : take(from: &state.idle, environments: state.environments, preferring: eventLoop)
+        guard let id = taken, state.environments[id] != nil else { return nil }
+        state.environments[id]!.idleSince = nil
+        return id
+    }
+
+    /// The last id of `list` whose environment runs on `eventLoop`, else its last id; removed from `list`.
+    private static func take(
+        from list: inout [Int], environments: [Int: Entry], preferring eventLoop: any EventLoop
+    ) -> Int? {
         guard !list.isEmpty else { return nil }
         var index = list.count - 1
         while index >= 0 {
-            if let entry = state.environments[list[index]], entry.handle.loop === eventLoop { break }
+            if let entry = environments[list[index]], entry.handle.loop === eventLoop { break }
             index -= 1
         }
         if index < 0 { index = list.count - 1 }
-        let id = list.remove(at: index)
-        guard var entry = state.environments[id] else { return nil }
-        entry.idleSince = nil
-        state.environments[id] = entry
-        return id
+        return list.remove(at: index)
     }
 
     private func placeElsewhere(

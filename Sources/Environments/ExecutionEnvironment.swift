@@ -68,6 +68,8 @@ final class ExecutionEnvironment {
     private var freezeTimer: Scheduled<Void>?
     /// The group's peak memory in MB, read when the runtime exited (the group is removed soon after).
     private var exitPeakMB: Int?
+    /// The group's peak memory file (``ControlGroup/peakFile``), made once: every `invokeFinished` carries it.
+    private let memoryPeakFile: String?
 
     init(
         id: Int, loop: any EventLoop, spec: EnvironmentSpec, link: EnvironmentPoolLink, pending: PendingInvocation?,
@@ -87,6 +89,7 @@ final class ExecutionEnvironment {
         self.machine = Machine(
             pending: pending, limits: spec.limits(initializationType: initializationType), now: .now())
         self.controlGroup = spec.controlGroups?.group(named: String(stream.streamName.suffix(32)))
+        self.memoryPeakFile = controlGroup?.peakFile
     }
 
     private var events: InvocationEventBus { spec.events }
@@ -1117,7 +1120,7 @@ final class ExecutionEnvironment {
                 overheadMs: max(0, total - durationMs - (initMs ?? 0)), status: status, errorType: errorType,
                 errorMessage: errorMessage, timeoutSeconds: spec.function.timeout, pid: pid,
                 receivedAt: request.receivedAt, deliveredAt: nil, reportRequested: request.wantsReport,
-                xrayErrorCause: errorCause, memoryPeakFile: controlGroup?.peakFile, memoryPeakMB: exitPeakMB,
+                xrayErrorCause: errorCause, memoryPeakFile: memoryPeakFile, memoryPeakMB: exitPeakMB,
                 qualifier: request.qualifier)
             event.capacity = pending.capacity
             if deferReport {
