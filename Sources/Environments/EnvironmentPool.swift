@@ -119,6 +119,18 @@ public final class EnvironmentPool: Sendable {
     )
         -> EventLoopFuture<InvocationOutcome>
     {
+        let promise = eventLoop.makePromise(of: InvocationOutcome.self)
+        place(request, promise: promise, on: eventLoop, attempt: attempt)
+        return promise.futureResult
+    }
+
+    /// Places an invoke whose caller waits on `promise`. What completes the promise gives the account's execution
+    /// back first (``PendingInvocation/succeed(_:)``), and a refusal comes back to ``placeAgain(_:)``: no callback
+    /// is chained to the promise per invoke.
+    private func place(
+        _ request: InvocationRequest, promise: EventLoopPromise<InvocationOutcome>, on eventLoop: any EventLoop,
+        attempt: Int
+    ) {
         let limit = spec.function.maximumConcurrency
         let function = spec.function.name
         let limiter = self.limiter
@@ -142,36 +154,38 @@ public final class EnvironmentPool: Sendable {
             if slot { limiter?.release(function) }
             return .throttled(reason: ConcurrencyLimiter.Refusal.reserved.rawValue)
         }
-        if case .closed = choice { return placeElsewhere(request, on: eventLoop, attempt: attempt) }
-        let promise = eventLoop.makePromise(of: InvocationOutcome.self)
-        var pending = PendingInvocation(request: request, promise: promise)
-        var tookSlot = false
+        var pending = PendingInvocation(request: request, promise: promise, pool: self, attempt: attempt)
         switch choice {
         case .closed:
-            preconditionFailure("handled above")
+            placeElsewhere(request, on: eventLoop, attempt: attempt).cascade(to: promise)
         case .throttled(let reason):
             emitPlaced(request, .throttled(reason: reason))
             promise.fail(InvocationError(.throttled, "Rate Exceeded.", reason: reason))
-            return promise.futureResult
         case .warm(let handle, let capacity, let slot):
             pending.capacity = capacity
-            tookSlot = slot
+            pending.holdsExecution = slot
             handle.invoke(pending)
         case .cold(let id, let capacity, let slot):
             pending.capacity = capacity
-            tookSlot = slot
+            pending.holdsExecution = slot
             emitPlaced(request, .coldStart, capacity: capacity)
             startEnvironment(id: id, on: eventLoop, pending: pending, provisioned: false)
         }
-        if tookSlot, let limiter {
-            promise.futureResult.whenComplete { _ in limiter.release(function) }
-        }
-        return promise.futureResult.flatMapError { error in
-            if error is EnvironmentNotReady, attempt < 3 {
-                return self.invoke(request, on: eventLoop, attempt: attempt + 1)
-            }
-            return eventLoop.makeFailedFuture(error)
-        }
+    }
+
+    /// Gives back an execution of the account's that an invoke held.
+    func releaseExecution() {
+        limiter?.release(spec.function.name)
+    }
+
+    /// An invoke an environment refused (it stopped being ready): its execution given back, placed again, at most
+    /// three times, then failed.
+    func placeAgain(_ pending: PendingInvocation) {
+        if pending.holdsExecution { releaseExecution() }
+        guard pending.attempt < 3 else { return pending.promise.fail(EnvironmentNotReady()) }
+        place(
+            pending.request, promise: pending.promise, on: pending.promise.futureResult.eventLoop,
+            attempt: pending.attempt + 1)
     }
 
     /// Takes the most recently used idle environment (provisioned or on-demand), preferring one on the caller's own

@@ -13,6 +13,26 @@ struct PendingInvocation: Sendable {
     var promise: EventLoopPromise<InvocationOutcome>
     /// The concurrency the pool placed it on (provisioned, spill-over, on-demand), for the events.
     var capacity: InvocationEvent.Capacity = .onDemand
+    /// The pool that placed it: it gives back the account's execution and places a refused invoke again. nil
+    /// for an invoke made without a pool.
+    var pool: EnvironmentPool? = nil
+    /// It holds an execution of the account's (``ConcurrencyLimiter``), given back when it completes.
+    var holdsExecution = false
+    /// How often it was placed again after a refusal (bounded by the pool).
+    var attempt = 0
+
+    /// The invoke is done: its execution is given back, then the caller is answered. The one way an
+    /// environment completes an invoke it accepted (no callback per invoke on the promise for the execution).
+    func succeed(_ outcome: InvocationOutcome) {
+        if holdsExecution { pool?.releaseExecution() }
+        promise.succeed(outcome)
+    }
+
+    /// The environment stopped being ready before it took the invoke: the pool places it again elsewhere.
+    func refuse() {
+        guard let pool else { return promise.fail(EnvironmentNotReady()) }
+        pool.placeAgain(self)
+    }
 }
 
 /// Refusal of an invoke by an environment that stopped being ready; the pool retries elsewhere.
@@ -364,7 +384,7 @@ final class ExecutionEnvironment {
             emitPlaced(pending, .queued)
         case .refuse(let pending):
             if wasFrozen { emitFreeze(false) }
-            pending.promise.fail(EnvironmentNotReady())
+            pending.refuse()
         }
     }
 
@@ -561,7 +581,7 @@ final class ExecutionEnvironment {
                 contentType: "application/json", errorType: errorType, status: "error",
                 durationMs: durationMs, initDurationMs: nil, errorMessage: message)
         case .refuse(let pending):
-            pending.promise.fail(EnvironmentNotReady())
+            pending.refuse()
         case .none:
             break
         }
@@ -946,10 +966,10 @@ final class ExecutionEnvironment {
             let events = self.events
             loop.execute {
                 events.emit(InvocationEvent(at: now, requestID: request.requestID, detail: .invokeFinished(finished)))
-                if request.wantsReport { report.pending.promise.succeed(report.outcome) }
+                if request.wantsReport { report.pending.succeed(report.outcome) }
             }
         } else if request.wantsReport {
-            loop.execute { report.pending.promise.succeed(report.outcome) }
+            loop.execute { report.pending.succeed(report.outcome) }
         }
     }
 
@@ -1125,7 +1145,7 @@ final class ExecutionEnvironment {
             event.capacity = pending.capacity
             if deferReport {
                 deferredReport = DeferredReport(pending: pending, outcome: outcome, event: event)
-                if !request.wantsReport { pending.promise.succeed(outcome) }
+                if !request.wantsReport { pending.succeed(outcome) }
                 return
             }
             let finished = event
@@ -1133,16 +1153,16 @@ final class ExecutionEnvironment {
             // first.
             loop.execute {
                 events.emit(InvocationEvent(at: now, requestID: request.requestID, detail: .invokeFinished(finished)))
-                if request.wantsReport { pending.promise.succeed(outcome) }
+                if request.wantsReport { pending.succeed(outcome) }
             }
         } else if request.wantsReport {
             if deferReport {
                 deferredReport = DeferredReport(pending: pending, outcome: outcome, event: nil)
                 return
             }
-            loop.execute { pending.promise.succeed(outcome) }
+            loop.execute { pending.succeed(outcome) }
         }
-        if !request.wantsReport { pending.promise.succeed(outcome) }
+        if !request.wantsReport { pending.succeed(outcome) }
     }
 
     func logOutput(_ line: String, fromExtension: Bool = false) {
