@@ -199,12 +199,13 @@ public final class ServeProcess: Sendable {
     /// Starts `albatross serve --config <configPath> <arguments>` and waits until it announced `listenerCount`
     /// listeners. Throws, with its output, when it exits or does not get there within `startTimeout` seconds.
     /// `wrapper`: a command that runs the server as its arguments (it must exec them, so that ``pid`` is the
-    /// server's): `unshare ...`, for example.
+    /// server's): `unshare ...`, for example. `executable`: another `albatross` than the build's.
     public static func start(
         configPath: String, arguments: [String] = [], listenerCount: Int = 1, startTimeout: Double = 30,
-        wrapper: [String] = []
+        wrapper: [String] = [], executable: String? = nil
     ) async throws -> ServeProcess {
-        let command = try wrapper + [AlbatrossCommand.executable(), "serve", "--config", configPath] + arguments
+        let albatross = try executable ?? AlbatrossCommand.executable()
+        let command = wrapper + [albatross, "serve", "--config", configPath] + arguments
         let child = try BackgroundProcess(command[0], Array(command.dropFirst()))
         var found: [Listener] = []
         _ = await eventually(seconds: startTimeout) {
