@@ -65,7 +65,10 @@ let package = Package(
         // Pure translation between HTTP and ALB Lambda events.
         .target(
             name: "ALBEvents",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            // NIOHTTP1 for the request parts its HTTP/1.1 request decoder produces.
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         // Functions, versions, names, ARNs.
@@ -301,7 +304,8 @@ let package = Package(
         .testTarget(
             name: "LoadBalancerTests",
             dependencies: [
-                "LoadBalancer", "Invocation", "InvocationModel", "Routing", "AlbatrossTLS", "AlbatrossTestKit",
+                "LoadBalancer", "ALBEvents", "Invocation", "InvocationModel", "Routing", "AlbatrossTLS",
+                "AlbatrossTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import ALBEvents
 public import AlbatrossTLS
 import Foundation
 public import InvocationModel
