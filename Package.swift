@@ -65,10 +65,7 @@ let package = Package(
         // Pure translation between HTTP and ALB Lambda events.
         .target(
             name: "ALBEvents",
-            // NIOHTTP1 for the request parts its HTTP/1.1 request decoder produces.
-            dependencies: [
-                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strictSettings
         ),
         // Functions, versions, names, ARNs.
@@ -304,8 +301,7 @@ let package = Package(
         .testTarget(
             name: "LoadBalancerTests",
             dependencies: [
-                "LoadBalancer", "ALBEvents", "Invocation", "InvocationModel", "Routing", "AlbatrossTLS",
-                "AlbatrossTestKit",
+                "LoadBalancer", "Invocation", "InvocationModel", "Routing", "AlbatrossTLS", "AlbatrossTestKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -56,8 +56,7 @@ extension RuntimeAPIEnvironment {
 /// comes from the connection, never from what the runtime claims. Bodies are read completely (Content-Length
 /// or chunked, trailers ignored) before a post is answered, and are bounded at 6 MiB + 100 bytes.
 ///
-/// The handler writes its answers as bytes, right after the request decoder (``addHandlers(to:environment:)``, the
-/// listeners' `HTTP1RequestDecoder`, strict about codings):
+/// The handler writes its answers as bytes, right after NIO's request decoder (``addHandlers(to:environment:)``):
 /// every answer is one of a few fixed shapes, and NIO's response encoder, pipelining and error handlers with
 /// their `HTTPHeaders` cost more per invoke than the rest of the Runtime API together (bench/README.md, "The warm
 /// path, change by change"). So this handler also does what those did: requests a runtime pipelines wait until
@@ -73,7 +72,7 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
         to pipeline: ChannelPipeline.SynchronousOperations, environment: any RuntimeAPIEnvironment
     ) throws {
         try pipeline.addHandlers([
-            ByteToMessageHandler(HTTP1RequestDecoder(refusingUnframeableBodies: true)),
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
             RuntimeAPIHandler(environment: environment),
         ])
     }

@@ -1,4 +1,3 @@
-import ALBEvents
 public import AlbatrossTLS
 import Foundation
 public import InvocationModel

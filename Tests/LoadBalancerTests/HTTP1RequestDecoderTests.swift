@@ -1,8 +1,9 @@
-import ALBEvents
 import NIOCore
 import NIOEmbedded
 import NIOHTTP1
 import Testing
+
+@testable import LoadBalancer
 
 /// The listener's request parser on its own: what it accepts is read exactly, in one read or byte by byte, and
 /// each malformed input is its `HTTPParserError`.

@@ -1,6 +1,6 @@
 // libFuzzer target: the Runtime API as a runtime process reaches it. The bytes go, as raw HTTP/1.1 from the
 // runtime, through the pipeline ExecutionEnvironment builds for each connection (RuntimeAPIHandler.addHandlers:
-// the listeners' request decoder, HTTP1RequestDecoder, then RuntimeAPIHandler, which writes its answers as bytes) on an EmbeddedChannel. The handler serves an environment made of the real
+// NIO's request decoder, then RuntimeAPIHandler, which writes its answers as bytes) on an EmbeddedChannel. The handler serves an environment made of the real
 // lifecycle state machine on a fixed clock, which holds one invoke at the start and is handed a new one every
 // time it becomes ready, as the pool would; at the end the connection closes (a parked `/next` is let go).
 //

@@ -1,7 +1,7 @@
-public import NIOCore
-public import NIOHTTP1
+import NIOCore
+import NIOHTTP1
 
-/// The HTTP/1.1 request parser of the listeners and of the Runtime API: bytes from a client → `HTTPServerRequestPart`s.
+/// The listener's HTTP/1.1 request parser: bytes from a client → `HTTPServerRequestPart`s.
 ///
 /// NIO's own decoder (llhttp) refuses every method it does not know, and a `Transfer-Encoding` without `chunked`,
 /// before anything of ours sees the request; an ALB forwards custom methods (rules match them case-sensitively:
@@ -20,21 +20,16 @@ public import NIOHTTP1
 /// Errors are `HTTPParserError`s, which the ALB handler answers with its 400 page before closing. After CONNECT,
 /// an upgrade request or a request whose body cannot be framed (an unknown coding, answered 501), the rest of the
 /// connection's bytes are dropped: nothing after them can be read as a request.
-///
-/// The Runtime API (`refusingUnframeableBodies`) refuses those codings instead (`HTTPParserError.unknown`, which it
-/// answers 400): a runtime has no reason to send them, and its post would otherwise read as empty. It uses this
-/// parser rather than NIO's for its cost: llhttp, NIO's callbacks and its `HTTPHeaders` building were about a
-/// tenth of a warm request's instructions (bench/README.md, "The warm path").
-public struct HTTP1RequestDecoder: ByteToMessageDecoder {
-    public typealias InboundOut = HTTPServerRequestPart
+struct HTTP1RequestDecoder: ByteToMessageDecoder {
+    typealias InboundOut = HTTPServerRequestPart
 
     /// Raw bytes of a request line and its fields, CRLFs included (NIO's decoder allowed 80 KiB of fields; the
     /// ALB's own limits, 16 KiB a line and 64 KiB of fields, are checked on the parsed head).
-    public static let maximumHeadLength = 96 * 1024
+    static let maximumHeadLength = 96 * 1024
     /// A chunk-size line with its extensions.
-    public static let maximumChunkLineLength = 4 * 1024
+    static let maximumChunkLineLength = 4 * 1024
     /// All trailer fields of a chunked body.
-    public static let maximumTrailerLength = 16 * 1024
+    static let maximumTrailerLength = 16 * 1024
 
     private enum State {
         case head
@@ -54,14 +49,8 @@ public struct HTTP1RequestDecoder: ByteToMessageDecoder {
     private var lineStart = 0
     /// Whether the connection stops being HTTP once the current message ends.
     private var dropAfterMessage = false
-    /// Codings other than `chunked` are an error rather than a body dropped.
-    private let refusingUnframeableBodies: Bool
 
-    public init(refusingUnframeableBodies: Bool = false) {
-        self.refusingUnframeableBodies = refusingUnframeableBodies
-    }
-
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         switch state {
         case .head:
             guard let end = try findEndOfBlock(in: &buffer, limit: Self.maximumHeadLength, skipLeadingLines: true)
@@ -116,7 +105,7 @@ public struct HTTP1RequestDecoder: ByteToMessageDecoder {
         }
     }
 
-    public mutating func decodeLast(
+    mutating func decodeLast(
         context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool
     ) throws
         -> DecodingState
@@ -269,8 +258,6 @@ public struct HTTP1RequestDecoder: ByteToMessageDecoder {
             } else if chunked > 0 {
                 // RFC 9112 §6.3: `chunked` not last (or twice) cannot be framed; a bad request.
                 throw HTTPParserError.invalidChunkSize
-            } else if refusingUnframeableBodies {
-                throw HTTPParserError.unknown
             } else {
                 // Only codings the ALB does not implement: it answers 501; the body's end cannot be found.
                 dropAfterMessage = true
