@@ -107,6 +107,24 @@ struct RuntimeAPIHandlerTests {
         #expect(!runtime.channel.isActive)
     }
 
+    /// A body in a coding other than `chunked` cannot be framed: refused (400, the connection closed), not read as
+    /// an empty result.
+    @Test(arguments: ["gzip", "chunked, gzip"])
+    func aPostInAnUnframeableCodingIs400AndTheConnectionCloses(coding: String) throws {
+        let environment = MachineEnvironment(pending: Self.request(id: "req-1"))
+        let runtime = try RuntimeConnection(environment)
+        try runtime.send(Self.next())
+        _ = try runtime.responses()
+        try runtime.send(
+            "POST /2018-06-01/runtime/invocation/req-1/response HTTP/1.1\r\nHost: x\r\n"
+                + "Transfer-Encoding: \(coding)\r\n\r\n4\r\ndone\r\n0\r\n\r\n")
+        let answers = try runtime.responses()
+        #expect(answers.map(\.status) == [400])
+        #expect(!environment.log.contains { $0.hasPrefix("response") }, "no result taken: \(environment.log)")
+        runtime.channel.embeddedEventLoop.run()
+        #expect(!runtime.channel.isActive)
+    }
+
     /// A client context is any JSON object, which may hold line breaks between its tokens: they must not end the
     /// header field (or the head) the runtime reads.
     @Test func lineBreaksInAClientContextCannotEndItsField() throws {
