@@ -5,8 +5,9 @@ import Testing
 
 /// `bench`'s epoll client (``BenchSocketClient``) on real sockets: against a real `albatross serve` listener, and
 /// against scripted servers that misbehave (silent, endless, refusing), which it must survive within its timeouts
-/// and bounded buffers, closing every socket it opened.
-@Suite struct BenchSocketClientTests {
+/// and bounded buffers, closing every socket it opened. A client whose timeouts do not work would hang: the suite's
+/// time limit fails it instead.
+@Suite(.timeLimit(.minutes(3))) struct BenchSocketClientTests {
     static func okay(_ status: Int, _ body: UnsafeRawBufferPointer) -> (SampleOutcome, String?) {
         status == 200 ? (.ok, nil) : (.failed, "HTTP \(status)")
     }
