@@ -54,6 +54,7 @@ let package = Package(
         .target(name: "Images", dependencies: ["CZlib", "AlbatrossCrypto"], swiftSettings: strictSettings),
         // Process spawning helpers glibc does not export to Swift (posix_spawn chdir/closefrom).
         .target(name: "CAlbatrossSupport"),
+        .target(name: "CBenchSupport"),
         .target(
             name: "AlbatrossTLS",
             dependencies: [
@@ -240,8 +241,11 @@ let package = Package(
         // JSON, and the SVG/HTML charts.
         .target(
             name: "Bench",
-            // Routing for its SplitMix64 (seeded bootstrap intervals).
-            dependencies: ["Routing", .product(name: "Histogram", package: "hdrhistogram-swift")],
+            // Routing for its SplitMix64 (seeded bootstrap intervals); CBenchSupport for epoll (its HTTP client).
+            dependencies: [
+                "CBenchSupport", "Routing", .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ],
             swiftSettings: strictSettings
         ),
         .executableTarget(
@@ -250,6 +254,7 @@ let package = Package(
                 "AlbatrossApp", "Bench", "Environments", "AlbatrossTLS", "Configuration", "Deployment", "Invocation",
                 "InvocationModel", "LambdaModel", "Registry", "Rollout", "Tracing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Atomics", package: "swift-atomics"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

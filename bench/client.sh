@@ -5,7 +5,8 @@
 #   BUILD_PATH=.build-release bench/client.sh
 #
 # One server (one HTTP listener, an admin listener), then ROUNDS rounds of
-#   A. wrk -t2 -c32: WARMUP, then DURATION; invocations per second;
+#   A. wrk -t2 -c32: WARMUP, then DURATION; invocations per second, and wrk's own CPU per request (user + system,
+#      getrusage of the measured run: bench/lib/cpu_of.py);
 #   B. albatross bench --server ADMIN --via URL --concurrency 32 --warmup BENCH_WARMUP --warm N, N being what wrk
 #      did in the round's DURATION (so both run about as long); its invocations per second and its own CPU per
 #      invocation (user + system of the bench process: the server is the other process).
@@ -53,6 +54,7 @@ for round in $(seq "$ROUNDS"); do
     requests=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$wrk_line")
     duration_us=$(sed -E 's/.*duration_us=([0-9]+).*/\1/' <<<"$wrk_line")
     read -r _ wrk_server_ticks _ <"$TMP/wrk$round.cpu"
+    wrk_cpu=$(cat "$TMP/wrk$round.wrk-cpu")
     wrk_rate=$(python3 -c "print(f'{$requests / ($duration_us / 1e6):.0f}')")
     log "round $round wrk: $wrk_rate invocations/s ($wrk_line)"
 
@@ -66,9 +68,9 @@ for round in $(seq "$ROUNDS"); do
     after=$(server_ticks)
     grep -q warning "$TMP/bench$round.err" && { cat "$TMP/bench$round.err" >&2; die "bench warned"; }
     python3 - "$TMP/bench$round.json" "$round" "$wrk_rate" "$requests" "$wrk_server_ticks" \
-        "$((after - before))" "$ticks_per_second" "$BENCH_WARMUP" >>"$results" <<'PY'
+        "$((after - before))" "$ticks_per_second" "$BENCH_WARMUP" "$wrk_cpu" >>"$results" <<'PY'
 import json, sys
-path, round_, wrk_rate, wrk_requests, wrk_ticks, bench_ticks, hz, warmup = sys.argv[1:]
+path, round_, wrk_rate, wrk_requests, wrk_ticks, bench_ticks, hz, warmup, wrk_cpu = sys.argv[1:]
 report = json.load(open(path))
 run = report["targets"][0]["runs"][0]
 ok = run["outcomes"]["ok"]
@@ -76,7 +78,7 @@ phases = run["phases"]
 # The server's CPU per request: wrk's measured run alone; bench's whole command (its warm-up requests included,
 # and the cold start of the feed's subscription), so a little high.
 print(round_, wrk_rate, f'{run["throughputPerSecond"]:.0f}', ok, len(run["samples"]),
-      f'{report["client"]["cpuMicrosecondsPerInvocation"]:.1f}',
+      f'{report["client"]["cpuMicrosecondsPerInvocation"]:.1f}', f'{float(wrk_cpu) * 1e6 / int(wrk_requests):.1f}',
       f'{int(wrk_ticks) / int(hz) * 1e6 / int(wrk_requests):.1f}',
       f'{int(bench_ticks) / int(hz) * 1e6 / (len(run["samples"]) + int(warmup)):.1f}',
       all(phases.get(p, {}).get("count") == ok for p in ["send", "queueing", "invoke", "returnPath", "total"]))
@@ -90,12 +92,14 @@ import statistics, sys
 path, threads, connections, duration = sys.argv[1:]
 rows = [line.split() for line in open(path) if line.strip()]
 print(f"| round | wrk -t{threads} -c{connections} -d{duration} (inv/s) | bench --server --via --concurrency {connections} (inv/s)"
-      " | bench/wrk | bench CPU per invocation (µs) | server CPU per request, wrk / bench run (µs) | phases of every sample |")
+      " | bench/wrk | CPU per invocation, bench / wrk (µs) | server CPU per request, wrk / bench run (µs) | phases of every sample |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
-ratios = []
-for round_, wrk, bench, ok, samples, cpu, server_wrk, server_bench, phases in rows:
+ratios, cpus = [], []
+for round_, wrk, bench, ok, samples, cpu, wrk_cpu, server_wrk, server_bench, phases in rows:
     ratio = float(bench) / float(wrk)
     ratios.append(ratio)
-    print(f"| {round_} | {wrk} | {bench} ({ok}/{samples} ok) | {ratio:.2f} | {cpu} | {server_wrk} / {server_bench} | {phases} |")
+    cpus.append(float(cpu) / float(wrk_cpu))
+    print(f"| {round_} | {wrk} | {bench} ({ok}/{samples} ok) | {ratio:.2f} | {cpu} / {wrk_cpu} | {server_wrk} / {server_bench} | {phases} |")
 print(f"median bench/wrk: {statistics.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+print(f"median CPU per invocation, bench/wrk: {statistics.median(cpus):.2f} (rounds: {', '.join(f'{r:.2f}' for r in cpus)})")
 PY

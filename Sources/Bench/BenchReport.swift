@@ -104,7 +104,7 @@ public struct BenchReport: Codable, Sendable {
     }
 
     /// The client's own CPU time (user + system of the whole bench process, platform included when it runs
-    /// in-process) over the measured invocations.
+    /// in-process) over the measured invocations; the warm-ups' CPU is left out, as their invocations are.
     public struct ClientCost: Codable, Sendable {
         public var cpuSeconds: Double
         public var invocations: Int

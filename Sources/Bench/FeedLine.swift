@@ -240,6 +240,20 @@ public enum BenchTraceRoot {
         hex(index, digits: 16, into: &bytes)
     }
 
+    /// A root's length in bytes.
+    public static let length = 35
+
+    /// Writes the root's 35 bytes over `bytes` (35 bytes long), as ``append(epoch:nonce:index:to:)`` would.
+    public static func write(epoch: UInt32, nonce: UInt32, index: UInt64, into bytes: UnsafeMutableRawBufferPointer) {
+        precondition(bytes.count == length)
+        bytes[0] = UInt8(ascii: "1")
+        bytes[1] = UInt8(ascii: "-")
+        hex(UInt64(epoch), digits: 8, into: bytes, at: 2)
+        bytes[10] = UInt8(ascii: "-")
+        hex(UInt64(nonce), digits: 8, into: bytes, at: 11)
+        hex(index, digits: 16, into: bytes, at: 19)
+    }
+
     /// The index of `root` when it has this form and `nonce`; nil otherwise.
     public static func index(of root: UnsafeRawBufferPointer, nonce: UInt32) -> Int? {
         guard root.count == 35, root[0] == UInt8(ascii: "1"), root[1] == 45, root[10] == 45 else { return nil }
@@ -258,6 +272,12 @@ public enum BenchTraceRoot {
     }
 
     private static let digits = Array("0123456789abcdef".utf8)
+
+    static func hex(_ value: UInt64, digits count: Int, into bytes: UnsafeMutableRawBufferPointer, at start: Int) {
+        for digit in 0..<count {
+            bytes[start + digit] = digits[Int((value >> UInt64((count - 1 - digit) * 4)) & 0xF)]
+        }
+    }
 
     static func hex(_ value: UInt64, digits count: Int, into bytes: inout [UInt8]) {
         for shift in stride(from: (count - 1) * 4, through: 0, by: -4) {

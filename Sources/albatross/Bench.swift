@@ -308,7 +308,7 @@ struct BenchRun: AsyncParsableCommand {
     }
 
     /// Every target's cold and warm runs on `backend`, joined with what `recorder` saw; the CPU this process
-    /// used meanwhile.
+    /// used meanwhile, but for the warm-ups (whose invocations are not counted).
     private func runTargets(
         _ parsed: [BenchTarget], backend: some BenchBackend, recorder: BenchRecorder,
         runtime: (BenchTarget) -> String,
@@ -318,6 +318,7 @@ struct BenchRun: AsyncParsableCommand {
         var reports: [TargetReport] = []
         var baselines: [BaselineReport] = []
         let cpuBefore = Self.cpuSeconds()
+        var warmupCPU = 0.0
         var invocations = 0
         for target in parsed {
             var runs: [RunReport] = []
@@ -341,7 +342,10 @@ struct BenchRun: AsyncParsableCommand {
             if warm > 0 || duration != nil {
                 if warmup > 0 {
                     progress.begin("\(target.name) warm-up", expected: warmup)
+                    let before = Self.cpuSeconds()
                     _ = await backend.closedLoop(target, count: warmup, concurrency: concurrency)
+                    // Not measured: its CPU is not the measured invocations' either.
+                    warmupCPU += Self.cpuSeconds() - before
                     progress.end()
                 }
                 let records: [ClientRecord]
@@ -368,7 +372,7 @@ struct BenchRun: AsyncParsableCommand {
             }
             reports.append(TargetReport(name: target.name, runtime: runtime(target), runs: runs))
         }
-        return (reports, baselines, Self.cpuSeconds() - cpuBefore, invocations)
+        return (reports, baselines, Self.cpuSeconds() - cpuBefore - warmupCPU, invocations)
     }
 
     /// User + system CPU of this process so far.

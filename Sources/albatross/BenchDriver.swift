@@ -9,20 +9,6 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
-/// What the client saw of one invocation.
-struct ClientRecord: Sendable {
-    /// The request id bench chose (in-process, and function targets through `--server`); empty through a listener.
-    var requestID: String
-    /// Through a listener (`--via`): the index of the trace root the request carried (``BenchTraceRoot``); -1
-    /// otherwise.
-    var rootIndex: Int = -1
-    /// Intended send time (monotonic ns).
-    var sent: Int64
-    var completed: Int64
-    var outcome: SampleOutcome
-    var errorType: String?
-}
-
 /// A bench target: `FUNCTION[:QUALIFIER]`.
 struct BenchTarget: Sendable {
     var name: String
@@ -215,6 +201,22 @@ final class BenchProgress: Sendable {
         let line = state.withLockedValue { state -> String? in
             state.done += 1
             if record.outcome == .ok { state.totalsMs.append(Double(record.completed - record.sent) / 1e6) }
+            let now = BenchDriver.now()
+            let every: Int64 = terminal ? 200_000_000 : 5_000_000_000
+            guard now - state.lastPrint >= every else { return nil }
+            state.lastPrint = now
+            return Self.line(state)
+        }
+        if let line { show(line) }
+    }
+
+    /// Several records at once (``BenchSocketClient``'s threads hand theirs over in batches).
+    func record(contentsOf records: ArraySlice<ClientRecord>) {
+        let line = state.withLockedValue { state -> String? in
+            state.done += records.count
+            for record in records where record.outcome == .ok {
+                state.totalsMs.append(Double(record.completed - record.sent) / 1e6)
+            }
             let now = BenchDriver.now()
             let every: Int64 = terminal ? 200_000_000 : 5_000_000_000
             guard now - state.lastPrint >= every else { return nil }

@@ -1,12 +1,10 @@
+import Atomics
 import Bench
 import Foundation
-import NIOConcurrencyHelpers
-import NIOCore
-import NIOPosix
 
 /// One blocking HTTP/1.1 exchange with a server's admin listener (`bench --server`'s one-off requests, and the
 /// event feed's connection): one write, reads until the response's Content-Length is in. On a thread of its own,
-/// never the cooperative pool. A run's requests go through ``BenchLoopConnection`` instead.
+/// never the cooperative pool. A run's requests go through ``BenchSocketClient`` instead.
 final class BenchHTTPConnection {
     private let fd: Int32
     private var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -94,10 +92,10 @@ struct BenchURL: Sendable {
     }
 }
 
-/// `bench --via URL`'s client: the HTTP requests of a run over keep-alive connections on two event-loop threads
-/// (``BenchLoopConnection``), as little work per request as wrk does; it hands back the client's records. Each
-/// request carries its own `X-Amzn-Trace-Id` root, which the listener keeps and reports with its events, so that
-/// every response is matched to its invocation.
+/// `bench --via URL`'s client: the HTTP requests of a run over keep-alive connections, on ``BenchSocketClient``
+/// (epoll and plain sockets on two threads, as wrk); it hands back the client's records. Each request carries its
+/// own `X-Amzn-Trace-Id` root, which the listener keeps and reports with its events, so that every response is
+/// matched to its invocation.
 struct BenchHTTPDriver: Sendable {
     let url: BenchURL
     let payload: [UInt8]
@@ -124,31 +122,6 @@ struct BenchHTTPDriver: Sendable {
         )
     }
 
-    /// The request bytes, and what identifies it: with ``adminInvoke`` its request id; through a listener the index
-    /// of its trace root (``BenchTraceRoot``: the listener reports the root back, and the index is the request's
-    /// slot in the recorder).
-    func request() -> (bytes: [UInt8], requestID: String, index: Int) {
-        if let adminInvoke {
-            let id = UUID().uuidString.lowercased()
-            let body = payload.isEmpty ? Array("{}".utf8) : payload
-            let head =
-                "POST /invoke/\(adminInvoke)/\(id) HTTP/1.1\r\nHost: \(url.host):\(url.port)\r\n"
-                + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
-            return (Array(head.utf8) + body, id, -1)
-        }
-        let index = Self.roots.withLockedValue { issued -> Int in
-            defer { issued += 1 }
-            return issued
-        }
-        let epoch = UInt32(truncatingIfNeeded: Int(Date().timeIntervalSince1970))
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(wire.prefix.count + 35 + wire.suffix.count)
-        bytes += wire.prefix
-        BenchTraceRoot.append(epoch: epoch, nonce: Self.rootNonce, index: UInt64(index), to: &bytes)
-        bytes += wire.suffix
-        return (bytes, "", index)
-    }
-
     /// What every request through the listener has before its trace root (through `Root=`) and after it (the rest of
     /// the head and the payload), made once per run.
     private var wire: (prefix: [UInt8], suffix: [UInt8])
@@ -156,72 +129,77 @@ struct BenchHTTPDriver: Sendable {
     /// The nonce of this process's trace roots, drawn once.
     static let rootNonce = UInt32.random(in: 0...UInt32.max)
     /// Trace roots issued so far in this process (the next one's index).
-    private static let roots = NIOLockedValueBox(0)
-    static var issuedRoots: Int { roots.withLockedValue { $0 } }
+    private static let roots = ManagedAtomic(0)
+    static var issuedRoots: Int { roots.load(ordering: .sequentiallyConsistent) }
+
+    /// A run's first request and how each is made from the last: through a listener the request with the trace root
+    /// rewritten in place (its index is the request's slot in the recorder, ``BenchTraceRoot``); with
+    /// ``adminInvoke`` a request of its own with a fresh request id.
+    func requests() -> (template: [UInt8], build: BenchSocketClient.Build) {
+        if let adminInvoke {
+            let host = "\(url.host):\(url.port)"
+            let body = payload.isEmpty ? Array("{}".utf8) : payload
+            return (
+                [],
+                { request in
+                    let id = UUID().uuidString.lowercased()
+                    let head =
+                        "POST /invoke/\(adminInvoke)/\(id) HTTP/1.1\r\nHost: \(host)\r\n"
+                        + "Content-Type: application/json\r\nContent-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+                    request = Array(head.utf8) + body
+                    return (id, -1)
+                }
+            )
+        }
+        let offset = wire.prefix.count
+        let template = wire.prefix + BenchTraceRoot.bytes(epoch: 0, nonce: Self.rootNonce, index: 0) + wire.suffix
+        return (
+            template,
+            { request in
+                let index = Self.roots.loadThenWrappingIncrement(ordering: .sequentiallyConsistent)
+                let epoch = UInt32(truncatingIfNeeded: time(nil))
+                request.withUnsafeMutableBytes { bytes in
+                    BenchTraceRoot.write(
+                        epoch: epoch, nonce: Self.rootNonce, index: UInt64(index),
+                        into: UnsafeMutableRawBufferPointer(rebasing: bytes[offset..<(offset + BenchTraceRoot.length)]))
+                }
+                return ("", index)
+            }
+        )
+    }
 
     /// `count` requests over `connections` keep-alive connections, each sending its next request when the last
     /// answer is in (closed loop). Records carry the trace root as their request id until they are joined.
     func closedLoop(count: Int, connections: Int) async -> [ClientRecord] {
-        let next = NIOLockedValueBox(0)
-        return await onConnections(max(1, min(connections, count))) { _ in
-            next.withLockedValue { value -> Int64? in
-                defer { value += 1 }
-                return value < count ? BenchDriver.now() : nil
-            }
-        }
+        await run(.closed(count: count), connections: connections)
     }
 
     /// Open loop over `connections` keep-alive connections: `seconds × rate` requests scheduled 1/`rate` s apart,
-    /// connection `j` sending the scheduled requests `j`, `j + connections`, … (as wrk2 does). A connection that is
-    /// behind its schedule sends at once; every request is timed from its scheduled time, not its actual send, so
-    /// a stall counts against every request it delayed (coordinated-omission correction).
+    /// connection `j` sending the scheduled requests `j`, `j + connections`, … (as wrk2 does, ``OpenLoopSchedule``).
+    /// A connection that is behind its schedule sends at once; every request is timed from its scheduled time, not
+    /// its actual send, so a stall counts against every request it delayed (coordinated-omission correction).
     func openLoop(seconds: Double, rate: Double, connections: Int) async -> [ClientRecord] {
-        let total = Int((seconds * rate).rounded(.down))
-        let start = BenchDriver.now() + 1_000_000
-        let interval = 1e9 / rate
-        let used = max(1, min(connections, total))
-        let next = NIOLockedValueBox([Int](repeating: 0, count: used))
-        return await onConnections(used) { connection in
-            let index = next.withLockedValue { counts -> Int in
-                defer { counts[connection] += 1 }
-                return connection + counts[connection] * used
-            }
-            guard index < total else { return nil }
-            return start + Int64(Double(index) * interval)
-        }
+        let schedule = OpenLoopSchedule(
+            start: BenchDriver.now() + 1_000_000, rate: rate, seconds: seconds, connections: connections)
+        return await run(.open(schedule), connections: connections)
     }
 
-    /// Runs `connections` keep-alive connections on a few event-loop threads (as wrk runs its connections on a few
-    /// epoll threads: a thread per connection costs a context switch per response) until `schedule(connection)`
-    /// returns nil for each; otherwise it returns the time the request is timed from, which in an open loop may
-    /// be ahead: the connection then sends at that time (a timer of its loop).
-    private func onConnections(
-        _ connections: Int, schedule: @escaping @Sendable (Int) -> Int64?
-    ) async -> [ClientRecord] {
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: min(connections, Self.loopThreads))
-        let collected = NIOLockedValueBox<(records: [ClientRecord], remaining: Int)>(([], connections))
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            for index in 0..<connections {
-                let loop = group.next()
-                let connection = BenchLoopConnection(
-                    index: index, loop: loop, driver: self, schedule: schedule,
-                    finished: { records in
-                        let last = collected.withLockedValue { state -> Bool in
-                            state.records += records
-                            state.remaining -= 1
-                            return state.remaining == 0
-                        }
-                        if last { continuation.resume() }
-                    })
-                loop.execute { connection.next() }
-            }
+    private func run(_ schedule: BenchClientSchedule, connections: Int) async -> [ClientRecord] {
+        var client = BenchSocketClient(host: url.host, port: url.port)
+        let answer: BenchSocketClient.Answer
+        if adminInvoke != nil {
+            client.closesEach = true
+            client.keepsBody = true
+            answer = { status, body in Self.invokeAnswer(status, Array(body)) }
+        } else {
+            answer = { status, _ in Self.classify(status) }
         }
-        try? await group.shutdownGracefully()
-        return collected.withLockedValue { $0.records }
+        let (template, build) = requests()
+        let progress = self.progress
+        return await client.run(
+            schedule, connections: connections, template: template, build: build, answer: answer,
+            progress: { progress.record(contentsOf: $0) })
     }
-
-    /// Event-loop threads of a run: two, as `wrk -t2` (on a 2-core machine the server needs the rest).
-    static let loopThreads = 2
 
     /// The admin listener's answer to `POST /invoke`: `{"outcome", "errorType"}`.
     static func invokeAnswer(_ status: Int, _ body: [UInt8]) -> (SampleOutcome, String?) {

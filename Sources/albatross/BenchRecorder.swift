@@ -68,7 +68,9 @@ final class BenchRecorder: InvocationEventSubscriber {
         mutating func slot(_ index: Int, issued: Int) -> Int? {
             guard index >= 0, index < issued else { return nil }
             if index >= slots.count {
-                slots.append(contentsOf: repeatElement(Slot(), count: index + 1 - slots.count))
+                // In chunks, up to what has been issued: a slot per request would grow the array one at a time.
+                slots.append(
+                    contentsOf: repeatElement(Slot(), count: max(index + 1, min(issued, index + 4096)) - slots.count))
             }
             return index
         }

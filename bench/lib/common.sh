@@ -304,8 +304,9 @@ LUA
 }
 
 # run_wrk NAME URL ROOT_PIDS...: a WARMUP wrk run, then the measured DURATION one. Leaves "$TMP/NAME.wrk",
-# "$TMP/NAME.cpu" (ticks: all trees, the first root's tree, the first root alone) and the first root's ticks by
-# thread before and after ("$TMP/NAME.threads-before", "-after"). bench/lib/wrkrun.py reads them.
+# "$TMP/NAME.cpu" (ticks: all trees, the first root's tree, the first root alone), the first root's ticks by
+# thread before and after ("$TMP/NAME.threads-before", "-after") and wrk's own CPU seconds in the measured run
+# ("$TMP/NAME.wrk-cpu", user + system). bench/lib/wrkrun.py reads them.
 run_wrk() {
     local name=$1 url=$2
     shift 2
@@ -324,7 +325,8 @@ run_wrk() {
     local before after
     python3 "$BENCH/lib/proctree.py" threads "$1" >"$TMP/$name.threads-before"
     before=$(python3 "$BENCH/lib/proctree.py" ticks "$@")
-    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url" \
+    python3 "$BENCH/lib/cpu_of.py" "$TMP/$name.wrk-cpu" \
+        wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$DURATION" --latency -s "$script" "$url" \
         >"$TMP/$name.wrk" 2>&1 || { cat "$TMP/$name.wrk" >&2; die "wrk against $name failed"; }
     after=$(python3 "$BENCH/lib/proctree.py" ticks "$@")
     python3 "$BENCH/lib/proctree.py" threads "$1" >"$TMP/$name.threads-after"
