@@ -18,6 +18,15 @@ public enum ProcessTree {
         return result
     }
 
+    /// Every process on the host whose command line (arguments joined with spaces) contains `marker`.
+    public static func pids(commandLineContaining marker: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(marker)
+        }
+    }
+
     /// Whether a process with this pid exists (zombies count as existing).
     public static func exists(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno == EPERM

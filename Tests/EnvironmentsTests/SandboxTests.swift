@@ -224,7 +224,7 @@ struct SandboxTests {
         let outcome = try await harness.invoke("py")
         let json = try #require(
             try JSONSerialization.jsonObject(with: Data(outcome.text.utf8)) as? [String: Any], "\(outcome.text)")
-        let environment = try #require(json["env"] as? [String: Any])
+        let environment = try #require(json["env"] as? [String: Any], "\(outcome.text)")
         #expect(environment["PATH"] as? String == "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin")
         #expect(
             environment["LD_LIBRARY_PATH"] as? String
