@@ -209,6 +209,12 @@ int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *cons
             close_sandbox(&sandbox, pid_ns, own_pid_ns);
             return saved;
         }
+        // Still the same process (alive now, so it has held the pid since its pidfd was opened): the descriptors
+        // are its namespaces, not those of a process that got its pid after it died.
+        if (syscall(SYS_pidfd_send_signal, limits->join_pidfd, 0, NULL, 0) != 0) {
+            close_sandbox(&sandbox, pid_ns, own_pid_ns);
+            return ESRCH;
+        }
     }
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) {

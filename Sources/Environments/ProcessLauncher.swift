@@ -87,7 +87,8 @@ enum ProcessLauncher {
                     var limits = albatross_spawn_limits(
                         group_files: files, address_space_bytes: addressSpaceBytes,
                         outlives_parent: outlivesParent ? 1 : 0, new_session: newSession ? 1 : 0,
-                        batch_scheduling: batchScheduling ? 1 : 0, join_pid: sandbox?.initPID ?? 0)
+                        batch_scheduling: batchScheduling ? 1 : 0, join_pid: sandbox?.initPID ?? 0,
+                        join_pidfd: sandbox?.initFD ?? -1)
                     return albatross_spawn(
                         &pid, executable, argvPointer, envPointer, workingDirectory, devNull, pipe[1], &limits)
                 }

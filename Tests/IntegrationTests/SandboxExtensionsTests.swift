@@ -177,7 +177,9 @@ struct SandboxExtensionsTests {
         #expect(shutdown.contains(#""shutdownReason":"spindown""#))
         let deadline = try #require(shutdown.firstMatch(of: #/"deadlineMs":(\d+)/#).flatMap { Int64($0.1) })
         let stoppedAt = Int64(stopping.timeIntervalSince1970 * 1000)
-        #expect(deadline >= stoppedAt + 2_000 && deadline <= stoppedAt + 6_000, "the termination grace from the stop")
+        // The grace (2 s) from the environment's stop, which a loaded machine may reach seconds after the shutdown
+        // began.
+        #expect(deadline >= stoppedAt + 2_000 && deadline <= stoppedAt + 10_000, "the termination grace from the stop")
         #expect(log.contains("\(name): exiting"))
         #expect(first.reportLine?.contains("Init Duration") == true)
         #expect(hostPIDs.allSatisfy { ProcessTree.isGone($0) }, "the extension exited")

@@ -25,6 +25,9 @@ struct albatross_spawn_limits {
     /// PR_SET_NO_NEW_PRIVS, as bubblewrap does for what it runs. `cwd` and a `path` with a slash are then paths
     /// inside the sandbox; a `path` without one is looked up in the `PATH` of `envp`. Needs CAP_SYS_ADMIN (root).
     pid_t join_pid;
+    /// With `join_pid`: a pidfd of that process. Its namespaces are used only if it still runs once they are open,
+    /// so that a reused pid can never send the child into another process's namespaces.
+    int join_pidfd;
 };
 
 /// Starts `path` in a new process group (its pid is the group id) with working directory `cwd`,
