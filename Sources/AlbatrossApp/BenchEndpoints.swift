@@ -17,9 +17,10 @@ public struct IdleRetirementError: Error, CustomStringConvertible {
 extension AlbatrossApplication {
     /// Stops the idle environments of `function` (every function when nil) and waits until none of its on-demand
     /// environments holds a slot, so that the next invoke starts a fresh one (``EnvironmentPool/stopIdleEnvironments()``:
-    /// busy environments are not touched, nothing is killed mid-invoke; a busy one is waited for). Provisioned
-    /// environments are kept (the pool replaces them anyway): a version with provisioned concurrency serves its
-    /// first invokes warm, as on AWS. Throws after `timeout` when environments are still there.
+    /// busy environments are not touched, nothing is killed mid-invoke; a busy one is waited for and stopped once
+    /// idle). Provisioned environments are kept (the pool replaces them anyway): a version with provisioned
+    /// concurrency serves its first invokes warm, as on AWS. Throws after `timeout` when environments are still
+    /// there.
     public func retireIdleEnvironments(function: String?, timeout: TimeAmount = .seconds(30)) async throws {
         try await Self.retireIdle(invoker: invoker, function: function, timeout: timeout)
     }
@@ -31,9 +32,11 @@ extension AlbatrossApplication {
             guard function == nil || function == name else { return [] }
             return entry.versions.keys.compactMap { invoker.pool(for: name, version: $0) }
         }
-        for pool in pools { pool.stopIdleEnvironments() }
         let deadline = NIODeadline.now() + timeout
+        // Again on every round: an environment busy at first (an extension still finishing the last invoke after
+        // its result went out) is idle a moment later and must be stopped then, not only waited for.
         while pools.contains(where: { $0.counts.total - $0.provisionedCounts.allocated > 0 }) {
+            for pool in pools { pool.stopIdleEnvironments() }
             if NIODeadline.now() > deadline {
                 throw IdleRetirementError(
                     description:

@@ -18,6 +18,23 @@ public enum ProcessTree {
         return result
     }
 
+    /// The children of `parent` that are runtimes or extensions, not the bwrap of an environment's sandbox (in the
+    /// sandbox isolation mode each environment's bwrap is the server's child too, beside the processes that join it).
+    public static func runtimeChildren(of parent: Int32? = nil) -> [Int32] {
+        children(of: parent).filter { pid in
+            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) != "bwrap\n"
+        }
+    }
+
+    /// Every process on the host whose command line (arguments joined with spaces) contains `marker`.
+    public static func pids(commandLineContaining marker: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\0", with: " ").contains(marker)
+        }
+    }
+
     /// Whether a process with this pid exists (zombies count as existing).
     public static func exists(_ pid: Int32) -> Bool {
         kill(pid, 0) == 0 || errno == EPERM

@@ -3,8 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -40,9 +44,68 @@ static int join_group(const char *file) {
     return written == 1 ? 0 : -1;
 }
 
+/// The namespaces and root a child joins (`join_pid`): descriptors opened by the parent before the fork.
+struct joined_sandbox {
+    int ipc, uts, mnt, root;
+};
+
+/// What bubblewrap does for the process it runs with `--cap-drop ALL`: no capability left in any set, none to be
+/// regained by exec (the bounding set is empty, so not even root's exec gets any back), and no new privileges
+/// (setuid bits and file capabilities are ignored). Async-signal-safe.
+static int drop_privileges(void) {
+    for (int cap = 0; cap < 64; cap++) {
+        // EINVAL: beyond the kernel's last capability.
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+    }
+    // Older kernels have no ambient set (EINVAL): nothing to clear then.
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+/// execve, or for a name without a slash each directory of the `PATH` in `envp` in turn (execvp's search, done
+/// here because the PATH is the sandbox's, not the server's). Returns only on failure, with errno set. Uses only
+/// the stack: async-signal-safe.
+static void exec_searching(const char *path, char *const argv[], char *const envp[]) {
+    if (strchr(path, '/') != NULL) {
+        execve(path, argv, envp);
+        return;
+    }
+    const char *search = "/usr/local/bin:/usr/bin:/bin";
+    for (char *const *entry = envp; *entry != NULL; entry++) {
+        if (strncmp(*entry, "PATH=", 5) == 0) search = *entry + 5;
+    }
+    size_t length = strlen(path);
+    int denied = 0;
+    for (const char *start = search;; start++) {
+        const char *end = strchrnul(start, ':');
+        size_t directory = (size_t)(end - start);
+        char candidate[4096];
+        if (directory + 1 + length < sizeof candidate) {
+            // An empty entry is the working directory, as for execvp.
+            if (directory == 0) {
+                candidate[0] = '.';
+                directory = 1;
+            } else {
+                memcpy(candidate, start, directory);
+            }
+            candidate[directory] = '/';
+            memcpy(candidate + directory + 1, path, length + 1);
+            execve(candidate, argv, envp);
+            if (errno == EACCES) denied = 1;
+        }
+        if (*end == '\0') break;
+        start = end;
+    }
+    errno = denied ? EACCES : ENOENT;
+}
+
 static void child(pid_t parent, const char *path, char *const argv[], char *const envp[], const char *cwd,
                   int stdin_fd, int output_fd, const struct albatross_spawn_limits *limits, int report,
-                  long fd_limit, const sigset_t *none) {
+                  long fd_limit, const sigset_t *none, const struct joined_sandbox *sandbox) {
     int error;
     // Its own process group, as the parent also sets (whichever runs first; the parent kills the group). Or its
     // own session, which makes it the leader of a new group as well (the parent then leaves the group alone:
@@ -67,11 +130,19 @@ static void child(pid_t parent, const char *path, char *const argv[], char *cons
         struct rlimit limit = {(rlim_t)limits->address_space_bytes, (rlim_t)limits->address_space_bytes};
         if (setrlimit(RLIMIT_AS, &limit) != 0) goto fail;
     }
+    // Into the sandbox, after the control groups (whose files are not in its mount namespace). The PID namespace
+    // was entered by the fork; the root is the sandbox init's, opened before the mount namespace changed.
+    if (sandbox != NULL) {
+        if (setns(sandbox->ipc, CLONE_NEWIPC) != 0 || setns(sandbox->uts, CLONE_NEWUTS) != 0) goto fail;
+        if (setns(sandbox->mnt, CLONE_NEWNS) != 0) goto fail;
+        if (fchdir(sandbox->root) != 0 || chroot(".") != 0) goto fail;
+    }
     // Ends with the thread that forked it (a long-lived one, see ProcessLauncher). If the parent was already
     // gone before this was set, nothing would send the signal: check, and give up.
     if (limits == NULL || !limits->outlives_parent) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) goto fail;
-        if (getppid() != parent) _exit(127);
+        // In a sandbox's PID namespace the parent is outside it: 0 while it lives, the sandbox's init once not.
+        if (getppid() != (sandbox != NULL ? 0 : parent)) _exit(127);
     }
     // Default dispositions: exec keeps ignored signals ignored, and signals are blocked until here so that no
     // handler of the parent runs in the child.
@@ -88,21 +159,69 @@ static void child(pid_t parent, const char *path, char *const argv[], char *cons
         (void)syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
     }
     if (chdir(cwd) != 0) goto fail;
+    if (sandbox != NULL && drop_privileges() != 0) goto fail;
     // The pipe and /dev/null are >= 3 (0-2 are open in the server); dup2 clears their close-on-exec flag.
     if (dup2(stdin_fd, 0) < 0 || dup2(output_fd, 1) < 0 || dup2(output_fd, 2) < 0) goto fail;
     close_from(3, report, fd_limit);
     if (sigprocmask(SIG_SETMASK, none, NULL) != 0) goto fail;
-    execve(path, argv, envp);
+    if (sandbox != NULL) {
+        exec_searching(path, argv, envp);
+    } else {
+        execve(path, argv, envp);
+    }
 fail:
     error = errno;
     while (write(report, &error, sizeof error) < 0 && errno == EINTR) {}
     _exit(127);
 }
 
+/// Opens `/proc/<pid>/<name>` (close-on-exec); -1 on failure.
+static int open_proc(pid_t pid, const char *name, int flags) {
+    char file[64];
+    snprintf(file, sizeof file, "/proc/%d/%s", (int)pid, name);
+    return open(file, O_RDONLY | O_CLOEXEC | flags);
+}
+
+static void close_sandbox(struct joined_sandbox *sandbox, int pid_ns, int own_pid_ns) {
+    int fds[] = {sandbox->ipc, sandbox->uts, sandbox->mnt, sandbox->root, pid_ns, own_pid_ns};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        if (fds[i] >= 0) close(fds[i]);
+    }
+}
+
 int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                     const char *cwd, int stdin_fd, int output_fd, const struct albatross_spawn_limits *limits) {
+    struct joined_sandbox sandbox = {-1, -1, -1, -1};
+    int pid_ns = -1, own_pid_ns = -1;
+    int joining = limits != NULL && limits->join_pid > 0;
+    if (joining) {
+        pid_t init = limits->join_pid;
+        pid_ns = open_proc(init, "ns/pid", 0);
+        sandbox.ipc = open_proc(init, "ns/ipc", 0);
+        sandbox.uts = open_proc(init, "ns/uts", 0);
+        sandbox.mnt = open_proc(init, "ns/mnt", 0);
+        sandbox.root = open_proc(init, "root", O_DIRECTORY);
+        // Where this thread's children go now (its own PID namespace), to come back to after the fork.
+        own_pid_ns = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
+        if (pid_ns < 0 || sandbox.ipc < 0 || sandbox.uts < 0 || sandbox.mnt < 0 || sandbox.root < 0
+            || own_pid_ns < 0) {
+            int saved = errno;
+            close_sandbox(&sandbox, pid_ns, own_pid_ns);
+            return saved;
+        }
+        // Still the same process (alive now, so it has held the pid since its pidfd was opened): the descriptors
+        // are its namespaces, not those of a process that got its pid after it died.
+        if (syscall(SYS_pidfd_send_signal, limits->join_pidfd, 0, NULL, 0) != 0) {
+            close_sandbox(&sandbox, pid_ns, own_pid_ns);
+            return ESRCH;
+        }
+    }
     int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0) return errno;
+    if (pipe2(report, O_CLOEXEC) != 0) {
+        int saved = errno;
+        close_sandbox(&sandbox, pid_ns, own_pid_ns);
+        return saved;
+    }
     sigset_t all, none, previous;
     sigfillset(&all);
     sigemptyset(&none);
@@ -110,9 +229,26 @@ int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *cons
     pid_t parent = getpid();
     long fd_limit = sysconf(_SC_OPEN_MAX);
     if (fd_limit < 0 || fd_limit > 1 << 20) fd_limit = 1 << 20;
+    // A PID namespace is entered for the children of the calling thread only (setns(2) on CLONE_NEWPID changes
+    // this thread's namespace for children, not its own): the fork lands in the sandbox, and the thread leaves
+    // again at once, with every signal still blocked.
+    if (joining && setns(pid_ns, CLONE_NEWPID) != 0) {
+        int saved = errno;
+        pthread_sigmask(SIG_SETMASK, &previous, NULL);
+        close(report[0]);
+        close(report[1]);
+        close_sandbox(&sandbox, pid_ns, own_pid_ns);
+        return saved;
+    }
     pid_t forked = fork();
-    if (forked == 0) child(parent, path, argv, envp, cwd, stdin_fd, output_fd, limits, report[1], fd_limit, &none);
+    if (forked == 0) {
+        child(parent, path, argv, envp, cwd, stdin_fd, output_fd, limits, report[1], fd_limit, &none,
+              joining ? &sandbox : NULL);
+    }
     int saved = errno;
+    // A thread left in the sandbox's namespace would start every later child of the server there: never go on.
+    if (joining && setns(own_pid_ns, CLONE_NEWPID) != 0) abort();
+    close_sandbox(&sandbox, pid_ns, own_pid_ns);
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     close(report[1]);
     if (forked < 0) {
@@ -139,4 +275,12 @@ int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *cons
 
 int albatross_pipe_cloexec(int fds[2]) {
     return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
+}
+
+int albatross_pidfd_open(pid_t pid) {
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int albatross_pidfd_signal(int pidfd, int signal) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
 }

@@ -172,20 +172,31 @@ final class ExecutionEnvironment {
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         let group = controlGroup
-        spec.threadPool.runIfActive(eventLoop: loop) { () throws -> LaunchedProcess in
+        let existingSandbox = sandboxHolder
+        spec.threadPool.runIfActive(eventLoop: loop) { () throws -> (LaunchedProcess, Sandbox.Holder?) in
             if let scratch {
                 try FileManager.default.createDirectory(
                     atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
             // The group exists (with its memory limit) before the child joins it, between fork and exec.
             try group?.create(memoryBytes: spec.memoryBytes)
+            // The environment's sandbox: the extensions' when they started it, else started now (and ended here
+            // again if the runtime cannot start: the environment then ends without it).
+            var startedSandbox: Sandbox.Holder?
             do {
-                return try RuntimeLauncher.launch(
+                var holder = existingSandbox
+                if holder == nil, let sandbox = spec.sandbox {
+                    holder = try Self.startSandbox(sandbox, spec: spec, group: group)
+                    startedSandbox = holder
+                }
+                let process = try RuntimeLauncher.launch(
                     spec: spec, runtimeAPI: "127.0.0.1:\(runtimeAPIPort)", logStreamName: stream.streamName,
                     logGroupName: stream.groupName, scratchDirectory: scratch, initializationType: initializationType,
-                    groupFiles: group?.joinFiles ?? [],
+                    sandbox: holder, groupFiles: group?.joinFiles ?? [],
                     addressSpaceBytes: group?.limitsMemory == true ? 0 : spec.addressSpaceLimitBytes)
+                return (process, startedSandbox)
             } catch {
+                if let startedSandbox { Self.endSandbox(startedSandbox) }
                 group?.remove()
                 throw error
             }
@@ -193,16 +204,63 @@ final class ExecutionEnvironment {
             let environment = bound.value
             environment.runtimeLaunchInFlight = false
             switch result {
-            case .success(let process):
+            case .success(let (process, startedSandbox)):
+                if let startedSandbox { environment.adoptSandbox(startedSandbox) }
                 environment.launched(process)
             case .failure(let error as RuntimeCommandError):
                 environment.failStart(errorType: error.errorType, message: error.message)
             case .failure(let error as ControlGroupError):
                 environment.failStart(errorType: "Sandbox.Failure", message: error.description)
+            case .failure(let error as SandboxStartError):
+                environment.failStart(errorType: "Sandbox.Failure", message: error.description)
             case .failure(let error):
                 environment.failStart(errorType: "Runtime.InvalidEntrypoint", message: "\(error)")
             }
         }
+    }
+
+    /// The environment's sandbox (``Sandbox/Holder``), started before its first process; nil outside the sandbox
+    /// or before. It lives as long as the environment (an INIT re-run keeps it, and its /tmp, as AWS keeps /tmp).
+    private var sandboxHolder: Sandbox.Holder?
+
+    /// Why the sandbox could not start.
+    struct SandboxStartError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// Starts the environment's sandbox in its control groups (on the thread pool), and reaps bwrap when it ends.
+    private static func startSandbox(
+        _ sandbox: Sandbox, spec: EnvironmentSpec, group: ControlGroup?
+    ) throws -> Sandbox.Holder {
+        let holder: Sandbox.Holder
+        do {
+            holder = try sandbox.start(
+                spec: spec, groupFiles: group?.joinFiles ?? [],
+                addressSpaceBytes: group?.limitsMemory == true ? 0 : spec.addressSpaceLimitBytes)
+        } catch {
+            throw SandboxStartError(description: "\(error)")
+        }
+        // Nothing to do when it exits: what ran in it has died with it, and the environment sees that.
+        ProcessLauncher.reap(holder.pid) { _ in }
+        return holder
+    }
+
+    /// Keeps the sandbox started on the thread pool, or ends it at once when the environment has already released
+    /// its resources (it ended while the sandbox was starting).
+    private func adoptSandbox(_ holder: Sandbox.Holder) {
+        if resourcesReleased {
+            Self.endSandbox(holder)
+        } else {
+            sandboxHolder = holder
+        }
+    }
+
+    /// ``releaseIfEnded()`` has released the environment's resources.
+    private var resourcesReleased = false
+
+    /// Ends a sandbox (its init, so its PID namespace and everything in it).
+    private static func endSandbox(_ holder: Sandbox.Holder) {
+        holder.end()
     }
 
     private func launched(_ process: LaunchedProcess) {
@@ -218,9 +276,7 @@ final class ExecutionEnvironment {
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         let group = controlGroup
-        let sandboxed = spec.sandbox != nil
-        ProcessLauncher.reap(process.pid) { reaped in
-            let exit = RuntimeLauncher.exit(reaped, sandboxed: sandboxed)
+        ProcessLauncher.reap(process.pid) { exit in
             // On the reaper thread: whether the kernel's OOM killer ended it, and the tree's peak, while the group
             // is still there.
             let outOfMemory = (group?.outOfMemoryKills() ?? 0) > 0
@@ -599,11 +655,7 @@ final class ExecutionEnvironment {
             thaw()
             shutdownExtensions(reason: Self.shutdownReason(reason), killAt: killAt)
             if let pid {
-                if spec.sandbox != nil {
-                    spec.threadPool.submit { _ in RuntimeLauncher.terminate(pid, sandboxed: true) }
-                } else {
-                    RuntimeLauncher.terminate(pid, sandboxed: false)
-                }
+                RuntimeLauncher.terminate(pid)
                 arm(&killTimer, at: killAt) { $0.killProcess() }
             } else {
                 machine.stopBeforeLaunch()
@@ -676,20 +728,24 @@ final class ExecutionEnvironment {
         let environment = processVariables
         let group = controlGroup
         let bound = NIOLoopBound(self, eventLoop: loop)
-        spec.threadPool.runIfActive(eventLoop: loop) { () throws -> ([ExtensionLauncher.Started], String?) in
+        spec.threadPool.runIfActive(eventLoop: loop) {
+            () throws -> ([ExtensionLauncher.Started], String?, Sandbox.Holder?) in
             if let scratch {
                 try FileManager.default.createDirectory(
                     atPath: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
             try group?.create(memoryBytes: spec.memoryBytes)
+            // The environment's sandbox, which the extensions join first and the runtime after them.
+            let holder = try spec.sandbox.map { try Self.startSandbox($0, spec: spec, group: group) }
             let (started, failed) = ExtensionLauncher.launchAll(
-                spec: spec, environment: environment, groupFiles: group?.joinFiles ?? [],
+                spec: spec, environment: environment, sandbox: holder, groupFiles: group?.joinFiles ?? [],
                 addressSpaceBytes: group?.limitsMemory == true ? 0 : spec.addressSpaceLimitBytes)
-            return (started, failed.map { "cannot start extension \($0.name): \($0.reason)" })
+            return (started, failed.map { "cannot start extension \($0.name): \($0.reason)" }, holder)
         }.whenComplete { result in
             let environment = bound.value
             switch result {
-            case .success(let (started, failure)):
+            case .success(let (started, failure, holder)):
+                if let holder { environment.adoptSandbox(holder) }
                 if !started.isEmpty {
                     // INIT starts with the extensions (AWS's INIT_START comes before their output).
                     environment.emitInitStarted(pid: nil)
@@ -703,6 +759,8 @@ final class ExecutionEnvironment {
                     environment.launch(runtimeAPIPort: environment.runtimeAPIPort)
                 }
             case .failure(let error as ControlGroupError):
+                environment.failStart(errorType: "Sandbox.Failure", message: error.description)
+            case .failure(let error as SandboxStartError):
                 environment.failStart(errorType: "Sandbox.Failure", message: error.description)
             case .failure(let error):
                 environment.failStart(errorType: "Extension.LaunchError", message: "\(error)")
@@ -1050,9 +1108,16 @@ final class ExecutionEnvironment {
         }
         completeDeferredReport(durationMs: nil)
         guard machine.releaseResources() else { return }
+        resourcesReleased = true
         // Whatever the runtime started in its process group (a `sleep 600 &`, a curl waiting in /next) ends with
         // it, and the concurrency slot is free at once, not after the output pipe is drained.
         if let processGroup { ProcessLauncher.killGroup(processGroup) }
+        // The sandbox's PID namespace ends with its init: whatever is left in it, even what left every session and
+        // process group, with or without control groups.
+        if let sandboxHolder {
+            Self.endSandbox(sandboxHolder)
+            self.sandboxHolder = nil
+        }
         thaw()
         link.released(id)
         let scratch = scratchDirectory

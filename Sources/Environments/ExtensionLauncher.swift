@@ -3,6 +3,8 @@ import Foundation
 /// Starts the external extensions of an environment (runtime-api.md §1.9, §2.2): every executable file directly in
 /// the merged layers' `extensions/` directory (AWS's `/opt/extensions/`), in name order, before the runtime, each
 /// with the runtime's environment variables, working directory and control groups, in a process group of its own.
+/// In the sandbox they join the environment's sandbox, the one the runtime joins after them: one `/tmp`, one PID
+/// namespace, the same mounts, as on AWS.
 ///
 /// The one place where extension processes are started, so that a change to how processes are launched (the
 /// sandbox) has one more caller to look at, here. Blocking (directory listing, fork/exec): call on the thread pool.
@@ -26,30 +28,32 @@ enum ExtensionLauncher {
         }
     }
 
-    /// Starts every extension of `spec`. One that cannot start is returned in `failed` with the reason (AWS then
-    /// fails INIT with `Extension.LaunchError`); those already started keep running.
+    /// Starts every extension of `spec` (in `sandbox`, the environment's, when ``EnvironmentSpec/sandbox`` is set).
+    /// One that cannot start is returned in `failed` with the reason (AWS then fails INIT with
+    /// `Extension.LaunchError`); those already started keep running.
     static func launchAll(
-        spec: EnvironmentSpec, environment: [String], groupFiles: [String], addressSpaceBytes: UInt64
+        spec: EnvironmentSpec, environment: [String], sandbox holder: Sandbox.Holder?, groupFiles: [String],
+        addressSpaceBytes: UInt64
     ) -> (started: [Started], failed: (name: String, reason: String)?) {
         var started: [Started] = []
         // A container image brings its extensions in its own /opt/extensions, and runs only in the sandbox.
         if spec.image != nil && spec.sandbox == nil { return ([], nil) }
         let root = spec.image.map { "\($0.rootfs)/opt" } ?? spec.layerRoot
         for name in executables(layerRoot: root) {
-            let path = "\(root!)/extensions/\(name)"
             do {
-                // In the sandbox, each extension runs in a sandbox of its own with the runtime's mounts (code at
-                // /var/task, layers at /opt; an image's rootfs as /) and variables; it does not share the
-                // runtime's /tmp or PID namespace.
-                var command = RuntimeEnvironmentBuilder.Command(executable: path, arguments: [])
-                if let image = spec.image, let sandbox = spec.sandbox {
-                    command = sandbox.imageCommand(image, executable: "/opt/extensions/\(name)")
-                } else if let sandbox = spec.sandbox {
-                    command = sandbox.wrap(command, spec: spec, isPython: false)
+                let process: LaunchedProcess
+                if spec.sandbox != nil {
+                    guard let holder else { throw LaunchError(description: "no sandbox to run the extension in") }
+                    let command = Sandbox.extensionCommand(name: name, spec: spec)
+                    process = try ProcessLauncher.launch(
+                        executable: command.executable, arguments: command.arguments, environment: environment,
+                        workingDirectory: command.workingDirectory, groupFiles: groupFiles,
+                        addressSpaceBytes: addressSpaceBytes, joining: holder)
+                } else {
+                    process = try ProcessLauncher.launch(
+                        executable: "\(root!)/extensions/\(name)", arguments: [], environment: environment,
+                        workingDirectory: spec.taskRoot, groupFiles: groupFiles, addressSpaceBytes: addressSpaceBytes)
                 }
-                let process = try ProcessLauncher.launch(
-                    executable: command.executable, arguments: command.arguments, environment: environment,
-                    workingDirectory: spec.taskRoot, groupFiles: groupFiles, addressSpaceBytes: addressSpaceBytes)
                 started.append(Started(name: name, process: process))
             } catch {
                 return (started, (name, "\(error)"))

@@ -54,10 +54,14 @@ enum ProcessLauncher {
     ///   - outlivesParent: no parent-death signal (only for a process meant to outlive the server).
     ///   - newSession: a session of its own (no controlling terminal) rather than only a process group.
     ///   - batchScheduling: the child and what it starts run under `SCHED_BATCH`.
+    ///   - joining: a sandbox the child runs in (``Sandbox/Holder``): it joins the sandbox's namespaces and root
+    ///     after its control groups and drops every capability; `executable` (looked up in the `PATH` of
+    ///     `environment` when it has no slash) and `workingDirectory` are then paths inside the sandbox.
     static func launch(
         executable: String, arguments: [String], environment: [String], workingDirectory: String,
         groupFiles: [String] = [], addressSpaceBytes: UInt64 = 0, standardInput: Int32? = nil,
-        outlivesParent: Bool = false, newSession: Bool = false, batchScheduling: Bool = false
+        outlivesParent: Bool = false, newSession: Bool = false, batchScheduling: Bool = false,
+        joining sandbox: Sandbox.Holder? = nil
     ) throws -> LaunchedProcess {
         var pipe: [Int32] = [-1, -1]
         let pipeResult = pipe.withUnsafeMutableBufferPointer { albatross_pipe_cloexec($0.baseAddress!) }
@@ -83,7 +87,8 @@ enum ProcessLauncher {
                     var limits = albatross_spawn_limits(
                         group_files: files, address_space_bytes: addressSpaceBytes,
                         outlives_parent: outlivesParent ? 1 : 0, new_session: newSession ? 1 : 0,
-                        batch_scheduling: batchScheduling ? 1 : 0)
+                        batch_scheduling: batchScheduling ? 1 : 0, join_pid: sandbox?.initPID ?? 0,
+                        join_pidfd: sandbox?.initFD ?? -1)
                     return albatross_spawn(
                         &pid, executable, argvPointer, envPointer, workingDirectory, devNull, pipe[1], &limits)
                 }
@@ -126,41 +131,6 @@ enum ProcessLauncher {
     /// `signal` to the whole process group.
     static func signalGroup(_ pid: pid_t, _ signal: Int32) {
         _ = kill(-pid, signal)
-    }
-
-    /// `signal` to every process of the group `leader` leads except the leader itself (found in `/proc`; reads
-    /// files: call off the event loops). For a sandbox, whose leader is bwrap: bwrap dies of a SIGTERM and takes
-    /// the sandbox with it at once, while the runtime inside should get the signal and its grace period.
-    static func signalGroupSparingLeader(_ leader: pid_t, _ signal: Int32) {
-        guard let directory = opendir("/proc") else { return }
-        defer { closedir(directory) }
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard let pid = pid_t(name), pid != leader, processGroup(of: pid) == leader else { continue }
-            _ = kill(pid, signal)
-        }
-    }
-
-    /// The process group of `pid` (the fifth field of `/proc/<pid>/stat`, after the parenthesised command name,
-    /// which may itself hold spaces and parentheses); nil when it is gone.
-    static func processGroup(of pid: pid_t) -> pid_t? {
-        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-        guard count > 0 else { return nil }
-        return parseProcessGroup(stat: buffer[..<count])
-    }
-
-    /// The process group in the text of a `/proc/<pid>/stat` file: `pid (comm) state ppid pgrp ...`.
-    static func parseProcessGroup<Bytes: BidirectionalCollection<UInt8>>(stat: Bytes) -> pid_t? {
-        guard let close = stat.lastIndex(of: UInt8(ascii: ")")) else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: UInt8(ascii: " "))
-        guard fields.count > 2 else { return nil }
-        return pid_t(String(decoding: fields[2], as: UTF8.self))
     }
 
     private static func withCStrings<R>(

@@ -1,7 +1,10 @@
+import CAlbatrossSupport
 import Foundation
+import LambdaModel
 
-/// The `sandbox` isolation mode: each runtime runs inside a bubblewrap (`bwrap`) sandbox laid out as Lambda's
-/// execution environment, so that a function sees what it would see on AWS and nothing of the host that it
+/// The `sandbox` isolation mode: each environment runs inside one bubblewrap (`bwrap`) sandbox laid out as Lambda's
+/// execution environment, its runtime and its external extensions together (as on AWS: one `/tmp`, one PID
+/// namespace, the same mounts), so that a function sees what it would see on AWS and nothing of the host that it
 /// should not.
 ///
 /// The layout (runtime-api.md §3.2, §3.3): a read-only root made of the host's `/usr` (and the `/bin`, `/lib`,
@@ -10,22 +13,16 @@ import Foundation
 /// directory read-only at `/var/runtime`; for Python, the interpreter's venv read-only at `/var/lang` (AWS's
 /// interpreter lives in `/var/lang/bin`); a private `/tmp` tmpfs of ``tmpBytes``; a private `/proc` and `/dev`.
 /// Nothing else of the host is mounted: not the data directory, not other functions' code, not `/home` or
-/// `/root`. Namespaces: PID (the runtime sees only its own tree), IPC and UTS; the network is the host's, since
-/// the runtime reaches its Runtime API on 127.0.0.1. No capabilities, no new privileges (bwrap sets
-/// `PR_SET_NO_NEW_PRIVS`), and `--die-with-parent`.
+/// `/root`. Namespaces: PID (the environment sees only its own processes), IPC and UTS; the network is the
+/// host's, since the runtime reaches its Runtime API on 127.0.0.1. No capabilities, no new privileges.
 ///
-/// Processes and signals: bwrap is the process the platform starts (its pid is the environment's process group
-/// and the pid the reaper waits for; it joins the environment's control group before it runs, so the whole
-/// sandbox is inside it). bwrap exits as soon as the runtime does, with its status (128 + n for a signal n),
-/// and the sandbox's PID namespace dies with it: everything the runtime left is killed. A SIGKILL to the group
-/// kills bwrap and so the namespace; a SIGTERM must spare bwrap (see
-/// ``ProcessLauncher/signalGroupSparingLeader(_:_:)``). bwrap's `--new-session` is not used: it would put the
-/// runtime in a process group of its own, out of the group's reach; the platform instead starts bwrap in a
-/// session of its own, which detaches the whole sandbox from the server's terminal just the same.
+/// Processes: ``start(spec:groupFiles:addressSpaceBytes:timeoutSeconds:)`` starts bwrap (in the environment's
+/// control groups, a session of its own), whose pid 1 sets the sandbox up and then waits, the init of its
+/// namespaces, for the environment's life (``Holder``). The extensions and the runtime join it
+/// (``ProcessLauncher`` with `joining`): each is still the platform's own child, with its own output pipe, process
+/// group and wait status. ``Holder/end()`` kills the init, and the PID namespace with everything in it.
 ///
-/// The runtime's environment is exactly the function's: bwrap is started with it (and passes it on unchanged),
-/// which has the effect of `--clearenv` without putting values on bwrap's command line, where `ps` would show
-/// them.
+/// The processes' environment is exactly the function's, never on bwrap's command line (where `ps` would show it).
 public struct Sandbox: Sendable, Hashable {
     /// The `bwrap` executable.
     public var executable: String
@@ -118,15 +115,32 @@ public struct Sandbox: Sendable, Hashable {
         let sandbox = Sandbox(
             executable: executable, version: versionRun.output, tmpBytes: tmpBytes,
             runtimeDirectory: runtimeDirectory, systemArguments: systemArguments())
-        // The same arguments as a runtime's, with the runtime directory standing in for code.
-        let arguments = sandbox.arguments(
-            taskRoot: runtimeDirectory, layerRoot: nil, binds: [], executable: "/bin/sh",
-            commandArguments: ["-c", "test -d /var/task && test -d /proc/self && : > /tmp/probe"])
-        let probe = run(executable, arguments, newSession: true)
+        // A sandbox as an environment's, with the runtime directory standing in for code, and a process joining
+        // it as a runtime does.
+        let probe: (status: Int32, output: String)
+        do {
+            let holder = try sandbox.start(
+                mounts: sandbox.mountArguments(taskRoot: runtimeDirectory, layerRoot: nil, binds: []), groupFiles: [],
+                addressSpaceBytes: 0, batchScheduling: false, timeoutSeconds: 10)
+            defer {
+                holder.end()
+                var status: Int32 = 0
+                while waitpid(holder.pid, &status, 0) < 0 && errno == EINTR {}
+            }
+            probe = run(
+                "/bin/sh", ["-c", "test -d /var/task && test -d /proc/self && : > /tmp/probe"], joining: holder,
+                workingDirectory: taskRoot)
+        } catch {
+            probe = (-1, "\(error)")
+        }
         guard probe.status == 0 else {
             let text = probe.output.isEmpty ? "exit status \(probe.status)" : probe.output
             if text.contains("namespace") {
                 return .failure(Unavailable(description: "bwrap cannot create namespaces (user namespaces?): \(text)"))
+            }
+            if text.contains("Operation not permitted") {
+                return .failure(
+                    Unavailable(description: "cannot join the sandbox's namespaces (needs root): \(text)"))
             }
             return .failure(Unavailable(description: "bwrap failed: \(text)"))
         }
@@ -136,7 +150,7 @@ public struct Sandbox: Sendable, Hashable {
     /// Runs a short command and returns its exit status (-1: could not start or did not finish within 10 s) and
     /// its first output line.
     private static func run(
-        _ executable: String, _ arguments: [String], newSession: Bool = false
+        _ executable: String, _ arguments: [String], joining holder: Holder? = nil, workingDirectory: String = "/"
     ) -> (
         status: Int32, output: String
     ) {
@@ -144,7 +158,7 @@ public struct Sandbox: Sendable, Hashable {
         do {
             process = try ProcessLauncher.launch(
                 executable: executable, arguments: arguments, environment: ["PATH=/usr/bin:/bin"],
-                workingDirectory: "/", newSession: newSession)
+                workingDirectory: workingDirectory, newSession: holder != nil, joining: holder)
         } catch {
             return (-1, "\(error)")
         }
@@ -210,7 +224,7 @@ public struct Sandbox: Sendable, Hashable {
         return arguments
     }
 
-    // MARK: a runtime's command line
+    // MARK: the environment's sandbox
 
     /// A host directory mounted read-only inside the sandbox.
     struct Bind: Hashable {
@@ -218,10 +232,9 @@ public struct Sandbox: Sendable, Hashable {
         var destination: String
     }
 
-    /// bwrap's arguments to run `executable` (a path inside the sandbox) with `commandArguments`.
-    func arguments(
-        taskRoot: String, layerRoot: String?, binds: [Bind], executable: String, commandArguments: [String]
-    ) -> [String] {
+    /// bwrap's mounts for a code package: the system part, the private `/proc`, `/dev` and `/tmp`, the code at
+    /// `/var/task`, the layers at `/opt`, `/var/runtime` and `binds`; the root read-only.
+    func mountArguments(taskRoot: String, layerRoot: String?, binds: [Bind]) -> [String] {
         var arguments = systemArguments
         arguments += ["--proc", "/proc", "--dev", "/dev"]
         arguments += ["--perms", "1777", "--size", String(tmpBytes), "--tmpfs", "/tmp"]
@@ -233,53 +246,186 @@ public struct Sandbox: Sendable, Hashable {
         }
         arguments += ["--ro-bind", runtimeDirectory, Self.runtimeRoot]
         for bind in binds { arguments += ["--ro-bind", bind.source, bind.destination] }
-        arguments += [
-            "--remount-ro", "/", "--chdir", Self.taskRoot, "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--die-with-parent", "--cap-drop", "ALL", "--", executable,
-        ]
-        return arguments + commandArguments
+        return arguments + ["--remount-ro", "/"]
     }
 
-    /// bwrap's command for a container image: the rootfs read-only as `/` (as Lambda's image file system is), with
-    /// the private `/proc`, `/dev` and `/tmp` of every environment (the unpacker makes their mount points), the
-    /// image's working directory, and ENTRYPOINT + CMD run as they are (the executable is looked up in the PATH of
-    /// the runtime's environment, the image's ENV). Nothing of the host's file system is mounted; the network is
-    /// still the host's, so the Runtime API stays reachable on 127.0.0.1.
-    func imageCommand(_ image: ImageRun, executable: String? = nil) -> RuntimeEnvironmentBuilder.Command {
-        var arguments = ["--ro-bind", image.rootfs, "/", "--proc", "/proc", "--dev", "/dev"]
-        arguments += ["--perms", "1777", "--size", String(tmpBytes), "--tmpfs", "/tmp"]
-        arguments += [
-            "--chdir", image.workingDirectory, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
-            "--cap-drop", "ALL", "--",
+    /// bwrap's mounts for a container image: the rootfs read-only as `/` (as Lambda's image file system is), with
+    /// the private `/proc`, `/dev` and `/tmp` of every environment (the unpacker makes their mount points). Nothing
+    /// of the host's file system is mounted.
+    func imageMountArguments(_ image: ImageRun) -> [String] {
+        ["--ro-bind", image.rootfs, "/", "--proc", "/proc", "--dev", "/dev"]
+            + ["--perms", "1777", "--size", String(tmpBytes), "--tmpfs", "/tmp"]
+    }
+
+    /// bwrap's arguments for the sandbox of one environment, given its mounts: new PID, IPC and UTS namespaces (and
+    /// the mount namespace bwrap always makes), no capabilities, and a sandbox init that waits. bwrap's pid 1 sets
+    /// everything up, drops its privileges, then blocks reading its standard input (`--block-fd 0`, a pipe whose
+    /// write end the server holds) before it would fork the command: it stays there, pid 1 of the namespace, for
+    /// the environment's life, and the runtime and its extensions join it (``ProcessLauncher`` with `joining`).
+    /// `--info-fd 1` reports its host pid on standard output. The command (`true`) runs only if the pipe reaches
+    /// EOF, when the server is gone: bwrap's init then waits for what is left and the namespace ends.
+    static func holderArguments(mounts: [String]) -> [String] {
+        mounts + [
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--cap-drop", "ALL", "--info-fd",
+            "1", "--block-fd", "0", "--", "true",
         ]
-        let command = executable.map { [$0] } ?? image.arguments
-        return RuntimeEnvironmentBuilder.Command(executable: self.executable, arguments: arguments + command)
+    }
+
+    /// An environment's sandbox, running: bwrap (the process the platform started, in a session and process group
+    /// of its own and in the environment's control groups) and its pid 1, the init of the sandbox's namespaces,
+    /// which the runtime and the extensions join. Ended by ``end()``: SIGKILL to the init ends the PID namespace,
+    /// and so everything in it, whatever left its session or process group; bwrap then exits too.
+    struct Holder: Sendable, Hashable {
+        /// bwrap's pid (also its process group).
+        var pid: pid_t
+        /// The sandbox's pid 1 as the host sees it.
+        var initPID: pid_t
+        /// A pidfd of the init: a signal that cannot reach another process once its pid is reused.
+        var initFD: Int32
+        /// The write end of the init's standard input: while it is open, the init waits.
+        var blockFD: Int32
+
+        /// Kills the sandbox's init (and so the sandbox) and closes the descriptors. Call once.
+        func end() {
+            _ = albatross_pidfd_signal(initFD, SIGKILL)
+            close(initFD)
+            close(blockFD)
+        }
+    }
+
+    /// Starts the sandbox of an environment and returns once its init is ready to be joined (its mounts are done
+    /// and its privileges dropped: its effective capabilities read 0). Blocking (spawns, reads `/proc`): call on
+    /// the thread pool, as for a runtime.
+    func start(
+        spec: EnvironmentSpec, groupFiles: [String] = [], addressSpaceBytes: UInt64 = 0, timeoutSeconds: Double = 10
+    ) throws -> Holder {
+        try start(
+            mounts: mounts(for: spec), groupFiles: groupFiles, addressSpaceBytes: addressSpaceBytes,
+            batchScheduling: spec.batchScheduling, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// The mounts of `spec`'s sandbox. A Python runtime's interpreter brings its prefix
+    /// (``interpreterBinds(_:)``). Blocking (reads the file system).
+    func mounts(for spec: EnvironmentSpec) -> [String] {
+        if let image = spec.image { return imageMountArguments(image) }
+        var binds: [Bind] = []
+        if spec.function.runtime.kind == .python, let command = try? RuntimeEnvironmentBuilder.command(spec: spec) {
+            binds = Self.interpreterBinds(command.executable).1
+        }
+        return mountArguments(taskRoot: spec.taskRoot, layerRoot: spec.layerRoot, binds: binds)
+    }
+
+    func start(
+        mounts: [String], groupFiles: [String], addressSpaceBytes: UInt64, batchScheduling: Bool,
+        timeoutSeconds: Double
+    ) throws -> Holder {
+        var block: [Int32] = [-1, -1]
+        let pipeResult = block.withUnsafeMutableBufferPointer { albatross_pipe_cloexec($0.baseAddress!) }
+        guard pipeResult == 0 else { throw LaunchError(description: "cannot create a pipe: \(errnoText(pipeResult))") }
+        defer { close(block[0]) }
+        let process: LaunchedProcess
+        do {
+            process = try ProcessLauncher.launch(
+                executable: executable, arguments: Self.holderArguments(mounts: mounts),
+                environment: ["PATH=/usr/bin:/bin"], workingDirectory: "/", groupFiles: groupFiles,
+                addressSpaceBytes: addressSpaceBytes, standardInput: block[0], newSession: true,
+                batchScheduling: batchScheduling)
+        } catch {
+            close(block[1])
+            throw error
+        }
+        defer { close(process.outputFD) }
+        func fail(_ why: String) -> LaunchError {
+            ProcessLauncher.killGroup(process.pid)
+            var status: Int32 = 0
+            while waitpid(process.pid, &status, 0) < 0 && errno == EINTR {}
+            close(block[1])
+            return LaunchError(description: "the sandbox did not start: \(why)")
+        }
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        // `{ "child-pid": N, ... }` on the info descriptor, or bwrap's error message and EOF.
+        var output: [UInt8] = []
+        var initPID: pid_t?
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        while initPID == nil {
+            var poller = pollfd(fd: process.outputFD, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(max(0, deadline.timeIntervalSinceNow) * 1000)) == 1 else {
+                throw fail("no word from bwrap within \(timeoutSeconds) s")
+            }
+            let count = buffer.withUnsafeMutableBytes { read(process.outputFD, $0.baseAddress!, $0.count) }
+            if count <= 0 {
+                let text = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                throw fail(text.isEmpty ? "bwrap exited" : text)
+            }
+            output += buffer[0..<count]
+            initPID = Self.childPID(inInfo: String(decoding: output, as: UTF8.self))
+        }
+        guard let initPID else { throw fail("no child-pid") }
+        // Ready once its effective capabilities are gone: the last step before it blocks on its standard input.
+        while !Self.capabilitiesDropped(initPID) {
+            var status: Int32 = 0
+            if waitpid(process.pid, &status, WNOHANG) == process.pid {
+                close(block[1])
+                let text = String(decoding: output, as: UTF8.self)
+                throw LaunchError(description: "the sandbox did not start: bwrap exited (\(text))")
+            }
+            guard Date() < deadline else { throw fail("its init was not ready within \(timeoutSeconds) s") }
+            usleep(200)
+        }
+        let initFD = albatross_pidfd_open(initPID)
+        guard initFD >= 0 else { throw fail("pidfd_open: \(errnoText(errno))") }
+        return Holder(pid: process.pid, initPID: initPID, initFD: initFD, blockFD: block[1])
+    }
+
+    /// `"child-pid": N` of bwrap's info JSON, once the object is complete.
+    static func childPID(inInfo text: String) -> pid_t? {
+        guard text.contains("}"), let key = text.range(of: "\"child-pid\":") else { return nil }
+        let digits = text[key.upperBound...].drop { $0 == " " }.prefix { $0.isNumber }
+        return pid_t(digits)
+    }
+
+    /// Whether `/proc/<pid>/status` says `CapEff: 0000000000000000` (false when it cannot be read).
+    static func capabilitiesDropped(_ pid: pid_t) -> Bool {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        return text.split(separator: "\n").contains { $0 == "CapEff:\t0000000000000000" }
+    }
+
+    /// A process to run in an environment's sandbox: what ``ProcessLauncher`` gets with `joining`.
+    struct Joined: Equatable {
+        /// A path inside the sandbox, or a name looked up in the process's `PATH` (an image's ENTRYPOINT).
+        var executable: String
+        var arguments: [String]
+        /// Inside the sandbox.
+        var workingDirectory: String
     }
 
     /// The runtime's command as it runs in the sandbox: host paths under the task root and the layers become
-    /// `/var/task/...` and `/opt/...`; a Python interpreter brings its prefix (``interpreterBinds(_:)``).
-    /// Blocking (reads the file system).
-    func wrap(
-        _ command: RuntimeEnvironmentBuilder.Command, spec: EnvironmentSpec, isPython: Bool
-    )
-        -> RuntimeEnvironmentBuilder.Command
-    {
-        var binds: [Bind] = []
+    /// `/var/task/...` and `/opt/...`; a Python interpreter runs from `/var/lang` when it is a venv's
+    /// (``interpreterBinds(_:)``). An image runs ENTRYPOINT + CMD in its working directory. Blocking (reads the
+    /// file system).
+    static func runtimeCommand(spec: EnvironmentSpec) throws -> Joined {
+        if let image = spec.image {
+            return Joined(
+                executable: image.arguments[0], arguments: Array(image.arguments.dropFirst()),
+                workingDirectory: image.workingDirectory)
+        }
+        let command = try RuntimeEnvironmentBuilder.command(spec: spec)
         var executable = command.executable
-        if isPython {
-            let (interpreter, interpreterBinds) = Self.interpreterBinds(command.executable)
-            executable = interpreter
-            binds = interpreterBinds
-        }
+        if spec.function.runtime.kind == .python { executable = interpreterBinds(command.executable).0 }
         func inside(_ path: String) -> String {
-            Self.map(path, from: spec.taskRoot, to: Self.taskRoot)
-                ?? spec.layerRoot.flatMap { Self.map(path, from: $0, to: Self.optRoot) } ?? path
+            map(path, from: spec.taskRoot, to: taskRoot)
+                ?? spec.layerRoot.flatMap { map(path, from: $0, to: optRoot) } ?? path
         }
-        return RuntimeEnvironmentBuilder.Command(
-            executable: self.executable,
-            arguments: arguments(
-                taskRoot: spec.taskRoot, layerRoot: spec.layerRoot, binds: binds, executable: inside(executable),
-                commandArguments: command.arguments.map(inside)))
+        return Joined(
+            executable: inside(executable), arguments: command.arguments.map(inside), workingDirectory: taskRoot)
+    }
+
+    /// An external extension (a file of `/opt/extensions`) as it runs in the sandbox: in the runtime's working
+    /// directory, as on AWS.
+    static func extensionCommand(name: String, spec: EnvironmentSpec) -> Joined {
+        Joined(
+            executable: "\(optRoot)/extensions/\(name)", arguments: [],
+            workingDirectory: spec.image?.workingDirectory ?? taskRoot)
     }
 
     /// `path` with the prefix `root` replaced by `destination`; nil when it is not under `root`.

@@ -199,6 +199,25 @@ struct SandboxTests {
         for pid in Self.processes(containing: marker) { kill(pid, SIGKILL) }
     }
 
+    /// A suppressed INIT's re-run starts the runtime again in the same sandbox, as AWS re-runs INIT in the same
+    /// execution environment: what the first INIT left in /tmp is still there.
+    @Test func anInitReRunKeepsTheSandboxAndItsTmp() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "twice", handler: #"printf '"second INIT, runtime %s"' "$$""#,
+            initScript: "if [ ! -e /tmp/first-init ]; then echo $$ > /tmp/first-init; exit 1; fi")
+        let harness = try Self.harness([EnvironmentLifecycleTests.function("twice", at: code)], in: dir)
+        let outcome = try await harness.invoke("twice")
+        try await harness.shutdown()
+        #expect(outcome.errorType == nil, "\(outcome.text)")
+        // The first runtime was pid 2 of the namespace; the re-run's is another pid of the same namespace.
+        #expect(outcome.text.hasPrefix("\"second INIT, runtime "), "\(outcome.text)")
+        #expect(outcome.text != "\"second INIT, runtime 2\"", "\(outcome.text)")
+        let lines = harness.logLines(functionName: "twice", streamName: outcome.logStreamName)
+        #expect(lines.filter { $0.contains("INIT_START") }.count == 2, "\(lines)")
+    }
+
     @Test func pythonRunsUnderAwslambdaricWithAWSPaths() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
@@ -224,7 +243,7 @@ struct SandboxTests {
         let outcome = try await harness.invoke("py")
         let json = try #require(
             try JSONSerialization.jsonObject(with: Data(outcome.text.utf8)) as? [String: Any], "\(outcome.text)")
-        let environment = try #require(json["env"] as? [String: Any])
+        let environment = try #require(json["env"] as? [String: Any], "\(outcome.text)")
         #expect(environment["PATH"] as? String == "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin")
         #expect(
             environment["LD_LIBRARY_PATH"] as? String

@@ -47,12 +47,17 @@ struct ContainerImageTests {
           [[ $reply_body =~ \"path\":[[:space:]]*\"([^\"]*)\" ]] && path=${BASH_REMATCH[1]}
           body="path=$path handler=$_HANDLER arg=$1 foo=$FOO bar=$BAR pwd=$PWD task=$LAMBDA_TASK_ROOT"
           body="$body exec=$AWS_EXECUTION_ENV tz=$TZ"
+          # The image's extension, when there is one: the pid it left in /tmp, and its command line in /proc.
+          ext=none
+          if read -r probe < /tmp/probe-pid 2>/dev/null && mapfile -d '' args < "/proc/$probe/cmdline" 2>/dev/null \
+            && [ "${args[1]}" = /opt/extensions/probe ]; then ext="probe:$probe"; fi
+          body="$body ext=$ext"
           request POST "/2018-06-01/runtime/invocation/$id/response" "{\"statusCode\":200,\"body\":\"$body\"}"
         done
         """#
 
-    /// An external extension in bash builtins only, in the image's /opt/extensions: registers, then prints every
-    /// event it gets (to the function's log stream) until SHUTDOWN.
+    /// An external extension in bash builtins only, in the image's /opt/extensions: leaves its pid in /tmp,
+    /// registers, then prints every event it gets (to the function's log stream) until SHUTDOWN.
     static let probeExtension = #"""
         #!/bin/bash
         export LC_ALL=C
@@ -75,6 +80,7 @@ struct ContainerImageTests {
           if [ "$length" -gt 0 ]; then IFS= read -r -N "$length" reply_body <&3; fi
           exec 3>&-
         }
+        echo "$$" > /tmp/probe-pid
         request POST /2020-01-01/extension/register "Lambda-Extension-Name: probe" '{"events":["INVOKE","SHUTDOWN"]}'
         echo "probe: registered in $PWD"
         while true; do
@@ -173,15 +179,16 @@ struct ContainerImageTests {
         #expect(
             oci.text
                 == "path=/oci/hello handler=app.handler arg=app.handler foo=from-function bar=from-image pwd=/srv "
-                + "task=/var/task exec=AWS_Lambda_Image tz=Europe/Paris")
+                + "task=/var/task exec=AWS_Lambda_Image tz=Europe/Paris ext=probe:2")
         // ImageConfig replaces CMD and WORKDIR; the image's ENV stays.
         #expect(tarred.status == 200, "\(tarred.text)")
         #expect(
             tarred.text
                 == "path=/tarred/x handler=override.handler arg=override.handler foo=from-image bar=from-image "
-                + "pwd=/var/task task=/var/task exec=AWS_Lambda_Image tz=Europe/Paris")
+                + "pwd=/var/task task=/var/task exec=AWS_Lambda_Image tz=Europe/Paris ext=probe:2")
 
-        // The image's own extension ran beside the runtime, in the image's sandbox, and saw the invoke and the end.
+        // The image's own extension ran beside the runtime, in the same sandbox (its /tmp file and its process were
+        // the runtime's to see: `ext=probe:2` above), and saw the invoke and the end.
         let logs = try Self.logText(of: "oci", in: dir)
         #expect(logs.contains("probe: registered in /srv"), "\(logs)")
         #expect(logs.contains(#""eventType":"INVOKE""#), "\(logs)")
@@ -193,7 +200,9 @@ struct ContainerImageTests {
         let again = try await ServerHarness(yaml: Self.yaml, baseDirectory: dir.path, isolation: .sandbox)
         let second = try again.client().request("GET", "/oci/again")
         await again.shutdown()
-        #expect(second.text.hasPrefix("path=/oci/again "), "\(second.text)")
+        #expect(
+            second.text.hasPrefix("path=/oci/again "),
+            "\(second.text)\n\((try? Self.logText(of: "oci", in: dir)) ?? "")")
         let after = try #require(Self.rootfsStamp(rootfs))
         #expect(before == after)
     }

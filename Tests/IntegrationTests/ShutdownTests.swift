@@ -156,7 +156,7 @@ struct ShutdownTests {
         // The signal only once every request is running in its function (each wrote one byte to `ready`).
         let running = await Self.wait(seconds: 60) { Self.size(of: dir.url("ready")) >= count }
         #expect(running, "\(count) requests in flight")
-        let runtimes = ProcessTree.children(of: server.pid)
+        let runtimes = ProcessTree.runtimeChildren(of: server.pid)
         #expect(runtimes.count == count, "one runtime per request in flight")
         kill(server.pid, signal)
         let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
@@ -200,7 +200,7 @@ struct ShutdownTests {
             ["-o", dir.url("body"), "-w", "%{http_code}", "http://127.0.0.1:\(server.port)/slow"], in: dir, name: "slow"
         )
         #expect(await Self.wait(seconds: 20) { ServeCommandTests.startLines(in: dir.url("data/aws/lambda/fn")) >= 1 })
-        let runtimes = ProcessTree.children(of: server.pid)
+        let runtimes = ProcessTree.runtimeChildren(of: server.pid)
         #expect(runtimes.count == 1)
         let signalled = Date()
         kill(server.pid, SIGTERM)
@@ -233,7 +233,7 @@ struct ShutdownTests {
             ["-o", dir.url("body"), "-w", "%{http_code}", "http://127.0.0.1:\(server.port)/slow"], in: dir, name: "slow"
         )
         #expect(await Self.wait(seconds: 20) { ServeCommandTests.startLines(in: dir.url("data/aws/lambda/fn")) >= 1 })
-        let runtimes = ProcessTree.children(of: server.pid)
+        let runtimes = ProcessTree.runtimeChildren(of: server.pid)
         #expect(runtimes.count == 1)
         kill(server.pid, SIGTERM)
         #expect(await Self.wait(seconds: 10) { server.output.contains("received SIGTERM, shutting down") })

@@ -18,6 +18,16 @@ struct albatross_spawn_limits {
     /// Non-zero: the child runs under SCHED_BATCH (a CPU-bound, non-interactive task to the scheduler: it does not
     /// preempt the task that woke it), inherited by everything it starts.
     int batch_scheduling;
+    /// Non-zero: the host pid of a sandbox's init (a bubblewrap sandbox's pid 1, see `Sandbox`) whose PID, IPC,
+    /// UTS and mount namespaces and root directory the child joins: it is forked into the PID namespace (the calling
+    /// thread enters it for the fork and leaves it again), joins the others and the root after the control groups,
+    /// then drops every capability (bounding, ambient, effective, permitted, inheritable) and sets
+    /// PR_SET_NO_NEW_PRIVS, as bubblewrap does for what it runs. `cwd` and a `path` with a slash are then paths
+    /// inside the sandbox; a `path` without one is looked up in the `PATH` of `envp`. Needs CAP_SYS_ADMIN (root).
+    pid_t join_pid;
+    /// With `join_pid`: a pidfd of that process. Its namespaces are used only if it still runs once they are open,
+    /// so that a reused pid can never send the child into another process's namespaces.
+    int join_pidfd;
 };
 
 /// Starts `path` in a new process group (its pid is the group id) with working directory `cwd`,
@@ -29,6 +39,13 @@ struct albatross_spawn_limits {
 /// Returns 0 and sets `*pid`, or the errno value of the step that failed (joining a group, chdir, dup2, exec).
 int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                     const char *cwd, int stdin_fd, int output_fd, const struct albatross_spawn_limits *limits);
+
+/// pidfd_open(2): a descriptor (close-on-exec) that names `pid` for as long as it is open, even once its number is
+/// reused; -1 (errno set) on failure.
+int albatross_pidfd_open(pid_t pid);
+
+/// pidfd_send_signal(2) with no siginfo; 0, or -1 with errno set.
+int albatross_pidfd_signal(int pidfd, int signal);
 
 /// pipe2(O_CLOEXEC); returns 0 or errno.
 int albatross_pipe_cloexec(int fds[2]);
