@@ -248,30 +248,34 @@ done
 """
 
 
+def start_environments(process, port, count):
+    """`count` environments of BASH_RUNTIME, started by concurrent slow requests (one environment each)."""
+    import concurrent.futures
+
+    def slow(_):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("GET", "/slow")
+        response = connection.getresponse()
+        response.read()
+        connection.close()
+        return response.status
+
+    # Waves of concurrent slow requests until there are `count` (a request can land on an environment that has
+    # just finished one).
+    for _ in range(5):
+        with concurrent.futures.ThreadPoolExecutor(count) as pool:
+            statuses = list(pool.map(slow, range(count)))
+        if statuses.count(200) != count:
+            sys.exit(f"statuses: {statuses}")
+        if len(children(process.pid)) >= count:
+            break
+
+
 def idle_cpu(tmp, freeze):
     code = f"{tmp}/bash-function"
     process, port = start(tmp, f"idle-{freeze}", code, freeze, ENVIRONMENTS)
     try:
-        # ENVIRONMENTS concurrent slow requests: one environment each.
-        import concurrent.futures
-
-        def slow(_):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request("GET", "/slow")
-            response = connection.getresponse()
-            response.read()
-            connection.close()
-            return response.status
-
-        # Waves of concurrent slow requests until there are ENVIRONMENTS (a request can land on an environment
-        # that has just finished one).
-        for _ in range(5):
-            with concurrent.futures.ThreadPoolExecutor(ENVIRONMENTS) as pool:
-                statuses = list(pool.map(slow, range(ENVIRONMENTS)))
-            if statuses.count(200) != ENVIRONMENTS:
-                sys.exit(f"statuses: {statuses}")
-            if len(children(process.pid)) >= ENVIRONMENTS:
-                break
+        start_environments(process, port, ENVIRONMENTS)
         time.sleep(2)
         runtimes = children(process.pid)
         frozen = 0

@@ -15,7 +15,6 @@
 ALBATROSS names the binary (default .build/release). Every process it starts is stopped by pid at the end.
 """
 
-import concurrent.futures
 import http.client
 import os
 import re
@@ -137,22 +136,7 @@ def per_environment(tmp):
     try:
         time.sleep(IDLE_WAIT)
         before = memory_kb(process.pid)
-
-        def slow(_):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request("GET", "/slow")
-            response = connection.getresponse()
-            response.read()
-            connection.close()
-            return response.status
-
-        for _ in range(5):
-            with concurrent.futures.ThreadPoolExecutor(ENVIRONMENTS) as pool:
-                statuses = list(pool.map(slow, range(ENVIRONMENTS)))
-            if statuses.count(200) != ENVIRONMENTS:
-                sys.exit(f"statuses: {statuses}")
-            if len(freeze.children(process.pid)) >= ENVIRONMENTS:
-                break
+        freeze.start_environments(process, port, ENVIRONMENTS)
         time.sleep(IDLE_WAIT)
         count = len(freeze.children(process.pid))
         after = memory_kb(process.pid)

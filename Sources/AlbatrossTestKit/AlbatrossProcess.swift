@@ -283,9 +283,16 @@ final class PipeReader: @unchecked Sendable {
 /// to another listener). The port is bound to 127.0.0.1:0 and released again; a test uses it at once.
 public enum FreePort {
     public static func next() throws -> Int {
+        let (fd, port) = try boundSocket()
+        close(fd)
+        return port
+    }
+
+    /// A TCP socket bound to 127.0.0.1 on a port the OS chose, and that port; the caller listens on it (or not) and
+    /// closes it.
+    public static func boundSocket() throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ChildProcessError("socket: errno \(errno)") }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0
@@ -296,7 +303,11 @@ public enum FreePort {
                 bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
             }
         }
-        guard bound else { throw ChildProcessError("bind to 127.0.0.1:0: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard bound else {
+            let error = errno
+            close(fd)
+            throw ChildProcessError("bind to 127.0.0.1:0: errno \(error)")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
     }
 }

@@ -213,24 +213,14 @@ final class ScriptedListener: @unchecked Sendable {
     private var listenerClosed = false
 
     init(script: @escaping @Sendable (Connection) -> Void) throws {
-        let listening = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard listening >= 0 else { throw ChildProcessError("socket: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listening, $0, length) == 0 && getsockname(listening, $0, &length) == 0
-            }
-        }
-        guard bound, listen(listening, 64) == 0 else {
+        let (listening, boundPort) = try FreePort.boundSocket()
+        guard listen(listening, 64) == 0 else {
+            let error = errno
             close(listening)
-            throw ChildProcessError("bind or listen on 127.0.0.1:0: errno \(errno)")
+            throw ChildProcessError("listen on 127.0.0.1:\(boundPort): errno \(error)")
         }
         fd = listening
-        port = Int(UInt16(bigEndian: address.sin_port))
+        port = boundPort
         Thread { [self] in
             while true {
                 let accepted = accept(listening, nil, nil)

@@ -36,10 +36,10 @@ struct ControlGroupsV2Tests {
         return probe.terminationStatus == 0
     }()
 
-    static func config(admin: Bool = false) -> String {
+    static func config() -> String {
         """
         dataDirectory: ./data
-        \(admin ? "admin: {port: 0}\n" : "")functions:
+        functions:
           - {name: fn, runtime: provided.al2023, handler: h, code: ./fn, timeout: 20, memorySize: 128}
         targetGroups:
           - {name: fn-tg, function: fn}
@@ -90,12 +90,17 @@ struct ControlGroupsV2Tests {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
+    /// The handler's function and a server for it in `dir`, in the namespace of ``wrapper``.
+    static func startServer(in dir: TemporaryDirectory) async throws -> (configPath: String, server: ServeProcess) {
+        try TestFunctions.writeBash(in: dir, name: "fn", handler: handler)
+        let configPath = try dir.write("serve.yaml", config())
+        return (configPath, try await ServeProcess.start(configPath: configPath, wrapper: wrapper))
+    }
+
     @Test(.enabled(if: available)) func environmentsAreFrozenThawedAndKilledAsAGroup() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try TestFunctions.writeBash(in: dir, name: "fn", handler: Self.handler)
-        let configPath = try dir.write("serve.yaml", Self.config())
-        let server = try await ServeProcess.start(configPath: configPath, wrapper: Self.wrapper)
+        let (_, server) = try await Self.startServer(in: dir)
         defer { server.cleanUp() }
         let mountedRoot = "/proc/\(server.pid)/root/sys/fs/cgroup"
         let memoryForV2 = ((try? String(contentsOfFile: "\(mountedRoot)/cgroup.controllers", encoding: .utf8)) ?? "")
@@ -151,9 +156,7 @@ struct ControlGroupsV2Tests {
     @Test(.enabled(if: available)) func aFrozenEnvironmentDiesWithAKilledServer() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        try TestFunctions.writeBash(in: dir, name: "fn", handler: Self.handler)
-        let configPath = try dir.write("serve.yaml", Self.config())
-        let server = try await ServeProcess.start(configPath: configPath, wrapper: Self.wrapper)
+        let (configPath, server) = try await Self.startServer(in: dir)
         defer { server.cleanUp() }
         let first = try RawHTTPClient(port: server.port, timeout: 20).request("GET", "/").text
         let pid = try #require(first.split(separator: " ").first.flatMap { Int32($0) }, "\(first)")
