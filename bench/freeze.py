@@ -306,16 +306,21 @@ def idle_cpu(tmp, freeze):
         stop(process)
 
 
+def write_functions(tmp):
+    """`tmp`/c-function (the C runtime of bench/runtime, compiled) and `tmp`/bash-function (BASH_RUNTIME)."""
+    os.makedirs(f"{tmp}/c-function")
+    subprocess.run(["cc", "-O2", "-o", f"{tmp}/c-function/bootstrap", f"{REPO}/bench/runtime/bootstrap.c"],
+                   check=True)
+    os.makedirs(f"{tmp}/bash-function")
+    with open(f"{tmp}/bash-function/bootstrap", "w") as f:
+        f.write(BASH_RUNTIME)
+    os.chmod(f"{tmp}/bash-function/bootstrap", 0o755)
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="albatross-freeze-")
     try:
-        os.makedirs(f"{tmp}/c-function")
-        subprocess.run(["cc", "-O2", "-o", f"{tmp}/c-function/bootstrap", f"{REPO}/bench/runtime/bootstrap.c"],
-                       check=True)
-        os.makedirs(f"{tmp}/bash-function")
-        with open(f"{tmp}/bash-function/bootstrap", "w") as f:
-            f.write(BASH_RUNTIME)
-        os.chmod(f"{tmp}/bash-function/bootstrap", 0o755)
+        write_functions(tmp)
         print(f"albatross: {albatross_binary()}")
         thaw_micro()
         on = warm_latency(tmp, True)

@@ -150,13 +150,7 @@ def per_environment(tmp):
 def main():
     tmp = tempfile.mkdtemp(prefix="albatross-memory-")
     try:
-        os.makedirs(f"{tmp}/c-function")
-        subprocess.run(["cc", "-O2", "-o", f"{tmp}/c-function/bootstrap", f"{REPO}/bench/runtime/bootstrap.c"],
-                       check=True)
-        os.makedirs(f"{tmp}/bash-function")
-        with open(f"{tmp}/bash-function/bootstrap", "w") as f:
-            f.write(freeze.BASH_RUNTIME)
-        os.chmod(f"{tmp}/bash-function/bootstrap", 0o755)
+        freeze.write_functions(tmp)
         print(f"albatross: {freeze.albatross_binary()}")
         example_idle(tmp)
         per_environment(tmp)
