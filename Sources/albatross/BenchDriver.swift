@@ -201,11 +201,7 @@ final class BenchProgress: Sendable {
         let line = state.withLockedValue { state -> String? in
             state.done += 1
             if record.outcome == .ok { state.totalsMs.append(Double(record.completed - record.sent) / 1e6) }
-            let now = BenchDriver.now()
-            let every: Int64 = terminal ? 200_000_000 : 5_000_000_000
-            guard now - state.lastPrint >= every else { return nil }
-            state.lastPrint = now
-            return Self.line(state)
+            return lineIfDue(&state)
         }
         if let line { show(line) }
     }
@@ -217,13 +213,18 @@ final class BenchProgress: Sendable {
             for record in records where record.outcome == .ok {
                 state.totalsMs.append(Double(record.completed - record.sent) / 1e6)
             }
-            let now = BenchDriver.now()
-            let every: Int64 = terminal ? 200_000_000 : 5_000_000_000
-            guard now - state.lastPrint >= every else { return nil }
-            state.lastPrint = now
-            return Self.line(state)
+            return lineIfDue(&state)
         }
         if let line { show(line) }
+    }
+
+    /// The progress line when one is due (every 200 ms on a terminal, every 5 s otherwise), nil before.
+    private func lineIfDue(_ state: inout State) -> String? {
+        let now = BenchDriver.now()
+        let every: Int64 = terminal ? 200_000_000 : 5_000_000_000
+        guard now - state.lastPrint >= every else { return nil }
+        state.lastPrint = now
+        return Self.line(state)
     }
 
     func end() {
