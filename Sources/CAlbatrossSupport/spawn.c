@@ -9,8 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,8 +49,62 @@ static int join_group(const char *file) {
 
 /// The namespaces and root a child joins (`join_pid`): descriptors opened by the parent before the fork.
 struct joined_sandbox {
-    int ipc, uts, mnt, root;
+    int pid, ipc, uts, mnt, root, user;
+    /// The caller's own user namespace.
+    int own_user;
 };
+
+/// What the report pipe carries from the children to the parent: the errno of the step that failed, or (from the
+/// joiner, see `join`) the pid of the process it started. One write of 8 bytes each: atomic on a pipe.
+struct report_message {
+    int kind;
+    int value;
+};
+enum { report_errno = 0, report_pid = 1 };
+
+static void send_report(int report, int kind, int value) {
+    struct report_message message = {kind, value};
+    while (write(report, &message, sizeof message) < 0 && errno == EINTR) {}
+}
+
+/// Whether descriptors `a` and `b` name the same namespace (compared by inode). Async-signal-safe.
+static int same_namespace(int a, int b) {
+    struct stat first, second;
+    return fstat(a, &first) == 0 && fstat(b, &second) == 0 && first.st_ino == second.st_ino
+        && first.st_dev == second.st_dev;
+}
+
+/// Joins the sandbox's namespaces and root, in the forked child (the "joiner"), and returns in a process started
+/// inside them. A server without privileges can do this too: bubblewrap made its namespaces in a user namespace
+/// of the server's user, where that user has every capability once it joins it. So the joiner first enters the
+/// user namespace that owns the PID namespace (bubblewrap's outer one), where it may join the PID, IPC, UTS and
+/// mount namespaces; then the init's own user namespace (bubblewrap nests a second one when it maps the sandbox's
+/// user), so that what runs sees the same users as the init. For root, both are its own namespace and nothing
+/// changes. A PID namespace takes effect for children only: the joiner starts the process that will run, with
+/// CLONE_PARENT, so that it is the server's own child (reaped, signalled and waited for as any other), reports its
+/// pid and exits. Returns 0 in that process; -1 (errno set) in the joiner on failure; never in the joiner on
+/// success. Async-signal-safe.
+static int join(const struct joined_sandbox *sandbox, int report) {
+    int owner = ioctl(sandbox->pid, NS_GET_USERNS);
+    if (owner < 0) return -1;
+    int entered = same_namespace(owner, sandbox->own_user) ? 0 : setns(owner, CLONE_NEWUSER);
+    int saved = errno;
+    // Now in `owner` either way.
+    int nested = !same_namespace(owner, sandbox->user);
+    close(owner);
+    errno = saved;
+    if (entered != 0) return -1;
+    if (setns(sandbox->pid, CLONE_NEWPID) != 0) return -1;
+    if (setns(sandbox->ipc, CLONE_NEWIPC) != 0 || setns(sandbox->uts, CLONE_NEWUTS) != 0) return -1;
+    if (setns(sandbox->mnt, CLONE_NEWNS) != 0) return -1;
+    if (fchdir(sandbox->root) != 0 || chroot(".") != 0) return -1;
+    if (nested && setns(sandbox->user, CLONE_NEWUSER) != 0) return -1;
+    long started = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0L, 0L, 0L, 0L);
+    if (started < 0) return -1;
+    if (started == 0) return 0;
+    send_report(report, report_pid, (int)started);
+    _exit(0);
+}
 
 /// What bubblewrap does for the process it runs with `--cap-drop ALL`: no capability left in any set, none to be
 /// regained by exec (the bounding set is empty, so not even root's exec gets any back), and no new privileges
@@ -106,15 +163,6 @@ static void exec_searching(const char *path, char *const argv[], char *const env
 static void child(pid_t parent, const char *path, char *const argv[], char *const envp[], const char *cwd,
                   int stdin_fd, int output_fd, const struct albatross_spawn_limits *limits, int report,
                   long fd_limit, const sigset_t *none, const struct joined_sandbox *sandbox) {
-    int error;
-    // Its own process group, as the parent also sets (whichever runs first; the parent kills the group). Or its
-    // own session, which makes it the leader of a new group as well (the parent then leaves the group alone:
-    // setsid fails for a process that already leads one).
-    if (limits != NULL && limits->new_session) {
-        if (setsid() < 0) goto fail;
-    } else {
-        setpgid(0, 0);
-    }
     // Into the environment's control groups before anything of the runtime runs, so that nothing it starts
     // (even with setsid) is outside them.
     if (limits != NULL && limits->group_files != NULL) {
@@ -130,18 +178,24 @@ static void child(pid_t parent, const char *path, char *const argv[], char *cons
         struct rlimit limit = {(rlim_t)limits->address_space_bytes, (rlim_t)limits->address_space_bytes};
         if (setrlimit(RLIMIT_AS, &limit) != 0) goto fail;
     }
-    // Into the sandbox, after the control groups (whose files are not in its mount namespace). The PID namespace
-    // was entered by the fork; the root is the sandbox init's, opened before the mount namespace changed.
-    if (sandbox != NULL) {
-        if (setns(sandbox->ipc, CLONE_NEWIPC) != 0 || setns(sandbox->uts, CLONE_NEWUTS) != 0) goto fail;
-        if (setns(sandbox->mnt, CLONE_NEWNS) != 0) goto fail;
-        if (fchdir(sandbox->root) != 0 || chroot(".") != 0) goto fail;
+    // Into the sandbox, after the control groups (whose files are not in its mount namespace): from here on, in
+    // the process `join` started there (the joiner reports its pid and exits). The root is the sandbox init's,
+    // opened before the mount namespace changed.
+    if (sandbox != NULL && join(sandbox, report) != 0) goto fail;
+    // Its own process group, as the parent also sets (whichever runs first; the parent kills the group). Or its
+    // own session, which makes it the leader of a new group as well (the parent then leaves the group alone:
+    // setsid fails for a process that already leads one).
+    if (limits != NULL && limits->new_session) {
+        if (setsid() < 0) goto fail;
+    } else {
+        setpgid(0, 0);
     }
     // Ends with the thread that forked it (a long-lived one, see ProcessLauncher). If the parent was already
     // gone before this was set, nothing would send the signal: check, and give up.
     if (limits == NULL || !limits->outlives_parent) {
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) goto fail;
-        // In a sandbox's PID namespace the parent is outside it: 0 while it lives, the sandbox's init once not.
+        // In a sandbox's PID namespace the parent (the server, by CLONE_PARENT) is outside it: 0 while it lives,
+        // the sandbox's init once not.
         if (getppid() != (sandbox != NULL ? 0 : parent)) _exit(127);
     }
     // Default dispositions: exec keeps ignored signals ignored, and signals are blocked until here so that no
@@ -170,8 +224,7 @@ static void child(pid_t parent, const char *path, char *const argv[], char *cons
         execve(path, argv, envp);
     }
 fail:
-    error = errno;
-    while (write(report, &error, sizeof error) < 0 && errno == EINTR) {}
+    send_report(report, report_errno, errno);
     _exit(127);
 }
 
@@ -182,44 +235,50 @@ static int open_proc(pid_t pid, const char *name, int flags) {
     return open(file, O_RDONLY | O_CLOEXEC | flags);
 }
 
-static void close_sandbox(struct joined_sandbox *sandbox, int pid_ns, int own_pid_ns) {
-    int fds[] = {sandbox->ipc, sandbox->uts, sandbox->mnt, sandbox->root, pid_ns, own_pid_ns};
+static void close_sandbox(struct joined_sandbox *sandbox) {
+    int fds[] = {sandbox->pid, sandbox->ipc,  sandbox->uts,
+                 sandbox->mnt, sandbox->root, sandbox->user, sandbox->own_user};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
         if (fds[i] >= 0) close(fds[i]);
     }
 }
 
+static void reap(pid_t child) {
+    int status;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+}
+
 int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
                     const char *cwd, int stdin_fd, int output_fd, const struct albatross_spawn_limits *limits) {
-    struct joined_sandbox sandbox = {-1, -1, -1, -1};
-    int pid_ns = -1, own_pid_ns = -1;
+    struct joined_sandbox sandbox = {-1, -1, -1, -1, -1, -1, -1};
     int joining = limits != NULL && limits->join_pid > 0;
     if (joining) {
         pid_t init = limits->join_pid;
-        pid_ns = open_proc(init, "ns/pid", 0);
+        sandbox.pid = open_proc(init, "ns/pid", 0);
         sandbox.ipc = open_proc(init, "ns/ipc", 0);
         sandbox.uts = open_proc(init, "ns/uts", 0);
         sandbox.mnt = open_proc(init, "ns/mnt", 0);
         sandbox.root = open_proc(init, "root", O_DIRECTORY);
-        // Where this thread's children go now (its own PID namespace), to come back to after the fork.
-        own_pid_ns = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC);
-        if (pid_ns < 0 || sandbox.ipc < 0 || sandbox.uts < 0 || sandbox.mnt < 0 || sandbox.root < 0
-            || own_pid_ns < 0) {
+        sandbox.user = open_proc(init, "ns/user", 0);
+        // Here, not in the child: once it has changed its root, /proc is the sandbox's.
+        sandbox.own_user = open("/proc/thread-self/ns/user", O_RDONLY | O_CLOEXEC);
+        if (sandbox.pid < 0 || sandbox.ipc < 0 || sandbox.uts < 0 || sandbox.mnt < 0 || sandbox.root < 0
+            || sandbox.user < 0 || sandbox.own_user < 0) {
             int saved = errno;
-            close_sandbox(&sandbox, pid_ns, own_pid_ns);
+            close_sandbox(&sandbox);
             return saved;
         }
         // Still the same process (alive now, so it has held the pid since its pidfd was opened): the descriptors
         // are its namespaces, not those of a process that got its pid after it died.
         if (syscall(SYS_pidfd_send_signal, limits->join_pidfd, 0, NULL, 0) != 0) {
-            close_sandbox(&sandbox, pid_ns, own_pid_ns);
+            close_sandbox(&sandbox);
             return ESRCH;
         }
     }
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) {
         int saved = errno;
-        close_sandbox(&sandbox, pid_ns, own_pid_ns);
+        close_sandbox(&sandbox);
         return saved;
     }
     sigset_t all, none, previous;
@@ -229,26 +288,13 @@ int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *cons
     pid_t parent = getpid();
     long fd_limit = sysconf(_SC_OPEN_MAX);
     if (fd_limit < 0 || fd_limit > 1 << 20) fd_limit = 1 << 20;
-    // A PID namespace is entered for the children of the calling thread only (setns(2) on CLONE_NEWPID changes
-    // this thread's namespace for children, not its own): the fork lands in the sandbox, and the thread leaves
-    // again at once, with every signal still blocked.
-    if (joining && setns(pid_ns, CLONE_NEWPID) != 0) {
-        int saved = errno;
-        pthread_sigmask(SIG_SETMASK, &previous, NULL);
-        close(report[0]);
-        close(report[1]);
-        close_sandbox(&sandbox, pid_ns, own_pid_ns);
-        return saved;
-    }
     pid_t forked = fork();
     if (forked == 0) {
         child(parent, path, argv, envp, cwd, stdin_fd, output_fd, limits, report[1], fd_limit, &none,
               joining ? &sandbox : NULL);
     }
     int saved = errno;
-    // A thread left in the sandbox's namespace would start every later child of the server there: never go on.
-    if (joining && setns(own_pid_ns, CLONE_NEWPID) != 0) abort();
-    close_sandbox(&sandbox, pid_ns, own_pid_ns);
+    close_sandbox(&sandbox);
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     close(report[1]);
     if (forked < 0) {
@@ -256,20 +302,31 @@ int albatross_spawn(pid_t *pid, const char *path, char *const argv[], char *cons
         return saved;
     }
     // Before the parent may signal the group (fails harmlessly once the child has exec'd or set it itself).
-    if (limits == NULL || !limits->new_session) (void)setpgid(forked, forked);
-    // EOF: exec succeeded (the write end was close-on-exec); 4 bytes: the errno of the step that failed.
+    if (!joining && (limits == NULL || !limits->new_session)) (void)setpgid(forked, forked);
+    // Until EOF: every write end is close-on-exec, so EOF comes once the child has exec'd (and, joining, the joiner
+    // has exited). On the way: the errno of a step that failed, and the pid of the process the joiner started.
     int error = 0;
-    ssize_t got;
-    do {
-        got = read(report[0], &error, sizeof error);
-    } while (got < 0 && errno == EINTR);
-    close(report[0]);
-    if (got == (ssize_t)sizeof error) {
-        int status;
-        while (waitpid(forked, &status, 0) < 0 && errno == EINTR) {}
-        return error != 0 ? error : ECHILD;
+    pid_t started = joining ? 0 : forked;
+    for (;;) {
+        struct report_message message;
+        ssize_t got = read(report[0], &message, sizeof message);
+        if (got < 0 && errno == EINTR) continue;
+        if (got != (ssize_t)sizeof message) break;
+        if (message.kind == report_pid) {
+            started = message.value;
+            if (limits == NULL || !limits->new_session) (void)setpgid(started, started);
+        } else {
+            error = message.value != 0 ? message.value : ECHILD;
+        }
     }
-    *pid = forked;
+    close(report[0]);
+    if (joining) reap(forked);
+    if (started <= 0) return error != 0 ? error : ECHILD;
+    if (error != 0) {
+        reap(started);
+        return error;
+    }
+    *pid = started;
     return 0;
 }
 

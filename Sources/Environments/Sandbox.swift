@@ -139,8 +139,7 @@ public struct Sandbox: Sendable, Hashable {
                 return .failure(Unavailable(description: "bwrap cannot create namespaces (user namespaces?): \(text)"))
             }
             if text.contains("Operation not permitted") {
-                return .failure(
-                    Unavailable(description: "cannot join the sandbox's namespaces (needs root): \(text)"))
+                return .failure(Unavailable(description: "cannot join the sandbox's namespaces: \(text)"))
             }
             return .failure(Unavailable(description: "bwrap failed: \(text)"))
         }

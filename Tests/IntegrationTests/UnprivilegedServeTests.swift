@@ -7,8 +7,9 @@ import Testing
 /// whatever needs a privilege. The server runs as `nobody` (setpriv from util-linux) on a directory of its own:
 /// the listener must answer and the runtime run as that user. (A listener option set at the wrong level,
 /// TCP_NODELAY as SOL_SOCKET's SO_DEBUG, which only root may set, once reset every connection of an unprivileged
-/// server.) The sandbox's processes join its namespaces, which needs root: without it the server says so and runs
-/// functions as processes, even where bubblewrap itself works for the user (docs/architecture.md, "The sandbox").
+/// server.) Where bubblewrap works for that user (user namespaces), the server runs its functions in the sandbox
+/// as it does for root: bwrap makes the namespaces in a user namespace of the server's user, and the runtime joins
+/// them through it (spawn.c, `join`).
 @Suite(.serialized)
 struct UnprivilegedServeTests {
     static let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -29,18 +30,37 @@ struct UnprivilegedServeTests {
         return process.terminationStatus
     }
 
-    static let handler = #"printf '{"statusCode":200,"body":"uid=%s"}' "$(id -u)""#
+    /// The runtime's user, pid and directory, and the pid its extension wrote to `/tmp`, if that process is one it
+    /// can see.
+    static let handler = #"""
+        EXT=$(cat /tmp/extension-pid 2>/dev/null); test -n "$EXT" && test -d "/proc/$EXT" || EXT=none
+        printf '{"statusCode":200,"body":"uid=%s pid=%s in %s extension=%s"}' "$(id -u)" "$$" "$PWD" "$EXT"
+        """#
+
+    /// An external extension that writes its pid to `/tmp` and registers.
+    static let extensionScript = """
+        #!/bin/bash
+        echo $$ > /tmp/extension-pid
+        API="http://${AWS_LAMBDA_RUNTIME_API}/2020-01-01/extension"
+        ID=$(curl -sS -D - -X POST -H 'Lambda-Extension-Name: pid-writer' -d '{"events":["SHUTDOWN"]}' "$API/register" \
+          | tr -d '\r' | sed -n 's/^[Ll]ambda-[Ee]xtension-[Ii]dentifier: //p')
+        curl -sS -H "Lambda-Extension-Identifier: $ID" "$API/event/next" > /dev/null
+        rm -f /tmp/extension-pid
+        """
 
     @Test(.enabled(if: available)) func anOrdinaryUserServesThroughTheListener() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try TestFunctions.writeBash(in: dir, name: "fn", handler: Self.handler)
+        try dir.write("layers/ext/extensions/pid-writer", Self.extensionScript, executable: true)
         let configPath = try dir.write(
             "serve.yaml",
             """
             dataDirectory: ./data
+            layers:
+              - {name: ext, code: ./layers/ext}
             functions:
-              - {name: fn, runtime: provided.al2023, handler: h, code: ./fn, timeout: 20}
+              - {name: fn, runtime: provided.al2023, handler: h, code: ./fn, timeout: 20, layers: [ext]}
             targetGroups:
               - {name: fn-tg, function: fn}
             listeners:
@@ -68,13 +88,21 @@ struct UnprivilegedServeTests {
         defer { server.cleanUp() }
         let isolation = server.output.split(separator: "\n").first { $0.contains("isolation: ") }
         if sandboxWorks {
-            #expect(isolation?.contains("isolation: process: no sandbox") == true, "\(server.output)")
-            #expect(isolation?.contains("(needs root)") == true, "the missing piece is named: \(server.output)")
+            #expect(isolation?.contains("isolation: sandbox (bubblewrap") == true, "\(server.output)")
         }
         for _ in 0..<3 {
             let response = try RawHTTPClient(port: server.port, timeout: 20).request("GET", "/")
             #expect(response.status == 200, "\(response.text)\n\(server.output)")
-            #expect(response.text == "uid=65534", "the runtime runs as the server's user")
+            #expect(response.text.hasPrefix("uid=65534 "), "the runtime runs as the server's user: \(response.text)")
+            if sandboxWorks {
+                // The extension joined the sandbox first (pid 2, after its init), the runtime after it (a low pid
+                // of the same namespace), and the runtime sees the extension's /tmp and process.
+                #expect(response.text.hasSuffix(" in /var/task extension=2"), "in the sandbox: \(response.text)")
+                let pid = response.text.split(separator: " ").first { $0.hasPrefix("pid=") }.flatMap {
+                    Int($0.dropFirst(4))
+                }
+                #expect(pid.map { $0 > 2 && $0 < 100 } == true, "a pid of the sandbox: \(response.text)")
+            }
         }
         let outcome = await server.stop()
         #expect(outcome.exited && outcome.status == 0, "\(outcome.output)")

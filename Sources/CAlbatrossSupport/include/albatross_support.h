@@ -19,11 +19,12 @@ struct albatross_spawn_limits {
     /// preempt the task that woke it), inherited by everything it starts.
     int batch_scheduling;
     /// Non-zero: the host pid of a sandbox's init (a bubblewrap sandbox's pid 1, see `Sandbox`) whose PID, IPC,
-    /// UTS and mount namespaces and root directory the child joins: it is forked into the PID namespace (the calling
-    /// thread enters it for the fork and leaves it again), joins the others and the root after the control groups,
-    /// then drops every capability (bounding, ambient, effective, permitted, inheritable) and sets
-    /// PR_SET_NO_NEW_PRIVS, as bubblewrap does for what it runs. `cwd` and a `path` with a slash are then paths
-    /// inside the sandbox; a `path` without one is looked up in the `PATH` of `envp`. Needs CAP_SYS_ADMIN (root).
+    /// UTS, mount and user namespaces and root directory the child joins after the control groups (see `join` in
+    /// spawn.c: a forked joiner enters them and starts the process that runs, still the caller's own child, with
+    /// CLONE_PARENT). That process then drops every capability (bounding, ambient, effective, permitted,
+    /// inheritable) and sets PR_SET_NO_NEW_PRIVS, as bubblewrap does for what it runs. `cwd` and a `path` with a
+    /// slash are paths inside the sandbox; a `path` without one is looked up in the `PATH` of `envp`. Works
+    /// without privileges when bubblewrap made the namespaces in a user namespace of the caller's user.
     pid_t join_pid;
     /// With `join_pid`: a pidfd of that process. Its namespaces are used only if it still runs once they are open,
     /// so that a reused pid can never send the child into another process's namespaces.
