@@ -233,7 +233,8 @@ public final class AlbatrossApplication: Sendable {
         let isolation = Sandbox.detect(
             mode: Sandbox.Mode(rawValue: isolationMode.rawValue) ?? .auto,
             tmpBytes: UInt64(configuration.environments.ephemeralStorageMB) * 1_048_576,
-            runtimeDirectory: Self.sandboxRuntimeDirectory(of: configuration))
+            runtimeDirectory: Self.sandboxRuntimeDirectory(of: configuration),
+            user: Sandbox.UserChoice(rawValue: configuration.environments.sandboxUser.rawValue) ?? .lambda)
         if isolationMode == .sandbox && isolation.sandbox == nil {
             throw AlbatrossApplicationError("environments.isolation is sandbox, but \(isolation.summary)")
         }

@@ -108,14 +108,24 @@ static int join(const struct joined_sandbox *sandbox, int report) {
 
 /// What bubblewrap does for the process it runs with `--cap-drop ALL`: no capability left in any set, none to be
 /// regained by exec (the bounding set is empty, so not even root's exec gets any back), and no new privileges
-/// (setuid bits and file capabilities are ignored). Async-signal-safe.
-static int drop_privileges(void) {
+/// (setuid bits and file capabilities are ignored). With `uid` >= 0, the process also becomes that user, with `gid`
+/// its only group, after the bounding set is emptied (which needs CAP_SETPCAP) and before the other sets are.
+/// Async-signal-safe.
+static int drop_privileges(long uid, long gid) {
     for (int cap = 0; cap < 64; cap++) {
         // EINVAL: beyond the kernel's last capability.
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) return -1;
     }
     // Older kernels have no ambient set (EINVAL): nothing to clear then.
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) return -1;
+    if (uid >= 0) {
+        gid_t group = (gid_t)gid;
+        // The raw system calls: glibc's wrappers would signal every thread it believes the process has, and it
+        // does not know that one started by a raw clone (`join`) has only one.
+        if (syscall(SYS_setgroups, 1, &group) != 0) return -1;
+        if (syscall(SYS_setresgid, group, group, group) != 0) return -1;
+        if (syscall(SYS_setresuid, (uid_t)uid, (uid_t)uid, (uid_t)uid) != 0) return -1;
+    }
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
     struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct data[2];
@@ -213,7 +223,7 @@ static void child(pid_t parent, const char *path, char *const argv[], char *cons
         (void)syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
     }
     if (chdir(cwd) != 0) goto fail;
-    if (sandbox != NULL && drop_privileges() != 0) goto fail;
+    if (sandbox != NULL && drop_privileges(limits->run_as_uid, limits->run_as_gid) != 0) goto fail;
     // The pipe and /dev/null are >= 3 (0-2 are open in the server); dup2 clears their close-on-exec flag.
     if (dup2(stdin_fd, 0) < 0 || dup2(output_fd, 1) < 0 || dup2(output_fd, 2) < 0) goto fail;
     close_from(3, report, fd_limit);

@@ -152,6 +152,16 @@ public struct EnvironmentSettings: Sendable, Hashable {
     public var isolation: Isolation = .auto
     /// The size of each environment's private `/tmp` in the sandbox, in MB (AWS's default ephemeral storage: 512).
     public var ephemeralStorageMB: Int = 512
+    /// Who the sandbox's processes run as (default `lambda`).
+    public var sandboxUser: SandboxUser = .lambda
+
+    /// `environments.sandboxUser`.
+    public enum SandboxUser: String, Sendable, Hashable, CaseIterable {
+        /// Lambda's `sbx_user1051` (uid 993, gid 990), whoever the server runs as.
+        case lambda
+        /// The server's own user.
+        case server
+    }
 
     /// `environments.runtimeScheduling`.
     public enum RuntimeScheduling: String, Sendable, Hashable, CaseIterable {

@@ -187,7 +187,7 @@ struct ConfigurationParser {
             "idleTimeoutSeconds", "shutdownGraceSeconds", "terminationGraceSeconds", "pythonInterpreter",
             "concurrentExecutions", "minimumUnreservedConcurrency", "initTimeoutSeconds", "maximumLifetimeSeconds",
             "controlGroups", "freezeIdle", "isolation", "ephemeralStorageMB", "runtimeScheduling",
-            "freezeDelayMs",
+            "freezeDelayMs", "sandboxUser",
         ])
         var settings = EnvironmentSettings()
         if let value = mapping.optional("idleTimeoutSeconds") {
@@ -235,6 +235,13 @@ struct ConfigurationParser {
         }
         if let value = mapping.optional("ephemeralStorageMB") {
             settings.ephemeralStorageMB = try value.int(in: 1...10240)
+        }
+        if let value = mapping.optional("sandboxUser") {
+            let text = try value.string()
+            guard let user = EnvironmentSettings.SandboxUser(rawValue: text) else {
+                throw value.error("sandboxUser must be lambda or server, got \"\(text)\"")
+            }
+            settings.sandboxUser = user
         }
         return settings
     }

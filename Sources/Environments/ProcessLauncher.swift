@@ -55,7 +55,8 @@ enum ProcessLauncher {
     ///   - newSession: a session of its own (no controlling terminal) rather than only a process group.
     ///   - batchScheduling: the child and what it starts run under `SCHED_BATCH`.
     ///   - joining: a sandbox the child runs in (``Sandbox/Holder``): it joins the sandbox's namespaces and root
-    ///     after its control groups and drops every capability; `executable` (looked up in the `PATH` of
+    ///     after its control groups, drops every capability and becomes the sandbox's user (``Sandbox/Holder/runAs``);
+    ///     `executable` (looked up in the `PATH` of
     ///     `environment` when it has no slash) and `workingDirectory` are then paths inside the sandbox.
     static func launch(
         executable: String, arguments: [String], environment: [String], workingDirectory: String,
@@ -88,7 +89,8 @@ enum ProcessLauncher {
                         group_files: files, address_space_bytes: addressSpaceBytes,
                         outlives_parent: outlivesParent ? 1 : 0, new_session: newSession ? 1 : 0,
                         batch_scheduling: batchScheduling ? 1 : 0, join_pid: sandbox?.initPID ?? 0,
-                        join_pidfd: sandbox?.initFD ?? -1)
+                        join_pidfd: sandbox?.initFD ?? -1, run_as_uid: sandbox?.runAs.map { Int($0.uid) } ?? -1,
+                        run_as_gid: sandbox?.runAs.map { Int($0.gid) } ?? -1)
                     return albatross_spawn(
                         &pid, executable, argvPointer, envPointer, workingDirectory, devNull, pipe[1], &limits)
                 }

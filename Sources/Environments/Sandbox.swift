@@ -32,8 +32,30 @@ public struct Sandbox: Sendable, Hashable {
     public var tmpBytes: UInt64
     /// The host directory mounted at `/var/runtime` (``writeRuntimeDirectory(at:)``).
     public var runtimeDirectory: String
+    /// Who the sandbox's processes run as; nil: the server's own user.
+    public var user: User?
     /// The arguments of the read-only system part of the root, computed once from the host's `/`.
     var systemArguments: [String]
+
+    /// A user of the sandbox, with its only group.
+    public struct User: Sendable, Hashable {
+        public var name: String
+        public var uid: UInt32
+        public var gid: UInt32
+
+        /// The user Lambda runs functions as: `sbx_user1051`, uid 993, gid 990. AWS documents only that functions
+        /// run as a user without privileges; the name and numbers are what `id` prints in a Lambda function, as
+        /// users report it (docs/architecture.md, "The sandbox").
+        public static let lambda = User(name: "sbx_user1051", uid: 993, gid: 990)
+    }
+
+    /// Who the sandbox's processes run as (`environments.sandboxUser`).
+    public enum UserChoice: String, Sendable, Hashable, CaseIterable {
+        /// ``User/lambda``, as on AWS.
+        case lambda
+        /// The server's own user (root, when the server runs as root).
+        case server
+    }
 
     /// Where `LAMBDA_TASK_ROOT` and the layers are inside the sandbox.
     static let taskRoot = "/var/task"
@@ -76,15 +98,21 @@ public struct Sandbox: Sendable, Hashable {
     /// attempt). Blocking (runs a process): call at start, before serving.
     ///
     /// - Parameters:
-    ///   - runtimeDirectory: where to write the `/var/runtime` directory (under the data directory).
+    ///   - runtimeDirectory: where to write the `/var/runtime` directory (under the data directory); the sandbox's
+    ///     `/etc/passwd` and `/etc/group` go to `etc` beside it.
     ///   - executable: bwrap's name (searched on PATH) or path.
+    ///   - user: who the sandbox's processes run as.
     public static func detect(
-        mode: Mode, tmpBytes: UInt64, runtimeDirectory: String, executable: String = "bwrap"
+        mode: Mode, tmpBytes: UInt64, runtimeDirectory: String, user: UserChoice = .lambda,
+        executable: String = "bwrap"
     ) -> Detection {
         if mode == .process { return Detection(sandbox: nil, summary: "process (environments.isolation: process)") }
-        switch probe(tmpBytes: tmpBytes, runtimeDirectory: runtimeDirectory, executable: executable) {
+        let chosen = user == .lambda ? User.lambda : nil
+        switch probe(tmpBytes: tmpBytes, runtimeDirectory: runtimeDirectory, user: chosen, executable: executable) {
         case .success(let sandbox):
-            return Detection(sandbox: sandbox, summary: "sandbox (\(sandbox.version), /tmp \(tmpBytes / 1_048_576) MB)")
+            let who = sandbox.user.map { "\($0.name), uid \($0.uid)" } ?? "the server's user"
+            return Detection(
+                sandbox: sandbox, summary: "sandbox (\(sandbox.version), /tmp \(tmpBytes / 1_048_576) MB, \(who))")
         case .failure(let missing):
             return Detection(sandbox: nil, summary: "process: no sandbox, \(missing.description)")
         }
@@ -96,15 +124,17 @@ public struct Sandbox: Sendable, Hashable {
     }
 
     static func probe(
-        tmpBytes: UInt64, runtimeDirectory: String, executable name: String
+        tmpBytes: UInt64, runtimeDirectory: String, user: User?, executable name: String
     ) -> Result<
         Sandbox, Unavailable
     > {
         guard let executable = RuntimeEnvironmentBuilder.resolveExecutable(name) else {
             return .failure(Unavailable(description: "bubblewrap is not installed (no \(name) on PATH)"))
         }
+        let userDirectory = userFilesDirectory(runtimeDirectory: runtimeDirectory)
         do {
             try writeRuntimeDirectory(at: runtimeDirectory)
+            if let user { try writeUserFiles(at: userDirectory, user: user) }
         } catch {
             return .failure(Unavailable(description: "cannot write \(runtimeDirectory): \(error)"))
         }
@@ -114,7 +144,8 @@ public struct Sandbox: Sendable, Hashable {
         }
         let sandbox = Sandbox(
             executable: executable, version: versionRun.output, tmpBytes: tmpBytes,
-            runtimeDirectory: runtimeDirectory, systemArguments: systemArguments())
+            runtimeDirectory: runtimeDirectory, user: user,
+            systemArguments: systemArguments(userFiles: user == nil ? nil : userDirectory))
         // A sandbox as an environment's, with the runtime directory standing in for code, and a process joining
         // it as a runtime does.
         let probe: (status: Int32, output: String)
@@ -207,9 +238,41 @@ public struct Sandbox: Sendable, Hashable {
         }
     }
 
+    /// Where the sandbox's `/etc/passwd` and `/etc/group` are written: `etc` beside the runtime directory.
+    static func userFilesDirectory(runtimeDirectory: String) -> String {
+        ((runtimeDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("etc")
+    }
+
+    /// The sandbox's `/etc/passwd` and `/etc/group` when it runs as `user`: root, `user` and nobody, as in a Lambda
+    /// function (and nothing of the host's users). Blocking (writes files).
+    static func writeUserFiles(at directory: String, user: User) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let files = [
+            "passwd": """
+            root:x:0:0:root:/root:/bin/bash
+            \(user.name):x:\(user.uid):\(user.gid)::/home/\(user.name):/sbin/nologin
+            nobody:x:65534:65534:Kernel Overflow User:/:/sbin/nologin
+
+            """,
+            "group": """
+            root:x:0:
+            nobody:x:65534:
+
+            """,
+        ]
+        for (name, text) in files {
+            let path = "\(directory)/\(name)"
+            if (try? String(contentsOfFile: path, encoding: .utf8)) != text {
+                try text.write(toFile: path, atomically: true, encoding: .utf8)
+            }
+            chmod(path, 0o644)
+        }
+    }
+
     /// The host's `/usr` and its siblings: a link stays a link (`/bin -> usr/bin` on a merged-/usr system), a
-    /// directory is mounted read-only.
-    static func systemArguments() -> [String] {
+    /// directory is mounted read-only. `/etc/passwd` and `/etc/group` are those of `userFiles` when given
+    /// (``writeUserFiles(at:user:)``), else the host's.
+    static func systemArguments(userFiles: String? = nil) -> [String] {
         var arguments = ["--ro-bind", "/usr", "/usr"]
         for name in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
             let path = "/\(name)"
@@ -219,7 +282,13 @@ public struct Sandbox: Sendable, Hashable {
                 arguments += ["--ro-bind", path, path]
             }
         }
-        for name in etcEntries { arguments += ["--ro-bind-try", "/etc/\(name)", "/etc/\(name)"] }
+        for name in etcEntries {
+            if let userFiles, name == "passwd" || name == "group" {
+                arguments += ["--ro-bind", "\(userFiles)/\(name)", "/etc/\(name)"]
+            } else {
+                arguments += ["--ro-bind-try", "/etc/\(name)", "/etc/\(name)"]
+            }
+        }
         return arguments
     }
 
@@ -245,7 +314,50 @@ public struct Sandbox: Sendable, Hashable {
         }
         arguments += ["--ro-bind", runtimeDirectory, Self.runtimeRoot]
         for bind in binds { arguments += ["--ro-bind", bind.source, bind.destination] }
-        return arguments + ["--remount-ro", "/"]
+        return Self.parentDirectories(of: arguments) + arguments + ["--remount-ro", "/"]
+    }
+
+    /// `--perms 0755 --dir` for every directory above a mount point of `arguments` that bwrap would otherwise make
+    /// itself, with mode 0700 (`/etc`, `/etc/ssl`, `/var`, a Python prefix's parents): the sandbox's user, who is
+    /// not root, could not reach what is mounted below them. Parents at or under a bind mount (`/usr/...`) are
+    /// the host's own directories and are left alone.
+    static func parentDirectories(of arguments: [String]) -> [String] {
+        var destinations: [String] = []
+        var bound: [String] = []
+        var index = 0
+        while index < arguments.count {
+            switch arguments[index] {
+            case "--ro-bind", "--ro-bind-try", "--bind":
+                guard index + 2 < arguments.count else { return [] }
+                destinations.append(arguments[index + 2])
+                bound.append(arguments[index + 2])
+                index += 3
+            case "--symlink":
+                guard index + 2 < arguments.count else { return [] }
+                destinations.append(arguments[index + 2])
+                index += 3
+            case "--proc", "--dev", "--tmpfs", "--dir", "--perms", "--size", "--remount-ro":
+                if ["--proc", "--dev", "--tmpfs", "--dir"].contains(arguments[index]), index + 1 < arguments.count {
+                    destinations.append(arguments[index + 1])
+                }
+                index += 2
+            default:
+                index += 1
+            }
+        }
+        func underBind(_ path: String) -> Bool {
+            bound.contains { path == $0 || path.hasPrefix($0 + "/") }
+        }
+        var parents: Set<String> = []
+        for destination in destinations {
+            var parent = (destination as NSString).deletingLastPathComponent
+            while parent != "/" && !parent.isEmpty {
+                if !underBind(parent) && !destinations.contains(parent) { parents.insert(parent) }
+                parent = (parent as NSString).deletingLastPathComponent
+            }
+        }
+        return parents.sorted { ($0.split(separator: "/").count, $0) < ($1.split(separator: "/").count, $1) }
+            .flatMap { ["--perms", "0755", "--dir", $0] }
     }
 
     /// bwrap's mounts for a container image: the rootfs read-only as `/` (as Lambda's image file system is), with
@@ -263,11 +375,24 @@ public struct Sandbox: Sendable, Hashable {
     /// the environment's life, and the runtime and its extensions join it (``ProcessLauncher`` with `joining`).
     /// `--info-fd 1` reports its host pid on standard output. The command (`true`) runs only if the pipe reaches
     /// EOF, when the server is gone: bwrap's init then waits for what is left and the namespace ends.
-    static func holderArguments(mounts: [String]) -> [String] {
-        mounts + [
+    ///
+    /// `mappedUser`: a server that is not root cannot change its user; bwrap's user namespace then maps the server's
+    /// user to this one (`--uid`, `--gid`), and the processes that join it are that user inside.
+    static func holderArguments(mounts: [String], mappedUser: User? = nil) -> [String] {
+        var arguments = mounts
+        if let mappedUser {
+            arguments += ["--unshare-user", "--uid", String(mappedUser.uid), "--gid", String(mappedUser.gid)]
+        }
+        return arguments + [
             "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--cap-drop", "ALL", "--info-fd",
             "1", "--block-fd", "0", "--", "true",
         ]
+    }
+
+    /// How the sandbox's processes become ``user``: root changes user as it drops its capabilities (`runAs`);
+    /// any other user is mapped by bwrap's user namespace.
+    func userSwitch(serverIsRoot: Bool = geteuid() == 0) -> (runAs: User?, mapped: User?) {
+        serverIsRoot ? (user, nil) : (nil, user)
     }
 
     /// An environment's sandbox, running: bwrap (the process the platform started, in a session and process group
@@ -283,6 +408,9 @@ public struct Sandbox: Sendable, Hashable {
         var initFD: Int32
         /// The write end of the init's standard input: while it is open, the init waits.
         var blockFD: Int32
+        /// The user each process that joins becomes (root's server); nil: it keeps the server's (mapped by the
+        /// user namespace, when the server is not root).
+        var runAs: User?
 
         /// Kills the sandbox's init (and so the sandbox) and closes the descriptors. Call once.
         func end() {
@@ -325,7 +453,8 @@ public struct Sandbox: Sendable, Hashable {
         let process: LaunchedProcess
         do {
             process = try ProcessLauncher.launch(
-                executable: executable, arguments: Self.holderArguments(mounts: mounts),
+                executable: executable,
+                arguments: Self.holderArguments(mounts: mounts, mappedUser: userSwitch().mapped),
                 environment: ["PATH=/usr/bin:/bin"], workingDirectory: "/", groupFiles: groupFiles,
                 addressSpaceBytes: addressSpaceBytes, standardInput: block[0], newSession: true,
                 batchScheduling: batchScheduling)
@@ -373,7 +502,7 @@ public struct Sandbox: Sendable, Hashable {
         }
         let initFD = albatross_pidfd_open(initPID)
         guard initFD >= 0 else { throw fail("pidfd_open: \(errnoText(errno))") }
-        return Holder(pid: process.pid, initPID: initPID, initFD: initFD, blockFD: block[1])
+        return Holder(pid: process.pid, initPID: initPID, initFD: initFD, blockFD: block[1], runAs: userSwitch().runAs)
     }
 
     /// `"child-pid": N` of bwrap's info JSON, once the object is complete.

@@ -77,6 +77,15 @@ struct ConcurrencyConfigurationTests {
             Self.refusal("environments:\n  ephemeralStorageMB: 0\n" + Self.function("")).contains("ephemeralStorageMB"))
     }
 
+    @Test func theSandboxUserIsLambdasUnlessTheServersIsAsked() throws {
+        #expect(try Self.parse(Self.function("")).environments.sandboxUser == .lambda)
+        let server = try Self.parse("environments:\n  sandboxUser: server\n" + Self.function(""))
+        #expect(server.environments.sandboxUser == .server)
+        #expect(
+            Self.refusal("environments:\n  sandboxUser: root\n" + Self.function(""))
+                .contains("sandboxUser must be lambda or server, got \"root\""))
+    }
+
     @Test func runtimeSchedulingAndFreezeDelayAreParsedAndChecked() throws {
         let batch = try Self.parse("environments:\n  runtimeScheduling: batch\n" + Self.function(""))
         #expect(batch.environments.runtimeScheduling == .batch)

@@ -1,12 +1,13 @@
 import AlbatrossTestKit
 import Configuration
-import Environments
 import Foundation
 import Glibc
 import Invocation
 import InvocationModel
 import LambdaModel
 import Testing
+
+@testable import Environments
 
 /// The `sandbox` isolation mode (issue 12, item 3) with real runtimes in real bubblewrap sandboxes: what a function
 /// sees of the host, what it can write, its PIDs, and that the platform still ends and signals the whole tree.
@@ -43,12 +44,49 @@ struct SandboxTests {
         }
     }
 
+    /// bwrap makes a mount point's missing parents 0700; the sandbox makes them 0755 first, except at or under a
+    /// bind mount (the host's own directories there).
+    @Test func parentsOfMountPointsAreMadeReachable() {
+        let arguments = [
+            "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--ro-bind-try", "/etc/ssl/certs",
+            "/etc/ssl/certs", "--ro-bind", "/etc/passwd", "/etc/passwd", "--proc", "/proc", "--perms", "1777", "--size",
+            "4096", "--tmpfs", "/tmp", "--ro-bind", "/code", "/var/task", "--ro-bind", "/p", "/usr/local/python",
+            "--ro-bind", "/h", "/home/me/.pyenv/versions/3.12", "--dir", "/opt",
+        ]
+        #expect(
+            Sandbox.parentDirectories(of: arguments) == [
+                "--perms", "0755", "--dir", "/etc", "--perms", "0755", "--dir", "/home", "--perms", "0755", "--dir",
+                "/var", "--perms", "0755", "--dir", "/etc/ssl", "--perms", "0755", "--dir", "/home/me", "--perms",
+                "0755", "--dir", "/home/me/.pyenv", "--perms", "0755", "--dir", "/home/me/.pyenv/versions",
+            ])
+    }
+
+    /// Root changes user as it drops its capabilities; another server's user is mapped by bwrap.
+    @Test func lambdasUserIsSwitchedToByRootAndMappedOtherwise() {
+        var sandbox = Sandbox(
+            executable: "/usr/bin/bwrap", version: "bubblewrap 0.8.0", tmpBytes: 1 << 20, runtimeDirectory: "/r",
+            user: .lambda, systemArguments: [])
+        #expect(sandbox.userSwitch(serverIsRoot: true).runAs == .lambda)
+        #expect(sandbox.userSwitch(serverIsRoot: true).mapped == nil)
+        #expect(sandbox.userSwitch(serverIsRoot: false).runAs == nil)
+        #expect(sandbox.userSwitch(serverIsRoot: false).mapped == .lambda)
+        let mapped = Sandbox.holderArguments(mounts: ["--dir", "/opt"], mappedUser: .lambda)
+        #expect(
+            mapped.starts(with: ["--dir", "/opt", "--unshare-user", "--uid", "993", "--gid", "990", "--unshare-pid"]))
+        sandbox.user = nil
+        #expect(sandbox.userSwitch(serverIsRoot: false).mapped == nil)
+        #expect(!Sandbox.holderArguments(mounts: []).contains("--unshare-user"))
+    }
+
     @Test func detectionRunsBwrapAndNamesWhatIsMissing() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let found = Sandbox.detect(mode: .auto, tmpBytes: 1 << 20, runtimeDirectory: dir.url("runtime"))
         #expect(found.sandbox != nil, "\(found.summary)")
         #expect(found.summary.hasPrefix("sandbox (bubblewrap "), "\(found.summary)")
+        #expect(found.summary.hasSuffix(", /tmp 1 MB, sbx_user1051, uid 993)"), "\(found.summary)")
+        let own = Sandbox.detect(mode: .auto, tmpBytes: 1 << 20, runtimeDirectory: dir.url("runtime"), user: .server)
+        #expect(own.summary.hasSuffix(", /tmp 1 MB, the server's user)"), "\(own.summary)")
         let missing = Sandbox.detect(
             mode: .auto, tmpBytes: 1 << 20, runtimeDirectory: dir.url("runtime"), executable: "bwrap-not-here")
         #expect(missing.sandbox == nil)
@@ -79,6 +117,35 @@ struct SandboxTests {
         #expect(outcome.text.contains("top=bin,dev,etc,lib,lib64,opt,proc,sbin,tmp,usr,var,"), "\(outcome.text)")
         #expect(try await harness.invoke("other").text == "\"other\"")
         try await harness.shutdown()
+    }
+
+    /// Lambda runs functions as `sbx_user1051` (uid 993, gid 990), without privileges; the sandbox does too unless
+    /// `sandboxUser: server`. The directories bwrap makes above the mounts are reachable by that user.
+    @Test func theRuntimeRunsAsLambdasUserUnlessTheServersIsAsked() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let handler = """
+            caps=$(grep '^CapEff' /proc/self/status | cut -f2)
+            printf '"%s:%s:%s:%s|users=%s|%s|caps=%s"' "$(id -u)" "$(id -g)" "$(id -G)" "$(whoami)" \
+              "$(cut -d: -f1 /etc/passwd | tr '\\n' ',')" "$(stat -c %a /var /etc /etc/ssl | tr '\\n' ' ')" "$caps"
+            """
+        let function = try Self.bash("who", in: dir, handler: handler)
+        let harness = try Self.harness([function], in: dir)
+        let lambda = try await harness.invoke("who")
+        #expect(
+            lambda.text
+                == "\"993:990:990:sbx_user1051|users=root,sbx_user1051,nobody,|755 755 755 |caps=0000000000000000\"",
+            "\(lambda.text)")
+        try await harness.shutdown()
+        let own = try InvokerHarness(functions: [function], dataDirectory: dir.url("data-own")) {
+            $0.environments.isolation = .sandbox
+            $0.environments.sandboxUser = .server
+        }
+        let server = try await own.invoke("who")
+        #expect(server.text.hasPrefix("\"\(getuid()):\(getgid()):"), "the server's user: \(server.text)")
+        #expect(server.text.hasSuffix("|755 755 755 |caps=0000000000000000\""), "\(server.text)")
+        #expect(!server.text.contains("sbx_user1051"), "the host's users: \(server.text)")
+        try await own.shutdown()
     }
 
     @Test func codeAndOptAreReadOnlyAndTmpIsPrivateAndCapped() async throws {

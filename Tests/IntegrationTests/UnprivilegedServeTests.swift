@@ -4,12 +4,12 @@ import Glibc
 import Testing
 
 /// `serve` as an ordinary user, as a developer runs it on a laptop: the tests and CI run as root, which hides
-/// whatever needs a privilege. The server runs as `nobody` (setpriv from util-linux) on a directory of its own:
-/// the listener must answer and the runtime run as that user. (A listener option set at the wrong level,
-/// TCP_NODELAY as SOL_SOCKET's SO_DEBUG, which only root may set, once reset every connection of an unprivileged
-/// server.) Where bubblewrap works for that user (user namespaces), the server runs its functions in the sandbox
-/// as it does for root: bwrap makes the namespaces in a user namespace of the server's user, and the runtime joins
-/// them through it (spawn.c, `join`).
+/// whatever needs a privilege. The server runs as `nobody` (setpriv from util-linux) on a directory of its own: the
+/// listener must answer and the runtime run as that user, or as Lambda's in the sandbox. (A listener option set at
+/// the wrong level, TCP_NODELAY as SOL_SOCKET's SO_DEBUG, which only root may set, once reset every connection of
+/// an unprivileged server.) Where bubblewrap works for that user (user namespaces), the server runs its functions
+/// in the sandbox as it does for root: bwrap makes the namespaces in a user namespace of the server's user, mapped
+/// to Lambda's `sbx_user1051` inside, and the runtime joins them through it (spawn.c, `join`).
 @Suite(.serialized)
 struct UnprivilegedServeTests {
     static let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
@@ -93,7 +93,9 @@ struct UnprivilegedServeTests {
         for _ in 0..<3 {
             let response = try RawHTTPClient(port: server.port, timeout: 20).request("GET", "/")
             #expect(response.status == 200, "\(response.text)\n\(server.output)")
-            #expect(response.text.hasPrefix("uid=65534 "), "the runtime runs as the server's user: \(response.text)")
+            // In the sandbox, Lambda's user (bwrap's user namespace maps nobody to it); else the server's.
+            let uid = sandboxWorks ? "993" : "65534"
+            #expect(response.text.hasPrefix("uid=\(uid) "), "the runtime's user: \(response.text)")
             if sandboxWorks {
                 // The extension joined the sandbox first (pid 2, after its init), the runtime after it (a low pid
                 // of the same namespace), and the runtime sees the extension's /tmp and process.

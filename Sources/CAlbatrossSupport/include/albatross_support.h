@@ -29,6 +29,10 @@ struct albatross_spawn_limits {
     /// With `join_pid`: a pidfd of that process. Its namespaces are used only if it still runs once they are open,
     /// so that a reused pid can never send the child into another process's namespaces.
     int join_pidfd;
+    /// With `join_pid`, >= 0: the user the process becomes (setresuid) with `run_as_gid` its group and only group,
+    /// as it drops its capabilities; -1: it stays the caller's user.
+    long run_as_uid;
+    long run_as_gid;
 };
 
 /// Starts `path` in a new process group (its pid is the group id) with working directory `cwd`,
