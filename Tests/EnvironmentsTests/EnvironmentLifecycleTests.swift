@@ -332,6 +332,13 @@ struct EnvironmentLifecycleTests {
         #expect(variables["TZ"] == "Europe/Paris", "TZ is overridable")
         #expect(variables["PWD"] == code, "working directory is the task root")
         #expect(variables["AWS_LAMBDA_MAX_CONCURRENCY"] == nil)
+        // Only the function's own: nothing of the server's environment (this test process is the server) that the
+        // platform does not set itself, under the same name. (bash adds PWD, SHLVL and _ of its own.)
+        let inherited = ProcessInfo.processInfo.environment.keys.filter { name in
+            variables[name] != nil && !["PATH", "LANG", "TZ", "PWD", "SHLVL", "_", "LD_LIBRARY_PATH"].contains(name)
+        }
+        #expect(inherited.isEmpty, "the server's variables reached the function: \(inherited.sorted())")
+        #expect(!ProcessInfo.processInfo.environment.isEmpty)
     }
 
     @Test func zipPackagesAreUnpackedAndRun() async throws {

@@ -151,6 +151,38 @@ struct ConcurrencyControlTests {
         harness.invoker.replaceCatalog(catalog)
     }
 
+    /// Idle reaping stops on-demand environments and keeps provisioned ones (AWS keeps provisioned concurrency
+    /// initialised for as long as it is configured): after the idle timeout the spill-over environment is gone and
+    /// the provisioned one still answers, the same process.
+    @Test func idleReapingKeepsProvisionedEnvironments() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "kept",
+            handler: #"sleep 0.3; printf '"pid=%s type=%s"' "$$" "$AWS_LAMBDA_INITIALIZATION_TYPE""#)
+        let harness = try InvokerHarness(
+            functions: [Self.function("kept", at: code)], dataDirectory: dir.url("data"),
+            idleTimeout: .milliseconds(500))
+        Self.provision(harness, "kept", 1)
+        let pool = try #require(harness.invoker.pool(for: "kept", version: "1"))
+        #expect(try await Self.eventually { pool.provisionedCounts.available == 1 }, "\(pool.provisionedCounts)")
+        let texts = Self.successes(await Self.burst(harness, "kept", qualifier: "1", count: 2)).map(\.text)
+        let provisioned = texts.filter { $0.contains("type=provisioned-concurrency") }
+        #expect(provisioned.count == 1 && texts.filter { $0.contains("type=on-demand") }.count == 1, "\(texts)")
+        let provisionedPID = provisioned.first.flatMap { $0.split(separator: " ").first }
+        #expect(pool.counts.total == 2, "one provisioned, one on demand: \(pool.counts)")
+        // Well past the idle timeout: the on-demand one is reaped, the provisioned one is not.
+        #expect(try await Self.eventually { pool.counts.total == 1 }, "\(pool.counts)")
+        try await Task.sleep(for: .seconds(1.5))
+        #expect(
+            pool.counts.total == 1 && pool.provisionedCounts.available == 1, "\(pool.counts) \(pool.provisionedCounts)")
+        let again = try await harness.invoke("kept", qualifier: "1")
+        #expect(again.text.contains("type=provisioned-concurrency"), "\(again.text)")
+        #expect(again.text.split(separator: " ").first == provisionedPID, "the same environment: \(again.text)")
+        #expect(!again.isColdStart)
+        try await harness.shutdown()
+    }
+
     @Test func provisionedEnvironmentsAreReadyBeforeTheFirstInvokeAndSpillOverOnDemand() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
