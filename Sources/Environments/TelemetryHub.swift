@@ -231,7 +231,8 @@ public final class TelemetryHub: InvocationEventSubscriber, Sendable {
         return String(buffer: buffer)
     }
 
-    /// `maxMemoryUsedMB`: the group's peak when known, else the runtime's VmHWM (as the REPORT line).
+    /// `maxMemoryUsedMB`: the group's peak when known, else the process tree's (``ProcessTreeMemory``), as the
+    /// REPORT line.
     static func maxMemoryMB(_ finished: InvocationEvent.InvokeFinished) -> Int {
         if let known = finished.memoryPeakMB { return known }
         if let file = finished.memoryPeakFile,
@@ -240,13 +241,7 @@ public final class TelemetryHub: InvocationEventSubscriber, Sendable {
         {
             return Int((bytes + 1_048_575) / 1_048_576)
         }
-        if let pid = finished.pid, let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-            let kB = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        {
-            return (kB + 1023) / 1024
-        }
-        return 0
+        return finished.pid.flatMap { ProcessTreeMemory.peakResidentMB(root: $0) } ?? 0
     }
 }
 

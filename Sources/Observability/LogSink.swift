@@ -378,35 +378,6 @@ public final class LogSink: InvocationEventSubscriber {
         }
         return value
     }
-
-    /// VmHWM of a live process in MB (rounded up), or nil when it is gone. Parses the bytes of
-    /// `/proc/<pid>/status` without building strings.
-    static func peakResidentMB(pid: Int32) -> Int? {
-        let fd = Glibc.open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { Glibc.close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-        guard count > 0 else { return nil }
-        let key = Array("VmHWM:".utf8)
-        var index = 0
-        while index + key.count < count {
-            if buffer[index] == key[0] && Array(buffer[index..<(index + key.count)]) == key {
-                var kb = 0
-                var position = index + key.count
-                while position < count && buffer[position] != UInt8(ascii: "\n") {
-                    let byte = buffer[position]
-                    if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") { kb = kb * 10 + Int(byte - 48) }
-                    position += 1
-                }
-                return (kb + 1023) / 1024
-            }
-            // Skip to the next line.
-            while index < count && buffer[index] != UInt8(ascii: "\n") { index += 1 }
-            index += 1
-        }
-        return nil
-    }
 }
 
 /// Nanoseconds between a monotonic instant and now.
@@ -419,8 +390,8 @@ enum NIODeadlineDistance {
 /// The peak memory of one environment, read at most every 250 ms: `Max Memory Used` is a maximum over the
 /// environment's life, so a slightly older sample is still a true lower bound, and under load reading the kernel's
 /// files for every REPORT line would cost more than the invoke. The source is the environment's control group
-/// (the whole process tree: `memory.peak`, v1 `memory.max_usage_in_bytes`) when it has one, else the runtime
-/// process's VmHWM.
+/// (the whole process tree: `memory.peak`, v1 `memory.max_usage_in_bytes`) when it has one, else the summed VmHWM
+/// of the runtime and the processes below it (``ProcessTreeMemory``).
 struct MemorySample {
     var peakMB = 0
     var lastReadMs: Int64?
@@ -431,7 +402,7 @@ struct MemorySample {
         lastReadMs = nowMs
         if let peakFile, let bytes = LogSink.counterBytes(peakFile) {
             peakMB = max(peakMB, Int((bytes + 1_048_575) / 1_048_576))
-        } else if let pid, let rss = LogSink.peakResidentMB(pid: pid) {
+        } else if let pid, let rss = ProcessTreeMemory.peakResidentMB(root: pid) {
             peakMB = max(peakMB, rss)
         }
     }

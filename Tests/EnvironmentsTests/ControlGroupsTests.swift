@@ -283,6 +283,33 @@ struct ControlGroupsTests {
         #expect(!ProcessTree.exists(pid))
     }
 
+    /// Without a memory group, `Max Memory Used` is the summed VmHWM of the runtime and the processes below it
+    /// (``ProcessTreeMemory``): here a child holding 150 MB, which the runtime's own VmHWM (a few MB of bash) would
+    /// not show.
+    @Test func withoutControlGroupsMaxMemoryUsedCountsTheRuntimesChildren() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "parent",
+            handler: #"""
+                python3 -c 'import sys, time; b = bytearray(150 << 20); print("held", flush=True); time.sleep(60)' \
+                  > /tmp/albatross-held-$$ &
+                for _ in $(seq 100); do grep -q held /tmp/albatross-held-$$ 2>/dev/null && break; sleep 0.05; done
+                rm -f /tmp/albatross-held-$$
+                printf '"pid=%s"' "$$"
+                """#)
+        let harness = try InvokerHarness(
+            functions: [EnvironmentLifecycleTests.function("parent", at: code, timeout: 10)],
+            dataDirectory: dir.url("data"), controlGroups: false, freezeIdle: false)
+        let outcome = try await harness.invoke("parent", wantsReport: true)
+        #expect(outcome.functionError == nil, "\(outcome.text)")
+        let report = try #require(outcome.reportLine)
+        let used = report.split(separator: "\t").first { $0.hasPrefix("Max Memory Used: ") }
+            .flatMap { Int($0.dropFirst("Max Memory Used: ".count).prefix { $0.isNumber }) }
+        #expect((used ?? 0) >= 150, "the child's 150 MB counted: \(report)")
+        try await harness.shutdown()
+    }
+
     @Test(.enabled(if: available)) func leftoversOfADeadServerAreKilledEvenFrozenAndRemoved() throws {
         // A parent group as a server that no longer runs left it (pid 0 never names a server), recorded in a
         // data directory, with a frozen process in one environment group.
