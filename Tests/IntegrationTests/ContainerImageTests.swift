@@ -134,14 +134,20 @@ struct ContainerImageTests {
           - name: tarred
             image: ./image.tar
             imageConfig: {command: [override.handler], workingDirectory: /var/task}
+          - name: entry
+            image: ./image
+            imageConfig:
+              entryPoint: [/bin/bash, -c, 'cd /tmp && exec /bin/bash /var/task/bootstrap "$@"', entry]
         targetGroups:
           - {name: oci, function: oci}
           - {name: tarred, function: tarred}
+          - {name: entry, function: entry}
         listeners:
           - port: 0
             defaultAction: {forward: oci}
             rules:
               - {priority: 1, conditions: [{pathPattern: ["/tar*"]}], action: {forward: tarred}}
+              - {priority: 2, conditions: [{pathPattern: ["/entry*"]}], action: {forward: entry}}
         """
 
     /// Every log stream of `function`, concatenated.
@@ -174,6 +180,7 @@ struct ContainerImageTests {
         let client = try server.client()
         let oci = try client.request("GET", "/oci/hello")
         let tarred = try client.request("GET", "/tarred/x")
+        let entry = try client.request("GET", "/entry/x")
         await server.shutdown()
         #expect(oci.status == 200, "\(oci.text)")
         #expect(
@@ -186,6 +193,12 @@ struct ContainerImageTests {
             tarred.text
                 == "path=/tarred/x handler=override.handler arg=override.handler foo=from-image bar=from-image "
                 + "pwd=/var/task task=/var/task exec=AWS_Lambda_Image tz=Europe/Paris ext=probe:2")
+        // ImageConfig replaces ENTRYPOINT and keeps CMD as its arguments: the replacement changes to /tmp first.
+        #expect(entry.status == 200, "\(entry.text)")
+        #expect(
+            entry.text
+                == "path=/entry/x handler=app.handler arg=app.handler foo=from-image bar=from-image pwd=/tmp "
+                + "task=/var/task exec=AWS_Lambda_Image tz=Europe/Paris ext=probe:2")
 
         // The image's own extension ran beside the runtime, in the same sandbox (its /tmp file and its process were
         // the runtime's to see: `ext=probe:2` above), and saw the invoke and the end.
