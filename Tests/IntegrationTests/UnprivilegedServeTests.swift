@@ -86,7 +86,9 @@ struct UnprivilegedServeTests {
             configPath: configPath, wrapper: ["/usr/bin/env", "ALBATROSS_ISOLATION=auto"] + Self.nobody,
             executable: executable)
         defer { server.cleanUp() }
-        let isolation = server.output.split(separator: "\n").first { $0.contains("isolation: ") }
+        let isolationLines = server.output.split(separator: "\n").filter { $0.contains("isolation: ") }
+        #expect(isolationLines.count == 1, "the mode is said once: \(server.output)")
+        let isolation = isolationLines.first
         if sandboxWorks {
             #expect(isolation?.contains("isolation: sandbox (bubblewrap") == true, "\(server.output)")
         }
