@@ -389,11 +389,26 @@ public struct Sandbox: Sendable, Hashable {
         ]
     }
 
-    /// How the sandbox's processes become ``user``: root changes user as it drops its capabilities (`runAs`);
-    /// any other user is mapped by bwrap's user namespace.
-    func userSwitch(serverIsRoot: Bool = geteuid() == 0) -> (runAs: User?, mapped: User?) {
-        serverIsRoot ? (user, nil) : (nil, user)
+    /// How the sandbox's processes become ``user``: root changes user as it drops its capabilities (`runAs`) when
+    /// that user exists in its user namespace; any other server (and root in a user namespace that maps only some
+    /// ids, as in a rootless container) has bwrap's user namespace map it.
+    func userSwitch(canSwitch: Bool = Self.canSwitchUser) -> (runAs: User?, mapped: User?) {
+        canSwitch ? (user, nil) : (nil, user)
     }
+
+    /// Whether this process may become ``User/lambda`` itself: root, with its uid and gid mapped in its user
+    /// namespace (always, in the host's).
+    static let canSwitchUser: Bool = {
+        guard geteuid() == 0 else { return false }
+        func mapped(_ id: UInt32, in file: String) -> Bool {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return false }
+            return text.split(separator: "\n").contains { line in
+                let fields = line.split(separator: " ").compactMap { UInt64($0) }
+                return fields.count == 3 && UInt64(id) >= fields[0] && UInt64(id) < fields[0] + fields[2]
+            }
+        }
+        return mapped(User.lambda.uid, in: "/proc/self/uid_map") && mapped(User.lambda.gid, in: "/proc/self/gid_map")
+    }()
 
     /// An environment's sandbox, running: bwrap (the process the platform started, in a session and process group
     /// of its own and in the environment's control groups) and its pid 1, the init of the sandbox's namespaces,

@@ -66,15 +66,15 @@ struct SandboxTests {
         var sandbox = Sandbox(
             executable: "/usr/bin/bwrap", version: "bubblewrap 0.8.0", tmpBytes: 1 << 20, runtimeDirectory: "/r",
             user: .lambda, systemArguments: [])
-        #expect(sandbox.userSwitch(serverIsRoot: true).runAs == .lambda)
-        #expect(sandbox.userSwitch(serverIsRoot: true).mapped == nil)
-        #expect(sandbox.userSwitch(serverIsRoot: false).runAs == nil)
-        #expect(sandbox.userSwitch(serverIsRoot: false).mapped == .lambda)
+        #expect(sandbox.userSwitch(canSwitch: true).runAs == .lambda)
+        #expect(sandbox.userSwitch(canSwitch: true).mapped == nil)
+        #expect(sandbox.userSwitch(canSwitch: false).runAs == nil)
+        #expect(sandbox.userSwitch(canSwitch: false).mapped == .lambda)
         let mapped = Sandbox.holderArguments(mounts: ["--dir", "/opt"], mappedUser: .lambda)
         #expect(
             mapped.starts(with: ["--dir", "/opt", "--unshare-user", "--uid", "993", "--gid", "990", "--unshare-pid"]))
         sandbox.user = nil
-        #expect(sandbox.userSwitch(serverIsRoot: false).mapped == nil)
+        #expect(sandbox.userSwitch(canSwitch: false).mapped == nil)
         #expect(!Sandbox.holderArguments(mounts: []).contains("--unshare-user"))
     }
 

@@ -49,6 +49,19 @@ struct UnprivilegedServeTests {
         """
 
     @Test(.enabled(if: available)) func anOrdinaryUserServesThroughTheListener() async throws {
+        try await serve(wrapper: Self.nobody, serverUID: "65534")
+    }
+
+    /// Root in a user namespace that maps only itself (a rootless container's root, here nobody's namespace):
+    /// uid 993 does not exist there, so the sandbox's user namespace maps the server's root to it, as for an
+    /// ordinary user (a root server switching user itself would fail with EINVAL).
+    @Test(.enabled(if: available)) func rootOfAUserNamespaceServesInTheSandbox() async throws {
+        try await serve(wrapper: Self.nobody + ["/usr/bin/unshare", "--user", "--map-root-user"], serverUID: "0")
+    }
+
+    /// The server as `wrapper` runs it (as nobody, one way or another): its listener, its runtime's user (Lambda's
+    /// in the sandbox, else `serverUID`), the sandbox where bwrap works for nobody.
+    func serve(wrapper: [String], serverUID: String) async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         try TestFunctions.writeBash(in: dir, name: "fn", handler: Self.handler)
@@ -83,7 +96,7 @@ struct UnprivilegedServeTests {
             == 0
         // The suite runs in process mode (ALBATROSS_ISOLATION); this server picks its mode itself.
         let server = try await ServeProcess.start(
-            configPath: configPath, wrapper: ["/usr/bin/env", "ALBATROSS_ISOLATION=auto"] + Self.nobody,
+            configPath: configPath, wrapper: ["/usr/bin/env", "ALBATROSS_ISOLATION=auto"] + wrapper,
             executable: executable)
         defer { server.cleanUp() }
         let isolationLines = server.output.split(separator: "\n").filter { $0.contains("isolation: ") }
@@ -96,7 +109,7 @@ struct UnprivilegedServeTests {
             let response = try RawHTTPClient(port: server.port, timeout: 20).request("GET", "/")
             #expect(response.status == 200, "\(response.text)\n\(server.output)")
             // In the sandbox, Lambda's user (bwrap's user namespace maps nobody to it); else the server's.
-            let uid = sandboxWorks ? "993" : "65534"
+            let uid = sandboxWorks ? "993" : serverUID
             #expect(response.text.hasPrefix("uid=\(uid) "), "the runtime's user: \(response.text)")
             if sandboxWorks {
                 // The extension joined the sandbox first (pid 2, after its init), the runtime after it (a low pid
