@@ -47,6 +47,57 @@ struct ConcurrencyLimitTests {
               - {priority: 2, conditions: [{pathPattern: ["/pc"]}], action: {forward: pc-tg}}
         """
 
+    /// Provisioned concurrency on an alias (AWS allows it on a version or on an alias that points at one): the
+    /// alias's version gets the environment, initialised ahead, and a request through a target group that names
+    /// the alias lands on it; the other version starts on demand.
+    @Test func provisionedConcurrencyOnAnAliasServesTheAliasWarm() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // Two code packages (AWS publishes no version that would not differ from the one before).
+        for name in ["typed", "typed-two"] {
+            try TestFunctions.writeBash(
+                in: dir, name: name,
+                handler: "# \(name)\n"
+                    + TestFunctions.albResponse(
+                        body: "$AWS_LAMBDA_INITIALIZATION_TYPE $AWS_LAMBDA_FUNCTION_VERSION $AWS_LAMBDA_LOG_STREAM_NAME"))
+        }
+        let yaml = """
+            dataDirectory: ./data
+            functions:
+              - name: pc
+                runtime: provided.al2023
+                handler: h
+                code: ./typed
+                versions:
+                  - {version: 1}
+                  - {version: 2, code: ./typed-two}
+                aliases:
+                  - {name: live, version: "2", provisionedConcurrentExecutions: 1}
+            targetGroups:
+              - {name: live-tg, function: "pc:live"}
+              - {name: one-tg, function: "pc:1"}
+            listeners:
+              - port: 0
+                defaultAction: {forward: live-tg}
+                rules:
+                  - {priority: 1, conditions: [{pathPattern: ["/one"]}], action: {forward: one-tg}}
+            """
+        let server = try await ServerHarness(yaml: yaml, baseDirectory: dir.path)
+        let pool = try #require(server.application.invoker.pool(for: "pc", version: "2"))
+        #expect(
+            await eventually(seconds: 20) { pool.provisionedCounts.available == 1 },
+            "initialised before any request: \(pool.provisionedCounts)")
+        #expect(server.application.invoker.pool(for: "pc", version: "1")?.counts.total ?? 0 == 0)
+        let client = try server.client()
+        let first = try client.request("GET", "/")
+        let second = try client.request("GET", "/")
+        let other = try client.request("GET", "/one")
+        await server.shutdown()
+        #expect(first.status == 200 && first.text.hasPrefix("provisioned-concurrency 2 "), "\(first.text)")
+        #expect(second.text == first.text, "the same provisioned environment: \(second.text)")
+        #expect(other.text.hasPrefix("on-demand 1 "), "\(other.text)")
+    }
+
     @Test func burstsAboveTheLimitsAreThrottledAsTheALBAndTheAPIAnswerThem() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
