@@ -59,7 +59,8 @@ struct ConcurrencyLimitTests {
                 in: dir, name: name,
                 handler: "# \(name)\n"
                     + TestFunctions.albResponse(
-                        body: "$AWS_LAMBDA_INITIALIZATION_TYPE $AWS_LAMBDA_FUNCTION_VERSION $AWS_LAMBDA_LOG_STREAM_NAME"))
+                        body: "$AWS_LAMBDA_INITIALIZATION_TYPE $AWS_LAMBDA_FUNCTION_VERSION $AWS_LAMBDA_LOG_STREAM_NAME"
+                    ))
         }
         let yaml = """
             dataDirectory: ./data
