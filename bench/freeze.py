@@ -177,6 +177,32 @@ def stop(process):
     started.remove(process)
 
 
+def comm(pid):
+    try:
+        return open(f"/proc/{pid}/comm").read().strip()
+    except OSError:
+        return ""
+
+
+def runtimes_of(pid):
+    """The server's runtime processes: its children but the sandboxes' bwrap (sandbox mode) and the control-group
+    guard."""
+    result = []
+    for child in children(pid):
+        try:
+            command = open(f"/proc/{child}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if comm(child) != "bwrap" and b"albatross-guard" not in command:
+            result.append(child)
+    return result
+
+
+def sandboxes_of(pid):
+    """The sandboxes' bwrap processes (with their init below them), in sandbox mode."""
+    return [child for child in children(pid) if comm(child) == "bwrap"]
+
+
 def children(pid):
     result = []
     for entry in os.listdir("/proc"):
@@ -267,7 +293,7 @@ def start_environments(process, port, count):
             statuses = list(pool.map(slow, range(count)))
         if statuses.count(200) != count:
             sys.exit(f"statuses: {statuses}")
-        if len(children(process.pid)) >= count:
+        if len(runtimes_of(process.pid)) >= count:
             break
 
 
@@ -277,7 +303,8 @@ def idle_cpu(tmp, freeze):
     try:
         start_environments(process, port, ENVIRONMENTS)
         time.sleep(2)
-        runtimes = children(process.pid)
+        runtimes = runtimes_of(process.pid)
+        sandboxes = sandboxes_of(process.pid)
         frozen = 0
         for pid in runtimes:
             try:
@@ -295,13 +322,15 @@ def idle_cpu(tmp, freeze):
                         frozen += 1
             if state == "T":
                 frozen += 1  # the SIGSTOP fallback (no control groups)
-        before = {pid: tree_ticks(pid) for pid in runtimes}
+        before = {pid: tree_ticks(pid) for pid in runtimes + sandboxes}
         server_before = own_ticks(process.pid)
         time.sleep(IDLE_SECONDS)
-        after = {pid: tree_ticks(pid) for pid in runtimes}
+        after = {pid: tree_ticks(pid) for pid in runtimes + sandboxes}
         server_after = own_ticks(process.pid)
         runtime_ticks = sum(after[p] - before[p] for p in runtimes)
-        return len(runtimes), frozen, runtime_ticks / TICK, (server_after - server_before) / TICK
+        sandbox_ticks = sum(after[p] - before[p] for p in sandboxes)
+        return (len(runtimes), frozen, runtime_ticks / TICK, (server_after - server_before) / TICK, len(sandboxes),
+                sandbox_ticks / TICK)
     finally:
         stop(process)
 
@@ -321,7 +350,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="albatross-freeze-")
     try:
         write_functions(tmp)
-        print(f"albatross: {albatross_binary()}")
+        print(f"albatross: {albatross_binary()}, ALBATROSS_ISOLATION={os.environ.get('ALBATROSS_ISOLATION', '(unset: auto)')}")
         thaw_micro()
         on = warm_latency(tmp, True)
         off = warm_latency(tmp, False)
@@ -329,9 +358,10 @@ def main():
               f"requests median {on[0]:.0f} us (p99 {on[1]:.0f}), not frozen median {off[0]:.0f} us "
               f"(p99 {off[1]:.0f}): thaw as seen by the client {on[0] - off[0]:+.0f} us")
         for freeze in (True, False):
-            count, frozen, runtime_cpu, server_cpu = idle_cpu(tmp, freeze)
+            count, frozen, runtime_cpu, server_cpu, sandboxes, sandbox_cpu = idle_cpu(tmp, freeze)
             print(f"{count} idle environments, freezeIdle {str(freeze).lower()}: {frozen} frozen; CPU of the runtimes' "
-                  f"trees over {IDLE_SECONDS:.0f} s: {runtime_cpu:.2f} s; albatross itself: {server_cpu:.2f} s")
+                  f"trees over {IDLE_SECONDS:.0f} s: {runtime_cpu:.2f} s; of {sandboxes} sandboxes' bwrap and init: "
+                  f"{sandbox_cpu:.2f} s; albatross itself: {server_cpu:.2f} s")
     finally:
         for process in list(started):
             process.kill()
