@@ -529,6 +529,12 @@ struct EnvironmentStateMachine<Waiter: AnyObject, Pending> {
 
     // MARK: extensions (runtime-api.md §1.9)
 
+    /// The external extensions are being started (off the event loop): one of them may register before
+    /// ``extensionsLaunched(names:)`` says which were, and is external all the same.
+    mutating func extensionsLaunching() {
+        extensions.launchStarted()
+    }
+
     /// The external extensions named were started. Returns whether the runtime may start now: it starts once every
     /// one of them has registered (Extension init comes before Runtime init).
     mutating func extensionsLaunched(names: [String]) -> Bool {

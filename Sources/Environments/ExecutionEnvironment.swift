@@ -722,6 +722,8 @@ final class ExecutionEnvironment {
     }
 
     private func launchExtensionsOnPool() {
+        // An extension can register before the pool's work below comes back to this loop with the names started.
+        machine.extensionsLaunching()
         let spec = self.spec
         spec.telemetry?.follow(stream: stream.streamName)
         let scratch = scratchDirectory

@@ -52,9 +52,20 @@ struct ExtensionRegistry<Waiter: AnyObject> {
         case duplicate
     }
 
-    /// The external extensions that were started.
+    /// The external extensions are being started and their names are not known here yet: a registration now is
+    /// one of them (the runtime, and so any internal extension, starts only after them).
+    private(set) var launching = false
+
+    /// The external extensions are about to be started.
+    mutating func launchStarted() {
+        launching = true
+    }
+
+    /// The external extensions that were started (those that registered while they were being started are not
+    /// waited for again).
     mutating func expect(_ names: [String]) {
-        expected.formUnion(names)
+        launching = false
+        expected.formUnion(names.filter { name in !slots.contains { $0.name == name } })
     }
 
     /// Whether INIT may end as far as extensions go: every started one registered, every registered one ready.
@@ -77,7 +88,7 @@ struct ExtensionRegistry<Waiter: AnyObject> {
     mutating func register(name: String, events: Set<EventType>, id: String) -> RegisterResult {
         guard !slots.contains(where: { $0.name == name }) else { return .duplicate }
         guard slots.count < Self.maximumCount else { return .tooMany }
-        let isInternal = !expected.contains(name)
+        let isInternal = !launching && !expected.contains(name)
         if isInternal && events.contains(.shutdown) { return .shutdownNotAllowed }
         expected.remove(name)
         slots.append(Slot(id: id, name: name, events: events, isInternal: isInternal, phase: .registered))

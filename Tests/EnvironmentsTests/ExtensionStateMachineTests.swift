@@ -21,6 +21,22 @@ struct ExtensionStateMachineTests {
         #expect(env.post("a", at: 200).hasPrefix("accept(A, 20.0, init 180.0"))
     }
 
+    /// An external extension can register (for SHUTDOWN, which internal ones may not) before the platform has
+    /// learnt that it started it: it is external all the same, and is not waited for again.
+    @Test func anExtensionThatRegistersBeforeItsLaunchIsReportedIsExternal() {
+        let env = Env()
+        env.machine.extensionsLaunching()
+        #expect(env.register("fast", [.invoke, .shutdown]) == "registered", "external: SHUTDOWN allowed")
+        #expect(env.machine.extensionsLaunched(names: ["fast", "slow"]) == false, "slow has not registered")
+        #expect(env.register("slow", [.invoke]) == "registered, startRuntime")
+        let other = Env()
+        other.machine.extensionsLaunching()
+        #expect(other.register("only", [.shutdown]) == "registered")
+        #expect(other.machine.extensionsLaunched(names: ["only"]) == true, "every one registered: the runtime starts")
+        // Once they are known, a name that is not one of them is internal (a thread of the runtime).
+        #expect(other.register("GoLangEnableSIGTERM", [.shutdown]).contains("shutdownNotAllowed"))
+    }
+
     @Test func noExtensionsChangeNothing() {
         let env = Env()
         #expect(env.machine.extensionsLaunched(names: []) == true)

@@ -82,7 +82,7 @@ struct ContainerImageTests {
         }
         echo "$$" > /tmp/probe-pid
         request POST /2020-01-01/extension/register "Lambda-Extension-Name: probe" '{"events":["INVOKE","SHUTDOWN"]}'
-        echo "probe: registered in $PWD"
+        echo "probe: registered in $PWD: $reply_body"
         while true; do
           request GET /2020-01-01/extension/event/next "Lambda-Extension-Identifier: $id" ""
           echo "probe: $reply_body"
@@ -182,19 +182,19 @@ struct ContainerImageTests {
         let tarred = try client.request("GET", "/tarred/x")
         let entry = try client.request("GET", "/entry/x")
         await server.shutdown()
-        #expect(oci.status == 200, "\(oci.text)")
+        #expect(oci.status == 200, "\(oci.text)\n\((try? Self.logText(of: "oci", in: dir)) ?? "")")
         #expect(
             oci.text
                 == "path=/oci/hello handler=app.handler arg=app.handler foo=from-function bar=from-image pwd=/srv "
                 + "task=/var/task exec=AWS_Lambda_Image tz=Europe/Paris ext=probe:2")
         // ImageConfig replaces CMD and WORKDIR; the image's ENV stays.
-        #expect(tarred.status == 200, "\(tarred.text)")
+        #expect(tarred.status == 200, "\(tarred.text)\n\((try? Self.logText(of: "tarred", in: dir)) ?? "")")
         #expect(
             tarred.text
                 == "path=/tarred/x handler=override.handler arg=override.handler foo=from-image bar=from-image "
                 + "pwd=/var/task task=/var/task exec=AWS_Lambda_Image tz=Europe/Paris ext=probe:2")
         // ImageConfig replaces ENTRYPOINT and keeps CMD as its arguments: the replacement changes to /tmp first.
-        #expect(entry.status == 200, "\(entry.text)")
+        #expect(entry.status == 200, "\(entry.text)\n\((try? Self.logText(of: "entry", in: dir)) ?? "")")
         #expect(
             entry.text
                 == "path=/entry/x handler=app.handler arg=app.handler foo=from-image bar=from-image pwd=/tmp "
