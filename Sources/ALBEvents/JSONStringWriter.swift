@@ -81,29 +81,50 @@ enum JSONStringWriter {
     ) -> Int {
         let total = escapedLength + 2 + (leading == nil ? 0 : 1) + (trailing == nil ? 0 : 1)
         return buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { output in
-            var position = 0
-            if let leading {
-                output[0] = leading
-                position = 1
-            }
-            output[position] = UInt8(ascii: "\"")
-            position += 1
-            if escapedLength == bytes.count {
-                if bytes.count > 0 {
-                    (output.baseAddress! + position).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
-                }
-                position += bytes.count
-            } else {
-                position = writeEscaped(bytes, to: output, at: position)
-            }
-            output[position] = UInt8(ascii: "\"")
-            position += 1
-            if let trailing {
-                output[position] = trailing
-                position += 1
-            }
-            return position
+            write(bytes, escapedLength: escapedLength, leading: leading, trailing: trailing, to: output, at: 0)
         }
+    }
+
+    /// Writes `[leading]"…"[trailing]` at `start` of `output`, which has room for it; returns the position after.
+    @inline(__always)
+    static func write(
+        _ bytes: UnsafeRawBufferPointer, escapedLength: Int, leading: UInt8?, trailing: UInt8?,
+        to output: UnsafeMutableRawBufferPointer, at start: Int
+    ) -> Int {
+        var position = start
+        if let leading {
+            output[position] = leading
+            position += 1
+        }
+        output[position] = UInt8(ascii: "\"")
+        position += 1
+        if escapedLength == bytes.count {
+            if bytes.count > 0 {
+                (output.baseAddress! + position).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            }
+            position += bytes.count
+        } else {
+            position = writeEscaped(bytes, to: output, at: position)
+        }
+        output[position] = UInt8(ascii: "\"")
+        position += 1
+        if let trailing {
+            output[position] = trailing
+            position += 1
+        }
+        return position
+    }
+
+    /// Calls `body` with `string`'s UTF-8 bytes.
+    @inline(__always)
+    static func withUTF8<Result>(
+        of string: some StringProtocol, _ body: (UnsafeRawBufferPointer) -> Result
+    ) -> Result {
+        if let result = string.utf8.withContiguousStorageIfAvailable({ body(UnsafeRawBufferPointer($0)) }) {
+            return result
+        }
+        var copy = String(string)
+        return copy.withUTF8 { body(UnsafeRawBufferPointer($0)) }
     }
 
     private static func writeEscaped(

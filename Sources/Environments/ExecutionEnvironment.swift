@@ -73,7 +73,15 @@ final class ExecutionEnvironment {
     /// The runtime's record in `<data>/run`, removed once its process group was killed.
     private var runRecord: EnvironmentRunRecords.Entry?
     private var initTimer: Scheduled<Void>?
+    /// The deadline and request id of the invoke whose timeout runs; nil when none does.
+    private var invokeDue: (deadline: NIODeadline, requestID: String)?
+    /// Fires at the earliest `invokeDue` it was armed for; one at a time, kept across invokes (so a busy environment
+    /// schedules it about once a timeout, not once a request: scheduling and cancelling a task cost about 5,000
+    /// instructions an invoke, bench/README.md). When it fires for an invoke that is over, it is armed again for
+    /// the deadline of the one in flight, if any.
     private var invokeTimer: Scheduled<Void>?
+    /// When `invokeTimer` fires.
+    private var invokeTimerDeadline: NIODeadline?
     private var killTimer: Scheduled<Void>?
     /// Why the environment ends, for its `environmentStopped` event.
     private var stopReason: InvocationEvent.EnvironmentStopped.Reason?
@@ -357,7 +365,7 @@ final class ExecutionEnvironment {
             if initDone { emitInitReady(now: now) }
             // With an extension still working on the invoke, the invoke (and its timer) is not over yet.
             if !machine.extensionsFinishing {
-                cancel(&invokeTimer)
+                invokeDue = nil
                 // Idle, its runtime parked in /next: frozen until an invoke is placed on it.
                 freezeWhenIdle()
             }
@@ -368,7 +376,7 @@ final class ExecutionEnvironment {
         case .reject:
             waiter.rejectNext()
         case .rejectAndStop:
-            cancel(&invokeTimer)
+            invokeDue = nil
             waiter.rejectNext()
             stop(reason: retireReason ?? .retired)
         }
@@ -479,8 +487,31 @@ final class ExecutionEnvironment {
                 extensionWaiter.deliverExtensionEvent(event)
             }
         }
-        let requestID = request.requestID
-        arm(&invokeTimer, at: deadline) { $0.invokeTimerFired(requestID: requestID) }
+        armInvokeTimer(at: deadline, requestID: request.requestID)
+    }
+
+    /// Starts the timeout of the invoke just delivered; ended by setting `invokeDue` to nil.
+    private func armInvokeTimer(at deadline: NIODeadline, requestID: String) {
+        invokeDue = (deadline, requestID)
+        if let armed = invokeTimerDeadline, armed <= deadline { return }
+        scheduleInvokeTimer(at: deadline)
+    }
+
+    private func scheduleInvokeTimer(at deadline: NIODeadline) {
+        invokeTimer?.cancel()
+        invokeTimerDeadline = deadline
+        invokeTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            invokeTimer = nil
+            invokeTimerDeadline = nil
+            guard let due = invokeDue else { return }
+            if due.deadline <= deadline {
+                invokeDue = nil
+                invokeTimerFired(requestID: due.requestID)
+            } else {
+                // Armed for an invoke that is over since: the one in flight has a later deadline.
+                scheduleInvokeTimer(at: due.deadline)
+            }
+        }
     }
 
     func post(
@@ -491,7 +522,7 @@ final class ExecutionEnvironment {
         case .accept(let pending, let duration, let initMs, let offerToPool, let invokeOver):
             // The timeout keeps running until the runtime asks for the next event (the invoke is not over before),
             // unless a held /next already has.
-            if invokeOver { cancel(&invokeTimer) }
+            if invokeOver { invokeDue = nil }
             if offerToPool { link.ready(id) }
             // An extension still at work: the caller gets the result now, the REPORT waits for the extension.
             let deferReport = machine.extensionsFinishing
@@ -520,7 +551,7 @@ final class ExecutionEnvironment {
             case .accept(let pending, let duration, let initMs, let offerToPool, let invokeOver) = machine.posted(
                 .response, requestID: requestID, now: .now())
         else { return }
-        if invokeOver { cancel(&invokeTimer) }
+        if invokeOver { invokeDue = nil }
         if offerToPool { link.ready(id) }
         let message = "Response payload size exceeded maximum allowed payload size (6291556 bytes)."
         let body = Self.errorDocument(type: "Function.ResponseSizeTooLarge", message: message)
@@ -572,7 +603,6 @@ final class ExecutionEnvironment {
     }
 
     private func invokeTimerFired(requestID: String) {
-        invokeTimer = nil
         switch machine.invokeTimerFired(requestID: requestID, now: .now()) {
         case .timeout(let pending, let durationMs):
             failTimedOut(pending, durationMs: durationMs)
@@ -910,7 +940,7 @@ final class ExecutionEnvironment {
         case .invokeOver(let durationMs, let offerToPool, let runtimeParked, let stopNow):
             completeDeferredReport(durationMs: durationMs)
             if runtimeParked {
-                cancel(&invokeTimer)
+                invokeDue = nil
                 freezeWhenIdle()
             }
             if offerToPool { link.ready(id) }
@@ -1137,6 +1167,8 @@ final class ExecutionEnvironment {
         }
         cancel(&initTimer)
         cancel(&invokeTimer)
+        invokeTimerDeadline = nil
+        invokeDue = nil
         cancel(&killTimer)
         cancel(&freezeTimer)
         freezeDue = nil

@@ -383,23 +383,28 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func deliver(_ request: InvocationRequest, deadlineEpochMs: Int64) {
         guard let context, isParked else { return }
         isParked = false
-        var head = context.channel.allocator.buffer(capacity: 512)
-        head.writeStaticString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: ")
-        head.writeFieldValue(request.requestID)
-        head.writeStaticString("\r\nLambda-Runtime-Deadline-Ms: ")
-        head.writeDecimal(Int(deadlineEpochMs))
-        head.writeStaticString("\r\nLambda-Runtime-Invoked-Function-Arn: ")
-        head.writeFieldValue(request.invokedFunctionARN)
-        head.writeStaticString("\r\nLambda-Runtime-Trace-Id: ")
-        head.writeFieldValue(request.traceHeader)
-        if let clientContext = request.clientContext {
-            head.writeStaticString("\r\nLambda-Runtime-Client-Context: ")
-            head.writeFieldValue(clientContext)
+        let inline = request.payload.readableBytes <= 4096
+        let maximumLength = Self.maximumEventHeadLength(request)
+        var head = context.channel.allocator.buffer(
+            capacity: maximumLength + (inline ? request.payload.readableBytes : 0))
+        head.writeHead(maximumLength: maximumLength) { head in
+            head.append("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: ")
+            head.appendFieldValue(request.requestID)
+            head.append("\r\nLambda-Runtime-Deadline-Ms: ")
+            head.appendDecimal(Int(deadlineEpochMs))
+            head.append("\r\nLambda-Runtime-Invoked-Function-Arn: ")
+            head.appendFieldValue(request.invokedFunctionARN)
+            head.append("\r\nLambda-Runtime-Trace-Id: ")
+            head.appendFieldValue(request.traceHeader)
+            if let clientContext = request.clientContext {
+                head.append("\r\nLambda-Runtime-Client-Context: ")
+                head.appendFieldValue(clientContext)
+            }
+            head.append("\r\nContent-Length: ")
+            head.appendDecimal(request.payload.readableBytes)
+            head.append(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
         }
-        head.writeStaticString("\r\nContent-Length: ")
-        head.writeDecimal(request.payload.readableBytes)
-        head.writeStaticString(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
-        if request.payload.readableBytes <= 4096 {
+        if inline {
             var payload = request.payload
             head.writeBuffer(&payload)
             send(head)
@@ -407,6 +412,13 @@ final class RuntimeAPIHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(head), promise: nil)
             send(request.payload)
         }
+    }
+
+    /// Room for the head ``deliver(_:deadlineEpochMs:)`` writes: its fixed text (under 300 bytes with both
+    /// decimals at their longest) and the request's strings.
+    private static func maximumEventHeadLength(_ request: InvocationRequest) -> Int {
+        320 + request.requestID.utf8.count + request.invokedFunctionARN.utf8.count + request.traceHeader.utf8.count
+            + (request.clientContext?.utf8.count ?? 0)
     }
 
     /// Answers the parked `/next` with 403: the environment cannot become ready any more.

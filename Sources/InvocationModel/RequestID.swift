@@ -7,24 +7,44 @@ public enum RequestID {
         var low = generator.next() as UInt64
         high = (high & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000
         low = (low & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(36)
-        appendHex(high >> 32, digits: 8, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        appendHex((high >> 16) & 0xffff, digits: 4, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        appendHex(high & 0xffff, digits: 4, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        appendHex(low >> 48, digits: 4, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        appendHex(low & 0xffff_ffff_ffff, digits: 12, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        // Made in place: no byte array in between (issue 14).
+        return String(unsafeUninitializedCapacity: 36) { output in
+            var position = 0
+            writeHex(high >> 32, digits: 8, into: output, at: &position)
+            output[position] = UInt8(ascii: "-")
+            position += 1
+            writeHex((high >> 16) & 0xffff, digits: 4, into: output, at: &position)
+            output[position] = UInt8(ascii: "-")
+            position += 1
+            writeHex(high & 0xffff, digits: 4, into: output, at: &position)
+            output[position] = UInt8(ascii: "-")
+            position += 1
+            writeHex(low >> 48, digits: 4, into: output, at: &position)
+            output[position] = UInt8(ascii: "-")
+            position += 1
+            writeHex(low & 0xffff_ffff_ffff, digits: 12, into: output, at: &position)
+            return position
+        }
     }
 
-    static func appendHex(_ value: UInt64, digits: Int, to bytes: inout [UInt8]) {
+    /// `digits` lower-case hex digits of `value` at `position` of `output`, which has room for them.
+    static func writeHex(
+        _ value: UInt64, digits: Int, into output: UnsafeMutableBufferPointer<UInt8>, at position: inout Int
+    ) {
+        precondition(digits <= output.count - position)
         let alphabet: StaticString = "0123456789abcdef"
         for shift in stride(from: (digits - 1) * 4, through: 0, by: -4) {
-            bytes.append(alphabet.utf8Start[Int((value >> UInt64(shift)) & 0xf)])
+            output[position] = alphabet.utf8Start[Int((value >> UInt64(shift)) & 0xf)]
+            position += 1
+        }
+    }
+
+    /// `value` as 16 lower-case hex digits.
+    static func hex16(_ value: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 16) { output in
+            var position = 0
+            writeHex(value, digits: 16, into: output, at: &position)
+            return position
         }
     }
 }
@@ -46,53 +66,91 @@ public enum TraceHeader {
     public static func context(
         from incoming: String?, sample: (() -> Bool)?, using generator: inout some RandomNumberGenerator
     ) -> TraceContext {
-        var root: Substring?
-        var sampled: Substring?
-        var lineage: Substring?
-        var parent: Substring?
+        var root: String?
+        var sampled: String?
+        var lineage: String?
+        var parent: String?
         if let incoming {
-            // On the UTF-8 bytes (every separator and key is ASCII): `Character` splitting and trimming cost more
-            // than the rest of this function together.
-            var rest = Substring(incoming).utf8
-            while !rest.isEmpty {
-                let end = rest.firstIndex(of: UInt8(ascii: ";")) ?? rest.endIndex
-                var field = rest[..<end]
-                rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
-                while field.first == UInt8(ascii: " ") { field = field.dropFirst() }
-                if field.starts(with: "Root=".utf8) {
-                    root = Substring(field.dropFirst(5))
-                } else if field.starts(with: "Sampled=".utf8) {
-                    sampled = Substring(field.dropFirst(8))
-                } else if field.starts(with: "Lineage=".utf8) {
-                    lineage = Substring(field.dropFirst(8))
-                } else if field.starts(with: "Parent=".utf8) {
-                    parent = Substring(field.dropFirst(7))
+            // On the UTF-8 bytes (every separator and key is ASCII): `Character` splitting and trimming, and even
+            // `Substring.UTF8View` searching, cost more than the rest of this function together.
+            parseFields(of: incoming) { key, value in
+                switch key {
+                case .root: root = value
+                case .sampled: sampled = value
+                case .lineage: lineage = value
+                case .parent: parent = value
                 }
             }
         }
-        var bytes: [UInt8] = []
-        RequestID.appendHex(generator.next(), digits: 16, to: &bytes)
-        var decision = sampled.map(String.init)
+        // Drawn in this order: Parent, the sampling decision, a new Root.
+        let segment = RequestID.hex16(generator.next())
+        var decision = sampled
         if let sample, decision != "1", decision != "0" { decision = sample() ? "1" : "0" }
         return TraceContext(
-            root: root.map(String.init) ?? newRoot(using: &generator), parent: String(decoding: bytes, as: UTF8.self),
-            sampled: decision, lineage: lineage.map(String.init), upstreamParent: parent.map(String.init))
+            root: root ?? newRoot(using: &generator), parent: segment, sampled: decision, lineage: lineage,
+            upstreamParent: parent)
     }
+
+    private enum Key {
+        case root, sampled, lineage, parent
+    }
+
+    /// Calls `found` for each `Root=`, `Sampled=`, `Lineage=` and `Parent=` field of a trace header, in order:
+    /// fields split at `;`, leading spaces dropped, keys matched as they are written.
+    private static func parseFields(of header: String, _ found: (Key, String) -> Void) {
+        var header = header
+        header.withUTF8 { bytes in
+            let count = bytes.count
+            var start = 0
+            while start < count {
+                var end = start
+                while end < count, bytes[end] != UInt8(ascii: ";") { end += 1 }
+                var fieldStart = start
+                while fieldStart < end, bytes[fieldStart] == UInt8(ascii: " ") { fieldStart += 1 }
+                let field = UnsafeBufferPointer(rebasing: bytes[fieldStart..<end])
+                for (key, prefix) in keys where field.starts(with: prefix) {
+                    let value = UnsafeBufferPointer(rebasing: field[prefix.utf8CodeUnitCount...])
+                    found(key, String(decoding: value, as: UTF8.self))
+                    break
+                }
+                start = end + 1
+            }
+        }
+    }
+
+    private static let keys: [(Key, StaticString)] = [
+        (.root, "Root="), (.sampled, "Sampled="), (.lineage, "Lineage="), (.parent, "Parent="),
+    ]
 
     /// A new 16-hex segment id.
     public static func newSegmentID(using generator: inout some RandomNumberGenerator) -> String {
-        var bytes: [UInt8] = []
-        RequestID.appendHex(generator.next(), digits: 16, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        RequestID.hex16(generator.next())
     }
 
     /// `1-<8 hex epoch seconds>-<24 hex random>`.
     public static func newRoot(using generator: inout some RandomNumberGenerator) -> String {
-        var bytes: [UInt8] = Array("1-".utf8)
-        RequestID.appendHex(UInt64(WallClock.epochSeconds()), digits: 8, to: &bytes)
-        bytes.append(UInt8(ascii: "-"))
-        RequestID.appendHex(generator.next() & 0xffff_ffff, digits: 8, to: &bytes)
-        RequestID.appendHex(generator.next(), digits: 16, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
+        let epoch = UInt64(WallClock.epochSeconds())
+        let high = generator.next() & 0xffff_ffff
+        let low = generator.next()
+        return String(unsafeUninitializedCapacity: 35) { output in
+            output[0] = UInt8(ascii: "1")
+            output[1] = UInt8(ascii: "-")
+            var position = 2
+            RequestID.writeHex(epoch, digits: 8, into: output, at: &position)
+            output[position] = UInt8(ascii: "-")
+            position += 1
+            RequestID.writeHex(high, digits: 8, into: output, at: &position)
+            RequestID.writeHex(low, digits: 16, into: output, at: &position)
+            return position
+        }
+    }
+}
+
+extension UnsafeBufferPointer<UInt8> {
+    fileprivate func starts(with literal: StaticString) -> Bool {
+        let length = literal.utf8CodeUnitCount
+        guard count >= length else { return false }
+        for index in 0..<length where self[index] != literal.utf8Start[index] { return false }
+        return true
     }
 }

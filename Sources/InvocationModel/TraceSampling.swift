@@ -80,8 +80,10 @@ public struct TraceContext: Sendable, Hashable {
 
     /// `Lambda-Runtime-Trace-Id`: always Root, Parent and Sampled (the X-Ray SDK sends nothing without all three).
     public var header: String {
-        var header = "Root=\(root);Parent=\(parent);Sampled=\(sampled ?? "0")"
-        if let lineage { header += ";Lineage=\(lineage)" }
-        return header
+        if let lineage {
+            return String(
+                joining: ["Root=", root, ";Parent=", parent, ";Sampled=", sampled ?? "0", ";Lineage=", lineage])
+        }
+        return String(joining: ["Root=", root, ";Parent=", parent, ";Sampled=", sampled ?? "0"])
     }
 }

@@ -10,9 +10,10 @@ public struct AccountContext: Sendable, Hashable {
 
     /// `arn:aws:lambda:<region>:<account>:function:<name>[:<qualifier>]`
     public func functionARN(_ name: String, qualifier: String? = nil) -> String {
-        var arn = "arn:aws:lambda:\(region):\(accountID):function:\(name)"
-        if let qualifier { arn += ":\(qualifier)" }
-        return arn
+        if let qualifier {
+            return String(joining: ["arn:aws:lambda:", region, ":", accountID, ":function:", name, ":", qualifier])
+        }
+        return String(joining: ["arn:aws:lambda:", region, ":", accountID, ":function:", name])
     }
 
     /// `arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<16 hex>`; the suffix is derived

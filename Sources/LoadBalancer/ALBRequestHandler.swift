@@ -491,7 +491,7 @@ final class ALBRequestHandler: ChannelDuplexHandler {
         // Small bodies go out in the head's buffer: one write, one flush.
         let inline = bodyBytes <= Self.inlineBodyLimit
         var bytes = context.channel.allocator.buffer(
-            capacity: Self.headCapacity(response, dateLength: date.utf8.count) + (inline ? bodyBytes : 0))
+            capacity: response.maximumHeadLength(dateLength: date.utf8.count) + (inline ? bodyBytes : 0))
         response.writeHead(into: &bytes, date: date, keepAlive: keepAlive)
         let headBytes = bytes.readableBytes
         if inline && bodyBytes > 0 {
@@ -544,13 +544,6 @@ final class ALBRequestHandler: ChannelDuplexHandler {
 
     /// Bodies up to this size are copied into the head's buffer; larger ones are written as they are.
     static let inlineBodyLimit = 4096
-
-    /// Room for a head, so that writing it does not grow the buffer.
-    private static func headCapacity(_ response: ALBResponse, dateLength: Int) -> Int {
-        var size = 128 + response.reasonPhrase.utf8.count + dateLength
-        for header in response.headers { size += header.name.utf8.count + header.value.utf8.count + 4 }
-        return size
-    }
 
     static let continue11 = ByteBuffer(string: "HTTP/1.1 100 Continue\r\n\r\n")
     static let continue10 = ByteBuffer(string: "HTTP/1.0 100 Continue\r\n\r\n")

@@ -125,7 +125,7 @@ public final class ALBAccessLogWriter: InvocationEventSubscriber {
             let seconds = Int(ALBAccessLogLine.responseEpochMicroseconds(request, at: event.at) / 1_000_000)
             let rotation = settings.rotationSeconds
             let intervalEnd = (seconds / rotation + 1) * rotation
-            batches[intervalEnd, default: []].append(contentsOf: line.utf8)
+            batches[intervalEnd, default: []].appendUTF8(line)
             batches[intervalEnd]!.append(UInt8(ascii: "\n"))
         }
         guard !batches.isEmpty else { return }

@@ -195,10 +195,10 @@ public final class LogSink: InvocationEventSubscriber {
             }
         case .invokeStarted(let started):
             append(epochMs: epochMs, stream: stream, writer: &writer) { bytes in
-                bytes.append(contentsOf: "START RequestId: ".utf8)
-                bytes.append(contentsOf: event.requestID.utf8)
-                bytes.append(contentsOf: " Version: ".utf8)
-                bytes.append(contentsOf: started.version.utf8)
+                bytes.appendUTF8("START RequestId: ")
+                bytes.appendUTF8(event.requestID)
+                bytes.appendUTF8(" Version: ")
+                bytes.appendUTF8(started.version)
             }
         case .invokeFinished(let finished):
             switch finished.errorType {
@@ -216,8 +216,8 @@ public final class LogSink: InvocationEventSubscriber {
                 break
             }
             append(epochMs: epochMs, stream: stream, writer: &writer) { bytes in
-                bytes.append(contentsOf: "END RequestId: ".utf8)
-                bytes.append(contentsOf: event.requestID.utf8)
+                bytes.appendUTF8("END RequestId: ")
+                bytes.appendUTF8(event.requestID)
             }
         case .environmentStopped(let stopped):
             if case .noNextAfterResponse = stopped.reason {
@@ -293,7 +293,7 @@ public final class LogSink: InvocationEventSubscriber {
     }
 
     private func append(_ text: String, epochMs: Int64, stream: LogStreamName, writer: inout Writer) {
-        append(epochMs: epochMs, stream: stream, writer: &writer) { $0.append(contentsOf: text.utf8) }
+        append(epochMs: epochMs, stream: stream, writer: &writer) { $0.appendUTF8(text) }
     }
 
     /// One line of `stream`: its timestamp, a space, what `message` appends, a line feed. The platform's lines are

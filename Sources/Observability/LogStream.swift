@@ -36,25 +36,25 @@ public struct ReportFields: Sendable {
     /// ``line(maxMemoryUsedMB:)`` appended to `bytes`, with no `String` made on the way (the log writer writes one
     /// for every invoke).
     public func write(maxMemoryUsedMB: Int, into bytes: inout [UInt8]) {
-        bytes.append(contentsOf: "REPORT RequestId: ".utf8)
-        bytes.append(contentsOf: requestID.utf8)
-        bytes.append(contentsOf: "\tDuration: ".utf8)
+        bytes.appendUTF8("REPORT RequestId: ")
+        bytes.appendUTF8(requestID)
+        bytes.appendUTF8("\tDuration: ")
         appendMilliseconds(durationMs, to: &bytes)
-        bytes.append(contentsOf: " ms\tBilled Duration: ".utf8)
+        bytes.appendUTF8(" ms\tBilled Duration: ")
         appendDecimal(billedDurationMs, to: &bytes)
-        bytes.append(contentsOf: " ms\tMemory Size: ".utf8)
+        bytes.appendUTF8(" ms\tMemory Size: ")
         appendDecimal(memorySizeMB, to: &bytes)
-        bytes.append(contentsOf: " MB\tMax Memory Used: ".utf8)
+        bytes.appendUTF8(" MB\tMax Memory Used: ")
         appendDecimal(maxMemoryUsedMB, to: &bytes)
-        bytes.append(contentsOf: " MB\t".utf8)
+        bytes.appendUTF8(" MB\t")
         if let initDurationMs {
-            bytes.append(contentsOf: "Init Duration: ".utf8)
+            bytes.appendUTF8("Init Duration: ")
             appendMilliseconds(initDurationMs, to: &bytes)
-            bytes.append(contentsOf: " ms\t".utf8)
+            bytes.appendUTF8(" ms\t")
         }
         if let status {
-            bytes.append(contentsOf: "Status: ".utf8)
-            bytes.append(contentsOf: status.utf8)
+            bytes.appendUTF8("Status: ")
+            bytes.appendUTF8(status)
             bytes.append(UInt8(ascii: "\t"))
         }
     }
@@ -63,13 +63,28 @@ public struct ReportFields: Sendable {
 /// `value`'s decimal digits (a minus sign first when negative).
 func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
     if value < 0 { bytes.append(UInt8(ascii: "-")) }
-    var rest = value.magnitude
-    let start = bytes.count
-    repeat {
-        bytes.append(UInt8(ascii: "0") + UInt8(rest % 10))
-        rest /= 10
-    } while rest > 0
-    bytes[start...].reverse()
+    // Written from the end into a scratch tuple, then appended in one go (reversing a slice of `bytes` copied it).
+    var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for 24 digits
+    withUnsafeMutableBytes(of: &digits) { scratch in
+        var rest = value.magnitude
+        var start = scratch.count
+        repeat {
+            start -= 1
+            scratch[start] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        } while rest > 0
+        bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[start...]))
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// `string`'s UTF-8 bytes, copied in one go: `append(contentsOf: string.utf8)` walks the view, about 240
+    /// instructions a call, and the platform's log lines make 13 such calls an invoke (issue 14).
+    mutating func appendUTF8(_ string: String) {
+        if string.utf8.withContiguousStorageIfAvailable({ append(contentsOf: $0) }) == nil {
+            append(contentsOf: string.utf8)
+        }
+    }
 }
 
 /// ``formatMilliseconds(_:)`` appended to `bytes`: two decimals.

@@ -49,4 +49,33 @@ import Testing
         buffer.writeDecimal(value)
         #expect(String(buffer: buffer) == String(value))
     }
+
+    @Test(arguments: [-5, 0, 1, 9, 10, 99, 100, 4096, 1_048_576, Int(Int32.max), Int.max])
+    func aHeadWritersDecimalsAndValuesAsTheBuffersOwn(value: Int) {
+        var expected = ByteBuffer()
+        expected.writeDecimal(value)
+        expected.writeStaticString(" ")
+        expected.writeFieldValue("a\r\nb\u{0}c\u{7F}é")
+        expected.writeString("x\r\ny")
+        var written = ByteBuffer(string: "already ")
+        written.writeHead(maximumLength: HeadWriter.maximumDecimalLength + 32) { head in
+            head.appendDecimal(value)
+            head.append(" ")
+            head.appendFieldValue("a\r\nb\u{0}c\u{7F}é")
+            head.appendString("x\r\ny")
+        }
+        #expect(String(buffer: written) == "already " + String(buffer: expected))
+    }
+
+    @Test func theLongestHeadFitsItsMaximumLength() {
+        let date = "Tue, 01 Dec 2026 12:00:00 GMT"
+        for status in [200, 204, 304, 999_999] {
+            let response = ALBResponse(
+                status: status, reasonPhrase: "", headers: [("A", "b"), ("Set-Cookie", "c=d")],
+                body: ByteBuffer(repeating: 0, count: 12345))
+            var buffer = ByteBuffer()
+            response.writeHead(into: &buffer, date: date, keepAlive: true)
+            #expect(buffer.readableBytes <= response.maximumHeadLength(dateLength: date.utf8.count))
+        }
+    }
 }
