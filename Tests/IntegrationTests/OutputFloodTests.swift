@@ -131,8 +131,9 @@ struct OutputFloodTests {
         let burstEnd = try #require(messages.lastIndex { $0.hasPrefix("END ") })
         let expected = (1...Self.burstLines).map(String.init) + (1...1000).map { "tail-\($0)" }
         let burstLines = messages[(burstStart + 1)..<max(burstStart + 1, burstEnd)].map(String.init)
+        let burstInOrder = burstLines == expected
         #expect(
-            burstLines == expected,
+            burstInOrder,
             "\(burstLines.count) lines before END, of \(expected.count); last: \(burstLines.suffix(2))")
         #expect(messages.last?.hasPrefix("REPORT ") == true)
 
