@@ -322,6 +322,18 @@ public final class AlbatrossApplication: Sendable {
             metrics.observeCounters { tracing.counters }
         }
         if let metrics {
+            let events = self.events
+            metrics.observeCounters {
+                [
+                    InvocationMetrics.ScrapedCounter(
+                        name: "albatross_function_output_pauses_total",
+                        help:
+                            "Times a runtime's or extension's output pipe was left unread while the log path was behind.",
+                        value: events.outputPauseCount)
+                ]
+            }
+        }
+        if let metrics {
             metrics.observeConnections {
                 state.withLockedValue { $0.listeners }.map { listener in
                     let counts = listener.connections.snapshot

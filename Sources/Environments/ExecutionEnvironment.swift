@@ -67,6 +67,9 @@ final class ExecutionEnvironment {
 
     private var serverChannel: (any Channel)?
     private var outputChannel: (any Channel)?
+    /// The runtime's output reader (on `outputChannel`), and the extensions' (see ``OutputLineHandler``).
+    private var outputReader: OutputLineHandler?
+    private var extensionReaders: [OutputLineHandler] = []
     private var pid: pid_t?
     /// The runtime's process group (its pid), kept after the runtime exits so that what it left behind is killed.
     private var processGroup: pid_t?
@@ -291,10 +294,14 @@ final class ExecutionEnvironment {
             let peakMB = group?.peakBytes().map { Int(($0 + 1_048_575) / 1_048_576) }
             loop.execute { bound.value.processExited(exit, outOfMemory: outOfMemory, peakMB: peakMB) }
         }
+        let events = self.events
+        let outputFD = process.outputFD
         NIOPipeBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(OutputLineHandler(environment: bound.value))
+                    let reader = OutputLineHandler(environment: bound.value, events: events, descriptor: outputFD)
+                    try channel.pipeline.syncOperations.addHandler(reader)
+                    bound.value.outputReader = reader
                 }
             }
             .takingOwnershipOfDescriptor(input: process.outputFD)
@@ -808,11 +815,15 @@ final class ExecutionEnvironment {
         ProcessLauncher.reap(pid) { exit in
             loop.execute { bound.value.extensionExited(pid: pid, exit) }
         }
+        let events = self.events
+        let outputFD = started.process.outputFD
         NIOPipeBootstrap(group: loop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        OutputLineHandler(environment: bound.value, fromExtension: true))
+                    let reader = OutputLineHandler(
+                        environment: bound.value, events: events, descriptor: outputFD, fromExtension: true)
+                    try channel.pipeline.syncOperations.addHandler(reader)
+                    bound.value.extensionReaders.append(reader)
                 }
             }
             .takingOwnershipOfDescriptor(input: started.process.outputFD)
@@ -1187,6 +1198,12 @@ final class ExecutionEnvironment {
             link.terminated(id)
         }
         let loop = self.loop
+        // What the pipes still hold is read without waiting for the log path: nothing writes any more.
+        // (The channels keep their readers; the environment lets go of them, which refer to it.)
+        outputReader?.unthrottle()
+        outputReader = nil
+        for reader in extensionReaders { reader.unthrottle() }
+        extensionReaders = []
         for channel in extensionOutputs {
             loop.assumeIsolated().scheduleTask(in: .milliseconds(200)) { channel.close(promise: nil) }
         }
@@ -1223,6 +1240,9 @@ final class ExecutionEnvironment {
         errorCause: String? = nil, deferReport: Bool = false
     ) {
         let request = pending.request
+        // Output held back by a log path that is behind (``OutputLineHandler``): what the runtime wrote before
+        // the end of the invoke is in the pipe and goes out now, before END and REPORT.
+        if let outputReader, outputReader.isHoldingRead { outputReader.drainHeldOutput() }
         var billed = Int((durationMs + (initMs ?? 0)).rounded(.up))
         if let billedCapMs { billed = min(billed, billedCapMs + Int((initMs ?? 0).rounded(.up))) }
         let outcome = InvocationOutcome(

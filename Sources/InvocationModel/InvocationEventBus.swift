@@ -18,6 +18,10 @@ public protocol InvocationEventSubscriber: AnyObject, Sendable {
 /// ``wants(_:)`` before they build an event. Each subscription has its own bounded queue and thread, so a slow
 /// subscriber delays only itself; past its bound, events for it are dropped and counted
 /// (``InvocationEventSubscription/droppedEvents``), never queued without limit and never waited for.
+///
+/// The one producer that can be slowed down, a runtime's output, is: a subscription that wants `output` and has
+/// more than its high-water mark queued makes ``outputIsBehind`` true until it is back under its low-water mark,
+/// and the readers of the output pipes stop reading meanwhile (the runtime's writes then block in the kernel).
 public final class InvocationEventBus: Sendable {
     /// The immutable list of subscriptions, swapped as a whole.
     private final class Snapshot: AtomicReference, Sendable {
@@ -35,8 +39,27 @@ public final class InvocationEventBus: Sendable {
     /// what loading a plain integer does. Stored after the snapshot, under `changes`.
     private let interests = ManagedAtomic<UInt32>(0)
     private let changes = NIOLock()
+    /// The subscriptions that want `output` and are behind (past their high-water mark, not yet back under their
+    /// low-water mark).
+    private let outputBacklogs = ManagedAtomic<Int>(0)
+    private let outputPauses = ManagedAtomic<Int>(0)
 
     public init() {}
+
+    /// Whether a subscriber of `output` events is behind: producers of output that can wait (the readers of the
+    /// runtimes' output pipes) hold their reading until it is not. One atomic load.
+    @inline(__always)
+    public var outputIsBehind: Bool {
+        outputBacklogs.load(ordering: .relaxed) != 0
+    }
+
+    /// Times a reader of output held its reading because ``outputIsBehind`` (for `/metrics`).
+    public var outputPauseCount: Int { outputPauses.load(ordering: .relaxed) }
+
+    /// A reader of output held its reading (see ``outputIsBehind``).
+    public func countOutputPause() {
+        outputPauses.wrappingIncrement(ordering: .relaxed)
+    }
 
     /// Whether any subscriber wants events of `kind`.
     @inline(__always)
@@ -67,7 +90,8 @@ public final class InvocationEventBus: Sendable {
         pause: Double = InvocationEventSubscription.defaultPause
     ) -> InvocationEventSubscription {
         let subscription = InvocationEventSubscription(
-            subscriber: subscriber, name: name, capacity: capacity, pause: pause)
+            subscriber: subscriber, name: name, capacity: capacity, pause: pause,
+            backlogs: subscriber.interests.contains(.output) ? outputBacklogs : nil)
         changes.withLock {
             let current = snapshot.load(ordering: .relaxed)
             replace(with: current.subscriptions + [subscription])
@@ -124,6 +148,8 @@ public final class InvocationEventSubscription: Sendable {
         var barriers: [(at: Int, body: @Sendable () -> Void)] = []
         var dropped = 0
         var stopped = false
+        /// Past the high-water mark and not yet back under the low-water mark (counted in `backlogs`).
+        var behind = false
     }
 
     let interests: InvocationEvent.Kinds
@@ -137,16 +163,32 @@ public final class InvocationEventSubscription: Sendable {
     private let finished = ConditionLock<Bool>(value: false)
     /// Seconds between a small batch and the next (see ``InvocationEventBus/subscribe(_:name:capacity:pause:)``).
     private let pause: Double
+    /// The bus's count of subscriptions behind, for a subscription that wants `output`; nil for the others.
+    private let backlogs: ManagedAtomic<Int>?
+    /// Events queued from which the subscription is behind, and below which it no longer is once a batch has
+    /// been delivered.
+    let highWater: Int
+    let lowWater: Int
+
+    /// The high-water mark of a subscription of `output` (half its capacity when that is smaller): a few MB of
+    /// lines queued at most before the runtimes' pipes are left unread, far below the point where any is dropped.
+    public static let outputHighWater = 8192
 
     /// The pause of subscribers followed live (the log writer): events reach them at most a couple of
     /// milliseconds later.
     public static let defaultPause = 0.002
 
-    init(subscriber: any InvocationEventSubscriber, name: String, capacity: Int, pause: Double = defaultPause) {
+    init(
+        subscriber: any InvocationEventSubscriber, name: String, capacity: Int, pause: Double = defaultPause,
+        backlogs: ManagedAtomic<Int>? = nil
+    ) {
         self.subscriber = subscriber
         self.interests = subscriber.interests
         self.capacity = capacity
         self.pause = pause
+        self.backlogs = backlogs
+        self.highWater = max(1, min(Self.outputHighWater, capacity / 2))
+        self.lowWater = highWater / 4
         // Named from inside, so that the kernel's name (`comm`, what top -H and bench/run.sh's breakdown by
         // thread show) is set too; it holds 15 bytes. Set from outside, it stays the creating thread's name.
         let threadName = String("events-\(name)".utf8.prefix(15)) ?? "events"
@@ -168,6 +210,10 @@ public final class InvocationEventSubscription: Sendable {
                 return false
             }
             queue.events.append(event)
+            if queue.events.count >= highWater, !queue.behind, let backlogs {
+                queue.behind = true
+                backlogs.wrappingIncrement(ordering: .relaxed)
+            }
             return queue.events.count == 1 && queue.barriers.isEmpty
         }
         if wake { poke() }
@@ -232,16 +278,19 @@ public final class InvocationEventSubscription: Sendable {
         while true {
             signal.lock(whenValue: 1)
             signal.unlock(withValue: 0)
-            let (barriers, stopped) = queue.withLockedValue {
-                queue -> ([(at: Int, body: @Sendable () -> Void)], Bool) in
+            let (barriers, stopped, behind) = queue.withLockedValue {
+                queue -> ([(at: Int, body: @Sendable () -> Void)], Bool, Bool) in
                 // The delivered (emptied) array goes back with its capacity, so that queueing rarely allocates.
                 swap(&events, &queue.events)
                 defer { queue.barriers.removeAll(keepingCapacity: true) }
-                return (queue.barriers, queue.stopped)
+                return (queue.barriers, queue.stopped, queue.behind)
             }
             deliver(events, barriers: barriers)
             let count = events.count
             events.removeAll(keepingCapacity: true)
+            // Behind when this batch was taken: no longer once what has queued since is under the low-water mark
+            // (or the subscription stops). `behind` is only ever set with events queued, so a batch follows.
+            if behind { catchUp(stopping: stopped) }
             if stopped {
                 // Barriers that raced with the stop still run, so that no waiter hangs.
                 let late = queue.withLockedValue { queue -> [(at: Int, body: @Sendable () -> Void)] in
@@ -256,6 +305,14 @@ public final class InvocationEventSubscription: Sendable {
             // Under load, waking for every event costs a context switch per event; a pause lets events
             // accumulate into larger batches (they reach the subscriber at most `pause` later, a flush sooner).
             if count < 256, urgent.lock(whenValue: true, timeoutSeconds: pause) { urgent.unlock(withValue: false) }
+        }
+    }
+
+    private func catchUp(stopping: Bool) {
+        queue.withLockedValue { queue in
+            guard queue.behind, stopping || queue.events.count < lowWater, let backlogs else { return }
+            queue.behind = false
+            backlogs.wrappingDecrement(ordering: .relaxed)
         }
     }
 
