@@ -228,6 +228,13 @@ public final class ServeProcess: Sendable {
     /// The port of the first listener with this scheme (`http` or `https`).
     public func port(scheme: String) -> Int? { listeners.first { $0.scheme == scheme }?.port }
 
+    /// The admin listener's port, once the server has announced it (`admin listener on http://127.0.0.1:<port>`;
+    /// it binds after the ALB listeners); nil when it does not within `timeout` seconds.
+    public func adminPort(timeout: Double = 20) async -> Int? {
+        guard await waitForOutput("admin listener on http://127.0.0.1:", timeout: timeout) else { return nil }
+        return output.firstMatch(of: #/admin listener on http://127\.0\.0\.1:(\d+)/#).flatMap { Int($0.1) }
+    }
+
     public func waitForOutput(_ text: String, count: Int = 1, timeout: Double = 20) async -> Bool {
         await child.waitForOutput(text, count: count, timeout: timeout)
     }

@@ -68,10 +68,7 @@ import Testing
                 maximumConcurrency: 1
             """)
         let server = try await ServeProcess.start(configPath: config, listenerCount: 3)
-        guard await server.waitForOutput("admin listener on http://127.0.0.1:"),
-            let match = server.output.firstMatch(of: #/admin listener on http://127\.0\.0\.1:(\d+)/#),
-            let admin = Int(match.1)
-        else {
+        guard let admin = await server.adminPort() else {
             server.cleanUp()
             throw ChildProcessError("no admin listener announced:\n\(server.output)")
         }

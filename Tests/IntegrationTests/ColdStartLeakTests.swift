@@ -117,9 +117,7 @@ struct ColdStartLeakTests {
         let server = try await ServeProcess.start(
             configPath: configPath, wrapper: ["/usr/bin/env", "ALBATROSS_ISOLATION=\(isolation)"])
         defer { server.cleanUp() }
-        #expect(await server.waitForOutput("admin listener on http://127.0.0.1:"))
-        let adminPort = try #require(
-            server.output.firstMatch(of: #/admin listener on http://127\.0\.0\.1:(\d+)/#).flatMap { Int($0.1) })
+        let adminPort = try #require(await server.adminPort(), "no admin listener announced: \(server.output)")
         if isolation == "sandbox" {
             #expect(server.output.contains("isolation: sandbox"), "\(server.output)")
         }

@@ -69,9 +69,7 @@ struct OutputFloodTests {
             })
         // Whatever happens below, the console reads again (the server can then end).
         defer { kill(console, SIGCONT) }
-        #expect(await server.waitForOutput("admin listener on http://127.0.0.1:"))
-        let adminPort = try #require(
-            server.output.firstMatch(of: #/admin listener on http://127\.0\.0\.1:(\d+)/#).flatMap { Int($0.1) })
+        let adminPort = try #require(await server.adminPort(), "no admin listener announced: \(server.output)")
 
         // Warm: the environment, the log writer and their buffers exist before the baseline is taken.
         let warm = try RawHTTPClient(port: server.port, timeout: 30).request("GET", "/warm")

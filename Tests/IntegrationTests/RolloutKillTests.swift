@@ -31,9 +31,7 @@ struct RolloutKillTests {
         """
 
     static func adminPort(_ server: ServeProcess) async throws -> Int {
-        #expect(await server.waitForOutput("admin listener on http://127.0.0.1:"), "\(server.output)")
-        return try #require(
-            server.output.firstMatch(of: #/admin listener on http://127\.0\.0\.1:(\d+)/#).flatMap { Int($0.1) })
+        try #require(await server.adminPort(), "no admin listener announced: \(server.output)")
     }
 
     /// `GET /rollouts/<id>` of the server at `admin`; nil when it does not answer.

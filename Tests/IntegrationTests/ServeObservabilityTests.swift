@@ -30,9 +30,7 @@ struct ServeObservabilityTests {
             """)
         let server = try await ServeProcess.start(configPath: config, arguments: ["--quiet"])
         defer { server.cleanUp() }
-        #expect(await server.waitForOutput("admin listener on http://127.0.0.1:"))
-        let adminPort = try #require(
-            server.output.firstMatch(of: #/admin listener on http://127\.0\.0\.1:(\d+)/#).flatMap { Int($0.1) })
+        let adminPort = try #require(await server.adminPort(), "no admin listener announced: \(server.output)")
         let answer = try RawHTTPClient(port: server.port, timeout: 10).request("GET", "/hi")
         #expect(answer.status == 200 && answer.text == "hello")
         var scrape = ""
