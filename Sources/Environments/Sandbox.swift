@@ -336,10 +336,11 @@ public struct Sandbox: Sendable, Hashable {
                 guard index + 2 < arguments.count else { return [] }
                 destinations.append(arguments[index + 2])
                 index += 3
-            case "--proc", "--dev", "--tmpfs", "--dir", "--perms", "--size", "--remount-ro":
-                if ["--proc", "--dev", "--tmpfs", "--dir"].contains(arguments[index]), index + 1 < arguments.count {
-                    destinations.append(arguments[index + 1])
-                }
+            case "--proc", "--dev", "--tmpfs", "--dir":
+                guard index + 1 < arguments.count else { return [] }
+                destinations.append(arguments[index + 1])
+                index += 2
+            case "--perms", "--size", "--remount-ro":
                 index += 2
             default:
                 index += 1

@@ -46,32 +46,17 @@ struct ColdStartLeakTests {
                 controlGroups: controlGroupDirectories(of: pid), mounts: mounts)
         }
 
-        /// The processes below `pid` (by parent pid, from `/proc/<pid>/stat`): how many run, how many are zombies.
+        /// The processes below `root` (``ProcessTree/children(of:)``, level by level): how many run, how many are
+        /// zombies.
         static func descendants(of root: Int32) -> (running: Int, zombies: Int) {
-            var parent: [Int32: Int32] = [:]
-            var state: [Int32: Character] = [:]
-            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-                guard let pid = Int32(entry),
-                    let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-                    let close = stat.lastIndex(of: ")")
-                else { continue }
-                // After "pid (comm)": the state, then the parent's pid.
-                let fields = stat[stat.index(after: close)...].split(separator: " ")
-                guard fields.count > 2, let ppid = Int32(fields[1]) else { continue }
-                parent[pid] = ppid
-                state[pid] = fields[0].first
-            }
             var running = 0
             var zombies = 0
-            for pid in parent.keys {
-                var ancestor = parent[pid]
-                var hops = 0
-                while let current = ancestor, current != root, current > 1, hops < 64 {
-                    ancestor = parent[current]
-                    hops += 1
+            var level = ProcessTree.children(of: root)
+            for _ in 0..<64 where !level.isEmpty {
+                for pid in level {
+                    if ProcessTree.stat(pid)?.state == "Z" { zombies += 1 } else { running += 1 }
                 }
-                guard ancestor == root else { continue }
-                if state[pid] == "Z" { zombies += 1 } else { running += 1 }
+                level = level.flatMap { ProcessTree.children(of: $0) }
             }
             return (running, zombies)
         }
