@@ -167,7 +167,8 @@ public struct Sandbox: Sendable, Hashable {
         guard probe.status == 0 else {
             let text = probe.output.isEmpty ? "exit status \(probe.status)" : probe.output
             if text.contains("namespace") {
-                return .failure(Unavailable(description: "bwrap cannot create namespaces (user namespaces?): \(text)"))
+                return .failure(
+                    Unavailable(description: namespaceFailure(bwrapOutput: text, settings: .read())))
             }
             if text.contains("Operation not permitted") {
                 return .failure(Unavailable(description: "cannot join the sandbox's namespaces: \(text)"))
@@ -175,6 +176,48 @@ public struct Sandbox: Sendable, Hashable {
             return .failure(Unavailable(description: "bwrap failed: \(text)"))
         }
         return .success(sandbox)
+    }
+
+    /// The kernel's settings that decide whether a user other than root may create user namespaces, as read in
+    /// the server's own user namespace (nil: the setting does not exist on this kernel).
+    struct NamespaceSettings: Equatable {
+        /// `/proc/sys/user/max_user_namespaces`: 0 disables them for everyone.
+        var maxUserNamespaces: Int?
+        /// `kernel.unprivileged_userns_clone` (Debian's and Ubuntu's older kernels): 0 keeps them for root.
+        var unprivilegedClone: Int?
+        /// `kernel.apparmor_restrict_unprivileged_userns` (Ubuntu since 23.10): 1 keeps them for programs that an
+        /// AppArmor profile allows.
+        var appArmorRestricts: Int?
+
+        static func read() -> NamespaceSettings {
+            func value(_ path: String) -> Int? {
+                (try? String(contentsOfFile: path, encoding: .utf8)).flatMap {
+                    Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+                }
+            }
+            return NamespaceSettings(
+                maxUserNamespaces: value("/proc/sys/user/max_user_namespaces"),
+                unprivilegedClone: value("/proc/sys/kernel/unprivileged_userns_clone"),
+                appArmorRestricts: value("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"))
+        }
+    }
+
+    /// Why bwrap could not create its namespaces, naming the setting at fault when one is (the start line says
+    /// it once, `isolation: process: no sandbox, ...`); `bwrapOutput`: bwrap's own message, kept at the end.
+    static func namespaceFailure(bwrapOutput: String, settings: NamespaceSettings) -> String {
+        let cause: String
+        if settings.maxUserNamespaces == 0 {
+            cause = "user namespaces are disabled (/proc/sys/user/max_user_namespaces is 0)"
+        } else if settings.unprivilegedClone == 0 {
+            cause = "user namespaces are disabled for users other than root (kernel.unprivileged_userns_clone is 0)"
+        } else if settings.appArmorRestricts == 1 {
+            cause =
+                "AppArmor restricts user namespaces to the programs its profiles allow"
+                + " (kernel.apparmor_restrict_unprivileged_userns is 1; a profile for bwrap allows it)"
+        } else {
+            cause = "bwrap cannot create namespaces (no user namespaces for this user?)"
+        }
+        return "\(cause): \(bwrapOutput)"
     }
 
     /// Runs a short command and returns its exit status (-1: could not start or did not finish within 10 s) and

@@ -96,6 +96,34 @@ struct SandboxTests {
         #expect(found.sandbox?.tmpBytes == 1 << 20)
     }
 
+
+    /// When bwrap cannot create its namespaces, the start line names the kernel setting at fault, if one is
+    /// (UnprivilegedServeTests runs a server where `max_user_namespaces` is 0).
+    @Test func aNamespaceFailureNamesTheSettingAtFault() {
+        let bwrap = "bwrap: Creating new namespace failed: Operation not permitted"
+        typealias Settings = Sandbox.NamespaceSettings
+        let cases: [(Settings, String)] = [
+            (Settings(maxUserNamespaces: 0), "user namespaces are disabled (/proc/sys/user/max_user_namespaces is 0)"),
+            (
+                Settings(maxUserNamespaces: 1000, unprivilegedClone: 0),
+                "user namespaces are disabled for users other than root (kernel.unprivileged_userns_clone is 0)"
+            ),
+            (
+                Settings(maxUserNamespaces: 1000, unprivilegedClone: 1, appArmorRestricts: 1),
+                "AppArmor restricts user namespaces to the programs its profiles allow"
+                    + " (kernel.apparmor_restrict_unprivileged_userns is 1; a profile for bwrap allows it)"
+            ),
+            (
+                Settings(maxUserNamespaces: 1000, appArmorRestricts: 0),
+                "bwrap cannot create namespaces (no user namespaces for this user?)"
+            ),
+        ]
+        for (settings, cause) in cases {
+            #expect(Sandbox.namespaceFailure(bwrapOutput: bwrap, settings: settings) == "\(cause): \(bwrap)")
+        }
+        // This machine's own settings are readable (the kernel has max_user_namespaces).
+        #expect(Settings.read().maxUserNamespaces != nil)
+    }
     @Test func aFunctionSeesItsCodeAtVarTaskAndNothingOfOtherFunctionsOrTheDataDirectory() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

@@ -59,11 +59,57 @@ struct UnprivilegedServeTests {
         try await serve(wrapper: Self.nobody + ["/usr/bin/unshare", "--user", "--map-root-user"], serverUID: "0")
     }
 
-    /// The server as `wrapper` runs it (as nobody, one way or another): its listener, its runtime's user (Lambda's
-    /// in the sandbox, else `serverUID`), the sandbox where bwrap works for nobody.
-    func serve(wrapper: [String], serverUID: String) async throws {
+    /// A host where user namespaces are disabled, made without touching the machine's own setting: the server runs
+    /// as nobody in a user namespace of its own (mapping uids and gids 0 to 65535 as they are), in which
+    /// `max_user_namespaces` is 0, so bwrap cannot create one. The server falls back to process mode and says why
+    /// once, naming the setting.
+    @Test(.enabled(if: available && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
+    func withoutUserNamespacesTheServerSaysSoAndRunsProcesses() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
+        let script = try dir.write("no-user-namespaces.py", Self.withoutUserNamespaces)
+        try await serve(
+            wrapper: ["/usr/bin/python3", script] + Self.nobody, serverUID: "65534", in: dir,
+            isolation: "isolation: process: no sandbox, user namespaces are disabled"
+                + " (/proc/sys/user/max_user_namespaces is 0): the sandbox did not start:"
+                + " bwrap: Creating new namespace failed")
+    }
+
+    /// Runs its arguments in a new user namespace that maps ids 0 to 65535 to themselves, with
+    /// `max_user_namespaces` 0 there. Its child, still in the first namespace (and root), writes the maps.
+    static let withoutUserNamespaces = #"""
+        import ctypes, os, sys
+        libc = ctypes.CDLL(None, use_errno=True)
+        unshared_r, unshared_w = os.pipe()
+        mapped_r, mapped_w = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.read(unshared_r, 1)
+            for name in ("uid_map", "gid_map"):
+                with open(f"/proc/{os.getppid()}/{name}", "w") as f:
+                    f.write("0 0 65536\n")
+            os.write(mapped_w, b"x")
+            os._exit(0)
+        if libc.unshare(0x10000000) != 0:  # CLONE_NEWUSER
+            sys.exit(f"unshare: errno {ctypes.get_errno()}")
+        os.write(unshared_w, b"x")
+        if os.read(mapped_r, 1) != b"x":
+            sys.exit("the maps were not written")
+        os.waitpid(child, 0)
+        fd = os.open("/proc/sys/user/max_user_namespaces", os.O_WRONLY)
+        os.write(fd, b"0")
+        os.close(fd)
+        os.execv(sys.argv[1], sys.argv[1:])
+        """#
+
+    /// The server as `wrapper` runs it (as nobody, one way or another): its listener, its runtime's user (Lambda's
+    /// in the sandbox, else `serverUID`), the sandbox where bwrap works for nobody. `isolation`: how the start line
+    /// must begin (nil: sandbox where bwrap works for nobody here, else anything).
+    func serve(
+        wrapper: [String], serverUID: String, in given: TemporaryDirectory? = nil, isolation expected: String? = nil
+    ) async throws {
+        let dir = try given ?? TemporaryDirectory()
+        defer { if given == nil { dir.remove() } }
         try TestFunctions.writeBash(in: dir, name: "fn", handler: Self.handler)
         try dir.write("layers/ext/extensions/pid-writer", Self.extensionScript, executable: true)
         let configPath = try dir.write(
@@ -92,8 +138,9 @@ struct UnprivilegedServeTests {
             #expect(lchown(dir.url(entry), 65534, 65534) == 0, "\(entry)")
         }
         let sandboxWorks =
-            Self.asNobody(["/usr/bin/bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "/bin/true"])
-            == 0
+            expected == nil
+            && Self.asNobody(["/usr/bin/bwrap", "--ro-bind", "/", "/", "--unshare-pid", "--proc", "/proc", "/bin/true"])
+                == 0
         // The suite runs in process mode (ALBATROSS_ISOLATION); this server picks its mode itself.
         let server = try await ServeProcess.start(
             configPath: configPath, wrapper: ["/usr/bin/env", "ALBATROSS_ISOLATION=auto"] + wrapper,
@@ -102,7 +149,9 @@ struct UnprivilegedServeTests {
         let isolationLines = server.output.split(separator: "\n").filter { $0.contains("isolation: ") }
         #expect(isolationLines.count == 1, "the mode is said once: \(server.output)")
         let isolation = isolationLines.first
-        if sandboxWorks {
+        if let expected {
+            #expect(isolation?.contains(expected) == true, "\(server.output)")
+        } else if sandboxWorks {
             #expect(isolation?.contains("isolation: sandbox (bubblewrap") == true, "\(server.output)")
         }
         for _ in 0..<3 {
