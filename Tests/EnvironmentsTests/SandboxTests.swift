@@ -96,7 +96,6 @@ struct SandboxTests {
         #expect(found.sandbox?.tmpBytes == 1 << 20)
     }
 
-
     /// When bwrap cannot create its namespaces, the start line names the kernel setting at fault, if one is
     /// (UnprivilegedServeTests runs a server where `max_user_namespaces` is 0).
     @Test func aNamespaceFailureNamesTheSettingAtFault() {
