@@ -38,7 +38,7 @@ public struct ControlGroups: Sendable, Equatable {
     public var summary: String {
         switch version {
         case .v2 where !limitsMemory:
-            return "cgroup v2 (\(parents[0])) without the memory controller; memory limited by RLIMIT_AS"
+            return "cgroup v2 (\(parents[0])) without the memory controller; memory limited by a watch and RLIMIT_AS"
         case .v2: return "cgroup v2 (\(parents[0]))"
         case .v1: return "cgroup v1 (memory \(parents[0]), freezer \(parents[1]))"
         }
@@ -58,7 +58,7 @@ public struct ControlGroups: Sendable, Equatable {
 
     /// The summary of the fallback without control groups.
     static func noneSummary(_ reason: String) -> String {
-        "none: \(reason); memory limited by RLIMIT_AS, idle environments stopped with SIGSTOP"
+        "none: \(reason); memory limited by a watch and RLIMIT_AS, idle environments stopped with SIGSTOP"
     }
 
     // MARK: pure: names and parsing

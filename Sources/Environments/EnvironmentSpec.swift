@@ -43,6 +43,9 @@ public struct EnvironmentSpec: Sendable {
     /// peak memory). nil: none usable; the memory limit is then an address-space limit
     /// (``addressSpaceLimitBytes``) and idle environments are stopped with SIGSTOP.
     public var controlGroups: ControlGroups? = nil
+    /// Keeps MemorySize where the environment's group does not (no group, or cgroup v2 without its memory
+    /// controller); nil: only the address-space limit does.
+    public var memoryWatch: MemoryWatch? = .shared
     /// Idle environments are frozen (no CPU) until an invoke is placed on them (`environments.freezeIdle`).
     public var freezesIdle: Bool = true
     /// How long an environment stays idle before it is frozen (`environments.freezeDelayMs`); zero: at once, as

@@ -101,6 +101,10 @@ final class ExecutionEnvironment {
     private var exitPeakMB: Int?
     /// The group's peak memory file (``ControlGroup/peakFile``), made once: every `invokeFinished` carries it.
     private let memoryPeakFile: String?
+    /// Without a memory group: the environment in ``EnvironmentSpec/memoryWatch``, once it has a process.
+    private var memoryWatchToken: MemoryWatch.Token?
+    /// The watch found the environment over MemorySize and its processes were killed for it.
+    private var outOfMemoryKill: MemoryWatch.Exceeded?
 
     init(
         id: Int, loop: any EventLoop, spec: EnvironmentSpec, link: EnvironmentPoolLink, pending: PendingInvocation?,
@@ -277,6 +281,7 @@ final class ExecutionEnvironment {
     private func launched(_ process: LaunchedProcess) {
         pid = process.pid
         processGroup = process.pid
+        watchMemory(of: process.pid)
         if let records = spec.runRecords {
             // Written off the event loop and after the launch is reported, not before: the runtime's first /next
             // must not overtake this (its `initStarted` comes first).
@@ -642,10 +647,16 @@ final class ExecutionEnvironment {
     }
 
     /// The runtime was reaped; `outOfMemory`: the kernel's OOM killer ended a process of its group.
-    func processExited(_ exit: ProcessExit, outOfMemory: Bool = false, peakMB: Int? = nil) {
+    func processExited(_ exit: ProcessExit, outOfMemory groupOutOfMemory: Bool = false, peakMB: Int? = nil) {
+        // What it wrote last goes out before INIT_REPORT, "Runtime exited", END and REPORT.
+        outputReader?.drainOutput()
+        if let pid, let memoryWatchToken { spec.memoryWatch?.remove(root: pid, from: memoryWatchToken) }
         pid = nil
         frozen = false
-        exitPeakMB = peakMB
+        let outOfMemory = groupOutOfMemory || outOfMemoryKill != nil
+        exitPeakMB = peakMB ?? outOfMemoryKill?.peakMB
+        // An INIT re-run starts a new runtime, watched anew.
+        outOfMemoryKill = nil
         cancel(&killTimer)
         let phase = machine.initPhase
         let (action, releasing) = machine.processExited(now: .now())
@@ -732,6 +743,38 @@ final class ExecutionEnvironment {
         thaw()
     }
 
+    // MARK: memory without a memory group
+
+    /// Without a memory group, MemorySize is kept by the watch (``MemoryWatch``): `pid` (the runtime, an
+    /// extension) and what it starts count, as a group would count them.
+    private func watchMemory(of pid: pid_t) {
+        guard controlGroup?.limitsMemory != true, let watch = spec.memoryWatch else { return }
+        let token: MemoryWatch.Token
+        if let memoryWatchToken {
+            token = memoryWatchToken
+        } else {
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            let loop = self.loop
+            token = watch.watch(limitBytes: spec.memoryBytes) { exceeded in
+                loop.execute { bound.value.memoryExceeded(exceeded) }
+            }
+            memoryWatchToken = token
+        }
+        watch.add(root: pid, to: token)
+    }
+
+    /// The watch found the environment's processes holding more than MemorySize: they are killed, as the OOM
+    /// killer of a group would kill them; the runtime's exit then fails the invoke (or INIT) with
+    /// `Runtime.OutOfMemory` and ends the environment (``processExited(_:outOfMemory:peakMB:)``).
+    private func memoryExceeded(_ exceeded: MemoryWatch.Exceeded) {
+        // The watch forgets an environment it reported.
+        memoryWatchToken = nil
+        guard !resourcesReleased else { return }
+        outOfMemoryKill = exceeded
+        for extensionPID in extensionProcesses.keys { ProcessLauncher.killGroup(extensionPID) }
+        killProcess()
+    }
+
     // MARK: extensions (runtime-api.md §1.9)
 
     /// The port of the Runtime API listener (the extensions use the same one).
@@ -810,6 +853,7 @@ final class ExecutionEnvironment {
     private func extensionLaunched(_ started: ExtensionLauncher.Started) {
         let pid = started.process.pid
         extensionProcesses[pid] = started.name
+        watchMemory(of: pid)
         let bound = NIOLoopBound(self, eventLoop: loop)
         let loop = self.loop
         ProcessLauncher.reap(pid) { exit in
@@ -838,6 +882,7 @@ final class ExecutionEnvironment {
 
     private func extensionExited(pid: pid_t, _ exit: ProcessExit) {
         guard let name = extensionProcesses.removeValue(forKey: pid) else { return }
+        if let memoryWatchToken { spec.memoryWatch?.remove(root: pid, from: memoryWatchToken) }
         ProcessLauncher.killGroup(pid)
         if extensionsEnding {
             if extensionProcesses.isEmpty { cancel(&extensionKillTimer) }
@@ -1089,7 +1134,10 @@ final class ExecutionEnvironment {
             frozen = kill(-pid, SIGSTOP) == 0
             for extensionPID in extensionProcesses.keys { _ = kill(-extensionPID, SIGSTOP) }
         }
-        if frozen { emitFreeze(true) }
+        if frozen {
+            if let memoryWatchToken { spec.memoryWatch?.setActive(false, memoryWatchToken) }
+            emitFreeze(true)
+        }
     }
 
     /// Freezes the idle environment now, or once it has stayed idle for ``EnvironmentSpec/freezeDelay``
@@ -1126,6 +1174,7 @@ final class ExecutionEnvironment {
         freezeDue = nil
         guard frozen else { return }
         frozen = false
+        if let memoryWatchToken { spec.memoryWatch?.setActive(true, memoryWatchToken) }
         if let controlGroup {
             controlGroup.setFrozen(false)
         } else {
@@ -1162,6 +1211,10 @@ final class ExecutionEnvironment {
             self.sandboxHolder = nil
         }
         thaw()
+        if let memoryWatchToken {
+            spec.memoryWatch?.end(memoryWatchToken)
+            self.memoryWatchToken = nil
+        }
         link.released(id)
         let scratch = scratchDirectory
         let runRecord = self.runRecord

@@ -87,7 +87,15 @@ final class OutputLineHandler: ChannelDuplexHandler {
     /// so that the lines an invoke wrote before it ended come before its END and REPORT, as they do when nothing
     /// is held. The read that is held stays held.
     func drainHeldOutput() {
-        guard recheck != nil, let context, context.channel.isActive else { return }
+        guard recheck != nil else { return }
+        drainOutput()
+    }
+
+    /// Reads what the pipe holds now (at most ``drainLimit`` bytes) and emits its lines, held or not: when the
+    /// runtime exited, its last lines come before the platform's lines about the exit, which the reaper's report
+    /// could otherwise overtake (the pipe's readiness is seen a loop turn later).
+    func drainOutput() {
+        guard let context, context.channel.isActive else { return }
         var buffer = context.channel.allocator.buffer(capacity: 64 * 1024)
         var total = 0
         while total < Self.drainLimit {

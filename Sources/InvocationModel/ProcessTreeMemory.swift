@@ -14,16 +14,34 @@ public enum ProcessTreeMemory {
 
     /// The summed VmHWM of `root` and its descendants in MB, rounded up; nil when `root` is gone.
     public static func peakResidentMB(root: Int32) -> Int? {
-        guard let rootKB = peakResidentKB(pid: root) else { return nil }
-        var totalKB = rootKB
+        sumOverTree(root: root, peakResidentKB).map { ($0 + 1023) / 1024 }
+    }
+
+    /// What `root` and its descendants hold now that the kernel could not reclaim, in kB: the summed resident
+    /// anonymous and shared memory (`RssAnon` + `RssShmem`), the part of a memory control group's charge that
+    /// cannot be dropped from the page cache. Pages shared after a fork count once per process. nil when `root` is
+    /// gone. What ``MemoryWatch`` compares with MemorySize.
+    public static func unreclaimableResidentKB(root: Int32) -> Int? {
+        sumOverTree(root: root) { pid in
+            let buffer = readSmallFile("/proc/\(pid)/status")
+            guard let anonymous = field(anonymousKey, in: buffer) else { return nil }
+            return anonymous + (field(sharedKey, in: buffer) ?? 0)
+        }
+    }
+
+    /// `value` of `root` plus that of each of its descendants (0 for one that is gone by then); nil when `root`
+    /// has none.
+    static func sumOverTree(root: Int32, _ value: (Int32) -> Int?) -> Int? {
+        guard let rootValue = value(root) else { return nil }
+        var total = rootValue
         var pending = children(of: root)
         var seen = 1
         while let pid = pending.popLast(), seen < maximumProcesses {
             seen += 1
-            totalKB += peakResidentKB(pid: pid) ?? 0
+            total += value(pid) ?? 0
             pending += children(of: pid)
         }
-        return (totalKB + 1023) / 1024
+        return total
     }
 
     /// The children of every thread of `pid` (`/proc/<pid>/task/<tid>/children`, space-separated pids).
@@ -57,8 +75,15 @@ public enum ProcessTreeMemory {
     /// VmHWM of a live process in kB, or nil when it is gone (or has no memory of its own, a zombie). Parses the
     /// bytes of `/proc/<pid>/status` without building strings.
     static func peakResidentKB(pid: Int32) -> Int? {
-        let buffer = readSmallFile("/proc/\(pid)/status")
-        let key = Array("VmHWM:".utf8)
+        field(peakKey, in: readSmallFile("/proc/\(pid)/status"))
+    }
+
+    private static let peakKey = Array("VmHWM:".utf8)
+    private static let anonymousKey = Array("RssAnon:".utf8)
+    private static let sharedKey = Array("RssShmem:".utf8)
+
+    /// The number on the line of a `status` file that starts with `key` (`VmHWM:      1234 kB`); nil without one.
+    static func field(_ key: [UInt8], in buffer: [UInt8]) -> Int? {
         let count = buffer.count
         var index = 0
         while index + key.count < count {

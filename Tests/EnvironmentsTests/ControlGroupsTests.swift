@@ -96,7 +96,8 @@ struct ControlGroupsTests {
         #expect(!groups.limitsMemory)
         #expect(
             groups.summary
-                == "cgroup v2 (/cg/albatross-1-2-0) without the memory controller; memory limited by RLIMIT_AS")
+                == "cgroup v2 (/cg/albatross-1-2-0) without the memory controller; memory limited by a watch and RLIMIT_AS"
+        )
         #expect(ControlGroups(version: .v2, parents: ["/cg/p"]).summary == "cgroup v2 (/cg/p)")
         let group = groups.group(named: "abc")
         #expect(!group.limitsMemory)
@@ -298,15 +299,54 @@ struct ControlGroupsTests {
                 rm -f /tmp/albatross-held-$$
                 printf '"pid=%s"' "$$"
                 """#)
+        // 256 MB: the child's 150 MB stay under MemorySize (``MemoryWatch``).
+        var function = EnvironmentLifecycleTests.function("parent", at: code, timeout: 10)
+        function.memorySize = 256
         let harness = try InvokerHarness(
-            functions: [EnvironmentLifecycleTests.function("parent", at: code, timeout: 10)],
-            dataDirectory: dir.url("data"), controlGroups: false, freezeIdle: false)
+            functions: [function], dataDirectory: dir.url("data"), controlGroups: false, freezeIdle: false)
         let outcome = try await harness.invoke("parent", wantsReport: true)
         #expect(outcome.functionError == nil, "\(outcome.text)")
         let report = try #require(outcome.reportLine)
         let used = report.split(separator: "\t").first { $0.hasPrefix("Max Memory Used: ") }
             .flatMap { Int($0.dropFirst("Max Memory Used: ".count).prefix { $0.isNumber }) }
         #expect((used ?? 0) >= 150, "the child's 150 MB counted: \(report)")
+        try await harness.shutdown()
+    }
+
+    /// Without a memory group, MemorySize is kept by ``MemoryWatch``: a runtime whose memory grows past 128 MB
+    /// (well before the address-space limit of 2.3 GB would stop it) is killed as the OOM killer would kill it,
+    /// the invoke fails with `Runtime.OutOfMemory`, and the next invoke gets a new environment.
+    @Test func withoutControlGroupsARuntimePastItsMemoryIsOutOfMemoryAndReplaced() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "grower",
+            handler: #"""
+                case "$1" in
+                  *grow*) chunk=$(head -c 4194304 /dev/zero | tr '\0' a); x=$chunk
+                          while true; do x="$x$chunk"; done ;;
+                  *) printf '"pid=%s"' "$$" ;;
+                esac
+                """#)
+        let harness = try InvokerHarness(
+            functions: [EnvironmentLifecycleTests.function("grower", at: code, timeout: 30)],
+            dataDirectory: dir.url("data"), controlGroups: false)
+        let first = try await harness.invoke("grower", #"{"n":1}"#)
+        let pid = try #require(EnvironmentLifecycleTests.pidOf(first), "\(first.text)")
+        let started = ContinuousClock.now
+        let oom = try await harness.invoke("grower", #"{"grow":true}"#, wantsReport: true)
+        #expect(oom.errorType == "Runtime.OutOfMemory", "\(oom.text)")
+        #expect(oom.text.contains("Error: Runtime exited with error: signal: killed"), "\(oom.text)")
+        #expect(ContinuousClock.now - started < .seconds(20), "killed by the watch, not the invoke's timeout")
+        let report = try #require(oom.reportLine)
+        let used = report.split(separator: "\t").first { $0.hasPrefix("Max Memory Used: ") }
+            .flatMap { Int($0.dropFirst("Max Memory Used: ".count).prefix { $0.isNumber }) }
+        #expect((used ?? 0) >= 128, "the tree's peak, past the 128 MB: \(report)")
+        #expect(!ProcessTree.exists(pid))
+        let after = try await harness.invoke("grower", #"{"n":2}"#)
+        #expect(after.functionError == nil)
+        #expect(after.isColdStart, "a new environment")
+        #expect(EnvironmentLifecycleTests.pidOf(after) != pid)
         try await harness.shutdown()
     }
 

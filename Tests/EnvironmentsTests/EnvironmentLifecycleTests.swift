@@ -213,6 +213,35 @@ struct EnvironmentLifecycleTests {
         try await harness.shutdown()
     }
 
+    /// A runtime that writes and exits at once: its last line comes before the platform's lines about the exit
+    /// (INIT_REPORT, "Runtime exited"), though the reaper's report and the pipe's last bytes reach the event loop
+    /// in either order (``OutputLineHandler/drainOutput()``). Ten environments, each failing twice (the INIT, then
+    /// its re-run in the invoke).
+    @Test func aRuntimeThatExitsAtOnceHasItsLastLineBeforeTheExitIsReported() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let code = try TestFunctions.writeBash(
+            in: dir, name: "brief", handler: "true", initScript: "echo 'last words'; exit 3")
+        let harness = try InvokerHarness(functions: [Self.function("brief", at: code)], dataDirectory: dir.url("data"))
+        for _ in 0..<10 {
+            let outcome = try await harness.invoke("brief", wantsReport: true)
+            #expect(outcome.errorType == "Runtime.ExitError")
+            let lines = harness.logLines(functionName: "brief", streamName: outcome.logStreamName)
+            var wordsSinceStart = false
+            var reports = 0
+            for line in lines {
+                if line.hasPrefix("INIT_START") { wordsSinceStart = false }
+                if line == "last words" { wordsSinceStart = true }
+                if line.hasPrefix("INIT_REPORT") || line.hasPrefix("Runtime exited with error") {
+                    reports += 1
+                    #expect(wordsSinceStart, "the runtime's last line first: \(lines)")
+                }
+            }
+            #expect(reports >= 2, "\(lines)")
+        }
+        try await harness.shutdown()
+    }
+
     @Test func initErrorFailsThePendingRequestWithThePostedError() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

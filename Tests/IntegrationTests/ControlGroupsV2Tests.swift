@@ -7,7 +7,7 @@ import Testing
 /// runs in a mount namespace of its own where the v1 hierarchies are unmounted and the unified hierarchy is mounted
 /// at `/sys/fs/cgroup`: as on a host with only cgroup v2. The memory controller stays bound to v1 (the kernel
 /// lets a controller serve one hierarchy), so here the server uses v2 without it: the whole tree frozen, thawed
-/// and killed through `cgroup.freeze` and `cgroup.kill`, memory limited by RLIMIT_AS. On a kernel where the memory
+/// and killed through `cgroup.freeze` and `cgroup.kill`, memory kept by the watch and RLIMIT_AS. On a kernel where the memory
 /// controller is free for v2, the same test checks the memory limit in the group instead. The groups are looked at
 /// from here through `/proc/<server>/root`, the server's view of the file system.
 @Suite(.serialized)
