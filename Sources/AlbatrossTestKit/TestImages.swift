@@ -65,4 +65,93 @@ public enum TestImages {
         }
         return String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
+
+    /// A shared library `ldd` names: the host file, and whether it is the dynamic loader (which a program names by
+    /// its path, so that an image must hold it there; the others are found through the search path).
+    public struct Library: Sendable, Hashable {
+        public var path: String
+        public var isLoader: Bool
+    }
+
+    /// The shared libraries of `binaries` (executables and extension modules), each once, in the order one `ldd`
+    /// names them: what a rootfs of host binaries needs beside them.
+    public static func sharedLibraries(of binaries: [String]) throws -> [Library] {
+        let text = try run("/usr/bin/ldd", binaries)
+        var libraries: [Library] = []
+        var seen: Set<String> = []
+        for line in text.split(separator: "\n") {
+            // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` or `/lib64/ld-linux-x86-64.so.2 (0x...)`;
+            // with several binaries, each one's list follows a `/path/of/it:` line.
+            let words = line.split(separator: " ").map { $0.trimmingCharacters(in: .whitespaces) }
+            if words.count == 1 && words[0].hasSuffix(":") { continue }
+            guard let path = words.first(where: { $0.hasPrefix("/") }), seen.insert(path).inserted else { continue }
+            libraries.append(Library(path: path, isLoader: !words.contains("=>")))
+        }
+        return libraries
+    }
+
+    /// A Python interpreter's files, as Tests/Python/host_python.py finds them: what an image needs to run it
+    /// without the host's file system.
+    public struct HostPython: Sendable {
+        /// Files under `root`: paths relative to it with their permission bits.
+        public struct Files: Sendable {
+            public var root: String
+            public var files: [(path: String, mode: Int)]
+        }
+
+        /// `3.11`.
+        public var version: String
+        /// The real binary (not a venv's link to it).
+        public var executable: String
+        /// The standard library without the test suite, IDLE, tkinter, C headers and caches.
+        public var standardLibrary: Files
+        /// The extension modules (`lib-dynload`), without the test suite's.
+        public var extensionModules: Files
+        /// The installed files of the distributions asked for and of everything they require, from site-packages.
+        public var packages: Files
+    }
+
+    /// Describes `interpreter` (the project venv's by default) and the installed `distributions`.
+    public static func hostPython(
+        _ interpreter: String = PackagePaths.venvPython, distributions: [String]
+    ) throws -> HostPython {
+        let text = try run(interpreter, ["\(PackagePaths.root)/Tests/Python/host_python.py"] + distributions)
+        guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+            let version = object["version"] as? String, let executable = object["executable"] as? String
+        else { throw failure("host_python.py printed \(text.prefix(200))") }
+        func files(_ key: String) throws -> HostPython.Files {
+            guard let part = object[key] as? [String: Any], let root = part["root"] as? String,
+                let list = part["files"] as? [[Any]]
+            else { throw failure("host_python.py printed no \(key)") }
+            return HostPython.Files(
+                root: root,
+                files: list.compactMap { item in
+                    guard item.count == 2, let path = item[0] as? String, let mode = item[1] as? Int else { return nil }
+                    return (path, mode)
+                })
+        }
+        return HostPython(
+            version: version, executable: executable, standardLibrary: try files("stdlib"),
+            extensionModules: try files("dynload"), packages: try files("packages"))
+    }
+
+    /// Runs `executable` and returns its standard output; throws when it fails.
+    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let output = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = output
+        try process.run()
+        let printed = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw failure("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+        }
+        return String(decoding: printed, as: UTF8.self)
+    }
+
+    static func failure(_ description: String) -> CocoaError {
+        CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: description])
+    }
 }

@@ -92,23 +92,9 @@ struct ContainerImageTests {
 
     /// bash, its libraries and the bootstrap, as one layer; a second layer adds the working directory.
     static func layers(extra: [TestImages.Entry] = []) throws -> [[TestImages.Entry]] {
-        let ldd = Process()
-        let output = Pipe()
-        ldd.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
-        ldd.arguments = ["/bin/bash"]
-        ldd.standardOutput = output
-        try ldd.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        ldd.waitUntilExit()
-        var libraries: [String] = []
-        for line in text.split(separator: "\n") {
-            // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` or `/lib64/ld-linux-x86-64.so.2 (0x...)`.
-            let words = line.split(separator: " ").map { $0.trimmingCharacters(in: .whitespaces) }
-            if let path = words.first(where: { $0.hasPrefix("/") }) { libraries.append(path) }
-        }
         var base = [TestImages.Entry("./bin/bash", mode: 0o755, source: "/bin/bash")]
-        for library in libraries {
-            base.append(TestImages.Entry("." + library, mode: 0o755, source: library))
+        for library in try TestImages.sharedLibraries(of: ["/bin/bash"]) {
+            base.append(TestImages.Entry("." + library.path, mode: 0o755, source: library.path))
         }
         base.append(TestImages.Entry("./var/task/bootstrap", content: bootstrap, mode: 0o755))
         return [base, [TestImages.Entry("srv/", type: "dir")] + extra]
