@@ -368,13 +368,13 @@ final class ExecutionEnvironment {
         switch action {
         case .deliver(let pending, let initDone):
             cancel(&initTimer)
-            if initDone { emitInitReady(now: now) }
+            if initDone { initEnded(now: now) }
             deliver(pending, to: waiter, now: now)
         case .redeliver(let pending):
             waiter.deliver(pending.request, deadlineEpochMs: deadlineEpochMs)
         case .park(let becameReady, let initDone):
             cancel(&initTimer)
-            if initDone { emitInitReady(now: now) }
+            if initDone { initEnded(now: now) }
             // With an extension still working on the invoke, the invoke (and its timer) is not over yet.
             if !machine.extensionsFinishing {
                 invokeDue = nil
@@ -392,6 +392,15 @@ final class ExecutionEnvironment {
             waiter.rejectNext()
             stop(reason: retireReason ?? .retired)
         }
+    }
+
+    /// INIT is over (the runtime's first `/next`): what the runtime and the extensions wrote during it and their
+    /// readers hold back (``OutputLineHandler``) goes out first, so that it comes before the first invoke's START,
+    /// as on AWS. Once per environment.
+    private func initEnded(now: NIODeadline) {
+        outputReader?.drainHeldOutput()
+        for reader in extensionReaders { reader.drainHeldOutput() }
+        emitInitReady(now: now)
     }
 
     private func emitInitReady(now: NIODeadline) {
@@ -647,9 +656,25 @@ final class ExecutionEnvironment {
     }
 
     /// The runtime was reaped; `outOfMemory`: the kernel's OOM killer ended a process of its group.
-    func processExited(_ exit: ProcessExit, outOfMemory groupOutOfMemory: Bool = false, peakMB: Int? = nil) {
-        // What it wrote last goes out before INIT_REPORT, "Runtime exited", END and REPORT.
-        outputReader?.drainOutput()
+    ///
+    /// What it wrote last is read first, so that its lines come before INIT_REPORT, "Runtime exited", END and
+    /// REPORT: the reaper's report can reach the loop before the pipe's last bytes are read. While the pipe holds
+    /// unread bytes, the exit waits for the reader, a millisecond at a time, at most ``exitOutputWaits`` times (a
+    /// child that inherited the pipe may keep writing); a held reader is drained at once.
+    func processExited(
+        _ exit: ProcessExit, outOfMemory groupOutOfMemory: Bool = false, peakMB: Int? = nil, outputWaits: Int = 0
+    ) {
+        if let outputReader, outputWaits < Self.exitOutputWaits, outputReader.unreadBytes > 0 {
+            if outputReader.isHoldingRead {
+                outputReader.drainHeldOutput()
+            } else {
+                loop.assumeIsolated().scheduleTask(in: .milliseconds(1)) { [self] in
+                    processExited(
+                        exit, outOfMemory: groupOutOfMemory, peakMB: peakMB, outputWaits: outputWaits + 1)
+                }
+                return
+            }
+        }
         if let pid, let memoryWatchToken { spec.memoryWatch?.remove(root: pid, from: memoryWatchToken) }
         pid = nil
         frozen = false
@@ -731,6 +756,9 @@ final class ExecutionEnvironment {
         retireReason = retireReason ?? reason
         if machine.retire() { stop(reason: reason) }
     }
+
+    /// How many milliseconds an exit waits at most for the runtime's last output to be read.
+    static let exitOutputWaits = 50
 
     /// Why it was retired, for the stop once its invoke is over.
     private var retireReason: InvocationEvent.EnvironmentStopped.Reason?

@@ -86,16 +86,10 @@ final class OutputLineHandler: ChannelDuplexHandler {
     /// While reading is held: reads what the pipe holds now (at most ``drainLimit`` bytes) and emits its lines,
     /// so that the lines an invoke wrote before it ended come before its END and REPORT, as they do when nothing
     /// is held. The read that is held stays held.
+    /// (Only while held: the channel then does not wait for the pipe's readiness, so reading it here cannot leave
+    /// the channel a readiness with nothing to read, which NIO takes for a bug.)
     func drainHeldOutput() {
-        guard recheck != nil else { return }
-        drainOutput()
-    }
-
-    /// Reads what the pipe holds now (at most ``drainLimit`` bytes) and emits its lines, held or not: when the
-    /// runtime exited, its last lines come before the platform's lines about the exit, which the reaper's report
-    /// could otherwise overtake (the pipe's readiness is seen a loop turn later).
-    func drainOutput() {
-        guard let context, context.channel.isActive else { return }
+        guard recheck != nil, let context, context.channel.isActive else { return }
         var buffer = context.channel.allocator.buffer(capacity: 64 * 1024)
         var total = 0
         while total < Self.drainLimit {
@@ -108,6 +102,13 @@ final class OutputLineHandler: ChannelDuplexHandler {
             total += count
             consume(&buffer)
         }
+    }
+
+    /// How many bytes the pipe holds that nobody has read yet (FIONREAD; 0 once the channel is closed).
+    var unreadBytes: Int {
+        guard let context, context.channel.isActive else { return 0 }
+        var count: CInt = 0
+        return ioctl(descriptor, UInt(FIONREAD), &count) == 0 ? Int(count) : 0
     }
 
     // MARK: lines

@@ -147,6 +147,57 @@ struct OutputFloodTests {
         #expect(outcome.status == 0)
     }
 
+    /// INIT's output still held when INIT ends (the console stopped throughout, as in the burst above): it is read
+    /// when the runtime asks for its first event, so all of it comes before the first invoke's START.
+    @Test func outputHeldWhenInitEndsComesBeforeTheFirstStart() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        try TestFunctions.writeBash(
+            in: dir, name: "chatty", handler: TestFunctions.albResponse(body: "hi"),
+            initScript: "seq 1 \(Self.burstLines) >&2; sleep 0.5; seq -f 'init-tail-%g' 1 1000 >&2")
+        let config = try dir.write(
+            "serve.yaml",
+            """
+            dataDirectory: ./data
+            functions:
+              - {name: chatty, runtime: provided.al2023, handler: h, code: ./chatty, timeout: 60}
+            targetGroups:
+              - {name: chatty-tg, function: chatty}
+            listeners:
+              - port: 0
+                defaultAction: {forward: chatty-tg}
+            """)
+        let server = try await ServeProcess.start(
+            configPath: config, wrapper: ["/bin/bash", "-c", #"exec > >(exec cat); exec "$@""#, "bash"])
+        defer { server.cleanUp() }
+        let console = try #require(
+            ProcessTree.children(of: server.pid).first {
+                (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "cat\n"
+            })
+        defer { kill(console, SIGCONT) }
+        kill(console, SIGSTOP)
+        let port = server.port
+        let first = try await offPool { try RawHTTPClient(port: port, timeout: 60).request("GET", "/") }
+        kill(console, SIGCONT)
+        #expect(first.status == 200 && first.text == "hi", "\(first.status) \(first.text)")
+        let group = dir.url("data/aws/lambda/chatty")
+        var messages: [Substring] = []
+        #expect(
+            await eventually(seconds: 60) {
+                messages = Self.messages(in: group)
+                return messages.contains { $0.hasPrefix("REPORT ") }
+            })
+        let initStart = try #require(messages.firstIndex { $0.hasPrefix("INIT_START ") })
+        let start = try #require(messages.firstIndex { $0.hasPrefix("START ") })
+        let initLines = messages[(initStart + 1)..<max(initStart + 1, start)].filter { !$0.hasPrefix("INIT_REPORT") }
+        let expected = (1...Self.burstLines).map(String.init) + (1...1000).map { "init-tail-\($0)" }
+        #expect(
+            initLines.map(String.init) == expected,
+            "\(initLines.count) lines before START, of \(expected.count); last: \(initLines.suffix(2))")
+        let outcome = await server.stop()
+        #expect(outcome.status == 0)
+    }
+
     /// The messages of every line of a function's log streams, without their timestamps.
     static func messages(in group: String) -> [Substring] {
         guard let files = FileManager.default.enumerator(atPath: group) else { return [] }
