@@ -23,6 +23,9 @@
 #   CG_WARMUP [500]        warm-up requests on each of the 4 warm-up connections (cold starts, first invokes)
 #   CG_IDLE_SECONDS [5]    length of each of the two idle counts
 #   CG_NGINX [1]           0: skip nginx
+#   CG_FEED [0]            1: an admin listener, and a client of its invocation feed (/invocations/events, what
+#                          `albatross bench --server` reads) connected throughout, so the counts include the feed's
+#                          cost to the server (its events and their formatting, on every thread of the process)
 #   MAX_CONCURRENCY [64]  SKIP_BUILD [0]  SKIP_INSTALL [0]  KEEP_TMP [0]   as for bench/run.sh
 set -euo pipefail
 
@@ -31,6 +34,7 @@ CG_WARMUP=${CG_WARMUP:-500}
 CG_BATCHES=${CG_BATCHES:-3}
 CG_IDLE_SECONDS=${CG_IDLE_SECONDS:-5}
 CG_NGINX=${CG_NGINX:-1}
+CG_FEED=${CG_FEED:-0}
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 ensure_tools
@@ -99,9 +103,25 @@ ALB_WRAPPER=(env "LD_PRELOAD=$TMP/sigsuspend.so" "${VALGRIND[@]}"
     "--log-file=$TMP/valgrind-albatross.log" "--callgrind-out-file=$TMP/cg-albatross.out")
 ALB_START_SECONDS=300
 log "albatross serve under callgrind"
-start_albatross albatross "$(http_listener "$ALB_PORT")" 1
+if [ "$CG_FEED" = 1 ]; then
+    ADMIN_PORT=$(free_port)
+    BENCH_ADMIN=1 BENCH_ADMIN_PORT=$ADMIN_PORT start_albatross albatross "$(http_listener "$ALB_PORT")" 1
+    # The feed's client reads everything, as bench does, until the server stops.
+    curl -sN --max-time 3600 --retry 30 --retry-connrefused --retry-delay 1 \
+        "http://127.0.0.1:$ADMIN_PORT/invocations/events" >"$TMP/feed.out" &
+    FEED_PID=$!
+    STARTED+=("$FEED_PID")
+else
+    start_albatross albatross "$(http_listener "$ALB_PORT")" 1
+fi
 count albatross "$ALB_PID" "http://127.0.0.1:$ALB_PORT/"
 stop_started "$ALB_PID" 60
+if [ "$CG_FEED" = 1 ]; then
+    kill "$FEED_PID" 2>/dev/null || true
+    wait "$FEED_PID" 2>/dev/null || true
+    forget "$FEED_PID"
+    log "feed: $(grep -c '^data: i ' "$TMP/feed.out") invocation lines read"
+fi
 
 if [ "$CG_NGINX" = 1 ]; then
     start_upstream
@@ -118,7 +138,8 @@ fi
 
 REVISION=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')
 echo "Instructions per warm request (callgrind $(valgrind --version | sed 's/valgrind-//'), the front process alone," \
-    "albatross $REVISION; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    "albatross $REVISION$([ "$CG_FEED" = 1 ] && echo ", with a client of the invocation feed"); load average" \
+    "$(cut -d' ' -f1-3 /proc/loadavg))"
 echo "  $CG_WARMUP warm-up requests on each of 4 connections at once, then $CG_BATCHES batches of" \
     "N = $CG_REQUESTS requests, each on a new keep-alive connection, one request at a time;" \
     "${CG_IDLE_SECONDS}s idle before and after"

@@ -60,8 +60,8 @@ struct InvocationFeedLineTests {
     }
 
     /// The `data:` lines of `text`, without the prefix.
-    static func lines(_ text: String) -> [String] {
-        text.split(separator: "\n").map { line in
+    static func lines(_ bytes: [UInt8]) -> [String] {
+        String(decoding: bytes, as: UTF8.self).split(separator: "\n").map { line in
             #expect(line.hasPrefix("data: "), "\(line)")
             return String(line.dropFirst(6))
         }
@@ -74,7 +74,7 @@ struct InvocationFeedLineTests {
 
     @Test func anInvocationThroughAListenerIsOneLineWrittenWhenItsLastEventCame() throws {
         var joiner = InvocationFeedJoiner()
-        var text = ""
+        var text: [UInt8] = []
         // The listener's answer before the environment's invokeFinished: they come from two event loops.
         for event in [Self.placed(.coldStart), Self.started(), Self.written()] { joiner.add(event, to: &text) }
         #expect(text.isEmpty && joiner.pendingCount == 1)
@@ -111,7 +111,7 @@ struct InvocationFeedLineTests {
 
     @Test func invocationsWithoutAListenerOrAnInvokeAndEnvironments() throws {
         var joiner = InvocationFeedJoiner()
-        var text = ""
+        var text: [UInt8] = []
         // Through the admin listener's POST /invoke: no responseWritten, written with the next heartbeat.
         let admin = "00000000-0000-4000-8000-000000000001"
         for event in [Self.placed(.warm, id: admin), Self.started(id: admin), Self.finished(id: admin)] {
@@ -143,7 +143,7 @@ struct InvocationFeedLineTests {
                 "i \(throttled) - 80 t 100 - - - - 502 LambdaThrottling -", "i fixed - 80 - - - - - - 404 - -",
                 "s 7 50 fn", "f 7 60 r",
             ])
-        text = ""
+        text = []
         joiner.flushEnded(now: 1_000, to: &text)
         #expect(Self.lines(text) == ["i \(admin) - - w 100 7 90 200 300 - - -"])
         #expect(joiner.pendingCount == 1)
@@ -156,7 +156,7 @@ struct InvocationFeedLineTests {
 
     @Test func textFieldsKeepTheLineWhole() throws {
         var joiner = InvocationFeedJoiner()
-        var text = ""
+        var text: [UInt8] = []
         let errorType = "My Error\n50%\u{7F}é"
         joiner.add(Self.finished(errorType: errorType), to: &text)
         joiner.add(Self.written(status: 502, reason: "-"), to: &text)

@@ -83,7 +83,7 @@ struct EnvironmentLifecycleTests {
         let lines = harness.logLines(functionName: "talker", streamName: first.logStreamName)
         let starts = lines.indices.filter { lines[$0].hasPrefix("START RequestId: ") }
         #expect(starts.count == 2)
-        #expect(lines.first?.hasPrefix("INIT_START Runtime Version: ") == true)
+        #expect(lines.first?.hasPrefix("INIT_START Runtime Version: ") == true, "\(lines)")
         #expect(lines.contains("init output"))
         #expect(lines.contains("START RequestId: \(first.requestID) Version: $LATEST"))
         #expect(lines.contains("END RequestId: \(first.requestID)"))
