@@ -180,34 +180,50 @@ struct ControlGroupsTests {
     }
 
     @Test(.enabled(if: available)) func aRuntimeThatAllocatesPastItsMemoryIsOutOfMemoryAndReplaced() async throws {
+        // 128 MB: a bash variable doubling in size goes past it in a few steps.
+        try await Self.growsPastItsMemory(
+            grow: "x=aaaaaaaaaaaaaaaa; while true; do x=\"$x$x\"; done", controlGroups: true, minimumUsedMB: 100,
+            why: "the whole group's peak, near the 128 MB limit")
+    }
+
+    /// A function of 128 MB whose `{"grow":true}` invoke runs `grow`: that invoke fails with `Runtime.OutOfMemory`
+    /// ("signal: killed") within 20 s, its REPORT's `Max Memory Used` is at least `minimumUsedMB`, the runtime is
+    /// gone, and the next invoke gets a new environment.
+    static func growsPastItsMemory(grow: String, controlGroups: Bool, minimumUsedMB: Int, why: String) async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        // 128 MB: a bash variable doubling in size goes past it in a few steps.
         let code = try TestFunctions.writeBash(
             in: dir, name: "grower",
-            handler: #"""
+            handler: """
                 case "$1" in
-                  *grow*) x=aaaaaaaaaaaaaaaa; while true; do x="$x$x"; done ;;
+                  *grow*) \(grow) ;;
                   *) printf '"pid=%s"' "$$" ;;
                 esac
-                """#)
+                """)
         let harness = try InvokerHarness(
-            functions: [EnvironmentLifecycleTests.function("grower", at: code, timeout: 20)],
-            dataDirectory: dir.url("data"))
+            functions: [EnvironmentLifecycleTests.function("grower", at: code, timeout: 30)],
+            dataDirectory: dir.url("data"), controlGroups: controlGroups)
         let first = try await harness.invoke("grower", #"{"n":1}"#)
         let pid = try #require(EnvironmentLifecycleTests.pidOf(first), "\(first.text)")
+        let started = ContinuousClock.now
         let oom = try await harness.invoke("grower", #"{"grow":true}"#, wantsReport: true)
         #expect(oom.errorType == "Runtime.OutOfMemory", "\(oom.text)")
         #expect(oom.text.contains("Error: Runtime exited with error: signal: killed"), "\(oom.text)")
+        #expect(ContinuousClock.now - started < .seconds(20), "killed for its memory, not at the invoke's timeout")
         let report = try #require(oom.reportLine)
-        let used = report.split(separator: "\t").first { $0.hasPrefix("Max Memory Used: ") }
-            .flatMap { Int($0.dropFirst("Max Memory Used: ".count).prefix { $0.isNumber }) }
-        #expect((used ?? 0) >= 100, "the whole group's peak, near the 128 MB limit: \(report)")
+        #expect((maxMemoryUsedMB(report) ?? 0) >= minimumUsedMB, "\(why): \(report)")
+        #expect(await eventually(seconds: 5) { !ProcessTree.exists(pid) })
         let after = try await harness.invoke("grower", #"{"n":2}"#)
         #expect(after.functionError == nil)
         #expect(after.isColdStart, "a new environment")
         #expect(EnvironmentLifecycleTests.pidOf(after) != pid)
         try await harness.shutdown()
+    }
+
+    /// `Max Memory Used: N MB` of a REPORT line.
+    static func maxMemoryUsedMB(_ report: String) -> Int? {
+        report.split(separator: "\t").first { $0.hasPrefix("Max Memory Used: ") }
+            .flatMap { Int($0.dropFirst("Max Memory Used: ".count).prefix { $0.isNumber }) }
     }
 
     @Test(.enabled(if: available)) func anIdleEnvironmentIsFrozenAndThawsToServe() async throws {
@@ -307,9 +323,7 @@ struct ControlGroupsTests {
         let outcome = try await harness.invoke("parent", wantsReport: true)
         #expect(outcome.functionError == nil, "\(outcome.text)")
         let report = try #require(outcome.reportLine)
-        let used = report.split(separator: "\t").first { $0.hasPrefix("Max Memory Used: ") }
-            .flatMap { Int($0.dropFirst("Max Memory Used: ".count).prefix { $0.isNumber }) }
-        #expect((used ?? 0) >= 150, "the child's 150 MB counted: \(report)")
+        #expect((Self.maxMemoryUsedMB(report) ?? 0) >= 150, "the child's 150 MB counted: \(report)")
         try await harness.shutdown()
     }
 
@@ -317,37 +331,10 @@ struct ControlGroupsTests {
     /// (well before the address-space limit of 2.3 GB would stop it) is killed as the OOM killer would kill it,
     /// the invoke fails with `Runtime.OutOfMemory`, and the next invoke gets a new environment.
     @Test func withoutControlGroupsARuntimePastItsMemoryIsOutOfMemoryAndReplaced() async throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let code = try TestFunctions.writeBash(
-            in: dir, name: "grower",
-            handler: #"""
-                case "$1" in
-                  *grow*) chunk=$(head -c 4194304 /dev/zero | tr '\0' a); x=$chunk
-                          while true; do x="$x$chunk"; done ;;
-                  *) printf '"pid=%s"' "$$" ;;
-                esac
-                """#)
-        let harness = try InvokerHarness(
-            functions: [EnvironmentLifecycleTests.function("grower", at: code, timeout: 30)],
-            dataDirectory: dir.url("data"), controlGroups: false)
-        let first = try await harness.invoke("grower", #"{"n":1}"#)
-        let pid = try #require(EnvironmentLifecycleTests.pidOf(first), "\(first.text)")
-        let started = ContinuousClock.now
-        let oom = try await harness.invoke("grower", #"{"grow":true}"#, wantsReport: true)
-        #expect(oom.errorType == "Runtime.OutOfMemory", "\(oom.text)")
-        #expect(oom.text.contains("Error: Runtime exited with error: signal: killed"), "\(oom.text)")
-        #expect(ContinuousClock.now - started < .seconds(20), "killed by the watch, not the invoke's timeout")
-        let report = try #require(oom.reportLine)
-        let used = report.split(separator: "\t").first { $0.hasPrefix("Max Memory Used: ") }
-            .flatMap { Int($0.dropFirst("Max Memory Used: ".count).prefix { $0.isNumber }) }
-        #expect((used ?? 0) >= 128, "the tree's peak, past the 128 MB: \(report)")
-        #expect(!ProcessTree.exists(pid))
-        let after = try await harness.invoke("grower", #"{"n":2}"#)
-        #expect(after.functionError == nil)
-        #expect(after.isColdStart, "a new environment")
-        #expect(EnvironmentLifecycleTests.pidOf(after) != pid)
-        try await harness.shutdown()
+        // A 4 MB chunk appended again and again: past 128 MB in a few dozen steps, far from 2.3 GB.
+        try await Self.growsPastItsMemory(
+            grow: "chunk=$(head -c 4194304 /dev/zero | tr '\\0' a); x=$chunk; while true; do x=\"$x$chunk\"; done",
+            controlGroups: false, minimumUsedMB: 128, why: "the tree's peak, past the 128 MB")
     }
 
     @Test(.enabled(if: available)) func leftoversOfADeadServerAreKilledEvenFrozenAndRemoved() throws {

@@ -59,14 +59,8 @@ struct OutputFloodTests {
               - port: 0
                 defaultAction: {forward: flood-tg}
             """)
-        // The server's standard output goes through a `cat` (its child) to the test: the console to stop.
-        let server = try await ServeProcess.start(
-            configPath: config, wrapper: ["/bin/bash", "-c", #"exec > >(exec cat); exec "$@""#, "bash"])
+        let (server, console) = try await Self.serveWithConsole(config)
         defer { server.cleanUp() }
-        let console = try #require(
-            ProcessTree.children(of: server.pid).first {
-                (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "cat\n"
-            })
         // Whatever happens below, the console reads again (the server can then end).
         defer { kill(console, SIGCONT) }
         let adminPort = try #require(await server.adminPort(), "no admin listener announced: \(server.output)")
@@ -167,13 +161,8 @@ struct OutputFloodTests {
               - port: 0
                 defaultAction: {forward: chatty-tg}
             """)
-        let server = try await ServeProcess.start(
-            configPath: config, wrapper: ["/bin/bash", "-c", #"exec > >(exec cat); exec "$@""#, "bash"])
+        let (server, console) = try await Self.serveWithConsole(config)
         defer { server.cleanUp() }
-        let console = try #require(
-            ProcessTree.children(of: server.pid).first {
-                (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "cat\n"
-            })
         defer { kill(console, SIGCONT) }
         kill(console, SIGSTOP)
         let port = server.port
@@ -197,6 +186,24 @@ struct OutputFloodTests {
         let outcome = await server.stop()
         #expect(outcome.status == 0)
     }
+
+    /// `serve` with its standard output through a `cat` (its child) to the test: the console to stop (SIGSTOP) and
+    /// let go (SIGCONT); the server and that `cat`'s pid.
+    static func serveWithConsole(_ config: String) async throws -> (ServeProcess, Int32) {
+        let server = try await ServeProcess.start(
+            configPath: config, wrapper: ["/bin/bash", "-c", #"exec > >(exec cat); exec "$@""#, "bash"])
+        guard
+            let console = ProcessTree.children(of: server.pid).first(where: {
+                (try? String(contentsOfFile: "/proc/\($0)/comm", encoding: .utf8)) == "cat\n"
+            })
+        else {
+            server.cleanUp()
+            throw ConsoleMissing()
+        }
+        return (server, console)
+    }
+
+    struct ConsoleMissing: Error {}
 
     /// The messages of every line of a function's log streams, without their timestamps.
     static func messages(in group: String) -> [Substring] {
