@@ -19,8 +19,8 @@ public enum ProcessTreeMemory {
 
     /// What `root` and its descendants hold now that the kernel could not reclaim, in kB: the summed resident
     /// anonymous and shared memory (`RssAnon` + `RssShmem`), the part of a memory control group's charge that
-    /// cannot be dropped from the page cache. Pages shared after a fork count once per process. nil when `root` is
-    /// gone. What ``MemoryWatch`` compares with MemorySize.
+    /// cannot be dropped from the page cache. Pages shared after a fork count in every process that has them. nil
+    /// when `root` is gone. What ``MemoryWatch`` compares with MemorySize.
     public static func unreclaimableResidentKB(root: Int32) -> Int? {
         sumOverTree(root: root) { pid in
             let buffer = readSmallFile("/proc/\(pid)/status")
