@@ -120,7 +120,10 @@ if [ "$CG_FEED" = 1 ]; then
     kill "$FEED_PID" 2>/dev/null || true
     wait "$FEED_PID" 2>/dev/null || true
     forget "$FEED_PID"
-    log "feed: $(grep -c '^data: i ' "$TMP/feed.out") invocation lines read"
+    feed_lines=$(grep -c '^data: i ' "$TMP/feed.out" || true)
+    # A feed client that never connected (or read nothing) would make this count the admin listener's alone.
+    [ "$feed_lines" -gt 0 ] || die "the feed's client read no invocation line from /invocations/events"
+    log "feed: $feed_lines invocation lines read"
 fi
 
 if [ "$CG_NGINX" = 1 ]; then

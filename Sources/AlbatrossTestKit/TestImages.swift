@@ -76,7 +76,7 @@ public enum TestImages {
     /// The shared libraries of `binaries` (executables and extension modules), each once, in the order one `ldd`
     /// names them: what a rootfs of host binaries needs beside them.
     public static func sharedLibraries(of binaries: [String]) throws -> [Library] {
-        let text = try run("/usr/bin/ldd", binaries)
+        let text = try output(of: "/usr/bin/ldd", binaries)
         var libraries: [Library] = []
         var seen: Set<String> = []
         for line in text.split(separator: "\n") {
@@ -115,14 +115,14 @@ public enum TestImages {
     public static func hostPython(
         _ interpreter: String = PackagePaths.venvPython, distributions: [String]
     ) throws -> HostPython {
-        let text = try run(interpreter, ["\(PackagePaths.root)/Tests/Python/host_python.py"] + distributions)
+        let text = try output(of: interpreter, ["\(PackagePaths.root)/Tests/Python/host_python.py"] + distributions)
         guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
             let version = object["version"] as? String, let executable = object["executable"] as? String
-        else { throw failure("host_python.py printed \(text.prefix(200))") }
+        else { throw ChildProcessError("host_python.py printed \(text.prefix(200))") }
         func files(_ key: String) throws -> HostPython.Files {
             guard let part = object[key] as? [String: Any], let root = part["root"] as? String,
                 let list = part["files"] as? [[Any]]
-            else { throw failure("host_python.py printed no \(key)") }
+            else { throw ChildProcessError("host_python.py printed no \(key)") }
             return HostPython.Files(
                 root: root,
                 files: list.compactMap { item in
@@ -135,23 +135,13 @@ public enum TestImages {
             extensionModules: try files("dynload"), packages: try files("packages"))
     }
 
-    /// Runs `executable` and returns its standard output; throws when it fails.
-    static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let output = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = output
-        try process.run()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw failure("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+    /// What `executable` printed on its standard output, run by
+    /// ``AlbatrossCommand/runBlocking(executable:_:environment:timeout:)`` for at most a minute; throws when it fails.
+    static func output(of executable: String, _ arguments: [String]) throws -> String {
+        let result = try AlbatrossCommand.runBlocking(executable: executable, arguments, timeout: 60)
+        guard result.exited && result.status == 0 else {
+            throw ChildProcessError("\(executable) \(arguments.joined(separator: " ")) failed: \(result)")
         }
-        return String(decoding: printed, as: UTF8.self)
-    }
-
-    static func failure(_ description: String) -> CocoaError {
-        CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: description])
+        return result.stdout
     }
 }

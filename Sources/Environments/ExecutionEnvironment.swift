@@ -793,7 +793,7 @@ final class ExecutionEnvironment {
 
     /// The watch found the environment's processes holding more than MemorySize: they are killed, as the OOM
     /// killer of a group would kill them; the runtime's exit then fails the invoke (or INIT) with
-    /// `Runtime.OutOfMemory` and ends the environment (``processExited(_:outOfMemory:peakMB:)``).
+    /// `Runtime.OutOfMemory` and ends the environment (``processExited(_:outOfMemory:peakMB:outputWaits:)``).
     private func memoryExceeded(_ exceeded: MemoryWatch.Exceeded) {
         // The watch forgets an environment it reported.
         memoryWatchToken = nil

@@ -215,8 +215,8 @@ struct EnvironmentLifecycleTests {
 
     /// A runtime that writes and exits at once: its last line comes before the platform's lines about the exit
     /// (INIT_REPORT, "Runtime exited"), though the reaper's report and the pipe's last bytes reach the event loop
-    /// in either order (``OutputLineHandler/drainOutput()``). Ten environments, each failing twice (the INIT, then
-    /// its re-run in the invoke).
+    /// in either order (``ExecutionEnvironment/processExited(_:outOfMemory:peakMB:outputWaits:)`` waits for the
+    /// pipe's unread bytes). Ten environments, each failing twice (the INIT, then its re-run in the invoke).
     @Test func aRuntimeThatExitsAtOnceHasItsLastLineBeforeTheExitIsReported() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

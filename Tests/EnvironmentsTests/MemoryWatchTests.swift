@@ -12,30 +12,23 @@ import Testing
 /// thread ends when nothing is watched.
 @Suite(.serialized)
 struct MemoryWatchTests {
-    /// A process holding `megabytes` of written memory until killed; its pid once it holds them.
-    static func holder(megabytes: Int) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [
-            "-c", "import sys, time; b = bytearray(\(megabytes) << 20); print('held', flush=True); time.sleep(60)",
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        _ = pipe.fileHandleForReading.readData(ofLength: 5)
+    /// A process holding `megabytes` of written memory until stopped, once it holds them.
+    static func holder(megabytes: Int) async throws -> BackgroundProcess {
+        let process = try BackgroundProcess(
+            "/usr/bin/python3",
+            ["-c", "import time; b = bytearray(\(megabytes) << 20); print('held', flush=True); time.sleep(60)"])
+        guard await process.waitForOutput("held") else {
+            process.cleanUp()
+            throw ChildProcessError("the holder did not start: \(process.output)")
+        }
         return process
-    }
-
-    static func end(_ process: Process) {
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
     }
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
     func readsTheTreeAndTellsAnEnvironmentOverItsLimitOnce() async throws {
-        let process = try Self.holder(megabytes: 64)
-        defer { Self.end(process) }
-        let pid = process.processIdentifier
+        let process = try await Self.holder(megabytes: 64)
+        defer { process.cleanUp() }
+        let pid = process.pid
         let resident = try #require(ProcessTreeMemory.unreclaimableResidentKB(root: pid))
         #expect(resident >= 64 * 1024, "the bytearray is resident and anonymous: \(resident) kB")
 

@@ -19,7 +19,6 @@ struct SandboxExtensionsTests {
         return Sandbox.detect(mode: .sandbox, tmpBytes: 1 << 20, runtimeDirectory: dir.url("runtime")).sandbox != nil
     }()
 
-    /// A unique extension name, so that its host processes can be found by their command lines.
     /// The extension `name`'s process as the host sees it: the server's child (joined processes are), not a
     /// subshell of it caught forking (`$(...)` runs a copy of bash with the same command line).
     static func extensionProcesses(_ name: String) -> [Int32] {
@@ -27,6 +26,7 @@ struct SandboxExtensionsTests {
         return ProcessTree.pids(commandLineContaining: "/opt/extensions/\(name)").filter { children.contains($0) }
     }
 
+    /// A unique extension name, so that its host processes can be found by their command lines.
     static func uniqueName(_ prefix: String) -> String {
         "\(prefix)-\(UInt32.random(in: 100_000..<UInt32.max))"
     }

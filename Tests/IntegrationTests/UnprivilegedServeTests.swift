@@ -65,11 +65,11 @@ struct UnprivilegedServeTests {
     /// once, naming the setting.
     @Test(.enabled(if: available && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
     func withoutUserNamespacesTheServerSaysSoAndRunsProcesses() async throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let script = try dir.write("no-user-namespaces.py", Self.withoutUserNamespaces)
+        let scripts = try TemporaryDirectory()
+        defer { scripts.remove() }
+        let script = try scripts.write("no-user-namespaces.py", Self.withoutUserNamespaces)
         try await serve(
-            wrapper: ["/usr/bin/python3", script] + Self.nobody, serverUID: "65534", in: dir,
+            wrapper: ["/usr/bin/python3", script] + Self.nobody, serverUID: "65534",
             isolation: "isolation: process: no sandbox, user namespaces are disabled"
                 + " (/proc/sys/user/max_user_namespaces is 0): the sandbox did not start:"
                 + " bwrap: Creating new namespace failed")
@@ -103,13 +103,11 @@ struct UnprivilegedServeTests {
         """#
 
     /// The server as `wrapper` runs it (as nobody, one way or another): its listener, its runtime's user (Lambda's
-    /// in the sandbox, else `serverUID`), the sandbox where bwrap works for nobody. `isolation`: how the start line
-    /// must begin (nil: sandbox where bwrap works for nobody here, else anything).
-    func serve(
-        wrapper: [String], serverUID: String, in given: TemporaryDirectory? = nil, isolation expected: String? = nil
-    ) async throws {
-        let dir = try given ?? TemporaryDirectory()
-        defer { if given == nil { dir.remove() } }
+    /// in the sandbox, else `serverUID`), the sandbox where bwrap works for nobody. `isolation`: what the start
+    /// line's mode must contain (nil: the sandbox where bwrap works for nobody here, else anything).
+    func serve(wrapper: [String], serverUID: String, isolation expected: String? = nil) async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
         try TestFunctions.writeBash(in: dir, name: "fn", handler: Self.handler)
         try dir.write("layers/ext/extensions/pid-writer", Self.extensionScript, executable: true)
         let configPath = try dir.write(
